@@ -1,0 +1,384 @@
+// kvbench — closed-loop load generator against one rangekv node.
+//
+//   kvbench --node HOST:PORT [--clients 50] [--pipeline 1] [--ratio GET:PUT]
+//           [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]
+//           [--preload] [--io-threads 1] [--timeout-ms 5000]
+//
+// Each of `clients` logical clients keeps `pipeline` requests in flight: a
+// request is issued again as soon as the previous one completes. Keys are
+// "key:" plus 12 decimal digits, drawn uniformly from [0, keys) — the form
+// redis-benchmark -r uses, so both work on the same key space. One Client
+// holds one connection per logical client and runs the async API.
+//
+// Output: a progress line each second, then a summary and a last line
+//   RESULT ops_per_sec=... p50_us=... p99_us=... p999_us=... errors=...
+// Exit status: 0 when no request failed, 1 when any did, 2 on bad usage or
+// when the node cannot be reached.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/latency_histogram.h"
+#include "rangekv/client.h"
+
+namespace rangekv::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
+
+struct Options {
+  std::string node;
+  int clients = 50;
+  int pipeline = 1;
+  uint32_t get_weight = 1;
+  uint32_t put_weight = 0;
+  uint64_t keys = 100000;
+  size_t value_size = 100;
+  double duration_s = 10;
+  double warmup_s = 1;
+  bool preload = false;
+  int io_threads = 1;
+  int timeout_ms = 5000;
+};
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: kvbench --node HOST:PORT [--clients 50] [--pipeline 1] [--ratio GET:PUT]\n"
+               "               [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]\n"
+               "               [--preload] [--io-threads 1] [--timeout-ms 5000]\n");
+}
+
+template <typename T>
+bool ParseNumber(const char* s, T& out) {
+  const char* end = s + std::strlen(s);
+  auto [p, ec] = std::from_chars(s, end, out);
+  return ec == std::errc() && p == end;
+}
+
+bool ParseRatio(const std::string& s, uint32_t& get, uint32_t& put) {
+  size_t colon = s.find(':');
+  if (colon == std::string::npos) return false;
+  std::string g = s.substr(0, colon), p = s.substr(colon + 1);
+  return ParseNumber(g.c_str(), get) && ParseNumber(p.c_str(), put) && get + put > 0;
+}
+
+// Returns false (after printing why) on bad usage.
+bool ParseArgs(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") return Usage(), false;
+    if (a == "--preload") {
+      o.preload = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "kvbench: %s needs a value\n", a.c_str());
+      return false;
+    }
+    const char* v = argv[++i];
+    bool ok = true;
+    if (a == "--node") o.node = v;
+    else if (a == "--clients") ok = ParseNumber(v, o.clients) && o.clients > 0;
+    else if (a == "--pipeline") ok = ParseNumber(v, o.pipeline) && o.pipeline > 0;
+    else if (a == "--ratio") ok = ParseRatio(v, o.get_weight, o.put_weight);
+    else if (a == "--keys") ok = ParseNumber(v, o.keys) && o.keys > 0;
+    else if (a == "--value-size") ok = ParseNumber(v, o.value_size);
+    else if (a == "--duration") ok = ParseNumber(v, o.duration_s) && o.duration_s > 0;
+    else if (a == "--warmup") ok = ParseNumber(v, o.warmup_s) && o.warmup_s >= 0;
+    else if (a == "--io-threads") ok = ParseNumber(v, o.io_threads) && o.io_threads > 0;
+    else if (a == "--timeout-ms") ok = ParseNumber(v, o.timeout_ms) && o.timeout_ms > 0;
+    else {
+      std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
+      return Usage(), false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "kvbench: bad value for %s: %s\n", a.c_str(), v);
+      return false;
+    }
+  }
+  if (o.node.empty()) {
+    std::fprintf(stderr, "kvbench: --node is required\n");
+    return Usage(), false;
+  }
+  return true;
+}
+
+// Counters of one I/O thread. Only that thread writes; the main thread reads
+// the atomics for progress and the rest after the run has drained.
+struct alignas(64) ThreadStats {
+  LatencyHistogram histogram;  // measured phase only
+  std::atomic<uint64_t> measured_ops{0};
+  std::atomic<uint64_t> all_ops{0};
+  std::array<std::atomic<uint64_t>, kCodes> errors{};
+};
+
+enum class Phase { kPreload, kWarmup, kMeasure, kStop };
+
+class Bench {
+ public:
+  Bench(const Options& o, Client& client)
+      : o_(o), client_(client), value_(o.value_size, 'x') {}
+
+  // Puts every key once with clients*pipeline requests in flight.
+  void Preload() {
+    phase_ = Phase::kPreload;
+    next_preload_key_ = 0;
+    StartChains();
+    WaitDrained();
+  }
+
+  void StartLoad() {
+    phase_ = Phase::kWarmup;
+    StartChains();
+  }
+  void BeginMeasure() {
+    measure_start_ = Clock::now();
+    phase_ = Phase::kMeasure;
+  }
+  // Stops issuing and waits for every request in flight.
+  void Stop() {
+    phase_ = Phase::kStop;
+    measure_end_ = Clock::now();
+    WaitDrained();
+  }
+
+  uint64_t MeasuredOps() const { return Sum(&ThreadStats::measured_ops); }
+  uint64_t AllOps() const { return Sum(&ThreadStats::all_ops); }
+  double MeasuredSeconds() const {
+    return std::chrono::duration<double>(measure_end_ - measure_start_).count();
+  }
+  LatencyHistogram MergedHistogram() const {
+    LatencyHistogram h;
+    std::lock_guard lock(mu_);
+    for (auto& s : stats_) h.Merge(s->histogram);
+    return h;
+  }
+  std::array<uint64_t, kCodes> Errors() const {
+    std::array<uint64_t, kCodes> out{};
+    std::lock_guard lock(mu_);
+    for (auto& s : stats_) {
+      for (size_t c = 0; c < kCodes; ++c) out[c] += s->errors[c].load();
+    }
+    return out;
+  }
+
+ private:
+  struct Chain {
+    uint64_t rng;
+  };
+
+  uint64_t Sum(std::atomic<uint64_t> ThreadStats::*field) const {
+    std::lock_guard lock(mu_);
+    uint64_t n = 0;
+    for (auto& s : stats_) n += ((*s).*field).load(std::memory_order_relaxed);
+    return n;
+  }
+
+  ThreadStats& Local() {
+    thread_local ThreadStats* local = nullptr;
+    if (local == nullptr) {
+      std::lock_guard lock(mu_);
+      stats_.push_back(std::make_unique<ThreadStats>());
+      local = stats_.back().get();
+    }
+    return *local;
+  }
+
+  void StartChains() {
+    const size_t n = static_cast<size_t>(o_.clients) * o_.pipeline;
+    chains_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      chains_[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1) ^ 0x2545f4914f6cdd1dULL;
+      in_flight_.fetch_add(1);
+      Issue(chains_[i]);
+    }
+  }
+
+  void WaitDrained() {
+    while (in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  static uint64_t NextRandom(uint64_t& s) {  // xorshift64*
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545f4914f6cdd1dULL;
+  }
+
+  // "key:" + n in 12 zero-padded digits (n < 10^12).
+  static std::string Key(uint64_t n) {
+    std::string key = "key:000000000000";
+    for (size_t i = key.size(); n != 0 && i > 4; n /= 10) key[--i] = static_cast<char>('0' + n % 10);
+    return key;
+  }
+
+  void Issue(Chain& chain) {
+    const Phase phase = phase_.load(std::memory_order_relaxed);
+    if (phase == Phase::kStop) return Finish();
+    bool is_get;
+    uint64_t key;
+    if (phase == Phase::kPreload) {
+      key = next_preload_key_.fetch_add(1);
+      if (key >= o_.keys) return Finish();
+      is_get = false;
+    } else {
+      uint64_t r = NextRandom(chain.rng);
+      key = r % o_.keys;
+      is_get = (r >> 40) % (o_.get_weight + o_.put_weight) < o_.get_weight;
+    }
+    const auto start = Clock::now();
+    CallOptions call;
+    call.timeout = std::chrono::milliseconds(o_.timeout_ms);
+    if (is_get) {
+      client_.GetAsync(
+          Key(key),
+          [this, &chain, start](Result<std::optional<VersionedValue>> r) {
+            Complete(chain, start, r.ok() ? Code::kOk : r.status().code());
+          },
+          call);
+    } else {
+      client_.PutAsync(
+          Key(key), value_,
+          [this, &chain, start](Result<uint64_t> r) {
+            Complete(chain, start, r.ok() ? Code::kOk : r.status().code());
+          },
+          call);
+    }
+  }
+
+  void Complete(Chain& chain, Clock::time_point start, Code code) {
+    ThreadStats& s = Local();
+    if (code != Code::kOk) {
+      s.errors[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+    } else {
+      s.all_ops.fetch_add(1, std::memory_order_relaxed);
+      if (phase_.load(std::memory_order_relaxed) == Phase::kMeasure) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+        s.histogram.Record(static_cast<uint64_t>(ns.count()));
+        s.measured_ops.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    Issue(chain);
+  }
+
+  void Finish() { in_flight_.fetch_sub(1); }
+
+  const Options& o_;
+  Client& client_;
+  const std::string value_;
+  std::vector<Chain> chains_;
+  std::atomic<Phase> phase_{Phase::kWarmup};
+  std::atomic<uint64_t> next_preload_key_{0};
+  std::atomic<int64_t> in_flight_{0};
+  Clock::time_point measure_start_{};
+  Clock::time_point measure_end_{};
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<ThreadStats>> stats_;  // guarded by mu_ (the vector)
+};
+
+double Micros(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+// Runs warmup then the measured phase, printing progress once a second.
+void RunTimed(Bench& bench, const Options& o) {
+  bench.StartLoad();
+  const auto t0 = Clock::now();
+  const auto warm_end =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup_s));
+  const auto end = warm_end + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(o.duration_s));
+  bool measuring = o.warmup_s <= 0;
+  if (measuring) bench.BeginMeasure();
+  uint64_t last_ops = bench.AllOps();  // preload excluded
+  auto last_t = t0;
+  int second = 0;
+  while (true) {
+    auto next = std::min(last_t + std::chrono::seconds(1), measuring ? end : warm_end);
+    std::this_thread::sleep_until(next);
+    auto now = Clock::now();
+    uint64_t ops = bench.AllOps();
+    double dt = std::chrono::duration<double>(now - last_t).count();
+    if (dt > 0.05) {
+      std::printf("[%3ds] %s %10.0f ops/s\n", ++second, measuring ? "run   " : "warmup",
+                  static_cast<double>(ops - last_ops) / dt);
+      std::fflush(stdout);
+    }
+    last_ops = ops;
+    last_t = now;
+    if (!measuring && now >= warm_end) {
+      bench.BeginMeasure();
+      measuring = true;
+    } else if (measuring && now >= end) {
+      break;
+    }
+  }
+  bench.Stop();
+}
+
+int PrintSummary(Bench& bench, const Options& o) {
+  const uint64_t ops = bench.MeasuredOps();
+  const double secs = bench.MeasuredSeconds();
+  const double rate = secs > 0 ? static_cast<double>(ops) / secs : 0;
+  const LatencyHistogram h = bench.MergedHistogram();
+  const auto errors = bench.Errors();
+  uint64_t total_errors = 0;
+  std::string by_code;
+  for (size_t c = 0; c < kCodes; ++c) {
+    if (errors[c] == 0) continue;
+    total_errors += errors[c];
+    by_code += std::string(by_code.empty() ? "" : " ") + CodeName(static_cast<Code>(c)) + "=" +
+               std::to_string(errors[c]);
+  }
+  std::printf("node %s: %d clients x %d pipeline, ratio %u:%u, %" PRIu64 " keys, %zu-byte values\n",
+              o.node.c_str(), o.clients, o.pipeline, o.get_weight, o.put_weight, o.keys,
+              o.value_size);
+  std::printf("total ops: %" PRIu64 " in %.2f s\n", ops, secs);
+  std::printf("ops/s:     %.0f\n", rate);
+  std::printf("errors:    %s\n", by_code.empty() ? "none" : by_code.c_str());
+  std::printf("latency:   p50 %.1f us  p99 %.1f us  p999 %.1f us  max %.1f us  mean %.1f us\n",
+              Micros(h.Percentile(50)), Micros(h.Percentile(99)), Micros(h.Percentile(99.9)),
+              Micros(h.max()), h.mean() / 1000.0);
+  std::printf("RESULT ops_per_sec=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%" PRIu64 "\n",
+              rate, Micros(h.Percentile(50)), Micros(h.Percentile(99)),
+              Micros(h.Percentile(99.9)), total_errors);
+  std::fflush(stdout);
+  return total_errors == 0 ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  if (!ParseArgs(argc, argv, o)) return 2;
+  ClientOptions copts;
+  copts.connections_per_node = o.clients;
+  copts.io_threads = o.io_threads;
+  copts.request_timeout = std::chrono::milliseconds(o.timeout_ms);
+  auto client = Client::ConnectNode(o.node, copts);
+  if (!client.ok()) {
+    std::fprintf(stderr, "kvbench: %s\n", client.status().ToString().c_str());
+    return 2;
+  }
+  Bench bench(o, **client);
+  if (o.preload) {
+    auto t0 = Clock::now();
+    bench.Preload();
+    std::printf("preloaded %" PRIu64 " keys in %.2f s\n", o.keys,
+                std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  RunTimed(bench, o);
+  return PrintSummary(bench, o);
+}
+
+}  // namespace
+}  // namespace rangekv::bench
+
+int main(int argc, char** argv) { return rangekv::bench::Main(argc, argv); }

@@ -1,0 +1,137 @@
+// rangekv/client.h — the rangekv client library.
+//
+// A Client holds connections to rangekv nodes and sends each request to the
+// node that serves its key. Requests are pipelined: many may be in flight on
+// one connection at once, matched by id.
+//
+// Two APIs over the same machinery:
+//   - blocking: Get/Put/... return when the answer arrives or the deadline
+//     passes; safe to call from many threads at once;
+//   - async: GetAsync/PutAsync/... return at once; the callback runs exactly
+//     once on one of the client's I/O threads. Callbacks must not block (no
+//     blocking Client calls inside them).
+//
+// Errors are values: every call returns a Status/Result with a Code from
+// rangekv/status.h. TIMEOUT and UNAVAILABLE on a write mean "outcome
+// unknown": the write may or may not have been applied. Final errors
+// (CAS_FAILED, TOO_LARGE, BAD_REQUEST, CROSS_RANGE) are never retried.
+//
+// Lifetime: destroying the Client fails every pending request with
+// UNAVAILABLE (callbacks still run once) and joins its threads. Do not
+// destroy it from inside one of its callbacks.
+//
+// No Asio, Cap'n Proto or ZooKeeper type appears in this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rangekv/status.h"
+
+#if defined(RANGEKV_CLIENT_BUILD)
+#define RANGEKV_EXPORT __attribute__((visibility("default")))
+#else
+#define RANGEKV_EXPORT
+#endif
+
+namespace rangekv {
+
+struct ClientOptions {
+  // Deadline of each request unless the call gives its own.
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds connect_timeout{2000};
+  // TCP connections kept to each node; requests are spread over them.
+  int connections_per_node = 1;
+  // Threads running the client's I/O.
+  int io_threads = 1;
+};
+
+enum class ReadConsistency { kLinearizable, kStale };
+
+struct CallOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // default: request_timeout
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
+};
+
+struct VersionedValue {
+  std::string value;
+  uint64_t version = 0;  // sequence of the write that last changed the key
+};
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+};
+
+struct ScanResult {
+  std::vector<KeyValue> entries;  // in key order
+  bool more = false;              // stopped at the limit; more keys follow
+};
+
+struct BatchOp {
+  enum class Kind { kPut, kDelete, kCas } kind = Kind::kPut;
+  std::string key;
+  std::string value;
+  uint64_t expected_version = 0;  // kCas; 0 = the key must not exist
+
+  static BatchOp Put(std::string k, std::string v) { return {Kind::kPut, std::move(k), std::move(v), 0}; }
+  static BatchOp Delete(std::string k) { return {Kind::kDelete, std::move(k), {}, 0}; }
+  static BatchOp Cas(std::string k, uint64_t ver, std::string v) {
+    return {Kind::kCas, std::move(k), std::move(v), ver};
+  }
+};
+
+class RANGEKV_EXPORT Client {
+ public:
+  // Connects to one node, given as "host:port" (IPv4, [IPv6] or a name).
+  // Fails with UNAVAILABLE when the node cannot be reached within
+  // connect_timeout, BAD_REQUEST for a malformed address.
+  static Result<std::unique_ptr<Client>> ConnectNode(std::string_view address,
+                                                     ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // ---- blocking ----
+  // nullopt when the key does not exist.
+  Result<std::optional<VersionedValue>> Get(std::string_view key, CallOptions o = {});
+  // Each returns the version of the write (its sequence number).
+  Result<uint64_t> Put(std::string_view key, std::string_view value, CallOptions o = {});
+  Result<uint64_t> Delete(std::string_view key, CallOptions o = {});
+  Result<uint64_t> Cas(std::string_view key, uint64_t expected_version, std::string_view value,
+                       CallOptions o = {});
+  // Keys in [start, end); end nullopt = to the end. limit 0 = server default.
+  Result<ScanResult> Scan(std::string_view start, std::optional<std::string_view> end,
+                          uint32_t limit, CallOptions o = {});
+  // All ops apply or none; the whole batch must fall in one range.
+  Result<uint64_t> Batch(std::vector<BatchOp> ops, CallOptions o = {});
+  Status Ping(CallOptions o = {});
+
+  // ---- async ----
+  using GetCallback = std::function<void(Result<std::optional<VersionedValue>>)>;
+  using WriteCallback = std::function<void(Result<uint64_t>)>;
+  using ScanCallback = std::function<void(Result<ScanResult>)>;
+
+  void GetAsync(std::string key, GetCallback cb, CallOptions o = {});
+  void PutAsync(std::string key, std::string value, WriteCallback cb, CallOptions o = {});
+  void DeleteAsync(std::string key, WriteCallback cb, CallOptions o = {});
+  void CasAsync(std::string key, uint64_t expected_version, std::string value, WriteCallback cb,
+                CallOptions o = {});
+  void ScanAsync(std::string start, std::optional<std::string> end, uint32_t limit,
+                 ScanCallback cb, CallOptions o = {});
+  void BatchAsync(std::vector<BatchOp> ops, WriteCallback cb, CallOptions o = {});
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rangekv

@@ -1,0 +1,33 @@
+// common/log.h — minimal leveled logging to stderr, one line per message.
+//
+// Lines look like "2026-11-22T00:41:34.123Z W kvnode: message". Thread-safe:
+// each line is written with a single write(2).
+#pragma once
+
+#include <sstream>
+#include <string>
+
+namespace rangekv::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+void SetLevel(Level level);
+Level GetLevel();
+// Name printed after the level letter; set once by each program's main.
+void SetProgram(std::string name);
+void Write(Level level, const std::string& message);
+
+}  // namespace rangekv::log
+
+#define RANGEKV_LOG(level, expr)                                              \
+  do {                                                                        \
+    if (::rangekv::log::Level::level >= ::rangekv::log::GetLevel()) {         \
+      std::ostringstream _os;                                                 \
+      _os << expr;                                                            \
+      ::rangekv::log::Write(::rangekv::log::Level::level, _os.str());         \
+    }                                                                         \
+  } while (0)
+#define LOG_DEBUG(expr) RANGEKV_LOG(kDebug, expr)
+#define LOG_INFO(expr) RANGEKV_LOG(kInfo, expr)
+#define LOG_WARN(expr) RANGEKV_LOG(kWarn, expr)
+#define LOG_ERROR(expr) RANGEKV_LOG(kError, expr)

@@ -1,0 +1,87 @@
+# rangekv client protocol, version 1.
+#
+# Each message travels in one frame (common/frame.h): a 4-byte big-endian
+# length, then a Cap'n Proto message in the standard (unpacked) flat encoding.
+# A connection carries many requests at once; every Response echoes the id of
+# its Request, and responses may come back in any order (pipelining).
+#
+# Invariants checked by every receiver (common/protocol.h):
+#   - key <= Limits.maxKeyBytes (4 KiB), value <= Limits.maxValueBytes (1 MiB)
+#     -> TOO_LARGE; scan limit 0 means "the server's default".
+#   - expectedVersion 0 in a cas means "the key must not exist".
+#   - error codes are the numeric values of rangekv::Code (rangekv/status.h);
+#     an unknown code decodes as INTERNAL.
+#   - rangeId/epoch 0 mean "unknown": route by key, do not fence.
+
+@0xa2cfe16b32ae3cf2;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("rangekv::wire");
+
+enum Consistency {
+  linearizable @0;
+  stale @1;
+}
+
+struct KeyOnly { key @0 :Data; }
+struct KeyValue { key @0 :Data; value @1 :Data; }
+struct CasOp { key @0 :Data; expectedVersion @1 :UInt64; value @2 :Data; }
+
+struct ScanOp {
+  start @0 :Data;
+  end @1 :Data;
+  hasEnd @2 :Bool;       # false: to the end of the key space
+  limit @3 :UInt32;      # 0: server default
+}
+
+struct WriteOp {
+  union {
+    put @0 :KeyValue;
+    delete @1 :KeyOnly;
+    cas @2 :CasOp;
+  }
+}
+
+struct Request {
+  id @0 :UInt64;
+  rangeId @1 :UInt64;
+  epoch @2 :UInt64;
+  consistency @3 :Consistency;
+  union {
+    get @4 :KeyOnly;
+    put @5 :KeyValue;
+    delete @6 :KeyOnly;
+    cas @7 :CasOp;
+    scan @8 :ScanOp;
+    batch @9 :List(WriteOp);
+    ping @10 :Void;
+  }
+}
+
+struct OwnerHint {
+  nodeId @0 :Text;
+  address @1 :Text;
+  epoch @2 :UInt64;
+  rangeId @3 :UInt64;
+}
+
+struct Error {
+  code @0 :UInt16;
+  message @1 :Text;
+  ownerHint @2 :OwnerHint;   # set with NOT_OWNER when the node knows the owner
+}
+
+struct Entry { key @0 :Data; value @1 :Data; version @2 :UInt64; }
+
+struct Response {
+  id @0 :UInt64;
+  union {
+    error @1 :Error;
+    found @2 :Entry;          # get: the key exists
+    notFound @3 :Void;        # get: the key does not exist
+    written @4 :UInt64;       # put/delete/cas/batch: the version (sequence) of the write
+    entries @5 :List(Entry);  # scan, in key order
+    pong @6 :Void;
+  }
+  more @7 :Bool;              # scan stopped at the limit; more keys may follow
+}

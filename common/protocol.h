@@ -1,0 +1,115 @@
+// common/protocol.h — the client protocol as plain C++ values, and its codec.
+//
+// The wire schema is common/protocol.capnp (read its header for the
+// invariants); this file turns those messages into Request/Response values
+// and back. The codec is I/O-free so it can be fuzzed: Decode* never throws,
+// never reads past its input, and returns BAD_REQUEST for anything that does
+// not decode. Encode* appends one complete frame (length prefix included).
+//
+// Thread-safety: free functions over values; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/types.h"
+#include "rangekv/status.h"
+
+namespace rangekv::proto {
+
+struct Limits {
+  static constexpr size_t kMaxKeyBytes = 4 * 1024;
+  static constexpr size_t kMaxValueBytes = 1024 * 1024;
+  static constexpr uint32_t kDefaultScanLimit = 1000;
+  static constexpr uint32_t kMaxScanLimit = 100000;
+  static constexpr size_t kMaxBatchOps = 10000;
+};
+
+enum class Consistency : uint8_t { kLinearizable = 0, kStale = 1 };
+
+enum class OpKind : uint8_t { kGet, kPut, kDelete, kCas, kScan, kBatch, kPing };
+
+// One operation inside a batch (and the shape of a single put/delete/cas).
+struct WriteOp {
+  enum class Kind : uint8_t { kPut, kDelete, kCas } kind = Kind::kPut;
+  std::string key;
+  std::string value;             // put, cas
+  uint64_t expected_version = 0;  // cas; 0 = must not exist
+
+  static WriteOp Put(std::string k, std::string v) { return {Kind::kPut, std::move(k), std::move(v), 0}; }
+  static WriteOp Delete(std::string k) { return {Kind::kDelete, std::move(k), {}, 0}; }
+  static WriteOp Cas(std::string k, uint64_t ver, std::string v) {
+    return {Kind::kCas, std::move(k), std::move(v), ver};
+  }
+  friend bool operator==(const WriteOp&, const WriteOp&) = default;
+};
+
+struct Request {
+  uint64_t id = 0;
+  RangeId range{0};
+  Epoch epoch{0};
+  Consistency consistency = Consistency::kLinearizable;
+  OpKind kind = OpKind::kPing;
+  // get/put/delete/cas use ops[0] for key (and value / expected version);
+  // batch uses every element; scan and ping use none.
+  std::vector<WriteOp> ops;
+  // scan only:
+  std::string scan_start;
+  std::optional<std::string> scan_end;
+  uint32_t scan_limit = 0;
+
+  friend bool operator==(const Request&, const Request&) = default;
+};
+
+struct Entry {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+struct OwnerHint {
+  std::string node_id;
+  std::string address;
+  Epoch epoch{0};
+  RangeId range{0};
+  friend bool operator==(const OwnerHint&, const OwnerHint&) = default;
+};
+
+struct Response {
+  enum class Kind : uint8_t { kError, kFound, kNotFound, kWritten, kEntries, kPong };
+  uint64_t id = 0;
+  Kind kind = Kind::kPong;
+  Status error;                   // kError
+  std::optional<OwnerHint> hint;  // kError with NOT_OWNER
+  Entry found;                    // kFound
+  uint64_t written_version = 0;   // kWritten
+  std::vector<Entry> entries;     // kEntries
+  bool more = false;              // kEntries
+
+  static Response Error(uint64_t id, Status st) {
+    Response r;
+    r.id = id;
+    r.kind = Kind::kError;
+    r.error = std::move(st);
+    return r;
+  }
+  friend bool operator==(const Response&, const Response&) = default;
+};
+
+// Checks the limits of the header of protocol.capnp (sizes, arity, scan
+// bounds). OK or TOO_LARGE / BAD_REQUEST with a message naming the field.
+Status Validate(const Request& req);
+
+// Appends one frame holding req / resp to out.
+void EncodeRequest(const Request& req, std::string& out);
+void EncodeResponse(const Response& resp, std::string& out);
+
+// Decodes the payload of one frame (without its length prefix).
+Result<Request> DecodeRequest(std::string_view payload);
+Result<Response> DecodeResponse(std::string_view payload);
+
+}  // namespace rangekv::proto

@@ -1,0 +1,554 @@
+#include "common/zk/session.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <mutex>
+
+#include "common/log.h"
+#include "common/zk/callback_gate.h"
+
+namespace rangekv::zk {
+namespace {
+
+// Where an operation's outcome goes. Called exactly once: on the C client's
+// completion thread, or inline when the request could not even be queued.
+template <typename T>
+using Sink = std::function<void(T)>;
+
+// The C API takes a `const void*` context per request; this is it.
+template <typename T>
+struct OpCtx {
+  Sink<T> sink;
+  std::string what;  // "get /a", for error messages
+};
+
+template <typename T>
+std::unique_ptr<OpCtx<T>> Own(const void* data) {
+  return std::unique_ptr<OpCtx<T>>(static_cast<OpCtx<T>*>(const_cast<void*>(data)));
+}
+
+ZnodeStat ToStat(const struct Stat& s) {
+  ZnodeStat out;
+  out.version = ZnodeVersion(s.version);
+  out.cversion = s.cversion;
+  out.czxid = s.czxid;
+  out.mzxid = s.mzxid;
+  out.pzxid = s.pzxid;
+  out.ephemeral_owner = s.ephemeralOwner;
+  out.data_length = s.dataLength;
+  out.num_children = s.numChildren;
+  out.ctime_ms = s.ctime;
+  out.mtime_ms = s.mtime;
+  return out;
+}
+
+int ToCMode(CreateMode mode) {
+  switch (mode) {
+    case CreateMode::kPersistent:
+      return ZOO_PERSISTENT;
+    case CreateMode::kEphemeral:
+      return ZOO_EPHEMERAL;
+    case CreateMode::kPersistentSequential:
+      return ZOO_PERSISTENT_SEQUENTIAL;
+    case CreateMode::kEphemeralSequential:
+      return ZOO_EPHEMERAL_SEQUENTIAL;
+  }
+  return ZOO_PERSISTENT;
+}
+
+SessionState FromCState(int state) {
+  if (state == ZOO_CONNECTED_STATE) return SessionState::kConnected;
+  if (state == ZOO_EXPIRED_SESSION_STATE) return SessionState::kExpired;
+  if (state == ZOO_AUTH_FAILED_STATE) return SessionState::kAuthFailed;
+  return SessionState::kConnecting;
+}
+
+bool Terminal(SessionState s) {
+  return s == SessionState::kExpired || s == SessionState::kAuthFailed ||
+         s == SessionState::kClosed;
+}
+
+// The C client's log lines go to our log; it has no per-line level, and we
+// only let it emit warnings and errors (set once per process below). While a
+// server is down it logs every retry (about 30 lines a second), so at most
+// kClientLogPerSecond lines pass per second and the rest are counted.
+constexpr int kClientLogPerSecond = 3;
+
+void ClientLog(const char* message) {
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point window;
+  static int in_window = 0;
+  static int suppressed = 0;
+  std::string m = message ? message : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.pop_back();
+  int dropped = 0;
+  {
+    std::lock_guard lock(mu);
+    auto now = std::chrono::steady_clock::now();
+    if (now - window >= std::chrono::seconds(1)) {
+      window = now;
+      in_window = 0;
+      dropped = suppressed;
+      suppressed = 0;
+    }
+    if (++in_window > kClientLogPerSecond) {
+      ++suppressed;
+      return;
+    }
+  }
+  if (dropped > 0) LOG_WARN("zookeeper client: (" << dropped << " similar lines suppressed)");
+  LOG_WARN("zookeeper client: " << m);
+}
+
+// ---- C completion callbacks: convert, hand to the sink, free the context ----
+
+void OnString(int rc, const char* value, const void* data) {
+  auto ctx = Own<Result<std::string>>(data);
+  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
+  ctx->sink(std::string(value ? value : ""));
+}
+
+void OnVoid(int rc, const void* data) {
+  auto ctx = Own<Status>(data);
+  ctx->sink(ZkStatus(rc, ctx->what));
+}
+
+void OnSyncDone(int rc, const char*, const void* data) { OnVoid(rc, data); }
+
+void OnData(int rc, const char* value, int len, const struct Stat* stat, const void* data) {
+  auto ctx = Own<Result<std::optional<ZnodeData>>>(data);
+  if (rc == ZNONODE) return ctx->sink(std::optional<ZnodeData>());
+  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
+  ZnodeData d;
+  if (value != nullptr && len > 0) d.data.assign(value, static_cast<size_t>(len));
+  if (stat != nullptr) d.stat = ToStat(*stat);
+  ctx->sink(std::optional<ZnodeData>(std::move(d)));
+}
+
+void OnSetStat(int rc, const struct Stat* stat, const void* data) {
+  auto ctx = Own<Result<ZnodeStat>>(data);
+  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
+  ctx->sink(stat ? ToStat(*stat) : ZnodeStat{});
+}
+
+void OnExistsStat(int rc, const struct Stat* stat, const void* data) {
+  auto ctx = Own<Result<std::optional<ZnodeStat>>>(data);
+  if (rc == ZNONODE) return ctx->sink(std::optional<ZnodeStat>());
+  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
+  ctx->sink(std::optional<ZnodeStat>(stat ? ToStat(*stat) : ZnodeStat{}));
+}
+
+void OnStrings(int rc, const struct String_vector* strings, const void* data) {
+  auto ctx = Own<Result<std::vector<std::string>>>(data);
+  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
+  std::vector<std::string> out;
+  for (int32_t i = 0; strings != nullptr && i < strings->count; ++i) {
+    out.emplace_back(strings->data[i]);
+  }
+  ctx->sink(std::move(out));
+}
+
+// A multi keeps its C op array, result array and output buffers alive until
+// the completion runs.
+struct MultiCtx {
+  Sink<Result<std::vector<ZkOpResult>>> sink;
+  std::vector<ZkOp> ops;
+  std::vector<zoo_op_t> c_ops;
+  std::vector<zoo_op_result_t> results;
+  std::vector<std::vector<char>> path_bufs;
+  std::vector<struct Stat> stats;
+};
+
+std::string OpName(const ZkOp& op) {
+  switch (op.kind) {
+    case ZkOp::Kind::kCreate:
+      return "create " + op.path;
+    case ZkOp::Kind::kDelete:
+      return "delete " + op.path;
+    case ZkOp::Kind::kSetData:
+      return "set " + op.path;
+    case ZkOp::Kind::kCheck:
+      return "check " + op.path;
+  }
+  return op.path;
+}
+
+Status MultiFailure(int rc, const MultiCtx& m) {
+  // The op whose own error equals the overall one failed; the others report
+  // ZOK (rolled back) or ZRUNTIMEINCONSISTENCY (not attempted).
+  for (size_t i = 0; i < m.results.size(); ++i) {
+    if (m.results[i].err == rc) {
+      Status st = ZkStatus(rc, OpName(m.ops[i]));
+      return Status(st.code(), st.message() + " [multi op #" + std::to_string(i) + "]");
+    }
+  }
+  return ZkStatus(rc, "multi of " + std::to_string(m.ops.size()) + " ops");
+}
+
+void OnMulti(int rc, const void* data) {
+  std::unique_ptr<MultiCtx> m(static_cast<MultiCtx*>(const_cast<void*>(data)));
+  if (rc != ZOK) return m->sink(MultiFailure(rc, *m));
+  std::vector<ZkOpResult> out(m->ops.size());
+  for (size_t i = 0; i < m->ops.size(); ++i) {
+    if (m->ops[i].kind == ZkOp::Kind::kCreate) out[i].created_path = m->path_bufs[i].data();
+    if (m->ops[i].kind == ZkOp::Kind::kSetData) out[i].stat = ToStat(m->stats[i]);
+  }
+  m->sink(std::move(out));
+}
+
+void FillCOps(MultiCtx* m) {
+  size_t n = m->ops.size();
+  m->c_ops.resize(n);
+  m->results.assign(n, zoo_op_result_t{});
+  m->path_bufs.resize(n);
+  m->stats.assign(n, ::Stat{});
+  for (size_t i = 0; i < n; ++i) {
+    const ZkOp& op = m->ops[i];
+    zoo_op_t* c = &m->c_ops[i];
+    int version = op.version.value();
+    switch (op.kind) {
+      case ZkOp::Kind::kCreate:
+        // Room for the sequential suffix (10 digits) and the terminator.
+        m->path_bufs[i].assign(op.path.size() + 16, '\0');
+        zoo_create_op_init(c, op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
+                           &ZOO_OPEN_ACL_UNSAFE, ToCMode(op.mode), m->path_bufs[i].data(),
+                           static_cast<int>(m->path_bufs[i].size()));
+        break;
+      case ZkOp::Kind::kDelete:
+        zoo_delete_op_init(c, op.path.c_str(), version);
+        break;
+      case ZkOp::Kind::kSetData:
+        zoo_set_op_init(c, op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
+                        version, &m->stats[i]);
+        break;
+      case ZkOp::Kind::kCheck:
+        zoo_check_op_init(c, op.path.c_str(), version);
+        break;
+    }
+  }
+}
+
+// True when the calling thread runs `ex` (best effort: io_context executors
+// and strands over them, the kinds rangekv uses).
+bool OnExecutorThread(const asio::any_io_executor& ex) {
+  using IoExecutor = asio::io_context::executor_type;
+  if (const auto* io = ex.target<IoExecutor>()) return io->running_in_this_thread();
+  if (const auto* s = ex.target<asio::strand<IoExecutor>>()) return s->running_in_this_thread();
+  if (const auto* s = ex.target<asio::strand<asio::any_io_executor>>()) {
+    return s->running_in_this_thread();
+  }
+  return false;
+}
+
+void Watcher(zhandle_t* zh, int type, int state, const char* path, void* context);
+
+}  // namespace
+
+const char* SessionStateName(SessionState state) {
+  switch (state) {
+    case SessionState::kConnecting:
+      return "CONNECTING";
+    case SessionState::kConnected:
+      return "CONNECTED";
+    case SessionState::kExpired:
+      return "EXPIRED";
+    case SessionState::kAuthFailed:
+      return "AUTH_FAILED";
+    case SessionState::kClosed:
+      return "CLOSED";
+  }
+  return "UNKNOWN";
+}
+
+ZkOp ZkOp::Create(std::string path, std::string data, CreateMode mode) {
+  return ZkOp{Kind::kCreate, std::move(path), std::move(data), mode, kAnyVersion};
+}
+ZkOp ZkOp::Delete(std::string path, ZnodeVersion version) {
+  return ZkOp{Kind::kDelete, std::move(path), {}, CreateMode::kPersistent, version};
+}
+ZkOp ZkOp::SetData(std::string path, std::string data, ZnodeVersion version) {
+  return ZkOp{Kind::kSetData, std::move(path), std::move(data), CreateMode::kPersistent, version};
+}
+ZkOp ZkOp::Check(std::string path, ZnodeVersion version) {
+  return ZkOp{Kind::kCheck, std::move(path), {}, CreateMode::kPersistent, version};
+}
+
+struct Session::Impl {
+  SessionOptions options;
+  asio::any_io_executor executor;
+  StateCallback on_state;
+  std::shared_ptr<CallbackGate> gate = std::make_shared<CallbackGate>();
+  zhandle_t* zh = nullptr;
+
+  mutable std::mutex mu;  // guards state and session_id; cv waits on it
+  std::condition_variable cv;
+  SessionState state = SessionState::kConnecting;
+  int64_t session_id = 0;
+
+  // Runs on the C completion thread: record, wake waiters, post the callback.
+  void OnState(zhandle_t* handle, SessionState s) {
+    {
+      std::lock_guard lock(mu);
+      if (state == SessionState::kClosed || (Terminal(state) && s != SessionState::kClosed)) return;
+      state = s;
+      if (s == SessionState::kConnected) session_id = zoo_client_id(handle)->client_id;
+    }
+    cv.notify_all();
+    if (!on_state) return;
+    asio::post(executor, [gate = gate, cb = on_state, s] { gate->Run([&] { cb(s); }); });
+  }
+
+  // Adapts a user completion: post it onto the executor, behind the gate.
+  template <typename T>
+  Sink<T> Post(std::function<void(T)> done) {
+    return [ex = executor, gate = gate, done = std::move(done)](T v) {
+      asio::post(ex, [gate, done, v = std::move(v)]() mutable {
+        gate->Run([&] {
+          if (done) done(std::move(v));
+        });
+      });
+    };
+  }
+
+  // Runs `start` with a sink that fulfils a promise, and waits for it.
+  template <typename T, typename Start>
+  T Block(const std::string& what, Start&& start) {
+    if (OnExecutorThread(executor)) {
+      // Enforces the header's rule where it can be detected: waiting here
+      // would stall every handler of the executor for a round trip or more.
+      LOG_ERROR("zookeeper " << what << ": blocking call on an executor thread refused");
+      return Status(Code::kInternal,
+                    "zookeeper " + what + ": blocking call on the session's executor thread");
+    }
+    auto promise = std::make_shared<std::promise<T>>();
+    std::future<T> future = promise->get_future();
+    start(Sink<T>([promise](T v) { promise->set_value(std::move(v)); }));
+    if (future.wait_for(options.blocking_timeout) != std::future_status::ready) {
+      return Status(Code::kTimeout, "zookeeper " + what + ": no answer within " +
+                                        std::to_string(options.blocking_timeout.count()) + " ms");
+    }
+    return future.get();
+  }
+
+  // Hands a request to the C client; on immediate failure the sink gets the
+  // error now (the C client will never call back for it).
+  template <typename T, typename Call>
+  void Issue(Sink<T> sink, std::string what, Call&& call) {
+    auto* ctx = new OpCtx<T>{std::move(sink), std::move(what)};
+    int rc = call(static_cast<const void*>(ctx));
+    if (rc != ZOK) {
+      std::unique_ptr<OpCtx<T>> own(ctx);
+      own->sink(ZkStatus(rc, own->what));
+    }
+  }
+
+  void StartCreate(const std::string& path, const std::string& data, CreateMode mode,
+                   Sink<Result<std::string>> sink) {
+    Issue(std::move(sink), "create " + path, [&](const void* ctx) {
+      return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
+                         &ZOO_OPEN_ACL_UNSAFE, ToCMode(mode), OnString, ctx);
+    });
+  }
+  void StartDelete(const std::string& path, ZnodeVersion v, Sink<Status> sink) {
+    Issue(std::move(sink), "delete " + path,
+          [&](const void* ctx) { return zoo_adelete(zh, path.c_str(), v.value(), OnVoid, ctx); });
+  }
+  void StartGet(const std::string& path, Sink<Result<std::optional<ZnodeData>>> sink) {
+    Issue(std::move(sink), "get " + path,
+          [&](const void* ctx) { return zoo_aget(zh, path.c_str(), 0, OnData, ctx); });
+  }
+  void StartSet(const std::string& path, const std::string& data, ZnodeVersion v,
+                Sink<Result<ZnodeStat>> sink) {
+    Issue(std::move(sink), "set " + path, [&](const void* ctx) {
+      return zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), v.value(),
+                      OnSetStat, ctx);
+    });
+  }
+  void StartExists(const std::string& path, Sink<Result<std::optional<ZnodeStat>>> sink) {
+    Issue(std::move(sink), "exists " + path,
+          [&](const void* ctx) { return zoo_aexists(zh, path.c_str(), 0, OnExistsStat, ctx); });
+  }
+  void StartChildren(const std::string& path, Sink<Result<std::vector<std::string>>> sink) {
+    Issue(std::move(sink), "children " + path,
+          [&](const void* ctx) { return zoo_aget_children(zh, path.c_str(), 0, OnStrings, ctx); });
+  }
+  void StartSync(const std::string& path, Sink<Status> sink) {
+    Issue(std::move(sink), "sync " + path,
+          [&](const void* ctx) { return zoo_async(zh, path.c_str(), OnSyncDone, ctx); });
+  }
+  void StartMulti(const std::vector<ZkOp>& ops, Sink<Result<std::vector<ZkOpResult>>> sink) {
+    if (ops.empty()) return sink(std::vector<ZkOpResult>());
+    auto* m = new MultiCtx{std::move(sink), ops, {}, {}, {}, {}};
+    FillCOps(m);
+    int rc = zoo_amulti(zh, static_cast<int>(m->c_ops.size()), m->c_ops.data(), m->results.data(),
+                        OnMulti, m);
+    if (rc != ZOK) {
+      std::unique_ptr<MultiCtx> own(m);
+      own->sink(ZkStatus(rc, "multi of " + std::to_string(ops.size()) + " ops"));
+    }
+  }
+};
+
+namespace {
+void Watcher(zhandle_t* zh, int type, int state, const char*, void* context) {
+  // Only session events: this Session never sets C-client watches.
+  if (type != ZOO_SESSION_EVENT || context == nullptr) return;
+  static_cast<Session::Impl*>(context)->OnState(zh, FromCState(state));
+}
+}  // namespace
+
+Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
+                                               asio::any_io_executor executor,
+                                               StateCallback on_state) {
+  // Process-wide: the C client logs every connect at INFO otherwise.
+  static std::once_flag log_level_once;
+  std::call_once(log_level_once, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_WARN); });
+  if (options.connect_string.empty()) {
+    return Status(Code::kBadRequest, "zookeeper: empty connect string");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->executor = std::move(executor);
+  impl->on_state = std::move(on_state);
+  errno = 0;
+  impl->zh = zookeeper_init2(options.connect_string.c_str(), Watcher,
+                             static_cast<int>(options.session_timeout.count()), nullptr, impl.get(),
+                             0, ClientLog);
+  if (impl->zh == nullptr) {
+    int err = errno;
+    Code code = (err == EINVAL || err == 0) ? Code::kBadRequest : Code::kUnavailable;
+    return Status(code, "zookeeper: cannot open a session to \"" + options.connect_string +
+                            "\": " + (err ? std::strerror(err) : "rejected by the client"));
+  }
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Session::~Session() {
+  impl_->gate->Close();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->state = SessionState::kClosed;
+  }
+  impl_->cv.notify_all();
+  // Joins the C client's threads; in-flight requests complete with ZCLOSING
+  // into sinks whose posted callbacks the closed gate drops.
+  int rc = zookeeper_close(impl_->zh);
+  if (rc != ZOK) LOG_WARN("zookeeper: close: " << ZkErrorName(rc));
+}
+
+SessionState Session::state() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->state;
+}
+
+int64_t Session::session_id() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->state == SessionState::kConnected ? impl_->session_id : 0;
+}
+
+std::chrono::milliseconds Session::negotiated_timeout() const {
+  return std::chrono::milliseconds(zoo_recv_timeout(impl_->zh));
+}
+
+Status Session::WaitConnected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  bool done = impl_->cv.wait_for(lock, timeout, [&] {
+    return impl_->state == SessionState::kConnected || Terminal(impl_->state);
+  });
+  if (!done) {
+    return Status(Code::kTimeout, "zookeeper: not connected to \"" + impl_->options.connect_string +
+                                      "\" within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (impl_->state != SessionState::kConnected) {
+    return Status(Code::kUnavailable,
+                  std::string("zookeeper: session ") + SessionStateName(impl_->state));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Session::Create(const std::string& path, const std::string& data,
+                                    CreateMode mode) {
+  return impl_->Block<Result<std::string>>(
+      "create " + path, [&](auto sink) { impl_->StartCreate(path, data, mode, std::move(sink)); });
+}
+
+Status Session::Delete(const std::string& path, ZnodeVersion version) {
+  return impl_->Block<Status>(
+      "delete " + path, [&](auto sink) { impl_->StartDelete(path, version, std::move(sink)); });
+}
+
+Result<std::optional<ZnodeData>> Session::Get(const std::string& path) {
+  return impl_->Block<Result<std::optional<ZnodeData>>>(
+      "get " + path, [&](auto sink) { impl_->StartGet(path, std::move(sink)); });
+}
+
+Result<ZnodeStat> Session::Set(const std::string& path, const std::string& data,
+                               ZnodeVersion version) {
+  return impl_->Block<Result<ZnodeStat>>(
+      "set " + path, [&](auto sink) { impl_->StartSet(path, data, version, std::move(sink)); });
+}
+
+Result<std::optional<ZnodeStat>> Session::Exists(const std::string& path) {
+  return impl_->Block<Result<std::optional<ZnodeStat>>>(
+      "exists " + path, [&](auto sink) { impl_->StartExists(path, std::move(sink)); });
+}
+
+Result<std::vector<std::string>> Session::Children(const std::string& path) {
+  return impl_->Block<Result<std::vector<std::string>>>(
+      "children " + path, [&](auto sink) { impl_->StartChildren(path, std::move(sink)); });
+}
+
+Result<std::vector<ZkOpResult>> Session::Multi(const std::vector<ZkOp>& ops) {
+  return impl_->Block<Result<std::vector<ZkOpResult>>>(
+      "multi", [&](auto sink) { impl_->StartMulti(ops, std::move(sink)); });
+}
+
+Status Session::Sync(const std::string& path) {
+  return impl_->Block<Status>("sync " + path,
+                              [&](auto sink) { impl_->StartSync(path, std::move(sink)); });
+}
+
+void Session::AsyncCreate(const std::string& path, const std::string& data, CreateMode mode,
+                          ResultCallback<std::string> done) {
+  impl_->StartCreate(path, data, mode, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncDelete(const std::string& path, ZnodeVersion version, StatusCallback done) {
+  impl_->StartDelete(path, version, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncGet(const std::string& path, ResultCallback<std::optional<ZnodeData>> done) {
+  impl_->StartGet(path, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncSet(const std::string& path, const std::string& data, ZnodeVersion version,
+                       ResultCallback<ZnodeStat> done) {
+  impl_->StartSet(path, data, version, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncExists(const std::string& path, ResultCallback<std::optional<ZnodeStat>> done) {
+  impl_->StartExists(path, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncChildren(const std::string& path,
+                            ResultCallback<std::vector<std::string>> done) {
+  impl_->StartChildren(path, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncMulti(const std::vector<ZkOp>& ops,
+                         ResultCallback<std::vector<ZkOpResult>> done) {
+  impl_->StartMulti(ops, impl_->Post(std::move(done)));
+}
+
+void Session::AsyncSync(const std::string& path, StatusCallback done) {
+  impl_->StartSync(path, impl_->Post(std::move(done)));
+}
+
+}  // namespace rangekv::zk

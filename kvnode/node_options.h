@@ -1,0 +1,94 @@
+// kvnode/node_options.h — the kvnode command line.
+//
+//   kvnode --standalone --listen HOST:PORT --data DIR [--fsync always|batch|never]
+//          [--fsync-interval-ms N] [--id NAME] [--io-threads N]
+//          [--log-level debug|info|warn|error]
+//
+// | flag                | value                 | default                          |
+// |---------------------|-----------------------|----------------------------------|
+// | --standalone        | none                  | off (cluster mode, needs --zk)   |
+// | --zk                | host:port[,...]       | none (cluster mode: not yet)     |
+// | --listen            | HOST:PORT             | required; port 0 = any free port |
+// | --data              | directory             | required; created with parents   |
+// | --id                | [A-Za-z0-9._-]{1,64}  | the data dir's, else "standalone"|
+// | --fsync             | always, batch, never  | batch                            |
+// | --fsync-interval-ms | 1..60000              | 10                               |
+// | --io-threads        | 1..256                | std::thread::hardware_concurrency|
+// | --log-level         | debug, info, warn, err| info                             |
+// | --help, -h          | none                  | print usage, exit 0              |
+//
+// Values may follow as the next argument or after '=' ("--listen=h:p"). HOST
+// may be a name, an IPv4 address or a bracketed IPv6 address ("[::1]:7000").
+//
+// Parsing is pure (no I/O, no exits) so it can be unit tested; main() turns
+// an error into one line on stderr and exit code 2.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/types.h"
+#include "kvnode/range_store.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+enum class NodeMode : uint8_t {
+  kStandalone,  // one range covering the whole key space, no ZooKeeper
+  kCluster,     // ranges assigned by the coordinator through ZooKeeper
+};
+
+struct HostPort {
+  std::string host;  // without IPv6 brackets
+  uint16_t port = 0;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+struct NodeOptions {
+  NodeMode mode = NodeMode::kCluster;
+  std::string zk;  // cluster mode only
+  HostPort listen;
+  std::string data_dir;
+  std::optional<NodeId> id;  // nullopt: adopt the data dir's, or the default
+  FsyncPolicy fsync = FsyncPolicy::kBatch;
+  std::chrono::milliseconds fsync_interval{10};
+  int io_threads = 0;  // 0: one per hardware thread
+  log::Level log_level = log::Level::kInfo;
+};
+
+enum class ParseAction : uint8_t {
+  kRun,       // options are complete; start the node
+  kShowHelp,  // --help was given; print Usage() and exit 0
+};
+
+struct ParsedArgs {
+  ParseAction action = ParseAction::kRun;
+  NodeOptions options;
+};
+
+// Parses argv[1..] (args excludes the program name). Errors are BAD_REQUEST
+// with a one-line message naming the flag, e.g. "unknown flag --foo".
+// Checks the values and the flags each mode requires; does not touch the
+// file system or the network. Cluster mode parses but is refused by main().
+Result<ParsedArgs> ParseNodeArgs(const std::vector<std::string>& args);
+
+// "HOST:PORT" -> HostPort. BAD_REQUEST for a missing port, a port outside
+// 0..65535, an empty host or unbalanced IPv6 brackets.
+Result<HostPort> ParseHostPort(std::string_view s);
+
+// "HOST:PORT", bracketing an IPv6 host.
+std::string FormatHostPort(const HostPort& hp);
+
+// True for 1..64 characters of [A-Za-z0-9._-]: node ids become file
+// contents and ZooKeeper znode names.
+bool IsValidNodeId(std::string_view id);
+
+// The multi-line usage text printed by --help.
+std::string NodeUsage();
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,182 @@
+// kvnode/range_store_impl.h — internals of RangeStore, shared by its .cc files
+// (range_store.cc: reads and the write path; range_store_log.cc: the log
+// thread; range_store_recovery.cc: Open; range_store_snapshot.cc: snapshots).
+// Not for use outside kvnode/range_store*.cc.
+//
+// Threads:
+//   callers      Write() validates, assigns a Seq and enqueues; Get/Scan read.
+//   log thread   group commit: write, fsync per policy, apply, callbacks.
+//   snapshot     background snapshots and log/snapshot garbage collection.
+//
+// Locks, in the order they may nest (never take one to the left while
+// holding one to its right); none is held across I/O except snap_mu, which
+// only serializes snapshot writers:
+//
+//   close_mu -> snap_mu -> mu -> map_mu -> seg_mu;   bg_mu alone
+//
+// map_mu is a shared_mutex: Get/Scan and snapshot chunks share it, the log
+// thread takes it exclusively once per group to apply. Readers never wait
+// for I/O, and a reader holding it only delays the apply of the next group.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kvnode/range_store.h"
+#include "kvnode/snapshot.h"
+#include "kvnode/wal.h"
+
+namespace rangekv::kvnode {
+
+struct StoredValue {
+  std::string value;
+  uint64_t version = 0;  // Seq of the write that last changed the key
+};
+using KeyMap = std::map<std::string, StoredValue, std::less<>>;
+
+// A write between Write() and its apply.
+struct PendingWrite {
+  Seq seq{0};
+  std::string record;               // record header + payload, ready to write
+  std::vector<proto::WriteOp> ops;  // cas already resolved to put
+  RangeStore::WriteCallback cb;
+};
+
+// The newest pending write to a key: what a cas must compare against.
+struct PendingKey {
+  Seq seq{0};
+  bool exists = false;  // false: the pending write deletes the key
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct SegmentInfo {
+  Seq first{0};
+  std::string path;
+  uint64_t bytes = 0;
+};
+
+struct RangeStore::Impl {
+  Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
+      : id(id_in), bounds(std::move(bounds_in)), opts(std::move(opts_in)) {}
+
+  // ---- fixed at Open ----
+  const RangeId id;
+  const KeyRange bounds;
+  const StoreOptions opts;
+
+  // ---- the committed map (map_mu) ----
+  mutable std::shared_mutex map_mu;
+  KeyMap map;
+  Seq applied_seq{0};
+
+  // ---- the write queue and its state (mu) ----
+  std::mutex mu;
+  std::condition_variable log_cv;   // wakes the log thread
+  std::condition_variable sync_cv;  // wakes WaitSynced
+  std::vector<PendingWrite> queue;
+  std::unordered_map<std::string, PendingKey, StringHash, std::equal_to<>> pending;
+  Seq next_seq{1};
+  Seq written_seq{0};     // last Seq written to the segment file
+  Seq synced_seq{0};      // last Seq fsync'ed
+  Seq sync_requested{0};  // WaitSynced wants synced_seq to reach this
+  Status failed;          // set once, by the first I/O error; writes refused after
+  bool closing = false;
+  bool log_idle = false;  // the log thread is waiting on log_cv
+  bool log_exited = false;
+
+  // ---- log thread only ----
+  std::unique_ptr<wal::SegmentWriter> active;
+  std::vector<std::string_view> iov;
+  bool dirty = false;  // written but not fsync'ed
+  std::chrono::steady_clock::time_point dirty_since;
+
+  // ---- live segments, oldest first; back() is the active one (seg_mu) ----
+  mutable std::mutex seg_mu;
+  std::deque<SegmentInfo> segments;
+
+  // ---- snapshots (snap_mu) ----
+  std::mutex snap_mu;
+  std::vector<Seq> snapshots;  // replay-from Seqs of known-good snapshots, ascending
+  std::atomic<uint64_t> snapshot_seq{0};
+  std::atomic<uint64_t> bytes_since_snapshot{0};
+  std::atomic<bool> stop_snapshots{false};
+
+  // ---- background snapshot thread control (bg_mu) ----
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  bool bg_requested = false;
+  bool bg_stop = false;
+
+  std::thread log_thread;
+  std::thread snapshot_thread;
+
+  std::mutex close_mu;
+  bool closed = false;
+  Status close_status;
+
+  // range_store.cc
+  void Write(std::vector<proto::WriteOp> ops, WriteCallback cb);
+  Status CheckOps(const std::vector<proto::WriteOp>& ops) const;
+  Status CheckConditionsLocked(const std::vector<proto::WriteOp>& ops);
+  Status Close();
+
+  // range_store_log.cc
+  void LogLoop();
+  void ProcessGroup(std::vector<PendingWrite>& group);
+  Status RotateIfNeeded(Seq next);
+  void ApplyGroup(std::vector<PendingWrite>& group);
+  void FinishGroupLocked(const std::vector<PendingWrite>& group);
+  void SyncNow();
+  void EnterFailed(const Status& st, std::vector<PendingWrite>& group);
+  bool BatchSyncDue(std::chrono::steady_clock::time_point now) const;
+  // Blocks until the log is fsync'ed through `seq` (any thread but the log
+  // thread). Error when the store failed or closed first.
+  Status WaitSynced(Seq seq);
+
+  // range_store_recovery.cc
+  Status Recover();
+  Result<snapshot::SnapshotInfo> LoadUsableSnapshot(const std::vector<Seq>& snaps,
+                                                    std::optional<Seq> log_start);
+  Result<wal::SegmentSummary> ReplaySegment(const std::string& path, Seq name_seq,
+                                            wal::SegmentRole role, Seq replay_from,
+                                            uint64_t* replayed_bytes);
+  Status OpenActiveSegment(Seq last, const wal::SegmentSummary& newest);
+
+  // range_store_snapshot.cc
+  void SnapshotLoop();
+  void RequestSnapshot();
+  Status TakeSnapshot();
+  Status WriteSnapshotFile(Seq replay_from, Seq* end);
+  void PruneSnapshots();
+  void DeleteSegmentsBelow(Seq low_water);
+};
+
+// Applies one decoded or pending op to a map (recovery and the log thread).
+inline void ApplyPut(KeyMap& map, std::string_view key, std::string value, Seq seq) {
+  auto it = map.lower_bound(key);
+  if (it != map.end() && it->first == key) {
+    it->second.value = std::move(value);
+    it->second.version = seq.value();
+  } else {
+    map.emplace_hint(it, std::string(key), StoredValue{std::move(value), seq.value()});
+  }
+}
+inline void ApplyDelete(KeyMap& map, std::string_view key) {
+  auto it = map.find(key);
+  if (it != map.end()) map.erase(it);
+}
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,52 @@
+// repl/backend.h — what kvrepl commands run against.
+//
+// The shell never talks to the network itself: every command calls one of
+// these methods. Implementations:
+//   - ClientBackend (repl/client_backend.h): one node through rangekv::Client
+//     (--node HOST:PORT);
+//   - a cluster backend reading the map from ZooKeeper (--zk) slots in here
+//     later without touching the parser, the executor or the I/O loop;
+//   - FakeBackend in tests/repl: an in-memory map for unit tests.
+//
+// Return meanings follow rangekv/client.h exactly: errors are Status values
+// with a Code (CAS_FAILED, TOO_LARGE, UNAVAILABLE, TIMEOUT, ...); writes
+// return the version they created.
+//
+// Thread-safety: the shell calls one method at a time from one thread;
+// implementations need not be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rangekv/client.h"
+#include "rangekv/status.h"
+
+namespace rangekv::repl {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // nullopt when the key does not exist.
+  virtual Result<std::optional<VersionedValue>> Get(std::string_view key) = 0;
+  virtual Result<uint64_t> Put(std::string_view key, std::string_view value) = 0;
+  virtual Result<uint64_t> Delete(std::string_view key) = 0;
+  // expected_version 0 = the key must not exist. Mismatch: CAS_FAILED.
+  virtual Result<uint64_t> Cas(std::string_view key, uint64_t expected_version,
+                               std::string_view value) = 0;
+  // Keys in [start, end); end nullopt = to the end; limit 0 = server default.
+  virtual Result<ScanResult> Scan(std::string_view start, std::optional<std::string_view> end,
+                                  uint32_t limit) = 0;
+  // All ops apply or none.
+  virtual Result<uint64_t> Batch(std::vector<BatchOp> ops) = 0;
+  virtual Status Ping() = 0;
+
+  // What the shell is connected to, for the banner, e.g. "127.0.0.1:7000".
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace rangekv::repl

@@ -1,0 +1,176 @@
+#include "repl/command.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <limits>
+
+#include "common/escape.h"
+
+namespace rangekv::repl {
+namespace {
+
+constexpr std::array<CommandSpec, 11> kCommands{{
+    {"put", "put <key> <value>", "store value under key", 2, 2},
+    {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
+    {"del", "del <key>", "delete key", 1, 1},
+    {"cas", "cas <key> <version> <value>",
+     "put only if key is at <version> (0: key must not exist)", 3, 3},
+    {"getv", "getv <key>", "print \"<version> <value>\" of key, or (nil)", 1, 1},
+    {"scan", "scan <start> <end> [limit]",
+     "list pairs in [start, end) in key order; end \"\" = to the end", 2, 3},
+    {"batch", "batch <op> [args] ; <op> [args] ; ...",
+     "apply put/del/cas ops all or none (one range)", 1, -1},
+    {"ping", "ping", "check that the node answers (PONG)", 0, 0},
+    {"help", "help [command]", "show usage of every command, or of one", 0, 1},
+    {"quit", "quit", "leave (also exit, Ctrl-D)", 0, 0},
+    {"exit", "exit", "leave (same as quit)", 0, 0},
+}};
+
+using Args = std::span<const Token>;
+
+// A user's word inside an error message: 'word' when printable, else the
+// escaped "..." form, so the error stays one line whatever the bytes were.
+std::string Display(std::string_view word) {
+  bool plain = IsBareWord(word) && word.find(';') == std::string_view::npos;
+  return plain ? "'" + std::string(word) + "'" : Quote(word);
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+Status BadRequest(std::string message) { return Status(Code::kBadRequest, std::move(message)); }
+
+Status ArityError(const CommandSpec& spec) {
+  return BadRequest("wrong number of arguments for '" + std::string(spec.name) +
+                    "'; usage: " + std::string(spec.usage));
+}
+
+template <typename T>
+Result<T> ParseUnsigned(const std::string& text, std::string_view what) {
+  T v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return BadRequest("bad " + std::string(what) + " " + Display(text) + ": expected an unsigned " +
+                      "decimal integer up to " + std::to_string(std::numeric_limits<T>::max()));
+  }
+  return v;
+}
+
+bool CheckArity(const CommandSpec& spec, size_t n) {
+  if (n < static_cast<size_t>(spec.min_args)) return false;
+  return spec.max_args < 0 || n <= static_cast<size_t>(spec.max_args);
+}
+
+// Parses one batch op (its tokens hold no separator).
+Result<BatchOp> ParseBatchOp(Args op) {
+  if (op.empty()) return BadRequest("batch: empty op between ';'");
+  std::string name = Lower(op[0].text);
+  Args a = op.subspan(1);
+  const CommandSpec* spec = FindCommand(name);
+  if (name == "put" || name == "del" || name == "cas") {
+    if (!CheckArity(*spec, a.size())) {
+      return BadRequest("batch: wrong number of arguments for '" + name +
+                        "'; usage: " + std::string(spec->usage));
+    }
+  }
+  if (name == "put") return BatchOp::Put(a[0].text, a[1].text);
+  if (name == "del") return BatchOp::Delete(a[0].text);
+  if (name == "cas") {
+    RANGEKV_ASSIGN_OR_RETURN(uint64_t version, ParseUnsigned<uint64_t>(a[1].text, "version"));
+    return BatchOp::Cas(a[0].text, version, a[2].text);
+  }
+  return BadRequest("batch: unknown op " + Display(op[0].text) + " (use put, del or cas)");
+}
+
+Result<Command> ParseBatch(Args args) {
+  if (!args.empty() && args.back().kind == TokenKind::kSeparator) {
+    args = args.first(args.size() - 1);  // one trailing ';' is allowed
+  }
+  if (args.empty()) {
+    return BadRequest("batch needs at least one op; usage: " +
+                      std::string(FindCommand("batch")->usage));
+  }
+  BatchCommand cmd;
+  size_t begin = 0;
+  for (size_t i = 0; i <= args.size(); ++i) {
+    if (i < args.size() && args[i].kind != TokenKind::kSeparator) continue;
+    RANGEKV_ASSIGN_OR_RETURN(BatchOp op, ParseBatchOp(args.subspan(begin, i - begin)));
+    cmd.ops.push_back(std::move(op));
+    begin = i + 1;
+  }
+  return Command(std::move(cmd));
+}
+
+Result<Command> ParseScan(Args a) {
+  ScanCommand cmd;
+  cmd.start = a[0].text;
+  if (!a[1].text.empty()) cmd.end = a[1].text;
+  if (a.size() == 3) {
+    RANGEKV_ASSIGN_OR_RETURN(cmd.limit, ParseUnsigned<uint32_t>(a[2].text, "limit"));
+  }
+  return Command(std::move(cmd));
+}
+
+Result<Command> ParseHelp(Args a) {
+  if (a.empty()) return Command(HelpCommand{});
+  const CommandSpec* spec = FindCommand(a[0].text);
+  if (spec == nullptr) return BadRequest("help: unknown command " + Display(a[0].text));
+  return Command(HelpCommand{std::string(spec->name)});
+}
+
+// Dispatches on the canonical name; arity has been checked already.
+Result<Command> ParseArgs(std::string_view name, Args a) {
+  if (name == "put") return Command(PutCommand{a[0].text, a[1].text});
+  if (name == "get") return Command(GetCommand{a[0].text});
+  if (name == "del") return Command(DelCommand{a[0].text});
+  if (name == "getv") return Command(GetvCommand{a[0].text});
+  if (name == "cas") {
+    RANGEKV_ASSIGN_OR_RETURN(uint64_t version, ParseUnsigned<uint64_t>(a[1].text, "version"));
+    return Command(CasCommand{a[0].text, version, a[2].text});
+  }
+  if (name == "scan") return ParseScan(a);
+  if (name == "ping") return Command(PingCommand{});
+  if (name == "help") return ParseHelp(a);
+  return Command(QuitCommand{});  // quit, exit
+}
+
+}  // namespace
+
+std::span<const CommandSpec> AllCommands() { return kCommands; }
+
+const CommandSpec* FindCommand(std::string_view name) {
+  std::string lower = Lower(name);
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.name == lower) return &spec;
+  }
+  return nullptr;
+}
+
+Result<Command> ParseCommand(const std::vector<Token>& tokens) {
+  if (tokens.empty()) return BadRequest("empty command");
+  if (tokens[0].kind == TokenKind::kSeparator) {
+    return BadRequest("';' separates ops only inside a batch");
+  }
+  const CommandSpec* spec = FindCommand(tokens[0].text);
+  if (spec == nullptr) {
+    return BadRequest("unknown command " + Display(tokens[0].text) + " (type help for a list)");
+  }
+  Args args = Args(tokens).subspan(1);
+  if (spec->name == "batch") return ParseBatch(args);
+  for (const Token& t : args) {
+    if (t.kind == TokenKind::kSeparator) {
+      return BadRequest("';' separates ops only inside a batch (quote it to use it as data)");
+    }
+  }
+  if (!CheckArity(*spec, args.size())) return ArityError(*spec);
+  return ParseArgs(spec->name, args);
+}
+
+}  // namespace rangekv::repl

@@ -1,0 +1,92 @@
+// repl/command.h — the kvrepl command grammar and its parser (I/O-free).
+//
+// | command                                  | args | prints on success          |
+// | ---------------------------------------- | ---- | -------------------------- |
+// | put <key> <value>                        | 2    | OK                         |
+// | get <key>                                | 1    | <value> or (nil)           |
+// | del <key>                                | 1    | OK                         |
+// | cas <key> <version> <value>              | 3    | OK                         |
+// | getv <key>                               | 1    | <version> <value> or (nil) |
+// | scan <start> <end> [limit]               | 2-3  | <key> <value> per pair,    |
+// |                                          |      | then (<n> keys[, more])    |
+// | batch <op> [args] ; <op> [args] ; ...    | 1+   | OK                         |
+// | ping                                     | 0    | PONG                       |
+// | help [command]                           | 0-1  | usage lines                |
+// | quit, exit                               | 0    | nothing; leaves            |
+//
+// Command names are case-insensitive. <version> is a decimal uint64 (0 = the
+// key must not exist); [limit] a decimal uint32 (0 or absent = the server's
+// default). An empty <end> ("") means "to the end of the key space". Batch
+// ops are put/del/cas with the arities above, separated by ';' tokens; one
+// trailing ';' is allowed. Every parse error is BAD_REQUEST with a message
+// that names the command and shows its usage.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "rangekv/client.h"
+#include "rangekv/status.h"
+#include "repl/tokenizer.h"
+
+namespace rangekv::repl {
+
+struct PutCommand {
+  std::string key, value;
+};
+struct GetCommand {
+  std::string key;
+};
+struct DelCommand {
+  std::string key;
+};
+struct CasCommand {
+  std::string key;
+  uint64_t version = 0;
+  std::string value;
+};
+struct GetvCommand {
+  std::string key;
+};
+struct ScanCommand {
+  std::string start;
+  std::optional<std::string> end;  // nullopt = to the end
+  uint32_t limit = 0;              // 0 = server default
+};
+struct BatchCommand {
+  std::vector<BatchOp> ops;  // never empty
+};
+struct PingCommand {};
+struct HelpCommand {
+  std::string topic;  // canonical command name; empty = every command
+};
+struct QuitCommand {};
+
+using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
+                             ScanCommand, BatchCommand, PingCommand, HelpCommand, QuitCommand>;
+
+// One row of the command table: drives arity checks, help and completion.
+struct CommandSpec {
+  std::string_view name;     // canonical, lower case
+  std::string_view usage;    // e.g. "put <key> <value>"
+  std::string_view summary;  // one short sentence
+  int min_args;
+  int max_args;  // -1 = unbounded (batch)
+};
+
+// Every command in display order. "exit" is listed as its own row (an alias
+// of quit) so that completion offers it.
+std::span<const CommandSpec> AllCommands();
+// The row for a name (any case, aliases included); nullptr when unknown.
+const CommandSpec* FindCommand(std::string_view name);
+
+// Parses the tokens of one non-empty line. Errors: BAD_REQUEST for an
+// unknown command, wrong arity, a bad number, or a ';' outside a batch.
+Result<Command> ParseCommand(const std::vector<Token>& tokens);
+
+}  // namespace rangekv::repl

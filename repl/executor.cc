@@ -1,0 +1,69 @@
+#include "repl/executor.h"
+
+#include "repl/format.h"
+#include "repl/tokenizer.h"
+
+namespace rangekv::repl {
+namespace {
+
+Reply Ok(std::string text) { return Reply{Outcome::kOk, std::move(text)}; }
+Reply Failed(const Status& status) { return Reply{Outcome::kFailed, FormatError(status)}; }
+
+// Writes print "OK"; the version they return is shown by getv, not here,
+// so that scripts can compare the output of every write with one string.
+Reply WriteReply(const Result<uint64_t>& r) {
+  return r.ok() ? Ok(std::string(kOkLine)) : Failed(r.status());
+}
+
+// One overload per command kind, chosen by std::visit below.
+struct Runner {
+  Backend& backend;
+
+  Reply operator()(const PutCommand& c) { return WriteReply(backend.Put(c.key, c.value)); }
+  Reply operator()(const DelCommand& c) { return WriteReply(backend.Delete(c.key)); }
+  Reply operator()(const CasCommand& c) {
+    return WriteReply(backend.Cas(c.key, c.version, c.value));
+  }
+  Reply operator()(const BatchCommand& c) { return WriteReply(backend.Batch(c.ops)); }
+
+  Reply operator()(const GetCommand& c) {
+    auto r = backend.Get(c.key);
+    if (!r.ok()) return Failed(r.status());
+    return Ok(r->has_value() ? FormatValue((*r)->value) : std::string(kNilLine));
+  }
+  Reply operator()(const GetvCommand& c) {
+    auto r = backend.Get(c.key);
+    if (!r.ok()) return Failed(r.status());
+    return Ok(r->has_value() ? FormatVersioned(**r) : std::string(kNilLine));
+  }
+  Reply operator()(const ScanCommand& c) {
+    std::optional<std::string_view> end;
+    if (c.end) end = *c.end;
+    auto r = backend.Scan(c.start, end, c.limit);
+    if (!r.ok()) return Failed(r.status());
+    return Ok(FormatScan(*r));
+  }
+  Reply operator()(const PingCommand&) {
+    Status s = backend.Ping();
+    return s.ok() ? Ok(std::string(kPongLine)) : Failed(s);
+  }
+  Reply operator()(const HelpCommand& c) { return Ok(FormatHelp(c.topic)); }
+  Reply operator()(const QuitCommand&) { return Reply{Outcome::kQuit, {}}; }
+};
+
+}  // namespace
+
+Reply Execute(const Command& command, Backend& backend) {
+  return std::visit(Runner{backend}, command);
+}
+
+Reply RunLine(std::string_view line, Backend& backend) {
+  auto tokens = Tokenize(line);
+  if (!tokens.ok()) return Failed(tokens.status());
+  if (tokens->empty()) return Reply{};
+  auto command = ParseCommand(*tokens);
+  if (!command.ok()) return Failed(command.status());
+  return Execute(*command, backend);
+}
+
+}  // namespace rangekv::repl

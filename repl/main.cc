@@ -1,0 +1,57 @@
+// kvrepl — the interactive shell of rangekv. See repl/options.h for the
+// command line and exit statuses, repl/command.h for the commands.
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "repl/client_backend.h"
+#include "repl/format.h"
+#include "repl/options.h"
+#include "repl/shell.h"
+#include "repl/terminal.h"
+
+namespace rangekv::repl {
+namespace {
+
+ClientOptions ClientOptionsFor(const Options& opts) {
+  ClientOptions co;
+  co.request_timeout = opts.timeout;
+  co.connect_timeout = std::min(opts.timeout, co.connect_timeout);
+  return co;
+}
+
+int Main(const std::vector<std::string>& args) {
+  auto opts = ParseOptions(args);
+  if (!opts.ok()) {
+    std::cerr << "kvrepl: " << opts.status().message() << "\n";
+    return kExitUsageOrConnect;
+  }
+  if (opts->action == Action::kShowHelp) {
+    std::cout << UsageText();
+    return kExitOk;
+  }
+  // The shell reports every failure as an "(error)" line; the client's own
+  // notes (reconnect attempts) would only interleave with the prompt.
+  log::SetProgram("kvrepl");
+  log::SetLevel(log::Level::kError);
+
+  auto backend = ClientBackend::Connect(opts->node, ClientOptionsFor(*opts));
+  if (!backend.ok()) {
+    std::cerr << FormatError(backend.status());
+    return kExitUsageOrConnect;
+  }
+  if (!opts->commands.empty()) return RunCommands(opts->commands, **backend, std::cout);
+  if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) return RunTerminal(**backend);
+  return RunStream(std::cin, std::cout, **backend);
+}
+
+}  // namespace
+}  // namespace rangekv::repl
+
+int main(int argc, char** argv) {
+  return rangekv::repl::Main(std::vector<std::string>(argv + 1, argv + argc));
+}

@@ -1,0 +1,99 @@
+#include "repl/terminal.h"
+
+// editline/readline.h uses FILE without including <stdio.h> itself.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include <editline/readline.h>
+
+#include "repl/command.h"
+#include "repl/executor.h"
+#include "repl/options.h"
+#include "repl/tokenizer.h"
+
+namespace rangekv::repl {
+namespace {
+
+constexpr char kPrompt[] = "rangekv> ";
+constexpr int kHistoryLines = 1000;
+
+// libedit asks for matches one at a time: state 0 starts a new prefix.
+char* CommandNameGenerator(const char* text, int state) {
+  static size_t next = 0;
+  if (state == 0) next = 0;
+  std::string_view prefix(text);
+  auto commands = AllCommands();
+  while (next < commands.size()) {
+    std::string_view name = commands[next++].name;
+    if (name.substr(0, prefix.size()) == prefix) return strdup(std::string(name).c_str());
+  }
+  return nullptr;
+}
+
+// Completes the first word only; arguments are keys, which we do not know,
+// and file-name completion (libedit's fallback) would only mislead.
+char** Complete(const char* text, int start, int /*end*/) {
+  rl_attempted_completion_over = 1;
+  for (int i = 0; i < start; ++i) {
+    if (rl_line_buffer[i] != ' ' && rl_line_buffer[i] != '\t') return nullptr;
+  }
+  return rl_completion_matches(text, CommandNameGenerator);
+}
+
+class History {
+ public:
+  explicit History(std::string path) : path_(std::move(path)) {
+    using_history();
+    stifle_history(kHistoryLines);
+    if (!path_.empty()) read_history(path_.c_str());  // absent at first start: fine
+  }
+
+  void Add(const std::string& line) {
+    if (line == last_) return;
+    last_ = line;
+    add_history(line.c_str());
+    if (!path_.empty()) write_history(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  std::string last_;
+};
+
+}  // namespace
+
+std::string HistoryPath() {
+  const char* explicit_path = std::getenv("KVREPL_HISTORY");
+  if (explicit_path != nullptr && *explicit_path != '\0') return explicit_path;
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && *home != '\0') return std::string(home) + "/.kvrepl_history";
+  return "";
+}
+
+int RunTerminal(Backend& backend) {
+  rl_readline_name = "kvrepl";
+  rl_attempted_completion_function = Complete;
+  History history(HistoryPath());
+  std::printf("kvrepl connected to %s; type help\n", backend.Describe().c_str());
+  std::fflush(stdout);
+  while (true) {
+    char* raw = readline(kPrompt);
+    if (raw == nullptr) {  // EOF (Ctrl-D): end the prompt line cleanly
+      std::fputs("\n", stdout);
+      break;
+    }
+    std::string line(raw);
+    std::free(raw);
+    if (!IsBlankOrComment(line)) history.Add(line);
+    Reply reply = RunLine(line, backend);
+    if (reply.outcome == Outcome::kQuit) break;
+    std::fwrite(reply.text.data(), 1, reply.text.size(), stdout);
+    std::fflush(stdout);
+  }
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace rangekv::repl

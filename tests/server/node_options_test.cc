@@ -1,0 +1,106 @@
+#include "kvnode/node_options.h"
+
+#include <gtest/gtest.h>
+
+namespace rangekv::kvnode {
+namespace {
+
+Result<ParsedArgs> Parse(std::vector<std::string> args) { return ParseNodeArgs(args); }
+
+TEST(NodeOptionsTest, FullStandaloneCommandLine) {
+  auto p = Parse({"--standalone", "--listen", "127.0.0.1:7000", "--data", "/d", "--fsync", "always",
+                  "--fsync-interval-ms", "25", "--id", "n-1", "--io-threads", "3", "--log-level",
+                  "debug"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->action, ParseAction::kRun);
+  const NodeOptions& o = p->options;
+  EXPECT_EQ(o.mode, NodeMode::kStandalone);
+  EXPECT_EQ(o.listen, (HostPort{"127.0.0.1", 7000}));
+  EXPECT_EQ(o.data_dir, "/d");
+  EXPECT_EQ(o.fsync, FsyncPolicy::kAlways);
+  EXPECT_EQ(o.fsync_interval, std::chrono::milliseconds(25));
+  ASSERT_TRUE(o.id.has_value());
+  EXPECT_EQ(o.id->str(), "n-1");
+  EXPECT_EQ(o.io_threads, 3);
+  EXPECT_EQ(o.log_level, log::Level::kDebug);
+}
+
+TEST(NodeOptionsTest, DefaultsAndEqualsForm) {
+  auto p = Parse({"--standalone", "--listen=localhost:0", "--data=rel/dir"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const NodeOptions& o = p->options;
+  EXPECT_EQ(o.listen, (HostPort{"localhost", 0}));
+  EXPECT_EQ(o.data_dir, "rel/dir");
+  EXPECT_FALSE(o.id.has_value());
+  EXPECT_EQ(o.fsync, FsyncPolicy::kBatch);
+  EXPECT_EQ(o.fsync_interval, std::chrono::milliseconds(10));
+  EXPECT_EQ(o.io_threads, 0);
+  EXPECT_EQ(o.log_level, log::Level::kInfo);
+}
+
+TEST(NodeOptionsTest, HelpWinsOverEverything) {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"-h"}, {"--bogus", "--help"}, {"--standalone", "--listen", "-h"}}) {
+    auto p = Parse(args);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->action, ParseAction::kShowHelp);
+  }
+  EXPECT_NE(NodeUsage().find("--standalone"), std::string::npos);
+}
+
+TEST(NodeOptionsTest, ErrorsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {{"--standalone", "--bogus"}, "unknown flag --bogus"},
+      {{"--standalone", "stray"}, "unexpected argument stray"},
+      {{"--standalone", "--data"}, "--data needs a value"},
+      {{"--standalone", "--listen", "h:1", "--data", "d", "--fsync", "sometimes"}, "--fsync"},
+      {{"--standalone", "--listen", "h:70000", "--data", "d"}, "port"},
+      {{"--standalone", "--listen", "nocolon", "--data", "d"}, "HOST:PORT"},
+      {{"--standalone", "--listen", "::1:80", "--data", "d"}, "bracket"},
+      {{"--standalone", "--listen", "h:1", "--data", "d", "--io-threads", "0"}, "--io-threads"},
+      {{"--standalone", "--listen", "h:1", "--data", "d", "--id", "a/b"}, "--id"},
+      {{"--standalone", "--listen", "h:1", "--data", "d", "--log-level", "loud"}, "--log-level"},
+      {{"--standalone", "--data", "d"}, "missing --listen"},
+      {{"--standalone", "--listen", "h:1"}, "missing --data"},
+      {{"--standalone", "--zk", "z:2181", "--listen", "h:1", "--data", "d"}, "--zk"},
+  };
+  for (const auto& c : cases) {
+    auto p = Parse(c.args);
+    ASSERT_FALSE(p.ok()) << c.want;
+    EXPECT_EQ(p.status().code(), Code::kBadRequest);
+    EXPECT_NE(p.status().message().find(c.want), std::string::npos) << p.status().message();
+    EXPECT_EQ(p.status().message().find('\n'), std::string::npos);
+  }
+}
+
+TEST(NodeOptionsTest, WithoutStandaloneIsClusterMode) {
+  auto p = Parse({"--listen", "h:1", "--data", "d"});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->options.mode, NodeMode::kCluster);
+}
+
+TEST(NodeOptionsTest, HostPortForms) {
+  EXPECT_EQ(*ParseHostPort("[::1]:7000"), (HostPort{"::1", 7000}));
+  EXPECT_EQ(FormatHostPort(HostPort{"::1", 7000}), "[::1]:7000");
+  EXPECT_EQ(FormatHostPort(HostPort{"10.0.0.1", 1}), "10.0.0.1:1");
+  EXPECT_FALSE(ParseHostPort(":80").ok());
+  EXPECT_FALSE(ParseHostPort("h:").ok());
+  EXPECT_FALSE(ParseHostPort("[::1:80").ok());
+  EXPECT_FALSE(ParseHostPort("h:-1").ok());
+}
+
+TEST(NodeOptionsTest, NodeIdCharacters) {
+  EXPECT_TRUE(IsValidNodeId("node-1.a_b"));
+  EXPECT_TRUE(IsValidNodeId(std::string(64, 'x')));
+  EXPECT_FALSE(IsValidNodeId(std::string(65, 'x')));
+  EXPECT_FALSE(IsValidNodeId(""));
+  EXPECT_FALSE(IsValidNodeId(".."));
+  EXPECT_FALSE(IsValidNodeId("a b"));
+}
+
+}  // namespace
+}  // namespace rangekv::kvnode
