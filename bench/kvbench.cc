@@ -154,6 +154,7 @@ class Bench {
   }
 
   uint64_t MeasuredOps() const { return Sum(&ThreadStats::measured_ops); }
+  Clock::time_point MeasureStart() const { return measure_start_; }
   uint64_t AllOps() const { return Sum(&ThreadStats::all_ops); }
   double MeasuredSeconds() const {
     return std::chrono::duration<double>(measure_end_ - measure_start_).count();
@@ -309,8 +310,13 @@ void RunTimed(Bench& bench, const Options& o) {
     uint64_t ops = bench.AllOps();
     double dt = std::chrono::duration<double>(now - last_t).count();
     if (dt > 0.05) {
-      std::printf("[%3ds] %s %10.0f ops/s\n", ++second, measuring ? "run   " : "warmup",
+      std::printf("[%3ds] %s %10.0f ops/s", ++second, measuring ? "run   " : "warmup",
                   static_cast<double>(ops - last_ops) / dt);
+      double measured_s = std::chrono::duration<double>(now - bench.MeasureStart()).count();
+      if (measuring && measured_s > 0.05) {
+        std::printf("  (so far %.0f ops/s)", static_cast<double>(bench.MeasuredOps()) / measured_s);
+      }
+      std::printf("\n");
       std::fflush(stdout);
     }
     last_ops = ops;

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
+#include "common/log.h"
 #include "kvnode/node_options.h"
 
 namespace rangekv::kvnode {
@@ -111,29 +113,44 @@ Result<int> Lock(const std::string& dir) {
   return closer.release();
 }
 
-// Reads DIR's identity or writes a new one; returns the node id DIR belongs to.
-Result<NodeId> Identify(const std::string& dir, const std::optional<NodeId>& want,
-                        const NodeId& default_id) {
+// Reads DIR's identity or writes a new one; returns what DIR now says.
+Result<NodeIdentity> Identify(const std::string& dir, const std::optional<NodeId>& want,
+                              const NodeId& default_id) {
   std::string path = dir + "/" + std::string(kNodeFileName);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<std::string> text, ReadSmallFile(path));
   if (!text) {
-    NodeId id = want ? *want : default_id;
-    RANGEKV_RETURN_IF_ERROR(WriteFileAtomically(dir, kNodeFileName, DataDir::FormatNodeFile(id)));
-    return id;
+    NodeIdentity fresh{want ? *want : default_id, DataDir::NewIncarnation()};
+    RANGEKV_RETURN_IF_ERROR(WriteFileAtomically(
+        dir, kNodeFileName, DataDir::FormatNodeFile(fresh.id, fresh.incarnation)));
+    return fresh;
   }
   auto have = DataDir::ParseNodeFile(*text);
   if (!have.ok()) return have.status().WithContext(path);
-  if (want && *want != *have) {
-    return Status(Code::kBadRequest, "data dir " + dir + " belongs to node '" + have->str() +
+  if (want && *want != have->id) {
+    return Status(Code::kBadRequest, "data dir " + dir + " belongs to node '" + have->id.str() +
                                          "', not '" + want->str() + "'");
+  }
+  if (have->incarnation.empty()) {
+    // A directory from before incarnations: give it one, once.
+    have->incarnation = DataDir::NewIncarnation();
+    RANGEKV_RETURN_IF_ERROR(WriteFileAtomically(
+        dir, kNodeFileName, DataDir::FormatNodeFile(have->id, have->incarnation)));
+    LOG_INFO("data dir " << dir << ": recorded incarnation " << have->incarnation);
   }
   return *have;
 }
 
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-DataDir::DataDir(std::string path, int lock_fd, NodeId id)
-    : path_(std::move(path)), lock_fd_(lock_fd), node_id_(std::move(id)) {}
+DataDir::DataDir(std::string path, int lock_fd, NodeIdentity identity)
+    : path_(std::move(path)), lock_fd_(lock_fd), identity_(std::move(identity)) {}
 
 DataDir::~DataDir() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // closing the fd releases the flock
@@ -145,20 +162,34 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(const std::string& dir,
   RANGEKV_RETURN_IF_ERROR(CreateDir(dir));
   RANGEKV_ASSIGN_OR_RETURN(int lock_fd, Lock(dir));
   FdCloser closer(lock_fd);
-  RANGEKV_ASSIGN_OR_RETURN(NodeId id, Identify(dir, want, default_id));
-  return std::unique_ptr<DataDir>(new DataDir(dir, closer.release(), std::move(id)));
+  RANGEKV_ASSIGN_OR_RETURN(NodeIdentity identity, Identify(dir, want, default_id));
+  return std::unique_ptr<DataDir>(new DataDir(dir, closer.release(), std::move(identity)));
 }
 
 std::string DataDir::RangeDir(RangeId id) const {
   return path_ + "/" + std::string(kRangesDirName) + "/" + std::to_string(id.value());
 }
 
-std::string DataDir::FormatNodeFile(const NodeId& id) {
-  return std::string(kNodeFileMagic) + " " + std::to_string(kNodeFileVersion) + "\nid " + id.str() +
-         "\n";
+std::string DataDir::FormatNodeFile(const NodeId& id, std::string_view incarnation) {
+  std::string text = std::string(kNodeFileMagic) + " " + std::to_string(kNodeFileVersion) +
+                     "\nid " + id.str() + "\n";
+  if (!incarnation.empty()) text += "incarnation " + std::string(incarnation) + "\n";
+  return text;
 }
 
-Result<NodeId> DataDir::ParseNodeFile(std::string_view text) {
+std::string DataDir::NewIncarnation() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;  // the kernel's CSPRNG on Linux (getrandom)
+  std::string out;
+  for (size_t i = 0; i < kIncarnationBytes; ++i) {
+    auto byte = static_cast<unsigned>(rd()) & 0xffu;
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0xf];
+  }
+  return out;
+}
+
+Result<NodeIdentity> DataDir::ParseNodeFile(std::string_view text) {
   auto corrupt = [](std::string why) { return Status(Code::kCorruption, std::move(why)); };
   size_t nl = text.find('\n');
   if (nl == std::string_view::npos) return corrupt("identity file has no header line");
@@ -176,7 +207,20 @@ Result<NodeId> DataDir::ParseNodeFile(std::string_view text) {
   if (nl2 == std::string_view::npos || !line.starts_with("id ") || !IsValidNodeId(line.substr(3))) {
     return corrupt("identity file has no valid 'id' line");
   }
-  return NodeId(std::string(line.substr(3)));
+  NodeIdentity identity{NodeId(std::string(line.substr(3))), ""};
+  rest = rest.substr(nl2 + 1);
+  constexpr std::string_view kField = "incarnation ";
+  if (rest.starts_with(kField)) {
+    size_t nl3 = rest.find('\n');
+    std::string_view hex = nl3 == std::string_view::npos
+                               ? std::string_view()
+                               : rest.substr(kField.size(), nl3 - kField.size());
+    if (hex.empty() || hex.size() > kMaxIncarnationHex || !IsLowerHex(hex)) {
+      return corrupt("identity file has an invalid 'incarnation' line");
+    }
+    identity.incarnation = std::string(hex);
+  }
+  return identity;
 }
 
 }  // namespace rangekv::kvnode

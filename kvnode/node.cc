@@ -1,24 +1,26 @@
 #include "kvnode/node.h"
 
-#include <algorithm>
+#include <set>
 
-#include "common/escape.h"
 #include "common/log.h"
 
 namespace rangekv::kvnode {
 namespace {
 
-// Keys may be 4 KiB of binary; error messages show a readable prefix.
-std::string ShortKey(std::string_view key) {
-  constexpr size_t kShown = 64;
-  if (key.size() <= kShown) return QuoteIfNeeded(key);
-  return QuoteIfNeeded(key.substr(0, kShown)) + "...";
+std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
+
+int64_t MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
 }
 
 }  // namespace
 
-Node::Node(std::unique_ptr<DataDir> dir, std::vector<std::unique_ptr<RangeStore>> ranges)
-    : dir_(std::move(dir)), ranges_(std::move(ranges)) {}
+Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
+    : dir_(std::move(dir)), config_(std::move(config)), mode_(mode) {
+  Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
+}
 
 Node::~Node() {
   Status st = Close();
@@ -29,60 +31,141 @@ Result<std::unique_ptr<Node>> Node::OpenStandalone(const NodeConfig& config) {
   RANGEKV_ASSIGN_OR_RETURN(
       std::unique_ptr<DataDir> dir,
       DataDir::Open(config.data_dir, config.id, NodeId(std::string(kDefaultStandaloneNodeId))));
+  std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kStandalone));
+  cluster::RangeInfo whole;
+  whole.id = kStandaloneRange;
+  whole.owner = node->id();
+  auto store = node->OpenStore(whole);
+  if (!store.ok()) return store.status();
+  RangeRoute route;
+  route.id = kStandaloneRange;
+  route.owner = node->id();
+  route.store = *store;
+  node->stores_.emplace(kStandaloneRange, std::move(*store));
+  node->Publish(RoutingTable::Build(node->id(), {std::move(route)}));
+  return node;
+}
+
+Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
+  if (!config.id) return Status(Code::kBadRequest, "a cluster node needs an id (--id)");
+  RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<DataDir> dir,
+                           DataDir::Open(config.data_dir, config.id, *config.id));
+  return std::unique_ptr<Node>(new Node(std::move(dir), config, Mode::kCluster));
+}
+
+Route Node::RouteKey(RangeId requested, Epoch epoch, std::string_view key) const {
+  return routing()->ForKey(requested, epoch, key);
+}
+
+Route Node::RouteBatch(RangeId requested, Epoch epoch,
+                       const std::vector<proto::WriteOp>& ops) const {
+  return routing()->ForBatch(requested, epoch, ops);
+}
+
+Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r) {
   StoreOptions opts;
-  opts.dir = dir->RangeDir(kStandaloneRange);
-  opts.fsync = config.fsync;
-  opts.batch_interval = config.fsync_interval;
-  auto store = RangeStore::Open(kStandaloneRange, KeyRange(), opts);
-  if (!store.ok()) {
-    return store.status().WithContext("range " + std::to_string(kStandaloneRange.value()) + " in " +
-                                      opts.dir);
-  }
-  std::vector<std::unique_ptr<RangeStore>> ranges;
-  ranges.push_back(std::move(*store));
-  return std::unique_ptr<Node>(new Node(std::move(dir), std::move(ranges)));
+  opts.dir = dir_->RangeDir(r.id);
+  opts.fsync = config_.fsync;
+  opts.batch_interval = config_.fsync_interval;
+  auto start = std::chrono::steady_clock::now();
+  auto store = RangeStore::Open(r.id, r.bounds, opts);
+  if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
+  StoreStats stats = (*store)->Stats();
+  LOG_INFO(RangeName(r.id) << " " << r.bounds.ToString() << ": opened in " << MsSince(start)
+                           << " ms (" << stats.keys << " keys, last seq "
+                           << stats.last_seq.value() << ")");
+  return std::shared_ptr<RangeStore>(std::move(*store));
 }
 
-Result<RangeStore*> Node::RangeForKey(RangeId requested, std::string_view key) const {
-  // The last range starting at or before key is the only one that can hold it.
-  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), key,
-                             [](std::string_view k, const std::unique_ptr<RangeStore>& r) {
-                               return k < std::string_view(r->bounds().start());
-                             });
-  if (it == ranges_.begin() || !(*std::prev(it))->bounds().Contains(key)) {
-    return Status(Code::kNotOwner,
-                  "node " + id().str() + " serves no range holding key " + ShortKey(key));
+Status Node::CloseStore(RangeId id, RangeStore& store) {
+  Status st = store.Close();
+  if (!st.ok()) {
+    LOG_ERROR(RangeName(id) << ": closing its store: " << st.ToString());
+  } else {
+    LOG_INFO(RangeName(id) << ": closed (data kept in " << dir_->RangeDir(id) << ")");
   }
-  RangeStore* store = std::prev(it)->get();
-  if (requested.value() != 0 && requested != store->id()) {
-    return Status(Code::kNotOwner, "key " + ShortKey(key) + " is in range " +
-                                       std::to_string(store->id().value()) + ", not range " +
-                                       std::to_string(requested.value()));
-  }
-  return store;
+  return st;
 }
 
-Result<RangeStore*> Node::RangeForBatch(RangeId requested,
-                                        const std::vector<proto::WriteOp>& ops) const {
-  if (ops.empty()) return Status(Code::kBadRequest, "empty batch");
-  RANGEKV_ASSIGN_OR_RETURN(RangeStore * store, RangeForKey(requested, ops.front().key));
-  for (const auto& op : ops) {
-    if (!store->bounds().Contains(op.key)) {
-      return Status(Code::kCrossRange, "batch keys " + ShortKey(ops.front().key) + " and " +
-                                           ShortKey(op.key) + " are in different ranges");
+ApplyReport Node::Apply(const cluster::ClusterMap& map) {
+  std::lock_guard lock(control_mu_);
+  ApplyReport report;
+  if (mode_ != Mode::kCluster || closed_) {
+    LOG_ERROR("node " << id().str() << ": cluster map ignored (standalone or closed node)");
+    report.served = routing()->served();
+    return report;
+  }
+  std::vector<RangeRoute> routes;
+  std::set<RangeId> owned;
+  for (const auto& [rid, r] : map.ranges) {
+    RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, nullptr, Status()};
+    if (r.owner) {
+      if (const cluster::NodeInfo* n = map.Node(*r.owner)) route.owner_address = n->address;
     }
+    if (r.owner == id()) {
+      owned.insert(rid);
+      auto it = stores_.find(rid);
+      if (it != stores_.end() && it->second->bounds() != r.bounds) {
+        LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
+        (void)CloseStore(rid, *it->second);  // logged; the reopen below decides
+        stores_.erase(it);
+        report.closed.push_back(rid);
+        it = stores_.end();
+      }
+      if (it == stores_.end()) {
+        auto store = OpenStore(r);
+        if (store.ok()) {
+          it = stores_.emplace(rid, std::move(*store)).first;
+          open_errors_.erase(rid);
+          report.opened.push_back(rid);
+        } else {
+          route.unavailable = store.status();
+          report.failed.push_back(rid);
+          auto& last = open_errors_[rid];
+          if (last != store.status().ToString()) {
+            last = store.status().ToString();
+            LOG_ERROR(RangeName(rid) << " cannot be served: " << last);
+          }
+        }
+      }
+      if (it != stores_.end()) route.store = it->second;
+    }
+    routes.push_back(std::move(route));
   }
-  return store;
+  auto table = RoutingTable::Build(id(), std::move(routes), &report.overlapping);
+  report.served = table->served();
+  Publish(std::move(table));
+  // Only now, with no new request able to reach them, close what moved away.
+  for (auto it = stores_.begin(); it != stores_.end();) {
+    if (owned.count(it->first)) {
+      ++it;
+      continue;
+    }
+    (void)CloseStore(it->first, *it->second);  // logged; the data stays on disk either way
+    report.closed.push_back(it->first);
+    open_errors_.erase(it->first);
+    it = stores_.erase(it);
+  }
+  return report;
+}
+
+void Node::Suspend(std::string reason) {
+  std::lock_guard lock(control_mu_);
+  if (closed_) return;
+  Publish(RoutingTable::Unavailable(id(), std::move(reason)));
 }
 
 Status Node::Close() {
+  std::lock_guard lock(control_mu_);
   if (closed_) return Status::Ok();
   closed_ = true;
+  Publish(RoutingTable::Unavailable(id(), "node is shutting down"));
   Status first;
-  for (auto& r : ranges_) {
-    Status st = r->Close();
-    if (!st.ok() && first.ok()) first = st.WithContext("range " + std::to_string(r->id().value()));
+  for (auto& [rid, store] : stores_) {
+    Status st = store->Close();
+    if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
   }
+  stores_.clear();
   return first;
 }
 

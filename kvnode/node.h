@@ -1,49 +1,81 @@
 // kvnode/node.h — one kvnode: its data directory, the ranges it serves, and
-// routing a key to the RangeStore that holds it.
+// routing a request to the RangeStore that holds its key.
 //
 // The data directory's identity file, lock and layout are specified in
 // kvnode/data_dir.h. Range data lives in DIR/ranges/<range-id>/.
 //
 // Modes:
-//   - standalone (now): one range, kStandaloneRange, covering the whole key
-//     space; the set of ranges is fixed at Open.
-//   - cluster (later): the coordinator assigns ranges. The set will then be
-//     an immutable snapshot swapped atomically, so routing stays lock-free on
-//     the I/O threads; the routing signatures below already carry what that
-//     needs (the request's range id, NOT_OWNER as an error value).
+//   - standalone: one range, kStandaloneRange, covering the whole key space,
+//     owned by this node at epoch 0; fixed at Open.
+//   - cluster: the ranges come from the cluster map in ZooKeeper
+//     (kvnode/cluster_member.h reads it and calls Apply). Until the first
+//     Apply every request gets RANGE_UNAVAILABLE "not yet joined".
+//
+// Data plane / control plane. Requests route through an immutable
+// RoutingTable (kvnode/routing.h) that the control plane replaces as a
+// whole (an atomic shared_ptr swap): an I/O thread never waits for a lock,
+// for ZooKeeper or for the disk. Apply does the slow work (opening stores
+// replays their logs) before publishing, and closes stores only after the
+// table without them is published:
+//
+//   Apply(map):  open stores of ranges newly owned here  (disk I/O)
+//                publish the new table                    (requests switch)
+//                close stores of ranges no longer owned   (data stays on disk)
+//
+// A request that picked up the old table a moment before the swap may still
+// reach a store being closed; its write then completes, or fails with
+// UNAVAILABLE "range store is closed" — never touches freed memory (the
+// table holds shared_ptrs).
 //
 // Lifecycle:
 //
-//   Open --> serving --Close()--> closed --~Node--> stores destroyed
+//   Open* --> serving (Apply / Suspend any number of times) --Close()--> closed
 //
-// Thread-safety: routing (Range*) is safe from any thread at any time while
-// the Node exists; after Close() it returns the closed stores, whose Write
-// fails. Close() is called once, by the owner, after the server stopped.
+// Thread-safety: Route* and routing() are safe from any thread at any time
+// while the Node exists. Apply, Suspend and Close are the control plane:
+// one thread at a time (they serialise on a mutex), never an Asio thread
+// (they block on disk I/O). Close() is called once the server stopped.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/cluster_map.h"
 #include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/data_dir.h"
 #include "kvnode/range_store.h"
+#include "kvnode/routing.h"
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode {
 
 // Node id of a standalone data directory created without --id.
 inline constexpr std::string_view kDefaultStandaloneNodeId = "standalone";
+// Why a cluster node refuses requests before it has read the map.
+inline constexpr std::string_view kNotYetJoined = "not yet joined: the cluster map was not read yet";
 
 struct NodeConfig {
   std::string data_dir;
-  std::optional<NodeId> id;  // nullopt: the directory's, else the default
+  std::optional<NodeId> id;  // standalone: nullopt adopts the directory's; cluster: required
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds fsync_interval{10};
+};
+
+// What one Apply changed (for logs and tests).
+struct ApplyReport {
+  std::vector<RangeId> opened;       // stores opened and now served
+  std::vector<RangeId> closed;       // stores closed (data kept on disk)
+  std::vector<RangeId> failed;       // owned here, but the store did not open
+  std::vector<RangeId> overlapping;  // left out of the table: they overlap another range
+  size_t served = 0;                 // ranges served after the Apply
 };
 
 class Node {
@@ -52,6 +84,9 @@ class Node {
   // standalone range's store (RangeStore::Open's errors, e.g. CORRUPTION,
   // with the range named). On error nothing stays locked or open.
   static Result<std::unique_ptr<Node>> OpenStandalone(const NodeConfig& config);
+  // Opens the data directory of a cluster node; no store is opened until
+  // Apply. BAD_REQUEST without an id; DataDir::Open's errors.
+  static Result<std::unique_ptr<Node>> OpenCluster(const NodeConfig& config);
 
   ~Node();  // Close() if not yet closed
   Node(const Node&) = delete;
@@ -59,28 +94,54 @@ class Node {
 
   const NodeId& id() const { return dir_->node_id(); }
   const DataDir& data_dir() const { return *dir_; }
-  size_t range_count() const { return ranges_.size(); }
 
-  // The store whose range contains key. `requested` is the range id the
-  // request names (0: unknown, route by key). NOT_OWNER when no range of
-  // this node contains the key, or the key's range is not `requested`.
-  // The pointer stays valid for the Node's lifetime.
-  Result<RangeStore*> RangeForKey(RangeId requested, std::string_view key) const;
+  // ---- data plane (any thread) ----
 
-  // The one store holding every key of ops (a batch). CROSS_RANGE when the
-  // keys fall in different ranges; NOT_OWNER as above. ops must not be empty.
-  Result<RangeStore*> RangeForBatch(RangeId requested,
-                                    const std::vector<proto::WriteOp>& ops) const;
+  // The current table. Callers keep the shared_ptr for the duration of one
+  // request, so the stores it names stay alive while they are used.
+  std::shared_ptr<const RoutingTable> routing() const { return table_.load(); }
+  // RoutingTable::ForKey / ForBatch on the current table.
+  Route RouteKey(RangeId requested, Epoch epoch, std::string_view key) const;
+  Route RouteBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
+  // Ranges served right now.
+  size_t range_count() const { return routing()->served(); }
+
+  // ---- control plane (one thread at a time, never an Asio thread) ----
+
+  // Serves exactly the ranges `map` gives to this node (owner == id()):
+  // opens their stores (DIR/ranges/<id>/, bounds from the map; a store whose
+  // bounds changed is reopened), publishes the table, closes the stores of
+  // ranges it no longer owns. A store that fails to open makes its range
+  // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
+  // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
+  ApplyReport Apply(const cluster::ClusterMap& map);
+  // Stops serving every range (RANGE_UNAVAILABLE "node X: <reason>") until
+  // the next Apply; stores stay open so serving resumes at once.
+  void Suspend(std::string reason);
 
   // Closes every store (queued writes complete, logs fsynced). Returns the
-  // first error; later calls return OK.
+  // first error; later calls return OK. Routing afterwards answers
+  // RANGE_UNAVAILABLE "node is shutting down".
   Status Close();
 
  private:
-  Node(std::unique_ptr<DataDir> dir, std::vector<std::unique_ptr<RangeStore>> ranges);
-  std::unique_ptr<DataDir> dir_;
-  // Sorted by bounds().start(), pairwise disjoint. Fixed after Open.
-  std::vector<std::unique_ptr<RangeStore>> ranges_;
+  enum class Mode { kStandalone, kCluster };
+  Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode);
+  void Publish(std::shared_ptr<const RoutingTable> table) { table_.store(std::move(table)); }
+  // Opens the store of range r (blocking: log replay).
+  Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
+  Status CloseStore(RangeId id, RangeStore& store);
+
+  const std::unique_ptr<DataDir> dir_;
+  const NodeConfig config_;
+  const Mode mode_;
+  std::atomic<std::shared_ptr<const RoutingTable>> table_;
+
+  std::mutex control_mu_;  // serialises Apply / Suspend / Close
+  // Every open store by range id (control plane; guarded by control_mu_).
+  std::map<RangeId, std::shared_ptr<RangeStore>> stores_;
+  // Latest open failure per range, logged once per distinct message.
+  std::map<RangeId, std::string> open_errors_;
   bool closed_ = false;
 };
 

@@ -3,12 +3,17 @@
 #include <charconv>
 #include <functional>
 #include <map>
+#include <set>
+
+#include "common/zk/connect_string.h"
 
 namespace rangekv::kvnode {
 namespace {
 
 constexpr int kMaxIoThreads = 256;
 constexpr int64_t kMaxFsyncIntervalMs = 60000;
+constexpr int64_t kMinSessionTimeoutMs = 1000;
+constexpr int64_t kMaxSessionTimeoutMs = 600000;
 
 Status BadFlag(std::string message) { return Status(Code::kBadRequest, std::move(message)); }
 
@@ -37,7 +42,33 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
   static const auto* flags = new std::map<std::string, ValueSetter, std::less<>>{
       {"--zk",
        [](NodeOptions& o, std::string_view v) {
+         auto parsed = zk::ParseConnectString(v);
+         if (!parsed.ok()) return BadFlag("--zk: " + parsed.status().message());
          o.zk = v;
+         return Status::Ok();
+       }},
+      {"--cluster",
+       [](NodeOptions& o, std::string_view v) {
+         if (!IsValidNodeId(v)) {
+           return BadFlag("--cluster wants 1-64 characters of [A-Za-z0-9._-], got '" +
+                          std::string(v) + "'");
+         }
+         o.cluster = v;
+         return Status::Ok();
+       }},
+      {"--session-timeout-ms",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(
+             int64_t ms,
+             ParseInt("--session-timeout-ms", v, kMinSessionTimeoutMs, kMaxSessionTimeoutMs));
+         o.session_timeout = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
+      {"--admin",
+       [](NodeOptions& o, std::string_view v) {
+         auto hp = ParseHostPort(v);
+         if (!hp.ok()) return BadFlag("--admin: " + hp.status().message());
+         o.admin = *hp;
          return Status::Ok();
        }},
       {"--listen",
@@ -91,12 +122,19 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
 }
 
 // The flags each mode requires, checked after every flag is read.
-Status CheckComplete(const NodeOptions& o, bool have_listen) {
-  if (o.mode == NodeMode::kStandalone && !o.zk.empty()) {
-    return BadFlag("--standalone and --zk cannot be combined");
+Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& given) {
+  if (o.mode == NodeMode::kStandalone) {
+    for (std::string_view cluster_only : {"--zk", "--cluster", "--session-timeout-ms"}) {
+      if (given.count(cluster_only)) {
+        return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
+      }
+    }
+  } else if (o.zk.empty()) {
+    return BadFlag("missing --zk CONNECT (or --standalone to run without ZooKeeper)");
+  } else if (!o.id) {
+    return BadFlag("missing --id ID (a cluster node needs its id)");
   }
-  if (o.mode == NodeMode::kCluster) return Status::Ok();  // refused later, by main()
-  if (!have_listen) return BadFlag("missing --listen HOST:PORT");
+  if (!given.count("--listen")) return BadFlag("missing --listen HOST:PORT");
   if (o.data_dir.empty()) return BadFlag("missing --data DIR");
   return Status::Ok();
 }
@@ -151,7 +189,7 @@ Result<ParsedArgs> ParseNodeArgs(const std::vector<std::string>& args) {
     }
   }
   NodeOptions& o = parsed.options;
-  bool have_listen = false;
+  std::set<std::string_view> given;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--standalone") {
@@ -174,23 +212,30 @@ Result<ParsedArgs> ParseNodeArgs(const std::vector<std::string>& args) {
       value = args[++i];
     }
     RANGEKV_RETURN_IF_ERROR(it->second(o, *value));
-    if (name == "--listen") have_listen = true;
+    given.insert(it->first);
   }
-  RANGEKV_RETURN_IF_ERROR(CheckComplete(o, have_listen));
+  RANGEKV_RETURN_IF_ERROR(CheckComplete(o, given));
   return parsed;
 }
 
 std::string NodeUsage() {
-  return "usage: kvnode --standalone --listen HOST:PORT --data DIR [options]\n"
+  return "usage: kvnode --id ID --listen HOST:PORT --zk CONNECT --data DIR [options]\n"
+         "       kvnode --standalone --listen HOST:PORT --data DIR [options]\n"
          "\n"
          "Serves rangekv's client protocol on HOST:PORT (port 0 picks a free port;\n"
-         "the bound address is logged as 'serving on HOST:PORT').\n"
+         "the bound address is logged as 'serving on HOST:PORT'). In cluster mode the\n"
+         "node registers in ZooKeeper and serves the ranges the cluster map gives it.\n"
          "\n"
+         "  --zk CONNECT            ZooKeeper servers, host:port[,host:port...][/chroot]\n"
+         "  --cluster NAME          cluster under /rangekv/ (default 'default')\n"
+         "  --session-timeout-ms N  ZooKeeper session timeout (default 6000)\n"
          "  --standalone            own the whole key space as one range, no ZooKeeper\n"
          "  --listen HOST:PORT      address to serve on (IPv6 as [::1]:7000)\n"
          "  --data DIR              data directory (created if missing; locked)\n"
-         "  --id NAME               node id, [A-Za-z0-9._-]{1,64} (default: the data\n"
-         "                          directory's, else 'standalone')\n"
+         "  --id NAME               node id, [A-Za-z0-9._-]{1,64}; required with --zk\n"
+         "                          (standalone default: the data directory's, else\n"
+         "                          'standalone')\n"
+         "  --admin HOST:PORT       serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --fsync POLICY          always | batch | never (default batch)\n"
          "  --fsync-interval-ms N   bound on unsynced time with --fsync batch (default 10)\n"
          "  --io-threads N          network threads (default: hardware threads)\n"
@@ -198,7 +243,8 @@ std::string NodeUsage() {
          "  --help                  print this text\n"
          "\n"
          "Exit codes: 0 after SIGTERM/SIGINT (in-flight writes finished, stores closed),\n"
-         "2 for bad flags or a data directory / address that cannot be used.\n";
+         "1 when closing the stores failed, 2 for bad flags, a data directory / address\n"
+         "that cannot be used, or a node id already registered by another live node.\n";
 }
 
 }  // namespace rangekv::kvnode

@@ -1,24 +1,35 @@
 // kvnode/node_options.h — the kvnode command line.
 //
-//   kvnode --standalone --listen HOST:PORT --data DIR [--fsync always|batch|never]
-//          [--fsync-interval-ms N] [--id NAME] [--io-threads N]
-//          [--log-level debug|info|warn|error]
+//   kvnode --id ID --listen HOST:PORT --zk CONNECT --data DIR [--cluster NAME]
+//          [--admin HOST:PORT] [--session-timeout-ms N] [common options]
+//   kvnode --standalone --listen HOST:PORT --data DIR [--id ID] [--admin HOST:PORT]
+//          [common options]
+//   common options: [--fsync always|batch|never] [--fsync-interval-ms N]
+//                   [--io-threads N] [--log-level debug|info|warn|error]
 //
-// | flag                | value                 | default                          |
-// |---------------------|-----------------------|----------------------------------|
-// | --standalone        | none                  | off (cluster mode, needs --zk)   |
-// | --zk                | host:port[,...]       | none (cluster mode: not yet)     |
-// | --listen            | HOST:PORT             | required; port 0 = any free port |
-// | --data              | directory             | required; created with parents   |
-// | --id                | [A-Za-z0-9._-]{1,64}  | the data dir's, else "standalone"|
-// | --fsync             | always, batch, never  | batch                            |
-// | --fsync-interval-ms | 1..60000              | 10                               |
-// | --io-threads        | 1..256                | std::thread::hardware_concurrency|
-// | --log-level         | debug, info, warn, err| info                             |
-// | --help, -h          | none                  | print usage, exit 0              |
+// | flag                 | value                  | default                           |
+// |----------------------|------------------------|-----------------------------------|
+// | --standalone         | none                   | off (cluster mode, needs --zk)    |
+// | --zk                 | host:port[,...][/chroot]| cluster mode: required           |
+// | --cluster            | [A-Za-z0-9._-]{1,64}   | "default" (cluster mode only)     |
+// | --session-timeout-ms | 1000..600000           | 6000 (cluster mode only; the      |
+// |                      |                        | server clamps it to its limits)   |
+// | --listen             | HOST:PORT              | required; port 0 = any free port  |
+// | --data               | directory              | required; created with parents    |
+// | --id                 | [A-Za-z0-9._-]{1,64}   | cluster: required; standalone:    |
+// |                      |                        | the data dir's, else "standalone" |
+// | --admin              | HOST:PORT              | none: no HTTP endpoint; else      |
+// |                      |                        | GET /metrics there (port 0 = any) |
+// | --fsync              | always, batch, never   | batch                             |
+// | --fsync-interval-ms  | 1..60000               | 10                                |
+// | --io-threads         | 1..256                 | std::thread::hardware_concurrency |
+// | --log-level          | debug, info, warn, err | info                              |
+// | --help, -h           | none                   | print usage, exit 0               |
 //
 // Values may follow as the next argument or after '=' ("--listen=h:p"). HOST
 // may be a name, an IPv4 address or a bracketed IPv6 address ("[::1]:7000").
+// The --zk string is checked for syntax here (kBadRequest, exit 2); whether
+// its hosts resolve or answer is found out at run time, with retries.
 //
 // Parsing is pure (no I/O, no exits) so it can be unit tested; main() turns
 // an error into one line on stderr and exit code 2.
@@ -49,9 +60,15 @@ struct HostPort {
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 
+inline constexpr std::string_view kDefaultClusterName = "default";
+inline constexpr std::chrono::milliseconds kDefaultSessionTimeout{6000};
+
 struct NodeOptions {
   NodeMode mode = NodeMode::kCluster;
-  std::string zk;  // cluster mode only
+  std::string zk;                                  // cluster mode only
+  std::string cluster{kDefaultClusterName};        // cluster mode only
+  std::chrono::milliseconds session_timeout = kDefaultSessionTimeout;  // cluster mode only
+  std::optional<HostPort> admin;                   // metrics endpoint; none without --admin
   HostPort listen;
   std::string data_dir;
   std::optional<NodeId> id;  // nullopt: adopt the data dir's, or the default
@@ -74,7 +91,7 @@ struct ParsedArgs {
 // Parses argv[1..] (args excludes the program name). Errors are BAD_REQUEST
 // with a one-line message naming the flag, e.g. "unknown flag --foo".
 // Checks the values and the flags each mode requires; does not touch the
-// file system or the network. Cluster mode parses but is refused by main().
+// file system or the network.
 Result<ParsedArgs> ParseNodeArgs(const std::vector<std::string>& args);
 
 // "HOST:PORT" -> HostPort. BAD_REQUEST for a missing port, a port outside

@@ -24,8 +24,11 @@
 // conditions are checked at that moment against the latest state including
 // writes still pending, so a later write always sees an earlier one.
 //
-// Thread-safety: all methods are safe from any thread. A short internal mutex
-// guards the map and the pending queue; it is never held across I/O.
+// Thread-safety: all methods are safe from any thread. A mutex guards the
+// pending queue and a shared_mutex the map (readers share it; the log thread
+// takes it exclusively to apply a group); neither is held across I/O
+// (lock order and details: kvnode/range_store_impl.h). Do not destroy a
+// store from inside one of its own write callbacks.
 #pragma once
 
 #include <chrono>

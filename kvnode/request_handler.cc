@@ -1,9 +1,12 @@
 #include "kvnode/request_handler.h"
 
+#include <chrono>
 #include <utility>
 
 namespace rangekv::kvnode {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 proto::Response MakeResponse(uint64_t id, proto::Response::Kind kind) {
   proto::Response r;
@@ -12,10 +15,53 @@ proto::Response MakeResponse(uint64_t id, proto::Response::Kind kind) {
   return r;
 }
 
+// The error response for a failed route, with the owner hint if any.
+proto::Response RouteError(uint64_t id, Route&& route) {
+  proto::Response r = proto::Response::Error(id, std::move(route.error));
+  r.hint = std::move(route.hint);
+  return r;
+}
+
+Code ResultCode(const proto::Response& r) {
+  return r.kind == proto::Response::Kind::kError ? r.error.code() : Code::kOk;
+}
+
+// Interposes on ReplyLater so a write's latency is observed when the store
+// answers, not when it was queued.
+class TimedSink final : public ResponseSink {
+ public:
+  TimedSink(ResponseSink& inner, NodeMetrics& metrics, proto::OpKind op, Clock::time_point start)
+      : inner_(inner), metrics_(metrics), op_(op), start_(start) {}
+  Reply ReplyLater() override {
+    return [reply = inner_.ReplyLater(), m = &metrics_, op = op_,
+            start = start_](proto::Response resp) {
+      m->RecordRequest(op, ResultCode(resp), Clock::now() - start);
+      reply(std::move(resp));
+    };
+  }
+
+ private:
+  ResponseSink& inner_;
+  NodeMetrics& metrics_;
+  const proto::OpKind op_;
+  const Clock::time_point start_;
+};
+
 }  // namespace
 
 std::optional<proto::Response> RequestHandler::Handle(proto::Request&& req,
                                                       ResponseSink& sink) const {
+  if (metrics_ == nullptr) return Dispatch(std::move(req), sink);
+  Clock::time_point start = Clock::now();
+  proto::OpKind op = req.kind;
+  TimedSink timed(sink, *metrics_, op, start);
+  std::optional<proto::Response> resp = Dispatch(std::move(req), timed);
+  if (resp) metrics_->RecordRequest(op, ResultCode(*resp), Clock::now() - start);
+  return resp;
+}
+
+std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
+                                                        ResponseSink& sink) const {
   if (Status st = proto::Validate(req); !st.ok()) {
     return proto::Response::Error(req.id, std::move(st));
   }
@@ -37,9 +83,9 @@ std::optional<proto::Response> RequestHandler::Handle(proto::Request&& req,
 
 proto::Response RequestHandler::Get(const proto::Request& req) const {
   const std::string& key = req.ops.front().key;  // Validate checked the arity
-  auto store = node_.RangeForKey(req.range, key);
-  if (!store.ok()) return proto::Response::Error(req.id, store.status());
-  std::optional<proto::Entry> e = (*store)->Get(key);
+  Route route = node_.RouteKey(req.range, req.epoch, key);
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  std::optional<proto::Entry> e = route.store->Get(key);
   if (!e) return MakeResponse(req.id, proto::Response::Kind::kNotFound);
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kFound);
   r.found = std::move(*e);
@@ -47,27 +93,28 @@ proto::Response RequestHandler::Get(const proto::Request& req) const {
 }
 
 proto::Response RequestHandler::Scan(const proto::Request& req) const {
-  auto store = node_.RangeForKey(req.range, req.scan_start);
-  if (!store.ok()) return proto::Response::Error(req.id, store.status());
+  Route route = node_.RouteKey(req.range, req.epoch, req.scan_start);
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  const std::shared_ptr<RangeStore>& store = route.store;
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kEntries);
   // Stop at the range's end; `more` then tells the caller to go on there.
-  const std::optional<std::string>& range_end = (*store)->bounds().end();
+  const std::optional<std::string>& range_end = store->bounds().end();
   bool clamped = range_end && (!req.scan_end || *range_end < *req.scan_end);
   const std::optional<std::string>& end = clamped ? range_end : req.scan_end;
   if (end && *end <= req.scan_start) return r;  // empty span: nothing to ask the store
   uint32_t limit = req.scan_limit == 0 ? proto::Limits::kDefaultScanLimit : req.scan_limit;
-  r.entries = (*store)->Scan(req.scan_start, end, limit, &r.more);
+  r.entries = store->Scan(req.scan_start, end, limit, &r.more);
   if (clamped) r.more = true;
   return r;
 }
 
 std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
                                                      ResponseSink& sink) const {
-  Result<RangeStore*> store = req.kind == proto::OpKind::kBatch
-                                  ? node_.RangeForBatch(req.range, req.ops)
-                                  : node_.RangeForKey(req.range, req.ops.front().key);
-  if (!store.ok()) return proto::Response::Error(req.id, store.status());
-  (*store)->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater()](Result<Seq> seq) {
+  Route route = req.kind == proto::OpKind::kBatch
+                    ? node_.RouteBatch(req.range, req.epoch, req.ops)
+                    : node_.RouteKey(req.range, req.epoch, req.ops.front().key);
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  route.store->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater()](Result<Seq> seq) {
     if (!seq.ok()) {
       reply(proto::Response::Error(id, seq.status()));
       return;

@@ -10,8 +10,12 @@
 // | put/delete/cas | RangeStore::Write, one op         | kWritten Seq (later)         |
 // | batch          | RangeStore::Write, all ops at once| kWritten Seq (later)         |
 // | any, invalid   | none (proto::Validate)            | kError TOO_LARGE/BAD_REQUEST |
-// | key not here   | none (Node routing)               | kError NOT_OWNER             |
+// | key not here   | none (Node routing)               | kError NOT_OWNER + OwnerHint |
 // | batch, 2 ranges| none (Node routing)               | kError CROSS_RANGE           |
+// | not servable   | none (Node routing)               | kError RANGE_UNAVAILABLE,    |
+// |                |                                   | STALE_EPOCH                  |
+//
+// Routing rules (epochs, hints, "not yet joined"): kvnode/routing.h.
 //
 // "now": Handle returns the Response. "later": the write was handed to the
 // store; the Response arrives through the ResponseSink's callback. Store
@@ -22,15 +26,19 @@
 // ends before the scan's end, `more` is set so the caller continues there.
 // An end at or before the start is an empty result.
 //
+// Metrics: with a NodeMetrics, every request is counted by op and result
+// code, and its latency observed (writes: when the store's answer arrives).
+//
 // Thread-safety: Handle may run on many threads at once (it keeps no state
-// of its own; Node and RangeStore are thread-safe). The Node must outlive
-// the handler and every write it started.
+// of its own; Node, RangeStore and NodeMetrics are thread-safe). The Node
+// and the metrics must outlive the handler and every write it started.
 #pragma once
 
 #include <functional>
 #include <optional>
 
 #include "common/protocol.h"
+#include "kvnode/metrics.h"
 #include "kvnode/node.h"
 
 namespace rangekv::kvnode {
@@ -51,7 +59,9 @@ class ResponseSink {
 
 class RequestHandler {
  public:
-  explicit RequestHandler(const Node& node) : node_(node) {}
+  // metrics may be null (nothing is recorded).
+  explicit RequestHandler(const Node& node, NodeMetrics* metrics = nullptr)
+      : node_(node), metrics_(metrics) {}
 
   // Handles one decoded request (validated here). Returns the response when
   // it is known now; returns nullopt after starting a write, whose response
@@ -62,8 +72,10 @@ class RequestHandler {
   proto::Response Get(const proto::Request& req) const;
   proto::Response Scan(const proto::Request& req) const;
   std::optional<proto::Response> Write(proto::Request&& req, ResponseSink& sink) const;
+  std::optional<proto::Response> Dispatch(proto::Request&& req, ResponseSink& sink) const;
 
   const Node& node_;
+  NodeMetrics* const metrics_;
 };
 
 }  // namespace rangekv::kvnode

@@ -19,7 +19,6 @@ using wal::PutFixed64;
 constexpr std::string_view kPrefix = "snap-";
 constexpr std::string_view kSuffix = ".snap";
 constexpr std::string_view kTempSuffix = ".tmp";
-constexpr size_t kFlushBytes = 1u << 20;
 
 uint32_t MaskedCrc(const char* p, size_t n) { return crc32c::Mask(crc32c::Value(p, n)); }
 

@@ -1,0 +1,265 @@
+#include "common/cluster_map.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace rangekv::cluster {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string ToHex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+  }
+  return out;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = HexDigit(hex[i]), lo = HexDigit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
+// "field value" lines after a "<kind> <version>" first line.
+class Record {
+ public:
+  static Result<Record> Parse(std::string_view data, std::string_view kind) {
+    Record r;
+    bool first = true;
+    while (!data.empty()) {
+      size_t nl = data.find('\n');
+      std::string_view line = data.substr(0, nl);
+      data = nl == std::string_view::npos ? std::string_view() : data.substr(nl + 1);
+      if (line.empty()) continue;
+      size_t sp = line.find(' ');
+      std::string_view field = line.substr(0, sp);
+      std::string_view value = sp == std::string_view::npos ? "" : line.substr(sp + 1);
+      if (first) {
+        if (field != kind || value != "1") {
+          return Status(Code::kBadRequest, "not a " + std::string(kind) + " 1 record");
+        }
+        first = false;
+        continue;
+      }
+      r.fields_.emplace(std::string(field), std::string(value));
+    }
+    if (first) return Status(Code::kBadRequest, "empty " + std::string(kind) + " record");
+    return r;
+  }
+
+  Result<std::string> Text(const std::string& field) const {
+    auto it = fields_.find(field);
+    if (it == fields_.end()) return Status(Code::kBadRequest, "missing field '" + field + "'");
+    return it->second;
+  }
+
+  Result<int64_t> Int(const std::string& field) const {
+    RANGEKV_ASSIGN_OR_RETURN(std::string s, Text(field));
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v < 0) {
+      return Status(Code::kBadRequest, "field '" + field + "' is not a number: " + s);
+    }
+    return v;
+  }
+
+  Result<std::vector<NodeId>> Ids(const std::string& field) const {
+    RANGEKV_ASSIGN_OR_RETURN(std::string s, Text(field));
+    std::vector<NodeId> ids;
+    if (s.empty() || s == "-") return ids;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+      size_t comma = s.find(',', pos);
+      std::string id = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!IsValidNodeId(id)) return Status(Code::kBadRequest, "bad node id in '" + field + "'");
+      ids.emplace_back(std::move(id));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    return ids;
+  }
+
+ private:
+  std::map<std::string, std::string> fields_;
+};
+
+std::string JoinIds(const std::vector<NodeId>& ids) {
+  if (ids.empty()) return "-";
+  std::string s;
+  for (const auto& id : ids) {
+    if (!s.empty()) s += ',';
+    s += id.str();
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* RangeStateName(RangeState s) {
+  return s == RangeState::kActive ? "active" : "unavailable";
+}
+
+bool IsValidNodeId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string EncodeConfig(const ClusterConfig& c) {
+  return "rangekv-config 1\nrf " + std::to_string(c.rf) + "\nmin_insync " +
+         std::to_string(c.min_insync) + "\ninitial_ranges " + std::to_string(c.initial_ranges) +
+         "\n";
+}
+
+Result<ClusterConfig> DecodeConfig(std::string_view data) {
+  RANGEKV_ASSIGN_OR_RETURN(Record r, Record::Parse(data, "rangekv-config"));
+  ClusterConfig c;
+  RANGEKV_ASSIGN_OR_RETURN(int64_t rf, r.Int("rf"));
+  RANGEKV_ASSIGN_OR_RETURN(int64_t min_insync, r.Int("min_insync"));
+  RANGEKV_ASSIGN_OR_RETURN(int64_t ranges, r.Int("initial_ranges"));
+  if (rf < 1 || rf > 16 || min_insync < 1 || min_insync > rf || ranges < 1 || ranges > 256) {
+    return Status(Code::kBadRequest, "config out of bounds (rf 1..16, min_insync 1..rf, "
+                                     "initial_ranges 1..256)");
+  }
+  c.rf = static_cast<int>(rf);
+  c.min_insync = static_cast<int>(min_insync);
+  c.initial_ranges = static_cast<int>(ranges);
+  return c;
+}
+
+std::string EncodeNode(const NodeInfo& n) {
+  return "rangekv-node 1\nid " + n.id.str() + "\naddress " + n.address + "\nadmin " +
+         (n.admin_address.empty() ? "-" : n.admin_address) + "\nstarted_ms " +
+         std::to_string(n.started_ms) + "\nincarnation " +
+         (n.incarnation.empty() ? "-" : n.incarnation) + "\n";
+}
+
+Result<NodeInfo> DecodeNode(std::string_view data) {
+  RANGEKV_ASSIGN_OR_RETURN(Record r, Record::Parse(data, "rangekv-node"));
+  NodeInfo n;
+  RANGEKV_ASSIGN_OR_RETURN(std::string id, r.Text("id"));
+  if (!IsValidNodeId(id)) return Status(Code::kBadRequest, "bad node id");
+  n.id = NodeId(id);
+  RANGEKV_ASSIGN_OR_RETURN(n.address, r.Text("address"));
+  if (n.address.empty()) return Status(Code::kBadRequest, "empty address");
+  auto admin = r.Text("admin");
+  if (admin.ok() && *admin != "-") n.admin_address = *admin;
+  auto started = r.Int("started_ms");
+  if (started.ok()) n.started_ms = static_cast<uint64_t>(*started);
+  auto inc = r.Text("incarnation");
+  if (inc.ok() && *inc != "-") n.incarnation = *inc;
+  return n;
+}
+
+std::string EncodeRange(const RangeInfo& r) {
+  std::string s = "rangekv-range 1\nid " + std::to_string(r.id.value()) + "\nstart " +
+                  ToHex(r.bounds.start()) + "\nend " +
+                  (r.bounds.end() ? ToHex(*r.bounds.end()) : std::string("-")) + "\nepoch " +
+                  std::to_string(r.epoch.value()) + "\nowner " +
+                  (r.owner ? r.owner->str() : std::string("-")) + "\nreplicas " +
+                  JoinIds(r.replicas) + "\nisr " + JoinIds(r.isr) + "\nstate " +
+                  RangeStateName(r.state) + "\n";
+  return s;
+}
+
+Result<RangeInfo> DecodeRange(std::string_view data) {
+  RANGEKV_ASSIGN_OR_RETURN(Record rec, Record::Parse(data, "rangekv-range"));
+  RangeInfo r;
+  RANGEKV_ASSIGN_OR_RETURN(int64_t id, rec.Int("id"));
+  if (id == 0) return Status(Code::kBadRequest, "range id 0");
+  r.id = RangeId(static_cast<uint64_t>(id));
+  RANGEKV_ASSIGN_OR_RETURN(std::string start_hex, rec.Text("start"));
+  RANGEKV_ASSIGN_OR_RETURN(std::string end_hex, rec.Text("end"));
+  auto start = FromHex(start_hex);
+  if (!start) return Status(Code::kBadRequest, "field 'start' is not hex");
+  std::optional<std::string> end;
+  if (end_hex != "-") {
+    end = FromHex(end_hex);
+    if (!end) return Status(Code::kBadRequest, "field 'end' is not hex");
+    if (!(*start < *end)) return Status(Code::kBadRequest, "range end not after start");
+  }
+  r.bounds = KeyRange(*start, end);
+  RANGEKV_ASSIGN_OR_RETURN(int64_t epoch, rec.Int("epoch"));
+  r.epoch = Epoch(static_cast<uint64_t>(epoch));
+  RANGEKV_ASSIGN_OR_RETURN(std::string owner, rec.Text("owner"));
+  if (owner != "-") {
+    if (!IsValidNodeId(owner)) return Status(Code::kBadRequest, "bad owner id");
+    r.owner = NodeId(owner);
+  }
+  RANGEKV_ASSIGN_OR_RETURN(r.replicas, rec.Ids("replicas"));
+  RANGEKV_ASSIGN_OR_RETURN(r.isr, rec.Ids("isr"));
+  RANGEKV_ASSIGN_OR_RETURN(std::string state, rec.Text("state"));
+  if (state == "active") {
+    r.state = RangeState::kActive;
+  } else if (state == "unavailable") {
+    r.state = RangeState::kUnavailable;
+  } else {
+    return Status(Code::kBadRequest, "unknown state '" + state + "'");
+  }
+  return r;
+}
+
+std::string Paths::range(RangeId id) const {
+  char name[16];
+  std::snprintf(name, sizeof name, "%010llu", static_cast<unsigned long long>(id.value()));
+  return ranges() + "/" + name;
+}
+
+std::optional<RangeId> Paths::ParseRangeName(std::string_view name) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(name.data(), name.data() + name.size(), v);
+  if (ec != std::errc() || p != name.data() + name.size() || v == 0 || name.size() != 10) {
+    return std::nullopt;
+  }
+  return RangeId(v);
+}
+
+std::vector<KeyRange> InitialSplit(int n) {
+  std::vector<KeyRange> out;
+  if (n < 1) n = 1;
+  if (n > 256) n = 256;
+  std::optional<std::string> prev_end;
+  for (int i = 0; i < n; ++i) {
+    std::string start = i == 0 ? std::string() : *prev_end;
+    std::optional<std::string> end;
+    if (i + 1 < n) end = std::string(1, static_cast<char>((256 * (i + 1)) / n));
+    out.emplace_back(start, end);
+    prev_end = end;
+  }
+  return out;
+}
+
+const RangeInfo* ClusterMap::Locate(std::string_view key) const {
+  for (const auto& [id, r] : ranges) {
+    if (r.bounds.Contains(key)) return &r;
+  }
+  return nullptr;
+}
+
+const NodeInfo* ClusterMap::Node(const NodeId& id) const {
+  auto it = live_nodes.find(id);
+  return it == live_nodes.end() ? nullptr : &it->second;
+}
+
+}  // namespace rangekv::cluster

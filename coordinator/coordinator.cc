@@ -1,0 +1,321 @@
+#include "coordinator/coordinator.h"
+
+#include <cstdio>
+#include <future>
+
+#include "common/log.h"
+#include "coordinator/coordinator_internal.h"
+#include "coordinator/election.h"
+#include "coordinator/zk_await.h"
+
+namespace rangekv::coordinator {
+
+using internal::IsNodeExists;
+using internal::IsNoNode;
+using std::chrono::milliseconds;
+
+namespace internal {
+std::string HexId(int64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+}  // namespace internal
+
+// Calls the Reconciler's `done` exactly once when the reconcile coroutine
+// ends, including when its frame is destroyed without resuming (the
+// Session went away with a call in flight): otherwise the Reconciler would
+// wait for it forever.
+class Coordinator::DoneGuard {
+ public:
+  explicit DoneGuard(zk::Reconciler::Done done) : done_(std::move(done)) {}
+  DoneGuard(DoneGuard&& other) noexcept : done_(std::exchange(other.done_, nullptr)) {}
+  DoneGuard& operator=(DoneGuard&&) = delete;
+  ~DoneGuard() {
+    if (done_) done_();
+  }
+
+ private:
+  zk::Reconciler::Done done_;
+};
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kNone:
+      return "none";
+    case Role::kStandby:
+      return "standby";
+    case Role::kLeader:
+      return "leader";
+  }
+  return "unknown";
+}
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Create(asio::any_io_executor executor,
+                                                         CoordinatorOptions options) {
+  if (!cluster::IsValidNodeId(options.cluster)) {
+    return Status(Code::kBadRequest, "bad cluster name '" + options.cluster + "'");
+  }
+  if (options.id.empty()) return Status(Code::kBadRequest, "empty coordinator id");
+  auto c = std::make_unique<Coordinator>(executor, std::move(options));
+  // The probe's callback opens the session: it must run on our strand.
+  RANGEKV_ASSIGN_OR_RETURN(c->probe_, ZkProbe::Create(c->strand_, c->options_.zk));
+  zk::ReconcilerOptions ro;
+  ro.channel.connect_string = c->options_.zk;
+  ro.channel.watch_paths = {c->paths_.root()};
+  ro.channel.session_timeout = c->options_.session_timeout;
+  ro.channel.backoff_max = milliseconds(3000);  // one failure line per few seconds
+  ro.period = c->options_.reconcile_period;
+  Coordinator* self = c.get();
+  RANGEKV_ASSIGN_OR_RETURN(
+      c->reconciler_,
+      zk::Reconciler::Create(executor, ro, [self](const zk::ReconcileTriggers&,
+                                                  zk::Reconciler::Done done) {
+        asio::co_spawn(self->strand_, self->Reconcile(DoneGuard(std::move(done))),
+                       zkawait::LogExceptions("reconcile"));
+      }));
+  return c;
+}
+
+Coordinator::Coordinator(asio::any_io_executor executor, CoordinatorOptions options)
+    : options_(std::move(options)), paths_(options_.cluster), strand_(asio::make_strand(executor)) {}
+
+Coordinator::~Coordinator() = default;
+
+void Coordinator::Start() {
+  asio::post(strand_, [this] {
+    LOG_INFO("coordinator " << options_.id << " for cluster " << options_.cluster << " ("
+                            << paths_.root() << ") on ZooKeeper " << options_.zk);
+    StartProbe(milliseconds(0));
+  });
+}
+
+void Coordinator::Stop() {
+  std::promise<void> stopped;
+  asio::post(strand_, [this, &stopped] {
+    stopping_ = true;
+    probe_->Cancel();
+    reconciler_->Stop();
+    if (role_ == Role::kLeader) LOG_INFO("stepping down: shutting down");
+    SetRole(Role::kNone, "");
+    // Closing the session deletes our candidate znode at once.
+    session_.reset();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+}
+
+Role Coordinator::role() const {
+  std::lock_guard lock(stats_mu_);
+  return role_;
+}
+
+CoordinatorStats Coordinator::stats() const {
+  std::lock_guard lock(stats_mu_);
+  return stats_;
+}
+
+// ---- session lifecycle ----
+
+void Coordinator::StartProbe(milliseconds delay) {
+  if (stopping_) return;
+  probe_->Start(delay, [this] { OpenSession(); });
+}
+
+void Coordinator::OpenSession() {
+  if (stopping_) return;
+  zk::SessionOptions so;
+  so.connect_string = options_.zk;
+  so.session_timeout = options_.session_timeout;
+  auto s = zk::Session::Open(so, strand_, [this](zk::SessionState st) { OnSessionState(st); });
+  if (!s.ok()) {
+    LOG_WARN("cannot open a ZooKeeper session: " << s.status().ToString() << "; retrying");
+    return StartProbe(milliseconds(2000));
+  }
+  session_ = std::move(s).value();
+  UpdateStats([](CoordinatorStats& st) { ++st.sessions_opened; });
+}
+
+void Coordinator::OnSessionState(zk::SessionState state) {
+  if (stopping_ || !session_) return;
+  switch (state) {
+    case zk::SessionState::kConnected:
+      connected_ = true;
+      LOG_INFO("connected to ZooKeeper: session " << internal::HexId(session_->session_id())
+                                                  << ", timeout "
+                                                  << session_->negotiated_timeout().count()
+                                                  << " ms");
+      if (!reconciler_started_) {
+        reconciler_started_ = true;
+        reconciler_->Start();
+      }
+      reconciler_->TriggerNow();
+      break;
+    case zk::SessionState::kConnecting:
+      if (connected_) {
+        LOG_WARN("lost the ZooKeeper connection; reconnecting (the session survives if a "
+                 "server hears from us within "
+                 << session_->negotiated_timeout().count() << " ms)");
+      }
+      connected_ = false;
+      break;
+    case zk::SessionState::kExpired:
+    case zk::SessionState::kAuthFailed:
+    case zk::SessionState::kClosed:
+      UpdateStats([](CoordinatorStats& st) { ++st.session_expiries; });
+      // Not from inside the Session's own callback: post the teardown.
+      asio::post(strand_, [this, state] {
+        DropSession(std::string("ZooKeeper session ") + zk::SessionStateName(state));
+      });
+      break;
+  }
+}
+
+void Coordinator::DropSession(const std::string& why) {
+  if (stopping_ || !session_) return;
+  LOG_WARN(why << "; opening a new session");
+  LoseLeadership(why);
+  session_.reset();  // expired: closing does no network I/O
+  connected_ = false;
+  base_ready_ = false;
+  my_candidate_.clear();
+  StartProbe(milliseconds(0));
+}
+
+// ---- reconcile ----
+
+asio::awaitable<void> Coordinator::Reconcile(DoneGuard guard) {
+  if (stopping_ || !session_ || session_->state() != zk::SessionState::kConnected) co_return;
+  // The Session outlives this frame's resumptions: its completions are
+  // dropped once it is destroyed, and then this frame never resumes.
+  zk::Session& s = *session_;
+  Status st = co_await ReconcileWith(s);
+  UpdateStats([&](CoordinatorStats& c) {
+    ++c.reconciles;
+    if (!st.ok()) ++c.reconcile_failures;
+  });
+  uint64_t held = 0;
+  if (!st.ok() && warn_limiter_.Allow("reconcile", &held)) {
+    LOG_WARN("reconcile failed: " << st.ToString()
+                                  << (held ? " (" + std::to_string(held) + " more since)" : "")
+                                  << "; retried on the next change or tick");
+  }
+}
+
+asio::awaitable<Status> Coordinator::ReconcileWith(zk::Session& s) {
+  COORD_CO_RETURN_IF_ERROR(co_await zkawait::Sync(s, "/"));
+  if (!base_ready_) {
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, "/rangekv"));
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.root()));
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.coordinator()));
+    base_ready_ = true;
+  }
+  Result<bool> leading = co_await Elect(s);
+  if (!leading.ok()) co_return leading.status();
+  if (*leading) COORD_CO_RETURN_IF_ERROR(co_await PrepareAsLeader(s));
+  ClusterSnapshot snap;
+  COORD_CO_RETURN_IF_ERROR(co_await ReadConfig(s, &snap.config));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(s, &snap));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(s, &snap));
+  for (const auto& [id, z] : snap.ranges) {
+    if (z.info) RememberEpoch(id, z.info->epoch);
+  }
+  if (!*leading || role_ != Role::kLeader) co_return Status::Ok();
+  snap.known_epochs = known_epochs_;
+  Plan plan = PlanReconcile(snap);
+  LogNotes(plan.notes);
+  if (!plan.empty()) co_await Execute(s, plan);
+  co_return Status::Ok();
+}
+
+asio::awaitable<Status> Coordinator::EnsurePath(zk::Session& s, const std::string& path) {
+  Result<std::string> r = co_await zkawait::Create(s, path, "", zk::CreateMode::kPersistent);
+  if (r.ok() || IsNodeExists(r.status())) co_return Status::Ok();
+  co_return r.status();
+}
+
+asio::awaitable<Result<bool>> Coordinator::Elect(zk::Session& s) {
+  const std::string dir = paths_.coordinator();
+  Result<std::vector<std::string>> children = co_await zkawait::Children(s, dir);
+  if (!children.ok()) {
+    if (IsNoNode(children.status())) base_ready_ = false;
+    co_return children.status();
+  }
+  auto has = [&](const std::string& name) {
+    return std::find(children->begin(), children->end(), name) != children->end();
+  };
+  if (my_candidate_.empty() || !has(my_candidate_)) {
+    Result<std::string> created = co_await zkawait::Create(
+        s, dir + "/" + std::string(kCandidatePrefix), options_.id,
+        zk::CreateMode::kEphemeralSequential);
+    if (!created.ok()) {
+      if (IsNoNode(created.status())) base_ready_ = false;
+      co_return created.status();
+    }
+    my_candidate_ = created->substr(created->rfind('/') + 1);
+    children->push_back(my_candidate_);
+  }
+  std::optional<std::string> lowest = LowestCandidate(*children);
+  if (!lowest) co_return false;  // cannot happen: ours is there
+  auto got = co_await zkawait::Get(s, dir + "/" + *lowest);
+  if (!got.ok()) co_return got.status();
+  if (!got->has_value()) co_return false;  // it just went; its NodeDeleted re-runs us
+  const zk::ZnodeData& d = **got;
+  if (d.stat.ephemeral_owner == s.session_id()) {
+    leader_candidate_ = *lowest;
+    leader_version_ = d.stat.version;
+    SetRole(Role::kLeader, options_.id);
+    co_return true;
+  }
+  SetRole(Role::kStandby, d.data);
+  co_return false;
+}
+
+void Coordinator::SetRole(Role role, const std::string& leader) {
+  Role before;
+  {
+    std::lock_guard lock(stats_mu_);
+    before = role_;
+    role_ = role;
+    if (role == Role::kLeader && before != Role::kLeader) ++stats_.elections_won;
+    if (before == Role::kLeader && role == Role::kStandby) ++stats_.leadership_lost;
+  }
+  if (role == Role::kLeader && before != Role::kLeader) {
+    LOG_INFO("became leader (candidate " << leader_candidate_ << ", session "
+                                          << internal::HexId(session_ ? session_->session_id() : 0)
+                                          << ")");
+    leader_setup_done_ = false;
+    notes_limiter_.ResetAll();
+    active_notes_.clear();
+  } else if (role == Role::kStandby && (before != Role::kStandby || leader != last_leader_)) {
+    if (before == Role::kLeader) LOG_WARN("lost leadership to " << leader);
+    LOG_INFO("standing by (leader: " << leader << ", our candidate " << my_candidate_ << ")");
+  }
+  last_leader_ = role == Role::kNone ? std::string() : leader;
+}
+
+void Coordinator::LoseLeadership(const std::string& why) {
+  if (role_ == Role::kLeader) {
+    LOG_WARN("lost leadership: " << why);
+    UpdateStats([](CoordinatorStats& st) { ++st.leadership_lost; });
+  }
+  SetRole(Role::kNone, "");
+}
+
+void Coordinator::LogNotes(const std::vector<std::string>& notes) {
+  std::set<std::string> now(notes.begin(), notes.end());
+  for (const std::string& gone : active_notes_) {
+    if (!now.count(gone)) notes_limiter_.Reset(gone);
+  }
+  active_notes_ = now;
+  for (const std::string& note : notes) {
+    if (notes_limiter_.Allow(note)) LOG_INFO(note);
+  }
+}
+
+void Coordinator::RememberEpoch(RangeId id, Epoch epoch) {
+  Epoch& known = known_epochs_[id];
+  if (epoch > known) known = epoch;
+}
+
+}  // namespace rangekv::coordinator

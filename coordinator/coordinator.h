@@ -1,0 +1,175 @@
+// coordinator/coordinator.h — the kvcoord process: a ZooKeeper session,
+// leader election, bootstrap of a new cluster and the level-triggered
+// reconcile loop that keeps the range map in line with the live nodes.
+//
+// ZooKeeper layout and data formats: common/cluster_map.h. Election:
+// coordinator/election.h. Decisions: coordinator/planner.h (pure).
+//
+// Life of a coordinator:
+//
+//   Start ─► Probing ──TCP ok──► Session open ──connected──► reconciling
+//              ▲  (ZooKeeper unreachable: retry with       │  (standby or leader)
+//              │   backoff, one log line per few seconds)  │
+//              └─────────────── session expired ◄──────────┘
+//   Stop (any state): stop the watch, close the session (the leader znode
+//   goes away at once, so a standby takes over without waiting for expiry).
+//
+// One reconcile (zk::Reconciler runs it on every watch event under R, on
+// every (re)connect and on a timer; it coalesces bursts):
+//   1. Sync, so this session's server has seen what the watch reported.
+//   2. Create /rangekv, R and R/coordinator if missing (every coordinator:
+//      the election needs them).
+//   3. Election: make sure this session has a candidate znode; lead iff the
+//      lowest candidate belongs to this session. Logs "became leader" /
+//      "standing by" on changes.
+//   4. Leader only, once per term: create R/nodes, R/ranges, and R/config
+//      from the flags if it is missing (an existing config wins; a
+//      difference is logged as a warning).
+//   5. Read config, live nodes (R/nodes children whose data decodes) and
+//      every range znode with its version.
+//   6. Leader only: PlanReconcile, then write: the bootstrap as one multi,
+//      each other change as its own multi {check our leader znode, set the
+//      range at the version read}. So only a coordinator that still holds
+//      the lowest candidate znode writes, and a range changed since the
+//      read is not overwritten. A failed check (CAS conflict) is counted
+//      and logged; the change that caused it triggers the next reconcile
+//      (no retry loop).
+//
+// Threads: all state lives on one strand of the executor given to Create;
+// the ZooKeeper session posts its completions there. The executor may run
+// on any number of threads. Public methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "common/asio.h"
+#include "common/cluster_map.h"
+#include "common/zk/reconciler.h"
+#include "common/zk/session.h"
+#include "coordinator/coordinator_options.h"
+#include "coordinator/log_limiter.h"
+#include "coordinator/planner.h"
+#include "coordinator/zk_probe.h"
+#include "rangekv/status.h"
+
+namespace rangekv::coordinator {
+
+enum class Role : uint8_t {
+  kNone,     // no ZooKeeper session yet, or between sessions
+  kStandby,  // connected; another coordinator leads
+  kLeader,   // connected; this coordinator leads and writes
+};
+const char* RoleName(Role role);
+
+// Counters for metrics (exported in a later step). All monotonic.
+struct CoordinatorStats {
+  uint64_t reconciles = 0;          // reconcile runs that reached ZooKeeper
+  uint64_t reconcile_failures = 0;  // runs cut short by a ZooKeeper error
+  uint64_t elections_won = 0;       // times this coordinator became leader
+  uint64_t leadership_lost = 0;     // times it stopped leading while running
+  uint64_t writes = 0;              // successful writes (a bootstrap multi counts once)
+  uint64_t cas_conflicts = 0;       // writes refused because a version changed
+  uint64_t write_failures = 0;      // writes that failed otherwise
+  uint64_t ranges_created = 0;      // by bootstrap
+  uint64_t ranges_marked_unavailable = 0;
+  uint64_t ranges_marked_active = 0;
+  uint64_t owners_assigned = 0;
+  uint64_t ranges_repaired = 0;
+  uint64_t sessions_opened = 0;
+  uint64_t session_expiries = 0;
+};
+
+class Coordinator {
+ public:
+  // kBadRequest for options that cannot work (connect string, cluster
+  // name, empty id). Does not touch the network until Start.
+  static Result<std::unique_ptr<Coordinator>> Create(asio::any_io_executor executor,
+                                                     CoordinatorOptions options);
+  // Stop() must have returned before (the destructor does not block).
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Starts probing ZooKeeper, then the session and the reconcile loop.
+  void Start();
+  // Stops the loop and closes the session (the leader znode and with it
+  // leadership go at once). Blocks until done: call it from a thread that
+  // does not run the executor, while the executor still runs.
+  void Stop();
+
+  Role role() const;
+  CoordinatorStats stats() const;
+
+  // Internal; public only for make_unique. Use Create.
+  Coordinator(asio::any_io_executor executor, CoordinatorOptions options);
+
+ private:
+  class DoneGuard;
+
+  // Session lifecycle (on strand_).
+  void StartProbe(std::chrono::milliseconds delay);
+  void OpenSession();
+  void OnSessionState(zk::SessionState state);
+  void DropSession(const std::string& why);
+
+  // The reconcile steps (coroutines on strand_; see the header comment).
+  asio::awaitable<void> Reconcile(DoneGuard guard);
+  asio::awaitable<Status> ReconcileWith(zk::Session& s);
+  asio::awaitable<Status> EnsurePath(zk::Session& s, const std::string& path);
+  asio::awaitable<Result<bool>> Elect(zk::Session& s);
+  asio::awaitable<Status> PrepareAsLeader(zk::Session& s);
+  asio::awaitable<Status> ReadConfig(zk::Session& s, cluster::ClusterConfig* config);
+  asio::awaitable<Status> ReadNodes(zk::Session& s, ClusterSnapshot* snap);
+  asio::awaitable<Status> ReadRanges(zk::Session& s, ClusterSnapshot* snap);
+  asio::awaitable<void> Execute(zk::Session& s, const Plan& plan);
+  asio::awaitable<bool> Write(zk::Session& s, const RangeWrite& w);
+  asio::awaitable<bool> Bootstrap(zk::Session& s, const std::vector<cluster::RangeInfo>& ranges);
+  asio::awaitable<bool> OnWriteFailure(zk::Session& s, const Status& st, const std::string& what);
+
+  void SetRole(Role role, const std::string& leader);
+  // Leader -> kNone with a log line; the next reconcile elects again.
+  void LoseLeadership(const std::string& why);
+  void LogNotes(const std::vector<std::string>& notes);
+  void RememberEpoch(RangeId id, Epoch epoch);
+  template <typename F>
+  void UpdateStats(F&& f) {
+    std::lock_guard lock(stats_mu_);
+    f(stats_);
+  }
+
+  const CoordinatorOptions options_;
+  const cluster::Paths paths_;
+  asio::strand<asio::any_io_executor> strand_;
+  std::shared_ptr<ZkProbe> probe_;
+  std::unique_ptr<zk::Reconciler> reconciler_;
+
+  // On strand_ only.
+  std::unique_ptr<zk::Session> session_;
+  bool stopping_ = false;
+  bool connected_ = false;
+  bool reconciler_started_ = false;
+  bool base_ready_ = false;           // /rangekv, R, R/coordinator exist (this session)
+  bool leader_setup_done_ = false;    // R/nodes, R/ranges exist (this term)
+  std::string my_candidate_;          // name of the candidate znode this session created
+  std::string leader_candidate_;      // when leading: our lowest candidate's name
+  zk::ZnodeVersion leader_version_{0};
+  std::string last_leader_;           // id of the leader last logged
+  std::optional<cluster::ClusterConfig> warned_config_;
+  std::map<RangeId, Epoch> known_epochs_;
+  std::set<std::string> active_notes_;
+  LogLimiter notes_limiter_{std::chrono::seconds(30)};
+  LogLimiter warn_limiter_{std::chrono::seconds(5)};
+
+  mutable std::mutex stats_mu_;  // guards stats_ and role_
+  CoordinatorStats stats_;
+  Role role_ = Role::kNone;
+};
+
+}  // namespace rangekv::coordinator

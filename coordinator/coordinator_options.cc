@@ -1,0 +1,154 @@
+#include "coordinator/coordinator_options.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <optional>
+
+#include "common/zk/connect_string.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+Status Bad(const std::string& message) { return Status(Code::kBadRequest, message); }
+
+Result<int64_t> ParseInt(const std::string& flag, const std::string& value, int64_t lo,
+                         int64_t hi) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < lo ||
+      v > hi) {
+    return Bad(flag + ": expected " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
+               value + "'");
+  }
+  return v;
+}
+
+Result<log::Level> ParseLevel(const std::string& value) {
+  if (value == "debug") return log::Level::kDebug;
+  if (value == "info") return log::Level::kInfo;
+  if (value == "warn") return log::Level::kWarn;
+  if (value == "error") return log::Level::kError;
+  return Bad("--log-level: expected debug, info, warn or error, got '" + value + "'");
+}
+
+// Applies one "--flag value" pair. min_insync is kept apart so that its
+// default can follow --rf (see Finish).
+Status Apply(const std::string& flag, const std::string& value, CoordinatorOptions& o,
+             std::optional<int>& min_insync) {
+  if (flag == "--zk") {
+    if (Status st = zk::ParseConnectString(value).status(); !st.ok()) {
+      return Bad("--zk: " + st.message());
+    }
+    o.zk = value;
+  } else if (flag == "--cluster") {
+    if (!cluster::IsValidNodeId(value)) return Bad("--cluster: expected [A-Za-z0-9._-]{1,64}");
+    o.cluster = value;
+  } else if (flag == "--id") {
+    if (!cluster::IsValidNodeId(value)) return Bad("--id: expected [A-Za-z0-9._-]{1,64}");
+    o.id = value;
+  } else if (flag == "--rf") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 16));
+    o.config.rf = static_cast<int>(v);
+  } else if (flag == "--min-insync") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 16));
+    min_insync = static_cast<int>(v);
+  } else if (flag == "--ranges") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 256));
+    o.config.initial_ranges = static_cast<int>(v);
+  } else if (flag == "--session-timeout-ms") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1000, 600000));
+    o.session_timeout = std::chrono::milliseconds(v);
+  } else if (flag == "--reconcile-period-ms") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 100, 3600000));
+    o.reconcile_period = std::chrono::milliseconds(v);
+  } else if (flag == "--log-level") {
+    RANGEKV_ASSIGN_OR_RETURN(o.log_level, ParseLevel(value));
+  } else {
+    return Bad("unknown flag " + flag);
+  }
+  return Status::Ok();
+}
+
+Status Finish(CoordinatorOptions& o, const std::optional<int>& min_insync) {
+  if (o.zk.empty()) return Bad("--zk is required");
+  if (min_insync) {
+    if (*min_insync > o.config.rf) {
+      return Bad("--min-insync: " + std::to_string(*min_insync) + " is above --rf " +
+                 std::to_string(o.config.rf));
+    }
+    o.config.min_insync = *min_insync;
+  } else {
+    o.config.min_insync = std::min(o.config.min_insync, o.config.rf);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ParsedCoordinatorArgs> ParseCoordinatorArgs(const std::vector<std::string>& args) {
+  ParsedCoordinatorArgs out;
+  std::optional<int> min_insync;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.action = ParseAction::kShowHelp;
+      return out;
+    }
+    if (arg.rfind("--", 0) != 0) return Bad("unexpected argument '" + arg + "'");
+    std::string flag = arg;
+    std::string value;
+    if (size_t eq = arg.find('='); eq != std::string::npos) {
+      flag = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else {
+      if (i + 1 >= args.size()) return Bad(flag + ": missing value");
+      value = args[++i];
+    }
+    RANGEKV_RETURN_IF_ERROR(Apply(flag, value, out.options, min_insync));
+  }
+  RANGEKV_RETURN_IF_ERROR(Finish(out.options, min_insync));
+  return out;
+}
+
+std::string CoordinatorUsage() {
+  return "usage: kvcoord --zk CONNECT [options]\n"
+         "\n"
+         "The rangekv coordinator: keeps the cluster map in ZooKeeper under\n"
+         "/rangekv/<cluster>. Several may run; one is elected leader, the others\n"
+         "stand by and take over when it goes away.\n"
+         "\n"
+         "  --zk CONNECT              ZooKeeper servers, host:port[,host:port...][/chroot]\n"
+         "  --cluster NAME            cluster name (default: default)\n"
+         "  --rf N                    replication factor for a new cluster, 1..16 (default 3)\n"
+         "  --min-insync N            min in-sync replicas for a new cluster, 1..rf (default 2)\n"
+         "  --ranges K                initial range count for a new cluster, 1..256 (default 8)\n"
+         "  --id NAME                 coordinator id in logs and the election (default host-pid)\n"
+         "  --session-timeout-ms N    ZooKeeper session timeout, 1000..600000 (default 6000)\n"
+         "  --reconcile-period-ms N   periodic re-read of the cluster map (default 5000)\n"
+         "  --log-level LEVEL         debug, info, warn or error (default info)\n"
+         "  --help                    this text\n"
+         "\n"
+         "--rf, --min-insync and --ranges only seed the cluster's config when it does not\n"
+         "exist yet; an existing config wins. Stop with SIGTERM or SIGINT.\n";
+}
+
+std::string DefaultCoordinatorId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "kvcoord");
+  }
+  std::string suffix = "-" + std::to_string(::getpid());
+  std::string id(host);
+  for (char& c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  id = id.substr(0, 64 - suffix.size()) + suffix;
+  return id;
+}
+
+}  // namespace rangekv::coordinator

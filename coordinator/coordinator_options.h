@@ -1,0 +1,72 @@
+// coordinator/coordinator_options.h — the kvcoord command line.
+//
+//   kvcoord --zk CONNECT [--cluster NAME] [--rf N] [--min-insync N] [--ranges K]
+//           [--id NAME] [--session-timeout-ms N] [--reconcile-period-ms N]
+//           [--log-level debug|info|warn|error]
+//
+// | flag                  | value                     | default                     |
+// |-----------------------|---------------------------|-----------------------------|
+// | --zk                  | host:port[,...][/chroot]  | required                    |
+// | --cluster             | [A-Za-z0-9._-]{1,64}      | default                     |
+// | --rf                  | 1..16                     | 3                           |
+// | --min-insync          | 1..rf                     | 2 (clamped to rf if absent) |
+// | --ranges              | 1..256                    | 8                           |
+// | --id                  | [A-Za-z0-9._-]{1,64}      | <hostname>-<pid>            |
+// | --session-timeout-ms  | 1000..600000              | 6000                        |
+// | --reconcile-period-ms | 100..3600000              | 5000                        |
+// | --log-level           | debug, info, warn, error  | info                        |
+// | --help, -h            | none                      | print usage, exit 0         |
+//
+// --rf, --min-insync and --ranges only seed R/config when a cluster is first
+// bootstrapped; an existing R/config always wins (the coordinator logs a
+// warning when they differ). The server clamps the session timeout to its
+// own [min, max] (2..20 ticks by default).
+//
+// Values follow as the next argument or after '=' ("--rf=3"). Parsing is
+// pure (no I/O, no exits) so it can be unit tested; main() turns an error
+// into one line on stderr and exit code 2.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "common/log.h"
+#include "rangekv/status.h"
+
+namespace rangekv::coordinator {
+
+struct CoordinatorOptions {
+  std::string zk;                     // connect string, passed to ZooKeeper as is
+  std::string cluster = "default";    // R = /rangekv/<cluster>
+  cluster::ClusterConfig config;      // seeds R/config when it is missing
+  std::string id;                     // "" until main() fills in <hostname>-<pid>
+  std::chrono::milliseconds session_timeout{6000};
+  std::chrono::milliseconds reconcile_period{5000};
+  log::Level log_level = log::Level::kInfo;
+};
+
+enum class ParseAction : uint8_t {
+  kRun,       // options are complete; start the coordinator
+  kShowHelp,  // --help was given; print CoordinatorUsage() and exit 0
+};
+
+struct ParsedCoordinatorArgs {
+  ParseAction action = ParseAction::kRun;
+  CoordinatorOptions options;
+};
+
+// Parses argv[1..] (args excludes the program name). Errors are BAD_REQUEST
+// with a one-line message naming the flag, e.g. "unknown flag --foo" or
+// "--rf: expected 1..16, got 0".
+Result<ParsedCoordinatorArgs> ParseCoordinatorArgs(const std::vector<std::string>& args);
+
+// The --help text (several lines, ends in '\n').
+std::string CoordinatorUsage();
+
+// "<hostname>-<pid>" reduced to the id alphabet (other bytes become '_'),
+// at most 64 bytes. Reads the host name: not pure, called by main().
+std::string DefaultCoordinatorId();
+
+}  // namespace rangekv::coordinator

@@ -1,0 +1,94 @@
+// kvcoord — the rangekv coordinator. Flags: coordinator/coordinator_options.h.
+//
+// Exit codes: 0 after SIGTERM/SIGINT (session closed, so a standby takes
+// over at once); 2 for bad flags, with one line on stderr. ZooKeeper being
+// unreachable is not an exit: kvcoord retries and logs.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/log.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/coordinator_options.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+constexpr int kExitStopped = 0;
+constexpr int kExitBadStart = 2;
+
+// Blocks SIGTERM and SIGINT here and in every thread started later, so only
+// the sigwait in Run() receives them.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+// Runs the io_context until stopped; a handler that throws is a bug, but it
+// must not take the coordinator down silently.
+void RunLoop(asio::io_context& io) {
+  while (true) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      LOG_ERROR("event loop: unexpected exception: " << e.what());
+    }
+  }
+}
+
+int Run(CoordinatorOptions options) {
+  sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  asio::io_context io;
+  auto coordinator = Coordinator::Create(io.get_executor(), std::move(options));
+  if (!coordinator.ok()) {
+    LOG_ERROR("cannot start: " << coordinator.status().ToString());
+    return kExitBadStart;
+  }
+  auto work = asio::make_work_guard(io);
+  std::thread loop([&io] { RunLoop(io); });
+  (*coordinator)->Start();
+
+  int sig = SIGTERM;
+  (void)sigwait(&stop_signals, &sig);
+  LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
+  (*coordinator)->Stop();  // closes the session while the loop still runs
+  io.stop();
+  loop.join();
+  coordinator->reset();  // before io: its Session posts onto io's executor
+  LOG_INFO("stopped");
+  return kExitStopped;
+}
+
+int Main(int argc, char** argv) {
+  log::SetProgram("kvcoord");
+  auto parsed = ParseCoordinatorArgs(std::vector<std::string>(argv + 1, argv + argc));
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "kvcoord: %s (see kvcoord --help)\n", parsed.status().message().c_str());
+    return kExitBadStart;
+  }
+  if (parsed->action == ParseAction::kShowHelp) {
+    std::fputs(CoordinatorUsage().c_str(), stdout);
+    return kExitStopped;
+  }
+  CoordinatorOptions options = parsed->options;
+  if (options.id.empty()) options.id = DefaultCoordinatorId();
+  log::SetLevel(options.log_level);
+  return Run(std::move(options));
+}
+
+}  // namespace
+}  // namespace rangekv::coordinator
+
+int main(int argc, char** argv) { return rangekv::coordinator::Main(argc, argv); }

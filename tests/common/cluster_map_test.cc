@@ -1,0 +1,96 @@
+#include "common/cluster_map.h"
+
+#include <gtest/gtest.h>
+
+namespace rangekv::cluster {
+namespace {
+
+TEST(ClusterMapTest, RangeRoundTripsWithBinaryBounds) {
+  RangeInfo r;
+  r.id = RangeId(7);
+  r.bounds = KeyRange(std::string("\x00\x80", 2), std::string("\xff", 1));
+  r.epoch = Epoch(3);
+  r.owner = NodeId("n1");
+  r.replicas = {NodeId("n1"), NodeId("n2"), NodeId("n3")};
+  r.isr = {NodeId("n1"), NodeId("n2")};
+  r.state = RangeState::kUnavailable;
+  auto back = DecodeRange(EncodeRange(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+
+  RangeInfo open;
+  open.id = RangeId(1);
+  auto back2 = DecodeRange(EncodeRange(open));
+  ASSERT_TRUE(back2.ok()) << back2.status().ToString();
+  EXPECT_EQ(*back2, open);
+  EXPECT_FALSE(back2->owner.has_value());
+  EXPECT_TRUE(back2->bounds.unbounded());
+}
+
+TEST(ClusterMapTest, NodeAndConfigRoundTrip) {
+  NodeInfo n{NodeId("node-1.a"), "127.0.0.1:7401", "127.0.0.1:9401", 1763772000123, "abc"};
+  auto nb = DecodeNode(EncodeNode(n));
+  ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+  EXPECT_EQ(*nb, n);
+  ClusterConfig c{3, 2, 8};
+  auto cb = DecodeConfig(EncodeConfig(c));
+  ASSERT_TRUE(cb.ok());
+  EXPECT_EQ(*cb, c);
+}
+
+TEST(ClusterMapTest, GarbageIsRejectedWithTheField) {
+  EXPECT_FALSE(DecodeRange("").ok());
+  EXPECT_FALSE(DecodeRange("\xff\xfe garbage").ok());
+  EXPECT_FALSE(DecodeRange("rangekv-range 2\nid 1\n").ok());
+  auto r = DecodeRange("rangekv-range 1\nid 1\nstart zz\nend -\nepoch 0\nowner -\nreplicas -\n"
+                       "isr -\nstate active\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("start"), std::string::npos);
+  auto e = DecodeRange("rangekv-range 1\nid 1\nstart 62\nend 61\nepoch 0\nowner -\nreplicas -\n"
+                       "isr -\nstate active\n");
+  EXPECT_FALSE(e.ok());
+  EXPECT_FALSE(DecodeConfig("rangekv-config 1\nrf 3\nmin_insync 4\ninitial_ranges 8\n").ok());
+  EXPECT_FALSE(DecodeNode("rangekv-node 1\nid bad/id\naddress x:1\n").ok());
+}
+
+TEST(ClusterMapTest, UnknownFieldsAreIgnored) {
+  auto n = DecodeNode("rangekv-node 1\nid n1\naddress h:1\nfuture_field 42\n");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->address, "h:1");
+}
+
+TEST(ClusterMapTest, InitialSplitCoversTheKeySpace) {
+  for (int n : {1, 2, 3, 8, 255, 256}) {
+    auto ranges = InitialSplit(n);
+    ASSERT_EQ(static_cast<int>(ranges.size()), n);
+    EXPECT_EQ(ranges.front().start(), "");
+    EXPECT_TRUE(ranges.back().unbounded());
+    for (size_t i = 1; i < ranges.size(); ++i) {
+      ASSERT_TRUE(ranges[i - 1].end().has_value());
+      EXPECT_EQ(*ranges[i - 1].end(), ranges[i].start());
+    }
+    ClusterMap map;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      RangeInfo r;
+      r.id = RangeId(i + 1);
+      r.bounds = ranges[i];
+      map.ranges[r.id] = r;
+    }
+    for (int b = 0; b < 256; ++b) {
+      std::string key(1, static_cast<char>(b));
+      ASSERT_NE(map.Locate(key), nullptr) << n << " " << b;
+    }
+  }
+}
+
+TEST(ClusterMapTest, PathsAndRangeNames) {
+  Paths p("prod");
+  EXPECT_EQ(p.range(RangeId(12)), "/rangekv/prod/ranges/0000000012");
+  EXPECT_EQ(Paths::ParseRangeName("0000000012"), RangeId(12));
+  EXPECT_FALSE(Paths::ParseRangeName("12").has_value());
+  EXPECT_FALSE(Paths::ParseRangeName("00000000x2").has_value());
+  EXPECT_EQ(p.node(NodeId("n1")), "/rangekv/prod/nodes/n1");
+}
+
+}  // namespace
+}  // namespace rangekv::cluster

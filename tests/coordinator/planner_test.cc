@@ -1,0 +1,399 @@
+// Unit tests of the coordinator's pure decisions (coordinator/planner.h) and
+// the election naming rules (coordinator/election.h). No ZooKeeper.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "coordinator/election.h"
+#include "coordinator/planner.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+using cluster::ClusterConfig;
+using cluster::RangeInfo;
+using cluster::RangeState;
+
+ClusterConfig Config(int rf, int ranges) {
+  ClusterConfig c;
+  c.rf = rf;
+  c.min_insync = std::min(2, rf);
+  c.initial_ranges = ranges;
+  return c;
+}
+
+std::map<NodeId, cluster::NodeInfo> Live(const std::vector<std::string>& ids) {
+  std::map<NodeId, cluster::NodeInfo> out;
+  for (const auto& id : ids) {
+    cluster::NodeInfo n;
+    n.id = NodeId(id);
+    n.address = "127.0.0.1:7000";
+    out.emplace(n.id, n);
+  }
+  return out;
+}
+
+std::vector<NodeId> Ids(const std::vector<std::string>& ids) {
+  std::vector<NodeId> out;
+  for (const auto& id : ids) out.emplace_back(id);
+  return out;
+}
+
+// A snapshot of a freshly bootstrapped cluster: every znode at version 0.
+ClusterSnapshot Bootstrapped(const ClusterConfig& config, const std::vector<std::string>& nodes) {
+  ClusterSnapshot s;
+  s.config = config;
+  s.live_nodes = Live(nodes);
+  for (RangeInfo& r : PlanBootstrap(config, Ids(nodes))) {
+    s.ranges[r.id] = RangeZnode{zk::ZnodeVersion(0), r, ""};
+  }
+  return s;
+}
+
+// Applies the writes of a plan to the snapshot, as ZooKeeper would.
+void Apply(const Plan& plan, ClusterSnapshot& s) {
+  for (const RangeWrite& w : plan.writes) {
+    RangeZnode& z = s.ranges.at(w.record.id);
+    ASSERT_EQ(z.version, w.expected_version);
+    z = RangeZnode{zk::ZnodeVersion(z.version.value() + 1), w.record, ""};
+  }
+}
+
+// True when `ranges` tile the whole key space: no hole, no overlap.
+::testing::AssertionResult TilesKeySpace(std::vector<KeyRange> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  std::string at;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (ranges[i].start() != at) {
+      return ::testing::AssertionFailure()
+             << "range " << ranges[i].ToString() << " does not start where the previous ends";
+    }
+    if (!ranges[i].end()) {
+      if (i + 1 != ranges.size()) return ::testing::AssertionFailure() << "ranges after +inf";
+      return ::testing::AssertionSuccess();
+    }
+    at = *ranges[i].end();
+  }
+  return ::testing::AssertionFailure() << "the key space above " << at << " is not covered";
+}
+
+std::vector<KeyRange> ValidBounds(const ClusterSnapshot& s) {
+  std::vector<KeyRange> out;
+  for (const auto& [id, z] : s.ranges) {
+    if (z.info) out.push_back(z.info->bounds);
+  }
+  return out;
+}
+
+TEST(PlannerBootstrap, EightRangesOverThreeNodesSpreadOwners332WithDistinctReplicas) {
+  ClusterSnapshot s;
+  s.config = Config(3, 8);
+  s.live_nodes = Live({"n1", "n2", "n3"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.bootstrap.size(), 8u);
+  EXPECT_TRUE(plan.writes.empty());
+  std::map<NodeId, int> owned;
+  std::vector<KeyRange> bounds;
+  std::vector<KeyRange> split = cluster::InitialSplit(8);
+  for (size_t i = 0; i < plan.bootstrap.size(); ++i) {
+    const RangeInfo& r = plan.bootstrap[i];
+    EXPECT_EQ(r.id, RangeId(i + 1));
+    EXPECT_EQ(r.bounds, split[i]);
+    EXPECT_EQ(r.epoch, Epoch(1));
+    EXPECT_EQ(r.state, RangeState::kActive);
+    ASSERT_TRUE(r.owner.has_value());
+    ++owned[*r.owner];
+    ASSERT_EQ(r.replicas.size(), 3u);
+    EXPECT_EQ(r.replicas.front(), *r.owner);
+    EXPECT_EQ(std::set<NodeId>(r.replicas.begin(), r.replicas.end()).size(), 3u);
+    EXPECT_EQ(r.isr, r.replicas);
+    bounds.push_back(r.bounds);
+  }
+  std::vector<int> counts;
+  for (const auto& [id, n] : owned) counts.push_back(n);
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<int>{2, 3, 3}));
+  EXPECT_TRUE(TilesKeySpace(bounds));
+}
+
+TEST(PlannerBootstrap, FiveNodesRf3OwnAtMostTwoEachAndReplicateEvenly) {
+  ClusterSnapshot s;
+  s.config = Config(3, 8);
+  s.live_nodes = Live({"a", "b", "c", "d", "e"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.bootstrap.size(), 8u);
+  std::map<NodeId, int> owned, replicated;
+  for (const RangeInfo& r : plan.bootstrap) {
+    ++owned[*r.owner];
+    for (const NodeId& n : r.replicas) ++replicated[n];
+    EXPECT_EQ(std::set<NodeId>(r.replicas.begin(), r.replicas.end()).size(), 3u);
+  }
+  for (const auto& [id, n] : owned) EXPECT_LE(n, 2) << id.str();
+  for (const auto& [id, n] : replicated) {
+    EXPECT_GE(n, 4) << id.str();  // 24 replica slots over 5 nodes
+    EXPECT_LE(n, 5) << id.str();
+  }
+}
+
+TEST(PlannerBootstrap, WaitsWhileFewerLiveNodesThanRf) {
+  ClusterSnapshot s;
+  s.config = Config(3, 8);
+  s.live_nodes = Live({"n1", "n2"});
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.empty());
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("2 of 3 live"), std::string::npos) << plan.notes[0];
+}
+
+TEST(PlannerBootstrap, NoBootstrapOnceAnyRangeZnodeExistsEvenGarbage) {
+  ClusterSnapshot s;
+  s.config = Config(1, 4);
+  s.live_nodes = Live({"n1"});
+  s.ranges[RangeId(3)] = RangeZnode{zk::ZnodeVersion(0), std::nullopt, "not a record"};
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.bootstrap.empty());
+  // The garbage is repaired instead, covering everything (it is alone).
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kRepair);
+  EXPECT_EQ(plan.writes[0].record.bounds, KeyRange());
+}
+
+TEST(PlannerLiveness, SteadyStateNeedsNoWrite) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.empty());
+  EXPECT_TRUE(plan.notes.empty());
+}
+
+TEST(PlannerLiveness, DeadOwnerMarksItsRangesUnavailableKeepingOwnerAndEpoch) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  s.ranges.at(RangeId(1)).version = zk::ZnodeVersion(7);
+  s.live_nodes.erase(NodeId("n1"));
+  Plan plan = PlanReconcile(s);
+  std::set<RangeId> expected;
+  for (const auto& [id, z] : s.ranges) {
+    if (*z.info->owner == NodeId("n1")) expected.insert(id);
+  }
+  ASSERT_EQ(expected.size(), 3u);
+  std::set<RangeId> written;
+  for (const RangeWrite& w : plan.writes) {
+    const RangeInfo& before = *s.ranges.at(w.record.id).info;
+    EXPECT_EQ(w.kind, WriteKind::kMarkUnavailable);
+    EXPECT_EQ(w.record.state, RangeState::kUnavailable);
+    EXPECT_EQ(w.record.owner, before.owner);
+    EXPECT_EQ(w.record.epoch, before.epoch);
+    EXPECT_EQ(w.record.replicas, before.replicas);
+    EXPECT_EQ(w.record.bounds, before.bounds);
+    EXPECT_EQ(w.expected_version, s.ranges.at(w.record.id).version);
+    written.insert(w.record.id);
+  }
+  EXPECT_EQ(written, expected);
+  EXPECT_EQ(s.ranges.at(RangeId(1)).version, zk::ZnodeVersion(7));
+
+  // Applied, the same snapshot plans nothing more (idempotent).
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+TEST(PlannerLiveness, ReturningOwnerMarksItsRangesActiveAgain) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  auto all = s.live_nodes;
+  s.live_nodes.erase(NodeId("n2"));
+  Apply(PlanReconcile(s), s);
+  s.live_nodes = all;
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 3u);
+  for (const RangeWrite& w : plan.writes) {
+    EXPECT_EQ(w.kind, WriteKind::kMarkActive);
+    EXPECT_EQ(w.record.state, RangeState::kActive);
+    EXPECT_EQ(*w.record.owner, NodeId("n2"));
+    EXPECT_EQ(w.record.epoch, Epoch(1));
+  }
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+TEST(PlannerOwnerless, RangeWithoutOwnerGoesToLeastLoadedLiveNodeWithHigherEpoch) {
+  ClusterSnapshot s = Bootstrapped(Config(1, 8), {"n1", "n2", "n3"});  // owns 3/3/2
+  RangeInfo& r = *s.ranges.at(RangeId(1)).info;                        // owned by n1
+  r.owner.reset();
+  r.replicas.clear();
+  r.isr.clear();
+  r.epoch = Epoch(4);
+  s.known_epochs[RangeId(1)] = Epoch(6);
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const RangeWrite& w = plan.writes[0];
+  EXPECT_EQ(w.kind, WriteKind::kAssignOwner);
+  // n1 now owns 2 (ranges 4, 7), n2 owns 3, n3 owns 2: tie n1/n3 -> n1
+  // replicates 2, n3 replicates 2 -> smaller id n1.
+  EXPECT_EQ(*w.record.owner, NodeId("n1"));
+  EXPECT_EQ(w.record.replicas, Ids({"n1"}));
+  EXPECT_EQ(w.record.isr, Ids({"n1"}));
+  EXPECT_EQ(w.record.epoch, Epoch(7));
+  EXPECT_EQ(w.record.state, RangeState::kActive);
+}
+
+TEST(PlannerOwnerless, PrefersALiveIsrMemberAndFillsReplicasToRf) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 3), {"a", "b", "c", "d"});
+  RangeInfo& r = *s.ranges.at(RangeId(2)).info;
+  r.owner.reset();
+  r.replicas = Ids({"c"});
+  r.isr = Ids({"c"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const RangeInfo& rec = plan.writes[0].record;
+  EXPECT_EQ(*rec.owner, NodeId("c"));
+  ASSERT_EQ(rec.replicas.size(), 3u);
+  EXPECT_EQ(rec.replicas.front(), NodeId("c"));
+  EXPECT_EQ(std::set<NodeId>(rec.replicas.begin(), rec.replicas.end()).size(), 3u);
+  EXPECT_EQ(rec.isr.front(), NodeId("c"));
+}
+
+TEST(PlannerOwnerless, TwoOwnerlessRangesGoToDifferentNodes) {
+  ClusterSnapshot s = Bootstrapped(Config(1, 2), {"n1", "n2"});
+  for (auto& [id, z] : s.ranges) {
+    z.info->owner.reset();
+    z.info->replicas.clear();
+    z.info->isr.clear();
+  }
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 2u);
+  EXPECT_NE(*plan.writes[0].record.owner, *plan.writes[1].record.owner);
+}
+
+TEST(PlannerOwnerless, NoLiveNodeMarksItUnavailable) {
+  ClusterSnapshot s = Bootstrapped(Config(1, 2), {"n1"});
+  s.ranges.at(RangeId(1)).info->owner.reset();
+  s.live_nodes.clear();
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 2u);  // range 1 (no owner), range 2 (owner dead)
+  for (const RangeWrite& w : plan.writes) {
+    EXPECT_EQ(w.kind, WriteKind::kMarkUnavailable);
+  }
+  EXPECT_FALSE(plan.writes[0].record.owner.has_value());
+}
+
+class PlannerRepair : public ::testing::TestWithParam<std::vector<uint64_t>> {};
+
+TEST_P(PlannerRepair, GarbageRangesGetTheirNeighboursGapAndTheMapTilesTheKeySpace) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  const std::vector<KeyRange> split = cluster::InitialSplit(8);
+  for (uint64_t id : GetParam()) {
+    RangeZnode& z = s.ranges.at(RangeId(id));
+    z = RangeZnode{zk::ZnodeVersion(3), std::nullopt, "missing field 'epoch'"};
+  }
+  s.known_epochs[RangeId(GetParam().front())] = Epoch(9);
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), GetParam().size());
+  EXPECT_TRUE(plan.notes.empty()) << plan.notes.front();
+  std::map<NodeId, int> owned;
+  for (const RangeWrite& w : plan.writes) {
+    EXPECT_EQ(w.kind, WriteKind::kRepair);
+    EXPECT_EQ(w.expected_version, zk::ZnodeVersion(3));
+    const RangeInfo& r = w.record;
+    EXPECT_EQ(r.bounds, split[r.id.value() - 1]) << r.id.value();
+    EXPECT_EQ(r.epoch, r.id == RangeId(GetParam().front()) ? Epoch(10) : Epoch(1));
+    EXPECT_EQ(r.state, RangeState::kActive);
+    ASSERT_TRUE(r.owner.has_value());
+    EXPECT_EQ(r.replicas.size(), 3u);
+    EXPECT_EQ(r.isr, r.replicas);
+    ++owned[*r.owner];
+  }
+  for (const auto& [id, n] : owned) EXPECT_LE(n, 3) << id.str();
+  Apply(plan, s);
+  EXPECT_TRUE(TilesKeySpace(ValidBounds(s)));
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PlannerRepair,
+                         ::testing::Values(std::vector<uint64_t>{4}, std::vector<uint64_t>{1},
+                                           std::vector<uint64_t>{8}, std::vector<uint64_t>{3, 4},
+                                           std::vector<uint64_t>{2, 6},
+                                           std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+
+TEST(PlannerRepairEdge, IdOutsideTheInitialSplitTakesTheHoleOfAMissingRange) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  KeyRange hole = s.ranges.at(RangeId(5)).info->bounds;
+  s.ranges.erase(RangeId(5));
+  s.ranges[RangeId(12)] = RangeZnode{zk::ZnodeVersion(1), std::nullopt, "garbage"};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.id, RangeId(12));
+  EXPECT_EQ(plan.writes[0].record.bounds, hole);
+  EXPECT_EQ(plan.writes[0].record.epoch, Epoch(1));
+  Apply(plan, s);
+  EXPECT_TRUE(TilesKeySpace(ValidBounds(s)));
+}
+
+TEST(PlannerRepairEdge, GarbageNextToAMissingRangeStretchesOverBoth) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  const std::vector<KeyRange> split = cluster::InitialSplit(8);
+  s.ranges.erase(RangeId(5));
+  s.ranges.at(RangeId(6)) = RangeZnode{zk::ZnodeVersion(1), std::nullopt, "garbage"};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.bounds, KeyRange(split[4].start(), split[5].end()));
+  Apply(plan, s);
+  EXPECT_TRUE(TilesKeySpace(ValidBounds(s)));
+}
+
+TEST(PlannerRepairEdge, GarbageWithNoUncoveredSpanIsLeftAloneWithANote) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  s.ranges[RangeId(9)] = RangeZnode{zk::ZnodeVersion(0), std::nullopt, "garbage"};
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.writes.empty());
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("range 9"), std::string::npos) << plan.notes[0];
+}
+
+TEST(PlannerRepairEdge, HoleWithoutAnyRangeIsReportedNotInvented) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  s.ranges.erase(RangeId(2));
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.writes.empty());
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("covered by no range"), std::string::npos) << plan.notes[0];
+}
+
+TEST(PlannerRepairEdge, RepairWithoutLiveNodesLeavesItOwnerlessAndUnavailable) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  s.live_nodes.clear();
+  s.ranges.at(RangeId(3)) = RangeZnode{zk::ZnodeVersion(2), std::nullopt, "garbage"};
+  Plan plan = PlanReconcile(s);
+  auto it = std::find_if(plan.writes.begin(), plan.writes.end(),
+                         [](const RangeWrite& w) { return w.kind == WriteKind::kRepair; });
+  ASSERT_NE(it, plan.writes.end());
+  EXPECT_FALSE(it->record.owner.has_value());
+  EXPECT_EQ(it->record.state, RangeState::kUnavailable);
+  EXPECT_TRUE(it->record.replicas.empty());
+}
+
+TEST(UncoveredSpans, FindsGapsAtTheEdgesAndInside) {
+  EXPECT_EQ(UncoveredSpans({}), (std::vector<KeyRange>{KeyRange()}));
+  EXPECT_TRUE(UncoveredSpans({KeyRange()}).empty());
+  std::vector<KeyRange> gaps =
+      UncoveredSpans({KeyRange("b", std::string("c")), KeyRange("d", std::nullopt)});
+  EXPECT_EQ(gaps, (std::vector<KeyRange>{KeyRange("", std::string("b")),
+                                         KeyRange("c", std::string("d"))}));
+  gaps = UncoveredSpans({KeyRange("", std::string("m"))});
+  EXPECT_EQ(gaps, (std::vector<KeyRange>{KeyRange("m", std::nullopt)}));
+}
+
+TEST(Election, CandidateNamesAndLowestSequence) {
+  EXPECT_EQ(CandidateSequence("leader-0000000042"), 42u);
+  EXPECT_EQ(CandidateSequence("leader-0000000000"), 0u);
+  EXPECT_FALSE(CandidateSequence("leader-42").has_value());
+  EXPECT_FALSE(CandidateSequence("leader-00000000x2").has_value());
+  EXPECT_FALSE(CandidateSequence("other-0000000001").has_value());
+  EXPECT_EQ(LowestCandidate({"leader-0000000010", "junk", "leader-0000000003",
+                             "leader-0000000007"}),
+            std::optional<std::string>("leader-0000000003"));
+  EXPECT_FALSE(LowestCandidate({"junk"}).has_value());
+  EXPECT_FALSE(LowestCandidate({}).has_value());
+}
+
+}  // namespace
+}  // namespace rangekv::coordinator
