@@ -22,6 +22,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,6 +83,14 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.preload = true;
       continue;
     }
+    static const char* const kValueFlags[] = {"--node",       "--clients",  "--pipeline",
+                                              "--ratio",      "--keys",     "--value-size",
+                                              "--duration",   "--warmup",   "--io-threads",
+                                              "--timeout-ms"};
+    if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
+      std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
+      return Usage(), false;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "kvbench: %s needs a value\n", a.c_str());
       return false;
@@ -98,10 +107,6 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "--warmup") ok = ParseNumber(v, o.warmup_s) && o.warmup_s >= 0;
     else if (a == "--io-threads") ok = ParseNumber(v, o.io_threads) && o.io_threads > 0;
     else if (a == "--timeout-ms") ok = ParseNumber(v, o.timeout_ms) && o.timeout_ms > 0;
-    else {
-      std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
-      return Usage(), false;
-    }
     if (!ok) {
       std::fprintf(stderr, "kvbench: bad value for %s: %s\n", a.c_str(), v);
       return false;
@@ -220,7 +225,9 @@ class Bench {
   // "key:" + n in 12 zero-padded digits (n < 10^12).
   static std::string Key(uint64_t n) {
     std::string key = "key:000000000000";
-    for (size_t i = key.size(); n != 0 && i > 4; n /= 10) key[--i] = static_cast<char>('0' + n % 10);
+    for (size_t i = key.size(); n != 0 && i > 4; n /= 10) {
+      key[--i] = static_cast<char>('0' + n % 10);
+    }
     return key;
   }
 

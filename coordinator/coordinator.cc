@@ -69,8 +69,11 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(asio::any_io_executor e
   Coordinator* self = c.get();
   RANGEKV_ASSIGN_OR_RETURN(
       c->reconciler_,
-      zk::Reconciler::Create(executor, ro, [self](const zk::ReconcileTriggers&,
+      zk::Reconciler::Create(executor, ro, [self](const zk::ReconcileTriggers& t,
                                                   zk::Reconciler::Done done) {
+        LOG_DEBUG("reconcile: " << t.events << " events, " << t.resyncs << " resyncs, "
+                                << t.timer_ticks << " ticks, " << t.explicit_requests
+                                << " requests");
         asio::co_spawn(self->strand_, self->Reconcile(DoneGuard(std::move(done))),
                        zkawait::LogExceptions("reconcile"));
       }));
@@ -184,7 +187,7 @@ void Coordinator::DropSession(const std::string& why) {
 
 // ---- reconcile ----
 
-asio::awaitable<void> Coordinator::Reconcile(DoneGuard guard) {
+asio::awaitable<void> Coordinator::Reconcile([[maybe_unused]] DoneGuard guard) {
   if (stopping_ || !session_ || session_->state() != zk::SessionState::kConnected) co_return;
   // The Session outlives this frame's resumptions: its completions are
   // dropped once it is destroyed, and then this frame never resumes.

@@ -48,6 +48,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/asio.h"
 #include "common/cluster_map.h"
@@ -133,6 +134,9 @@ class Coordinator {
   asio::awaitable<bool> Bootstrap(zk::Session& s, const std::vector<cluster::RangeInfo>& ranges);
   asio::awaitable<bool> OnWriteFailure(zk::Session& s, const Status& st, const std::string& what);
 
+  // [check(our candidate znode at its version), op]: a write that only
+  // succeeds while we still hold the lowest candidate znode.
+  std::vector<zk::ZkOp> AsLeader(std::optional<zk::ZkOp> op = std::nullopt) const;
   void SetRole(Role role, const std::string& leader);
   // Leader -> kNone with a log line; the next reconcile elects again.
   void LoseLeadership(const std::string& why);

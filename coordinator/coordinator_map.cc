@@ -30,6 +30,13 @@ std::string Describe(const RangeInfo& r) {
 
 }  // namespace
 
+std::vector<zk::ZkOp> Coordinator::AsLeader(std::optional<zk::ZkOp> op) const {
+  std::vector<zk::ZkOp> ops;
+  ops.push_back(zk::ZkOp::Check(paths_.coordinator() + "/" + leader_candidate_, leader_version_));
+  if (op) ops.push_back(std::move(*op));
+  return ops;
+}
+
 asio::awaitable<Status> Coordinator::PrepareAsLeader(zk::Session& s) {
   if (leader_setup_done_) co_return Status::Ok();
   COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.nodes()));
@@ -45,8 +52,7 @@ asio::awaitable<Status> Coordinator::ReadConfig(zk::Session& s, ClusterConfig* c
   if (!got->has_value()) {
     if (role_ != Role::kLeader) co_return Status::Ok();  // the leader will write it
     auto made = co_await zkawait::Multi(
-        s, {zk::ZkOp::Check(paths_.coordinator() + "/" + leader_candidate_, leader_version_),
-            zk::ZkOp::Create(paths_.config(), cluster::EncodeConfig(options_.config))});
+        s, AsLeader(zk::ZkOp::Create(paths_.config(), cluster::EncodeConfig(options_.config))));
     if (made.ok()) {
       UpdateStats([](CoordinatorStats& st) { ++st.writes; });
       LOG_INFO("created " << paths_.config() << ": " << ConfigText(options_.config));
@@ -154,8 +160,7 @@ asio::awaitable<void> Coordinator::Execute(zk::Session& s, const Plan& plan) {
 }
 
 asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<RangeInfo>& ranges) {
-  std::vector<zk::ZkOp> ops;
-  ops.push_back(zk::ZkOp::Check(paths_.coordinator() + "/" + leader_candidate_, leader_version_));
+  std::vector<zk::ZkOp> ops = AsLeader();
   for (const RangeInfo& r : ranges) {
     ops.push_back(zk::ZkOp::Create(paths_.range(r.id), cluster::EncodeRange(r)));
   }
@@ -183,8 +188,7 @@ asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<R
 asio::awaitable<bool> Coordinator::Write(zk::Session& s, const RangeWrite& w) {
   const RangeInfo& r = w.record;
   auto done = co_await zkawait::Multi(
-      s, {zk::ZkOp::Check(paths_.coordinator() + "/" + leader_candidate_, leader_version_),
-          zk::ZkOp::SetData(paths_.range(r.id), cluster::EncodeRange(r), w.expected_version)});
+      s, AsLeader(zk::ZkOp::SetData(paths_.range(r.id), cluster::EncodeRange(r), w.expected_version)));
   std::string what = "range " + std::to_string(r.id.value()) + " " + r.bounds.ToString();
   if (!done.ok()) co_return co_await OnWriteFailure(s, done.status(), what + " " + WriteKindName(w.kind));
   RememberEpoch(r.id, r.epoch);

@@ -198,13 +198,30 @@ std::vector<RangeInfo> PlanBootstrap(const cluster::ClusterConfig& config,
   if (nodes.empty() || static_cast<int>(nodes.size()) < config.rf) return out;
   std::vector<KeyRange> split = cluster::InitialSplit(config.initial_ranges);
   const size_t n = nodes.size();
+  std::vector<int> replicated(n, 0);
   for (size_t i = 0; i < split.size(); ++i) {
     RangeInfo r;
     r.id = RangeId(i + 1);
     r.bounds = split[i];
     r.epoch = Epoch(1);
     r.owner = nodes[i % n];
-    for (int j = 0; j < config.rf; ++j) r.replicas.push_back(nodes[(i + j) % n]);
+    // Plain "the next rf-1 nodes" would replicate unevenly when n does not
+    // divide the range count; take the least replicated followers, nearest
+    // in round-robin order first.
+    std::vector<size_t> chosen = {i % n};
+    while (static_cast<int>(chosen.size()) < config.rf) {
+      size_t best = n;
+      for (size_t step = 1; step < n; ++step) {
+        size_t k = (i + step) % n;
+        if (std::find(chosen.begin(), chosen.end(), k) != chosen.end()) continue;
+        if (best == n || replicated[k] < replicated[best]) best = k;
+      }
+      chosen.push_back(best);
+    }
+    for (size_t k : chosen) {
+      ++replicated[k];
+      r.replicas.push_back(nodes[k]);
+    }
     r.isr = r.replicas;
     r.state = RangeState::kActive;
     out.push_back(std::move(r));

@@ -16,10 +16,12 @@
 // | snapshot                                        | plan                                  |
 // |-------------------------------------------------|---------------------------------------|
 // | no range znode at all, >= rf live nodes         | bootstrap: InitialSplit(K) ranges ids |
-// |                                                 | 1..K, owner of range i = node i mod N,|
-// |                                                 | replicas = nodes i..i+rf-1 mod N      |
-// |                                                 | (distinct), isr = replicas, epoch 1,  |
-// |                                                 | active; all created in one multi      |
+// |                                                 | 1..K, owner of range i = node i mod N |
+// |                                                 | (sorted ids), replicas = owner + the  |
+// |                                                 | rf-1 least replicated other nodes so  |
+// |                                                 | far (nearest after the owner first),  |
+// |                                                 | isr = replicas, epoch 1, active; all  |
+// |                                                 | created in one multi                  |
 // | no range znode at all, < rf live nodes          | nothing; a note says what it waits for|
 // | range data does not decode (or names another id)| repair, see below                     |
 // | owner set, owner not live, state active         | state unavailable (owner, epoch kept) |

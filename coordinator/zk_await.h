@@ -15,6 +15,16 @@
 // coordinator.cc).
 //
 // Errors are values (Status / Result); nothing here throws.
+//
+// g++ 12 pitfalls (checked with a counting type; fixed in later releases):
+//   * a lambda with by-value captures written inside a co_await expression
+//     of a coroutine body has its captures destroyed twice (heap corruption).
+//     Such lambdas live only in the plain (non-coroutine) functions below;
+//     coroutine bodies pass them plain values.
+//   * a braced list in a co_await expression ("co_await f(s, {a, b})") does
+//     not compile ("array used as initializer"): build the vector first.
+//   * a completion that arrives inside the initiating call resumes the
+//     coroutine recursively: fine once, a stack overflow in a loop.
 #pragma once
 
 #include <cstddef>
@@ -84,15 +94,16 @@ using GetResult = Result<std::optional<zk::ZnodeData>>;
 inline asio::awaitable<std::vector<std::optional<GetResult>>> GetAll(
     zk::Session& s, std::vector<std::string> paths) {
   using Out = std::vector<std::optional<GetResult>>;
-  if (paths.empty()) co_return Out();
-  co_return co_await Await<Out>([&s, paths = std::move(paths)](auto cb) {
+  return Await<Out>([&s, paths = std::move(paths)](auto cb) {
+    if (paths.empty()) return cb(Out());  // one immediate completion is fine
     struct Gather {
       Out results;
       size_t remaining;
       decltype(cb) done;
     };
     auto g = std::make_shared<Gather>(Gather{Out(paths.size()), paths.size(), std::move(cb)});
-    // Completions run one at a time on the Session's executor: no lock.
+    // Completions run one at a time on the Session's executor (a strand):
+    // no lock.
     for (size_t i = 0; i < paths.size(); ++i) {
       s.AsyncGet(paths[i], [g, i](GetResult r) {
         g->results[i] = std::move(r);

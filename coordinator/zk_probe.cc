@@ -46,7 +46,8 @@ void ZkProbe::Cancel() {
   sleep_timer_.cancel();
 }
 
-asio::awaitable<void> ZkProbe::Run(std::shared_ptr<ZkProbe> self, uint64_t generation,
+asio::awaitable<void> ZkProbe::Run([[maybe_unused]] std::shared_ptr<ZkProbe> self,
+                                   uint64_t generation,
                                    milliseconds delay) {
   boost::system::error_code ec;
   if (delay.count() > 0) {

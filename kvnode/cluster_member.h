@@ -52,23 +52,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "common/asio.h"
 #include "common/cluster_map.h"
-#include "common/zk/reconciler.h"
-#include "common/zk/session.h"
 #include "kvnode/metrics.h"
 #include "kvnode/node.h"
+#include "kvnode/node_options.h"
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode {

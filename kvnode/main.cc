@@ -1,17 +1,24 @@
 // kvnode — the rangekv storage node. Flags: kvnode/node_options.h.
 //
 // Exit codes: 0 after SIGTERM/SIGINT with stores closed cleanly; 1 when
-// closing the stores failed; 2 for bad flags or a data directory, store or
-// address that cannot be used. Every error is one line on stderr.
+// closing the stores failed; 2 for bad flags, a data directory, store or
+// address that cannot be used, or (cluster mode) a node id that another live
+// node has registered. Every error is one line on stderr.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "kvnode/cluster_member.h"
+#include "kvnode/metrics.h"
 #include "kvnode/node.h"
 #include "kvnode/node_options.h"
 #include "kvnode/request_handler.h"
@@ -24,48 +31,131 @@ constexpr int kExitStopped = 0;
 constexpr int kExitCloseFailed = 1;
 constexpr int kExitBadStart = 2;
 
-// Blocks SIGTERM and SIGINT in this thread and every thread started later
+// Raised by the cluster member when the node cannot go on (see FatalStop).
+constexpr int kFatalSignal = SIGUSR1;
+
+// Blocks the stop signals in this thread and every thread started later
 // (they inherit the mask), so only the sigwait in Serve() receives them.
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, kFatalSignal);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // Peers that vanish must not kill the process; Asio reports EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
   return set;
 }
 
+// The reason the member thread gave up, handed to main: the status is
+// stored, then kFatalSignal wakes main's sigwait.
+class FatalStop {
+ public:
+  void Raise(const Status& st) {
+    {
+      std::lock_guard lock(mu_);
+      status_ = st;
+    }
+    ::kill(::getpid(), kFatalSignal);
+  }
+  Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  Status status_;
+};
+
 int CannotStart(const Status& st) {
   LOG_ERROR("cannot start: " << st.ToString());
   return kExitBadStart;
 }
 
+// The address other nodes and clients reach us at: the bound one, with a
+// wildcard host replaced by this host's name.
+std::string AdvertisedAddress(const Server& server, const HostPort& listen) {
+  asio::ip::address ip = server.local_endpoint().address();
+  if (!ip.is_unspecified()) return server.local_address();
+  char name[256] = {};
+  std::string host = ::gethostname(name, sizeof name - 1) == 0 ? name : listen.host;
+  return FormatHostPort(HostPort{host, server.local_endpoint().port()});
+}
+
+uint64_t WallClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 int Serve(const NodeOptions& o) {
   sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  const uint64_t started_ms = WallClockMs();
   // Cheap checks first: a bad address fails before the stores are recovered.
   auto server = Server::Bind(ServerOptions{o.listen, o.io_threads, kDefaultMaxFrame});
   if (!server.ok()) return CannotStart(server.status());
+  metrics::Registry registry;
+  NodeMetrics node_metrics(registry);
+  std::unique_ptr<metrics::HttpEndpoint> admin;
+  if (o.admin) {
+    auto endpoint = metrics::HttpEndpoint::Start(o.admin->host, o.admin->port, registry);
+    if (!endpoint.ok()) return CannotStart(endpoint.status());
+    admin = std::move(*endpoint);
+  }
   NodeConfig config{o.data_dir, o.id, o.fsync, o.fsync_interval};
-  auto node = Node::OpenStandalone(config);
+  bool cluster = o.mode == NodeMode::kCluster;
+  auto node = cluster ? Node::OpenCluster(config) : Node::OpenStandalone(config);
   if (!node.ok()) return CannotStart(node.status());
-  RequestHandler handler(**node);
+  RequestHandler handler(**node, &node_metrics);
   if (Status st = (*server)->Start(handler); !st.ok()) {
     (*server)->Stop();  // threads that did start must end before the handler goes
     return CannotStart(st);
   }
+  std::string address = AdvertisedAddress(**server, o.listen);
   LOG_INFO("node " << (*node)->id().str() << ": data " << o.data_dir << ", fsync "
                    << FsyncPolicyName(o.fsync) << ", " << (*server)->io_threads()
-                   << " I/O threads, standalone range " << kStandaloneRange.value());
+                   << " I/O threads, "
+                   << (cluster ? "cluster " + o.cluster + " via ZooKeeper " + o.zk
+                               : "standalone range " + std::to_string(kStandaloneRange.value())));
+  if (admin) LOG_INFO("metrics on http://" << admin->address() << "/metrics");
   LOG_INFO("serving on " << (*server)->local_address());
+
+  FatalStop fatal;
+  std::unique_ptr<ClusterMember> member;
+  if (cluster) {
+    MemberOptions mo;
+    mo.zk_connect = o.zk;
+    mo.cluster = o.cluster;
+    mo.session_timeout = o.session_timeout;
+    mo.self = cluster::NodeInfo{(*node)->id(), address, admin ? admin->address() : "", started_ms,
+                                (*node)->data_dir().incarnation()};
+    auto started = ClusterMember::Start(mo, **node, &node_metrics,
+                                        [&fatal](const Status& st) { fatal.Raise(st); });
+    if (!started.ok()) {
+      (*server)->Stop();
+      return CannotStart(started.status());
+    }
+    member = std::move(*started);
+  } else {
+    node_metrics.SetRangesServed((*node)->range_count());
+    node_metrics.SetJoined(true);
+  }
 
   int sig = SIGTERM;
   (void)sigwait(&stop_signals, &sig);  // fails only for an invalid set
-  LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
-  (*server)->Stop();
+  Status why = sig == kFatalSignal ? fatal.status() : Status();
+  if (why.ok()) {
+    LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
+  } else {
+    LOG_ERROR(why.message());
+  }
+  (*server)->Stop();  // drains in-flight requests first
+  member.reset();     // closes the session: our node znode goes at once
   Status closed = (*node)->Close();  // joins the store threads: no completion outlives the server
   server->reset();
+  if (!why.ok()) return kExitBadStart;
   if (!closed.ok()) {
     LOG_ERROR("closing stores: " << closed.ToString());
     return kExitCloseFailed;
@@ -84,10 +174,6 @@ int Main(int argc, char** argv) {
   if (parsed->action == ParseAction::kShowHelp) {
     std::fputs(NodeUsage().c_str(), stdout);
     return kExitStopped;
-  }
-  if (parsed->options.mode == NodeMode::kCluster) {
-    std::fprintf(stderr, "kvnode: cluster mode (--zk) is not available yet; use --standalone\n");
-    return kExitBadStart;
   }
   log::SetLevel(parsed->options.log_level);
   return Serve(parsed->options);

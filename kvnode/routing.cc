@@ -77,9 +77,12 @@ std::optional<Route> RoutingTable::Fence(RangeId requested, Epoch epoch) const {
   const RangeRoute* r = Find(requested);
   if (r == nullptr) return std::nullopt;  // rule 6 will say where the key lives
   if (epoch < r->epoch) {
-    return Fail(Code::kStaleEpoch, "range " + Num(requested.value()) + " is at epoch " +
-                                       Num(r->epoch.value()) + "; the request carries epoch " +
-                                       Num(epoch.value()));
+    Route stale = Fail(Code::kStaleEpoch, "range " + Num(requested.value()) + " is at epoch " +
+                                              Num(r->epoch.value()) +
+                                              "; the request carries epoch " + Num(epoch.value()));
+    // The client's map is behind: say what this node knows, like NOT_OWNER does.
+    if (r->owner) stale.hint = proto::OwnerHint{r->owner->str(), r->owner_address, r->epoch, r->id};
+    return stale;
   }
   if (epoch > r->epoch) {
     return Fail(Code::kRangeUnavailable,

@@ -14,7 +14,7 @@
 // |---|--------------------------------------------------|--------------------------------|
 // | 1 | the table is not joined (no map yet, session     | RANGE_UNAVAILABLE (the reason, |
 // |   | lost)                                            | e.g. "not yet joined")         |
-// | 2 | R != 0 is in the map at epoch e, E != 0, E < e   | STALE_EPOCH                    |
+// | 2 | R != 0 is in the map at epoch e, E != 0, E < e   | STALE_EPOCH + hint for R       |
 // | 3 | R != 0 is in the map at epoch e, E > e           | RANGE_UNAVAILABLE (this node's |
 // |   |                                                  | map is behind; retry)          |
 // | 4 | no range of the map holds K                      | RANGE_UNAVAILABLE              |
@@ -27,9 +27,10 @@
 // |   | open                                             | failed, e.g. CORRUPTION)       |
 // |11 | K's range is this node's and open                | the store                      |
 //
-// The hint carries the owner's id, its address when the owner has a live
-// node znode ("" otherwise), the range's epoch and id — what the node knows;
-// the client still re-reads the map when the hint turns out stale. Rule 2 is
+// The hint (NOT_OWNER; STALE_EPOCH when R has an owner) carries the owner's
+// id, its address when the owner has a live node znode ("" otherwise), the
+// range's epoch and id — what the node knows; the client still re-reads the
+// map when the hint turns out stale. Rule 2 is
 // the fence of DESIGN §5; rule 3 keeps a node whose map lags from serving a
 // range that may already have moved.
 //

@@ -78,46 +78,20 @@ void Connection::Connect(std::function<void(Status)> done) {
 }
 
 void Connection::Send(PendingRequest req) {
+  FollowUps follow;
   Status fail;
-  bool post_connect = false;
-  bool post_write = false;
-  bool post_timer = false;
   {
     std::lock_guard lock(mu_);
-    if (state_ == State::kClosed) {
-      fail = Status(Code::kUnavailable, "client is shutting down");
-    } else if (state_ == State::kIdle) {
-      if (Clock::now() < retry_at_) {
-        fail = Status(Code::kUnavailable, last_error_);
-      } else {
-        state_ = State::kConnecting;
-        post_connect = true;
-      }
-    }
-    if (fail.ok()) {
-      std::string frame = std::move(req.frame);
-      out_.append(frame);
-      if (req.retries_left > 0) req.frame = std::move(frame);
-      deadlines_.insert({req.deadline, req.id});
-      if (req.deadline < timer_at_) {
-        timer_at_ = req.deadline;
-        post_timer = true;
-      }
-      // From inside this connection's dispatch, OnRead writes when it ends.
-      if (state_ == State::kConnected && !write_posted_ && tls_dispatching != this) {
-        write_posted_ = true;
-        post_write = true;
-      }
-      pending_.insert_or_assign(req.id, std::move(req));
-    }
+    fail = AdmitLocked(follow);
+    if (fail.ok()) QueueLocked(std::move(req), follow);
   }
   if (!fail.ok()) {
     asio::post(io_, [done = std::move(req.done), fail] { done(fail); });
     return;
   }
-  if (post_connect) asio::post(io_, [this] { StartConnect(); });
-  if (post_timer) asio::post(io_, [this] { ArmTimer(); });
-  if (post_write) {
+  if (follow.connect) asio::post(io_, [this] { StartConnect(); });
+  if (follow.timer) asio::post(io_, [this] { ArmTimer(); });
+  if (follow.write) {
     asio::post(io_, [this] {
       {
         std::lock_guard lock(mu_);
@@ -126,6 +100,38 @@ void Connection::Send(PendingRequest req) {
       if (link_ && !link_->writing) DoWrite(link_);
     });
   }
+}
+
+// OK when a request may be queued now; starts a connect when one is due.
+Status Connection::AdmitLocked(FollowUps& follow) {
+  switch (state_) {
+    case State::kClosed: return Status(Code::kUnavailable, "client is shutting down");
+    case State::kIdle:
+      // Fail fast while backing off after a failed connect.
+      if (Clock::now() < retry_at_) return Status(Code::kUnavailable, last_error_);
+      state_ = State::kConnecting;
+      follow.connect = true;
+      return Status::Ok();
+    case State::kConnecting: case State::kConnected: return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+void Connection::QueueLocked(PendingRequest req, FollowUps& follow) {
+  std::string frame = std::move(req.frame);
+  out_.append(frame);
+  if (req.retries_left > 0) req.frame = std::move(frame);  // kept for a resend
+  deadlines_.insert({req.deadline, req.id});
+  if (req.deadline < timer_at_) {
+    timer_at_ = req.deadline;
+    follow.timer = true;
+  }
+  // From inside this connection's dispatch, OnRead writes when it ends.
+  if (state_ == State::kConnected && !write_posted_ && tls_dispatching != this) {
+    write_posted_ = true;
+    follow.write = true;
+  }
+  pending_.insert_or_assign(req.id, std::move(req));
 }
 
 void Connection::Shutdown() {
@@ -216,42 +222,52 @@ void Connection::FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Sta
   if (attempt != attempt_ || !connecting_link_) return;  // this attempt already ended
   connect_timer_.cancel();
   resolver_.cancel();
+  if (st.ok()) {
+    OnConnected(std::move(link));
+  } else {
+    OnConnectFailed(st);
+  }
+}
+
+void Connection::OnConnected(std::shared_ptr<Link> link) {
+  error_code ignored;
+  link->socket.set_option(tcp::no_delay(true), ignored);
+  connecting_link_.reset();
+  std::vector<std::function<void(Status)>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) {
+      link->Close();
+      return;
+    }
+    state_ = State::kConnected;
+    connected_ = true;
+    backoff_ = options_.initial_backoff;
+    waiters.swap(connect_waiters_);
+  }
+  link_ = link;
+  StartRead(link);
+  DoWrite(link);  // requests queued while connecting
+  for (auto& w : waiters) w(Status::Ok());
+}
+
+void Connection::OnConnectFailed(const Status& st) {
+  connecting_link_->Close();
+  connecting_link_.reset();
   std::vector<std::function<void(Status)>> waiters;
   std::vector<PendingRequest> failed;
-  if (st.ok()) {
-    error_code ignored;
-    link->socket.set_option(tcp::no_delay(true), ignored);
-    connecting_link_.reset();
-    {
-      std::lock_guard lock(mu_);
-      if (state_ == State::kClosed) {
-        link->Close();
-        return;
-      }
-      state_ = State::kConnected;
-      connected_ = true;
-      backoff_ = options_.initial_backoff;
-      waiters.swap(connect_waiters_);
-    }
-    link_ = link;
-    StartRead(link);
-    DoWrite(link);  // requests queued while connecting
-  } else {
-    connecting_link_->Close();
-    connecting_link_.reset();
-    {
-      std::lock_guard lock(mu_);
-      if (state_ == State::kClosed) return;
-      state_ = State::kIdle;
-      retry_at_ = Clock::now() + backoff_;
-      last_error_ = st.message() + " (next attempt in " + std::to_string(backoff_.count()) + " ms)";
-      backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-      failed = TakeAllLocked();
-      waiters.swap(connect_waiters_);
-    }
-    LOG_DEBUG(st.message());
-    for (auto& r : failed) r.done(st);
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+    state_ = State::kIdle;
+    retry_at_ = Clock::now() + backoff_;
+    last_error_ = st.message() + " (next attempt in " + std::to_string(backoff_.count()) + " ms)";
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+    failed = TakeAllLocked();
+    waiters.swap(connect_waiters_);
   }
+  LOG_DEBUG(st.message());
+  for (auto& r : failed) r.done(st);
   for (auto& w : waiters) w(st);
 }
 
@@ -259,8 +275,9 @@ void Connection::FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Sta
 
 void Connection::StartRead(const std::shared_ptr<Link>& link) {
   char* buf = link->reader.PrepareWrite(kReadChunk);
-  link->socket.async_read_some(asio::buffer(buf, kReadChunk),
-                               [this, link](const error_code& ec, size_t n) { OnRead(link, ec, n); });
+  link->socket.async_read_some(
+      asio::buffer(buf, kReadChunk),
+      [this, link](const error_code& ec, size_t n) { OnRead(link, ec, n); });
 }
 
 void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec, size_t n) {
@@ -271,25 +288,37 @@ void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec,
     return;
   }
   link->reader.Commit(n);
-  auto& responses = link->responses;
-  responses.clear();
+  if (!DecodeResponses(*link)) return;
+  Dispatch(link);
+  StartRead(link);
+}
+
+// Decodes every whole frame buffered into link.responses; false (after
+// failing the connection) on a bad frame or message.
+bool Connection::DecodeResponses(Link& link) {
+  link.responses.clear();
   for (;;) {
-    auto frame = link->reader.Next();
+    auto frame = link.reader.Next();
     if (!frame.ok()) {
-      OnLinkError(link, Status(Code::kUnavailable,
-                               "bad frame from " + name_ + ": " + frame.status().ToString()));
-      return;
+      OnLinkError(link_, Status(Code::kUnavailable,
+                                "bad frame from " + name_ + ": " + frame.status().ToString()));
+      return false;
     }
-    if (frame->empty()) break;
+    if (frame->empty()) return true;
     auto resp = proto::DecodeResponse(*frame);
     if (!resp.ok()) {
-      OnLinkError(link, Status(Code::kUnavailable,
-                               "bad response from " + name_ + ": " + resp.status().ToString()));
-      return;
+      OnLinkError(link_, Status(Code::kUnavailable,
+                                "bad response from " + name_ + ": " + resp.status().ToString()));
+      return false;
     }
-    responses.push_back(std::move(resp).value());
+    link.responses.push_back(std::move(resp).value());
   }
-  // Match all responses of this read under one lock; run callbacks after.
+}
+
+// Matches the responses of one read under one lock, then runs their
+// callbacks; requests those send to this connection leave in one write.
+void Connection::Dispatch(const std::shared_ptr<Link>& link) {
+  auto& responses = link->responses;
   auto& callbacks = link->callbacks;
   callbacks.clear();
   callbacks.resize(responses.size());
@@ -310,9 +339,7 @@ void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec,
   }
   tls_dispatching = outer;
   callbacks.clear();
-  // Requests the callbacks sent here leave together, without a hand-off.
   if (link == link_ && !link->writing) DoWrite(link);
-  StartRead(link);
 }
 
 void Connection::DoWrite(const std::shared_ptr<Link>& link) {

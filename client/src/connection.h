@@ -132,15 +132,30 @@ class Connection {
     friend auto operator<=>(const Deadline&, const Deadline&) = default;
   };
 
+  // What Send starts on the I/O thread after releasing mu_.
+  struct FollowUps {
+    bool connect = false;
+    bool timer = false;
+    bool write = false;
+  };
+
   // ---- I/O thread only ----
   void StartConnect();
   void FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Status st);
+  void OnConnected(std::shared_ptr<Link> link);
+  void OnConnectFailed(const Status& st);
   void StartRead(const std::shared_ptr<Link>& link);
   void OnRead(const std::shared_ptr<Link>& link, const boost::system::error_code& ec, size_t n);
+  bool DecodeResponses(Link& link);
+  void Dispatch(const std::shared_ptr<Link>& link);
   void DoWrite(const std::shared_ptr<Link>& link);
   void OnLinkError(const std::shared_ptr<Link>& link, const Status& st);
   void ArmTimer();
   void OnTimer(const boost::system::error_code& ec);
+
+  // ---- any thread, mu_ held ----
+  Status AdmitLocked(FollowUps& follow);
+  void QueueLocked(PendingRequest req, FollowUps& follow);
 
   // ---- any thread ----
   // Removes and returns every pending request; clears output and deadlines.

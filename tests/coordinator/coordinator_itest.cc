@@ -1,1 +1,446 @@
+// Integration tests of kvcoord: real kvcoord processes against a real
+// standalone ZooKeeper. The "nodes" are ephemeral znodes with NodeInfo data
+// that the test registers through sessions of its own, so a node's death is
+// a closed (or, through a TCP proxy, an abandoned) session.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "common/zk/errors.h"
+#include "common/zk/session.h"
+#include "tests/testutil/testutil.h"
+#include "tests/testutil/zk_server.h"
+#include "tests/zk/zk_test_util.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+using cluster::RangeInfo;
+using cluster::RangeState;
+using rangekv::testing::BuildPath;
+using rangekv::testing::IoThread;
+using rangekv::testing::Process;
+using rangekv::testing::ReadFile;
+using rangekv::testing::TcpProxy;
+using rangekv::testing::TempDir;
+using rangekv::testing::WaitFor;
+using rangekv::testing::ZkServer;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr milliseconds kCoordSessionTimeout{2000};
+constexpr milliseconds kMargin{3000};
+constexpr milliseconds kLong{20000};
+
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// One kvcoord process and its log file.
+struct Coord {
+  std::string id;
+  std::string log_path;
+  Process process;
+  std::string Log() const { return ReadFile(log_path); }
+  bool Has(const std::string& text) const { return Log().find(text) != std::string::npos; }
+};
+
+class CoordinatorITest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ZkServer();
+    ASSERT_TRUE(server_->Start()) << server_->log();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  CoordinatorITest()
+      : cluster_(::testing::UnitTest::GetInstance()->current_test_info()->name()),
+        paths_(cluster_) {}
+
+  void SetUp() override {
+    admin_ = Connect(server_->connect_string());
+    ASSERT_TRUE(admin_);
+  }
+
+  void TearDown() override {
+    for (auto& [id, c] : coords_) {
+      if (HasFailure()) std::cerr << "---- " << id << " log ----\n" << c.Log();
+    }
+  }
+
+  std::unique_ptr<zk::Session> Connect(const std::string& connect_string,
+                                       milliseconds timeout = milliseconds(6000)) {
+    zk::SessionOptions o;
+    o.connect_string = connect_string;
+    o.session_timeout = timeout;
+    auto s = zk::Session::Open(o, io_.executor());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    Status st = (*s)->WaitConnected(milliseconds(10000));
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return std::move(s).value();
+  }
+
+  Coord& StartCoord(const std::string& id, std::vector<std::string> extra = {},
+                    const std::string& zk = "") {
+    std::vector<std::string> argv = {BuildPath("coordinator/kvcoord"),
+                                     "--zk",
+                                     zk.empty() ? server_->connect_string() : zk,
+                                     "--cluster",
+                                     cluster_,
+                                     "--id",
+                                     id,
+                                     "--session-timeout-ms",
+                                     std::to_string(kCoordSessionTimeout.count())};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Coord& c = coords_[id];
+    c.id = id;
+    c.log_path = dir_.Sub(id + ".log");
+    c.process = Process::Start(argv, c.log_path);
+    return c;
+  }
+
+  void CreateParents(zk::Session& s, const std::string& path) {
+    for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
+      auto r = s.Create(path.substr(0, at), "");
+      ASSERT_TRUE(r.ok() || zk::ZkErrorOf(r.status()) == zk::ZkError::kNodeExists)
+          << r.status().ToString();
+    }
+  }
+
+  // Registers a node through its own session (via `connect_string`).
+  void Register(const std::string& id, const std::string& connect_string = "",
+                milliseconds timeout = milliseconds(6000)) {
+    auto s = Connect(connect_string.empty() ? server_->connect_string() : connect_string, timeout);
+    ASSERT_TRUE(s);
+    cluster::NodeInfo info;
+    info.id = NodeId(id);
+    info.address = "127.0.0.1:" + std::to_string(7000 + nodes_.size());
+    info.incarnation = "inc-" + id;
+    std::string path = paths_.node(info.id);
+    CreateParents(*s, path);
+    auto r = s->Create(path, cluster::EncodeNode(info), zk::CreateMode::kEphemeral);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    nodes_[id] = std::move(s);
+  }
+
+  // Closes the node's session: its znode goes at once.
+  void Unregister(const std::string& id) { nodes_.erase(id); }
+
+  // Every range znode that decodes.
+  std::map<RangeId, RangeInfo> Ranges() {
+    std::map<RangeId, RangeInfo> out;
+    auto names = admin_->Children(paths_.ranges());
+    if (!names.ok()) return out;
+    for (const std::string& name : *names) {
+      auto id = cluster::Paths::ParseRangeName(name);
+      if (!id) continue;
+      auto got = admin_->Get(paths_.range(*id));
+      if (!got.ok() || !got->has_value()) continue;
+      auto info = cluster::DecodeRange((*got)->data);
+      if (info.ok()) out.emplace(*id, *info);
+    }
+    return out;
+  }
+
+  size_t RangeZnodes() {
+    auto names = admin_->Children(paths_.ranges());
+    return names.ok() ? names->size() : 0;
+  }
+
+  // Waits for the bootstrap of `count` valid ranges.
+  std::map<RangeId, RangeInfo> WaitForRanges(size_t count) {
+    std::map<RangeId, RangeInfo> ranges;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          ranges = Ranges();
+          return ranges.size() == count;
+        },
+        kLong));
+    return ranges;
+  }
+
+  std::set<RangeId> OwnedBy(const std::map<RangeId, RangeInfo>& ranges, const std::string& id) {
+    std::set<RangeId> out;
+    for (const auto& [rid, r] : ranges) {
+      if (r.owner && r.owner->str() == id) out.insert(rid);
+    }
+    return out;
+  }
+
+  // True when every range in `ids` is in `state` (and the others in `others`).
+  bool States(const std::set<RangeId>& ids, RangeState state, RangeState others) {
+    for (const auto& [id, r] : Ranges()) {
+      if (r.state != (ids.count(id) ? state : others)) return false;
+    }
+    return true;
+  }
+
+  static ::testing::AssertionResult TilesKeySpace(const std::map<RangeId, RangeInfo>& ranges) {
+    std::vector<KeyRange> b;
+    for (const auto& [id, r] : ranges) b.push_back(r.bounds);
+    std::sort(b.begin(), b.end());
+    std::string at;
+    for (size_t i = 0; i < b.size(); ++i) {
+      if (b[i].start() != at) return ::testing::AssertionFailure() << "hole/overlap at " << i;
+      if (!b[i].end()) {
+        return i + 1 == b.size() ? ::testing::AssertionSuccess()
+                                 : ::testing::AssertionFailure() << "ranges after +inf";
+      }
+      at = *b[i].end();
+    }
+    return ::testing::AssertionFailure() << "top of the key space not covered";
+  }
+
+  static ZkServer* server_;
+  IoThread io_;
+  TempDir dir_;
+  const std::string cluster_;
+  const cluster::Paths paths_;
+  std::unique_ptr<zk::Session> admin_;
+  std::map<std::string, std::unique_ptr<zk::Session>> nodes_;
+  std::map<std::string, Coord> coords_;
+};
+
+ZkServer* CoordinatorITest::server_ = nullptr;
+
+TEST_F(CoordinatorITest, BootstrapWaitsForRfNodesThenCoversTheKeySpace) {
+  Coord& c = StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+  ASSERT_TRUE(WaitFor([&] { return c.Has("became leader"); }, kLong));
+  Register("n1");
+  Register("n2");
+  ASSERT_TRUE(WaitFor([&] { return c.Has("waiting for nodes: 2 of 3 live"); }, kLong));
+  EXPECT_EQ(RangeZnodes(), 0u);
+
+  Register("n3");
+  auto ranges = WaitForRanges(8);
+  ASSERT_EQ(ranges.size(), 8u);
+  EXPECT_TRUE(TilesKeySpace(ranges));
+  std::map<std::string, int> owned;
+  for (const auto& [id, r] : ranges) {
+    ASSERT_TRUE(r.owner.has_value());
+    ++owned[r.owner->str()];
+    EXPECT_EQ(r.epoch, Epoch(1));
+    EXPECT_EQ(r.state, RangeState::kActive);
+    EXPECT_EQ(r.replicas.size(), 3u);
+    EXPECT_EQ(std::set<NodeId>(r.replicas.begin(), r.replicas.end()).size(), 3u);
+    EXPECT_EQ(r.isr, r.replicas);
+  }
+  std::vector<int> counts;
+  for (const auto& [id, n] : owned) counts.push_back(n);
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<int>{2, 3, 3}));
+
+  auto config = admin_->Get(paths_.config());
+  ASSERT_TRUE(config.ok() && config->has_value());
+  auto decoded = cluster::DecodeConfig((*config)->data);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->rf, 3);
+  EXPECT_EQ(decoded->min_insync, 2);
+  EXPECT_EQ(decoded->initial_ranges, 8);
+  EXPECT_EQ(Count(c.Log(), "bootstrapped"), 1u);
+}
+
+TEST_F(CoordinatorITest, ExistingConfigWinsOverFlags) {
+  CreateParents(*admin_, paths_.config());
+  cluster::ClusterConfig stored{1, 1, 2};
+  ASSERT_TRUE(admin_->Create(paths_.config(), cluster::EncodeConfig(stored)).ok());
+  Coord& c = StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+  Register("n1");
+  auto ranges = WaitForRanges(2);
+  EXPECT_EQ(ranges.size(), 2u);
+  EXPECT_TRUE(TilesKeySpace(ranges));
+  EXPECT_TRUE(c.Has("differs from the flags"));
+}
+
+TEST_F(CoordinatorITest, NodeLossMarksItsRangesUnavailableAndReturnMarksThemActive) {
+  StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+  TcpProxy proxy(server_->port());
+  const milliseconds node_timeout(2000);
+  Register("n1");
+  Register("n2", "127.0.0.1:" + std::to_string(proxy.port()), node_timeout);
+  Register("n3");
+  auto ranges = WaitForRanges(8);
+  const std::set<RangeId> of_n1 = OwnedBy(ranges, "n1");
+  const std::set<RangeId> of_n2 = OwnedBy(ranges, "n2");
+  ASSERT_FALSE(of_n1.empty());
+  ASSERT_FALSE(of_n2.empty());
+
+  // A clean stop: the node's session closes and its znode goes at once.
+  auto t0 = Clock::now();
+  Unregister("n1");
+  ASSERT_TRUE(WaitFor([&] { return States(of_n1, RangeState::kUnavailable, RangeState::kActive); },
+                      kLong, milliseconds(5)));
+  std::cout << "[measure] node session closed -> its " << of_n1.size()
+            << " ranges unavailable: " << MsSince(t0) << " ms\n";
+
+  // A crash: the node's connection is cut, its session expires on the
+  // server after the timeout, then its znode goes.
+  std::set<RangeId> down = of_n1;
+  down.insert(of_n2.begin(), of_n2.end());
+  t0 = Clock::now();
+  proxy.Disable();
+  ASSERT_TRUE(WaitFor([&] { return States(down, RangeState::kUnavailable, RangeState::kActive); },
+                      kLong, milliseconds(5)));
+  double crash_ms = MsSince(t0);
+  std::cout << "[measure] node connection cut -> its ranges unavailable: " << crash_ms
+            << " ms (node session timeout " << node_timeout.count() << " ms)\n";
+  EXPECT_LE(crash_ms, (node_timeout + kMargin).count());
+  nodes_.erase("n2");
+
+  t0 = Clock::now();
+  Register("n1");
+  Register("n2");
+  ASSERT_TRUE(WaitFor([&] { return States({}, RangeState::kActive, RangeState::kActive); }, kLong,
+                      milliseconds(5)));
+  std::cout << "[measure] nodes re-registered -> all ranges active: " << MsSince(t0) << " ms\n";
+  // No replication yet: owners stay, epochs do not move.
+  for (const auto& [id, r] : Ranges()) {
+    EXPECT_EQ(r.owner, ranges.at(id).owner);
+    EXPECT_EQ(r.epoch, Epoch(1));
+  }
+}
+
+TEST_F(CoordinatorITest, TwoCoordinatorsOneLeaderAndTheStandbyTakesOverAfterKill9) {
+  Coord& c1 = StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+  ASSERT_TRUE(WaitFor([&] { return c1.Has("became leader"); }, kLong));
+  Coord& c2 = StartCoord("c2", {"--rf", "3", "--ranges", "8"});
+  ASSERT_TRUE(WaitFor([&] { return c2.Has("standing by (leader: c1"); }, kLong));
+  auto candidates = admin_->Children(paths_.coordinator());
+  ASSERT_TRUE(candidates.ok());
+  EXPECT_EQ(candidates->size(), 2u);
+
+  Register("n1");
+  Register("n2");
+  Register("n3");
+  auto ranges = WaitForRanges(8);
+  ASSERT_EQ(ranges.size(), 8u);
+  EXPECT_EQ(Count(c1.Log(), "became leader"), 1u);
+  EXPECT_EQ(Count(c2.Log(), "became leader"), 0u);
+  EXPECT_EQ(Count(c1.Log(), "bootstrapped"), 1u);
+  EXPECT_EQ(Count(c2.Log(), "bootstrapped"), 0u);
+
+  auto t0 = Clock::now();
+  c1.process.Kill();
+  ASSERT_TRUE(WaitFor([&] { return c2.Has("became leader"); }, kLong, milliseconds(5)));
+  double takeover_ms = MsSince(t0);
+  std::cout << "[measure] leader kill -9 -> standby became leader: " << takeover_ms
+            << " ms (session timeout " << kCoordSessionTimeout.count() << " ms)\n";
+  EXPECT_LE(takeover_ms, (kCoordSessionTimeout + kMargin).count());
+
+  // The new leader handles node changes.
+  const std::set<RangeId> of_n3 = OwnedBy(ranges, "n3");
+  t0 = Clock::now();
+  Unregister("n3");
+  ASSERT_TRUE(WaitFor([&] { return States(of_n3, RangeState::kUnavailable, RangeState::kActive); },
+                      kLong, milliseconds(5)));
+  std::cout << "[measure] after takeover: node loss -> ranges unavailable: " << MsSince(t0)
+            << " ms\n";
+  EXPECT_TRUE(c2.Has("owner n3 is not live"));
+}
+
+TEST_F(CoordinatorITest, SigtermHandsLeadershipOverWithoutWaitingForTheSessionTimeout) {
+  const std::vector<std::string> flags = {"--session-timeout-ms", "10000"};
+  Coord& c1 = StartCoord("c1", flags);
+  ASSERT_TRUE(WaitFor([&] { return c1.Has("became leader"); }, kLong));
+  Coord& c2 = StartCoord("c2", flags);
+  ASSERT_TRUE(WaitFor([&] { return c2.Has("standing by"); }, kLong));
+  auto t0 = Clock::now();
+  EXPECT_EQ(c1.process.Stop(milliseconds(10000)), 0);
+  ASSERT_TRUE(WaitFor([&] { return c2.Has("became leader"); }, kLong, milliseconds(5)));
+  double handover_ms = MsSince(t0);
+  std::cout << "[measure] leader SIGTERM -> standby became leader: " << handover_ms
+            << " ms (session timeout 10000 ms)\n";
+  EXPECT_LT(handover_ms, 5000);
+  EXPECT_TRUE(c1.Has("stopped"));
+}
+
+TEST_F(CoordinatorITest, GarbageInARangeZnodeIsRepairedKeepingCoverage) {
+  Coord& c = StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+  Register("n1");
+  Register("n2");
+  Register("n3");
+  auto ranges = WaitForRanges(8);
+  ASSERT_EQ(ranges.size(), 8u);
+  const RangeId victim(4);
+  ASSERT_TRUE(admin_->Set(paths_.range(victim), std::string("\x00garbage\xff", 9)).ok());
+  std::map<RangeId, RangeInfo> now;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        return now.size() == 8 && now.at(victim).epoch == Epoch(2);
+      },
+      kLong));
+  const RangeInfo& r = now.at(victim);
+  EXPECT_EQ(r.bounds, ranges.at(victim).bounds);
+  EXPECT_EQ(r.state, RangeState::kActive);
+  ASSERT_TRUE(r.owner.has_value());
+  EXPECT_TRUE(nodes_.count(r.owner->str()));
+  EXPECT_EQ(r.replicas.size(), 3u);
+  EXPECT_TRUE(TilesKeySpace(now));
+  EXPECT_TRUE(c.Has("is not a valid range record"));
+
+  // A record that names another range is garbage for this znode too.
+  ASSERT_TRUE(admin_->Set(paths_.range(victim), cluster::EncodeRange(now.at(RangeId(5)))).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        return now.size() == 8 && now.at(victim).id == victim && now.at(victim).epoch == Epoch(3);
+      },
+      kLong));
+  EXPECT_TRUE(TilesKeySpace(now));
+}
+
+TEST_F(CoordinatorITest, UnreachableZooKeeperIsRetriedWithRareLogLinesThenJoined) {
+  ZkServer late;
+  ASSERT_TRUE(late.Start()) << late.log();
+  late.Stop();  // the port is closed now
+  auto t0 = Clock::now();
+  Coord& c = StartCoord("c1", {}, late.connect_string());
+  ASSERT_TRUE(WaitFor([&] { return c.Has("ZooKeeper unreachable"); }, kLong));
+  ASSERT_TRUE(WaitFor([&] { return c.Has("ZooKeeper still unreachable"); }, kLong));
+  EXPECT_TRUE(c.process.running());
+  double waited_s = MsSince(t0) / 1000;
+  size_t lines = Count(c.Log(), "\n");
+  std::cout << "[measure] " << lines << " log lines in " << waited_s
+            << " s while ZooKeeper was unreachable\n";
+  EXPECT_LE(lines, 3 + static_cast<size_t>(waited_s));  // a line every few seconds at most
+
+  ASSERT_TRUE(late.Restart()) << late.log();
+  t0 = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return c.Has("became leader"); }, kLong));
+  std::cout << "[measure] ZooKeeper back -> kvcoord leader: " << MsSince(t0) << " ms\n";
+  EXPECT_TRUE(c.Has("ZooKeeper reachable at"));
+  EXPECT_EQ(c.process.Stop(milliseconds(10000)), 0);
+}
+
+TEST_F(CoordinatorITest, HelpAndBadFlags) {
+  auto help = rangekv::testing::Run({BuildPath("coordinator/kvcoord"), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--zk"), std::string::npos);
+  auto bad = rangekv::testing::Run({BuildPath("coordinator/kvcoord"), "--zk", "h:1", "--nope", "1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(Count(bad.err, "\n"), 1u) << bad.err;
+  EXPECT_NE(bad.err.find("unknown flag --nope"), std::string::npos) << bad.err;
+  auto missing = rangekv::testing::Run({BuildPath("coordinator/kvcoord")});
+  EXPECT_EQ(missing.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace rangekv::coordinator

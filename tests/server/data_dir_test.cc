@@ -26,7 +26,9 @@ TEST(DataDirTest, NewDirGetsDefaultIdWithParents) {
   auto d = DataDir::Open(dir, std::nullopt, kDefault);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ((*d)->node_id().str(), "standalone");
-  EXPECT_EQ(ReadFile(dir + "/NODE"), "rangekv-node 1\nid standalone\n");
+  EXPECT_EQ((*d)->incarnation().size(), 2 * kIncarnationBytes);
+  EXPECT_EQ(ReadFile(dir + "/NODE"),
+            "rangekv-node 1\nid standalone\nincarnation " + (*d)->incarnation() + "\n");
   EXPECT_EQ((*d)->RangeDir(RangeId(7)), dir + "/ranges/7");
 }
 
@@ -89,14 +91,61 @@ TEST(DataDirTest, DamagedIdentityIsCorruption) {
 TEST(DataDirTest, NodeFileParser) {
   auto ok = DataDir::ParseNodeFile(DataDir::FormatNodeFile(NodeId("a.b-c_1")));
   ASSERT_TRUE(ok.ok());
-  EXPECT_EQ(ok->str(), "a.b-c_1");
-  for (std::string bad :
-       {"", "rangekv-node 1", "rangekv-node 1\n", "other 1\nid a\n", "rangekv-node 1\nname a\n",
-        "rangekv-node 1\nid a b\n", "rangekv-node 1\nid a"}) {
+  EXPECT_EQ(ok->id.str(), "a.b-c_1");
+  EXPECT_EQ(ok->incarnation, "");
+  auto with = DataDir::ParseNodeFile(DataDir::FormatNodeFile(NodeId("n1"), "00ff"));
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(*with, (NodeIdentity{NodeId("n1"), "00ff"}));
+  // Lines after the known ones are reserved and ignored.
+  auto later = DataDir::ParseNodeFile("rangekv-node 1\nid n1\nincarnation ab\nfuture x\n");
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->incarnation, "ab");
+  for (std::string bad : std::vector<std::string>{
+           "", "rangekv-node 1", "rangekv-node 1\n", "other 1\nid a\n", "rangekv-node 1\nname a\n",
+        "rangekv-node 1\nid a b\n", "rangekv-node 1\nid a", "rangekv-node 1\nid a\nincarnation \n",
+        "rangekv-node 1\nid a\nincarnation XY\n", "rangekv-node 1\nid a\nincarnation ab",
+        "rangekv-node 1\nid a\nincarnation " + std::string(65, 'a') + "\n"}) {
     auto r = DataDir::ParseNodeFile(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), Code::kCorruption);
   }
+}
+
+TEST(DataDirTest, IncarnationIsKeptAcrossOpens) {
+  TempDir tmp;
+  std::string dir = tmp.Sub("data");
+  std::string first;
+  {
+    auto d = DataDir::Open(dir, NodeId("n1"), kDefault);
+    ASSERT_TRUE(d.ok());
+    first = (*d)->incarnation();
+  }
+  auto again = DataDir::Open(dir, NodeId("n1"), kDefault);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->incarnation(), first);
+  // Another directory gets another incarnation.
+  auto other = DataDir::Open(tmp.Sub("other"), NodeId("n1"), kDefault);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE((*other)->incarnation(), first);
+}
+
+TEST(DataDirTest, OldIdentityFileWithoutIncarnationLoadsAndIsUpgraded) {
+  TempDir tmp;
+  std::string dir = tmp.Sub("data");
+  std::filesystem::create_directories(dir);
+  WriteText(dir + "/NODE", "rangekv-node 1\nid n7\n");  // as written before incarnations
+  std::string given;
+  {
+    auto d = DataDir::Open(dir, std::nullopt, kDefault);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ((*d)->node_id().str(), "n7");
+    given = (*d)->incarnation();
+    ASSERT_FALSE(given.empty());
+  }
+  EXPECT_EQ(ReadFile(dir + "/NODE"), "rangekv-node 1\nid n7\nincarnation " + given + "\n");
+  auto again = DataDir::Open(dir, NodeId("n7"), kDefault);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->incarnation(), given);
 }
 
 TEST(NodeTest, StandaloneRoutesEveryKeyToOneRange) {
@@ -106,17 +155,21 @@ TEST(NodeTest, StandaloneRoutesEveryKeyToOneRange) {
   EXPECT_EQ((*node)->id().str(), "standalone");
   EXPECT_EQ((*node)->range_count(), 1u);
   for (std::string key : {std::string(), std::string("a"), std::string(4096, '\xff')}) {
-    auto r = (*node)->RangeForKey(RangeId(0), key);
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ((*r)->id(), kStandaloneRange);
+    Route r = (*node)->RouteKey(RangeId(0), Epoch(0), key);
+    ASSERT_TRUE(r.ok()) << r.error.ToString();
+    EXPECT_EQ(r.store->id(), kStandaloneRange);
   }
-  EXPECT_TRUE((*node)->RangeForKey(kStandaloneRange, "k").ok());
-  auto wrong = (*node)->RangeForKey(RangeId(9), "k");
+  EXPECT_TRUE((*node)->RouteKey(kStandaloneRange, Epoch(0), "k").ok());
+  Route wrong = (*node)->RouteKey(RangeId(9), Epoch(0), "k");
   ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.status().code(), Code::kNotOwner);
-  auto batch = (*node)->RangeForBatch(RangeId(0),
-                                      {proto::WriteOp::Put("a", "1"), proto::WriteOp::Delete("z")});
+  EXPECT_EQ(wrong.error.code(), Code::kNotOwner);
+  Route batch = (*node)->RouteBatch(
+      RangeId(0), Epoch(0), {proto::WriteOp::Put("a", "1"), proto::WriteOp::Delete("z")});
   EXPECT_TRUE(batch.ok());
+  // Apply is for cluster nodes; a standalone node keeps its one range.
+  cluster::ClusterMap empty;
+  EXPECT_EQ((*node)->Apply(empty).served, 1u);
+  EXPECT_EQ((*node)->range_count(), 1u);
   EXPECT_TRUE((*node)->Close().ok());
   EXPECT_TRUE((*node)->Close().ok());  // idempotent
 }

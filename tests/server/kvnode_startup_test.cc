@@ -56,10 +56,31 @@ TEST(KvnodeStartupTest, UnknownFlagAndMissingValue) {
   ExpectOneLineError(Kvnode({"--standalone", "--listen", Listen()}), "missing --data");
 }
 
-TEST(KvnodeStartupTest, ClusterModeIsNotAvailableYet) {
+TEST(KvnodeStartupTest, ClusterModeNeedsZkAndId) {
   TempDir tmp;
-  ExpectOneLineError(Kvnode({"--listen", Listen(), "--data", tmp.Sub("d")}),
-                     "cluster mode (--zk) is not available yet; use --standalone");
+  ExpectOneLineError(Kvnode({"--listen", Listen(), "--data", tmp.Sub("d")}), "missing --zk");
+  ExpectOneLineError(Kvnode({"--zk", "127.0.0.1:1", "--listen", Listen(), "--data", tmp.Sub("d")}),
+                     "missing --id");
+  ExpectOneLineError(Kvnode({"--id", "n1", "--zk", "127.0.0.1:1/bad/", "--listen", Listen(),
+                             "--data", tmp.Sub("d")}),
+                     "--zk");
+}
+
+TEST(KvnodeStartupTest, AdminAddressInUse) {
+  TempDir tmp;
+  int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string admin = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ExpectOneLineError(Kvnode({"--standalone", "--listen", Listen(), "--data", tmp.Sub("d"),
+                             "--admin", admin}),
+                     "cannot serve metrics on " + admin);
+  ::close(taken);
 }
 
 TEST(KvnodeStartupTest, DataDirOfAnotherNode) {

@@ -77,10 +77,67 @@ TEST(NodeOptionsTest, ErrorsNameTheFlag) {
   }
 }
 
-TEST(NodeOptionsTest, WithoutStandaloneIsClusterMode) {
-  auto p = Parse({"--listen", "h:1", "--data", "d"});
-  ASSERT_TRUE(p.ok());
+TEST(NodeOptionsTest, FullClusterCommandLine) {
+  auto p = Parse({"--id", "n1", "--listen", "0.0.0.0:7001", "--zk", "z1:2181,z2:2182/chroot",
+                  "--data", "/d", "--cluster", "prod-1", "--admin", "127.0.0.1:9101",
+                  "--session-timeout-ms", "4000", "--fsync", "never"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const NodeOptions& o = p->options;
+  EXPECT_EQ(o.mode, NodeMode::kCluster);
+  EXPECT_EQ(o.zk, "z1:2181,z2:2182/chroot");
+  EXPECT_EQ(o.cluster, "prod-1");
+  ASSERT_TRUE(o.admin.has_value());
+  EXPECT_EQ(*o.admin, (HostPort{"127.0.0.1", 9101}));
+  EXPECT_EQ(o.session_timeout, std::chrono::milliseconds(4000));
+  EXPECT_EQ(o.listen, (HostPort{"0.0.0.0", 7001}));
+  ASSERT_TRUE(o.id.has_value());
+  EXPECT_EQ(o.id->str(), "n1");
+  EXPECT_EQ(o.fsync, FsyncPolicy::kNever);
+}
+
+TEST(NodeOptionsTest, ClusterDefaults) {
+  auto p = Parse({"--id", "n1", "--listen", "h:1", "--zk", "z:2181", "--data", "d"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->options.mode, NodeMode::kCluster);
+  EXPECT_EQ(p->options.cluster, "default");
+  EXPECT_EQ(p->options.session_timeout, std::chrono::milliseconds(6000));
+  EXPECT_FALSE(p->options.admin.has_value());
+}
+
+TEST(NodeOptionsTest, ClusterModeErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const std::vector<std::string> base = {"--listen", "h:1", "--data", "d"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), base.begin(), base.end());
+    return extra;
+  };
+  std::vector<Case> cases = {
+      {with({}), "missing --zk"},
+      {with({"--zk", "z:2181"}), "missing --id"},
+      {with({"--id", "n1", "--zk", ""}), "--zk"},
+      {with({"--id", "n1", "--zk", "z:99999"}), "--zk"},
+      {with({"--id", "n1", "--zk", "z:2181/bad/"}), "--zk"},
+      {with({"--id", "n1", "--zk", "z:1", "--cluster", "a/b"}), "--cluster"},
+      {with({"--id", "n1", "--zk", "z:1", "--session-timeout-ms", "10"}), "--session-timeout-ms"},
+      {with({"--id", "n1", "--zk", "z:1", "--admin", "nocolon"}), "--admin"},
+      {with({"--standalone", "--cluster", "c"}), "--standalone and --cluster"},
+      {with({"--standalone", "--session-timeout-ms", "5000"}),
+       "--standalone and --session-timeout-ms"},
+      {{"--id", "n1", "--zk", "z:1", "--data", "d"}, "missing --listen"},
+  };
+  for (const auto& c : cases) {
+    auto p = Parse(c.args);
+    ASSERT_FALSE(p.ok()) << c.want;
+    EXPECT_EQ(p.status().code(), Code::kBadRequest);
+    EXPECT_NE(p.status().message().find(c.want), std::string::npos) << p.status().message();
+  }
+  // --admin is fine in standalone mode too.
+  auto standalone = Parse(with({"--standalone", "--admin", "[::1]:0"}));
+  ASSERT_TRUE(standalone.ok()) << standalone.status().ToString();
+  EXPECT_EQ(*standalone->options.admin, (HostPort{"::1", 0}));
 }
 
 TEST(NodeOptionsTest, HostPortForms) {

@@ -186,6 +186,27 @@ int Process::Stop(std::chrono::milliseconds timeout) {
   return code;
 }
 
+bool Process::WaitStopped(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return false;
+  const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+  return WaitFor(
+      [&] {
+        std::error_code ec;
+        bool any = false;
+        for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+          std::string stat = ReadFile(t.path().string() + "/stat");
+          // The state is the field after the parenthesised command name.
+          size_t paren = stat.rfind(')');
+          if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+          char state = stat[paren + 2];
+          if (state != 'T' && state != 't') return false;
+          any = true;
+        }
+        return any && !ec;
+      },
+      timeout, std::chrono::milliseconds(2));
+}
+
 void Process::WriteStdin(const std::string& data) {
   size_t off = 0;
   while (stdin_fd_ >= 0 && off < data.size()) {

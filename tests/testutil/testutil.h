@@ -63,6 +63,9 @@ class Process {
   // Waits for exit up to timeout; returns the exit code (0..255), 128+signal,
   // or -1 on timeout.
   int Wait(std::chrono::milliseconds timeout);
+  // After Signal(SIGSTOP): waits until every thread of the process is
+  // stopped (kill() returns before the kernel has stopped them all).
+  bool WaitStopped(std::chrono::milliseconds timeout);
   void WriteStdin(const std::string& data);
   void CloseStdin();
 
