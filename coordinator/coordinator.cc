@@ -69,19 +69,21 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(asio::any_io_executor e
   Coordinator* self = c.get();
   RANGEKV_ASSIGN_OR_RETURN(
       c->reconciler_,
-      zk::Reconciler::Create(executor, ro, [self](const zk::ReconcileTriggers& t,
-                                                  zk::Reconciler::Done done) {
-        LOG_DEBUG("reconcile: " << t.events << " events, " << t.resyncs << " resyncs, "
-                                << t.timer_ticks << " ticks, " << t.explicit_requests
-                                << " requests");
-        asio::co_spawn(self->strand_, self->Reconcile(DoneGuard(std::move(done))),
-                       zkawait::LogExceptions("reconcile"));
-      }));
+      zk::Reconciler::Create(
+          executor, ro, [self](const zk::ReconcileTriggers& t, zk::Reconciler::Done done) {
+            LOG_DEBUG("reconcile: " << t.events << " events, " << t.resyncs << " resyncs, "
+                                    << t.timer_ticks << " ticks, " << t.explicit_requests
+                                    << " requests");
+            asio::co_spawn(self->strand_, self->Reconcile(DoneGuard(std::move(done))),
+                           zkawait::LogExceptions("reconcile"));
+          }));
   return c;
 }
 
 Coordinator::Coordinator(asio::any_io_executor executor, CoordinatorOptions options)
-    : options_(std::move(options)), paths_(options_.cluster), strand_(asio::make_strand(executor)) {}
+    : options_(std::move(options)),
+      paths_(options_.cluster),
+      strand_(asio::make_strand(executor)) {}
 
 Coordinator::~Coordinator() = default;
 
@@ -144,10 +146,9 @@ void Coordinator::OnSessionState(zk::SessionState state) {
   switch (state) {
     case zk::SessionState::kConnected:
       connected_ = true;
-      LOG_INFO("connected to ZooKeeper: session " << internal::HexId(session_->session_id())
-                                                  << ", timeout "
-                                                  << session_->negotiated_timeout().count()
-                                                  << " ms");
+      LOG_INFO("connected to ZooKeeper: session "
+               << internal::HexId(session_->session_id()) << ", timeout "
+               << session_->negotiated_timeout().count() << " ms");
       if (!reconciler_started_) {
         reconciler_started_ = true;
         reconciler_->Start();
@@ -156,9 +157,10 @@ void Coordinator::OnSessionState(zk::SessionState state) {
       break;
     case zk::SessionState::kConnecting:
       if (connected_) {
-        LOG_WARN("lost the ZooKeeper connection; reconnecting (the session survives if a "
-                 "server hears from us within "
-                 << session_->negotiated_timeout().count() << " ms)");
+        LOG_WARN(
+            "lost the ZooKeeper connection; reconnecting (the session survives if a "
+            "server hears from us within "
+            << session_->negotiated_timeout().count() << " ms)");
       }
       connected_ = false;
       break;
@@ -248,9 +250,9 @@ asio::awaitable<Result<bool>> Coordinator::Elect(zk::Session& s) {
     return std::find(children->begin(), children->end(), name) != children->end();
   };
   if (my_candidate_.empty() || !has(my_candidate_)) {
-    Result<std::string> created = co_await zkawait::Create(
-        s, dir + "/" + std::string(kCandidatePrefix), options_.id,
-        zk::CreateMode::kEphemeralSequential);
+    Result<std::string> created =
+        co_await zkawait::Create(s, dir + "/" + std::string(kCandidatePrefix), options_.id,
+                                 zk::CreateMode::kEphemeralSequential);
     if (!created.ok()) {
       if (IsNoNode(created.status())) base_ready_ = false;
       co_return created.status();
@@ -285,8 +287,8 @@ void Coordinator::SetRole(Role role, const std::string& leader) {
   }
   if (role == Role::kLeader && before != Role::kLeader) {
     LOG_INFO("became leader (candidate " << leader_candidate_ << ", session "
-                                          << internal::HexId(session_ ? session_->session_id() : 0)
-                                          << ")");
+                                         << internal::HexId(session_ ? session_->session_id() : 0)
+                                         << ")");
     leader_setup_done_ = false;
     notes_limiter_.ResetAll();
     active_notes_.clear();

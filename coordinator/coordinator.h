@@ -159,12 +159,12 @@ class Coordinator {
   bool stopping_ = false;
   bool connected_ = false;
   bool reconciler_started_ = false;
-  bool base_ready_ = false;           // /rangekv, R, R/coordinator exist (this session)
-  bool leader_setup_done_ = false;    // R/nodes, R/ranges exist (this term)
-  std::string my_candidate_;          // name of the candidate znode this session created
-  std::string leader_candidate_;      // when leading: our lowest candidate's name
+  bool base_ready_ = false;         // /rangekv, R, R/coordinator exist (this session)
+  bool leader_setup_done_ = false;  // R/nodes, R/ranges exist (this term)
+  std::string my_candidate_;        // name of the candidate znode this session created
+  std::string leader_candidate_;    // when leading: our lowest candidate's name
   zk::ZnodeVersion leader_version_{0};
-  std::string last_leader_;           // id of the leader last logged
+  std::string last_leader_;  // id of the leader last logged
   std::optional<cluster::ClusterConfig> warned_config_;
   std::map<RangeId, Epoch> known_epochs_;
   std::set<std::string> active_notes_;

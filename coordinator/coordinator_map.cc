@@ -97,10 +97,10 @@ asio::awaitable<Status> Coordinator::ReadNodes(zk::Session& s, ClusterSnapshot* 
     Result<cluster::NodeInfo> node = cluster::DecodeNode((*r)->data);
     if (!node.ok() || node->id.str() != (*names)[i]) {
       if (warn_limiter_.Allow("node " + znodes[i])) {
-        LOG_WARN("node znode " << znodes[i] << " has bad data ("
-                               << (node.ok() ? "names node " + node->id.str()
-                                             : node.status().message())
-                               << "); not counted as live");
+        LOG_WARN(
+            "node znode " << znodes[i] << " has bad data ("
+                          << (node.ok() ? "names node " + node->id.str() : node.status().message())
+                          << "); not counted as live");
       }
       continue;
     }
@@ -172,7 +172,9 @@ asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<R
     RememberEpoch(r.id, r.epoch);
   }
   std::string spread;
-  for (const auto& [id, n] : owned) spread += (spread.empty() ? "" : ", ") + id.str() + " " + std::to_string(n);
+  for (const auto& [id, n] : owned) {
+    spread += (spread.empty() ? "" : ", ") + id.str() + " " + std::to_string(n);
+  }
   UpdateStats([&](CoordinatorStats& st) {
     ++st.writes;
     st.ranges_created += ranges.size();
@@ -188,9 +190,11 @@ asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<R
 asio::awaitable<bool> Coordinator::Write(zk::Session& s, const RangeWrite& w) {
   const RangeInfo& r = w.record;
   auto done = co_await zkawait::Multi(
-      s, AsLeader(zk::ZkOp::SetData(paths_.range(r.id), cluster::EncodeRange(r), w.expected_version)));
+      s,
+      AsLeader(zk::ZkOp::SetData(paths_.range(r.id), cluster::EncodeRange(r), w.expected_version)));
   std::string what = "range " + std::to_string(r.id.value()) + " " + r.bounds.ToString();
-  if (!done.ok()) co_return co_await OnWriteFailure(s, done.status(), what + " " + WriteKindName(w.kind));
+  if (!done.ok())
+    co_return co_await OnWriteFailure(s, done.status(), what + " " + WriteKindName(w.kind));
   RememberEpoch(r.id, r.epoch);
   UpdateStats([&](CoordinatorStats& st) {
     ++st.writes;

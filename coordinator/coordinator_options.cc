@@ -18,8 +18,7 @@ Result<int64_t> ParseInt(const std::string& flag, const std::string& value, int6
                          int64_t hi) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < lo ||
-      v > hi) {
+  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < lo || v > hi) {
     return Bad(flag + ": expected " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
                value + "'");
   }

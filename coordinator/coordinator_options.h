@@ -38,10 +38,10 @@
 namespace rangekv::coordinator {
 
 struct CoordinatorOptions {
-  std::string zk;                     // connect string, passed to ZooKeeper as is
-  std::string cluster = "default";    // R = /rangekv/<cluster>
-  cluster::ClusterConfig config;      // seeds R/config when it is missing
-  std::string id;                     // "" until main() fills in <hostname>-<pid>
+  std::string zk;                   // connect string, passed to ZooKeeper as is
+  std::string cluster = "default";  // R = /rangekv/<cluster>
+  cluster::ClusterConfig config;    // seeds R/config when it is missing
+  std::string id;                   // "" until main() fills in <hostname>-<pid>
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
   log::Level log_level = log::Level::kInfo;

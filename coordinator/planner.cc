@@ -36,7 +36,8 @@ class Loads {
       return std::tie(l.owned, l.replicas, id);
     };
     for (const auto& [id, load] : load_) {
-      if (candidates && std::find(candidates->begin(), candidates->end(), id) == candidates->end()) {
+      if (candidates &&
+          std::find(candidates->begin(), candidates->end(), id) == candidates->end()) {
         continue;
       }
       if (!best || key(id) < key(*best)) best = id;
@@ -137,8 +138,8 @@ void PlanValidRange(const ClusterSnapshot& s, const RangeZnode& z, Loads& loads,
   rec.epoch = HighestEpoch(s, r.id, r.epoch).Next();
   rec.state = RangeState::kActive;
   loads.AddOwner(*owner);
-  plan.writes.push_back(MakeWrite(WriteKind::kAssignOwner, rec, z,
-                                  "had no owner; assigned to " + owner->str()));
+  plan.writes.push_back(
+      MakeWrite(WriteKind::kAssignOwner, rec, z, "had no owner; assigned to " + owner->str()));
 }
 
 void PlanRepairs(const ClusterSnapshot& s, Loads& loads, Plan& plan) {

@@ -72,10 +72,10 @@ struct RangeZnode {
 
 // What one reconcile read.
 struct ClusterSnapshot {
-  cluster::ClusterConfig config;                      // effective config
-  std::map<NodeId, cluster::NodeInfo> live_nodes;     // R/nodes children with valid data
-  std::map<RangeId, RangeZnode> ranges;               // every child of R/ranges named by an id
-  std::map<RangeId, Epoch> known_epochs;              // highest epoch ever seen per id
+  cluster::ClusterConfig config;                   // effective config
+  std::map<NodeId, cluster::NodeInfo> live_nodes;  // R/nodes children with valid data
+  std::map<RangeId, RangeZnode> ranges;            // every child of R/ranges named by an id
+  std::map<RangeId, Epoch> known_epochs;           // highest epoch ever seen per id
 };
 
 enum class WriteKind : uint8_t {
@@ -123,7 +123,6 @@ std::vector<KeyRange> UncoveredSpans(std::vector<KeyRange> ranges);
 // uncovered span left without a range.
 std::map<RangeId, KeyRange> PlanRepairBounds(const std::vector<KeyRange>& valid,
                                              const std::vector<RangeId>& garbage,
-                                             int initial_ranges,
-                                             std::vector<std::string>* notes);
+                                             int initial_ranges, std::vector<std::string>* notes);
 
 }  // namespace rangekv::coordinator

@@ -26,8 +26,9 @@ void CutHole(const KeyRange& hole, std::vector<std::pair<KeyRange, RangeId>> mem
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (size_t i = 0; i < members.size(); ++i) {
     std::string start = i == 0 ? hole.start() : members[i].first.start();
-    std::optional<std::string> end =
-        i + 1 == members.size() ? hole.end() : std::optional<std::string>(members[i + 1].first.start());
+    std::optional<std::string> end = i + 1 == members.size()
+                                         ? hole.end()
+                                         : std::optional<std::string>(members[i + 1].first.start());
     out.emplace(members[i].second, KeyRange(std::move(start), std::move(end)));
   }
 }
@@ -49,8 +50,7 @@ std::vector<KeyRange> UncoveredSpans(std::vector<KeyRange> ranges) {
 
 std::map<RangeId, KeyRange> PlanRepairBounds(const std::vector<KeyRange>& valid,
                                              const std::vector<RangeId>& garbage,
-                                             int initial_ranges,
-                                             std::vector<std::string>* notes) {
+                                             int initial_ranges, std::vector<std::string>* notes) {
   std::map<RangeId, KeyRange> out;
   const std::vector<KeyRange> holes = UncoveredSpans(valid);
   const std::vector<KeyRange> split = cluster::InitialSplit(initial_ranges);

@@ -59,13 +59,11 @@ inline asio::awaitable<Status> Sync(zk::Session& s, std::string path) {
 
 inline asio::awaitable<Result<std::string>> Create(zk::Session& s, std::string path,
                                                    std::string data, zk::CreateMode mode) {
-  return Await<Result<std::string>>([&s, path, data, mode](auto cb) {
-    s.AsyncCreate(path, data, mode, std::move(cb));
-  });
+  return Await<Result<std::string>>(
+      [&s, path, data, mode](auto cb) { s.AsyncCreate(path, data, mode, std::move(cb)); });
 }
 
-inline asio::awaitable<Result<std::optional<zk::ZnodeData>>> Get(zk::Session& s,
-                                                                 std::string path) {
+inline asio::awaitable<Result<std::optional<zk::ZnodeData>>> Get(zk::Session& s, std::string path) {
   return Await<Result<std::optional<zk::ZnodeData>>>(
       [&s, path](auto cb) { s.AsyncGet(path, std::move(cb)); });
 }

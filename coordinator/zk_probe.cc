@@ -23,8 +23,7 @@ Result<std::shared_ptr<ZkProbe>> ZkProbe::Create(asio::any_io_executor executor,
   return std::make_shared<ZkProbe>(std::move(executor), std::move(parsed), options);
 }
 
-ZkProbe::ZkProbe(asio::any_io_executor executor, zk::ConnectString servers,
-                 ZkProbeOptions options)
+ZkProbe::ZkProbe(asio::any_io_executor executor, zk::ConnectString servers, ZkProbeOptions options)
     : executor_(executor),
       servers_(std::move(servers)),
       options_(options),
@@ -47,8 +46,7 @@ void ZkProbe::Cancel() {
 }
 
 asio::awaitable<void> ZkProbe::Run([[maybe_unused]] std::shared_ptr<ZkProbe> self,
-                                   uint64_t generation,
-                                   milliseconds delay) {
+                                   uint64_t generation, milliseconds delay) {
   boost::system::error_code ec;
   if (delay.count() > 0) {
     sleep_timer_.expires_after(delay);
@@ -83,8 +81,8 @@ asio::awaitable<void> ZkProbe::Run([[maybe_unused]] std::shared_ptr<ZkProbe> sel
 asio::awaitable<Status> ZkProbe::Attempt(const zk::ZkServerAddress& server) {
   boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(executor_);
-  auto endpoints = co_await resolver.async_resolve(
-      server.host, std::to_string(server.port), asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return Status(Code::kUnavailable, server.ToString() + ": resolve: " + ec.message());
   auto socket = std::make_shared<asio::ip::tcp::socket>(executor_);
   asio::steady_timer deadline(executor_, options_.connect_timeout);

@@ -316,13 +316,15 @@ Status ClusterMember::Worker::OpenSession() {
 void ClusterMember::Worker::WaitConnecting(zk::SessionState, Clock::time_point since,
                                            bool ever_connected) {
   Clock::time_point now = Clock::now();
-  Clock::time_point suspend_at = since + session_->negotiated_timeout();
+  // The C client notices a silent connection after 2/3 of the timeout, so
+  // the server may expire the session as early as 1/3 of the timeout after
+  // `since`; from then on other nodes may own our ranges. Stop serving
+  // before that, until ZooKeeper is reached again.
+  Clock::time_point suspend_at = since + session_->negotiated_timeout() / 3;
   if (ever_connected && serving_ && now >= suspend_at && !suspended_for_disconnect_) {
-    // The server may have expired the session by now and given our ranges
-    // to other nodes: stop serving until we know.
     suspended_for_disconnect_ = true;
     Suspend("disconnected from ZooKeeper for " + Seconds(now - since) +
-            ", longer than the session timeout");
+            "; the session may expire any moment");
   }
   if (now >= next_wait_log_) {
     LOG_WARN((ever_connected ? "lost the connection to ZooKeeper at "

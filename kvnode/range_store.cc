@@ -34,6 +34,9 @@ Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds
   RANGEKV_RETURN_IF_ERROR(impl->Recover());
   Impl* raw = impl.get();
   raw->log_thread = std::thread([raw] { raw->LogLoop(); });
+  if (raw->opts.fsync != FsyncPolicy::kAlways) {
+    raw->sync_thread = std::thread([raw] { raw->SyncLoop(); });
+  }
   raw->snapshot_thread = std::thread([raw] { raw->SnapshotLoop(); });
   return std::unique_ptr<RangeStore>(new RangeStore(std::move(impl)));
 }
@@ -50,9 +53,9 @@ const KeyRange& RangeStore::bounds() const { return impl_->bounds; }
 
 std::optional<proto::Entry> RangeStore::Get(std::string_view key) const {
   std::shared_lock lock(impl_->map_mu);
-  auto it = impl_->map.find(key);
-  if (it == impl_->map.end()) return std::nullopt;
-  return proto::Entry{it->first, it->second.value, it->second.version};
+  const StoredValue* v = impl_->map.Find(key);
+  if (v == nullptr) return std::nullopt;
+  return proto::Entry{std::string(key), v->value, v->version};
 }
 
 std::vector<proto::Entry> RangeStore::Scan(std::string_view start,
@@ -62,7 +65,8 @@ std::vector<proto::Entry> RangeStore::Scan(std::string_view start,
   bool has_more = false;
   {
     std::shared_lock lock(impl_->map_mu);
-    for (auto it = impl_->map.lower_bound(start); it != impl_->map.end(); ++it) {
+    const KeyMap::Ordered& map = impl_->map.ordered();
+    for (auto it = map.lower_bound(start); it != map.end(); ++it) {
       if (end && it->first >= *end) break;
       if (out.size() == limit) {
         has_more = true;
@@ -143,8 +147,8 @@ Status RangeStore::Impl::CheckConditionsLocked(const std::vector<proto::WriteOp>
       current = p->second.exists ? p->second.seq.value() : 0;
     } else {
       if (!map_lock.owns_lock()) map_lock.lock();
-      auto it = map.find(op.key);
-      current = it == map.end() ? 0 : it->second.version;
+      const StoredValue* v = map.Find(op.key);
+      current = v == nullptr ? 0 : v->version;
     }
     if (current != op.expected_version) {
       return Status(Code::kCasFailed, "key " + QuoteIfNeeded(op.key) + " has version " +
@@ -237,6 +241,7 @@ Status RangeStore::Impl::Close() {
   // The log thread drains the queue, fsyncs and exits.
   log_cv.notify_all();
   if (log_thread.joinable()) log_thread.join();
+  StopSyncThread();  // after the log thread, whose exit made the log durable
   Status st;
   if (active) st = active->Close();
   {

@@ -5,14 +5,21 @@
 //
 // Threads:
 //   callers      Write() validates, assigns a Seq and enqueues; Get/Scan read.
-//   log thread   group commit: write, fsync per policy, apply, callbacks.
+//   log thread   group commit: write, fsync (policy always), apply, callbacks.
+//   sync thread  policies batch and never: fsyncs the active segment while
+//                the log thread keeps appending (batch: batch_interval after
+//                the first unsynced write; both: when WaitSynced asks).
 //   snapshot     background snapshots and log/snapshot garbage collection.
 //
 // Locks, in the order they may nest (never take one to the left while
 // holding one to its right); none is held across I/O except snap_mu, which
 // only serializes snapshot writers:
 //
-//   close_mu -> snap_mu -> mu -> map_mu -> seg_mu;   bg_mu alone
+//   close_mu -> snap_mu -> file_mu -> mu -> map_mu -> seg_mu;   bg_mu alone
+//
+// file_mu is held by the sync thread across its fdatasync and by the log
+// thread while it replaces the active segment (rotation), so the sync
+// thread never syncs a closed file. Appends do not take it.
 //
 // map_mu is a shared_mutex: Get/Scan and snapshot chunks share it, the log
 // thread takes it exclusively once per group to apply. Readers never wait
@@ -41,7 +48,63 @@ struct StoredValue {
   std::string value;
   uint64_t version = 0;  // Seq of the write that last changed the key
 };
-using KeyMap = std::map<std::string, StoredValue, std::less<>>;
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The committed map: ordered for scans and snapshots, plus a hash index of
+// the same nodes so that point reads and overwrites of existing keys skip
+// the tree walk. The index holds views of the tree's keys and iterators
+// into it; both stay valid until the node is erased (also across a move of
+// the whole KeyMap). Not thread-safe: guarded by map_mu.
+class KeyMap {
+ public:
+  using Ordered = std::map<std::string, StoredValue, std::less<>>;
+
+  KeyMap() = default;
+  KeyMap(KeyMap&&) = default;
+  KeyMap& operator=(KeyMap&&) = default;
+  KeyMap(const KeyMap&) = delete;
+  KeyMap& operator=(const KeyMap&) = delete;
+
+  // nullptr when absent. Valid until the key is next written or deleted.
+  const StoredValue* Find(std::string_view key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &it->second->second;
+  }
+  void Put(std::string_view key, std::string value, uint64_t version) {
+    if (auto it = index_.find(key); it != index_.end()) {
+      StoredValue& stored = it->second->second;
+      stored.value = std::move(value);
+      stored.version = version;
+      return;
+    }
+    auto [node, inserted] =
+        tree_.try_emplace(std::string(key), StoredValue{std::move(value), version});
+    index_.emplace(std::string_view(node->first), node);
+  }
+  // Put for keys arriving in ascending order (snapshot load): no tree walk.
+  void PutInOrder(std::string_view key, std::string value, uint64_t version) {
+    auto node = tree_.emplace_hint(tree_.end(), std::string(key), StoredValue{});
+    node->second = StoredValue{std::move(value), version};
+    index_.emplace(std::string_view(node->first), node);
+  }
+  void Delete(std::string_view key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    auto node = it->second;
+    index_.erase(it);
+    tree_.erase(node);
+  }
+  size_t size() const { return tree_.size(); }
+  const Ordered& ordered() const { return tree_; }
+
+ private:
+  Ordered tree_;
+  std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
+};
 
 // A write between Write() and its apply.
 struct PendingWrite {
@@ -55,11 +118,6 @@ struct PendingWrite {
 struct PendingKey {
   Seq seq{0};
   bool exists = false;  // false: the pending write deletes the key
-};
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct SegmentInfo {
@@ -92,16 +150,21 @@ struct RangeStore::Impl {
   Seq written_seq{0};     // last Seq written to the segment file
   Seq synced_seq{0};      // last Seq fsync'ed
   Seq sync_requested{0};  // WaitSynced wants synced_seq to reach this
+  std::chrono::steady_clock::time_point unsynced_since;  // written_seq first passed synced_seq
+  std::condition_variable sync_thread_cv;  // wakes the sync thread
+  bool sync_thread_stop = false;
   Status failed;          // set once, by the first I/O error; writes refused after
   bool closing = false;
   bool log_idle = false;  // the log thread is waiting on log_cv
   bool log_exited = false;
 
-  // ---- log thread only ----
+  // ---- the active segment: replaced only by the log thread, under file_mu ----
+  std::mutex file_mu;
   std::unique_ptr<wal::SegmentWriter> active;
+
+  // ---- log thread only ----
   std::vector<std::string_view> iov;
-  bool dirty = false;  // written but not fsync'ed
-  std::chrono::steady_clock::time_point dirty_since;
+  bool dirty = false;  // written but not fsync'ed by the log thread
 
   // ---- live segments, oldest first; back() is the active one (seg_mu) ----
   mutable std::mutex seg_mu;
@@ -121,6 +184,7 @@ struct RangeStore::Impl {
   bool bg_stop = false;
 
   std::thread log_thread;
+  std::thread sync_thread;  // not started under policy always
   std::thread snapshot_thread;
 
   std::mutex close_mu;
@@ -141,7 +205,9 @@ struct RangeStore::Impl {
   void FinishGroupLocked(const std::vector<PendingWrite>& group);
   void SyncNow();
   void EnterFailed(const Status& st, std::vector<PendingWrite>& group);
-  bool BatchSyncDue(std::chrono::steady_clock::time_point now) const;
+  void SyncLoop();
+  bool SyncDueLocked(std::chrono::steady_clock::time_point now) const;
+  void StopSyncThread();
   // Blocks until the log is fsync'ed through `seq` (any thread but the log
   // thread). Error when the store failed or closed first.
   Status WaitSynced(Seq seq);
@@ -166,17 +232,8 @@ struct RangeStore::Impl {
 
 // Applies one decoded or pending op to a map (recovery and the log thread).
 inline void ApplyPut(KeyMap& map, std::string_view key, std::string value, Seq seq) {
-  auto it = map.lower_bound(key);
-  if (it != map.end() && it->first == key) {
-    it->second.value = std::move(value);
-    it->second.version = seq.value();
-  } else {
-    map.emplace_hint(it, std::string(key), StoredValue{std::move(value), seq.value()});
-  }
+  map.Put(key, std::move(value), seq.value());
 }
-inline void ApplyDelete(KeyMap& map, std::string_view key) {
-  auto it = map.find(key);
-  if (it != map.end()) map.erase(it);
-}
+inline void ApplyDelete(KeyMap& map, std::string_view key) { map.Delete(key); }
 
 }  // namespace rangekv::kvnode

@@ -5,6 +5,11 @@
 // only then runs their callbacks. While one group is being written or
 // fsync'ed, new writes queue up and form the next group, so under load many
 // writes share each syscall and each fsync.
+//
+// Under batch and never the log thread does not fsync (except at rotation
+// and exit): a sync thread does, concurrently with the appends, so a slow
+// fdatasync never holds up the acknowledgement of writes that do not wait
+// for it.
 #include "common/log.h"
 #include "kvnode/range_store_impl.h"
 
@@ -12,26 +17,15 @@ namespace rangekv::kvnode {
 
 using Clock = std::chrono::steady_clock;
 
-bool RangeStore::Impl::BatchSyncDue(Clock::time_point now) const {
-  return opts.fsync == FsyncPolicy::kBatch && dirty && now >= dirty_since + opts.batch_interval;
-}
-
 void RangeStore::Impl::LogLoop() {
   std::vector<PendingWrite> group;
   for (;;) {
     bool exiting = false;
-    bool sync_wanted = false;
     {
       std::unique_lock lock(mu);
-      for (;;) {
-        sync_wanted = sync_requested > synced_seq && failed.ok();
-        if (!queue.empty() || closing || sync_wanted || BatchSyncDue(Clock::now())) break;
+      while (queue.empty() && !closing) {
         log_idle = true;
-        if (opts.fsync == FsyncPolicy::kBatch && dirty) {
-          log_cv.wait_until(lock, dirty_since + opts.batch_interval);
-        } else {
-          log_cv.wait(lock);
-        }
+        log_cv.wait(lock);
         log_idle = false;
       }
       group.swap(queue);
@@ -41,15 +35,10 @@ void RangeStore::Impl::LogLoop() {
       ProcessGroup(group);
       group.clear();
     }
-    // Close fsyncs under every policy: a clean shutdown loses nothing.
-    if (dirty && (sync_wanted || exiting || BatchSyncDue(Clock::now()))) SyncNow();
-    if (sync_wanted && !dirty) {
-      std::lock_guard lock(mu);
-      synced_seq = written_seq;
-      sync_cv.notify_all();
-    }
     if (exiting) break;
   }
+  // Close fsyncs under every policy: a clean shutdown loses nothing.
+  if (dirty) SyncNow();
   std::lock_guard lock(mu);
   log_exited = true;
   sync_cv.notify_all();
@@ -79,10 +68,7 @@ void RangeStore::Impl::ProcessGroup(std::vector<PendingWrite>& group) {
     if (!st.ok()) (void)active->Truncate(size_before);
   }
   if (!st.ok()) return EnterFailed(st, group);
-  if (opts.fsync != FsyncPolicy::kAlways && !dirty) {
-    dirty = true;
-    dirty_since = Clock::now();
-  }
+  if (opts.fsync != FsyncPolicy::kAlways) dirty = true;
   {
     std::lock_guard lock(seg_mu);
     segments.back().bytes = active->size();
@@ -104,6 +90,7 @@ Status RangeStore::Impl::RotateIfNeeded(Seq next) {
   if (active->size() < opts.segment_bytes || active->size() <= wal::kSegmentHeaderSize) {
     return Status::Ok();
   }
+  std::lock_guard file_lock(file_mu);  // the sync thread must not sync a closed file
   if (dirty) RANGEKV_RETURN_IF_ERROR(active->Sync());
   dirty = false;
   RANGEKV_RETURN_IF_ERROR(active->Close());
@@ -142,10 +129,19 @@ void RangeStore::Impl::FinishGroupLocked(const std::vector<PendingWrite>& group)
       if (it != pending.end() && it->second.seq == w.seq) pending.erase(it);
     }
   }
+  const bool was_clean = written_seq <= synced_seq;
   written_seq = group.back().seq;
   if (opts.fsync == FsyncPolicy::kAlways) {
     synced_seq = written_seq;
     sync_cv.notify_all();
+    return;
+  }
+  // Wake the sync thread only when it has something new to wait for: the
+  // first unsynced write starts the batch interval; a WaitSynced may be
+  // waiting for this group.
+  if (was_clean) unsynced_since = Clock::now();
+  if ((was_clean && opts.fsync == FsyncPolicy::kBatch) || sync_requested > synced_seq) {
+    sync_thread_cv.notify_one();
   }
 }
 
@@ -182,11 +178,69 @@ void RangeStore::Impl::EnterFailed(const Status& st, std::vector<PendingWrite>& 
   for (PendingWrite& w : queued) w.cb(err);
 }
 
+bool RangeStore::Impl::SyncDueLocked(Clock::time_point now) const {
+  if (written_seq <= synced_seq) return false;
+  if (sync_requested > synced_seq) return true;
+  return opts.fsync == FsyncPolicy::kBatch && now >= unsynced_since + opts.batch_interval;
+}
+
+// The sync thread (policies batch and never). It syncs whatever the log
+// thread has written so far; appends continue meanwhile and are covered by
+// the next round. A failed fdatasync fails the store: later writes are
+// refused, and the log thread fails whatever is still queued.
+void RangeStore::Impl::SyncLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu);
+      for (;;) {
+        if (sync_thread_stop || !failed.ok()) return;
+        if (SyncDueLocked(Clock::now())) break;
+        if (opts.fsync == FsyncPolicy::kBatch && written_seq > synced_seq) {
+          sync_thread_cv.wait_until(lock, unsynced_since + opts.batch_interval);
+        } else {
+          sync_thread_cv.wait(lock);
+        }
+      }
+    }
+    std::lock_guard file_lock(file_mu);
+    const Clock::time_point started = Clock::now();
+    Seq target;
+    {
+      std::lock_guard lock(mu);
+      target = written_seq;  // all of it is in `active` or in an older, synced segment
+    }
+    Status st = active->Sync();
+    std::lock_guard lock(mu);
+    if (!st.ok()) {
+      if (failed.ok()) {
+        LOG_ERROR("range " << id << ": write-ahead log fsync failed, refusing writes: "
+                           << st.ToString());
+        failed = st.code() == Code::kIoError ? st : Status(Code::kIoError, st.message());
+      }
+      sync_cv.notify_all();
+      if (log_idle) log_cv.notify_one();
+      return;
+    }
+    if (target > synced_seq) synced_seq = target;
+    if (written_seq > synced_seq) unsynced_since = started;
+    sync_cv.notify_all();
+  }
+}
+
+void RangeStore::Impl::StopSyncThread() {
+  {
+    std::lock_guard lock(mu);
+    sync_thread_stop = true;
+  }
+  sync_thread_cv.notify_all();
+  if (sync_thread.joinable()) sync_thread.join();
+}
+
 Status RangeStore::Impl::WaitSynced(Seq seq) {
   std::unique_lock lock(mu);
   if (synced_seq >= seq) return Status::Ok();
   if (sync_requested < seq) sync_requested = seq;
-  if (log_idle) log_cv.notify_one();
+  sync_thread_cv.notify_one();
   sync_cv.wait(lock, [&] { return synced_seq >= seq || !failed.ok() || log_exited; });
   if (synced_seq >= seq) return Status::Ok();
   if (!failed.ok()) return failed;

@@ -73,7 +73,7 @@ Result<snapshot::SnapshotInfo> RangeStore::Impl::LoadUsableSnapshot(const std::v
     KeyMap loaded;
     auto info =
         snapshot::ReadSnapshot(path, id, [&](std::string_view k, std::string_view v, uint64_t ver) {
-          loaded.emplace_hint(loaded.end(), std::string(k), StoredValue{std::string(v), ver});
+          loaded.PutInOrder(k, std::string(v), ver);
         });
     if (info.ok() && info->replay_from != *it) {
       info = Status(Code::kCorruption,

@@ -84,11 +84,12 @@ Status RangeStore::Impl::WriteSnapshotFile(Seq replay_from, Seq* end) {
     if (stop_snapshots.load()) return Status(Code::kUnavailable, "range store is closing");
     {
       std::shared_lock map_lock(map_mu);
-      auto it = started ? map.upper_bound(last_key) : map.begin();
-      for (; it != map.end() && writer->buffered() < kChunkBytes; ++it) {
+      const KeyMap::Ordered& tree = map.ordered();
+      auto it = started ? tree.upper_bound(last_key) : tree.begin();
+      for (; it != tree.end() && writer->buffered() < kChunkBytes; ++it) {
         writer->Add(it->first, it->second.value, it->second.version);
       }
-      done = it == map.end();
+      done = it == tree.end();
       if (!done) last_key = std::prev(it)->first;
       *end = applied_seq;  // grows monotonically; the last chunk's is the max
     }

@@ -4,8 +4,8 @@
 // these methods. Implementations:
 //   - ClientBackend (repl/client_backend.h): one node through rangekv::Client
 //     (--node HOST:PORT);
-//   - a cluster backend reading the map from ZooKeeper (--zk) slots in here
-//     later without touching the parser, the executor or the I/O loop;
+//   - ClusterBackend (repl/cluster_backend.h): a cluster through ZooKeeper
+//     (--zk), the only one answering the cluster queries below;
 //   - FakeBackend in tests/repl: an in-memory map for unit tests.
 //
 // Return meanings follow rangekv/client.h exactly: errors are Status values
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "rangekv/client.h"
+#include "rangekv/cluster_info.h"
 #include "rangekv/status.h"
 
 namespace rangekv::repl {
@@ -44,6 +45,17 @@ class Backend {
   // All ops apply or none.
   virtual Result<uint64_t> Batch(std::vector<BatchOp> ops) = 0;
   virtual Status Ping() = 0;
+
+  // ---- cluster queries (from the client's cluster map) ----
+  // The default implementations fail with BAD_REQUEST "'<cmd>' needs --zk".
+  struct ClusterIdentity {
+    std::string cluster;
+    std::string zookeeper;
+  };
+  virtual Result<std::vector<NodeStatus>> Nodes();
+  virtual Result<std::vector<RangeStatus>> Ranges();
+  virtual Result<RangeStatus> Locate(std::string_view key);
+  virtual Result<ClusterIdentity> Identity();
 
   // What the shell is connected to, for the banner, e.g. "127.0.0.1:7000".
   virtual std::string Describe() const = 0;

@@ -11,7 +11,7 @@
 namespace rangekv::repl {
 namespace {
 
-constexpr std::array<CommandSpec, 11> kCommands{{
+constexpr std::array<CommandSpec, 15> kCommands{{
     {"put", "put <key> <value>", "store value under key", 2, 2},
     {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
     {"del", "del <key>", "delete key", 1, 1},
@@ -23,6 +23,11 @@ constexpr std::array<CommandSpec, 11> kCommands{{
     {"batch", "batch <op> [args] ; <op> [args] ; ...",
      "apply put/del/cas ops all or none (one range)", 1, -1},
     {"ping", "ping", "check that the node answers (PONG)", 0, 0},
+    {"nodes", "nodes", "list the cluster's nodes: id, address, up/down (--zk)", 0, 0},
+    {"ranges", "ranges", "list the ranges: bounds, epoch, owner, replicas, isr, state (--zk)", 0,
+     0},
+    {"locate", "locate <key>", "show the range holding key and its owner (--zk)", 1, 1},
+    {"status", "status", "summary of the cluster: nodes up/down, ranges by state (--zk)", 0, 0},
     {"help", "help [command]", "show usage of every command, or of one", 0, 1},
     {"quit", "quit", "leave (also exit, Ctrl-D)", 0, 0},
     {"exit", "exit", "leave (same as quit)", 0, 0},
@@ -137,6 +142,10 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
   }
   if (name == "scan") return ParseScan(a);
   if (name == "ping") return Command(PingCommand{});
+  if (name == "nodes") return Command(NodesCommand{});
+  if (name == "ranges") return Command(RangesCommand{});
+  if (name == "locate") return Command(LocateCommand{a[0].text});
+  if (name == "status") return Command(StatusCommand{});
   if (name == "help") return ParseHelp(a);
   return Command(QuitCommand{});  // quit, exit
 }

@@ -11,6 +11,10 @@
 // |                                          |      | then (<n> keys[, more])    |
 // | batch <op> [args] ; <op> [args] ; ...    | 1+   | OK                         |
 // | ping                                     | 0    | PONG                       |
+// | nodes                                    | 0    | <id> <address> up|down     |
+// | ranges                                   | 0    | one line per range         |
+// | locate <key>                             | 1    | range, bounds, owner       |
+// | status                                   | 0    | cluster summary (4 lines)  |
 // | help [command]                           | 0-1  | usage lines                |
 // | quit, exit                               | 0    | nothing; leaves            |
 //
@@ -18,7 +22,9 @@
 // key must not exist); [limit] a decimal uint32 (0 or absent = the server's
 // default). An empty <end> ("") means "to the end of the key space". Batch
 // ops are put/del/cas with the arities above, separated by ';' tokens; one
-// trailing ';' is allowed. Every parse error is BAD_REQUEST with a message
+// trailing ';' is allowed. nodes, ranges, locate and status read the
+// client's cluster map and need --zk (repl/format.h has their output).
+// Every parse error is BAD_REQUEST with a message
 // that names the command and shows its usage.
 #pragma once
 
@@ -62,13 +68,20 @@ struct BatchCommand {
   std::vector<BatchOp> ops;  // never empty
 };
 struct PingCommand {};
+struct NodesCommand {};
+struct RangesCommand {};
+struct LocateCommand {
+  std::string key;
+};
+struct StatusCommand {};
 struct HelpCommand {
   std::string topic;  // canonical command name; empty = every command
 };
 struct QuitCommand {};
 
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
-                             ScanCommand, BatchCommand, PingCommand, HelpCommand, QuitCommand>;
+                             ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
+                             LocateCommand, StatusCommand, HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {

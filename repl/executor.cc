@@ -47,6 +47,27 @@ struct Runner {
     Status s = backend.Ping();
     return s.ok() ? Ok(std::string(kPongLine)) : Failed(s);
   }
+  Reply operator()(const NodesCommand&) {
+    auto r = backend.Nodes();
+    return r.ok() ? Ok(FormatNodes(*r)) : Failed(r.status());
+  }
+  Reply operator()(const RangesCommand&) {
+    auto r = backend.Ranges();
+    return r.ok() ? Ok(FormatRanges(*r)) : Failed(r.status());
+  }
+  Reply operator()(const LocateCommand& c) {
+    auto r = backend.Locate(c.key);
+    return r.ok() ? Ok(FormatLocate(*r)) : Failed(r.status());
+  }
+  Reply operator()(const StatusCommand&) {
+    auto id = backend.Identity();
+    if (!id.ok()) return Failed(id.status());
+    auto nodes = backend.Nodes();
+    if (!nodes.ok()) return Failed(nodes.status());
+    auto ranges = backend.Ranges();
+    if (!ranges.ok()) return Failed(ranges.status());
+    return Ok(FormatStatus(id->cluster, id->zookeeper, *nodes, *ranges));
+  }
   Reply operator()(const HelpCommand& c) { return Ok(FormatHelp(c.topic)); }
   Reply operator()(const QuitCommand&) { return Reply{Outcome::kQuit, {}}; }
 };

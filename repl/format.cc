@@ -51,3 +51,75 @@ std::string FormatHelp(std::string_view topic) {
 }
 
 }  // namespace rangekv::repl
+
+namespace rangekv::repl {
+namespace {
+
+std::string FormatEnd(const std::optional<std::string>& end) {
+  if (!end) return "+inf";
+  if (*end == "+inf") return Quote(*end);
+  return FormatWord(*end);
+}
+
+std::string FormatBounds(const RangeStatus& r) {
+  return "[" + FormatWord(r.start) + ", " + FormatEnd(r.end) + ")";
+}
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  if (ids.empty()) return "-";
+  std::string out;
+  for (const auto& id : ids) {
+    if (!out.empty()) out += ',';
+    out += id;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatNodes(const std::vector<NodeStatus>& nodes) {
+  std::string out;
+  for (const auto& n : nodes) {
+    out += n.id + " " + (n.address.empty() ? "-" : n.address) + (n.up ? " up\n" : " down\n");
+  }
+  if (nodes.empty()) out = "(no nodes)\n";
+  return out;
+}
+
+std::string FormatRanges(const std::vector<RangeStatus>& ranges) {
+  std::string out;
+  for (const auto& r : ranges) {
+    out += std::to_string(r.id) + " " + FormatBounds(r) + " epoch " + std::to_string(r.epoch) +
+           " owner " + r.owner.value_or("-") + " replicas " + JoinIds(r.replicas) + " isr " +
+           JoinIds(r.isr) + " " + RangeHealthName(r.state) + "\n";
+  }
+  if (ranges.empty()) out = "(no ranges)\n";
+  return out;
+}
+
+std::string FormatLocate(const RangeStatus& r) {
+  std::string owner = r.owner ? *r.owner + " " + (r.owner_address.empty() ? "(down)" : r.owner_address)
+                              : "-";
+  return "range " + std::to_string(r.id) + " " + FormatBounds(r) + " owner " + owner + "\n";
+}
+
+std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
+                         const std::vector<NodeStatus>& nodes,
+                         const std::vector<RangeStatus>& ranges) {
+  size_t up = 0, active = 0, unavailable = 0, ownerless = 0;
+  for (const auto& n : nodes) up += n.up ? 1 : 0;
+  for (const auto& r : ranges) {
+    (r.state == RangeHealth::kActive ? active : unavailable) += 1;
+    ownerless += r.owner ? 0 : 1;
+  }
+  std::string out;
+  out += "cluster: " + std::string(cluster) + "\n";
+  out += "zookeeper: " + std::string(zookeeper) + "\n";
+  out += "nodes: " + std::to_string(up) + " up, " + std::to_string(nodes.size() - up) + " down\n";
+  out += "ranges: " + std::to_string(ranges.size()) + " total, " + std::to_string(active) +
+         " active, " + std::to_string(unavailable) + " unavailable, " + std::to_string(ownerless) +
+         " without owner\n";
+  return out;
+}
+
+}  // namespace rangekv::repl

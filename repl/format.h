@@ -12,6 +12,18 @@
 // | scan end               | (<n> keys)  or  (<n> keys, more)  (n in decimal)  |
 // | ping                   | PONG                                              |
 // | any error              | (error) <CODE> <message>                          |
+// | nodes, per node        | <id> <address|-> up|down                          |
+// | ranges, per range      | <id> [<start>, <end>) epoch <e> owner <id|->      |
+// |                        |   replicas <a,b|-> isr <a,b|-> active|unavailable |
+// | locate                 | range <id> [<start>, <end>) owner <id> <address>  |
+// |                        |   (owner "-" when none; address "(down)")         |
+// | status                 | cluster: NAME / zookeeper: CONNECT /              |
+// |                        | nodes: U up, D down /                             |
+// |                        | ranges: N total, A active, U unavailable,         |
+// |                        |   W without owner   (four lines)                  |
+//
+// Bounds are FormatWord'ed bytes; an unbounded end prints as bare +inf (a
+// real bound "+inf" is printed quoted, so the two never look alike).
 //
 // Keys and values go through FormatWord: common/escape.h QuoteIfNeeded (bare
 // when printable without spaces, quotes or backslashes, otherwise "..." with
@@ -24,8 +36,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rangekv/client.h"
+#include "rangekv/cluster_info.h"
 #include "rangekv/status.h"
 
 namespace rangekv::repl {
@@ -44,6 +58,13 @@ std::string FormatValue(std::string_view value);
 std::string FormatVersioned(const VersionedValue& v);
 // One "<key> <value>\n" per entry, then the count line.
 std::string FormatScan(const ScanResult& result);
+std::string FormatNodes(const std::vector<NodeStatus>& nodes);
+std::string FormatRanges(const std::vector<RangeStatus>& ranges);
+std::string FormatLocate(const RangeStatus& range);
+std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
+                         const std::vector<NodeStatus>& nodes,
+                         const std::vector<RangeStatus>& ranges);
+
 // Usage of every command (topic empty) or of one (topic = canonical name),
 // plus a short note on quoting when listing all.
 std::string FormatHelp(std::string_view topic);

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "repl/client_backend.h"
+#include "repl/cluster_backend.h"
 #include "repl/format.h"
 #include "repl/options.h"
 #include "repl/shell.h"
@@ -39,7 +40,14 @@ int Main(const std::vector<std::string>& args) {
   log::SetProgram("kvrepl");
   log::SetLevel(log::Level::kError);
 
-  auto backend = ClientBackend::Connect(opts->node, ClientOptionsFor(*opts));
+  Result<std::unique_ptr<Backend>> backend = Status(Code::kInternal, "no backend");
+  if (!opts->zk.empty()) {
+    auto b = ClusterBackend::Connect(opts->zk, opts->cluster, ClientOptionsFor(*opts));
+    if (b.ok()) backend = std::unique_ptr<Backend>(std::move(*b)); else backend = b.status();
+  } else {
+    auto b = ClientBackend::Connect(opts->node, ClientOptionsFor(*opts));
+    if (b.ok()) backend = std::unique_ptr<Backend>(std::move(*b)); else backend = b.status();
+  }
   if (!backend.ok()) {
     std::cerr << FormatError(backend.status());
     return kExitUsageOrConnect;

@@ -58,6 +58,7 @@ Result<std::chrono::milliseconds> ParseTimeout(const std::string& text) {
 
 Result<Options> ParseOptions(const std::vector<std::string>& args) {
   Options opts;
+  bool saw_cluster = false;
   ArgReader reader(args);
   while (!reader.Done()) {
     std::string flag = reader.NextFlag();
@@ -68,6 +69,12 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
     }
     if (flag == "--node") {
       RANGEKV_ASSIGN_OR_RETURN(opts.node, reader.Value(flag));
+    } else if (flag == "--zk") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.zk, reader.Value(flag));
+      if (opts.zk.empty()) return Bad("--zk wants a connect string host:port[,host:port...]");
+    } else if (flag == "--cluster") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.cluster, reader.Value(flag));
+      saw_cluster = true;
     } else if (flag == "-c" || flag == "--command") {
       RANGEKV_ASSIGN_OR_RETURN(std::string cmd, reader.Value(flag));
       opts.commands.push_back(std::move(cmd));
@@ -80,16 +87,24 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
       return Bad("unexpected argument '" + flag + "'");
     }
   }
-  if (opts.node.empty()) return Bad("missing --node HOST:PORT");
+  if (!opts.node.empty() && !opts.zk.empty()) return Bad("--node and --zk cannot be combined");
+  if (opts.node.empty() && opts.zk.empty()) return Bad("missing --node HOST:PORT or --zk CONNECT");
+  if (saw_cluster && opts.zk.empty()) return Bad("--cluster needs --zk");
+  if (opts.cluster.empty()) return Bad("--cluster wants a name");
   return opts;
 }
 
 std::string UsageText() {
   return R"(usage: kvrepl --node HOST:PORT [-c "<command>"]... [--timeout-ms N]
+       kvrepl --zk CONNECT [--cluster NAME] [-c "<command>"]... [--timeout-ms N]
 
-An interactive shell for a rangekv node.
+An interactive shell for a rangekv node or cluster.
 
-  --node HOST:PORT   node to connect to (required)
+  --node HOST:PORT   node to connect to
+  --zk CONNECT       cluster to connect to, through ZooKeeper (host:port[,...]);
+                     requests go to the owner of each key's range; adds the
+                     commands nodes, ranges, locate and status
+  --cluster NAME     cluster name under /rangekv/ (default "default"; with --zk)
   -c "<command>"     run the command, print its result; repeatable (in order);
                      exits after the last one (also --command)
   --timeout-ms N     deadline of each request in ms (default 5000)
@@ -108,7 +123,7 @@ Exit status:
   0  all -c commands succeeded; or end of input / quit in pipe and terminal
      mode (errors there are reported inline only)
   1  with -c: at least one command failed
-  2  bad flags, or the node could not be reached at start
+  2  bad flags, or the node (or ZooKeeper) could not be reached at start
 )";
 }
 

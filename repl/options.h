@@ -2,7 +2,11 @@
 //
 // | flag              | meaning                                                  |
 // | ----------------- | -------------------------------------------------------- |
-// | --node HOST:PORT  | the node to talk to (required)                           |
+// | --node HOST:PORT  | the node to talk to (this or --zk is required)           |
+// | --zk CONNECT      | a cluster through ZooKeeper ("host:port[,...]"); routes  |
+// |                   | each request to its range's owner; enables nodes,        |
+// |                   | ranges, locate, status                                   |
+// | --cluster NAME    | the cluster under /rangekv/ (default "default"; --zk)    |
 // | -c "<command>"    | run this command; repeatable; runs in order, then exits  |
 // | --command "<cmd>" | same as -c                                               |
 // | --timeout-ms N    | per-request deadline in ms (default 5000); the connect   |
@@ -16,7 +20,7 @@
 // Exit status of kvrepl:
 //   0  every command succeeded, or stdin ended (pipe/TTY mode, see below)
 //   1  with -c: at least one command printed an "(error)" line
-//   2  bad flags, or the node could not be reached at start
+//   2  bad flags, or the node (or ZooKeeper) could not be reached at start
 // In pipe and TTY mode errors are reported inline and the exit status at
 // EOF or quit is 0: a driving program reads the "(error)" lines themselves.
 #pragma once
@@ -38,7 +42,9 @@ enum class Action { kRun, kShowHelp };
 
 struct Options {
   Action action = Action::kRun;
-  std::string node;                   // HOST:PORT
+  std::string node;                   // HOST:PORT; empty in cluster mode
+  std::string zk;                     // ZooKeeper connect string; empty in node mode
+  std::string cluster = "default";    // with zk
   std::vector<std::string> commands;  // from -c, in order; empty = read stdin
   std::chrono::milliseconds timeout{5000};
 };

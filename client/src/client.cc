@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "client/src/address.h"
+#include "client/src/cluster_view.h"
 #include "client/src/connection.h"
+#include "client/src/router.h"
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/protocol.h"
@@ -62,30 +64,44 @@ T Await(Start&& start) {
   return future.get();
 }
 
+Status ValidateOptions(const ClientOptions& options) {
+  if (options.connections_per_node < 1 || options.io_threads < 1) {
+    return Status(Code::kBadRequest, "connections_per_node and io_threads must be at least 1");
+  }
+  if (options.request_timeout.count() <= 0 || options.connect_timeout.count() <= 0) {
+    return Status(Code::kBadRequest, "request_timeout and connect_timeout must be positive");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct Client::Impl {
   // One io_context per I/O thread (each run by that thread alone), and the
   // connections spread over them: a connection's handlers need no strand.
-  Impl(HostPort target, ClientOptions opts) : options(opts) {
+  // target: the node of a ConnectNode client; nullopt for a cluster client
+  // (its connections live in the Router, set right after construction).
+  Impl(std::optional<HostPort> target, ClientOptions opts) : options(opts) {
     for (int i = 0; i < opts.io_threads; ++i) {
       ios.push_back(std::make_unique<asio::io_context>(1));
       work.push_back(asio::make_work_guard(*ios.back()));
     }
     client_internal::ConnectionOptions copts;
     copts.connect_timeout = opts.connect_timeout;
-    for (int i = 0; i < opts.connections_per_node; ++i) {
+    for (int i = 0; target && i < opts.connections_per_node; ++i) {
       conns.push_back(std::make_unique<Connection>(
-          *ios[i % ios.size()], target, copts,
+          *ios[i % ios.size()], *target, copts,
           [this](PendingRequest req) { Route(std::move(req)); }, this));
     }
     for (auto& io : ios) threads.emplace_back([this, io = io.get()] { RunIo(*io); });
   }
 
   ~Impl() {
+    if (router) router->Shutdown();
     for (auto& c : conns) c->Shutdown();
     work.clear();
     for (auto& t : threads) t.join();
+    router.reset();  // its connections need the io_contexts drained, not destroyed
   }
 
   void RunIo(asio::io_context& io) {
@@ -149,6 +165,8 @@ struct Client::Impl {
     req.id = p.id;
     p.timeout = o.timeout.value_or(options.request_timeout);
     p.deadline = Clock::now() + p.timeout;
+    if (router) return router->Submit(std::move(req), Clock::now() + p.timeout, p.timeout,
+                                      std::move(done));
     p.retries_left = RetriesFor(req.kind);
     proto::EncodeRequest(req, p.frame);
     p.done = std::move(done);
@@ -178,6 +196,7 @@ struct Client::Impl {
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_id{1};
   std::atomic<size_t> rr{0};
+  std::unique_ptr<client_internal::Router> router;  // cluster clients only
 };
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -186,15 +205,44 @@ Client::~Client() = default;
 Result<std::unique_ptr<Client>> Client::ConnectNode(std::string_view address,
                                                     ClientOptions options) {
   RANGEKV_ASSIGN_OR_RETURN(HostPort target, client_internal::ParseHostPort(address));
-  if (options.connections_per_node < 1 || options.io_threads < 1) {
-    return Status(Code::kBadRequest, "connections_per_node and io_threads must be at least 1");
-  }
-  if (options.request_timeout.count() <= 0 || options.connect_timeout.count() <= 0) {
-    return Status(Code::kBadRequest, "request_timeout and connect_timeout must be positive");
-  }
+  RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
   auto impl = std::make_unique<Impl>(std::move(target), options);
   RANGEKV_RETURN_IF_ERROR(impl->ConnectAll());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(std::string_view zk_connect,
+                                                std::string_view cluster, ClientOptions options) {
+  RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
+  if (zk_connect.empty()) return Status(Code::kBadRequest, "empty ZooKeeper connect string");
+  // Blocking ZooKeeper work happens here, on the caller's thread.
+  RANGEKV_ASSIGN_OR_RETURN(
+      std::unique_ptr<client_internal::ClusterView> view,
+      client_internal::ClusterView::Open(zk_connect, cluster, options.connect_timeout));
+  auto impl = std::make_unique<Impl>(std::nullopt, options);
+  std::vector<asio::io_context*> ios;
+  for (auto& io : impl->ios) ios.push_back(io.get());
+  impl->router = std::make_unique<client_internal::Router>(std::move(ios), std::move(view), options);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+std::vector<NodeStatus> Client::Nodes() const {
+  return impl_->router ? impl_->router->Nodes() : std::vector<NodeStatus>{};
+}
+
+std::vector<RangeStatus> Client::Ranges() const {
+  return impl_->router ? impl_->router->Ranges() : std::vector<RangeStatus>{};
+}
+
+Result<RangeStatus> Client::Locate(std::string_view key) const {
+  if (!impl_->router) {
+    return Status(Code::kBadRequest, "Locate needs a cluster client (Client::Connect)");
+  }
+  return impl_->router->Locate(key);
+}
+
+const char* RangeHealthName(RangeHealth h) {
+  return h == RangeHealth::kActive ? "active" : "unavailable";
 }
 
 // ---- async ----
@@ -242,7 +290,7 @@ void Client::ScanAsync(std::string start, std::optional<std::string> end, uint32
   req.scan_start = std::move(start);
   req.scan_end = std::move(end);
   req.scan_limit = limit;
-  impl_->Submit(std::move(req), o, [cb = std::move(cb)](Result<proto::Response> r) {
+  auto on_done = [cb = std::move(cb)](Result<proto::Response> r) {
     if (!r.ok()) return cb(r.status());
     if (r->kind == proto::Response::Kind::kError) return cb(std::move(r->error));
     if (r->kind != proto::Response::Kind::kEntries) return cb(Unexpected(*r));
@@ -253,7 +301,15 @@ void Client::ScanAsync(std::string start, std::optional<std::string> end, uint32
       out.entries.push_back(KeyValue{std::move(e.key), std::move(e.value), e.version});
     }
     cb(std::move(out));
-  });
+  };
+  if (impl_->router) {
+    Status st = proto::Validate(req);
+    if (!st.ok()) return asio::post(*impl_->ios[0], [on_done, st] { on_done(st); });
+    const auto timeout = o.timeout.value_or(impl_->options.request_timeout);
+    return impl_->router->Scan(std::move(req), Clock::now() + timeout, timeout,
+                               std::move(on_done));
+  }
+  impl_->Submit(std::move(req), o, std::move(on_done));
 }
 
 void Client::BatchAsync(std::vector<BatchOp> ops, WriteCallback cb, CallOptions o) {

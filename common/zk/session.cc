@@ -76,8 +76,10 @@ bool Terminal(SessionState s) {
 // The C client's log lines go to our log; it has no per-line level, and we
 // only let it emit warnings and errors (set once per process below). While a
 // server is down it logs every retry (about 30 lines a second), so at most
-// kClientLogPerSecond lines pass per second and the rest are counted.
-constexpr int kClientLogPerSecond = 3;
+// kClientLogBurst lines pass per kClientLogWindow and the rest are counted:
+// an operator sees the cause and a count, not a flood.
+constexpr int kClientLogBurst = 2;
+constexpr std::chrono::seconds kClientLogWindow{5};
 
 void ClientLog(const char* message) {
   static std::mutex mu;
@@ -90,13 +92,13 @@ void ClientLog(const char* message) {
   {
     std::lock_guard lock(mu);
     auto now = std::chrono::steady_clock::now();
-    if (now - window >= std::chrono::seconds(1)) {
+    if (now - window >= kClientLogWindow) {
       window = now;
       in_window = 0;
       dropped = suppressed;
       suppressed = 0;
     }
-    if (++in_window > kClientLogPerSecond) {
+    if (++in_window > kClientLogBurst) {
       ++suppressed;
       return;
     }

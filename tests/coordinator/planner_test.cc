@@ -1,5 +1,7 @@
 // Unit tests of the coordinator's pure decisions (coordinator/planner.h) and
 // the election naming rules (coordinator/election.h). No ZooKeeper.
+#include "coordinator/planner.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <set>
 
 #include "coordinator/election.h"
-#include "coordinator/planner.h"
 
 namespace rangekv::coordinator {
 namespace {
@@ -388,9 +389,9 @@ TEST(Election, CandidateNamesAndLowestSequence) {
   EXPECT_FALSE(CandidateSequence("leader-42").has_value());
   EXPECT_FALSE(CandidateSequence("leader-00000000x2").has_value());
   EXPECT_FALSE(CandidateSequence("other-0000000001").has_value());
-  EXPECT_EQ(LowestCandidate({"leader-0000000010", "junk", "leader-0000000003",
-                             "leader-0000000007"}),
-            std::optional<std::string>("leader-0000000003"));
+  EXPECT_EQ(
+      LowestCandidate({"leader-0000000010", "junk", "leader-0000000003", "leader-0000000007"}),
+      std::optional<std::string>("leader-0000000003"));
   EXPECT_FALSE(LowestCandidate({"junk"}).has_value());
   EXPECT_FALSE(LowestCandidate({}).has_value());
 }

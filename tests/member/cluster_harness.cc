@@ -7,18 +7,21 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <regex>
 
 namespace rangekv::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The port of the log's "serving on 127.0.0.1:PORT" line, once it appears.
 std::optional<int> ServingPort(const std::string& log) {
-  static const std::regex kServing("serving on 127\\.0\\.0\\.1:([0-9]+)");
-  std::smatch m;
-  if (!std::regex_search(log, m, kServing)) return std::nullopt;
-  return std::stoi(m[1]);
+  const std::string kServing = "serving on 127.0.0.1:";
+  size_t at = log.find(kServing);
+  if (at == std::string::npos) return std::nullopt;
+  size_t digits = at + kServing.size();
+  size_t end = log.find_first_not_of("0123456789", digits);
+  if (end == digits || end == std::string::npos) return std::nullopt;  // line not complete yet
+  return std::stoi(log.substr(digits, end - digits));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "tests/member/cluster_harness.h"
+#include "tests/member/cut_proxy.h"
 #include "tests/testutil/zk_server.h"
 
 namespace rangekv::testing {
@@ -288,6 +289,39 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
   std::cout << "[ measured ] SIGCONT after expiry -> registered and serving: "
             << MsSince(resumed) << " ms\n";
   EXPECT_TRUE(n1_.LogHas("expired")) << n1_.log();
+}
+
+// Cut off from ZooKeeper, a node must stop serving before the server can
+// expire its session (after which its ranges may go elsewhere); it rejoins
+// once ZooKeeper is back.
+TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
+  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4},
+                                FourRanges({NodeId("n1")}))
+                  .ok());
+  CutProxy proxy(zk_->port());
+  KvnodeProc::Options o = Opts("n1");
+  o.zk = "127.0.0.1:" + std::to_string(proxy.port());
+  o.session_timeout_ms = 2000;
+  ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
+  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+
+  Clock::time_point cut = Clock::now();
+  proxy.Cut();
+  bool stopped = WaitFor(
+      [&] {
+        auto r = n1_.Call(GetRequest(1, KeyIn(1)));
+        return r.ok() && r->error.code() == Code::kRangeUnavailable;
+      },
+      kConverge, milliseconds(20));
+  double stopped_ms = MsSince(cut);
+  proxy.Heal();
+  ASSERT_TRUE(stopped) << n1_.log();
+  EXPECT_LT(stopped_ms, 2000);  // before the session could expire
+  Clock::time_point healed = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+  std::cout << "[ measured ] cut off from ZooKeeper -> stopped serving: " << stopped_ms
+            << " ms (session timeout 2000 ms); healed -> serving again: " << MsSince(healed)
+            << " ms\n";
 }
 
 TEST_F(MemberTest, MetricsEndpointCountsRequests) {

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rangekv/cluster_info.h"
 #include "rangekv/status.h"
 
 #if defined(RANGEKV_CLIENT_BUILD)
@@ -95,6 +96,34 @@ class RANGEKV_EXPORT Client {
   // connect_timeout, BAD_REQUEST for a malformed address.
   static Result<std::unique_ptr<Client>> ConnectNode(std::string_view address,
                                                      ClientOptions options = {});
+  // Connects to a cluster through ZooKeeper (zk_connect: "host:port[,...]")
+  // and routes each request straight to the owner of its key's range, per a
+  // cluster map it keeps current (watch + periodic re-read). Fails with
+  // UNAVAILABLE when ZooKeeper cannot be reached (or the map read) within
+  // connect_timeout, BAD_REQUEST for a bad connect string or cluster name.
+  //
+  // Routing and retries within each request's deadline:
+  //   - NOT_OWNER: resent at once to the node named by the owner hint, and
+  //     the map is re-read;
+  //   - connect refused, RANGE_UNAVAILABLE, a range with no owner or whose
+  //     owner is down: map re-read, retry with backoff (10 ms doubling to
+  //     500 ms) until the deadline, which then fails with the last error;
+  //   - a read whose connection is lost after it was sent: retried the same
+  //     way; a write is not (its outcome is unknown): UNAVAILABLE. A write
+  //     is only sent on a connection already established, so a refused
+  //     connect never makes its outcome unknown;
+  //   - TIMEOUT and the final errors are returned as they are.
+  // Batch: every key must be in one range of the current map, else
+  // CROSS_RANGE without contacting any node. Scan: walks the ranges in key
+  // order, one request per range, until the limit (0 = 1000) is reached or
+  // the end; `more` is set when the limit stopped it (at a range boundary
+  // the next range is not looked at, so more keys may, not must, follow). A
+  // scan across ranges is not a snapshot: each range is read at its own
+  // moment.
+  // Ping: pings the owner of the range holding the empty key.
+  static Result<std::unique_ptr<Client>> Connect(std::string_view zk_connect,
+                                                 std::string_view cluster,
+                                                 ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -113,6 +142,16 @@ class RANGEKV_EXPORT Client {
   // All ops apply or none; the whole batch must fall in one range.
   Result<uint64_t> Batch(std::vector<BatchOp> ops, CallOptions o = {});
   Status Ping(CallOptions o = {});
+
+  // ---- cluster introspection (Connect only; from the current map) ----
+  // Live nodes plus owners/replicas without a live znode (down), by id.
+  // Empty for a ConnectNode client.
+  std::vector<NodeStatus> Nodes() const;
+  // Every range in key order. Empty for a ConnectNode client.
+  std::vector<RangeStatus> Ranges() const;
+  // The range holding key; RANGE_UNAVAILABLE when no range does (a hole),
+  // BAD_REQUEST for a ConnectNode client.
+  Result<RangeStatus> Locate(std::string_view key) const;
 
   // ---- async ----
   using GetCallback = std::function<void(Result<std::optional<VersionedValue>>)>;

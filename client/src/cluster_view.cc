@@ -1,0 +1,193 @@
+#include "client/src/cluster_view.h"
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+
+namespace rangekv::client_internal {
+
+using cluster::ClusterMap;
+
+// One reconcile run: the map being built plus the run's continuation.
+struct ClusterView::ReadState {
+  std::shared_ptr<ClusterMap> map = std::make_shared<ClusterMap>();
+  zk::Reconciler::Done done;
+  bool failed = false;
+  Status error;
+};
+
+ClusterView::ClusterView(std::string cluster)
+    : paths_(cluster), work_(asio::make_work_guard(io_)) {
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+ClusterView::~ClusterView() {
+  // The reconciler first (no new runs), then the session (drops its
+  // queued completions), then the thread.
+  if (reconciler_) reconciler_->Stop();
+  reconciler_.reset();
+  session_.reset();
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_connect,
+                                                       std::string_view cluster,
+                                                       std::chrono::milliseconds timeout) {
+  if (!cluster::IsValidNodeId(cluster)) {
+    return Status(Code::kBadRequest, "cluster name wants 1-64 characters of [A-Za-z0-9._-], got '" +
+                                         std::string(cluster) + "'");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_ptr<ClusterView> view(new ClusterView(std::string(cluster)));
+  zk::SessionOptions so;
+  so.connect_string = std::string(zk_connect);
+  so.blocking_timeout = timeout;
+  auto session = zk::Session::Open(so, view->io_.get_executor());
+  if (!session.ok()) return session.status().WithContext("ZooKeeper " + so.connect_string);
+  view->session_ = std::move(*session);
+  Status st = view->session_->WaitConnected(timeout);
+  if (!st.ok()) {
+    return Status(Code::kUnavailable, "cannot reach ZooKeeper at " + so.connect_string +
+                                          " within " + std::to_string(timeout.count()) + " ms (" +
+                                          st.message() + ")");
+  }
+  zk::ReconcilerOptions ro;
+  ro.channel.connect_string = so.connect_string;
+  ro.channel.watch_paths = {view->paths_.root()};
+  ClusterView* self = view.get();
+  auto rec = zk::Reconciler::Create(
+      view->io_.get_executor(), ro,
+      [self](const zk::ReconcileTriggers&, zk::Reconciler::Done done) {
+        self->Reconcile(std::move(done));
+      });
+  if (!rec.ok()) return rec.status().WithContext("ZooKeeper watch");
+  view->reconciler_ = std::move(*rec);
+  view->reconciler_->Start();
+  view->reconciler_->TriggerNow();
+  std::unique_lock lock(view->mu_);
+  if (!view->cv_.wait_until(lock, deadline, [&] { return view->map_ != nullptr; })) {
+    return Status(Code::kUnavailable, "could not read the cluster map of '" +
+                                          std::string(cluster) + "' from ZooKeeper at " +
+                                          so.connect_string + " within " +
+                                          std::to_string(timeout.count()) + " ms");
+  }
+  lock.unlock();
+  return view;
+}
+
+std::shared_ptr<const ClusterMap> ClusterView::Current() const {
+  std::lock_guard lock(mu_);
+  return map_;
+}
+
+void ClusterView::Refresh() {
+  if (reconciler_) reconciler_->TriggerNow();
+}
+
+uint64_t ClusterView::generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+void ClusterView::Publish(std::shared_ptr<ClusterMap> map) {
+  {
+    std::lock_guard lock(mu_);
+    map_ = std::move(map);
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
+namespace {
+
+// Reads every child of parent with AsyncGet and hands each (name, data) to
+// accept; then calls next(status). A missing parent is an empty list.
+void ReadChildren(zk::Session& s, const std::string& parent,
+                  std::function<void(const std::string&, const std::string&)> accept,
+                  std::function<void(Status)> next) {
+  s.AsyncChildren(parent, [&s, parent, accept = std::move(accept),
+                           next = std::move(next)](Result<std::vector<std::string>> names) {
+    if (!names.ok()) {
+      // ZNONODE maps to BAD_REQUEST: the cluster is not bootstrapped yet.
+      if (names.status().code() == Code::kBadRequest) return next(Status::Ok());
+      return next(names.status());
+    }
+    if (names->empty()) return next(Status::Ok());
+    struct Count {
+      size_t left;
+      Status first_error;
+    };
+    auto count = std::make_shared<Count>(Count{names->size(), {}});
+    for (const std::string& name : *names) {
+      s.AsyncGet(parent + "/" + name,
+                 [name, accept, next, count](Result<std::optional<zk::ZnodeData>> r) {
+                   if (!r.ok() && count->first_error.ok()) count->first_error = r.status();
+                   if (r.ok() && r->has_value()) accept(name, (*r)->data);
+                   if (--count->left == 0) next(count->first_error);
+                 });
+    }
+  });
+}
+
+}  // namespace
+
+// Runs on io_ (one run at a time, so the chain needs no lock).
+void ClusterView::Reconcile(zk::Reconciler::Done done) {
+  auto st = std::make_shared<ReadState>();
+  st->done = std::move(done);
+  zk::Session& s = *session_;
+  auto fail = [st](const Status& e) {
+    LOG_WARN("cluster map read failed: " << e.ToString());
+    st->done();
+  };
+  auto read_config = [this, st, &s, fail](Status prev) {
+    if (!prev.ok()) return fail(prev);
+    s.AsyncGet(paths_.config(), [this, st, fail](Result<std::optional<zk::ZnodeData>> r) {
+      if (!r.ok()) return fail(r.status());
+      if (r->has_value()) {
+        auto c = cluster::DecodeConfig((*r)->data);
+        if (c.ok()) st->map->config = *c;
+      }
+      Publish(st->map);
+      st->done();
+    });
+  };
+  auto read_ranges = [this, st, &s, fail, read_config](Status prev) {
+    if (!prev.ok()) return fail(prev);
+    ReadChildren(
+        s, paths_.ranges(),
+        [st](const std::string& name, const std::string& data) {
+          auto r = cluster::DecodeRange(data);
+          if (!r.ok()) {
+            LOG_WARN("skipping range znode " << name << ": " << r.status().ToString());
+            return;
+          }
+          st->map->ranges[r->id] = std::move(*r);
+        },
+        read_config);
+  };
+  auto read_nodes = [this, st, &s, fail, read_ranges](Status prev) {
+    if (!prev.ok()) return fail(prev);
+    ReadChildren(
+        s, paths_.nodes(),
+        [st](const std::string& name, const std::string& data) {
+          auto n = cluster::DecodeNode(data);
+          if (!n.ok()) {
+            LOG_WARN("skipping node znode " << name << ": " << n.status().ToString());
+            return;
+          }
+          st->map->live_nodes[n->id] = std::move(*n);
+        },
+        read_ranges);
+  };
+  s.AsyncSync(paths_.root(), [read_nodes](Status sync) {
+    // A missing root is not an error: the reads below see it empty.
+    read_nodes(sync.code() == Code::kBadRequest ? Status::Ok() : sync);
+  });
+}
+
+}  // namespace rangekv::client_internal

@@ -1,0 +1,78 @@
+// client/src/cluster_view.h — the smart client's copy of the cluster map.
+//
+// A ClusterView holds one zk::Session (reads) and one zk::Reconciler (a
+// persistent recursive watch on /rangekv/<cluster> plus a 5 s timer) and
+// keeps the latest ClusterMap it read. Each reconcile run is level-triggered
+// (DESIGN §4): Sync the root, then re-read
+//
+//   | read                          | into                         |
+//   |-------------------------------|------------------------------|
+//   | children of R/nodes, each Get | ClusterMap::live_nodes       |
+//   | children of R/ranges, each Get| ClusterMap::ranges           |
+//   | Get R/config                  | ClusterMap::config           |
+//
+// and replaces the map as a whole (readers never see half a run). A missing
+// nodes/ or ranges/ parent reads as empty; a record that does not decode is
+// logged and skipped. A run that fails part-way keeps the previous map; the
+// next trigger retries.
+//
+// Threads: ZooKeeper work runs on a private io_context with its own thread,
+// never on the client's I/O threads. Open blocks (caller's thread) for the
+// session and the first map; everything else is thread-safe and non-blocking.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/asio.h"
+#include "common/cluster_map.h"
+#include "common/zk/reconciler.h"
+#include "common/zk/session.h"
+#include "rangekv/status.h"
+
+namespace rangekv::client_internal {
+
+class ClusterView {
+ public:
+  // Connects to ZooKeeper and reads the first map. UNAVAILABLE when the
+  // session or the first read does not complete within timeout; BAD_REQUEST
+  // for a bad connect string or cluster name. Never call on an Asio thread.
+  static Result<std::unique_ptr<ClusterView>> Open(std::string_view zk_connect,
+                                                   std::string_view cluster,
+                                                   std::chrono::milliseconds timeout);
+  ~ClusterView();
+  ClusterView(const ClusterView&) = delete;
+  ClusterView& operator=(const ClusterView&) = delete;
+
+  // The latest map (never null after Open succeeded).
+  std::shared_ptr<const cluster::ClusterMap> Current() const;
+  // Asks for a re-read soon (coalesced). Non-blocking.
+  void Refresh();
+  // Completed reads so far.
+  uint64_t generation() const;
+
+ private:
+  ClusterView(std::string cluster);
+  struct ReadState;
+  void Reconcile(zk::Reconciler::Done done);
+  void Publish(std::shared_ptr<cluster::ClusterMap> map);
+
+  cluster::Paths paths_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::unique_ptr<zk::Session> session_;
+  std::unique_ptr<zk::Reconciler> reconciler_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<const cluster::ClusterMap> map_;  // guarded by mu_
+  uint64_t generation_ = 0;                          // guarded by mu_
+};
+
+}  // namespace rangekv::client_internal

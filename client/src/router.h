@@ -1,0 +1,92 @@
+// client/src/router.h — request routing of a cluster client (Connect).
+//
+// The Router sends each request to the owner of its key's range per the
+// ClusterView's current map, over per-node connection pools, and retries
+// within the request's deadline as rangekv/client.h documents for Connect:
+//
+//   | outcome of one attempt              | action                              |
+//   |-------------------------------------|-------------------------------------|
+//   | NOT_OWNER with a hint elsewhere     | refresh map, resend to hint at once |
+//   | NOT_OWNER without usable hint,      | refresh map, back off, re-route     |
+//   | RANGE_UNAVAILABLE, STALE_EPOCH, no  |                                     |
+//   | range/owner/live owner in the map,  |                                     |
+//   | connect failed                      |                                     |
+//   | UNAVAILABLE after send (read)       | refresh map, back off, re-route     |
+//   | UNAVAILABLE after send (write)      | return it (outcome unknown)         |
+//   | anything else                       | return it                           |
+//
+// Backoff: 10 ms doubling to 500 ms, never past the deadline. When the
+// deadline passes while backing off, the caller gets the last error seen
+// (TIMEOUT if there was none). Writes are sent only on an established
+// connection, so "connect failed" always means "not sent".
+//
+// Pools: one per node address, connections_per_node connections each,
+// created on first use and kept until the Router is destroyed (a node that
+// moved leaves an idle pool behind).
+//
+// Threads: every method is thread-safe; callbacks run on the client's I/O
+// threads. Teardown: Shutdown() (pending requests fail with UNAVAILABLE,
+// backoff timers end within 500 ms), then drain and join the I/O threads,
+// then destroy the Router (its connections need the io_contexts drained).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "client/src/cluster_view.h"
+#include "client/src/connection.h"
+#include "common/asio.h"
+#include "common/protocol.h"
+#include "rangekv/client.h"
+#include "rangekv/cluster_info.h"
+
+namespace rangekv::client_internal {
+
+class Router {
+ public:
+  // ios: the client's io_contexts (outlive the Router).
+  Router(std::vector<asio::io_context*> ios, std::unique_ptr<ClusterView> view,
+         ClientOptions options);
+  ~Router();
+
+  // Validated request; done runs exactly once on an I/O thread.
+  void Submit(proto::Request req, Clock::time_point deadline, std::chrono::milliseconds timeout,
+              ResponseCallback done);
+  // Multi-range scan (see client.h); done gets the merged response.
+  void Scan(proto::Request req, Clock::time_point deadline, std::chrono::milliseconds timeout,
+            ResponseCallback done);
+
+  // Fails everything pending with UNAVAILABLE; further Submits fail.
+  void Shutdown();
+
+  std::vector<NodeStatus> Nodes() const;
+  std::vector<RangeStatus> Ranges() const;
+  Result<RangeStatus> Locate(std::string_view key) const;
+
+  struct Call;
+
+ private:
+  struct Pool;
+  void Dispatch(std::shared_ptr<Call> call);
+  void Send(std::shared_ptr<Call> call, Connection& conn);
+  void OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r);
+  void RetryLater(std::shared_ptr<Call> call, Status why);
+  Connection& PickConnection(const std::string& address, const std::shared_ptr<Call>& call);
+  asio::io_context& NextIo();
+
+  const std::vector<asio::io_context*> ios_;
+  const std::unique_ptr<ClusterView> view_;
+  const ClientOptions options_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<size_t> rr_{0};
+  std::atomic<bool> closed_{false};
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;  // guarded by mu_
+};
+
+}  // namespace rangekv::client_internal

@@ -1,0 +1,18 @@
+#include "repl/backend.h"
+
+namespace rangekv::repl {
+namespace {
+
+Status NeedsZk(std::string_view command) {
+  return Status(Code::kBadRequest, "'" + std::string(command) +
+                                       "' needs --zk (kvrepl --zk CONNECT [--cluster NAME])");
+}
+
+}  // namespace
+
+Result<std::vector<NodeStatus>> Backend::Nodes() { return NeedsZk("nodes"); }
+Result<std::vector<RangeStatus>> Backend::Ranges() { return NeedsZk("ranges"); }
+Result<RangeStatus> Backend::Locate(std::string_view) { return NeedsZk("locate"); }
+Result<Backend::ClusterIdentity> Backend::Identity() { return NeedsZk("status"); }
+
+}  // namespace rangekv::repl
