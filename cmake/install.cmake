@@ -38,7 +38,9 @@ install(EXPORT rangekvTargets
 
 # rangekv_common links prometheus-cpp privately when metrics are built; a
 # static library's private dependencies still reach the consumer's link line.
-if(TARGET prometheus-cpp::pull)
+# (Its imported target is scoped to common/, so look at the link list.)
+get_target_property(_rangekv_common_libs rangekv_common LINK_LIBRARIES)
+if("${_rangekv_common_libs}" MATCHES "prometheus-cpp::")
   set(RANGEKV_NEEDS_PROMETHEUS ON)
 else()
   set(RANGEKV_NEEDS_PROMETHEUS OFF)

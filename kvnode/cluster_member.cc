@@ -69,8 +69,8 @@ class ClusterMember::Worker {
         metrics_(metrics),
         on_fatal_(std::move(on_fatal)),
         reader_(options_.cluster, options_.self.id),
-        call_timeout_(std::clamp(options_.session_timeout, milliseconds(2000),
-                                 milliseconds(10000))),
+        call_timeout_(
+            std::clamp(options_.session_timeout, milliseconds(2000), milliseconds(10000))),
         work_(io_.get_executor()) {}
 
   ~Worker() { Stop(); }
@@ -99,7 +99,9 @@ class ClusterMember::Worker {
     return stop_;
   }
   Status OpenSession();
-  void WaitConnecting(zk::SessionState state, Clock::time_point since, bool ever_connected);
+  // Waits for the session to connect, logging with growing spacing; stops
+  // serving once a lost connection lasts a third of the session timeout.
+  void WaitConnecting(Clock::time_point since, bool ever_connected);
   void LoseSession(zk::SessionState state);
   void Suspend(const std::string& reason);
   // Creates R/nodes/<id>; sets *fatal when another live node holds the id.
@@ -117,11 +119,11 @@ class ClusterMember::Worker {
   // Shared between the io thread and the member thread.
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;            // guarded by mu_
+  bool stop_ = false;             // guarded by mu_
   bool reconcile_wanted_ = true;  // guarded by mu_
-  uint64_t session_gen_ = 0;     // guarded by mu_: callbacks of older sessions are ignored
+  uint64_t session_gen_ = 0;      // guarded by mu_: callbacks of older sessions are ignored
   zk::SessionState state_ = zk::SessionState::kConnecting;  // guarded by mu_
-  Clock::time_point state_since_;                            // guarded by mu_
+  Clock::time_point state_since_;                           // guarded by mu_
   bool ever_connected_ = false;  // guarded by mu_: this session was connected once
 
   // Member thread only.
@@ -216,9 +218,8 @@ void ClusterMember::Worker::Step() {
   if (!session_) {
     if (Status st = OpenSession(); !st.ok()) {
       milliseconds delay = backoff_.Next();
-      LOG_WARN("cannot open a ZooKeeper session to " << options_.zk_connect << ": "
-                                                     << st.ToString() << "; retrying in "
-                                                     << delay.count() << " ms");
+      LOG_WARN("cannot open a ZooKeeper session to " << options_.zk_connect << ": " << st.ToString()
+                                                     << "; retrying in " << delay.count() << " ms");
       WaitEvent(Clock::now() + delay);
       return;
     }
@@ -237,7 +238,7 @@ void ClusterMember::Worker::Step() {
   was_connected_ = state == zk::SessionState::kConnected;
   if (state != zk::SessionState::kConnected) {
     if (state == zk::SessionState::kConnecting) {
-      WaitConnecting(state, since, ever_connected);
+      WaitConnecting(since, ever_connected);
     } else {
       LoseSession(state);
     }
@@ -308,13 +309,12 @@ Status ClusterMember::Worker::OpenSession() {
   if (!s.ok()) return s.status();
   session_ = std::move(*s);
   next_wait_log_ = Clock::now() + wait_log_spacing_;
-  LOG_INFO("connecting to ZooKeeper at " << options_.zk_connect << " (cluster "
-                                         << options_.cluster << ")");
+  LOG_INFO("connecting to ZooKeeper at " << options_.zk_connect << " (cluster " << options_.cluster
+                                         << ")");
   return Status::Ok();
 }
 
-void ClusterMember::Worker::WaitConnecting(zk::SessionState, Clock::time_point since,
-                                           bool ever_connected) {
+void ClusterMember::Worker::WaitConnecting(Clock::time_point since, bool ever_connected) {
   Clock::time_point now = Clock::now();
   // The C client notices a silent connection after 2/3 of the timeout, so
   // the server may expire the session as early as 1/3 of the timeout after
@@ -402,7 +402,8 @@ Status ClusterMember::Worker::Register(bool* fatal) {
     }
     *fatal = true;
     return Status(Code::kBadRequest,
-                  "node id " + options_.self.id.str() + " is already registered by a live node at " +
+                  "node id " + options_.self.id.str() +
+                      " is already registered by a live node at " +
                       (other.ok() ? other->address : "an unknown address (" + path + ")"));
   }
   return Status(Code::kUnavailable, path + " keeps changing while registering");
@@ -464,8 +465,8 @@ Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(MemberOptions option
                                                             NodeMetrics* metrics,
                                                             FatalCallback on_fatal) {
   if (options.self.id != node.id()) {
-    return Status(Code::kInternal, "member id " + options.self.id.str() + " is not the node's " +
-                                       node.id().str());
+    return Status(Code::kInternal,
+                  "member id " + options.self.id.str() + " is not the node's " + node.id().str());
   }
   std::unique_ptr<ClusterMember> member(
       new ClusterMember(std::move(options), node, metrics, std::move(on_fatal)));

@@ -35,10 +35,10 @@
 //
 // Session states as the member sees them:
 //
-//   none ──open──> connecting ──> connected ──register──> registered ──reconcile──> serving
-//    ^   (retry,      │  ^            │                                                │
-//    │   backoff)     │  └────────────┘ (connection lost; resumed within the timeout) │
-//    └── expired / auth failed (disconnected > timeout/3: suspend only) ◄───────────────┘
+//   none --open--> connecting --> connected --register--> registered --reconcile--> serving
+//    ^  (retry,       |  ^           |                                                |
+//    |   backoff)     |  +-----------+ (connection lost, resumed within the timeout) |
+//    +-- expired / auth failed  (disconnected > timeout/3: suspend only) <-----------+
 //
 // Threads: every blocking step (ZooKeeper calls, Node::Apply's disk I/O)
 // runs on the member's own thread, never on an Asio thread. Session
@@ -83,8 +83,7 @@ class ClusterMember {
   // Starts the member thread and the watch. metrics may be null.
   // BAD_REQUEST for options the watch channel refuses (connect string).
   static Result<std::unique_ptr<ClusterMember>> Start(MemberOptions options, Node& node,
-                                                      NodeMetrics* metrics,
-                                                      FatalCallback on_fatal);
+                                                      NodeMetrics* metrics, FatalCallback on_fatal);
   ~ClusterMember();  // Stop()
   ClusterMember(const ClusterMember&) = delete;
   ClusterMember& operator=(const ClusterMember&) = delete;

@@ -4,7 +4,7 @@
 //
 // | path               | what                                                   |
 // |--------------------|--------------------------------------------------------|
-// | NODE               | identity file (format below); written once, atomically |
+// | NODE               | identity file (format below); written atomically       |
 // | LOCK               | flock(2)ed by the running kvnode; holds its pid as text |
 // | ranges/<range-id>/ | one RangeStore per range (kvnode/range_store.h)        |
 //

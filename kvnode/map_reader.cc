@@ -56,8 +56,7 @@ Result<std::vector<GetResult>> GetAll(zk::Session& session, const std::vector<st
 
 }  // namespace
 
-MapReader::MapReader(std::string cluster, NodeId self)
-    : paths_(cluster), self_(std::move(self)) {}
+MapReader::MapReader(std::string cluster, NodeId self) : paths_(cluster), self_(std::move(self)) {}
 
 void MapReader::ReportGarbage(const std::string& path, const zk::ZnodeStat& stat,
                               const std::string& why) {
@@ -115,8 +114,8 @@ Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds 
     if (name == self_.str()) out.self_owner = d.stat.ephemeral_owner;
     auto info = cluster::DecodeNode(d.data);
     if (!info.ok() || info->id.str() != name) {
-      ReportGarbage(path, d.stat, info.ok() ? "holds node id " + info->id.str()
-                                            : info.status().message());
+      ReportGarbage(path, d.stat,
+                    info.ok() ? "holds node id " + info->id.str() : info.status().message());
       continue;
     }
     ClearGarbage(path);
@@ -138,8 +137,8 @@ Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds 
       continue;
     }
     auto last = last_valid_.find(*id);
-    std::string why = info.ok() ? "holds range id " + std::to_string(info->id.value())
-                                : info.status().message();
+    std::string why =
+        info.ok() ? "holds range id " + std::to_string(info->id.value()) : info.status().message();
     if (last != last_valid_.end()) {
       why += "; keeping its last valid version (epoch " +
              std::to_string(last->second.epoch.value()) + ")";

@@ -3,10 +3,9 @@
 namespace rangekv::kvnode {
 namespace {
 
-constexpr proto::OpKind kAllOps[] = {proto::OpKind::kGet,  proto::OpKind::kPut,
-                                     proto::OpKind::kDelete, proto::OpKind::kCas,
-                                     proto::OpKind::kScan, proto::OpKind::kBatch,
-                                     proto::OpKind::kPing};
+constexpr proto::OpKind kAllOps[] = {
+    proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
+    proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing};
 
 constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
                                           "expired", "auth_failed", "closed"};
@@ -96,8 +95,9 @@ void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nano
     std::lock_guard lock(errors_mu_);
     auto it = errors_.find({i, result});
     if (it == errors_.end()) {
-      it = errors_.emplace(std::make_pair(i, result),
-                           requests_.WithLabels({{"op", OpName(op)}, {"result", CodeName(result)}}))
+      it = errors_
+               .emplace(std::make_pair(i, result),
+                        requests_.WithLabels({{"op", OpName(op)}, {"result", CodeName(result)}}))
                .first;
     }
     c = it->second;

@@ -1,27 +1,23 @@
 // kvnode/metrics.h — the kvnode's Prometheus metrics (common/metrics.h),
 // served on GET /metrics of the --admin address.
 //
-// | name                                     | type      | labels         | meaning                   |
-// |------------------------------------------|-----------|----------------|---------------------------|
-// | rangekv_kvnode_requests_total            | counter   | op, result     | requests answered; op is  |
-// |                                          |           |                | get/put/delete/cas/scan/  |
-// |                                          |           |                | batch/ping, result is OK  |
-// |                                          |           |                | or the error code name    |
-// |                                          |           |                | (NOT_OWNER, CAS_FAILED..) |
-// | rangekv_kvnode_request_duration_seconds  | histogram | op             | request decoded -> answer |
-// |                                          |           |                | ready (writes: durable    |
-// |                                          |           |                | per the fsync policy)     |
-// | rangekv_kvnode_ranges_served             | gauge     |                | ranges with an open store |
-// | rangekv_kvnode_joined                    | gauge     |                | 1 while serving from a    |
-// |                                          |           |                | map read under a live     |
-// |                                          |           |                | session (standalone: 1)   |
-// | rangekv_kvnode_zk_session_state          | gauge     | state          | 1 for the current state:  |
-// |                                          |           |                | none, connecting,         |
-// |                                          |           |                | connected, expired,       |
-// |                                          |           |                | auth_failed, closed       |
-// | rangekv_kvnode_zk_watch_events_total     | counter   | type           | watch channel events      |
-// |                                          |           |                | (NodeCreated, Resynced..) |
-// | rangekv_kvnode_reconciles_total          | counter   | result         | map re-reads: ok / failed |
+// Every name starts with rangekv_kvnode_:
+//
+// | name                     | type      | labels     | meaning                                 |
+// |--------------------------|-----------|------------|-----------------------------------------|
+// | requests_total           | counter   | op, result | requests answered; op: get, put, delete,|
+// |                          |           |            | cas, scan, batch, ping; result: OK or   |
+// |                          |           |            | the error code (NOT_OWNER, CAS_FAILED..)|
+// | request_duration_seconds | histogram | op         | request decoded -> answer ready (writes:|
+// |                          |           |            | durable per the fsync policy)           |
+// | ranges_served            | gauge     |            | ranges with an open store               |
+// | joined                   | gauge     |            | 1 while serving from a map read under a |
+// |                          |           |            | live session (standalone: always 1)     |
+// | zk_session_state         | gauge     | state      | 1 for the current state: none,          |
+// |                          |           |            | connecting, connected, expired,         |
+// |                          |           |            | auth_failed, closed; 0 for the others   |
+// | zk_watch_events_total    | counter   | type       | watch channel events (NodeCreated, ...) |
+// | reconciles_total         | counter   | result     | cluster map re-reads: ok / failed       |
 //
 // Latency buckets: 25 us doubling up to ~1.6 s (17 buckets, then +Inf).
 //

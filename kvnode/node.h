@@ -60,7 +60,8 @@ namespace rangekv::kvnode {
 // Node id of a standalone data directory created without --id.
 inline constexpr std::string_view kDefaultStandaloneNodeId = "standalone";
 // Why a cluster node refuses requests before it has read the map.
-inline constexpr std::string_view kNotYetJoined = "not yet joined: the cluster map was not read yet";
+inline constexpr std::string_view kNotYetJoined =
+    "not yet joined: the cluster map was not read yet";
 
 struct NodeConfig {
   std::string data_dir;

@@ -9,8 +9,10 @@
 //   Write(ops, cb) --validate cas against latest state (committed + pending)
 //        |          assign Seq, encode one WAL record, enqueue  [caller thread]
 //        v
-//   log thread: take everything queued, one write(), one fsync when the
-//        |      policy says so, then apply to the map in Seq order
+//   log thread: take everything queued, one writev(), one fsync under
+//        |      `always`, then apply to the map in Seq order
+//        |      (under `batch`/`never` a separate sync thread fdatasyncs
+//        |      the active segment while appends go on)
 //        v
 //   cb(Seq) on the log thread  -> the caller posts back to its own executor
 //

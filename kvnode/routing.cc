@@ -26,7 +26,9 @@ Route Fail(Code code, std::string message) {
 
 RoutingTable::RoutingTable(NodeId self, bool joined, std::string reason,
                            std::vector<RangeRoute> ranges)
-    : self_(std::move(self)), joined_(joined), reason_(std::move(reason)),
+    : self_(std::move(self)),
+      joined_(joined),
+      reason_(std::move(reason)),
       ranges_(std::move(ranges)) {
   for (const auto& r : ranges_) served_ += r.store != nullptr;
 }
@@ -36,8 +38,7 @@ std::shared_ptr<const RoutingTable> RoutingTable::Unavailable(NodeId self, std::
       new RoutingTable(std::move(self), false, std::move(reason), {}));
 }
 
-std::shared_ptr<const RoutingTable> RoutingTable::Build(NodeId self,
-                                                        std::vector<RangeRoute> ranges,
+std::shared_ptr<const RoutingTable> RoutingTable::Build(NodeId self, std::vector<RangeRoute> ranges,
                                                         std::vector<RangeId>* overlapping) {
   std::sort(ranges.begin(), ranges.end(),
             [](const RangeRoute& a, const RangeRoute& b) { return a.bounds < b.bounds; });
@@ -103,22 +104,23 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r) const {
   Route route;
   route.hint = proto::OwnerHint{r.owner->str(), r.owner_address, r.epoch, r.id};
   if (requested.value() != 0 && requested != r.id) {
-    route.error = Status(Code::kNotOwner, "the key is in " + range + ", not range " +
-                                              Num(requested.value()));
+    route.error =
+        Status(Code::kNotOwner, "the key is in " + range + ", not range " + Num(requested.value()));
     return route;
   }
   if (r.state == cluster::RangeState::kUnavailable) {
     return Fail(Code::kRangeUnavailable, range + " is marked unavailable");
   }
   if (*r.owner != self_) {
-    route.error = Status(Code::kNotOwner, range + " is owned by node " + r.owner->str() +
-                                              " (epoch " + Num(r.epoch.value()) + "), not " +
-                                              self_.str());
+    route.error =
+        Status(Code::kNotOwner, range + " is owned by node " + r.owner->str() + " (epoch " +
+                                    Num(r.epoch.value()) + "), not " + self_.str());
     return route;
   }
   if (r.store == nullptr) {
     std::string why = r.unavailable.ok() ? "its store is not open yet" : r.unavailable.ToString();
-    return Fail(Code::kRangeUnavailable, range + " on node " + self_.str() + " cannot serve: " + why);
+    return Fail(Code::kRangeUnavailable,
+                range + " on node " + self_.str() + " cannot serve: " + why);
   }
   Route ok;
   ok.store = r.store;

@@ -1,6 +1,7 @@
 #include "client/src/cluster_view.h"
 
 #include <functional>
+#include <future>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,23 @@ ClusterView::~ClusterView() {
   // queued completions), then the thread.
   if (reconciler_) reconciler_->Stop();
   reconciler_.reset();
+  // Let a run in flight finish (bounded): a request still inside the C
+  // client when its handle closes is never completed, and what it holds
+  // would be lost.
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(2), [this] { return !reading_; });
+  }
+  // On io_, so that no completion of the session runs concurrently with
+  // its destruction.
+  if (thread_.joinable()) {
+    std::promise<void> gone;
+    asio::post(io_, [this, &gone] {
+      session_.reset();
+      gone.set_value();
+    });
+    gone.get_future().wait();
+  }
   session_.reset();
   work_.reset();
   io_.stop();
@@ -46,6 +64,7 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   zk::SessionOptions so;
   so.connect_string = std::string(zk_connect);
   so.blocking_timeout = timeout;
+  view->session_options_ = so;
   auto session = zk::Session::Open(so, view->io_.get_executor());
   if (!session.ok()) return session.status().WithContext("ZooKeeper " + so.connect_string);
   view->session_ = std::move(*session);
@@ -137,8 +156,31 @@ void ReadChildren(zk::Session& s, const std::string& parent,
 
 // Runs on io_ (one run at a time, so the chain needs no lock).
 void ClusterView::Reconcile(zk::Reconciler::Done done) {
+  const zk::SessionState state = session_->state();
+  if (state == zk::SessionState::kExpired || state == zk::SessionState::kAuthFailed) {
+    // No read of the old session is in flight (the previous run finished),
+    // and closing an expired handle does no network I/O.
+    LOG_WARN("ZooKeeper session " << zk::SessionStateName(state) << "; opening a new one");
+    auto fresh = zk::Session::Open(session_options_, io_.get_executor());
+    if (!fresh.ok()) {
+      LOG_WARN("cannot open a ZooKeeper session: " << fresh.status().ToString());
+      return done();
+    }
+    session_ = std::move(*fresh);
+  }
+  {
+    std::lock_guard lock(mu_);
+    reading_ = true;
+  }
   auto st = std::make_shared<ReadState>();
-  st->done = std::move(done);
+  st->done = [this, done = std::move(done)] {
+    {
+      std::lock_guard lock(mu_);
+      reading_ = false;
+    }
+    cv_.notify_all();
+    done();
+  };
   zk::Session& s = *session_;
   auto fail = [st](const Status& e) {
     LOG_WARN("cluster map read failed: " << e.ToString());

@@ -14,7 +14,9 @@
 // and replaces the map as a whole (readers never see half a run). A missing
 // nodes/ or ranges/ parent reads as empty; a record that does not decode is
 // logged and skipped. A run that fails part-way keeps the previous map; the
-// next trigger retries.
+// next trigger retries. A cluster that does not exist yet reads as an empty
+// map. When the read session has expired (ZooKeeper unreachable for longer
+// than the session timeout), the next run opens a new one first.
 //
 // Threads: ZooKeeper work runs on a private io_context with its own thread,
 // never on the client's I/O threads. Open blocks (caller's thread) for the
@@ -63,16 +65,18 @@ class ClusterView {
   void Publish(std::shared_ptr<cluster::ClusterMap> map);
 
   cluster::Paths paths_;
+  zk::SessionOptions session_options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
-  std::unique_ptr<zk::Session> session_;
+  std::unique_ptr<zk::Session> session_;  // replaced only on io_
   std::unique_ptr<zk::Reconciler> reconciler_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<const cluster::ClusterMap> map_;  // guarded by mu_
   uint64_t generation_ = 0;                          // guarded by mu_
+  bool reading_ = false;  // guarded by mu_: a reconcile run is in flight
 };
 
 }  // namespace rangekv::client_internal

@@ -1,10 +1,6 @@
 #include "common/metrics.h"
 
 #include <netdb.h>
-#include <sys/socket.h>
-
-#include <cmath>
-#include <exception>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -12,6 +8,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+
+#include <cmath>
+#include <exception>
 
 #include "common/log.h"
 
@@ -86,20 +86,21 @@ void Histogram::Observe(double v) const {
 
 Counter CounterFamily::WithLabels(const Labels& labels) const {
   if (f_ == nullptr) return Counter();
-  return Guarded("counter labels", LabelText(labels),
-                 [&] { return Counter(&f_->Add(labels)); }, Counter());
+  return Guarded(
+      "counter labels", LabelText(labels), [&] { return Counter(&f_->Add(labels)); }, Counter());
 }
 
 Gauge GaugeFamily::WithLabels(const Labels& labels) const {
   if (f_ == nullptr) return Gauge();
-  return Guarded("gauge labels", LabelText(labels), [&] { return Gauge(&f_->Add(labels)); },
-                 Gauge());
+  return Guarded(
+      "gauge labels", LabelText(labels), [&] { return Gauge(&f_->Add(labels)); }, Gauge());
 }
 
 Histogram HistogramFamily::WithLabels(const Labels& labels) const {
   if (f_ == nullptr) return Histogram();
-  return Guarded("histogram labels", LabelText(labels),
-                 [&] { return Histogram(&f_->Add(labels, buckets_)); }, Histogram());
+  return Guarded(
+      "histogram labels", LabelText(labels), [&] { return Histogram(&f_->Add(labels, buckets_)); },
+      Histogram());
 }
 
 std::vector<double> ExponentialBuckets(double start, double factor, int count) {
@@ -113,15 +114,22 @@ Registry::Registry() : registry_(std::make_shared<prometheus::Registry>()) {}
 Registry::~Registry() = default;
 
 CounterFamily Registry::AddCounterFamily(const std::string& name, const std::string& help) {
-  return Guarded("counter", name, [&] {
-    return CounterFamily(&prometheus::BuildCounter().Name(name).Help(help).Register(*registry_));
-  }, CounterFamily());
+  return Guarded(
+      "counter", name,
+      [&] {
+        return CounterFamily(
+            &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_));
+      },
+      CounterFamily());
 }
 
 GaugeFamily Registry::AddGaugeFamily(const std::string& name, const std::string& help) {
-  return Guarded("gauge", name, [&] {
-    return GaugeFamily(&prometheus::BuildGauge().Name(name).Help(help).Register(*registry_));
-  }, GaugeFamily());
+  return Guarded(
+      "gauge", name,
+      [&] {
+        return GaugeFamily(&prometheus::BuildGauge().Name(name).Help(help).Register(*registry_));
+      },
+      GaugeFamily());
 }
 
 HistogramFamily Registry::AddHistogramFamily(const std::string& name, const std::string& help,
@@ -134,16 +142,19 @@ HistogramFamily Registry::AddHistogramFamily(const std::string& name, const std:
       return HistogramFamily();
     }
   }
-  return Guarded("histogram", name, [&] {
-    auto& f = prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
-    return HistogramFamily(&f, std::move(buckets));
-  }, HistogramFamily());
+  return Guarded(
+      "histogram", name,
+      [&] {
+        auto& f = prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
+        return HistogramFamily(&f, std::move(buckets));
+      },
+      HistogramFamily());
 }
 
 std::string Registry::TextFormat() const {
-  return Guarded("serialize", "registry",
-                 [&] { return prometheus::TextSerializer().Serialize(registry_->Collect()); },
-                 std::string());
+  return Guarded(
+      "serialize", "registry",
+      [&] { return prometheus::TextSerializer().Serialize(registry_->Collect()); }, std::string());
 }
 
 HttpEndpoint::HttpEndpoint(std::unique_ptr<prometheus::Exposer> exposer, uint16_t port,

@@ -114,6 +114,28 @@ bool SmartCluster::StartNode(const std::string& id) {
   return PublishNode(id, n.address);
 }
 
+bool SmartCluster::StartClusterNode(const std::string& id) {
+  Node& n = nodes_[id];
+  n.address = "127.0.0.1:" + std::to_string(FreePort());
+  n.process = Process::Start({BuildPath("kvnode/kvnode"), "--id", id, "--listen", n.address,
+                              "--zk", zk_.connect_string(), "--cluster", name_,
+                              "--session-timeout-ms", "2000", "--data",
+                              dir_.Sub("data-" + id), "--fsync", "always"},
+                             dir_.Sub(id + ".log"));
+  bool up = WaitFor(
+      [&] {
+        auto z = session_->Get(paths_.node(NodeId(id)));
+        if (!z.ok() || !z->has_value()) return false;
+        auto info = cluster::DecodeNode((*z)->data);
+        return info.ok() && info->address == n.address;
+      },
+      milliseconds(20000), milliseconds(50));
+  if (!up) error_ = "kvnode " + id + " did not register: " + log(id);
+  return up;
+}
+
+void SmartCluster::KillNode(const std::string& id) { nodes_.at(id).process.Kill(); }
+
 void SmartCluster::StopNode(const std::string& id) { nodes_.at(id).process.Stop(); }
 
 }  // namespace rangekv::testing

@@ -39,6 +39,10 @@ class SmartCluster {
   std::string zk_connect() const { return zk_.connect_string(); }
   const std::string& name() const { return name_; }
   zk::Session& session() { return *session_; }
+  // Stops / starts the ZooKeeper server (same port and data): sessions that
+  // do not expire meanwhile survive, with their ephemeral znodes.
+  void StopZooKeeper() { zk_.Stop(); }
+  bool StartZooKeeper() { return zk_.Start(); }
 
   // Creates or overwrites ranges/<id>.
   bool WriteRange(const cluster::RangeInfo& r);
@@ -51,6 +55,12 @@ class SmartCluster {
   // Starts a standalone kvnode for id on a fresh port (same data dir as any
   // earlier incarnation of id), waits until it answers, and publishes it.
   bool StartNode(const std::string& id);
+  // Starts a kvnode in cluster mode (--zk, --id; same data dir as any
+  // earlier incarnation of id) on a fresh port and waits until its own
+  // nodes/<id> znode names that address.
+  bool StartClusterNode(const std::string& id);
+  // SIGKILL: the node's znode stays until its session expires.
+  void KillNode(const std::string& id);
   // SIGTERM (SIGKILL after 5 s); leaves the znode alone.
   void StopNode(const std::string& id);
   std::string address(const std::string& id) const { return nodes_.at(id).address; }

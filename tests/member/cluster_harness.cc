@@ -97,12 +97,13 @@ ClusterAdmin::~ClusterAdmin() { session_.reset(); }
 
 Status ClusterAdmin::Bootstrap(const cluster::ClusterConfig& config,
                                const std::vector<cluster::RangeInfo>& ranges) {
-  for (const std::string& p : {std::string("/rangekv"), paths_.root(), paths_.nodes(),
-                               paths_.ranges()}) {
+  for (const std::string& p :
+       {std::string("/rangekv"), paths_.root(), paths_.nodes(), paths_.ranges()}) {
     auto c = session_->Create(p, "");
     if (!c.ok() && zk::ZkErrorOf(c.status()) != zk::ZkError::kNodeExists) return c.status();
   }
-  RANGEKV_RETURN_IF_ERROR(session_->Create(paths_.config(), cluster::EncodeConfig(config)).status());
+  RANGEKV_RETURN_IF_ERROR(
+      session_->Create(paths_.config(), cluster::EncodeConfig(config)).status());
   for (const auto& r : ranges) {
     RANGEKV_RETURN_IF_ERROR(session_->Create(paths_.range(r.id), cluster::EncodeRange(r)).status());
   }
@@ -130,8 +131,7 @@ Result<cluster::RangeInfo> ClusterAdmin::MoveRange(RangeId id, const NodeId& to)
 
 Status ClusterAdmin::UpdateRange(const cluster::RangeInfo& info) {
   RANGEKV_ASSIGN_OR_RETURN(auto current, GetRange(info.id));
-  return session_->Set(paths_.range(info.id), cluster::EncodeRange(info), current.second)
-      .status();
+  return session_->Set(paths_.range(info.id), cluster::EncodeRange(info), current.second).status();
 }
 
 Result<std::optional<ClusterAdmin::NodeZnode>> ClusterAdmin::GetNode(const NodeId& id) {
@@ -203,7 +203,8 @@ std::optional<HttpReply> HttpGet(int port, const std::string& path,
 std::optional<double> MetricValue(const std::string& text, const std::string& series) {
   size_t at = 0;
   while ((at = text.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') return std::strtod(text.c_str() + at + series.size(), nullptr);
+    if (at == 0 || text[at - 1] == '\n')
+      return std::strtod(text.c_str() + at + series.size(), nullptr);
     at += series.size();
   }
   return std::nullopt;

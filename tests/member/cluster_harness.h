@@ -37,8 +37,8 @@ class KvnodeProc {
     std::string zk;       // "" with standalone
     std::string cluster;  // "" for the default
     bool standalone = false;
-    int port = 0;        // 0: a FreePort()
-    int admin_port = 0;  // 0: no --admin
+    int port = 0;                // 0: a FreePort()
+    int admin_port = 0;          // 0: no --admin
     int session_timeout_ms = 0;  // 0: the default
   };
 

@@ -37,18 +37,19 @@ struct Link : std::enable_shared_from_this<Link> {
 class CutProxy::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::any_io_executor ex, int upstream)
-      : ex_(ex), acceptor_(ex, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
+      : ex_(ex),
+        acceptor_(ex, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
         upstream_(upstream) {}
 
   int port() const { return acceptor_.local_endpoint().port(); }
 
   void Accept() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                       tcp::socket s) {
-      if (ec) return;  // the acceptor closed: the proxy is going away
-      self->Serve(std::move(s));
-      self->Accept();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+          if (ec) return;  // the acceptor closed: the proxy is going away
+          self->Serve(std::move(s));
+          self->Accept();
+        });
   }
 
   void Cut() {

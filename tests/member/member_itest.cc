@@ -57,6 +57,16 @@ class MemberTest : public ::testing::Test {
     ASSERT_TRUE(admin_->connected());
   }
 
+  // Nodes still running stop cleanly: SIGTERM, exit 0 (under the sanitizers
+  // this also reports leaks and errors found at shutdown).
+  void TearDown() override {
+    for (KvnodeProc* p : {&n1_, &n2_}) {
+      if (p->process().running()) {
+        EXPECT_EQ(p->process().Stop(std::chrono::seconds(15)), 0) << p->log();
+      }
+    }
+  }
+
   KvnodeProc::Options Opts(const std::string& id) {
     KvnodeProc::Options o;
     o.id = id;
@@ -81,9 +91,9 @@ class MemberTest : public ::testing::Test {
 
   // Bootstraps ranges 1..4 owned by n1, n2, n1, n2 and starts both nodes.
   void StartTwoNodes() {
-    ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4},
-                                  FourRanges({NodeId("n1"), NodeId("n2")}))
-                    .ok());
+    ASSERT_TRUE(
+        admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1"), NodeId("n2")}))
+            .ok());
     ASSERT_NO_FATAL_FAILURE(StartNode(n1_, Opts("n1")));
     ASSERT_NO_FATAL_FAILURE(StartNode(n2_, Opts("n2")));
     for (int r = 1; r <= 4; ++r) {
@@ -142,8 +152,8 @@ TEST_F(MemberTest, EachNodeServesExactlyItsRangesAndHintsTheOthers) {
   ASSERT_TRUE(ahead.ok());
   EXPECT_EQ(ahead->error.code(), Code::kRangeUnavailable);
   // A batch over two ranges is CROSS_RANGE even at a node owning one of them.
-  auto cross = n1_.Call(BatchRequest(3, {proto::WriteOp::Put(KeyIn(1), "a"),
-                                         proto::WriteOp::Put(KeyIn(3), "b")}));
+  auto cross = n1_.Call(
+      BatchRequest(3, {proto::WriteOp::Put(KeyIn(1), "a"), proto::WriteOp::Put(KeyIn(3), "b")}));
   ASSERT_TRUE(cross.ok());
   EXPECT_EQ(cross->error.code(), Code::kCrossRange);
 }
@@ -218,8 +228,8 @@ TEST_F(MemberTest, SecondProcessWithALiveNodesIdExitsWith2) {
   KvnodeProc impostor;
   impostor.Launch(o, tmp_.Sub("impostor.log"));
   EXPECT_EQ(impostor.process().Wait(kConverge), 2) << impostor.log();
-  EXPECT_TRUE(impostor.LogHas("node id n1 is already registered by a live node at " +
-                              n1_.address()))
+  EXPECT_TRUE(
+      impostor.LogHas("node id n1 is already registered by a live node at " + n1_.address()))
       << impostor.log();
   // The real n1 is untouched.
   auto n = admin_->GetNode(NodeId("n1"));
@@ -258,9 +268,7 @@ TEST_F(MemberTest, GarbageRangeZnodeIsLoggedOnceAndTheRestIsServed) {
 }
 
 TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
-  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4},
-                                FourRanges({NodeId("n1")}))
-                  .ok());
+  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
   KvnodeProc::Options o = Opts("n1");
   o.session_timeout_ms = 2000;
   ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
@@ -286,8 +294,8 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
       kConverge))
       << n1_.log();
   ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
-  std::cout << "[ measured ] SIGCONT after expiry -> registered and serving: "
-            << MsSince(resumed) << " ms\n";
+  std::cout << "[ measured ] SIGCONT after expiry -> registered and serving: " << MsSince(resumed)
+            << " ms\n";
   EXPECT_TRUE(n1_.LogHas("expired")) << n1_.log();
 }
 
@@ -295,9 +303,7 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
 // expire its session (after which its ranges may go elsewhere); it rejoins
 // once ZooKeeper is back.
 TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
-  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4},
-                                FourRanges({NodeId("n1")}))
-                  .ok());
+  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
   CutProxy proxy(zk_->port());
   KvnodeProc::Options o = Opts("n1");
   o.zk = "127.0.0.1:" + std::to_string(proxy.port());
@@ -325,9 +331,9 @@ TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
 }
 
 TEST_F(MemberTest, MetricsEndpointCountsRequests) {
-  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4},
-                                FourRanges({NodeId("n1"), NodeId("n2")}))
-                  .ok());
+  ASSERT_TRUE(
+      admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1"), NodeId("n2")}))
+          .ok());
   KvnodeProc::Options o = Opts("n1");
   o.admin_port = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
@@ -360,8 +366,7 @@ TEST_F(MemberTest, MetricsEndpointCountsRequests) {
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(MetricValue(second->body, puts), puts_before + 5) << second->body;
   EXPECT_GE(MetricValue(second->body, not_owner).value_or(0), 1.0) << second->body;
-  EXPECT_GE(MetricValue(second->body,
-                        "rangekv_kvnode_request_duration_seconds_count{op=\"put\"}")
+  EXPECT_GE(MetricValue(second->body, "rangekv_kvnode_request_duration_seconds_count{op=\"put\"}")
                 .value_or(0),
             5.0)
       << second->body;
@@ -381,8 +386,8 @@ TEST(MemberNoZkTest, UnreachableZooKeeperRetriesAndStopsCleanly) {
   o.zk = "127.0.0.1:" + std::to_string(FreePort());  // nothing listens there
   std::string why;
   ASSERT_TRUE(p.Start(o, tmp.Sub("lonely.log"), &why)) << why;
-  ASSERT_TRUE(WaitFor([&] { return p.LogHas("ZooKeeper not reachable yet at " + o.zk); },
-                      kConverge))
+  ASSERT_TRUE(
+      WaitFor([&] { return p.LogHas("ZooKeeper not reachable yet at " + o.zk); }, kConverge))
       << p.log();
   auto ping = p.Call(PingRequest(1));
   ASSERT_TRUE(ping.ok());

@@ -72,8 +72,7 @@ TEST(MetricsTest, EndpointServesMetricsAndRefusesATakenPort) {
   auto taken = HttpEndpoint::Start("127.0.0.1", (*ep)->port(), r);
   ASSERT_FALSE(taken.ok());
   EXPECT_EQ(taken.status().code(), Code::kUnavailable);
-  EXPECT_NE(taken.status().message().find("cannot serve metrics on 127.0.0.1:"),
-            std::string::npos);
+  EXPECT_NE(taken.status().message().find("cannot serve metrics on 127.0.0.1:"), std::string::npos);
   auto unresolvable = HttpEndpoint::Start("no-such-host.invalid", 0, r);
   ASSERT_FALSE(unresolvable.ok());
   EXPECT_EQ(unresolvable.status().code(), Code::kUnavailable);

@@ -20,9 +20,9 @@ const NodeId kSelf("n1");
 const NodeId kPeer("n2");
 
 KeyRange Bounds(int from, std::optional<int> to) {
-  return KeyRange(from == 0 ? std::string() : std::string(1, static_cast<char>(from)),
-                  to ? std::optional<std::string>(std::string(1, static_cast<char>(*to)))
-                     : std::nullopt);
+  return KeyRange(
+      from == 0 ? std::string() : std::string(1, static_cast<char>(from)),
+      to ? std::optional<std::string>(std::string(1, static_cast<char>(*to))) : std::nullopt);
 }
 
 std::string Key(int first_byte) { return std::string(1, static_cast<char>(first_byte)) + "k"; }
@@ -35,18 +35,18 @@ class RoutingTableTest : public ::testing::Test {
     store_ = std::move(*store);
     std::vector<RangeRoute> ranges = {
         // Out of order on purpose: Build sorts.
-        {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive,
-         nullptr, Status(Code::kCorruption, "bad record")},
-        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive,
-         store_, Status()},
+        {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive, nullptr,
+         Status(Code::kCorruption, "bad record")},
+        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, store_,
+         Status()},
         {RangeId(2), Bounds(0x40, 0x80), Epoch(2), kPeer, "peer:2", cluster::RangeState::kActive,
          nullptr, Status()},
-        {RangeId(4), Bounds(0xc0, 0xe0), Epoch(1), std::nullopt, "",
-         cluster::RangeState::kActive, nullptr, Status()},
+        {RangeId(4), Bounds(0xc0, 0xe0), Epoch(1), std::nullopt, "", cluster::RangeState::kActive,
+         nullptr, Status()},
         {RangeId(5), Bounds(0xe0, std::nullopt), Epoch(1), kPeer, "",
          cluster::RangeState::kUnavailable, nullptr, Status()},
-        {RangeId(6), Bounds(0x30, 0x50), Epoch(1), kSelf, "", cluster::RangeState::kActive,
-         nullptr, Status()},  // overlaps 1 and 2
+        {RangeId(6), Bounds(0x30, 0x50), Epoch(1), kSelf, "", cluster::RangeState::kActive, nullptr,
+         Status()},  // overlaps 1 and 2
     };
     table_ = RoutingTable::Build(kSelf, std::move(ranges), &overlapping_);
   }
@@ -201,8 +201,7 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
   EXPECT_TRUE(resumed.opened.empty());  // the stores stayed open
   EXPECT_EQ(resumed.served, 2u);
   EXPECT_TRUE(node.Close().ok());
-  EXPECT_EQ(node.RouteKey(RangeId(0), Epoch(0), Key(0x10)).error.code(),
-            Code::kRangeUnavailable);
+  EXPECT_EQ(node.RouteKey(RangeId(0), Epoch(0), Key(0x10)).error.code(), Code::kRangeUnavailable);
 }
 
 TEST(ClusterNodeTest, AStoreThatCannotOpenIsUnavailableAndRetried) {

@@ -1,0 +1,107 @@
+// Unit tests of the cluster commands of kvrepl (nodes, ranges, locate,
+// status): parsing, output formats, and their refusal without --zk.
+#include <gtest/gtest.h>
+
+#include "repl/command.h"
+#include "repl/executor.h"
+#include "repl/format.h"
+#include "repl/options.h"
+#include "repl/tokenizer.h"
+#include "tests/repl/fake_backend.h"
+
+namespace rangekv::repl {
+namespace {
+
+Result<Command> Parse(std::string_view line) {
+  auto tokens = Tokenize(line);
+  EXPECT_TRUE(tokens.ok());
+  return ParseCommand(*tokens);
+}
+
+RangeStatus Range(uint64_t id, std::string start, std::optional<std::string> end,
+                  std::optional<std::string> owner) {
+  RangeStatus r;
+  r.id = id;
+  r.start = std::move(start);
+  r.end = std::move(end);
+  r.epoch = 4;
+  r.owner = owner;
+  if (owner) {
+    r.owner_address = "127.0.0.1:7001";
+    r.replicas = {*owner, "n9"};
+    r.isr = {*owner};
+  }
+  return r;
+}
+
+TEST(ClusterCommandsTest, Parse) {
+  EXPECT_TRUE(std::holds_alternative<NodesCommand>(*Parse("nodes")));
+  EXPECT_TRUE(std::holds_alternative<RangesCommand>(*Parse("RANGES")));
+  EXPECT_TRUE(std::holds_alternative<StatusCommand>(*Parse("status")));
+  auto locate = Parse("locate \"a b\"");
+  ASSERT_TRUE(locate.ok());
+  EXPECT_EQ(std::get<LocateCommand>(*locate).key, "a b");
+  EXPECT_EQ(Parse("locate").status().code(), Code::kBadRequest);
+  EXPECT_EQ(Parse("nodes x").status().code(), Code::kBadRequest);
+}
+
+TEST(ClusterCommandsTest, FormatNodes) {
+  EXPECT_EQ(FormatNodes({{"n1", "127.0.0.1:7001", true}, {"n2", "", false}}),
+            "n1 127.0.0.1:7001 up\nn2 - down\n");
+  EXPECT_EQ(FormatNodes({}), "(no nodes)\n");
+}
+
+TEST(ClusterCommandsTest, FormatRangesAndLocate) {
+  auto r1 = Range(1, "", "m", "n1");
+  auto r2 = Range(2, "m", std::nullopt, std::nullopt);
+  r2.state = RangeHealth::kUnavailable;
+  EXPECT_EQ(FormatRanges({r1, r2}),
+            "1 [\"\", m) epoch 4 owner n1 replicas n1,n9 isr n1 active\n"
+            "2 [m, +inf) epoch 4 owner - replicas - isr - unavailable\n");
+  // A real bound "+inf" never looks like the unbounded end.
+  EXPECT_EQ(FormatLocate(Range(3, "a", "+inf", "n1")),
+            "range 3 [a, \"+inf\") owner n1 127.0.0.1:7001\n");
+  auto down = Range(4, "\x01", std::nullopt, "n2");
+  down.owner_address.clear();
+  EXPECT_EQ(FormatLocate(down), "range 4 [\"\\x01\", +inf) owner n2 (down)\n");
+  EXPECT_EQ(FormatLocate(r2), "range 2 [m, +inf) owner -\n");
+}
+
+TEST(ClusterCommandsTest, FormatStatus) {
+  auto r3 = Range(3, "x", std::nullopt, std::nullopt);
+  r3.state = RangeHealth::kUnavailable;
+  EXPECT_EQ(FormatStatus("local", "127.0.0.1:2181",
+                         {{"n1", "a:1", true}, {"n2", "", false}, {"n3", "b:1", true}},
+                         {Range(1, "", "m", "n1"), Range(2, "m", "x", "n2"), r3}),
+            "cluster: local\n"
+            "zookeeper: 127.0.0.1:2181\n"
+            "nodes: 2 up, 1 down\n"
+            "ranges: 3 total, 2 active, 1 unavailable, 1 without owner\n");
+}
+
+TEST(ClusterCommandsTest, NodeModeBackendRefusesThemNamingZk) {
+  testing::FakeBackend backend;
+  for (const char* line : {"nodes", "ranges", "locate k", "status"}) {
+    Reply r = RunLine(line, backend);
+    EXPECT_EQ(r.outcome, Outcome::kFailed) << line;
+    EXPECT_EQ(r.text.rfind("(error) BAD_REQUEST '", 0), 0u) << r.text;
+    EXPECT_NE(r.text.find("needs --zk"), std::string::npos) << r.text;
+  }
+}
+
+TEST(ClusterCommandsTest, Options) {
+  auto o = ParseOptions({"--zk", "127.0.0.1:2181", "--cluster", "c1", "-c", "status"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->zk, "127.0.0.1:2181");
+  EXPECT_EQ(o->cluster, "c1");
+  EXPECT_TRUE(o->node.empty());
+  auto d = ParseOptions({"--zk=h:1"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->cluster, "default");
+  EXPECT_FALSE(ParseOptions({"--zk", "h:1", "--node", "h:2"}).ok());
+  EXPECT_FALSE(ParseOptions({"--node", "h:2", "--cluster", "x"}).ok());
+  EXPECT_FALSE(ParseOptions({}).ok());
+}
+
+}  // namespace
+}  // namespace rangekv::repl
