@@ -63,6 +63,14 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
   } else if (flag == "--reconcile-period-ms") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 100, 3600000));
     o.reconcile_period = std::chrono::milliseconds(v);
+  } else if (flag == "--admin") {
+    size_t colon = value.rfind(':');
+    if (colon == std::string::npos || colon == 0) return Bad("--admin: expected HOST:PORT");
+    RANGEKV_ASSIGN_OR_RETURN(int64_t port, ParseInt(flag, value.substr(colon + 1), 0, 65535));
+    std::string host = value.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    o.admin_host = host;
+    o.admin_port = static_cast<uint16_t>(port);
   } else if (flag == "--log-level") {
     RANGEKV_ASSIGN_OR_RETURN(o.log_level, ParseLevel(value));
   } else {
@@ -127,6 +135,7 @@ std::string CoordinatorUsage() {
          "  --id NAME                 coordinator id in logs and the election (default host-pid)\n"
          "  --session-timeout-ms N    ZooKeeper session timeout, 1000..600000 (default 6000)\n"
          "  --reconcile-period-ms N   periodic re-read of the cluster map (default 5000)\n"
+         "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"

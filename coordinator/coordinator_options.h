@@ -45,6 +45,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
   log::Level log_level = log::Level::kInfo;
+  // --admin HOST:PORT: serve Prometheus metrics there; empty host = none.
+  std::string admin_host;
+  uint16_t admin_port = 0;
 };
 
 enum class ParseAction : uint8_t {

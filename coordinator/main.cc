@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_options.h"
+#include "coordinator/metrics_export.h"
 
 namespace rangekv::coordinator {
 namespace {
@@ -51,10 +52,23 @@ void RunLoop(asio::io_context& io) {
 int Run(CoordinatorOptions options) {
   sigset_t stop_signals = BlockStopSignals();  // before any thread exists
   asio::io_context io;
+  const std::string admin_host = options.admin_host;
+  const uint16_t admin_port = options.admin_port;
   auto coordinator = Coordinator::Create(io.get_executor(), std::move(options));
   if (!coordinator.ok()) {
     LOG_ERROR("cannot start: " << coordinator.status().ToString());
     return kExitBadStart;
+  }
+  std::unique_ptr<MetricsExporter> exporter;
+  if (!admin_host.empty()) {
+    auto started = MetricsExporter::Start(io.get_executor(), **coordinator, admin_host,
+                                          admin_port, std::chrono::seconds(1));
+    if (!started.ok()) {
+      LOG_ERROR("cannot start: --admin: " << started.status().ToString());
+      return kExitBadStart;
+    }
+    exporter = std::move(started).value();
+    LOG_INFO("metrics on http://" << exporter->address() << "/metrics");
   }
   auto work = asio::make_work_guard(io);
   std::thread loop([&io] { RunLoop(io); });
@@ -63,9 +77,11 @@ int Run(CoordinatorOptions options) {
   int sig = SIGTERM;
   (void)sigwait(&stop_signals, &sig);
   LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
+  if (exporter) exporter->Stop();
   (*coordinator)->Stop();  // closes the session while the loop still runs
   io.stop();
   loop.join();
+  exporter.reset();
   coordinator->reset();  // before io: its Session posts onto io's executor
   LOG_INFO("stopped");
   return kExitStopped;

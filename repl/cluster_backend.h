@@ -39,7 +39,9 @@ class ClusterBackend : public Backend {
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
-      : zookeeper_(std::move(zookeeper)), cluster_(std::move(cluster)), client_(std::move(client)) {}
+      : zookeeper_(std::move(zookeeper)),
+        cluster_(std::move(cluster)),
+        client_(std::move(client)) {}
 
   std::string zookeeper_;
   std::string cluster_;

@@ -98,8 +98,8 @@ std::string FormatRanges(const std::vector<RangeStatus>& ranges) {
 }
 
 std::string FormatLocate(const RangeStatus& r) {
-  std::string owner = r.owner ? *r.owner + " " + (r.owner_address.empty() ? "(down)" : r.owner_address)
-                              : "-";
+  std::string owner = "-";
+  if (r.owner) owner = *r.owner + " " + (r.owner_address.empty() ? "(down)" : r.owner_address);
   return "range " + std::to_string(r.id) + " " + FormatBounds(r) + " owner " + owner + "\n";
 }
 

@@ -222,7 +222,8 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view zk_connect,
   auto impl = std::make_unique<Impl>(std::nullopt, options);
   std::vector<asio::io_context*> ios;
   for (auto& io : impl->ios) ios.push_back(io.get());
-  impl->router = std::make_unique<client_internal::Router>(std::move(ios), std::move(view), options);
+  impl->router =
+      std::make_unique<client_internal::Router>(std::move(ios), std::move(view), options);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

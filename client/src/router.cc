@@ -34,6 +34,10 @@ std::string RoutingKey(const proto::Request& req) {
   return {};  // ping: the range holding the empty key
 }
 
+Status NoRange() {
+  return Status(Code::kRangeUnavailable, "no range of the cluster map holds the key");
+}
+
 RangeStatus ToStatus(const RangeInfo& r, const ClusterMap& map) {
   RangeStatus s;
   s.id = r.id.value();
@@ -106,7 +110,8 @@ void Router::Submit(proto::Request req, Clock::time_point deadline,
 
 void Router::Dispatch(std::shared_ptr<Call> call) {
   if (closed_) {
-    asio::post(*call->io, [call] { call->done(Status(Code::kUnavailable, "client is shutting down")); });
+    asio::post(*call->io,
+               [call] { call->done(Status(Code::kUnavailable, "client is shutting down")); });
     return;
   }
   if (Clock::now() >= call->deadline) {
@@ -126,7 +131,7 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
     auto map = view_->Current();
     const RangeInfo* r = map->Locate(call->key);
     if (r == nullptr) {
-      return RetryLater(call, Status(Code::kRangeUnavailable, "no range of the cluster map holds the key"));
+      return RetryLater(call, NoRange());
     }
     if (call->req.kind == proto::OpKind::kBatch) {
       for (const auto& op : call->req.ops) {
@@ -154,7 +159,7 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
   auto hp = ParseHostPort(address);
   if (!hp.ok()) return RetryLater(call, Status(Code::kUnavailable, hp.status().message()));
   call->target = address;
-  Connection& conn = PickConnection(address, call);
+  Connection& conn = PickConnection(address);
   if (conn.connected()) return Send(std::move(call), conn);
   // Not sent until connected: a failed connect leaves the request unsent,
   // so even a write may then be retried.
@@ -164,8 +169,7 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
   });
 }
 
-Connection& Router::PickConnection(const std::string& address,
-                                   const std::shared_ptr<Call>& call) {
+Connection& Router::PickConnection(const std::string& address) {
   std::lock_guard lock(mu_);
   auto& pool = pools_[address];
   if (!pool) {
@@ -182,7 +186,6 @@ Connection& Router::PickConnection(const std::string& address,
           this));
     }
   }
-  (void)call;
   const size_t n = pool->conns.size();
   const size_t start = pool->rr.fetch_add(1, std::memory_order_relaxed) % n;
   for (size_t i = 0; i < n; ++i) {
@@ -349,7 +352,7 @@ std::vector<RangeStatus> Router::Ranges() const {
 Result<RangeStatus> Router::Locate(std::string_view key) const {
   auto map = view_->Current();
   const RangeInfo* r = map->Locate(key);
-  if (r == nullptr) return Status(Code::kRangeUnavailable, "no range of the cluster map holds the key");
+  if (r == nullptr) return NoRange();
   return ToStatus(*r, *map);
 }
 

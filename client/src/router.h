@@ -75,7 +75,9 @@ class Router {
   void Send(std::shared_ptr<Call> call, Connection& conn);
   void OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r);
   void RetryLater(std::shared_ptr<Call> call, Status why);
-  Connection& PickConnection(const std::string& address, const std::shared_ptr<Call>& call);
+  // A connection of address's pool (created on first use), preferring one
+  // that is up. Precondition: address parses (ParseHostPort).
+  Connection& PickConnection(const std::string& address);
   asio::io_context& NextIo();
 
   const std::vector<asio::io_context*> ios_;

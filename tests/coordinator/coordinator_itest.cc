@@ -17,6 +17,7 @@
 #include "common/cluster_map.h"
 #include "common/zk/errors.h"
 #include "common/zk/session.h"
+#include "tests/member/cluster_harness.h"
 #include "tests/testutil/testutil.h"
 #include "tests/testutil/zk_server.h"
 #include "tests/zk/zk_test_util.h"
@@ -491,6 +492,31 @@ TEST_F(CoordinatorITest, UnreachableZooKeeperIsRetriedWithRareLogLinesThenJoined
   std::cout << "[measure] ZooKeeper back -> kvcoord leader: " << MsSince(t0) << " ms\n";
   EXPECT_TRUE(c.Has("ZooKeeper reachable at"));
   EXPECT_EQ(c.process.Stop(milliseconds(10000)), 0);
+}
+
+TEST_F(CoordinatorITest, MetricsEndpointCountsLeadershipAndBootstrap) {
+  const int admin = rangekv::testing::FreePort();
+  Coord& c = StartCoord("c1", {"--rf", "1", "--ranges", "4", "--admin",
+                               "127.0.0.1:" + std::to_string(admin)});
+  ASSERT_TRUE(WaitFor([&] { return c.Has("became leader"); }, kLong));
+  Register("n1");
+  ASSERT_EQ(WaitForRanges(4).size(), 4u);
+  // The exporter publishes once a second: poll until the numbers show up.
+  std::string last;
+  bool seen = WaitFor(
+      [&] {
+        auto reply = rangekv::testing::HttpGet(admin, "/metrics");
+        if (!reply || reply->status != 200) return false;
+        last = reply->body;
+        auto leader = rangekv::testing::MetricValue(last, "rangekv_kvcoord_leader");
+        auto created = rangekv::testing::MetricValue(last, "rangekv_kvcoord_ranges_created_total");
+        return leader == 1.0 && created == 4.0;
+      },
+      kLong);
+  EXPECT_TRUE(seen) << last;
+  auto missing = rangekv::testing::HttpGet(admin, "/nope");
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST_F(CoordinatorITest, HelpAndBadFlags) {

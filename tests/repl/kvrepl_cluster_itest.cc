@@ -102,8 +102,8 @@ TEST_F(KvreplClusterTest, PutGetGoThroughTheOwners) {
 }
 
 TEST_F(KvreplClusterTest, NodeModeRefusesClusterCommands) {
-  auto r = rangekv::testing::Run({BuildPath("repl/kvrepl"), "--node", cluster_.address("n1"), "-c", "nodes", "-c",
-                "status", "-c", "locate a"});
+  auto r = rangekv::testing::Run({BuildPath("repl/kvrepl"), "--node", cluster_.address("n1"),
+                                  "-c", "nodes", "-c", "status", "-c", "locate a"});
   EXPECT_EQ(r.exit_code, 1);
   std::regex err(R"(^\(error\) BAD_REQUEST '(nodes|status|locate)' needs --zk)",
                  std::regex::multiline);
@@ -112,9 +112,9 @@ TEST_F(KvreplClusterTest, NodeModeRefusesClusterCommands) {
 }
 
 TEST_F(KvreplClusterTest, UnreachableZooKeeperExitsWithStatus2) {
-  auto r = rangekv::testing::Run({BuildPath("repl/kvrepl"), "--zk", "127.0.0.1:" + std::to_string(
-                                                      rangekv::testing::FreePort()),
-                "--timeout-ms", "500", "-c", "status"});
+  const std::string nobody = "127.0.0.1:" + std::to_string(rangekv::testing::FreePort());
+  auto r = rangekv::testing::Run(
+      {BuildPath("repl/kvrepl"), "--zk", nobody, "--timeout-ms", "500", "-c", "status"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("(error) UNAVAILABLE"), std::string::npos) << r.err;
 }

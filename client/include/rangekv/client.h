@@ -121,6 +121,10 @@ class RANGEKV_EXPORT Client {
   // scan across ranges is not a snapshot: each range is read at its own
   // moment.
   // Ping: pings the owner of the range holding the empty key.
+  // Blocking work (the ZooKeeper session, the first map read) happens in
+  // this call, on the caller's thread; afterwards the map is kept current
+  // on a thread of its own, never on the I/O threads. Destroying a cluster
+  // client waits up to 2 s for a map read in flight to finish.
   static Result<std::unique_ptr<Client>> Connect(std::string_view zk_connect,
                                                  std::string_view cluster,
                                                  ClientOptions options = {});

@@ -1,0 +1,119 @@
+#include "coordinator/metrics_export.h"
+
+#include <array>
+#include <atomic>
+#include <utility>
+
+namespace rangekv::coordinator {
+namespace {
+
+using StatField = uint64_t CoordinatorStats::*;
+struct Exported {
+  const char* name;
+  const char* help;
+  StatField field;
+};
+constexpr std::array<Exported, 14> kExported = {{
+    {"reconciles", "Reconcile runs that reached ZooKeeper.", &CoordinatorStats::reconciles},
+    {"reconcile_failures", "Reconcile runs cut short by a ZooKeeper error.",
+     &CoordinatorStats::reconcile_failures},
+    {"elections_won", "Times this coordinator became leader.", &CoordinatorStats::elections_won},
+    {"leadership_lost", "Times it stopped leading while running.",
+     &CoordinatorStats::leadership_lost},
+    {"writes", "Successful writes to the cluster map.", &CoordinatorStats::writes},
+    {"cas_conflicts", "Writes refused because a znode version changed.",
+     &CoordinatorStats::cas_conflicts},
+    {"write_failures", "Writes that failed for another reason.",
+     &CoordinatorStats::write_failures},
+    {"ranges_created", "Ranges created by bootstrap.", &CoordinatorStats::ranges_created},
+    {"ranges_marked_unavailable", "Ranges marked unavailable.",
+     &CoordinatorStats::ranges_marked_unavailable},
+    {"ranges_marked_active", "Ranges marked active again.",
+     &CoordinatorStats::ranges_marked_active},
+    {"owners_assigned", "Owners given to ownerless ranges.", &CoordinatorStats::owners_assigned},
+    {"ranges_repaired", "Range znodes with bad data rewritten.",
+     &CoordinatorStats::ranges_repaired},
+    {"sessions_opened", "ZooKeeper sessions opened.", &CoordinatorStats::sessions_opened},
+    {"session_expiries", "ZooKeeper sessions that expired.", &CoordinatorStats::session_expiries},
+}};
+
+}  // namespace
+
+struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, const Coordinator& c, std::chrono::milliseconds p)
+      : timer(ex), coordinator(c), period(p) {}
+
+  void Publish() {
+    CoordinatorStats now = coordinator.stats();
+    for (size_t i = 0; i < kExported.size(); ++i) {
+      uint64_t v = now.*(kExported[i].field);
+      uint64_t before = last.*(kExported[i].field);
+      // Counters only go up; the stats only go up too, so the delta is safe.
+      if (v > before) counters[i].Inc(static_cast<double>(v - before));
+    }
+    leader.Set(now.elections_won > now.leadership_lost ? 1 : 0);
+    last = now;
+  }
+
+  void Arm() {
+    timer.expires_after(period);
+    timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->stopped) return;
+      self->Publish();
+      self->Arm();
+    });
+  }
+
+  metrics::Registry registry;
+  std::array<metrics::Counter, kExported.size()> counters;
+  metrics::Gauge leader;
+  std::unique_ptr<metrics::HttpEndpoint> http;
+  asio::steady_timer timer;
+  const Coordinator& coordinator;
+  std::chrono::milliseconds period;
+  CoordinatorStats last;
+  std::atomic<bool> stopped{false};
+};
+
+MetricsExporter::MetricsExporter(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MetricsExporter::~MetricsExporter() { Stop(); }
+
+Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
+    asio::any_io_executor executor, const Coordinator& coordinator, const std::string& host,
+    uint16_t port, std::chrono::milliseconds period) {
+  auto impl = std::make_shared<Impl>(executor, coordinator, period);
+  for (size_t i = 0; i < kExported.size(); ++i) {
+    impl->counters[i] = impl->registry
+                            .AddCounterFamily(std::string("rangekv_kvcoord_") +
+                                                  kExported[i].name + "_total",
+                                              kExported[i].help)
+                            .WithLabels();
+  }
+  impl->leader = impl->registry
+                     .AddGaugeFamily("rangekv_kvcoord_leader",
+                                     "1 while this coordinator is the leader, else 0.")
+                     .WithLabels();
+  auto http = metrics::HttpEndpoint::Start(host, port, impl->registry);
+  if (!http.ok()) return http.status();
+  impl->http = std::move(http).value();
+  // The first publish runs on the executor, like every later one.
+  asio::post(executor, [weak = std::weak_ptr<Impl>(impl)] {
+    if (auto self = weak.lock(); self && !self->stopped) {
+      self->Publish();
+      self->Arm();
+    }
+  });
+  return std::unique_ptr<MetricsExporter>(new MetricsExporter(std::move(impl)));
+}
+
+void MetricsExporter::Stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  asio::post(impl_->timer.get_executor(), [impl = impl_] { impl->timer.cancel(); });
+  impl_->http.reset();
+}
+
+const std::string& MetricsExporter::address() const { return impl_->http->address(); }
+
+}  // namespace rangekv::coordinator
