@@ -30,13 +30,15 @@ class ClientBackend : public Backend {
                           uint32_t limit) override;
   Result<uint64_t> Batch(std::vector<BatchOp> ops) override;
   Status Ping() override;
-  std::string Describe() const override { return address_; }
+  std::string Describe() const override { return description_; }
 
- private:
-  ClientBackend(std::string address, std::unique_ptr<Client> client)
-      : address_(std::move(address)), client_(std::move(client)) {}
+ protected:
+  // The data commands are the same in both modes: ClusterBackend adds the
+  // cluster commands over the same Client.
+  ClientBackend(std::string description, std::unique_ptr<Client> client)
+      : description_(std::move(description)), client_(std::move(client)) {}
 
-  std::string address_;
+  std::string description_;
   std::unique_ptr<Client> client_;
 };
 

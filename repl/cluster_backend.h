@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
-#include "repl/backend.h"
+#include "repl/client_backend.h"
 
 namespace rangekv::repl {
 
-class ClusterBackend : public Backend {
+class ClusterBackend : public ClientBackend {
  public:
   // UNAVAILABLE when ZooKeeper cannot be reached within
   // options.connect_timeout; BAD_REQUEST for a bad connect string or name.
@@ -22,30 +22,19 @@ class ClusterBackend : public Backend {
                                                          const std::string& cluster,
                                                          ClientOptions options);
 
-  Result<std::optional<VersionedValue>> Get(std::string_view key) override;
-  Result<uint64_t> Put(std::string_view key, std::string_view value) override;
-  Result<uint64_t> Delete(std::string_view key) override;
-  Result<uint64_t> Cas(std::string_view key, uint64_t expected_version,
-                       std::string_view value) override;
-  Result<ScanResult> Scan(std::string_view start, std::optional<std::string_view> end,
-                          uint32_t limit) override;
-  Result<uint64_t> Batch(std::vector<BatchOp> ops) override;
-  Status Ping() override;
   Result<std::vector<NodeStatus>> Nodes() override { return client_->Nodes(); }
   Result<std::vector<RangeStatus>> Ranges() override { return client_->Ranges(); }
   Result<RangeStatus> Locate(std::string_view key) override { return client_->Locate(key); }
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }
-  std::string Describe() const override { return "cluster " + cluster_ + " via " + zookeeper_; }
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
-      : zookeeper_(std::move(zookeeper)),
-        cluster_(std::move(cluster)),
-        client_(std::move(client)) {}
+      : ClientBackend("cluster " + cluster + " via " + zookeeper, std::move(client)),
+        zookeeper_(std::move(zookeeper)),
+        cluster_(std::move(cluster)) {}
 
   std::string zookeeper_;
   std::string cluster_;
-  std::unique_ptr<Client> client_;
 };
 
 }  // namespace rangekv::repl
