@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# scripts/kvcluster end to end, the way a person uses it: up, a write through
+# the REPL, kill and restart a node at a new port, pause/resume, idempotent
+# start/resume, clear errors, down. Every wait is a poll with a deadline.
+set -uo pipefail
+src="${RANGEKV_SOURCE_DIR:?}"
+export RANGEKV_BUILD_DIR="${RANGEKV_BUILD_DIR:?}"
+dir=$(mktemp -d "${TMPDIR:-/tmp}/rangekv-kvcluster-XXXXXX")
+K() { "$src/scripts/kvcluster" --dir "$dir" "$@"; }
+cleanup() { K down >/dev/null 2>&1; rm -rf "$dir"; }
+trap cleanup EXIT
+fails=0
+check() {  # check NAME COMMAND...
+  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
+}
+repl() { "$RANGEKV_BUILD_DIR/repl/kvrepl" --zk "$zk" --cluster local --timeout-ms 3000 "$@"; }
+matches() { [[ "$1" =~ $2 ]]; }
+poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
+}
+
+zk=$(K up --nodes 3 --rf 1 --ranges 4)
+check "up prints a connect string" matches "$zk" '^127\.0\.0\.1:[0-9]+$'
+check "status shows every range active" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q 'ranges: 4 total, 4 active, 0 unavailable, 0 without owner'"
+check "put through the cluster" bash -c "$(declare -f repl); zk=$zk; repl -c 'put k1 v1' -c 'put \"\\xc1\" v2' | grep -c OK | grep -q 2"
+
+owner=$(repl -c 'locate k1' | sed -n 's/.* owner \([^ ]*\) .*/\1/p')
+check "locate names an owner" matches "$owner" '^n[123]$'
+check "kill the owner" K kill "$owner"
+check "its range turns unavailable" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c status | grep -Eq ', [1-9][0-9]* unavailable'"
+newport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+check "restart at a new port" K start "$owner" --port "$newport"
+check "the data is back at the new address" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c 'get k1' | grep -qx v1"
+check "locate shows the new port" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c 'locate k1' | grep -q ':$newport'"
+check "start of a running node is a no-op" K start "$owner"
+check "pause" K pause n2
+check "status says paused" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q '^n2 .*paused'"
+check "resume" K resume n2
+check "resume of a running node is a no-op" K resume n2
+check "unknown node is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' kill n9 2>/dev/null"
+check "unknown command is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' frobnicate 2>/dev/null"
+check "down" K down
+check "nothing left running" bash -c "! '$src/scripts/kvcluster' --dir '$dir' status | grep -q running"
+echo "$((18 - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
