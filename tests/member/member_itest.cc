@@ -9,7 +9,6 @@
 #include <iostream>
 
 #include "tests/member/cluster_harness.h"
-#include "tests/member/cut_proxy.h"
 #include "tests/testutil/zk_server.h"
 
 namespace rangekv::testing {
@@ -304,7 +303,7 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
 // once ZooKeeper is back.
 TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
   ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
-  CutProxy proxy(zk_->port());
+  TcpProxy proxy(zk_->port());
   KvnodeProc::Options o = Opts("n1");
   o.zk = "127.0.0.1:" + std::to_string(proxy.port());
   o.session_timeout_ms = 2000;
@@ -312,7 +311,7 @@ TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
   ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
 
   Clock::time_point cut = Clock::now();
-  proxy.Cut();
+  proxy.Disable();
   bool stopped = WaitFor(
       [&] {
         auto r = n1_.Call(GetRequest(1, KeyIn(1)));
@@ -320,7 +319,7 @@ TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
       },
       kConverge, milliseconds(20));
   double stopped_ms = MsSince(cut);
-  proxy.Heal();
+  proxy.Enable();
   ASSERT_TRUE(stopped) << n1_.log();
   EXPECT_LT(stopped_ms, 2000);  // before the session could expire
   Clock::time_point healed = Clock::now();

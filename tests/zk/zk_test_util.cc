@@ -106,58 +106,70 @@ struct Pipe : std::enable_shared_from_this<Pipe> {
 
 class TcpProxy::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(asio::any_io_executor ex, int port, int upstream)
-      : ex_(ex), acceptor_(ex), port_(port), upstream_(upstream) {}
+  Impl(asio::any_io_executor ex, int upstream)
+      : ex_(ex),
+        acceptor_(ex, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
+        upstream_(upstream) {}
 
-  void Enable() {
-    if (acceptor_.is_open()) return;
-    tcp::endpoint ep(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port_));
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    Accept();
+  int port() const { return acceptor_.local_endpoint().port(); }
+
+  void Accept() {
+    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
+                                                       tcp::socket s) {
+      if (ec) return;  // the acceptor closed: the proxy is going away
+      self->Serve(std::move(s));
+      self->Accept();
+    });
   }
 
+  // The listener stays bound while disabled: a proxy that re-binds its port
+  // after a cut can find it taken by another socket meanwhile.
   void Disable() {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    cut_ = true;
     for (auto& w : pipes_) {
       if (auto p = w.lock()) p->Close();
     }
     pipes_.clear();
   }
+  void Enable() { cut_ = false; }
+  void Shutdown() {
+    Disable();
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
 
  private:
-  void Accept() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                       tcp::socket s) {
-      if (ec) return;  // closed by Disable
-      auto pipe = std::make_shared<Pipe>(std::move(s), self->ex_);
-      self->pipes_.push_back(pipe);
-      tcp::endpoint up(asio::ip::address_v4::loopback(), static_cast<uint16_t>(self->upstream_));
-      pipe->b.async_connect(up, [pipe](boost::system::error_code ec2) {
-        if (ec2) return pipe->Close();
-        pipe->Pump(pipe->a, pipe->b, pipe->ab);
-        pipe->Pump(pipe->b, pipe->a, pipe->ba);
-      });
-      self->Accept();
+  void Serve(tcp::socket s) {
+    if (cut_) {
+      boost::system::error_code ignored;
+      s.close(ignored);  // the client sees the server vanish
+      return;
+    }
+    auto pipe = std::make_shared<Pipe>(std::move(s), ex_);
+    pipes_.push_back(pipe);
+    tcp::endpoint up(asio::ip::address_v4::loopback(), static_cast<uint16_t>(upstream_));
+    pipe->b.async_connect(up, [pipe](boost::system::error_code ec) {
+      if (ec) return pipe->Close();
+      pipe->Pump(pipe->a, pipe->b, pipe->ab);
+      pipe->Pump(pipe->b, pipe->a, pipe->ba);
     });
   }
 
   asio::any_io_executor ex_;
   tcp::acceptor acceptor_;
-  int port_;
   int upstream_;
+  bool cut_ = false;
   std::vector<std::weak_ptr<Pipe>> pipes_;
 };
 
 TcpProxy::TcpProxy(int upstream_port)
-    : port_(FreePort()), impl_(std::make_shared<Impl>(io_.executor(), port_, upstream_port)) {
-  Enable();
+    : impl_(std::make_shared<Impl>(io_.executor(), upstream_port)), port_(impl_->port()) {
+  io_.RunSync([&] { impl_->Accept(); });
 }
 
-TcpProxy::~TcpProxy() { Disable(); }
+TcpProxy::~TcpProxy() {
+  io_.RunSync([&] { impl_->Shutdown(); });
+}
 
 void TcpProxy::Enable() {
   io_.RunSync([&] { impl_->Enable(); });

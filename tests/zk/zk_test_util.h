@@ -3,9 +3,11 @@
 // IoThread: an io_context run by one background thread (the "executor" the
 // code under test posts onto); joined at destruction.
 // EventRecorder: collects WatchEvents with their arrival time, thread-safe.
-// TcpProxy: a loopback TCP proxy in front of a server; Disable() closes the
-// listener and every proxied connection (a network cut: new connects are
-// refused), Enable() listens again on the same port.
+// TcpProxy: a loopback TCP proxy in front of a server; Disable() closes every
+// proxied connection and then each new one right after accepting it (a
+// network cut: the server seems to vanish), Enable() proxies again. The
+// listener stays bound throughout, so the port cannot be lost to another
+// socket in between.
 #pragma once
 
 #include <chrono>
@@ -76,8 +78,8 @@ class TcpProxy {
 
  private:
   IoThread io_;
-  int port_;
   std::shared_ptr<Impl> impl_;
+  int port_ = 0;
 };
 
 }  // namespace rangekv::testing
