@@ -9,6 +9,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/rangekv-kvcluster-XXXXXX")
 K() { "$src/scripts/kvcluster" --dir "$dir" "$@"; }
 cleanup() { K down >/dev/null 2>&1; rm -rf "$dir"; }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE  # through the EXIT trap: never leave a cluster behind
 fails=0
 check() {  # check NAME COMMAND...
   if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
@@ -20,8 +21,12 @@ poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
   until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
 }
 
-zk=$(K up --nodes 3 --rf 1 --ranges 4)
+zk=$(K up --nodes 3 --rf 1 --ranges 4 2>"$dir.up-err")
 check "up prints a connect string" matches "$zk" '^127\.0\.0\.1:[0-9]+$'
+if [ -z "$zk" ]; then  # say why, with the processes' own words
+  cat "$dir.up-err"; tail -n 5 "$dir"/zk/zk.log "$dir"/coord*/log "$dir"/nodes/*/log 2>/dev/null
+fi
+rm -f "$dir.up-err"
 check "status shows every range active" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q 'ranges: 4 total, 4 active, 0 unavailable, 0 without owner'"
 check "put through the cluster" bash -c "$(declare -f repl); zk=$zk; repl -c 'put k1 v1' -c 'put \"\\xc1\" v2' | grep -c OK | grep -q 2"
 
