@@ -61,17 +61,8 @@ struct Coord {
   bool Has(const std::string& text) const { return Log().find(text) != std::string::npos; }
 };
 
-class CoordinatorITest : public ::testing::Test {
+class CoordinatorITest : public rangekv::testing::ZkSuite<CoordinatorITest> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ZkServer();
-    ASSERT_TRUE(server_->Start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   CoordinatorITest()
       : cluster_(::testing::UnitTest::GetInstance()->current_test_info()->name()),
         paths_(cluster_) {}
@@ -222,7 +213,6 @@ class CoordinatorITest : public ::testing::Test {
     return ::testing::AssertionFailure() << "top of the key space not covered";
   }
 
-  static ZkServer* server_;
   IoThread io_;
   TempDir dir_;
   const std::string cluster_;
@@ -232,7 +222,6 @@ class CoordinatorITest : public ::testing::Test {
   std::map<std::string, Coord> coords_;
 };
 
-ZkServer* CoordinatorITest::server_ = nullptr;
 
 TEST_F(CoordinatorITest, BootstrapWaitsForRfNodesThenCoversTheKeySpace) {
   Coord& c = StartCoord("c1", {"--rf", "3", "--ranges", "8"});

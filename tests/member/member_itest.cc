@@ -38,21 +38,12 @@ Result<proto::Response> GetWithEpoch(KvnodeProc& p, const std::string& key, Rang
   return p.Call(req);
 }
 
-class MemberTest : public ::testing::Test {
+class MemberTest : public rangekv::testing::ZkSuite<MemberTest> {
  protected:
-  static void SetUpTestSuite() {
-    zk_ = new ZkServer();
-    ASSERT_TRUE(zk_->Start()) << zk_->log();
-  }
-  static void TearDownTestSuite() {
-    delete zk_;
-    zk_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(zk_, nullptr);
+    ASSERT_NE(server_, nullptr);
     cluster_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    admin_ = std::make_unique<ClusterAdmin>(zk_->connect_string(), cluster_);
+    admin_ = std::make_unique<ClusterAdmin>(server_->connect_string(), cluster_);
     ASSERT_TRUE(admin_->connected());
   }
 
@@ -70,7 +61,7 @@ class MemberTest : public ::testing::Test {
     KvnodeProc::Options o;
     o.id = id;
     o.data_dir = tmp_.Sub("data-" + id);
-    o.zk = zk_->connect_string();
+    o.zk = server_->connect_string();
     o.cluster = cluster_;
     return o;
   }
@@ -118,14 +109,12 @@ class MemberTest : public ::testing::Test {
     EXPECT_EQ(*last.hint, (proto::OwnerHint{owner_id, owner.address(), epoch, RangeId(range)}));
   }
 
-  static ZkServer* zk_;
   TempDir tmp_;
   std::string cluster_;
   std::unique_ptr<ClusterAdmin> admin_;
   KvnodeProc n1_, n2_;
 };
 
-ZkServer* MemberTest::zk_ = nullptr;
 
 TEST_F(MemberTest, EachNodeServesExactlyItsRangesAndHintsTheOthers) {
   ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
@@ -303,7 +292,7 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
 // once ZooKeeper is back.
 TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
   ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
-  TcpProxy proxy(zk_->port());
+  TcpProxy proxy(server_->port());
   KvnodeProc::Options o = Opts("n1");
   o.zk = "127.0.0.1:" + std::to_string(proxy.port());
   o.session_timeout_ms = 2000;

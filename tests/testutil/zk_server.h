@@ -14,6 +14,8 @@
 #include <chrono>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "tests/testutil/testutil.h"
 
 namespace rangekv::testing {
@@ -56,5 +58,22 @@ class ZkServer {
 // returns the reply ("" on any error). Bounded by `timeout`.
 std::string ZkFourLetter(int port, const std::string& command,
                          std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+
+// A test fixture whose suite shares one ZooKeeper server (starting one takes
+// about a second). Derived is the fixture itself, so each suite gets its own
+// server: class MyTest : public ZkSuite<MyTest> { ... }; use server().
+template <typename Derived>
+class ZkSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ZkServer();
+    ASSERT_TRUE(server_->Start()) << server_->log();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static inline ZkServer* server_ = nullptr;
+};
 
 }  // namespace rangekv::testing

@@ -25,17 +25,8 @@ using rangekv::testing::WaitFor;
 using rangekv::testing::ZkServer;
 using std::chrono::milliseconds;
 
-class ReconcilerTest : public ::testing::Test {
+class ReconcilerTest : public rangekv::testing::ZkSuite<ReconcilerTest> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ZkServer();
-    ASSERT_TRUE(server_->Start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   std::unique_ptr<Session> Connect() {
     SessionOptions opts;
     opts.connect_string = server_->connect_string();
@@ -47,11 +38,9 @@ class ReconcilerTest : public ::testing::Test {
     return std::move(s).value();
   }
 
-  static ZkServer* server_;
   IoThread io_;
 };
 
-ZkServer* ReconcilerTest::server_ = nullptr;
 
 // The consumer's view of /rc's children, rebuilt by every Reconcile.
 class ChildrenView {

@@ -19,17 +19,8 @@ using rangekv::testing::WaitFor;
 using rangekv::testing::ZkServer;
 using std::chrono::milliseconds;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public rangekv::testing::ZkSuite<SessionTest> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ZkServer();
-    ASSERT_TRUE(server_->Start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   std::unique_ptr<Session> Connect(Session::StateCallback on_state = {}) {
     SessionOptions opts;
     opts.connect_string = server_->connect_string();
@@ -42,11 +33,9 @@ class SessionTest : public ::testing::Test {
     return std::move(s).value();
   }
 
-  static ZkServer* server_;
   IoThread io_;
 };
 
-ZkServer* SessionTest::server_ = nullptr;
 
 TEST_F(SessionTest, CreateGetSetWithCasAndDelete) {
   auto s = Connect();

@@ -33,17 +33,8 @@ std::string HexId(int64_t id) {
   return os.str();
 }
 
-class WatchChannelTest : public ::testing::Test {
+class WatchChannelTest : public rangekv::testing::ZkSuite<WatchChannelTest> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ZkServer();
-    ASSERT_TRUE(server_->Start()) << server_->log();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   std::unique_ptr<Session> Writer(const std::string& connect) {
     SessionOptions opts;
     opts.connect_string = connect;
@@ -75,12 +66,10 @@ class WatchChannelTest : public ::testing::Test {
     return std::move(ch).value();
   }
 
-  static ZkServer* server_;
   IoThread io_;
   EventRecorder rec_;
 };
 
-ZkServer* WatchChannelTest::server_ = nullptr;
 
 TEST_F(WatchChannelTest, SubtreeChangesArriveAndPrefixSiblingsDoNot) {
   auto w = Writer(server_->connect_string());
