@@ -1,6 +1,7 @@
-// kvbench — closed-loop load generator against one rangekv node.
+// kvbench — closed-loop load generator against one rangekv node or a cluster.
 //
-//   kvbench --node HOST:PORT [--clients 50] [--pipeline 1] [--ratio GET:PUT]
+//   kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])
+//           [--clients 50] [--pipeline 1] [--ratio GET:PUT]
 //           [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]
 //           [--preload] [--io-threads 1] [--timeout-ms 5000]
 //
@@ -8,7 +9,8 @@
 // request is issued again as soon as the previous one completes. Keys are
 // "key:" plus 12 decimal digits, drawn uniformly from [0, keys) — the form
 // redis-benchmark -r uses, so both work on the same key space. One Client
-// holds one connection per logical client and runs the async API.
+// holds one connection per logical client (per node with --zk, where the
+// smart client routes each key to its range's owner) and runs the async API.
 //
 // Output: a progress line each second, then a summary and a last line
 //   RESULT ops_per_sec=... p50_us=... p99_us=... p999_us=... errors=...
@@ -40,6 +42,8 @@ constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
 
 struct Options {
   std::string node;
+  std::string zk;
+  std::string cluster = "default";
   int clients = 50;
   int pipeline = 1;
   uint32_t get_weight = 1;
@@ -55,7 +59,8 @@ struct Options {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: kvbench --node HOST:PORT [--clients 50] [--pipeline 1] [--ratio GET:PUT]\n"
+               "usage: kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])\n"
+               "               [--clients 50] [--pipeline 1] [--ratio GET:PUT]\n"
                "               [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]\n"
                "               [--preload] [--io-threads 1] [--timeout-ms 5000]\n");
 }
@@ -83,7 +88,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.preload = true;
       continue;
     }
-    static const char* const kValueFlags[] = {"--node",       "--clients",  "--pipeline",
+    static const char* const kValueFlags[] = {"--node",       "--zk",       "--cluster",
+                                              "--clients",    "--pipeline",
                                               "--ratio",      "--keys",     "--value-size",
                                               "--duration",   "--warmup",   "--io-threads",
                                               "--timeout-ms"};
@@ -98,6 +104,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     const char* v = argv[++i];
     bool ok = true;
     if (a == "--node") o.node = v;
+    else if (a == "--zk") o.zk = v;
+    else if (a == "--cluster") o.cluster = v;
     else if (a == "--clients") ok = ParseNumber(v, o.clients) && o.clients > 0;
     else if (a == "--pipeline") ok = ParseNumber(v, o.pipeline) && o.pipeline > 0;
     else if (a == "--ratio") ok = ParseRatio(v, o.get_weight, o.put_weight);
@@ -112,8 +120,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       return false;
     }
   }
-  if (o.node.empty()) {
-    std::fprintf(stderr, "kvbench: --node is required\n");
+  if (o.node.empty() == o.zk.empty()) {
+    std::fprintf(stderr, "kvbench: give exactly one of --node and --zk\n");
     return Usage(), false;
   }
   return true;
@@ -375,7 +383,8 @@ int Main(int argc, char** argv) {
   copts.connections_per_node = o.clients;
   copts.io_threads = o.io_threads;
   copts.request_timeout = std::chrono::milliseconds(o.timeout_ms);
-  auto client = Client::ConnectNode(o.node, copts);
+  auto client = o.zk.empty() ? Client::ConnectNode(o.node, copts)
+                             : Client::Connect(o.zk, o.cluster, copts);
   if (!client.ok()) {
     std::fprintf(stderr, "kvbench: %s\n", client.status().ToString().c_str());
     return 2;

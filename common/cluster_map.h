@@ -27,11 +27,19 @@
 //   initial_ranges 8          admin 127.0.0.1:9401         end 7a          (or "end -": unbounded)
 //                             started_ms 1763772000123     epoch 5
 //                             incarnation 6f1c...          owner n1        (or "owner -": none)
-//                                                          replicas n1,n2,n3
+//                             replaces n4   (optional)     replicas n1,n2,n3
 //                                                          isr n1,n2
 //                                                          state active    (active|unavailable)
 //
 // Node ids: 1..64 bytes of [A-Za-z0-9._-]; they are znode names.
+//
+// NodeInfo "replaces": optional; present only when the node was started to
+// take the place of a dead node (kvnode --replace <id>). While the named
+// node has no live znode, the coordinator swaps it for this node in every
+// range's replicas (coordinator/planner.h). Omitted when unset, so such a
+// record reads the same as before the field existed; a reader that predates
+// it ignores it; a value that is not a valid node id makes the record
+// invalid, like any other bad field.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +68,9 @@ struct NodeInfo {
   std::string admin_address;  // host:port of the metrics endpoint ("" if none)
   uint64_t started_ms = 0;    // wall clock at process start
   std::string incarnation;    // random per data directory: tells a wiped node apart
+  // The dead node this one takes over for (see above). `{}` keeps
+  // positional initialisers of the fields above free of warnings.
+  std::optional<NodeId> replaces{};
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };
 

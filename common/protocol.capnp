@@ -12,6 +12,25 @@
 #   - error codes are the numeric values of rangekv::Code (rangekv/status.h);
 #     an unknown code decodes as INTERNAL.
 #   - rangeId/epoch 0 mean "unknown": route by key, do not fence.
+#
+# Replication (node to node, same port; kvnode/replication/replication.h):
+#   - fetch: a replica asks the owner of rangeId for log records from
+#     fromSeq; every record below fromSeq is durable on the replica (this is
+#     its acknowledgement). epoch is the epoch the replica knows for the range,
+#     lastEpoch the epoch of its record fromSeq-1 (0: empty log). The owner
+#     answers at once when it holds records >= fromSeq, else after at most
+#     waitMs (long poll) with none. records: whole WAL records (header and
+#     payload, kvnode/wal_format.h) back to back, consecutive from fromSeq,
+#     at most maxBytes unless one record is larger. hwm: the owner's commit
+#     point. diverged: the replica must drop its records above truncateTo
+#     and fetch again. snapshotNeeded: fromSeq is below the owner's log
+#     start; fetch the snapshot first.
+#   - snapshot: a chunk of the owner's snapshot file. replayFrom 0 asks for
+#     the owner's current export; otherwise for the export with that
+#     replay-from seq (resume); the error RANGE_UNAVAILABLE when the owner
+#     no longer has that export (the replica starts over).
+#   - rangeStatus: every range the node owns or replicates, with its
+#     progress (for the REPL and operators).
 
 @0xa2cfe16b32ae3cf2;
 
@@ -55,7 +74,58 @@ struct Request {
     scan @8 :ScanOp;
     batch @9 :List(WriteOp);
     ping @10 :Void;
+    fetch @11 :FetchRequest;
+    snapshot @12 :SnapshotRequest;
+    rangeStatus @13 :Void;
   }
+}
+
+struct FetchRequest {
+  replicaId @0 :Text;
+  fromSeq @1 :UInt64;
+  lastEpoch @2 :UInt64;
+  maxBytes @3 :UInt32;
+  waitMs @4 :UInt32;
+}
+
+struct SnapshotRequest {
+  replicaId @0 :Text;
+  replayFrom @1 :UInt64;    # 0: the owner's current export
+  offset @2 :UInt64;
+  maxBytes @3 :UInt32;
+}
+
+struct Fetched {
+  records @0 :Data;
+  hwm @1 :UInt64;
+  diverged @2 :Bool;
+  truncateTo @3 :UInt64;
+  snapshotNeeded @4 :Bool;
+}
+
+struct SnapshotChunk {
+  replayFrom @0 :UInt64;
+  end @1 :UInt64;           # the snapshot's end seq E
+  epoch @2 :UInt64;         # the owner's epoch at export
+  totalBytes @3 :UInt64;
+  offset @4 :UInt64;
+  data @5 :Data;
+}
+
+struct ReplicaProgress {
+  nodeId @0 :Text;
+  ackedSeq @1 :UInt64;
+  inIsr @2 :Bool;
+  sinceContactMs @3 :UInt64;   # ms since its last fetch; max when never
+}
+
+struct RangeStatus {
+  rangeId @0 :UInt64;
+  epoch @1 :UInt64;
+  owner @2 :Bool;              # this node owns it (else it replicates it)
+  lastSeq @3 :UInt64;
+  hwm @4 :UInt64;
+  replicas @5 :List(ReplicaProgress);   # owner only: every other replica
 }
 
 struct OwnerHint {
@@ -82,6 +152,9 @@ struct Response {
     written @4 :UInt64;       # put/delete/cas/batch: the version (sequence) of the write
     entries @5 :List(Entry);  # scan, in key order
     pong @6 :Void;
+    fetched @8 :Fetched;
+    snapshotChunk @9 :SnapshotChunk;
+    rangeStatus @10 :List(RangeStatus);
   }
   more @7 :Bool;              # scan stopped at the limit; more keys may follow
 }

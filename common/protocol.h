@@ -21,6 +21,8 @@
 namespace rangekv::proto {
 
 struct Limits {
+  static constexpr uint32_t kMaxFetchBytes = 16u << 20;
+  static constexpr uint32_t kMaxFetchWaitMs = 10000;
   static constexpr size_t kMaxKeyBytes = 4 * 1024;
   static constexpr size_t kMaxValueBytes = 1024 * 1024;
   static constexpr uint32_t kDefaultScanLimit = 1000;
@@ -30,7 +32,30 @@ struct Limits {
 
 enum class Consistency : uint8_t { kLinearizable = 0, kStale = 1 };
 
-enum class OpKind : uint8_t { kGet, kPut, kDelete, kCas, kScan, kBatch, kPing };
+enum class OpKind : uint8_t {
+  kGet, kPut, kDelete, kCas, kScan, kBatch, kPing,
+  kFetch, kSnapshot, kRangeStatus,  // node to node (replication, status)
+};
+
+// True for the kinds a replica sends to an owner (not client operations).
+inline bool IsReplicationKind(OpKind k) { return k == OpKind::kFetch || k == OpKind::kSnapshot; }
+
+struct FetchArgs {
+  std::string replica;  // the fetching node's id
+  Seq from{0};          // first Seq wanted; all below are durable at the replica
+  Epoch last_epoch{0};  // epoch of the replica's record from-1 (0: empty log)
+  uint32_t max_bytes = 0;
+  uint32_t wait_ms = 0;  // long poll bound
+  friend bool operator==(const FetchArgs&, const FetchArgs&) = default;
+};
+
+struct SnapshotArgs {
+  std::string replica;
+  Seq replay_from{0};  // 0: the owner's current export
+  uint64_t offset = 0;
+  uint32_t max_bytes = 0;
+  friend bool operator==(const SnapshotArgs&, const SnapshotArgs&) = default;
+};
 
 // One operation inside a batch (and the shape of a single put/delete/cas).
 struct WriteOp {
@@ -60,6 +85,8 @@ struct Request {
   std::string scan_start;
   std::optional<std::string> scan_end;
   uint32_t scan_limit = 0;
+  FetchArgs fetch;        // kFetch
+  SnapshotArgs snapshot;  // kSnapshot
 
   friend bool operator==(const Request&, const Request&) = default;
 };
@@ -79,8 +106,48 @@ struct OwnerHint {
   friend bool operator==(const OwnerHint&, const OwnerHint&) = default;
 };
 
+struct Fetched {
+  std::string records;  // whole WAL records, back to back, from the fetch's `from`
+  Seq hwm{0};
+  bool diverged = false;
+  Seq truncate_to{0};  // with diverged
+  bool snapshot_needed = false;
+  friend bool operator==(const Fetched&, const Fetched&) = default;
+};
+
+struct SnapshotChunk {
+  Seq replay_from{0};
+  Seq end{0};
+  Epoch epoch{0};
+  uint64_t total_bytes = 0;
+  uint64_t offset = 0;
+  std::string data;
+  friend bool operator==(const SnapshotChunk&, const SnapshotChunk&) = default;
+};
+
+struct ReplicaProgress {
+  std::string node_id;
+  Seq acked{0};
+  bool in_isr = false;
+  uint64_t since_contact_ms = UINT64_MAX;
+  friend bool operator==(const ReplicaProgress&, const ReplicaProgress&) = default;
+};
+
+struct RangeStatus {
+  RangeId range{0};
+  Epoch epoch{0};
+  bool owner = false;
+  Seq last_seq{0};
+  Seq hwm{0};
+  std::vector<ReplicaProgress> replicas;
+  friend bool operator==(const RangeStatus&, const RangeStatus&) = default;
+};
+
 struct Response {
-  enum class Kind : uint8_t { kError, kFound, kNotFound, kWritten, kEntries, kPong };
+  enum class Kind : uint8_t {
+    kError, kFound, kNotFound, kWritten, kEntries, kPong,
+    kFetched, kSnapshotChunk, kRangeStatus,
+  };
   uint64_t id = 0;
   Kind kind = Kind::kPong;
   Status error;                   // kError
@@ -89,6 +156,9 @@ struct Response {
   uint64_t written_version = 0;   // kWritten
   std::vector<Entry> entries;     // kEntries
   bool more = false;              // kEntries
+  Fetched fetched;                // kFetched
+  SnapshotChunk chunk;            // kSnapshotChunk
+  std::vector<RangeStatus> status;  // kRangeStatus
 
   static Response Error(uint64_t id, Status st) {
     Response r;

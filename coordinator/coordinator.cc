@@ -83,7 +83,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(asio::any_io_executor e
 Coordinator::Coordinator(asio::any_io_executor executor, CoordinatorOptions options)
     : options_(std::move(options)),
       paths_(options_.cluster),
-      strand_(asio::make_strand(executor)) {}
+      strand_(asio::make_strand(executor)),
+      recheck_timer_(strand_) {}
 
 Coordinator::~Coordinator() = default;
 
@@ -101,6 +102,7 @@ void Coordinator::Stop() {
     stopping_ = true;
     probe_->Cancel();
     reconciler_->Stop();
+    recheck_timer_.cancel();
     if (role_ == Role::kLeader) LOG_INFO("stepping down: shutting down");
     SetRole(Role::kNone, "");
     // Closing the session deletes our candidate znode at once.
@@ -118,6 +120,18 @@ Role Coordinator::role() const {
 CoordinatorStats Coordinator::stats() const {
   std::lock_guard lock(stats_mu_);
   return stats_;
+}
+
+std::vector<double> Coordinator::FailoverWindowsSince(uint64_t* seen) const {
+  std::lock_guard lock(stats_mu_);
+  const uint64_t total = stats_.failovers_timed;
+  const uint64_t first_kept = total - windows_.size();
+  std::vector<double> out;
+  for (uint64_t i = std::max(*seen, first_kept); i < total; ++i) {
+    out.push_back(windows_[i - first_kept]);
+  }
+  *seen = total;
+  return out;
 }
 
 // ---- session lifecycle ----
@@ -225,10 +239,13 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zk::Session& s) {
   for (const auto& [id, z] : snap.ranges) {
     if (z.info) RememberEpoch(id, z.info->epoch);
   }
+  TrackLiveness(&snap);
   if (!*leading || role_ != Role::kLeader) co_return Status::Ok();
   snap.known_epochs = known_epochs_;
+  snap.replace_after = options_.replace_after;
   Plan plan = PlanReconcile(snap);
   LogNotes(plan.notes);
+  if (plan.recheck_after) ArmRecheck(*plan.recheck_after);
   if (!plan.empty()) co_await Execute(s, plan);
   co_return Status::Ok();
 }
@@ -290,6 +307,7 @@ void Coordinator::SetRole(Role role, const std::string& leader) {
                                          << internal::HexId(session_ ? session_->session_id() : 0)
                                          << ")");
     leader_setup_done_ = false;
+    leader_since_ = std::chrono::steady_clock::now();
     notes_limiter_.ResetAll();
     active_notes_.clear();
   } else if (role == Role::kStandby && (before != Role::kStandby || leader != last_leader_)) {
@@ -316,6 +334,55 @@ void Coordinator::LogNotes(const std::vector<std::string>& notes) {
   for (const std::string& note : notes) {
     if (notes_limiter_.Allow(note)) LOG_INFO(note);
   }
+}
+
+void Coordinator::TrackLiveness(ClusterSnapshot* snap) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, node] : snap->live_nodes) {
+    seen_live_.insert(id);
+    missing_since_.erase(id);
+  }
+  // Nodes the map still names: only those can matter for a decision.
+  std::set<NodeId> named;
+  for (const auto& [rid, z] : snap->ranges) {
+    if (!z.info) continue;
+    if (z.info->owner) named.insert(*z.info->owner);
+    named.insert(z.info->replicas.begin(), z.info->replicas.end());
+    named.insert(z.info->isr.begin(), z.info->isr.end());
+  }
+  for (auto it = seen_live_.begin(); it != seen_live_.end();) {
+    if (snap->live_nodes.count(*it)) {
+      ++it;
+    } else if (!named.count(*it)) {
+      missing_since_.erase(*it);
+      it = seen_live_.erase(it);
+    } else {
+      missing_since_.emplace(*it, now);  // keeps the first sighting
+      ++it;
+    }
+  }
+  for (const NodeId& id : named) {
+    if (snap->live_nodes.count(id)) continue;
+    auto since = missing_since_.find(id);
+    // Never seen live by us: dead at least since we lead (the clock that
+    // matters for replacing it), else since now.
+    auto from = since != missing_since_.end() ? since->second
+                : role_ == Role::kLeader      ? leader_since_
+                                              : now;
+    snap->dead_for[id] = std::chrono::duration_cast<milliseconds>(now - from);
+  }
+}
+
+void Coordinator::ArmRecheck(milliseconds after) {
+  const auto at = std::chrono::steady_clock::now() + after;
+  if (recheck_at_ && *recheck_at_ <= at) return;
+  recheck_at_ = at;
+  recheck_timer_.expires_at(at);
+  recheck_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed earlier, or stopping: `this` may be going
+    recheck_at_.reset();
+    if (!stopping_) reconciler_->TriggerNow();
+  });
 }
 
 void Coordinator::RememberEpoch(RangeId id, Epoch epoch) {

@@ -26,7 +26,11 @@
 //      from the flags if it is missing (an existing config wins; a
 //      difference is logged as a warning).
 //   5. Read config, live nodes (R/nodes children whose data decodes) and
-//      every range znode with its version.
+//      every range znode with its version. Note when each node was first
+//      seen missing (every coordinator, so a standby that takes over knows
+//      too): that gives the planner how long each dead node has been dead
+//      (a node never seen live counts as dead since we became leader) and
+//      the failover window logged with each promotion.
 //   6. Leader only: PlanReconcile, then write: the bootstrap as one multi,
 //      each other change as its own multi {check our leader znode, set the
 //      range at the version read}. So only a coordinator that still holds
@@ -42,6 +46,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,7 +74,9 @@ enum class Role : uint8_t {
 };
 const char* RoleName(Role role);
 
-// Counters for metrics (exported in a later step). All monotonic.
+// Counters for metrics (coordinator/metrics_export.h). All monotonic but
+// last_failover_ms. A write that makes several changes to one range counts
+// once, under its kind (planner.h).
 struct CoordinatorStats {
   uint64_t reconciles = 0;          // reconcile runs that reached ZooKeeper
   uint64_t reconcile_failures = 0;  // runs cut short by a ZooKeeper error
@@ -83,6 +90,12 @@ struct CoordinatorStats {
   uint64_t ranges_marked_active = 0;
   uint64_t owners_assigned = 0;
   uint64_t ranges_repaired = 0;
+  uint64_t promotions = 0;         // an ISR member took over from a dead owner
+  uint64_t isr_shrinks = 0;        // dead members removed from an ISR
+  uint64_t replicas_replaced = 0;  // dead replicas swapped for live nodes
+  uint64_t replicas_added = 0;     // ranges brought back up to rf
+  uint64_t failovers_timed = 0;    // promotions whose failover window is known
+  uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;
   uint64_t session_expiries = 0;
 };
@@ -107,6 +120,12 @@ class Coordinator {
 
   Role role() const;
   CoordinatorStats stats() const;
+  // The failover windows (ms: old owner's znode first seen missing ->
+  // promotion written) numbered from *seen on (0-based, in the order of
+  // stats().failovers_timed), of the last kKeptWindows; sets *seen to the
+  // count so far. For the metrics exporter.
+  std::vector<double> FailoverWindowsSince(uint64_t* seen) const;
+  static constexpr size_t kKeptWindows = 256;
 
   // Internal; public only for make_unique. Use Create.
   Coordinator(asio::any_io_executor executor, CoordinatorOptions options);
@@ -142,6 +161,12 @@ class Coordinator {
   void LoseLeadership(const std::string& why);
   void LogNotes(const std::vector<std::string>& notes);
   void RememberEpoch(RangeId id, Epoch epoch);
+  // Updates missing_since_ from the live nodes, and fills snap->dead_for.
+  void TrackLiveness(ClusterSnapshot* snap);
+  void LogPromotion(const RangeWrite& w, const std::string& what);
+  // Reconciles again after `after` (Plan::recheck_after), unless an earlier
+  // recheck is already armed.
+  void ArmRecheck(std::chrono::milliseconds after);
   template <typename F>
   void UpdateStats(F&& f) {
     std::lock_guard lock(stats_mu_);
@@ -151,6 +176,8 @@ class Coordinator {
   const CoordinatorOptions options_;
   const cluster::Paths paths_;
   asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer recheck_timer_;
+  std::optional<std::chrono::steady_clock::time_point> recheck_at_;  // armed for
   std::shared_ptr<ZkProbe> probe_;
   std::unique_ptr<zk::Reconciler> reconciler_;
 
@@ -167,12 +194,16 @@ class Coordinator {
   std::string last_leader_;  // id of the leader last logged
   std::optional<cluster::ClusterConfig> warned_config_;
   std::map<RangeId, Epoch> known_epochs_;
+  std::set<NodeId> seen_live_;  // nodes seen live at least once (and still relevant)
+  std::map<NodeId, std::chrono::steady_clock::time_point> missing_since_;
+  std::chrono::steady_clock::time_point leader_since_{};
   std::set<std::string> active_notes_;
   LogLimiter notes_limiter_{std::chrono::seconds(30)};
   LogLimiter warn_limiter_{std::chrono::seconds(5)};
 
-  mutable std::mutex stats_mu_;  // guards stats_ and role_
+  mutable std::mutex stats_mu_;  // guards stats_, windows_ and role_
   CoordinatorStats stats_;
+  std::deque<double> windows_;  // the last kKeptWindows failover windows, ms
   Role role_ = Role::kNone;
 };
 

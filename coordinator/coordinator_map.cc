@@ -25,6 +25,8 @@ std::string Describe(const RangeInfo& r) {
                   (r.owner ? r.owner->str() : std::string("-")) + ", epoch " +
                   std::to_string(r.epoch.value()) + ", replicas ";
   for (size_t i = 0; i < r.replicas.size(); ++i) s += (i ? "," : "") + r.replicas[i].str();
+  s += ", isr ";
+  for (size_t i = 0; i < r.isr.size(); ++i) s += (i ? "," : "") + r.isr[i].str();
   return s;
 }
 
@@ -211,14 +213,60 @@ asio::awaitable<bool> Coordinator::Write(zk::Session& s, const RangeWrite& w) {
       case WriteKind::kRepair:
         ++st.ranges_repaired;
         break;
+      case WriteKind::kPromote:
+        ++st.promotions;
+        break;
+      case WriteKind::kShrinkIsr:
+        ++st.isr_shrinks;
+        break;
+      case WriteKind::kReplace:
+        ++st.replicas_replaced;
+        break;
+      case WriteKind::kAddReplica:
+        ++st.replicas_added;
+        break;
     }
   });
-  if (w.kind == WriteKind::kRepair) {
+  if (w.kind == WriteKind::kPromote) {
+    LogPromotion(w, what);
+  } else if (w.kind == WriteKind::kRepair) {
     LOG_WARN(what << ": " << w.reason << "; now " << Describe(r));
   } else {
     LOG_INFO(what << ": " << w.reason << "; now " << Describe(r));
   }
   co_return true;
+}
+
+// The failover window as the coordinator sees it: from the first reconcile
+// that found the old owner's node znode missing (a watch event starts it)
+// to this promotion being written. The node's session timeout comes before
+// that and is not in it.
+void Coordinator::LogPromotion(const RangeWrite& w, const std::string& what) {
+  const RangeInfo& r = w.record;
+  std::optional<int64_t> window_ms;
+  if (w.deposed) {
+    auto since = missing_since_.find(*w.deposed);
+    if (since != missing_since_.end()) {
+      window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - since->second)
+                      .count();
+    }
+  }
+  if (window_ms) {
+    UpdateStats([&](CoordinatorStats& st) {
+      ++st.failovers_timed;
+      st.last_failover_ms = static_cast<uint64_t>(*window_ms);
+      windows_.push_back(static_cast<double>(*window_ms));
+      if (windows_.size() > kKeptWindows) windows_.pop_front();
+    });
+  }
+  LOG_INFO(what << ": failover: owner " << (w.deposed ? w.deposed->str() : std::string("?"))
+                << " -> " << (r.owner ? r.owner->str() : std::string("-")) << ", epoch "
+                << r.epoch.value() << ", failover window "
+                << (window_ms ? std::to_string(*window_ms) + " ms since the old owner's node "
+                                                             "znode was first seen missing"
+                              : std::string("unknown (its node was never seen live here)"))
+                << " (" << w.reason << "); now " << Describe(r));
 }
 
 asio::awaitable<bool> Coordinator::OnWriteFailure(zk::Session& s, const Status& st,

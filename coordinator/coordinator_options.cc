@@ -25,6 +25,26 @@ Result<int64_t> ParseInt(const std::string& flag, const std::string& value, int6
   return v;
 }
 
+// "N", "Nms", "Ns", "Nm" (bare N: seconds), at most 24 h.
+Result<std::chrono::milliseconds> ParseDuration(const std::string& flag, const std::string& value) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  std::string unit(p, value.data() + value.size());
+  int64_t scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1000;
+  } else if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60000;
+  }
+  constexpr int64_t kMaxMs = 24 * 3600 * 1000;
+  if (value.empty() || ec != std::errc() || scale == 0 || n < 0 || n > kMaxMs / scale) {
+    return Bad(flag + ": expected a duration N[ms|s|m] up to 24 h (0 = off), got '" + value + "'");
+  }
+  return std::chrono::milliseconds(n * scale);
+}
+
 Result<log::Level> ParseLevel(const std::string& value) {
   if (value == "debug") return log::Level::kDebug;
   if (value == "info") return log::Level::kInfo;
@@ -63,12 +83,15 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
   } else if (flag == "--reconcile-period-ms") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 100, 3600000));
     o.reconcile_period = std::chrono::milliseconds(v);
+  } else if (flag == "--replace-after") {
+    RANGEKV_ASSIGN_OR_RETURN(o.replace_after, ParseDuration(flag, value));
   } else if (flag == "--admin") {
     size_t colon = value.rfind(':');
     if (colon == std::string::npos || colon == 0) return Bad("--admin: expected HOST:PORT");
     RANGEKV_ASSIGN_OR_RETURN(int64_t port, ParseInt(flag, value.substr(colon + 1), 0, 65535));
     std::string host = value.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
     o.admin_host = host;
     o.admin_port = static_cast<uint16_t>(port);
   } else if (flag == "--log-level") {
@@ -135,12 +158,17 @@ std::string CoordinatorUsage() {
          "  --id NAME                 coordinator id in logs and the election (default host-pid)\n"
          "  --session-timeout-ms N    ZooKeeper session timeout, 1000..600000 (default 6000)\n"
          "  --reconcile-period-ms N   periodic re-read of the cluster map (default 5000)\n"
+         "  --replace-after D         replace a replica whose node is gone for longer than D\n"
+         "                            by a live node (N = seconds, or Nms/Ns/Nm; 0 = never;\n"
+         "                            default 30s)\n"
          "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"
          "--rf, --min-insync and --ranges only seed the cluster's config when it does not\n"
-         "exist yet; an existing config wins. Stop with SIGTERM or SIGINT.\n";
+         "exist yet; an existing config wins. When an owner's node goes away, a live in-sync\n"
+         "replica is promoted; with none left the range is unavailable until one returns.\n"
+         "Stop with SIGTERM or SIGINT.\n";
 }
 
 std::string DefaultCoordinatorId() {

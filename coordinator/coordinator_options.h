@@ -2,6 +2,7 @@
 //
 //   kvcoord --zk CONNECT [--cluster NAME] [--rf N] [--min-insync N] [--ranges K]
 //           [--id NAME] [--session-timeout-ms N] [--reconcile-period-ms N]
+//           [--replace-after DURATION] [--admin HOST:PORT]
 //           [--log-level debug|info|warn|error]
 //
 // | flag                  | value                     | default                     |
@@ -14,6 +15,8 @@
 // | --id                  | [A-Za-z0-9._-]{1,64}      | <hostname>-<pid>            |
 // | --session-timeout-ms  | 1000..600000              | 6000                        |
 // | --reconcile-period-ms | 100..3600000              | 5000                        |
+// | --replace-after       | N[ms|s|m], 0..24 h; 0=off | 30s                         |
+// | --admin               | HOST:PORT (port 0 = any)  | none                        |
 // | --log-level           | debug, info, warn, error  | info                        |
 // | --help, -h            | none                      | print usage, exit 0         |
 //
@@ -21,6 +24,11 @@
 // bootstrapped; an existing R/config always wins (the coordinator logs a
 // warning when they differ). The server clamps the session timeout to its
 // own [min, max] (2..20 ticks by default).
+//
+// --replace-after: a replica (not the owner) whose node znode has been gone
+// for longer than this is replaced by a live node outside the range
+// (coordinator/planner.h rule 8). A bare number is seconds ("45" = 45 s);
+// the suffixes ms, s and m name the unit ("1500ms", "2m"). 0 disables it.
 //
 // Values follow as the next argument or after '=' ("--rf=3"). Parsing is
 // pure (no I/O, no exits) so it can be unit tested; main() turns an error
@@ -44,6 +52,7 @@ struct CoordinatorOptions {
   std::string id;                   // "" until main() fills in <hostname>-<pid>
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
+  std::chrono::milliseconds replace_after{30000};  // 0 = never
   log::Level log_level = log::Level::kInfo;
   // --admin HOST:PORT: serve Prometheus metrics there; empty host = none.
   std::string admin_host;

@@ -13,7 +13,7 @@ struct Exported {
   const char* help;
   StatField field;
 };
-constexpr std::array<Exported, 14> kExported = {{
+constexpr std::array<Exported, 18> kExported = {{
     {"reconciles", "Reconcile runs that reached ZooKeeper.", &CoordinatorStats::reconciles},
     {"reconcile_failures", "Reconcile runs cut short by a ZooKeeper error.",
      &CoordinatorStats::reconcile_failures},
@@ -23,8 +23,7 @@ constexpr std::array<Exported, 14> kExported = {{
     {"writes", "Successful writes to the cluster map.", &CoordinatorStats::writes},
     {"cas_conflicts", "Writes refused because a znode version changed.",
      &CoordinatorStats::cas_conflicts},
-    {"write_failures", "Writes that failed for another reason.",
-     &CoordinatorStats::write_failures},
+    {"write_failures", "Writes that failed for another reason.", &CoordinatorStats::write_failures},
     {"ranges_created", "Ranges created by bootstrap.", &CoordinatorStats::ranges_created},
     {"ranges_marked_unavailable", "Ranges marked unavailable.",
      &CoordinatorStats::ranges_marked_unavailable},
@@ -33,6 +32,14 @@ constexpr std::array<Exported, 14> kExported = {{
     {"owners_assigned", "Owners given to ownerless ranges.", &CoordinatorStats::owners_assigned},
     {"ranges_repaired", "Range znodes with bad data rewritten.",
      &CoordinatorStats::ranges_repaired},
+    {"promotions", "Ranges whose dead owner was replaced by a live ISR member.",
+     &CoordinatorStats::promotions},
+    {"isr_shrinks", "Writes that removed dead members from an ISR.",
+     &CoordinatorStats::isr_shrinks},
+    {"replicas_replaced", "Writes that swapped dead replicas for live nodes.",
+     &CoordinatorStats::replicas_replaced},
+    {"replicas_added", "Writes that added replicas to a range below rf.",
+     &CoordinatorStats::replicas_added},
     {"sessions_opened", "ZooKeeper sessions opened.", &CoordinatorStats::sessions_opened},
     {"session_expiries", "ZooKeeper sessions that expired.", &CoordinatorStats::session_expiries},
 }};
@@ -52,6 +59,10 @@ struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
       if (v > before) counters[i].Inc(static_cast<double>(v - before));
     }
     leader.Set(now.elections_won > now.leadership_lost ? 1 : 0);
+    if (now.failovers_timed > 0) last_failover.Set(static_cast<double>(now.last_failover_ms) / 1e3);
+    for (double ms : coordinator.FailoverWindowsSince(&windows_seen)) {
+      failover_window.Observe(ms / 1e3);
+    }
     last = now;
   }
 
@@ -68,6 +79,9 @@ struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
   metrics::Registry registry;
   std::array<metrics::Counter, kExported.size()> counters;
   metrics::Gauge leader;
+  metrics::Gauge last_failover;
+  metrics::Histogram failover_window;
+  uint64_t windows_seen = 0;
   std::unique_ptr<metrics::HttpEndpoint> http;
   asio::steady_timer timer;
   const Coordinator& coordinator;
@@ -79,21 +93,35 @@ struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
 MetricsExporter::MetricsExporter(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MetricsExporter::~MetricsExporter() { Stop(); }
 
-Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
-    asio::any_io_executor executor, const Coordinator& coordinator, const std::string& host,
-    uint16_t port, std::chrono::milliseconds period) {
+Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(asio::any_io_executor executor,
+                                                                const Coordinator& coordinator,
+                                                                const std::string& host,
+                                                                uint16_t port,
+                                                                std::chrono::milliseconds period) {
   auto impl = std::make_shared<Impl>(executor, coordinator, period);
   for (size_t i = 0; i < kExported.size(); ++i) {
-    impl->counters[i] = impl->registry
-                            .AddCounterFamily(std::string("rangekv_kvcoord_") +
-                                                  kExported[i].name + "_total",
-                                              kExported[i].help)
-                            .WithLabels();
+    impl->counters[i] =
+        impl->registry
+            .AddCounterFamily(std::string("rangekv_kvcoord_") + kExported[i].name + "_total",
+                              kExported[i].help)
+            .WithLabels();
   }
   impl->leader = impl->registry
                      .AddGaugeFamily("rangekv_kvcoord_leader",
                                      "1 while this coordinator is the leader, else 0.")
                      .WithLabels();
+  impl->last_failover =
+      impl->registry
+          .AddGaugeFamily("rangekv_kvcoord_last_failover_window_seconds",
+                          "Failover window of the latest promotion: old owner's node znode first "
+                          "seen missing -> promotion written.")
+          .WithLabels();
+  impl->failover_window =
+      impl->registry
+          .AddHistogramFamily("rangekv_kvcoord_failover_window_seconds",
+                              "Failover windows of promotions (see last_failover_window).",
+                              metrics::ExponentialBuckets(0.001, 2, 16))
+          .WithLabels();
   auto http = metrics::HttpEndpoint::Start(host, port, impl->registry);
   if (!http.ok()) return http.status();
   impl->http = std::move(http).value();

@@ -4,8 +4,12 @@
 // The coordinator keeps plain counters (CoordinatorStats); this exporter
 // copies them into a metrics::Registry once per period on the coordinator's
 // executor, so the reconcile path never touches the metrics library.
-// Exported: rangekv_kvcoord_<stat>_total counters and the gauge
-// rangekv_kvcoord_leader (1 while this coordinator leads).
+// Exported: rangekv_kvcoord_<stat>_total counters (promotions_total among
+// them), the gauge rangekv_kvcoord_leader (1 while this coordinator leads),
+// the gauge rangekv_kvcoord_last_failover_window_seconds (the latest
+// promotion's failover window, coordinator.h) and the histogram
+// rangekv_kvcoord_failover_window_seconds (every known window; buckets
+// 1 ms .. 32 s, doubling).
 //
 // Lifetime: the Coordinator must outlive the exporter; Stop() before either
 // is destroyed. Thread-safety: Start/Stop from one thread.

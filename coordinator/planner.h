@@ -4,14 +4,14 @@
 // The coordinator is level-triggered (DESIGN §4): every reconcile re-reads
 // R/config, R/nodes and R/ranges and asks PlanReconcile what to write. The
 // answer depends only on that snapshot (plus the highest epoch the
-// coordinator has ever seen per range id), never on the event that triggered
+// coordinator has ever seen per range id, and for how long each dead node
+// has been dead, both given as data), never on the event that triggered
 // the run, so a lost notification costs a delay, never a wrong map. No I/O
 // here: the coordinator turns the plan into ZooKeeper writes, each a
 // compare-and-set on the version the snapshot read, and a failed CAS only
 // means that the next reconcile plans again from fresher data.
 //
-// Rules, first match per range (this issue: no data replication yet, so an
-// owner is never moved and an epoch is only raised for a new owner):
+// The whole map first:
 //
 // | snapshot                                        | plan                                  |
 // |-------------------------------------------------|---------------------------------------|
@@ -24,13 +24,56 @@
 // |                                                 | created in one multi                  |
 // | no range znode at all, < rf live nodes          | nothing; a note says what it waits for|
 // | range data does not decode (or names another id)| repair, see below                     |
-// | owner set, owner not live, state active         | state unavailable (owner, epoch kept) |
-// | owner set, owner live, state unavailable        | state active                          |
-// | no owner, some node live                        | owner = least-loaded live node (live  |
-// |                                                 | ISR members first, then replicas, then|
-// |                                                 | any); replicas filled up to rf;       |
-// |                                                 | owner added to isr; epoch + 1; active |
-// | no owner, no node live, state active            | state unavailable                     |
+//
+// Then the rules for each range whose data decoded. They run in the order below and
+// all their changes go into ONE write (one CAS on the version read), whose
+// kind is that of the first rule that changed something; the reason names
+// every change. "Live" = the node has a valid R/nodes znode.
+//
+// | # | when                                        | change                                 |
+// |---|---------------------------------------------|----------------------------------------|
+// | 1 | owner set, not live, some ISR member other  | promote: owner = least-loaded live ISR |
+// |   | than the owner live                         | member, epoch + 1, isr = the live ISR  |
+// |   |                                             | members (the old owner leaves isr,     |
+// |   |                                             | stays in replicas), active (kPromote)  |
+// | 2 | owner set, not live, no other ISR member    | state unavailable if active; owner,    |
+// |   | live                                        | epoch, replicas, isr kept; no further  |
+// |   |                                             | rule (kMarkUnavailable). Never an      |
+// |   |                                             | unclean promotion of a non-ISR replica |
+// | 3 | owner set, live, state unavailable          | state active (kMarkActive)             |
+// | 4 | no owner, some node live                    | owner = least-loaded live node (live   |
+// |   |                                             | ISR members first, then replicas, then |
+// |   |                                             | any); replicas filled up to rf; owner  |
+// |   |                                             | added to isr; epoch + 1; active        |
+// |   |                                             | (kAssignOwner)                         |
+// | 5 | no owner, no node live                      | state unavailable if active; stop      |
+// | -- from here on the owner is live (after 1, 3 or 4) --                                  |
+// | 6 | a non-owner ISR member is not live          | removed from isr (kShrinkIsr)          |
+// | 7 | live X has NodeInfo.replaces = D, D not     | D replaced by X in replicas (same      |
+// |   | live, D in replicas, X not                  | place), D out of isr; X not in isr: it |
+// |   |                                             | recovers, the owner adds it (kReplace) |
+// | 8 | a non-owner replica not live for longer     | replaced by the least replicated live  |
+// |   | than replace_after (dead_for; 0 = never)    | non-member, if any (kReplace)          |
+// | 9 | fewer than rf replicas                      | least replicated live non-members      |
+// |   |                                             | added to replicas, not isr             |
+// |   |                                             | (kAddReplica)                          |
+// |10 | owner missing from replicas/isr, or an isr  | owner put first in replicas and isr,   |
+// |   | member outside replicas                     | stray isr members dropped (kRepair)    |
+//
+// So every record written has owner in replicas and in isr, and isr a
+// subset of replicas. With no live owner and no live ISR member (rule 2)
+// the ISR is left alone on purpose: nothing can commit without an owner, so
+// every ISR member still holds every committed write, and whichever comes
+// back first can be promoted. Rules 6-9 wait for a live owner for the same
+// reason (a new replica could not recover from anyone anyway). When several
+// live nodes name the same D, the smallest id takes its place; X never
+// replaces a node that is the range's owner (rule 1 must move the owner
+// first).
+//
+// "Least replicated" (replica placement) compares ranges replicated, then
+// ranges owned, then the id; "least-loaded" (owner choice) compares ranges
+// owned, then replicated, then the id. Both count only live nodes and are
+// updated as the plan assigns, so one plan spreads its choices.
 //
 // Repair of a garbage range znode: its bounds are the key span that the
 // valid ranges leave uncovered next to it, so the map has no hole and no
@@ -44,12 +87,12 @@
 // least-loaded other live nodes, isr = replicas, epoch = 1 + the highest
 // epoch seen for that id (1 if never seen).
 //
-// Load of a live node = ranges it owns, then ranges it replicates; ties go
-// to the smaller node id. Every choice is deterministic.
+// Every choice is deterministic.
 //
 // Thread-safety: pure functions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -76,13 +119,23 @@ struct ClusterSnapshot {
   std::map<NodeId, cluster::NodeInfo> live_nodes;  // R/nodes children with valid data
   std::map<RangeId, RangeZnode> ranges;            // every child of R/ranges named by an id
   std::map<RangeId, Epoch> known_epochs;           // highest epoch ever seen per id
+  // For nodes named in ranges that are not live: for how long they have not
+  // been (as the coordinator measures it). A node missing here is treated
+  // as dead for 0 ms (never replaced by rule 8).
+  std::map<NodeId, std::chrono::milliseconds> dead_for;
+  // Rule 8's threshold; 0 disables it.
+  std::chrono::milliseconds replace_after{0};
 };
 
 enum class WriteKind : uint8_t {
-  kMarkUnavailable,  // owner's node is gone
+  kMarkUnavailable,  // owner's node is gone, no ISR member to promote
   kMarkActive,       // owner's node is back
   kAssignOwner,      // the range had no owner
-  kRepair,           // the znode held garbage
+  kRepair,           // the znode held garbage, or broke the replica invariants
+  kPromote,          // owner's node is gone: a live ISR member took over
+  kShrinkIsr,        // dead members left the ISR
+  kReplace,          // a dead replica was swapped for a live node
+  kAddReplica,       // fewer replicas than rf
 };
 const char* WriteKindName(WriteKind kind);
 
@@ -93,6 +146,8 @@ struct RangeWrite {
   cluster::RangeInfo record;
   zk::ZnodeVersion expected_version{0};
   std::string reason;  // one line for the log
+  // kPromote: the owner it replaced (for the failover log and metrics).
+  std::optional<NodeId> deposed;
 };
 
 struct Plan {
@@ -103,6 +158,10 @@ struct Plan {
   // hole no garbage range can fill, ...). Stable text while the condition
   // lasts, so callers can rate-limit by text.
   std::vector<std::string> notes;
+  // Set when rule 8 will replace a replica later: the time until the first
+  // such replica is due. The snapshot would plan nothing new before then,
+  // so the caller reconciles again after it even if nothing else happens.
+  std::optional<std::chrono::milliseconds> recheck_after;
 
   bool empty() const { return bootstrap.empty() && writes.empty(); }
 };

@@ -77,6 +77,13 @@ class ClusterMember::Worker {
 
   Status Start();
   void Stop();
+  // Any thread: queue an ISR change for the member thread (never blocks).
+  void QueueIsrChange(IsrChange change) {
+    std::lock_guard lock(mu_);
+    isr_changes_.push_back(std::move(change));
+    reconcile_wanted_ = true;
+    cv_.notify_all();
+  }
 
  private:
   // ---- on the io thread ----
@@ -108,6 +115,8 @@ class ClusterMember::Worker {
   Status Register(bool* fatal);
   Status EnsureParents();
   void Reconcile();
+  void ApplyIsrChanges();
+  Status ApplyIsrChange(const IsrChange& change);
 
   const MemberOptions options_;
   Node& node_;
@@ -125,6 +134,7 @@ class ClusterMember::Worker {
   zk::SessionState state_ = zk::SessionState::kConnecting;  // guarded by mu_
   Clock::time_point state_since_;                           // guarded by mu_
   bool ever_connected_ = false;  // guarded by mu_: this session was connected once
+  std::vector<IsrChange> isr_changes_;  // guarded by mu_: asked by the replicator
 
   // Member thread only.
   std::unique_ptr<zk::Session> session_;
@@ -284,6 +294,7 @@ void ClusterMember::Worker::Step() {
     reconcile_wanted_ = false;
   }
   if (wanted || (reconcile_retry_at_ && Clock::now() >= *reconcile_retry_at_)) {
+    ApplyIsrChanges();
     Reconcile();
     return;
   }
@@ -453,6 +464,53 @@ void ClusterMember::Worker::Reconcile() {
   serving_ = true;
 }
 
+void ClusterMember::Worker::ApplyIsrChanges() {
+  std::vector<IsrChange> changes;
+  {
+    std::lock_guard lock(mu_);
+    changes.swap(isr_changes_);
+  }
+  for (const IsrChange& c : changes) {
+    if (Status st = ApplyIsrChange(c); !st.ok()) {
+      LOG_WARN("range " << c.range.value() << ": ISR " << (c.add ? "add " : "removal of ")
+                        << c.node.str() << " not written: " << st.ToString()
+                        << " (the owner asks again if it still applies)");
+    }
+  }
+}
+
+// A compare-and-set of the range znode: only while it still names this
+// node as owner at the epoch the replicator led, so a stale request can
+// never touch a newer owner's ISR.
+Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
+  const std::string path = reader_.paths().range(c.range);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
+  if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo r, cluster::DecodeRange(got->data));
+  if (r.owner != options_.self.id || r.epoch != c.epoch) {
+    return Status(Code::kStaleEpoch, "the range moved on (epoch " +
+                                         std::to_string(r.epoch.value()) + ")");
+  }
+  auto it = std::find(r.isr.begin(), r.isr.end(), c.node);
+  bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
+  if (c.add) {
+    if (it != r.isr.end() || !replica) return Status::Ok();
+    r.isr.push_back(c.node);
+  } else {
+    if (it == r.isr.end() || c.node == options_.self.id) return Status::Ok();
+    r.isr.erase(it);
+  }
+  RANGEKV_RETURN_IF_ERROR(
+      session_->Set(path, cluster::EncodeRange(r), got->stat.version).status());
+  LOG_INFO("range " << c.range.value() << " epoch " << c.epoch.value() << ": ISR now "
+                    << [&] {
+                         std::string s;
+                         for (const NodeId& n : r.isr) s += (s.empty() ? "" : ",") + n.str();
+                         return s;
+                       }());
+  return Status::Ok();
+}
+
 // ---- ClusterMember ----
 
 ClusterMember::ClusterMember(MemberOptions options, Node& node, NodeMetrics* metrics,
@@ -475,5 +533,7 @@ Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(MemberOptions option
 }
 
 void ClusterMember::Stop() { worker_->Stop(); }
+
+void ClusterMember::QueueIsrChange(IsrChange change) { worker_->QueueIsrChange(std::move(change)); }
 
 }  // namespace rangekv::kvnode

@@ -91,6 +91,12 @@ class ClusterMember {
   // Idempotent. Must not be called from the FatalCallback.
   void Stop();
 
+  // Asks for an ISR change (from the replicator, any thread, never blocks):
+  // the member thread writes it as a compare-and-set of the range znode,
+  // only if the znode still names this node as owner at change.epoch, then
+  // re-reads the map.
+  void QueueIsrChange(IsrChange change);
+
  private:
   ClusterMember(MemberOptions options, Node& node, NodeMetrics* metrics, FatalCallback on_fatal);
   class Worker;

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -104,7 +105,12 @@ int Serve(const NodeOptions& o) {
     if (!endpoint.ok()) return CannotStart(endpoint.status());
     admin = std::move(*endpoint);
   }
-  NodeConfig config{o.data_dir, o.id, o.fsync, o.fsync_interval};
+  NodeConfig config{o.data_dir, o.id, o.fsync, o.fsync_interval, {}};
+  config.replication.lease = o.lease;
+  config.replication.isr_lag_timeout = o.isr_lag;
+  config.segment_bytes = o.segment_bytes;
+  config.snapshot_after_bytes = o.snapshot_after_bytes;
+  config.keep_log_records = o.keep_log_records;
   bool cluster = o.mode == NodeMode::kCluster;
   auto node = cluster ? Node::OpenCluster(config) : Node::OpenStandalone(config);
   if (!node.ok()) return CannotStart(node.status());
@@ -131,6 +137,12 @@ int Serve(const NodeOptions& o) {
     mo.session_timeout = o.session_timeout;
     mo.self = cluster::NodeInfo{(*node)->id(), address, admin ? admin->address() : "", started_ms,
                                 (*node)->data_dir().incarnation()};
+    mo.self.replaces = o.replaces;
+    // The member exists only after Start; ISR changes asked before that wait.
+    auto member_at = std::make_shared<std::atomic<ClusterMember*>>(nullptr);
+    (*node)->replicator()->SetIsrChanger([member_at](IsrChange c) {
+      if (ClusterMember* m = member_at->load()) m->QueueIsrChange(std::move(c));
+    });
     auto started = ClusterMember::Start(mo, **node, &node_metrics,
                                         [&fatal](const Status& st) { fatal.Raise(st); });
     if (!started.ok()) {
@@ -138,6 +150,7 @@ int Serve(const NodeOptions& o) {
       return CannotStart(started.status());
     }
     member = std::move(*started);
+    member_at->store(member.get());
   } else {
     node_metrics.SetRangesServed((*node)->range_count());
     node_metrics.SetJoined(true);
@@ -152,6 +165,7 @@ int Serve(const NodeOptions& o) {
     LOG_ERROR(why.message());
   }
   (*server)->Stop();  // drains in-flight requests first
+  if (cluster) (*node)->replicator()->Stop();  // no ISR change asked of a member being closed
   member.reset();     // closes the session: our node znode goes at once
   Status closed = (*node)->Close();  // joins the store threads: no completion outlives the server
   server->reset();

@@ -5,7 +5,8 @@ namespace {
 
 constexpr proto::OpKind kAllOps[] = {
     proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
-    proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing};
+    proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing, proto::OpKind::kFetch,
+    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus};
 
 constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
                                           "expired", "auth_failed", "closed"};
@@ -47,6 +48,12 @@ const char* OpName(proto::OpKind op) {
       return "batch";
     case proto::OpKind::kPing:
       return "ping";
+    case proto::OpKind::kFetch:
+      return "fetch";
+    case proto::OpKind::kSnapshot:
+      return "snapshot";
+    case proto::OpKind::kRangeStatus:
+      return "range_status";
   }
   return "unknown";
 }

@@ -51,7 +51,9 @@
 #include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/data_dir.h"
+#include "kvnode/range_slot.h"
 #include "kvnode/range_store.h"
+#include "kvnode/replication/replicator.h"
 #include "kvnode/routing.h"
 #include "rangekv/status.h"
 
@@ -68,6 +70,11 @@ struct NodeConfig {
   std::optional<NodeId> id;  // standalone: nullopt adopts the directory's; cluster: required
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds fsync_interval{10};
+  ReplicationOptions replication;  // cluster mode
+  // Storage thresholds (0: the store's default; see StoreOptions).
+  size_t segment_bytes = 0;
+  size_t snapshot_after_bytes = 0;
+  uint64_t keep_log_records = 0;
 };
 
 // What one Apply changed (for logs and tests).
@@ -102,17 +109,22 @@ class Node {
   // request, so the stores it names stay alive while they are used.
   std::shared_ptr<const RoutingTable> routing() const { return table_.load(); }
   // RoutingTable::ForKey / ForBatch on the current table.
-  Route RouteKey(RangeId requested, Epoch epoch, std::string_view key) const;
+  Route RouteKey(RangeId requested, Epoch epoch, std::string_view key,
+                 Access access = Access::kWrite) const;
   Route RouteBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
   // Ranges served right now.
   size_t range_count() const { return routing()->served(); }
 
+  // The replication of a cluster node (nullptr when standalone).
+  Replicator* replicator() const { return replicator_.get(); }
+
   // ---- control plane (one thread at a time, never an Asio thread) ----
 
-  // Serves exactly the ranges `map` gives to this node (owner == id()):
-  // opens their stores (DIR/ranges/<id>/, bounds from the map; a store whose
-  // bounds changed is reopened), publishes the table, closes the stores of
-  // ranges it no longer owns. A store that fails to open makes its range
+  // Holds exactly the ranges `map` gives to this node (owner, or one of
+  // the replicas): opens their stores (DIR/ranges/<id>/, bounds from the
+  // map; a store whose bounds changed is reopened), hands them to the
+  // replicator (which admits requests per role), publishes the table,
+  // closes the stores of ranges it no longer holds. A store that fails to open makes its range
   // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
   // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
   ApplyReport Apply(const cluster::ClusterMap& map);
@@ -132,6 +144,11 @@ class Node {
   // Opens the store of range r (blocking: log replay).
   Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
   Status CloseStore(RangeId id, RangeStore& store);
+  StoreOptions StoreOptionsFor(RangeId id) const;
+  // The slot of range r, opening its store if needed; nullptr (and the
+  // reason in *unavailable) when the store does not open.
+  std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
+                                       Status* unavailable);
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;
@@ -139,8 +156,9 @@ class Node {
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
 
   std::mutex control_mu_;  // serialises Apply / Suspend / Close
-  // Every open store by range id (control plane; guarded by control_mu_).
-  std::map<RangeId, std::shared_ptr<RangeStore>> stores_;
+  // Every held range by id (control plane; guarded by control_mu_).
+  std::map<RangeId, std::shared_ptr<RangeSlot>> slots_;
+  std::unique_ptr<Replicator> replicator_;
   // Latest open failure per range, logged once per distinct message.
   std::map<RangeId, std::string> open_errors_;
   bool closed_ = false;

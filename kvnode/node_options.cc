@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "common/cluster_map.h"
 #include "common/zk/connect_string.h"
 
 namespace rangekv::kvnode {
@@ -62,6 +63,43 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
              int64_t ms,
              ParseInt("--session-timeout-ms", v, kMinSessionTimeoutMs, kMaxSessionTimeoutMs));
          o.session_timeout = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
+      {"--lease-ms",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--lease-ms", v, 100, 60000));
+         o.lease = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
+      {"--isr-lag-ms",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--isr-lag-ms", v, 100, 600000));
+         o.isr_lag = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
+      {"--replace",
+       [](NodeOptions& o, std::string_view v) {
+         if (!cluster::IsValidNodeId(v)) return BadFlag("--replace: bad node id '" + std::string(v) + "'");
+         o.replaces = NodeId(std::string(v));
+         return Status::Ok();
+       }},
+      {"--segment-bytes",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t n, ParseInt("--segment-bytes", v, 4096, int64_t{1} << 30));
+         o.segment_bytes = static_cast<size_t>(n);
+         return Status::Ok();
+       }},
+      {"--snapshot-after-bytes",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t n,
+                                  ParseInt("--snapshot-after-bytes", v, 4096, int64_t{1} << 40));
+         o.snapshot_after_bytes = static_cast<size_t>(n);
+         return Status::Ok();
+       }},
+      {"--keep-log-records",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t n, ParseInt("--keep-log-records", v, 1, 1000000000));
+         o.keep_log_records = static_cast<uint64_t>(n);
          return Status::Ok();
        }},
       {"--admin",
@@ -124,7 +162,8 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
 // The flags each mode requires, checked after every flag is read.
 Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& given) {
   if (o.mode == NodeMode::kStandalone) {
-    for (std::string_view cluster_only : {"--zk", "--cluster", "--session-timeout-ms"}) {
+    for (std::string_view cluster_only : {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms",
+                                          "--isr-lag-ms", "--replace"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -229,6 +268,14 @@ std::string NodeUsage() {
          "  --zk CONNECT            ZooKeeper servers, host:port[,host:port...][/chroot]\n"
          "  --cluster NAME          cluster under /rangekv/ (default 'default')\n"
          "  --session-timeout-ms N  ZooKeeper session timeout (default 6000)\n"
+         "  --lease-ms N            read lease a replica grants its owner (default 1500)\n"
+         "  --isr-lag-ms N          drop a replica from the ISR after lagging this long\n"
+         "                          (default 2000)\n"
+         "  --replace ID            take over the replicas of dead node ID\n"
+         "  --segment-bytes N       rotate a range's log segment past N bytes (default 64 MiB)\n"
+         "  --snapshot-after-bytes N  snapshot a range after N bytes of log (default 256 MiB)\n"
+         "  --keep-log-records N    log records kept below a snapshot for replicas catching\n"
+         "                          up (default 100000)\n"
          "  --standalone            own the whole key space as one range, no ZooKeeper\n"
          "  --listen HOST:PORT      address to serve on (IPv6 as [::1]:7000)\n"
          "  --data DIR              data directory (created if missing; locked)\n"

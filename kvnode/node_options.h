@@ -1,7 +1,8 @@
 // kvnode/node_options.h — the kvnode command line.
 //
 //   kvnode --id ID --listen HOST:PORT --zk CONNECT --data DIR [--cluster NAME]
-//          [--admin HOST:PORT] [--session-timeout-ms N] [common options]
+//          [--admin HOST:PORT] [--session-timeout-ms N] [--lease-ms N]
+//          [--isr-lag-ms N] [--replace DEAD-ID] [common options]
 //   kvnode --standalone --listen HOST:PORT --data DIR [--id ID] [--admin HOST:PORT]
 //          [common options]
 //   common options: [--fsync always|batch|never] [--fsync-interval-ms N]
@@ -14,6 +15,14 @@
 // | --cluster            | [A-Za-z0-9._-]{1,64}   | "default" (cluster mode only)     |
 // | --session-timeout-ms | 1000..600000           | 6000 (cluster mode only; the      |
 // |                      |                        | server clamps it to its limits)   |
+// | --lease-ms           | 100..60000             | 1500 (cluster mode only)          |
+// | --isr-lag-ms         | 100..600000            | 2000 (cluster mode only)          |
+// | --replace            | a node id              | none (cluster mode only)          |
+// | --segment-bytes      | 4096..2^30             | 64 MiB: rotate WAL segments       |
+// | --snapshot-after-bytes| 4096..2^40            | 256 MiB of log since the last     |
+// |                      |                        | snapshot triggers the next        |
+// | --keep-log-records   | 1..10^9                | 100000 records kept below a       |
+// |                      |                        | snapshot for replica catch-up     |
 // | --listen             | HOST:PORT              | required; port 0 = any free port  |
 // | --data               | directory              | required; created with parents    |
 // | --id                 | [A-Za-z0-9._-]{1,64}   | cluster: required; standalone:    |
@@ -75,6 +84,12 @@ struct NodeOptions {
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds fsync_interval{10};
   int io_threads = 0;  // 0: one per hardware thread
+  std::chrono::milliseconds lease{1500};     // cluster mode only
+  std::chrono::milliseconds isr_lag{2000};   // cluster mode only
+  std::optional<NodeId> replaces;            // cluster mode only: --replace
+  size_t segment_bytes = 0;                  // 0: the store's default (64 MiB)
+  size_t snapshot_after_bytes = 0;           // 0: the store's default (256 MiB)
+  uint64_t keep_log_records = 0;             // 0: the store's default (100000)
   log::Level log_level = log::Level::kInfo;
 };
 

@@ -163,11 +163,11 @@ namespace {
 
 // Encodes ops as one WAL record whose Seq is filled in later. The payload
 // and its crc are computed here, outside every lock.
-std::string EncodeRecord(const std::vector<proto::WriteOp>& ops, size_t payload_size) {
+std::string EncodeRecord(const std::vector<proto::WriteOp>& ops, Epoch epoch, size_t payload_size) {
   std::string rec;
   rec.reserve(wal::kRecordHeaderSize + payload_size);
   rec.resize(wal::kRecordHeaderSize);
-  wal::AppendBatchPayloadHeader(Epoch(0), static_cast<uint32_t>(ops.size()), &rec);
+  wal::AppendBatchPayloadHeader(epoch, static_cast<uint32_t>(ops.size()), &rec);
   for (const proto::WriteOp& op : ops) {
     const bool del = op.kind == proto::WriteOp::Kind::kDelete;
     wal::AppendBatchOp(del ? wal::OpCode::kDelete : wal::OpCode::kPut, op.key, op.value, &rec);
@@ -196,7 +196,8 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
                                           " bytes exceeds the log record limit"));
   }
   PendingWrite w;
-  w.record = EncodeRecord(ops, payload_size);
+  w.epoch = Epoch(write_epoch.load());
+  w.record = EncodeRecord(ops, w.epoch, payload_size);
   bool wake = false;
   {
     std::unique_lock lock(mu);
@@ -206,6 +207,11 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
       lock.unlock();
       return cb(std::move(st));
     }
+    if (w.epoch != history.last_epoch()) {  // BeginEpoch ran meanwhile: rare
+      w.epoch = history.last_epoch();
+      w.record = EncodeRecord(ops, w.epoch, payload_size);
+    }
+    last_record_epoch = w.epoch;
     w.seq = next_seq;
     next_seq = next_seq.Next();
     wal::FinishRecordHeader(w.seq, w.record.data());

@@ -1,11 +1,20 @@
 // kvnode/range_store_impl.h — internals of RangeStore, shared by its .cc files
 // (range_store.cc: reads and the write path; range_store_log.cc: the log
-// thread; range_store_recovery.cc: Open; range_store_snapshot.cc: snapshots).
-// Not for use outside kvnode/range_store*.cc.
+// thread; range_store_recovery.cc: Open; range_store_snapshot.cc: snapshots;
+// range_store_replication.cc: commit, epochs, AppendReplicated, ReadLog;
+// range_store_truncate.cc: TruncateAfter; range_store_export.cc:
+// ExportSnapshot and OpenFromSnapshot). Not for use outside
+// kvnode/range_store*.cc.
 //
 // Threads:
-//   callers      Write() validates, assigns a Seq and enqueues; Get/Scan read.
-//   log thread   group commit: write, fsync (policy always), apply, callbacks.
+//   callers      Write() validates, assigns a Seq and enqueues; Get/Scan read;
+//                AppendReplicated checks and enqueues; Commit() raises
+//                commit_seq and wakes the log thread; ReadLog reads the
+//                tail cache or the segment files.
+//   log thread   group commit: write, fsync (policy always), then apply what
+//                is committed (everything durable while the gate is off),
+//                callbacks. Durable but uncommitted records wait in
+//                `staged`. It also runs truncations (TruncateAfter waits).
 //   sync thread  policies batch and never: fsyncs the active segment while
 //                the log thread keeps appending (batch: batch_interval after
 //                the first unsynced write; both: when WaitSynced asks).
@@ -13,9 +22,17 @@
 //
 // Locks, in the order they may nest (never take one to the left while
 // holding one to its right); none is held across I/O except snap_mu, which
-// only serializes snapshot writers:
+// only serializes snapshot writers and exports, hist_mu, which serializes
+// epoch history writers (BeginEpoch, AppendReplicated, TruncateAfter) and
+// is held across the history file's fsync and while TruncateAfter waits for
+// the log thread, and listener_mu, held by the log thread while it calls
+// the log listener (so SetLogListener can promise the old one is done):
 //
-//   close_mu -> snap_mu -> file_mu -> mu -> map_mu -> seg_mu;   bg_mu alone
+//   close_mu -> snap_mu -> hist_mu -> listener_mu -> file_mu -> mu -> map_mu
+//     -> seg_mu -> tail_mu;   bg_mu alone
+//
+// The log thread never takes hist_mu or snap_mu, so waiting for it while
+// holding them cannot deadlock.
 //
 // file_mu is held by the sync thread across its fdatasync and by the log
 // thread while it replaces the active segment (rotation), so the sync
@@ -30,14 +47,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "kvnode/epoch_history.h"
 #include "kvnode/range_store.h"
 #include "kvnode/snapshot.h"
 #include "kvnode/wal.h"
@@ -106,12 +126,14 @@ class KeyMap {
   std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
 };
 
-// A write between Write() and its apply.
+// A record between Write()/AppendReplicated() and its apply.
 struct PendingWrite {
   Seq seq{0};
-  std::string record;               // record header + payload, ready to write
+  Epoch epoch{0};
+  std::string record;               // record header + payload; moved to the tail cache once written
   std::vector<proto::WriteOp> ops;  // cas already resolved to put
-  RangeStore::WriteCallback cb;
+  RangeStore::WriteCallback cb;     // Write(): once applied
+  RangeStore::WriteCallback durable_cb;  // AppendReplicated: once durable (last of its batch)
 };
 
 // The newest pending write to a key: what a cas must compare against.
@@ -124,7 +146,11 @@ struct SegmentInfo {
   Seq first{0};
   std::string path;
   uint64_t bytes = 0;
+  // Sparse record positions, ascending, at least every kIndexEvery bytes:
+  // where ReadLog starts scanning for a Seq.
+  std::vector<wal::RecordPosition> index;
 };
+inline constexpr uint64_t kIndexEvery = 256u << 10;
 
 struct RangeStore::Impl {
   Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
@@ -141,7 +167,7 @@ struct RangeStore::Impl {
   Seq applied_seq{0};
 
   // ---- the write queue and its state (mu) ----
-  std::mutex mu;
+  mutable std::mutex mu;
   std::condition_variable log_cv;   // wakes the log thread
   std::condition_variable sync_cv;  // wakes WaitSynced
   std::vector<PendingWrite> queue;
@@ -151,12 +177,25 @@ struct RangeStore::Impl {
   Seq synced_seq{0};      // last Seq fsync'ed
   Seq sync_requested{0};  // WaitSynced wants synced_seq to reach this
   std::chrono::steady_clock::time_point unsynced_since;  // written_seq first passed synced_seq
-  std::condition_variable sync_thread_cv;  // wakes the sync thread
+  std::condition_variable sync_thread_cv;                // wakes the sync thread
   bool sync_thread_stop = false;
-  Status failed;          // set once, by the first I/O error; writes refused after
+  Status failed;  // set once, by the first I/O error; writes refused after
   bool closing = false;
   bool log_idle = false;  // the log thread is waiting on log_cv
   bool log_exited = false;
+  // Replication. written_seq is durable() (under always it moves only after
+  // the fsync); log_end is last() and moves right after the write.
+  bool gate = false;
+  Seq commit_seq{0};                // Commit()'s point; lowered only by a truncation
+  Seq committing_seq{0};            // highest Seq the log thread took to apply (>= applied_seq)
+  LogPosition log_end;              // last record written
+  Epoch last_record_epoch{0};       // of the newest record written or queued; 0: none in the log
+  EpochHistory history;             // written under hist_mu too
+  uint64_t log_gen = 0;             // bumped whenever written records are taken back
+  std::optional<Seq> truncate_req;  // for the log thread
+  std::optional<Status> truncate_result;
+  std::condition_variable truncate_cv;
+  Seq consistent_from{0};  // fixed at Open
 
   // ---- the active segment: replaced only by the log thread, under file_mu ----
   std::mutex file_mu;
@@ -164,7 +203,23 @@ struct RangeStore::Impl {
 
   // ---- log thread only ----
   std::vector<std::string_view> iov;
-  bool dirty = false;  // written but not fsync'ed by the log thread
+  bool dirty = false;               // written but not fsync'ed by the log thread
+  std::deque<PendingWrite> staged;  // durable, waiting for Commit (read under mu too)
+
+  // ---- Write()'s epoch, read without mu; checked again under it ----
+  std::atomic<uint64_t> write_epoch{0};
+
+  // ---- epoch history writers (hist_mu) ----
+  std::mutex hist_mu;
+
+  // ---- the log listener (listener_mu) ----
+  std::mutex listener_mu;
+  std::function<void(Seq, Seq)> listener;
+
+  // ---- newest written records for ReadLog (tail_mu) ----
+  mutable std::mutex tail_mu;
+  std::deque<LogRecord> tail;
+  size_t tail_bytes = 0;
 
   // ---- live segments, oldest first; back() is the active one (seg_mu) ----
   mutable std::mutex seg_mu;
@@ -173,6 +228,7 @@ struct RangeStore::Impl {
   // ---- snapshots (snap_mu) ----
   std::mutex snap_mu;
   std::vector<Seq> snapshots;  // replay-from Seqs of known-good snapshots, ascending
+  std::optional<SnapshotExport> current_export;
   std::atomic<uint64_t> snapshot_seq{0};
   std::atomic<uint64_t> bytes_since_snapshot{0};
   std::atomic<bool> stop_snapshots{false};
@@ -201,8 +257,16 @@ struct RangeStore::Impl {
   void LogLoop();
   void ProcessGroup(std::vector<PendingWrite>& group);
   Status RotateIfNeeded(Seq next);
+  LogPosition PublishWritten(std::vector<PendingWrite>& group, uint64_t size_before);
+  void UnpublishWritten(LogPosition end_before, uint64_t size_before);
+  void NotifyListener();
+  Seq CommitLimitLocked() const;
+  bool CanApplyLocked() const;
+  void ApplyCommitted();
   void ApplyGroup(std::vector<PendingWrite>& group);
   void FinishGroupLocked(const std::vector<PendingWrite>& group);
+  void ErasePendingLocked(const std::vector<PendingWrite>& applied);
+  void FailStaged(const Status& st);
   void SyncNow();
   void EnterFailed(const Status& st, std::vector<PendingWrite>& group);
   void SyncLoop();
@@ -212,23 +276,54 @@ struct RangeStore::Impl {
   // thread). Error when the store failed or closed first.
   Status WaitSynced(Seq seq);
 
+  // range_store_replication.cc
+  void AppendReplicated(std::vector<LogRecord> records, WriteCallback cb);
+  Status CheckAppendLocked(const std::vector<LogRecord>& records) const;
+  Result<LogRead> ReadLog(Seq from, size_t max_bytes) const;
+  bool ReadTail(Seq from, Seq through, size_t max_bytes, LogRead* out) const;
+  Status ReadSegments(Seq from, Seq through, size_t max_bytes, LogRead* out) const;
+  Seq LogStart() const;
+  Status SaveHistory(const EpochHistory& h);
+
+  // range_store_truncate.cc
+  Status TruncateAfter(Seq seq);
+  void RunTruncation();
+  Status TruncateQueuedLocked(Seq seq, std::vector<WriteCallback>* failed_cbs);
+  Result<Epoch> TruncateLogFiles(Seq seq);
+  void RebuildPendingLocked();
+
+  // range_store_export.cc
+  Result<SnapshotExport> ExportSnapshot();
+
   // range_store_recovery.cc
   Status Recover();
   Result<snapshot::SnapshotInfo> LoadUsableSnapshot(const std::vector<Seq>& snaps,
                                                     std::optional<Seq> log_start);
+  // What recovery learns from the records' epochs, across segments.
+  struct EpochScan {
+    bool any = false;                // the log holds at least one record
+    Epoch last{0};                   // the highest epoch seen
+    std::vector<EpochStart> starts;  // where each higher epoch first appears
+  };
   Result<wal::SegmentSummary> ReplaySegment(const std::string& path, Seq name_seq,
                                             wal::SegmentRole role, Seq replay_from,
-                                            uint64_t* replayed_bytes);
+                                            uint64_t* replayed_bytes, EpochScan* epochs,
+                                            std::vector<wal::RecordPosition>* index);
+  Status RecoverHistory(EpochHistory loaded, const EpochScan& scan, Seq log_first, Seq last);
   Status OpenActiveSegment(Seq last, const wal::SegmentSummary& newest);
 
   // range_store_snapshot.cc
   void SnapshotLoop();
   void RequestSnapshot();
   Status TakeSnapshot();
+  Status TakeSnapshotLocked();
   Status WriteSnapshotFile(Seq replay_from, Seq* end);
   void PruneSnapshots();
   void DeleteSegmentsBelow(Seq low_water);
 };
+
+// "export-<20 digits>.snap" (range_store_export.cc).
+bool IsExportFileName(std::string_view name);
 
 // Applies one decoded or pending op to a map (recovery and the log thread).
 inline void ApplyPut(KeyMap& map, std::string_view key, std::string value, Seq seq) {

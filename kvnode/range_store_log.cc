@@ -21,27 +21,36 @@ void RangeStore::Impl::LogLoop() {
   std::vector<PendingWrite> group;
   for (;;) {
     bool exiting = false;
+    bool truncate = false;
     {
       std::unique_lock lock(mu);
-      while (queue.empty() && !closing) {
+      while (queue.empty() && !closing && !truncate_req && !CanApplyLocked()) {
         log_idle = true;
         log_cv.wait(lock);
         log_idle = false;
       }
-      group.swap(queue);
-      exiting = closing && group.empty();
+      truncate = truncate_req.has_value();
+      if (!truncate) group.swap(queue);
+      exiting = closing && !truncate && group.empty();
+    }
+    if (truncate) {
+      RunTruncation();
+      continue;
     }
     if (!group.empty()) {
       ProcessGroup(group);
       group.clear();
     }
+    ApplyCommitted();
     if (exiting) break;
   }
   // Close fsyncs under every policy: a clean shutdown loses nothing.
   if (dirty) SyncNow();
+  FailStaged(Status(Code::kUnavailable, "range store is closed"));
   std::lock_guard lock(mu);
   log_exited = true;
   sync_cv.notify_all();
+  truncate_cv.notify_all();
 }
 
 void RangeStore::Impl::ProcessGroup(std::vector<PendingWrite>& group) {
@@ -61,26 +70,95 @@ void RangeStore::Impl::ProcessGroup(std::vector<PendingWrite>& group) {
     }
     st = active->Append(iov);
   }
-  if (st.ok() && opts.fsync == FsyncPolicy::kAlways) {
-    st = active->Sync();
-    // The group will be failed: try not to leave it on disk for a reopen
-    // to resurrect (best effort; IO_ERROR means the outcome is unknown).
-    if (!st.ok()) (void)active->Truncate(size_before);
+  if (st.ok()) {
+    const LogPosition end_before = PublishWritten(group, size_before);
+    if (opts.fsync == FsyncPolicy::kAlways) {
+      NotifyListener();  // replicas may fetch while we fsync
+      st = active->Sync();
+      // The group will be failed: try not to leave it on disk for a reopen
+      // to resurrect (best effort; IO_ERROR means the outcome is unknown).
+      if (!st.ok()) {
+        (void)active->Truncate(size_before);
+        UnpublishWritten(end_before, size_before);
+      }
+    }
   }
   if (!st.ok()) return EnterFailed(st, group);
   if (opts.fsync != FsyncPolicy::kAlways) dirty = true;
   {
-    std::lock_guard lock(seg_mu);
-    segments.back().bytes = active->size();
-  }
-  ApplyGroup(group);
-  {
     std::lock_guard lock(mu);
     FinishGroupLocked(group);
   }
-  for (PendingWrite& w : group) w.cb(w.seq);
+  for (PendingWrite& w : group) {
+    if (w.durable_cb) std::exchange(w.durable_cb, nullptr)(w.seq);
+  }
+  {
+    std::lock_guard lock(mu);
+    for (PendingWrite& w : group) staged.push_back(std::move(w));
+  }
+  NotifyListener();
   const uint64_t since = bytes_since_snapshot.fetch_add(bytes) + bytes;
   if (since >= opts.snapshot_after_bytes) RequestSnapshot();
+}
+
+// The group is in the file: make it readable (ReadLog) and last().
+LogPosition RangeStore::Impl::PublishWritten(std::vector<PendingWrite>& group,
+                                             uint64_t size_before) {
+  {
+    std::lock_guard lock(seg_mu);
+    SegmentInfo& seg = segments.back();
+    if (seg.index.empty() || size_before >= seg.index.back().offset + kIndexEvery) {
+      seg.index.push_back(wal::RecordPosition{group.front().seq, size_before});
+    }
+    seg.bytes = active->size();
+  }
+  {
+    std::lock_guard lock(tail_mu);
+    for (PendingWrite& w : group) {
+      tail_bytes += w.record.size();
+      tail.push_back(LogRecord{w.seq, w.epoch, std::move(w.record)});
+    }
+    while (tail.size() > 1 && tail_bytes > opts.log_cache_bytes) {
+      tail_bytes -= tail.front().bytes.size();
+      tail.pop_front();
+    }
+  }
+  std::lock_guard lock(mu);
+  const LogPosition before = log_end;
+  log_end = LogPosition{group.back().seq, group.back().epoch};
+  return before;
+}
+
+// Undoes PublishWritten after the group was cut back out of the file.
+void RangeStore::Impl::UnpublishWritten(LogPosition end_before, uint64_t size_before) {
+  {
+    std::lock_guard lock(mu);
+    log_end = end_before;
+    ++log_gen;
+  }
+  {
+    std::lock_guard lock(seg_mu);
+    SegmentInfo& seg = segments.back();
+    while (!seg.index.empty() && seg.index.back().offset >= size_before) seg.index.pop_back();
+    seg.bytes = size_before;
+  }
+  std::lock_guard lock(tail_mu);
+  while (!tail.empty() && tail.back().seq > end_before.seq) {
+    tail_bytes -= tail.back().bytes.size();
+    tail.pop_back();
+  }
+}
+
+void RangeStore::Impl::NotifyListener() {
+  std::lock_guard listener_lock(listener_mu);
+  if (!listener) return;
+  Seq written, durable;
+  {
+    std::lock_guard lock(mu);
+    written = log_end.seq;
+    durable = written_seq;
+  }
+  listener(written, durable);
 }
 
 // Starts a new segment once the active one has reached segment_bytes. The
@@ -102,8 +180,41 @@ Status RangeStore::Impl::RotateIfNeeded(Seq next) {
     sync_cv.notify_all();
   }
   std::lock_guard lock(seg_mu);
-  segments.push_back(SegmentInfo{next, active->path(), active->size()});
+  segments.push_back(SegmentInfo{next, active->path(), active->size(), {}});
   return Status::Ok();
+}
+
+Seq RangeStore::Impl::CommitLimitLocked() const {
+  return gate ? std::min(commit_seq, written_seq) : written_seq;
+}
+
+bool RangeStore::Impl::CanApplyLocked() const {
+  return !staged.empty() && staged.front().seq <= CommitLimitLocked();
+}
+
+// Applies the staged records the commit point covers, in Seq order, then
+// runs their callbacks. committing_seq marks them taken before the map
+// changes, so a TruncateAfter racing with this sees them as committed.
+void RangeStore::Impl::ApplyCommitted() {
+  std::vector<PendingWrite> batch;
+  {
+    std::lock_guard lock(mu);
+    const Seq limit = CommitLimitLocked();
+    while (!staged.empty() && staged.front().seq <= limit) {
+      batch.push_back(std::move(staged.front()));
+      staged.pop_front();
+    }
+    if (batch.empty()) return;
+    committing_seq = batch.back().seq;
+  }
+  ApplyGroup(batch);
+  {
+    std::lock_guard lock(mu);
+    ErasePendingLocked(batch);
+  }
+  for (PendingWrite& w : batch) {
+    if (w.cb) w.cb(w.seq);
+  }
 }
 
 void RangeStore::Impl::ApplyGroup(std::vector<PendingWrite>& group) {
@@ -120,15 +231,19 @@ void RangeStore::Impl::ApplyGroup(std::vector<PendingWrite>& group) {
   applied_seq = group.back().seq;
 }
 
-// The map now holds the group: pending entries that still name one of its
-// writes can go (a newer pending write to the same key keeps its entry).
-void RangeStore::Impl::FinishGroupLocked(const std::vector<PendingWrite>& group) {
-  for (const PendingWrite& w : group) {
+// The map now holds these records: pending entries that still name one of
+// them can go (a newer pending write to the same key keeps its entry).
+void RangeStore::Impl::ErasePendingLocked(const std::vector<PendingWrite>& applied) {
+  for (const PendingWrite& w : applied) {
     for (const proto::WriteOp& op : w.ops) {
       auto it = pending.find(std::string_view(op.key));
       if (it != pending.end() && it->second.seq == w.seq) pending.erase(it);
     }
   }
+}
+
+// The group is durable per the policy.
+void RangeStore::Impl::FinishGroupLocked(const std::vector<PendingWrite>& group) {
   const bool was_clean = written_seq <= synced_seq;
   written_seq = group.back().seq;
   if (opts.fsync == FsyncPolicy::kAlways) {
@@ -142,6 +257,19 @@ void RangeStore::Impl::FinishGroupLocked(const std::vector<PendingWrite>& group)
   if (was_clean) unsynced_since = Clock::now();
   if ((was_clean && opts.fsync == FsyncPolicy::kBatch) || sync_requested > synced_seq) {
     sync_thread_cv.notify_one();
+  }
+}
+
+// Durable records that will never be applied (close, I/O failure).
+void RangeStore::Impl::FailStaged(const Status& st) {
+  std::deque<PendingWrite> doomed;
+  {
+    std::lock_guard lock(mu);
+    doomed.swap(staged);
+    pending.clear();
+  }
+  for (PendingWrite& w : doomed) {
+    if (w.cb) w.cb(st);
   }
 }
 
@@ -171,11 +299,15 @@ void RangeStore::Impl::EnterFailed(const Status& st, std::vector<PendingWrite>& 
     }
     err = failed;
     queued.swap(queue);
-    pending.clear();
     sync_cv.notify_all();
   }
-  for (PendingWrite& w : group) w.cb(err);
-  for (PendingWrite& w : queued) w.cb(err);
+  auto fail = [&err](PendingWrite& w) {
+    if (w.cb) w.cb(err);
+    if (w.durable_cb) w.durable_cb(err);
+  };
+  for (PendingWrite& w : group) fail(w);
+  for (PendingWrite& w : queued) fail(w);
+  FailStaged(err);
 }
 
 bool RangeStore::Impl::SyncDueLocked(Clock::time_point now) const {

@@ -29,9 +29,13 @@ Result<DirListing> ListStoreDir(const std::string& dir) {
       l.segments.emplace_back(seq, fs::JoinPath(dir, name));
     } else if (snapshot::ParseSnapshotName(name, &seq)) {
       l.snapshots.push_back(seq);
-    } else if (snapshot::IsSnapshotTempName(name)) {
-      // An unfinished snapshot from before a crash: never renamed, so unused.
+    } else if (snapshot::IsSnapshotTempName(name) || name == kEpochsTempName ||
+               IsExportFileName(name)) {
+      // An unfinished snapshot or history from before a crash (never
+      // renamed, so unused), or an export of the previous run.
       RANGEKV_RETURN_IF_ERROR(fs::RemoveFile(fs::JoinPath(dir, name)));
+    } else if (name == kEpochsFileName) {
+      continue;
     } else {
       LOG_WARN(dir << ": ignoring unknown file " << name);
     }
@@ -100,11 +104,23 @@ Result<snapshot::SnapshotInfo> RangeStore::Impl::LoadUsableSnapshot(const std::v
 
 // Reads one segment, replaying its records after replay_from into `map`,
 // and checks its header against its name and range.
-Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(const std::string& path, Seq name_seq,
-                                                            wal::SegmentRole role, Seq replay_from,
-                                                            uint64_t* replayed_bytes) {
+Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(
+    const std::string& path, Seq name_seq, wal::SegmentRole role, Seq replay_from,
+    uint64_t* replayed_bytes, EpochScan* epochs, std::vector<wal::RecordPosition>* index) {
   RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
   auto visit = [&](const wal::RecordView& rec) -> Status {
+    if (index->empty() || rec.offset >= index->back().offset + kIndexEvery) {
+      index->push_back(wal::RecordPosition{rec.seq, rec.offset});
+    }
+    const Epoch e = wal::PayloadEpoch(rec.payload);
+    if (epochs->any && e < epochs->last) {
+      LOG_WARN(path << ": record " << rec.seq << " has epoch " << e << ", below epoch "
+                    << epochs->last << " of an earlier record");
+    } else if (!epochs->any || e > epochs->last) {
+      epochs->starts.push_back(EpochStart{e, rec.seq});
+      epochs->last = e;
+    }
+    epochs->any = true;
     if (rec.seq <= replay_from) return Status::Ok();
     *replayed_bytes += wal::kRecordHeaderSize + rec.payload.size();
     return ReplayRecord(rec, map);
@@ -140,7 +156,7 @@ Status RangeStore::Impl::OpenActiveSegment(Seq last, const wal::SegmentSummary& 
       segments.pop_back();
     }
     RANGEKV_ASSIGN_OR_RETURN(active, wal::SegmentWriter::Create(opts.dir, id, last.Next()));
-    segments.push_back(SegmentInfo{last.Next(), active->path(), active->size()});
+    segments.push_back(SegmentInfo{last.Next(), active->path(), active->size(), {}});
     return Status::Ok();
   }
   const SegmentInfo& seg = segments.back();
@@ -162,42 +178,79 @@ Status RangeStore::Impl::Recover() {
   RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snap,
                            LoadUsableSnapshot(listing.snapshots, log_start));
 
+  RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(opts.dir));
   Seq prev_last{0};  // last seq of the segment before
   uint64_t replayed_bytes = 0;
   wal::SegmentSummary newest;
+  EpochScan epochs;
   for (size_t i = 0; i < segs.size(); ++i) {
     const auto& [name_seq, path] = segs[i];
     const bool is_newest = i + 1 == segs.size();
+    std::vector<wal::RecordPosition> index;
     RANGEKV_ASSIGN_OR_RETURN(
         newest, ReplaySegment(path, name_seq,
                               is_newest ? wal::SegmentRole::kNewest : wal::SegmentRole::kOlder,
-                              snap.replay_from, &replayed_bytes));
+                              snap.replay_from, &replayed_bytes, &epochs, &index));
     if (i > 0 && name_seq != prev_last.Next()) {
       return Corrupt(path + ": first seq " + std::to_string(name_seq.value()) +
                      " does not follow seq " + std::to_string(prev_last.value()) + " of " +
                      segs[i - 1].second);
     }
     prev_last = newest.last_seq;
-    segments.push_back(SegmentInfo{name_seq, path, newest.valid_bytes});
+    segments.push_back(SegmentInfo{name_seq, path, newest.valid_bytes, std::move(index)});
   }
   // The log is fsync'ed through a snapshot's end before the snapshot is
-  // committed, so a log ending earlier has lost records.
+  // committed, so a log ending earlier has lost records. A snapshot
+  // installed from another node (OpenFromSnapshot) is the exception: its
+  // log starts empty and reaches the end only by replication.
   const Seq last = segs.empty() ? snap.replay_from : prev_last;
-  if (last < snap.end) {
+  const bool installed = loaded.base_seq().value() != 0 && loaded.base_seq() == snap.replay_from;
+  if (last < snap.end && !installed) {
     return Corrupt(opts.dir + ": the log ends at seq " + std::to_string(last.value()) +
                    ", before the end of snapshot seq " + std::to_string(snap.end.value()));
   }
   RANGEKV_RETURN_IF_ERROR(OpenActiveSegment(last, newest));
 
+  const Seq log_first = segments.empty() ? last.Next() : segments.front().first;
+  RANGEKV_RETURN_IF_ERROR(RecoverHistory(std::move(loaded), epochs, log_first, last));
   applied_seq = last;
+  committing_seq = commit_seq = last;
   next_seq = last.Next();
   written_seq = synced_seq = last;
+  log_end = LogPosition{last, epochs.any ? epochs.last : history.EpochAt(last)};
+  last_record_epoch = epochs.any ? epochs.last : Epoch(0);
   bytes_since_snapshot = replayed_bytes;
   if (snap.replay_from.value() != 0) snapshots.push_back(snap.replay_from);
   snapshot_seq = snap.replay_from.value();
   LOG_INFO("range " << id << ": opened " << opts.dir << " at seq " << last << " with " << map.size()
                     << " keys (snapshot " << snap.replay_from << ", " << segments.size()
                     << " segments)");
+  return Status::Ok();
+}
+
+// The history file next to the log: entries that start before the log's
+// first record only live there; the rest is re-derived from the records'
+// epochs (the truth), keeping a trailing entry for an epoch begun after
+// the last record. Rewritten when that changes anything.
+Status RangeStore::Impl::RecoverHistory(EpochHistory loaded, const EpochScan& scan, Seq log_first,
+                                        Seq last) {
+  EpochHistory h = loaded;
+  std::optional<EpochStart> trailing;
+  if (!h.entries().empty() && h.entries().back().start == last.Next() &&
+      (!scan.any || h.entries().back().epoch > scan.last)) {
+    trailing = h.entries().back();
+  }
+  h.DropFrom(log_first);
+  for (const EpochStart& s : scan.starts) (void)h.Append(s.epoch, s.start);
+  if (trailing) (void)h.Append(trailing->epoch, trailing->start);
+  if (!(h == loaded)) {
+    LOG_INFO("range " << id << ": epoch history rebuilt from the log (" << h.entries().size()
+                      << " entries, was " << loaded.entries().size() << ")");
+    RANGEKV_RETURN_IF_ERROR(h.Save(opts.dir));
+  }
+  history = std::move(h);
+  write_epoch.store(history.last_epoch().value());
+  consistent_from = history.consistent_from();
   return Status::Ok();
 }
 

@@ -54,6 +54,10 @@ void RangeStore::Impl::SnapshotLoop() {
 
 Status RangeStore::Impl::TakeSnapshot() {
   std::lock_guard lock(snap_mu);
+  return TakeSnapshotLocked();
+}
+
+Status RangeStore::Impl::TakeSnapshotLocked() {
   Seq from;
   {
     std::shared_lock map_lock(map_mu);

@@ -22,6 +22,10 @@ proto::Response RouteError(uint64_t id, Route&& route) {
   return r;
 }
 
+Access ReadAccess(const proto::Request& req) {
+  return req.consistency == proto::Consistency::kStale ? Access::kStaleRead : Access::kRead;
+}
+
 Code ResultCode(const proto::Response& r) {
   return r.kind == proto::Response::Kind::kError ? r.error.code() : Code::kOk;
 }
@@ -77,13 +81,17 @@ std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
     case proto::OpKind::kCas:
     case proto::OpKind::kBatch:
       return Write(std::move(req), sink);
+    case proto::OpKind::kFetch:
+    case proto::OpKind::kSnapshot:
+    case proto::OpKind::kRangeStatus:
+      return Replication(std::move(req), sink);
   }
   return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
 }
 
 proto::Response RequestHandler::Get(const proto::Request& req) const {
   const std::string& key = req.ops.front().key;  // Validate checked the arity
-  Route route = node_.RouteKey(req.range, req.epoch, key);
+  Route route = node_.RouteKey(req.range, req.epoch, key, ReadAccess(req));
   if (!route.ok()) return RouteError(req.id, std::move(route));
   std::optional<proto::Entry> e = route.store->Get(key);
   if (!e) return MakeResponse(req.id, proto::Response::Kind::kNotFound);
@@ -93,7 +101,7 @@ proto::Response RequestHandler::Get(const proto::Request& req) const {
 }
 
 proto::Response RequestHandler::Scan(const proto::Request& req) const {
-  Route route = node_.RouteKey(req.range, req.epoch, req.scan_start);
+  Route route = node_.RouteKey(req.range, req.epoch, req.scan_start, ReadAccess(req));
   if (!route.ok()) return RouteError(req.id, std::move(route));
   const std::shared_ptr<RangeStore>& store = route.store;
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kEntries);
@@ -123,6 +131,21 @@ std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
     r.written_version = seq->value();
     reply(std::move(r));
   });
+  return std::nullopt;
+}
+
+std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,
+                                                           ResponseSink& sink) const {
+  Replicator* rep = node_.replicator();
+  if (rep == nullptr) {
+    return proto::Response::Error(
+        req.id, Status(Code::kBadRequest, "a standalone node does not replicate"));
+  }
+  switch (req.kind) {
+    case proto::OpKind::kFetch: rep->HandleFetch(std::move(req), sink.ReplyLater()); break;
+    case proto::OpKind::kSnapshot: rep->HandleSnapshot(std::move(req), sink.ReplyLater()); break;
+    default: rep->HandleStatus(req.id, sink.ReplyLater()); break;
+  }
   return std::nullopt;
 }
 

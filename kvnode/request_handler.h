@@ -9,6 +9,8 @@
 // | scan           | RangeStore::Scan                  | kEntries + more (now)        |
 // | put/delete/cas | RangeStore::Write, one op         | kWritten Seq (later)         |
 // | batch          | RangeStore::Write, all ops at once| kWritten Seq (later)         |
+// | fetch/snapshot | Replicator (kvnode/replication/)  | kFetched / kSnapshotChunk    |
+// | rangeStatus    | Replicator                        | kRangeStatus (later)         |
 // | any, invalid   | none (proto::Validate)            | kError TOO_LARGE/BAD_REQUEST |
 // | key not here   | none (Node routing)               | kError NOT_OWNER + OwnerHint |
 // | batch, 2 ranges| none (Node routing)               | kError CROSS_RANGE           |
@@ -72,6 +74,8 @@ class RequestHandler {
   proto::Response Get(const proto::Request& req) const;
   proto::Response Scan(const proto::Request& req) const;
   std::optional<proto::Response> Write(proto::Request&& req, ResponseSink& sink) const;
+  // fetch / snapshot / rangeStatus: answered by the node's Replicator.
+  std::optional<proto::Response> Replication(proto::Request&& req, ResponseSink& sink) const;
   std::optional<proto::Response> Dispatch(proto::Request&& req, ResponseSink& sink) const;
 
   const Node& node_;

@@ -30,7 +30,7 @@ RoutingTable::RoutingTable(NodeId self, bool joined, std::string reason,
       joined_(joined),
       reason_(std::move(reason)),
       ranges_(std::move(ranges)) {
-  for (const auto& r : ranges_) served_ += r.store != nullptr;
+  for (const auto& r : ranges_) served_ += r.slot != nullptr;
 }
 
 std::shared_ptr<const RoutingTable> RoutingTable::Unavailable(NodeId self, std::string reason) {
@@ -98,7 +98,7 @@ Route RoutingTable::NoRange(std::string_view key) const {
   return Fail(Code::kRangeUnavailable, "no range of the cluster map holds key " + ShortKey(key));
 }
 
-Route RoutingTable::Owner(RangeId requested, const RangeRoute& r) const {
+Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access) const {
   std::string range = "range " + Num(r.id.value());
   if (!r.owner) return Fail(Code::kRangeUnavailable, range + " has no owner");
   Route route;
@@ -117,21 +117,38 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r) const {
                                     Num(r.epoch.value()) + "), not " + self_.str());
     return route;
   }
-  if (r.store == nullptr) {
+  std::shared_ptr<RangeStore> store = r.slot ? r.slot->store() : nullptr;
+  if (store == nullptr) {
     std::string why = r.unavailable.ok() ? "its store is not open yet" : r.unavailable.ToString();
     return Fail(Code::kRangeUnavailable,
                 range + " on node " + self_.str() + " cannot serve: " + why);
   }
+  if (Status st = r.slot->Admit(access); !st.ok()) {
+    Route refused;
+    refused.error = std::move(st);
+    return refused;
+  }
   Route ok;
-  ok.store = r.store;
+  ok.store = std::move(store);
   return ok;
 }
 
-Route RoutingTable::ForKey(RangeId requested, Epoch epoch, std::string_view key) const {
+Route RoutingTable::ForKey(RangeId requested, Epoch epoch, std::string_view key,
+                           Access access) const {
+  if (access == Access::kStaleRead && joined_) {
+    const RangeRoute* r = Locate(key);
+    if (r != nullptr && r->slot != nullptr && r->slot->stale_ok()) {
+      if (std::shared_ptr<RangeStore> store = r->slot->store()) {
+        Route ok;
+        ok.store = std::move(store);
+        return ok;
+      }
+    }
+  }
   if (std::optional<Route> fenced = Fence(requested, epoch)) return std::move(*fenced);
   const RangeRoute* r = Locate(key);
   if (r == nullptr) return NoRange(key);
-  return Owner(requested, *r);
+  return Owner(requested, *r, access == Access::kStaleRead ? Access::kRead : access);
 }
 
 Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
@@ -147,7 +164,7 @@ Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
                                          " are in different ranges");
     }
   }
-  return Owner(requested, *r);
+  return Owner(requested, *r, Access::kWrite);
 }
 
 }  // namespace rangekv::kvnode

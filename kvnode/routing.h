@@ -25,7 +25,13 @@
 // | 9 | K's range is owned by another node               | NOT_OWNER + hint               |
 // |10 | K's range is this node's, but its store is not   | RANGE_UNAVAILABLE (why: open   |
 // |   | open                                             | failed, e.g. CORRUPTION)       |
-// |11 | K's range is this node's and open                | the store                      |
+// |11 | K's range is this node's and open, but its slot  | the slot's error (kvnode/      |
+// |   | does not admit the access                        | range_slot.h)                  |
+// |12 | K's range is this node's and open                | the store                      |
+//
+// A stale read (Access::kStaleRead) first tries a shortcut: when this node
+// holds K's range (owner or replica) and its slot admits stale reads, the
+// store answers, whatever the epochs; otherwise the rules above apply.
 //
 // The hint (NOT_OWNER; STALE_EPOCH when R has an owner) carries the owner's
 // id, its address when the owner has a live node znode ("" otherwise), the
@@ -47,6 +53,7 @@
 #include "common/key_range.h"
 #include "common/protocol.h"
 #include "common/types.h"
+#include "kvnode/range_slot.h"
 #include "kvnode/range_store.h"
 #include "rangekv/status.h"
 
@@ -60,8 +67,8 @@ struct RangeRoute {
   std::optional<NodeId> owner;
   std::string owner_address;  // "" when the owner has no live node znode
   cluster::RangeState state = cluster::RangeState::kActive;
-  // Set iff this node serves the range (it owns it and the store is open).
-  std::shared_ptr<RangeStore> store;
+  // Set iff this node holds the range's store (owner or replica) and it is open.
+  std::shared_ptr<RangeSlot> slot;
   // When this node owns the range but has no store: why (rule 9).
   Status unavailable;
 };
@@ -86,7 +93,8 @@ class RoutingTable {
                                                    std::vector<RangeId>* overlapping = nullptr);
 
   // get/put/delete/cas/scan: route by one key.
-  Route ForKey(RangeId requested, Epoch epoch, std::string_view key) const;
+  Route ForKey(RangeId requested, Epoch epoch, std::string_view key,
+               Access access = Access::kWrite) const;
   // batch: every op's key must be in the range of the first (rule 5).
   // ops must not be empty (BAD_REQUEST otherwise).
   Route ForBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
@@ -96,7 +104,7 @@ class RoutingTable {
   const std::string& reason() const { return reason_; }
   // Sorted by bounds().start(), pairwise disjoint.
   const std::vector<RangeRoute>& ranges() const { return ranges_; }
-  // Ranges with an open store.
+  // Ranges whose store is open here (owned or replicated).
   size_t served() const { return served_; }
   // The entry for id, or nullptr.
   const RangeRoute* Find(RangeId id) const;
@@ -110,7 +118,7 @@ class RoutingTable {
   // Rule 4.
   Route NoRange(std::string_view key) const;
   // Rules 6-11 for the key's range r.
-  Route Owner(RangeId requested, const RangeRoute& r) const;
+  Route Owner(RangeId requested, const RangeRoute& r, Access access) const;
 
   NodeId self_;
   bool joined_;

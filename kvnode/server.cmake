@@ -9,6 +9,10 @@ list(APPEND RANGEKV_KVNODE_SERVER_SRCS
   ${CMAKE_CURRENT_SOURCE_DIR}/metrics.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/node.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/node_options.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/range_slot.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/replication/follower.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/replication/leader.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/replication/replicator.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/request_handler.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/routing.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/server.cc)

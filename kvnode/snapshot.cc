@@ -163,6 +163,23 @@ Status SnapshotWriter::Commit() {
   return fs::SyncDir(dir_);
 }
 
+Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
+  std::string_view d = mapped->data();
+  if (d.size() < kHeaderSize + kFooterSize) {
+    return Corrupt(path, 0, "is " + std::to_string(d.size()) + " bytes, too short");
+  }
+  SnapshotInfo info;
+  RANGEKV_RETURN_IF_ERROR(CheckHeader(path, d, range, &info));
+  const size_t foff = d.size() - kFooterSize;
+  const char* f = d.data() + foff;
+  if (std::memcmp(f + 32, kSnapshotEndMagic, 8) != 0) return Corrupt(path, foff, "bad end magic");
+  if (GetFixed32(f + 28) != MaskedCrc(f, 28)) return Corrupt(path, foff, "footer crc mismatch");
+  info.entries = GetFixed64(f);
+  info.end = Seq(GetFixed64(f + 8));
+  return info;
+}
+
 Result<SnapshotInfo> ReadSnapshot(const std::string& path, RangeId range,
                                   const EntryVisitor& visit) {
   RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));

@@ -38,6 +38,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/types.h"
 #include "kvnode/file_util.h"
@@ -84,6 +85,36 @@ using RecordVisitor = std::function<Status(const RecordView&)>;
 // its size.
 Result<SegmentSummary> ReadSegment(std::string_view data, SegmentRole role,
                                    const RecordVisitor& visit);
+
+// ---- reading records back (replication) ------------------------------------
+
+// A record boundary in a segment file: record `seq` starts at `offset`.
+struct RecordPosition {
+  Seq seq{0};
+  uint64_t offset = 0;
+};
+
+// One whole record as stored: header + payload bytes.
+struct RawRecord {
+  Seq seq{0};
+  Epoch epoch{0};       // the payload's epoch field
+  uint64_t offset = 0;  // of the header in its segment
+  std::string bytes;
+};
+
+// Reads the records with from <= seq <= through of the segment file at
+// `path` with pread (never mmap: the file may be cut by a truncation while
+// this runs, and a cut mapping would fault). The scan starts at `start`, a
+// record boundary at or before `from` (e.g. {first seq, kSegmentHeaderSize});
+// records are appended to *out while they total at most max_bytes (but at
+// least one).
+// Each header and payload crc is checked and seqs must be consecutive:
+// CORRUPTION otherwise, also when the file ends before record `through`
+// (the caller passes a seq it knows the segment holds). Returns the
+// boundary after the last record read.
+Result<RecordPosition> ReadSegmentRecords(const std::string& path, RecordPosition start, Seq from,
+                                          Seq through, size_t max_bytes,
+                                          std::vector<RawRecord>* out);
 
 // Appends records to one segment file.
 class SegmentWriter {

@@ -202,4 +202,10 @@ struct DecodedBatch {
 };
 Result<DecodedBatch> DecodeBatchPayload(std::string_view payload);
 
+// The epoch field of a batch payload without decoding the rest (0 when the
+// payload is too short to hold one; DecodeBatchPayload refuses those).
+inline Epoch PayloadEpoch(std::string_view payload) {
+  return payload.size() < 8 ? Epoch(0) : Epoch(GetFixed64(payload.data()));
+}
+
 }  // namespace rangekv::kvnode::wal

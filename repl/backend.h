@@ -12,11 +12,16 @@
 // with a Code (CAS_FAILED, TOO_LARGE, UNAVAILABLE, TIMEOUT, ...); writes
 // return the version they created.
 //
+// Read consistency: the shell's `consistency` command sets it on the
+// backend (SetConsistency); Get and Scan of the client backends pass it to
+// the client (CallOptions::consistency). Writes ignore it.
+//
 // Thread-safety: the shell calls one method at a time from one thread;
 // implementations need not be thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +32,16 @@
 #include "rangekv/status.h"
 
 namespace rangekv::repl {
+
+// Replication progress of one range as its owner reports it.
+struct RangeProgress {
+  uint64_t hwm = 0;  // the owner's high-water mark (commit seq)
+  struct Lag {
+    std::string node;      // a replica other than the owner
+    uint64_t records = 0;  // owner's last seq minus the replica's acked seq
+  };
+  std::vector<Lag> lag;  // in the owner's order
+};
 
 class Backend {
  public:
@@ -56,9 +71,20 @@ class Backend {
   virtual Result<std::vector<RangeStatus>> Ranges();
   virtual Result<RangeStatus> Locate(std::string_view key);
   virtual Result<ClusterIdentity> Identity();
+  // Progress of the given ranges (from Ranges()) by range id, asked of
+  // their owners; ranges whose owner did not say (down, not asked, an
+  // older node) are missing. Never an error: the map alone is still worth
+  // printing. The default knows nothing (empty).
+  virtual std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges);
+
+  void SetConsistency(ReadConsistency c) { consistency_ = c; }
+  ReadConsistency consistency() const { return consistency_; }
 
   // What the shell is connected to, for the banner, e.g. "127.0.0.1:7000".
   virtual std::string Describe() const = 0;
+
+ protected:
+  ReadConsistency consistency_ = ReadConsistency::kLinearizable;
 };
 
 }  // namespace rangekv::repl

@@ -10,7 +10,9 @@ Result<std::unique_ptr<ClientBackend>> ClientBackend::Connect(const std::string&
 }
 
 Result<std::optional<VersionedValue>> ClientBackend::Get(std::string_view key) {
-  return client_->Get(key);
+  CallOptions o;
+  o.consistency = consistency_;
+  return client_->Get(key, o);
 }
 
 Result<uint64_t> ClientBackend::Put(std::string_view key, std::string_view value) {
@@ -26,7 +28,9 @@ Result<uint64_t> ClientBackend::Cas(std::string_view key, uint64_t expected_vers
 
 Result<ScanResult> ClientBackend::Scan(std::string_view start,
                                        std::optional<std::string_view> end, uint32_t limit) {
-  return client_->Scan(start, end, limit);
+  CallOptions o;
+  o.consistency = consistency_;
+  return client_->Scan(start, end, limit, o);
 }
 
 Result<uint64_t> ClientBackend::Batch(std::vector<BatchOp> ops) {

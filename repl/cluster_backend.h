@@ -5,14 +5,33 @@
 // is found again without restarting the shell; commands issued while its
 // ranges have no live owner fail with UNAVAILABLE / RANGE_UNAVAILABLE after
 // the request deadline.
+//
+// Progress (the hwm/lag columns of `ranges`): one question per live owner
+// that owns at least one of the ranges, QueryOwnerRangeStatus, whose
+// answer is kept only for ranges that node owns in the map just read. The
+// owners are asked one after another, each bounded by kStatusTimeout, so a
+// paused owner delays `ranges` by at most that much and shows "-".
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "common/protocol.h"
 #include "repl/client_backend.h"
 
 namespace rangekv::repl {
+
+// The progress of the ranges a node reports as their owner (owner ==
+// true), by range id: hwm as reported, and for each other replica, in the
+// node's order, lag = last_seq - acked (0 if the replica is somehow ahead).
+// Ranges the node only replicates are left out: their numbers are not the
+// range's commit state.
+std::map<uint64_t, RangeProgress> ProgressFromRangeStatus(
+    const std::vector<proto::RangeStatus>& status);
 
 class ClusterBackend : public ClientBackend {
  public:
@@ -26,12 +45,22 @@ class ClusterBackend : public ClientBackend {
   Result<std::vector<RangeStatus>> Ranges() override { return client_->Ranges(); }
   Result<RangeStatus> Locate(std::string_view key) override { return client_->Locate(key); }
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }
+  std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges) override;
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
       : ClientBackend("cluster " + cluster + " via " + zookeeper, std::move(client)),
         zookeeper_(std::move(zookeeper)),
         cluster_(std::move(cluster)) {}
+
+  // Asks the node owner_id at owner_address for the replication status of
+  // the ranges it serves (request kind rangeStatus, common/protocol.h),
+  // by range id. nullopt when it cannot say (unreachable, no answer within
+  // kStatusTimeout, an error such as a standalone node's BAD_REQUEST).
+  // One request over its own short-lived connection (repl/node_call.h).
+  static constexpr std::chrono::milliseconds kStatusTimeout{1000};
+  std::optional<std::map<uint64_t, RangeProgress>> QueryOwnerRangeStatus(
+      const std::string& owner_id, const std::string& owner_address);
 
   std::string zookeeper_;
   std::string cluster_;

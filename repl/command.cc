@@ -11,7 +11,7 @@
 namespace rangekv::repl {
 namespace {
 
-constexpr std::array<CommandSpec, 15> kCommands{{
+constexpr std::array<CommandSpec, 16> kCommands{{
     {"put", "put <key> <value>", "store value under key", 2, 2},
     {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
     {"del", "del <key>", "delete key", 1, 1},
@@ -24,10 +24,12 @@ constexpr std::array<CommandSpec, 15> kCommands{{
      "apply put/del/cas ops all or none (one range)", 1, -1},
     {"ping", "ping", "check that the node answers (PONG)", 0, 0},
     {"nodes", "nodes", "list the cluster's nodes: id, address, up/down (--zk)", 0, 0},
-    {"ranges", "ranges", "list the ranges: bounds, epoch, owner, replicas, isr, state (--zk)", 0,
-     0},
+    {"ranges", "ranges",
+     "list the ranges: bounds, epoch, owner, isr, replicas, state, hwm, lag (--zk)", 0, 0},
     {"locate", "locate <key>", "show the range holding key and its owner (--zk)", 1, 1},
     {"status", "status", "summary of the cluster: nodes up/down, ranges by state (--zk)", 0, 0},
+    {"consistency", "consistency [stale|linearizable]",
+     "show or set the consistency of later get/getv/scan (stale: any replica answers)", 0, 1},
     {"help", "help [command]", "show usage of every command, or of one", 0, 1},
     {"quit", "quit", "leave (also exit, Ctrl-D)", 0, 0},
     {"exit", "exit", "leave (same as quit)", 0, 0},
@@ -123,6 +125,19 @@ Result<Command> ParseScan(Args a) {
   return Command(std::move(cmd));
 }
 
+constexpr std::array<ReadConsistency, 2> kLevels{ReadConsistency::kLinearizable,
+                                                  ReadConsistency::kStale};
+
+Result<Command> ParseConsistency(Args a) {
+  if (a.empty()) return Command(ConsistencyCommand{});
+  const std::string word = Lower(a[0].text);
+  for (ReadConsistency c : kLevels) {
+    if (word == ConsistencyName(c)) return Command(ConsistencyCommand{c});
+  }
+  return BadRequest("consistency: unknown level " + Display(a[0].text) +
+                    " (use stale or linearizable)");
+}
+
 Result<Command> ParseHelp(Args a) {
   if (a.empty()) return Command(HelpCommand{});
   const CommandSpec* spec = FindCommand(a[0].text);
@@ -146,6 +161,7 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
   if (name == "ranges") return Command(RangesCommand{});
   if (name == "locate") return Command(LocateCommand{a[0].text});
   if (name == "status") return Command(StatusCommand{});
+  if (name == "consistency") return ParseConsistency(a);
   if (name == "help") return ParseHelp(a);
   return Command(QuitCommand{});  // quit, exit
 }
@@ -153,6 +169,32 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
 }  // namespace
 
 std::span<const CommandSpec> AllCommands() { return kCommands; }
+
+std::string_view ConsistencyName(ReadConsistency c) {
+  return c == ReadConsistency::kStale ? "stale" : "linearizable";
+}
+
+std::vector<std::string> Completions(std::string_view before, std::string_view prefix) {
+  // Words typed so far; quoting does not matter for the two cases below.
+  std::vector<std::string_view> words;
+  size_t i = 0;
+  while (i < before.size()) {
+    while (i < before.size() && (before[i] == ' ' || before[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < before.size() && before[i] != ' ' && before[i] != '\t') ++i;
+    if (i > start) words.push_back(before.substr(start, i - start));
+  }
+  std::vector<std::string> out;
+  auto offer = [&](std::string_view word) {
+    if (word.substr(0, prefix.size()) == prefix) out.emplace_back(word);
+  };
+  if (words.empty()) {
+    for (const CommandSpec& spec : kCommands) offer(spec.name);
+  } else if (words.size() == 1 && Lower(words[0]) == "consistency") {
+    for (ReadConsistency c : kLevels) offer(ConsistencyName(c));
+  }
+  return out;
+}
 
 const CommandSpec* FindCommand(std::string_view name) {
   std::string lower = Lower(name);

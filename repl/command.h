@@ -15,6 +15,7 @@
 // | ranges                                   | 0    | one line per range         |
 // | locate <key>                             | 1    | range, bounds, owner       |
 // | status                                   | 0    | cluster summary (4 lines)  |
+// | consistency [stale|linearizable]         | 0-1  | current level, or OK       |
 // | help [command]                           | 0-1  | usage lines                |
 // | quit, exit                               | 0    | nothing; leaves            |
 //
@@ -23,7 +24,13 @@
 // default). An empty <end> ("") means "to the end of the key space". Batch
 // ops are put/del/cas with the arities above, separated by ';' tokens; one
 // trailing ';' is allowed. nodes, ranges, locate and status read the
-// client's cluster map and need --zk (repl/format.h has their output).
+// client's cluster map and need --zk (repl/format.h has their output);
+// ranges also asks each owner for its replication progress (hwm, lag).
+// consistency without an argument prints the level of later get, getv and
+// scan (linearizable at start); with one (any case) it sets it: stale reads
+// may be answered by any replica of the range from its committed state, so
+// they keep working while the owner is down but may miss recent writes.
+// Writes are not affected.
 // Every parse error is BAD_REQUEST with a message
 // that names the command and shows its usage.
 #pragma once
@@ -74,6 +81,9 @@ struct LocateCommand {
   std::string key;
 };
 struct StatusCommand {};
+struct ConsistencyCommand {
+  std::optional<ReadConsistency> set;  // nullopt: print the current level
+};
 struct HelpCommand {
   std::string topic;  // canonical command name; empty = every command
 };
@@ -81,7 +91,8 @@ struct QuitCommand {};
 
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
                              ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
-                             LocateCommand, StatusCommand, HelpCommand, QuitCommand>;
+                             LocateCommand, StatusCommand, ConsistencyCommand, HelpCommand,
+                             QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {
@@ -97,6 +108,15 @@ struct CommandSpec {
 std::span<const CommandSpec> AllCommands();
 // The row for a name (any case, aliases included); nullptr when unknown.
 const CommandSpec* FindCommand(std::string_view name);
+
+// "linearizable" / "stale": how consistency prints and parses the levels.
+std::string_view ConsistencyName(ReadConsistency c);
+
+// Completion candidates for the word being typed (prefix), given the line
+// before it: command names for the first word, the levels for the argument
+// of consistency, nothing elsewhere (the other arguments are keys and
+// values, which the shell does not know). In display order.
+std::vector<std::string> Completions(std::string_view before, std::string_view prefix);
 
 // Parses the tokens of one non-empty line. Errors: BAD_REQUEST for an
 // unknown command, wrong arity, a bad number, or a ';' outside a batch.

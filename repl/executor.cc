@@ -53,7 +53,8 @@ struct Runner {
   }
   Reply operator()(const RangesCommand&) {
     auto r = backend.Ranges();
-    return r.ok() ? Ok(FormatRanges(*r)) : Failed(r.status());
+    if (!r.ok()) return Failed(r.status());
+    return Ok(FormatRanges(*r, backend.Progress(*r)));
   }
   Reply operator()(const LocateCommand& c) {
     auto r = backend.Locate(c.key);
@@ -67,6 +68,11 @@ struct Runner {
     auto ranges = backend.Ranges();
     if (!ranges.ok()) return Failed(ranges.status());
     return Ok(FormatStatus(id->cluster, id->zookeeper, *nodes, *ranges));
+  }
+  Reply operator()(const ConsistencyCommand& c) {
+    if (!c.set) return Ok(std::string(ConsistencyName(backend.consistency())) + "\n");
+    backend.SetConsistency(*c.set);
+    return Ok(std::string(kOkLine));
   }
   Reply operator()(const HelpCommand& c) { return Ok(FormatHelp(c.topic)); }
   Reply operator()(const QuitCommand&) { return Reply{Outcome::kQuit, {}}; }

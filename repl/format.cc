@@ -1,5 +1,7 @@
 #include "repl/format.h"
 
+#include <algorithm>
+
 #include "common/escape.h"
 #include "repl/command.h"
 
@@ -86,14 +88,38 @@ std::string FormatNodes(const std::vector<NodeStatus>& nodes) {
   return out;
 }
 
-std::string FormatRanges(const std::vector<RangeStatus>& ranges) {
-  std::string out;
+std::string FormatRanges(const std::vector<RangeStatus>& ranges,
+                         const std::map<uint64_t, RangeProgress>& progress) {
+  if (ranges.empty()) return "(no ranges)\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"range", "bounds", "epoch", "owner", "isr", "replicas", "state", "hwm", "lag"});
   for (const auto& r : ranges) {
-    out += std::to_string(r.id) + " " + FormatBounds(r) + " epoch " + std::to_string(r.epoch) +
-           " owner " + r.owner.value_or("-") + " replicas " + JoinIds(r.replicas) + " isr " +
-           JoinIds(r.isr) + " " + RangeHealthName(r.state) + "\n";
+    std::string hwm = "-", lag = "-";
+    if (auto it = progress.find(r.id); it != progress.end()) {
+      hwm = std::to_string(it->second.hwm);
+      std::vector<std::string> parts;
+      for (const auto& l : it->second.lag) {
+        parts.push_back(l.node + ":" + std::to_string(l.records));
+      }
+      lag = JoinIds(parts);
+    }
+    rows.push_back({std::to_string(r.id), FormatBounds(r), std::to_string(r.epoch),
+                    r.owner.value_or("-"), JoinIds(r.isr), JoinIds(r.replicas),
+                    RangeHealthName(r.state), hwm, lag});
   }
-  if (ranges.empty()) out = "(no ranges)\n";
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line.append(width[c] + 2 - row[c].size(), ' ');
+    }
+    out += line + "\n";
+  }
   return out;
 }
 

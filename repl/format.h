@@ -13,14 +13,31 @@
 // | ping                   | PONG                                              |
 // | any error              | (error) <CODE> <message>                          |
 // | nodes, per node        | <id> <address|-> up|down                          |
-// | ranges, per range      | <id> [<start>, <end>) epoch <e> owner <id|->      |
-// |                        |   replicas <a,b|-> isr <a,b|-> active|unavailable |
+// | ranges                 | a table, see below                                |
 // | locate                 | range <id> [<start>, <end>) owner <id> <address>  |
 // |                        |   (owner "-" when none; address "(down)")         |
 // | status                 | cluster: NAME / zookeeper: CONNECT /              |
 // |                        | nodes: U up, D down /                             |
 // |                        | ranges: N total, A active, U unavailable,         |
 // |                        |   W without owner   (four lines)                  |
+//
+// consistency prints "linearizable" or "stale" (the current level) and
+// "OK" when it sets one.
+//
+// ranges prints a header line, then one line per range in key order, the
+// columns left-aligned, padded to the widest cell plus two spaces:
+//
+//   range  bounds     epoch  owner  isr    replicas  state        hwm  lag
+//   1      ["", m)    4      n1     n1,n2  n1,n2,n3  active       812  n2:0,n3:17
+//   2      [m, +inf)  2      -      -      n2,n3     unavailable  -    -
+//
+// owner "-" when none; isr and replicas comma-separated ids, "-" when
+// empty; state active|unavailable; hwm the owner's high-water mark; lag
+// "<node>:<records behind the owner's log end>" per replica other than the
+// owner ("-" when there is none). hwm and lag are "-" when unknown (the
+// owner was not asked, is down, or did not answer). A quoted bound may hold
+// spaces: the table is for people; scripts read locate or status.
+// No ranges: "(no ranges)" without a header.
 //
 // Bounds are FormatWord'ed bytes; an unbounded end prints as bare +inf (a
 // real bound "+inf" is printed quoted, so the two never look alike).
@@ -34,6 +51,8 @@
 // An error is always one line: CR/LF inside a message become spaces.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +60,7 @@
 #include "rangekv/client.h"
 #include "rangekv/cluster_info.h"
 #include "rangekv/status.h"
+#include "repl/backend.h"
 
 namespace rangekv::repl {
 
@@ -59,7 +79,9 @@ std::string FormatVersioned(const VersionedValue& v);
 // One "<key> <value>\n" per entry, then the count line.
 std::string FormatScan(const ScanResult& result);
 std::string FormatNodes(const std::vector<NodeStatus>& nodes);
-std::string FormatRanges(const std::vector<RangeStatus>& ranges);
+// progress: by range id; a range missing from it prints hwm/lag "-".
+std::string FormatRanges(const std::vector<RangeStatus>& ranges,
+                         const std::map<uint64_t, RangeProgress>& progress = {});
 std::string FormatLocate(const RangeStatus& range);
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
                          const std::vector<NodeStatus>& nodes,

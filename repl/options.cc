@@ -102,8 +102,9 @@ An interactive shell for a rangekv node or cluster.
 
   --node HOST:PORT   node to connect to
   --zk CONNECT       cluster to connect to, through ZooKeeper (host:port[,...]);
-                     requests go to the owner of each key's range; adds the
-                     commands nodes, ranges, locate and status
+                     requests go to the owner of each key's range (after
+                     "consistency stale", reads to any live replica); adds
+                     the commands nodes, ranges, locate and status
   --cluster NAME     cluster name under /rangekv/ (default "default"; with --zk)
   -c "<command>"     run the command, print its result; repeatable (in order);
                      exits after the last one (also --command)

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <editline/readline.h>
 
@@ -19,27 +21,28 @@ namespace {
 constexpr char kPrompt[] = "rangekv> ";
 constexpr int kHistoryLines = 1000;
 
-// libedit asks for matches one at a time: state 0 starts a new prefix.
-char* CommandNameGenerator(const char* text, int state) {
-  static size_t next = 0;
-  if (state == 0) next = 0;
-  std::string_view prefix(text);
-  auto commands = AllCommands();
-  while (next < commands.size()) {
-    std::string_view name = commands[next++].name;
-    if (name.substr(0, prefix.size()) == prefix) return strdup(std::string(name).c_str());
-  }
-  return nullptr;
+// libedit asks for matches one at a time (state 0 starts a new word);
+// Complete fills the candidates just before.
+std::vector<std::string>& Candidates() {
+  static std::vector<std::string> candidates;
+  return candidates;
 }
 
-// Completes the first word only; arguments are keys, which we do not know,
-// and file-name completion (libedit's fallback) would only mislead.
+char* CandidateGenerator(const char* /*text*/, int state) {
+  static size_t next = 0;
+  if (state == 0) next = 0;
+  if (next >= Candidates().size()) return nullptr;
+  return strdup(Candidates()[next++].c_str());
+}
+
+// Command names for the first word, the levels after "consistency";
+// nothing elsewhere: arguments are keys, which we do not know, and
+// file-name completion (libedit's fallback) would only mislead.
 char** Complete(const char* text, int start, int /*end*/) {
   rl_attempted_completion_over = 1;
-  for (int i = 0; i < start; ++i) {
-    if (rl_line_buffer[i] != ' ' && rl_line_buffer[i] != '\t') return nullptr;
-  }
-  return rl_completion_matches(text, CommandNameGenerator);
+  Candidates() = Completions(std::string_view(rl_line_buffer, start), text);
+  if (Candidates().empty()) return nullptr;
+  return rl_completion_matches(text, CandidateGenerator);
 }
 
 class History {

@@ -4,7 +4,8 @@
 //   - prints one banner line "kvrepl connected to <backend>; type help";
 //   - prompts "rangekv> " and reads lines with libedit (BSD licence; the
 //     readline compatibility API, never GNU readline);
-//   - completes command names with Tab (first word only);
+//   - completes with Tab: command names (first word) and the levels of
+//     consistency (repl/command.h Completions);
 //   - keeps history in HistoryPath(), loaded at start and rewritten after
 //     every non-blank line, so a killed shell loses nothing;
 //   - leaves on quit/exit or EOF (Ctrl-D) with status kExitOk.

@@ -98,6 +98,16 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   return view;
 }
 
+std::unique_ptr<ClusterView> ClusterView::Fixed(ClusterMap map) {
+  std::unique_ptr<ClusterView> view(new ClusterView("fixed"));
+  view->Replace(std::move(map));
+  return view;
+}
+
+void ClusterView::Replace(ClusterMap map) {
+  Publish(std::make_shared<ClusterMap>(std::move(map)));
+}
+
 std::shared_ptr<const ClusterMap> ClusterView::Current() const {
   std::lock_guard lock(mu_);
   return map_;

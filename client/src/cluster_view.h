@@ -47,6 +47,10 @@ class ClusterView {
   static Result<std::unique_ptr<ClusterView>> Open(std::string_view zk_connect,
                                                    std::string_view cluster,
                                                    std::chrono::milliseconds timeout);
+  // A view of a fixed map with no ZooKeeper behind it, for tests of the
+  // Router: Refresh does nothing; Replace publishes another map.
+  static std::unique_ptr<ClusterView> Fixed(cluster::ClusterMap map);
+  void Replace(cluster::ClusterMap map);
   ~ClusterView();
   ClusterView(const ClusterView&) = delete;
   ClusterView& operator=(const ClusterView&) = delete;

@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "client/src/replica_choice.h"
 #include "common/log.h"
 
 namespace rangekv::client_internal {
@@ -26,6 +27,12 @@ bool IsWrite(proto::OpKind k) {
       return true;
     default: return false;
   }
+}
+
+// Stale reads may be answered by any replica (replica_choice.h).
+bool IsStaleRead(const proto::Request& req) {
+  return req.consistency == proto::Consistency::kStale &&
+         (req.kind == proto::OpKind::kGet || req.kind == proto::OpKind::kScan);
 }
 
 std::string RoutingKey(const proto::Request& req) {
@@ -66,6 +73,7 @@ struct Router::Call {
   proto::Request req;
   std::string key;
   bool is_write = false;
+  bool stale = false;  // a stale read: any live replica may answer
   Clock::time_point deadline;
   std::chrono::milliseconds timeout{0};
   ResponseCallback done;
@@ -74,6 +82,8 @@ struct Router::Call {
   int hops = 0;
   std::optional<std::string> hint_address;  // route the next attempt here
   std::string target;                       // address of the current attempt
+  // Stale reads: replicas that failed since the last backoff, by address.
+  std::vector<std::string> tried;
   Status last_error;
 };
 
@@ -100,6 +110,7 @@ void Router::Submit(proto::Request req, Clock::time_point deadline,
   auto call = std::make_shared<Call>();
   call->key = RoutingKey(req);
   call->is_write = IsWrite(req.kind);
+  call->stale = IsStaleRead(req);
   call->req = std::move(req);
   call->deadline = deadline;
   call->timeout = timeout;
@@ -145,26 +156,42 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
       }
     }
     const std::string rid = "range " + std::to_string(r->id.value());
-    if (!r->owner) return RetryLater(call, Status(Code::kRangeUnavailable, rid + " has no owner"));
-    if (r->state != cluster::RangeState::kActive) {
-      return RetryLater(call, Status(Code::kRangeUnavailable, rid + " is unavailable"));
+    if (call->stale) {
+      const auto targets = StaleReadTargets(*map, *r);
+      const ReplicaTarget* next = NextUntried(targets, call->tried);
+      if (next == nullptr) {
+        // Every live replica failed (or none is live): a new round after
+        // a backoff, with a fresh map.
+        call->tried.clear();
+        return RetryLater(call, targets.empty() || call->last_error.ok()
+                                    ? Status(Code::kUnavailable, "no live replica of " + rid)
+                                    : call->last_error);
+      }
+      address = next->address;
+    } else {
+      if (!r->owner) {
+        return RetryLater(call, Status(Code::kRangeUnavailable, rid + " has no owner"));
+      }
+      if (r->state != cluster::RangeState::kActive) {
+        return RetryLater(call, Status(Code::kRangeUnavailable, rid + " is unavailable"));
+      }
+      const cluster::NodeInfo* node = map->Node(*r->owner);
+      if (node == nullptr) {
+        return RetryLater(call, Status(Code::kUnavailable,
+                                       "owner " + r->owner->str() + " of " + rid + " is down"));
+      }
+      address = node->address;
     }
-    const cluster::NodeInfo* node = map->Node(*r->owner);
-    if (node == nullptr) {
-      return RetryLater(call, Status(Code::kUnavailable,
-                                     "owner " + r->owner->str() + " of " + rid + " is down"));
-    }
-    address = node->address;
   }
-  auto hp = ParseHostPort(address);
-  if (!hp.ok()) return RetryLater(call, Status(Code::kUnavailable, hp.status().message()));
   call->target = address;
+  auto hp = ParseHostPort(address);
+  if (!hp.ok()) return TryElsewhere(call, Status(Code::kUnavailable, hp.status().message()));
   Connection& conn = PickConnection(address);
   if (conn.connected()) return Send(std::move(call), conn);
   // Not sent until connected: a failed connect leaves the request unsent,
   // so even a write may then be retried.
   conn.Connect([this, call, &conn](Status st) {
-    if (!st.ok()) return RetryLater(call, st);
+    if (!st.ok()) return TryElsewhere(call, st);
     Send(call, conn);
   });
 }
@@ -210,7 +237,7 @@ void Router::Send(std::shared_ptr<Call> call, Connection& conn) {
 void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) {
   if (!r.ok()) {
     if (r.status().code() == Code::kUnavailable && !call->is_write && !closed_) {
-      return RetryLater(std::move(call), r.status());
+      return TryElsewhere(std::move(call), r.status());
     }
     if (r.status().code() == Code::kUnavailable) view_->Refresh();
     return call->done(std::move(r));
@@ -218,6 +245,9 @@ void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) 
   if (r->kind == proto::Response::Kind::kError) {
     switch (r->error.code()) {
       case Code::kNotOwner:
+        // A replica that does not hold the range (or not consistently yet)
+        // refuses a stale read: the next replica may hold it.
+        if (call->stale) return TryElsewhere(std::move(call), r->error);
         view_->Refresh();
         if (r->hint && !r->hint->address.empty() && r->hint->address != call->target &&
             call->hops < kMaxHintHops) {
@@ -227,11 +257,20 @@ void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) 
         }
         return RetryLater(std::move(call), r->error);
       case Code::kRangeUnavailable: case Code::kStaleEpoch:
-        return RetryLater(std::move(call), r->error);
+        return TryElsewhere(std::move(call), r->error);
       default: break;
     }
   }
   call->done(std::move(r));
+}
+
+void Router::TryElsewhere(std::shared_ptr<Call> call, Status why) {
+  if (!call->stale || closed_) return RetryLater(std::move(call), std::move(why));
+  view_->Refresh();
+  call->hops = 0;
+  call->tried.push_back(call->target);
+  call->last_error = std::move(why);
+  Dispatch(std::move(call));
 }
 
 void Router::RetryLater(std::shared_ptr<Call> call, Status why) {

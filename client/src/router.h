@@ -1,7 +1,8 @@
 // client/src/router.h — request routing of a cluster client (Connect).
 //
 // The Router sends each request to the owner of its key's range per the
-// ClusterView's current map, over per-node connection pools, and retries
+// ClusterView's current map (a stale get/scan: to a live replica, see
+// client/src/replica_choice.h), over per-node connection pools, and retries
 // within the request's deadline as rangekv/client.h documents for Connect:
 //
 //   | outcome of one attempt              | action                              |
@@ -14,6 +15,12 @@
 //   | UNAVAILABLE after send (read)       | refresh map, back off, re-route     |
 //   | UNAVAILABLE after send (write)      | return it (outcome unknown)         |
 //   | anything else                       | return it                           |
+//
+// A stale read does not back off after a failed attempt (any row above
+// but "anything else", and NOT_OWNER without following its hint) while a
+// live replica it has not tried since its last backoff remains: it goes to
+// that replica at once. Once every live replica failed, it backs off, and
+// the next round tries them all again, in order.
 //
 // Backoff: 10 ms doubling to 500 ms, never past the deadline. When the
 // deadline passes while backing off, the caller gets the last error seen
@@ -75,6 +82,10 @@ class Router {
   void Send(std::shared_ptr<Call> call, Connection& conn);
   void OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r);
   void RetryLater(std::shared_ptr<Call> call, Status why);
+  // After an attempt failed with why: a stale read goes at once to the
+  // next live replica it has not tried since its last backoff (RetryLater
+  // once every one was tried); anything else is RetryLater.
+  void TryElsewhere(std::shared_ptr<Call> call, Status why);
   // A connection of address's pool (created on first use), preferring one
   // that is up. Precondition: address parses (ParseHostPort).
   Connection& PickConnection(const std::string& address);

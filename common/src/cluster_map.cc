@@ -139,8 +139,9 @@ Result<ClusterConfig> DecodeConfig(std::string_view data) {
   RANGEKV_ASSIGN_OR_RETURN(int64_t min_insync, r.Int("min_insync"));
   RANGEKV_ASSIGN_OR_RETURN(int64_t ranges, r.Int("initial_ranges"));
   if (rf < 1 || rf > 16 || min_insync < 1 || min_insync > rf || ranges < 1 || ranges > 256) {
-    return Status(Code::kBadRequest, "config out of bounds (rf 1..16, min_insync 1..rf, "
-                                     "initial_ranges 1..256)");
+    return Status(Code::kBadRequest,
+                  "config out of bounds (rf 1..16, min_insync 1..rf, "
+                  "initial_ranges 1..256)");
   }
   c.rf = static_cast<int>(rf);
   c.min_insync = static_cast<int>(min_insync);
@@ -152,7 +153,8 @@ std::string EncodeNode(const NodeInfo& n) {
   return "rangekv-node 1\nid " + n.id.str() + "\naddress " + n.address + "\nadmin " +
          (n.admin_address.empty() ? "-" : n.admin_address) + "\nstarted_ms " +
          std::to_string(n.started_ms) + "\nincarnation " +
-         (n.incarnation.empty() ? "-" : n.incarnation) + "\n";
+         (n.incarnation.empty() ? "-" : n.incarnation) + "\n" +
+         (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string());
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -169,17 +171,21 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   if (started.ok()) n.started_ms = static_cast<uint64_t>(*started);
   auto inc = r.Text("incarnation");
   if (inc.ok() && *inc != "-") n.incarnation = *inc;
+  auto replaces = r.Text("replaces");
+  if (replaces.ok() && *replaces != "-") {
+    if (!IsValidNodeId(*replaces)) return Status(Code::kBadRequest, "bad node id in 'replaces'");
+    n.replaces = NodeId(*replaces);
+  }
   return n;
 }
 
 std::string EncodeRange(const RangeInfo& r) {
-  std::string s = "rangekv-range 1\nid " + std::to_string(r.id.value()) + "\nstart " +
-                  ToHex(r.bounds.start()) + "\nend " +
-                  (r.bounds.end() ? ToHex(*r.bounds.end()) : std::string("-")) + "\nepoch " +
-                  std::to_string(r.epoch.value()) + "\nowner " +
-                  (r.owner ? r.owner->str() : std::string("-")) + "\nreplicas " +
-                  JoinIds(r.replicas) + "\nisr " + JoinIds(r.isr) + "\nstate " +
-                  RangeStateName(r.state) + "\n";
+  std::string s =
+      "rangekv-range 1\nid " + std::to_string(r.id.value()) + "\nstart " + ToHex(r.bounds.start()) +
+      "\nend " + (r.bounds.end() ? ToHex(*r.bounds.end()) : std::string("-")) + "\nepoch " +
+      std::to_string(r.epoch.value()) + "\nowner " + (r.owner ? r.owner->str() : std::string("-")) +
+      "\nreplicas " + JoinIds(r.replicas) + "\nisr " + JoinIds(r.isr) + "\nstate " +
+      RangeStateName(r.state) + "\n";
   return s;
 }
 

@@ -122,6 +122,41 @@ void SetEntry(const Entry& e, rpc::Entry::Builder b) {
 }
 Entry GetEntry(rpc::Entry::Reader r) { return {Str(r.getKey()), Str(r.getValue()), r.getVersion()}; }
 
+void SetStatus(const std::vector<RangeStatus>& all, rpc::Response::Builder b) {
+  auto l = b.initRangeStatus(static_cast<unsigned>(all.size()));
+  for (size_t i = 0; i < all.size(); ++i) {
+    const RangeStatus& s = all[i];
+    auto o = l[i];
+    o.setRangeId(s.range.value());
+    o.setEpoch(s.epoch.value());
+    o.setOwner(s.owner);
+    o.setLastSeq(s.last_seq.value());
+    o.setHwm(s.hwm.value());
+    auto reps = o.initReplicas(static_cast<unsigned>(s.replicas.size()));
+    for (size_t j = 0; j < s.replicas.size(); ++j) {
+      reps[j].setNodeId(s.replicas[j].node_id);
+      reps[j].setAckedSeq(s.replicas[j].acked.value());
+      reps[j].setInIsr(s.replicas[j].in_isr);
+      reps[j].setSinceContactMs(s.replicas[j].since_contact_ms);
+    }
+  }
+}
+
+std::vector<RangeStatus> GetStatus(capnp::List<rpc::RangeStatus>::Reader l) {
+  std::vector<RangeStatus> out;
+  out.reserve(l.size());
+  for (auto o : l) {
+    RangeStatus s{RangeId(o.getRangeId()), Epoch(o.getEpoch()), o.getOwner(), Seq(o.getLastSeq()),
+                  Seq(o.getHwm()), {}};
+    for (auto r : o.getReplicas()) {
+      s.replicas.push_back(
+          ReplicaProgress{r.getNodeId().cStr(), Seq(r.getAckedSeq()), r.getInIsr(), r.getSinceContactMs()});
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 Status CheckKey(std::string_view key) {
   if (key.size() > Limits::kMaxKeyBytes) {
     return Status(Code::kTooLarge, "key of " + std::to_string(key.size()) +
@@ -168,6 +203,18 @@ Status Validate(const Request& req) {
       }
       return Status::Ok();
     case OpKind::kPing:
+    case OpKind::kRangeStatus:
+      return Status::Ok();
+    case OpKind::kFetch:
+      if (req.fetch.max_bytes > Limits::kMaxFetchBytes || req.fetch.wait_ms > Limits::kMaxFetchWaitMs) {
+        return Status(Code::kBadRequest, "fetch maxBytes or waitMs out of bounds");
+      }
+      if (req.fetch.from.value() == 0) return Status(Code::kBadRequest, "fetch fromSeq 0");
+      return Status::Ok();
+    case OpKind::kSnapshot:
+      if (req.snapshot.max_bytes > Limits::kMaxFetchBytes) {
+        return Status(Code::kBadRequest, "snapshot maxBytes out of bounds");
+      }
       return Status::Ok();
   }
   if (req.kind != OpKind::kBatch && req.ops.size() != want_ops) {
@@ -219,6 +266,24 @@ void EncodeRequest(const Request& req, std::string& out) {
       break;
     }
     case OpKind::kPing: b.setPing(); break;
+    case OpKind::kFetch: {
+      auto f = b.initFetch();
+      f.setReplicaId(req.fetch.replica);
+      f.setFromSeq(req.fetch.from.value());
+      f.setLastEpoch(req.fetch.last_epoch.value());
+      f.setMaxBytes(req.fetch.max_bytes);
+      f.setWaitMs(req.fetch.wait_ms);
+      break;
+    }
+    case OpKind::kSnapshot: {
+      auto f = b.initSnapshot();
+      f.setReplicaId(req.snapshot.replica);
+      f.setReplayFrom(req.snapshot.replay_from.value());
+      f.setOffset(req.snapshot.offset);
+      f.setMaxBytes(req.snapshot.max_bytes);
+      break;
+    }
+    case OpKind::kRangeStatus: b.setRangeStatus(); break;
   }
   AppendFrame(mb, out);
 }
@@ -273,6 +338,23 @@ Result<Request> DecodeRequest(std::string_view payload) {
       case rpc::Request::PING:
         req.kind = OpKind::kPing;
         break;
+      case rpc::Request::FETCH: {
+        auto f = r.getFetch();
+        req.kind = OpKind::kFetch;
+        req.fetch = FetchArgs{f.getReplicaId().cStr(), Seq(f.getFromSeq()), Epoch(f.getLastEpoch()),
+                              f.getMaxBytes(), f.getWaitMs()};
+        break;
+      }
+      case rpc::Request::SNAPSHOT: {
+        auto f = r.getSnapshot();
+        req.kind = OpKind::kSnapshot;
+        req.snapshot = SnapshotArgs{f.getReplicaId().cStr(), Seq(f.getReplayFrom()), f.getOffset(),
+                                    f.getMaxBytes()};
+        break;
+      }
+      case rpc::Request::RANGE_STATUS:
+        req.kind = OpKind::kRangeStatus;
+        break;
       default:
         return Status(Code::kBadRequest, "unknown request kind");
     }
@@ -281,7 +363,8 @@ Result<Request> DecodeRequest(std::string_view payload) {
 }
 
 void EncodeResponse(const Response& resp, std::string& out) {
-  size_t bytes = resp.error.message().size() + resp.found.key.size() + resp.found.value.size();
+  size_t bytes = resp.error.message().size() + resp.found.key.size() + resp.found.value.size() +
+                 resp.fetched.records.size() + resp.chunk.data.size();
   for (const auto& e : resp.entries) bytes += e.key.size() + e.value.size() + 32;
   capnp::MallocMessageBuilder mb(FirstSegmentWords(bytes));
   auto b = mb.initRoot<rpc::Response>();
@@ -310,6 +393,26 @@ void EncodeResponse(const Response& resp, std::string& out) {
       break;
     }
     case Response::Kind::kPong: b.setPong(); break;
+    case Response::Kind::kFetched: {
+      auto f = b.initFetched();
+      f.setRecords(Bytes(resp.fetched.records));
+      f.setHwm(resp.fetched.hwm.value());
+      f.setDiverged(resp.fetched.diverged);
+      f.setTruncateTo(resp.fetched.truncate_to.value());
+      f.setSnapshotNeeded(resp.fetched.snapshot_needed);
+      break;
+    }
+    case Response::Kind::kSnapshotChunk: {
+      auto c = b.initSnapshotChunk();
+      c.setReplayFrom(resp.chunk.replay_from.value());
+      c.setEnd(resp.chunk.end.value());
+      c.setEpoch(resp.chunk.epoch.value());
+      c.setTotalBytes(resp.chunk.total_bytes);
+      c.setOffset(resp.chunk.offset);
+      c.setData(Bytes(resp.chunk.data));
+      break;
+    }
+    case Response::Kind::kRangeStatus: SetStatus(resp.status, b); break;
   }
   AppendFrame(mb, out);
 }
@@ -352,6 +455,25 @@ Result<Response> DecodeResponse(std::string_view payload) {
         break;
       }
       case rpc::Response::PONG: resp.kind = Response::Kind::kPong; break;
+      case rpc::Response::FETCHED: {
+        auto f = r.getFetched();
+        resp.kind = Response::Kind::kFetched;
+        resp.fetched = Fetched{Str(f.getRecords()), Seq(f.getHwm()), f.getDiverged(),
+                               Seq(f.getTruncateTo()), f.getSnapshotNeeded()};
+        break;
+      }
+      case rpc::Response::SNAPSHOT_CHUNK: {
+        auto c = r.getSnapshotChunk();
+        resp.kind = Response::Kind::kSnapshotChunk;
+        resp.chunk = SnapshotChunk{Seq(c.getReplayFrom()), Seq(c.getEnd()),
+                                   Epoch(c.getEpoch()), c.getTotalBytes(), c.getOffset(),
+                                   Str(c.getData())};
+        break;
+      }
+      case rpc::Response::RANGE_STATUS:
+        resp.kind = Response::Kind::kRangeStatus;
+        resp.status = GetStatus(r.getRangeStatus());
+        break;
       default:
         return Status(Code::kBadRequest, "unknown response kind");
     }

@@ -62,9 +62,13 @@ void FakeNode::Read(std::shared_ptr<Session> s) {
     std::reverse(reqs.begin(), reqs.end());
     for (auto& req : reqs) {
       ++requests_;
+      if (req.consistency == proto::Consistency::kStale) ++stale_requests_;
       switch (mode_.load()) {
         case Mode::kServe: Send(s, Handle(req)); break;
         case Mode::kHold: held_.emplace_back(s, req); break;
+        case Mode::kRefuse:
+          Send(s, proto::Response::Error(req.id, Status(Code::kNotOwner, "fake node refuses")));
+          break;
         case Mode::kCloseOnRequest: {
           mode_ = Mode::kServe;
           error_code ignored;
@@ -153,6 +157,8 @@ proto::Response FakeNode::Handle(const proto::Request& req) {
       }
       break;
     }
+    case proto::OpKind::kFetch: case proto::OpKind::kSnapshot: case proto::OpKind::kRangeStatus:
+      return proto::Response::Error(req.id, Status(Code::kBadRequest, "not a client request"));
   }
   return r;
 }

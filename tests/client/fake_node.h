@@ -11,6 +11,7 @@
 //   | kHold           | keep it unanswered until ReleaseHeld()               |
 //   | kCloseOnRequest | close that connection without answering, then switch |
 //   |                 | to kServe (one lost connection)                      |
+//   | kRefuse         | answer NOT_OWNER without a hint                      |
 //
 // Thread-safety: its own I/O thread serves; the public methods may be called
 // from any thread.
@@ -32,7 +33,7 @@ namespace rangekv::testing {
 
 class FakeNode {
  public:
-  enum class Mode { kServe, kHold, kCloseOnRequest };
+  enum class Mode { kServe, kHold, kCloseOnRequest, kRefuse };
 
   FakeNode();
   ~FakeNode();
@@ -47,6 +48,8 @@ class FakeNode {
   int accepted() const { return accepted_; }
   int requests() const { return requests_; }
   int responses_sent() const { return responses_sent_; }
+  // Requests that asked for a stale read.
+  int stale_requests() const { return stale_requests_; }
 
  private:
   struct Session;
@@ -64,6 +67,7 @@ class FakeNode {
   std::atomic<int> accepted_{0};
   std::atomic<int> requests_{0};
   std::atomic<int> responses_sent_{0};
+  std::atomic<int> stale_requests_{0};
   // I/O thread only:
   std::map<std::string, proto::Entry> data_;
   uint64_t seq_ = 0;

@@ -38,16 +38,43 @@ TEST(ClusterMapTest, NodeAndConfigRoundTrip) {
   EXPECT_EQ(*cb, c);
 }
 
+TEST(ClusterMapTest, NodeReplacesIsOptionalAndRoundTrips) {
+  NodeInfo plain{NodeId("n4"), "h:1", "", 5, "inc"};
+  std::string text = EncodeNode(plain);
+  // Unset: no line at all, so the record is what it was before the field.
+  EXPECT_EQ(text.find("replaces"), std::string::npos) << text;
+  auto back = DecodeNode(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_FALSE(back->replaces.has_value());
+
+  NodeInfo swap = plain;
+  swap.replaces = NodeId("n1");
+  text = EncodeNode(swap);
+  EXPECT_NE(text.find("\nreplaces n1\n"), std::string::npos) << text;
+  back = DecodeNode(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, swap);
+
+  auto dash = DecodeNode("rangekv-node 1\nid n4\naddress h:1\nreplaces -\n");
+  ASSERT_TRUE(dash.ok()) << dash.status().ToString();
+  EXPECT_FALSE(dash->replaces.has_value());
+  auto bad = DecodeNode("rangekv-node 1\nid n4\naddress h:1\nreplaces a/b\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("replaces"), std::string::npos);
+}
+
 TEST(ClusterMapTest, GarbageIsRejectedWithTheField) {
   EXPECT_FALSE(DecodeRange("").ok());
   EXPECT_FALSE(DecodeRange("\xff\xfe garbage").ok());
   EXPECT_FALSE(DecodeRange("rangekv-range 2\nid 1\n").ok());
-  auto r = DecodeRange("rangekv-range 1\nid 1\nstart zz\nend -\nepoch 0\nowner -\nreplicas -\n"
-                       "isr -\nstate active\n");
+  auto r = DecodeRange(
+      "rangekv-range 1\nid 1\nstart zz\nend -\nepoch 0\nowner -\nreplicas -\n"
+      "isr -\nstate active\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("start"), std::string::npos);
-  auto e = DecodeRange("rangekv-range 1\nid 1\nstart 62\nend 61\nepoch 0\nowner -\nreplicas -\n"
-                       "isr -\nstate active\n");
+  auto e = DecodeRange(
+      "rangekv-range 1\nid 1\nstart 62\nend 61\nepoch 0\nowner -\nreplicas -\n"
+      "isr -\nstate active\n");
   EXPECT_FALSE(e.ok());
   EXPECT_FALSE(DecodeConfig("rangekv-config 1\nrf 3\nmin_insync 4\ninitial_ranges 8\n").ok());
   EXPECT_FALSE(DecodeNode("rangekv-node 1\nid bad/id\naddress x:1\n").ok());

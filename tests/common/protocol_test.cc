@@ -124,5 +124,71 @@ TEST(ProtocolTest, ValidateLimits) {
   EXPECT_EQ(Validate(r).code(), Code::kTooLarge);
 }
 
+
+TEST(ProtocolTest, ReplicationRequestsRoundTrip) {
+  Request f;
+  f.id = 11;
+  f.range = RangeId(4);
+  f.epoch = Epoch(6);
+  f.kind = OpKind::kFetch;
+  f.fetch = FetchArgs{"n2", Seq(1001), Epoch(5), 1u << 20, 250};
+  ASSERT_TRUE(Validate(f).ok());
+  EXPECT_EQ(RoundTrip(f), f);
+
+  Request s = f;
+  s.kind = OpKind::kSnapshot;
+  s.fetch = FetchArgs{};
+  s.snapshot = SnapshotArgs{"n3", Seq(77), 1u << 30, 65536};
+  EXPECT_EQ(RoundTrip(s), s);
+
+  Request st;
+  st.id = 12;
+  st.kind = OpKind::kRangeStatus;
+  EXPECT_EQ(RoundTrip(st), st);
+}
+
+TEST(ProtocolTest, FetchLimitsAreChecked) {
+  Request f;
+  f.kind = OpKind::kFetch;
+  f.fetch = FetchArgs{"n2", Seq(1), Epoch(0), Limits::kMaxFetchBytes + 1, 0};
+  EXPECT_EQ(Validate(f).code(), Code::kBadRequest);
+  f.fetch.max_bytes = 1024;
+  f.fetch.wait_ms = Limits::kMaxFetchWaitMs + 1;
+  EXPECT_EQ(Validate(f).code(), Code::kBadRequest);
+  f.fetch.wait_ms = 10;
+  f.fetch.from = Seq(0);
+  EXPECT_EQ(Validate(f).code(), Code::kBadRequest);
+}
+
+TEST(ProtocolTest, ReplicationResponsesRoundTrip) {
+  auto round = [](const Response& r) {
+    std::string frame;
+    EncodeResponse(r, frame);
+    auto back = DecodeResponse(Payload(frame));
+    EXPECT_TRUE(back.ok()) << back.status().ToString();
+    return back.ok() ? *back : Response{};
+  };
+  Response f;
+  f.id = 5;
+  f.kind = Response::Kind::kFetched;
+  f.fetched = Fetched{std::string("\x01\x00records", 9), Seq(40), true, Seq(38), false};
+  EXPECT_EQ(round(f), f);
+
+  Response c;
+  c.id = 6;
+  c.kind = Response::Kind::kSnapshotChunk;
+  c.chunk = SnapshotChunk{Seq(10), Seq(20), Epoch(3), 1000, 500, std::string(500, 'x')};
+  EXPECT_EQ(round(c), c);
+
+  Response st;
+  st.id = 7;
+  st.kind = Response::Kind::kRangeStatus;
+  st.status.push_back(RangeStatus{RangeId(1), Epoch(2), true, Seq(9), Seq(8),
+                                  {ReplicaProgress{"n2", Seq(8), true, 12},
+                                   ReplicaProgress{"n3", Seq(0), false, UINT64_MAX}}});
+  st.status.push_back(RangeStatus{RangeId(2), Epoch(1), false, Seq(3), Seq(3), {}});
+  EXPECT_EQ(round(st), st);
+}
+
 }  // namespace
 }  // namespace rangekv::proto

@@ -131,11 +131,12 @@ class CoordinatorITest : public rangekv::testing::ZkSuite<CoordinatorITest> {
 
   // Registers a node through its own session (via `connect_string`).
   void Register(const std::string& id, const std::string& connect_string = "",
-                milliseconds timeout = milliseconds(6000)) {
+                milliseconds timeout = milliseconds(6000), const std::string& replaces = "") {
     auto s = Connect(connect_string.empty() ? server_->connect_string() : connect_string, timeout);
     ASSERT_TRUE(s);
     cluster::NodeInfo info;
     info.id = NodeId(id);
+    if (!replaces.empty()) info.replaces = NodeId(replaces);
     info.address = "127.0.0.1:" + std::to_string(7000 + nodes_.size());
     info.incarnation = "inc-" + id;
     std::string path = paths_.node(info.id);
@@ -222,7 +223,6 @@ class CoordinatorITest : public rangekv::testing::ZkSuite<CoordinatorITest> {
   std::map<std::string, Coord> coords_;
 };
 
-
 TEST_F(CoordinatorITest, BootstrapWaitsForRfNodesThenCoversTheKeySpace) {
   Coord& c = StartCoord("c1", {"--rf", "3", "--ranges", "8"});
   ASSERT_TRUE(WaitFor([&] { return c.Has("became leader"); }, kLong));
@@ -272,13 +272,16 @@ TEST_F(CoordinatorITest, ExistingConfigWinsOverFlags) {
   EXPECT_TRUE(c.Has("differs from the flags"));
 }
 
-TEST_F(CoordinatorITest, NodeLossMarksItsRangesUnavailableAndReturnMarksThemActive) {
-  StartCoord("c1", {"--rf", "3", "--ranges", "8"});
+// rf 1: no range has an ISR member to promote, so a lost owner makes its
+// ranges unavailable (FailoverPromotesALiveIsrMember... covers rf 3).
+TEST_F(CoordinatorITest, NodeLossWithoutIsrPeersMarksItsRangesUnavailableAndReturnActive) {
   TcpProxy proxy(server_->port());
   const milliseconds node_timeout(2000);
+  // All three before the coordinator: rf 1 would bootstrap on the first.
   Register("n1");
   Register("n2", "127.0.0.1:" + std::to_string(proxy.port()), node_timeout);
   Register("n3");
+  StartCoord("c1", {"--rf", "1", "--ranges", "8"});
   auto ranges = WaitForRanges(8);
   const std::set<RangeId> of_n1 = OwnedBy(ranges, "n1");
   const std::set<RangeId> of_n2 = OwnedBy(ranges, "n2");
@@ -313,7 +316,7 @@ TEST_F(CoordinatorITest, NodeLossMarksItsRangesUnavailableAndReturnMarksThemActi
   ASSERT_TRUE(WaitFor([&] { return States({}, RangeState::kActive, RangeState::kActive); }, kLong,
                       milliseconds(5)));
   std::cout << "[measure] nodes re-registered -> all ranges active: " << MsSince(t0) << " ms\n";
-  // No replication yet: owners stay, epochs do not move.
+  // Nobody to fail over to: owners stay, epochs do not move.
   for (const auto& [id, r] : Ranges()) {
     EXPECT_EQ(r.owner, ranges.at(id).owner);
     EXPECT_EQ(r.epoch, Epoch(1));
@@ -347,15 +350,148 @@ TEST_F(CoordinatorITest, TwoCoordinatorsOneLeaderAndTheStandbyTakesOverAfterKill
             << " ms (session timeout " << kCoordSessionTimeout.count() << " ms)\n";
   EXPECT_LE(takeover_ms, (kCoordSessionTimeout + kMargin).count());
 
-  // The new leader handles node changes.
+  // The new leader handles node changes: n3's ranges fail over.
   const std::set<RangeId> of_n3 = OwnedBy(ranges, "n3");
+  ASSERT_FALSE(of_n3.empty());
   t0 = Clock::now();
   Unregister("n3");
-  ASSERT_TRUE(WaitFor([&] { return States(of_n3, RangeState::kUnavailable, RangeState::kActive); },
-                      kLong, milliseconds(5)));
-  std::cout << "[measure] after takeover: node loss -> ranges unavailable: " << MsSince(t0)
+  ASSERT_TRUE(WaitFor([&] { return OwnedBy(Ranges(), "n3").empty(); }, kLong, milliseconds(5)));
+  std::cout << "[measure] after takeover: node loss -> ranges promoted: " << MsSince(t0) << " ms\n";
+  for (const auto& [id, r] : Ranges()) {
+    EXPECT_EQ(r.state, RangeState::kActive);
+    EXPECT_EQ(r.epoch, of_n3.count(id) ? Epoch(2) : Epoch(1));
+  }
+  EXPECT_TRUE(c2.Has("failover: owner n3 -> "));
+}
+
+// The owner's session is killed: each of its ranges gets a live ISR member
+// as owner with epoch + 1 (the failover of DESIGN-REPL), quickly.
+TEST_F(CoordinatorITest, FailoverPromotesALiveIsrMemberWithEpochPlusOne) {
+  const int admin = rangekv::testing::FreePort();
+  Coord& c = StartCoord(
+      "c1", {"--rf", "3", "--ranges", "8", "--admin", "127.0.0.1:" + std::to_string(admin)});
+  Register("n1");
+  Register("n2");
+  Register("n3");
+  const auto ranges = WaitForRanges(8);
+  ASSERT_EQ(ranges.size(), 8u);
+  const std::set<RangeId> of_n1 = OwnedBy(ranges, "n1");
+  ASSERT_FALSE(of_n1.empty());
+
+  auto t0 = Clock::now();
+  Unregister("n1");
+  std::map<RangeId, RangeInfo> now;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        for (RangeId id : of_n1) {
+          if (!now.count(id) || now.at(id).epoch != Epoch(2)) return false;
+        }
+        return true;
+      },
+      kLong, milliseconds(5)));
+  double failover_ms = MsSince(t0);
+  std::cout << "[measure] owner session closed -> its " << of_n1.size()
+            << " ranges promoted: " << failover_ms << " ms\n";
+  EXPECT_LE(failover_ms, kMargin.count());
+  // The ISR shrink of the other ranges may land a moment later.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        for (const auto& [id, r] : now) {
+          if (std::find(r.isr.begin(), r.isr.end(), NodeId("n1")) != r.isr.end()) return false;
+        }
+        return true;
+      },
+      kLong));
+  for (const auto& [id, r] : now) {
+    const RangeInfo& old = ranges.at(id);
+    ASSERT_TRUE(r.owner.has_value());
+    EXPECT_EQ(r.state, RangeState::kActive);
+    EXPECT_EQ(r.replicas, old.replicas) << "n1 stays a replica until --replace-after";
+    EXPECT_NE(std::find(r.isr.begin(), r.isr.end(), *r.owner), r.isr.end());
+    if (of_n1.count(id)) {
+      EXPECT_NE(*r.owner, NodeId("n1"));
+      EXPECT_NE(std::find(old.isr.begin(), old.isr.end(), *r.owner), old.isr.end());
+      EXPECT_EQ(r.epoch, Epoch(2));
+    } else {
+      EXPECT_EQ(r.owner, old.owner);
+      EXPECT_EQ(r.epoch, Epoch(1));
+    }
+  }
+  EXPECT_EQ(Count(c.Log(), "failover: owner n1 -> "), of_n1.size());
+  EXPECT_TRUE(c.Has("ms since the old owner's node znode was first seen missing"));
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto reply = rangekv::testing::HttpGet(admin, "/metrics");
+        if (!reply || reply->status != 200) return false;
+        last = reply->body;
+        return rangekv::testing::MetricValue(last, "rangekv_kvcoord_promotions_total") ==
+                   static_cast<double>(of_n1.size()) &&
+               rangekv::testing::MetricValue(last,
+                                             "rangekv_kvcoord_failover_window_seconds_count") ==
+                   static_cast<double>(of_n1.size());
+      },
+      kLong))
+      << last;
+  auto window = rangekv::testing::MetricValue(last, "rangekv_kvcoord_last_failover_window_seconds");
+  ASSERT_TRUE(window.has_value()) << last;
+  EXPECT_LE(*window, kMargin.count() / 1000.0);
+}
+
+// Dead replicas are replaced: by a node started to replace it (NodeInfo
+// replaces), else after --replace-after by the least replicated live node.
+TEST_F(CoordinatorITest, DeadReplicaIsReplacedByANamedNodeOrAfterReplaceAfter) {
+  StartCoord("c1", {"--rf", "3", "--ranges", "4", "--replace-after", "1500ms"});
+  Register("n1");
+  Register("n2");
+  Register("n3");
+  ASSERT_EQ(WaitForRanges(4).size(), 4u);
+  auto has = [](const std::vector<NodeId>& v, const char* id) {
+    return std::find(v.begin(), v.end(), NodeId(id)) != v.end();
+  };
+  // Named: n4 takes n1's place at once, in every range, outside the ISR.
+  Unregister("n1");
+  Register("n4", "", milliseconds(6000), "n1");
+  std::map<RangeId, RangeInfo> now;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        for (const auto& [id, r] : now) {
+          if (has(r.replicas, "n1") || !has(r.replicas, "n4")) return false;
+        }
+        return true;
+      },
+      kLong));
+  for (const auto& [id, r] : now) {
+    EXPECT_FALSE(has(r.isr, "n4"));
+    EXPECT_FALSE(has(r.isr, "n1"));
+    EXPECT_EQ(r.replicas.size(), 3u);
+  }
+
+  // Unnamed: n2 dies, n5 comes; after --replace-after n5 replaces n2.
+  auto t0 = Clock::now();
+  Unregister("n2");
+  Register("n5");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        now = Ranges();
+        for (const auto& [id, r] : now) {
+          if (has(r.replicas, "n2") || !has(r.replicas, "n5")) return false;
+        }
+        return true;
+      },
+      kLong));
+  double replaced_ms = MsSince(t0);
+  std::cout << "[measure] replica node gone -> replaced (--replace-after 1500ms): " << replaced_ms
             << " ms\n";
-  EXPECT_TRUE(c2.Has("owner n3 is not live"));
+  EXPECT_GE(replaced_ms, 1500);
+  for (const auto& [id, r] : now) {
+    ASSERT_TRUE(r.owner.has_value());
+    EXPECT_EQ(*r.owner, NodeId("n3")) << "the only ISR member left";
+    EXPECT_EQ(r.isr, std::vector<NodeId>{NodeId("n3")});
+  }
 }
 
 TEST_F(CoordinatorITest, SigtermHandsLeadershipOverWithoutWaitingForTheSessionTimeout) {
@@ -485,8 +621,8 @@ TEST_F(CoordinatorITest, UnreachableZooKeeperIsRetriedWithRareLogLinesThenJoined
 
 TEST_F(CoordinatorITest, MetricsEndpointCountsLeadershipAndBootstrap) {
   const int admin = rangekv::testing::FreePort();
-  Coord& c = StartCoord("c1", {"--rf", "1", "--ranges", "4", "--admin",
-                               "127.0.0.1:" + std::to_string(admin)});
+  Coord& c = StartCoord(
+      "c1", {"--rf", "1", "--ranges", "4", "--admin", "127.0.0.1:" + std::to_string(admin)});
   ASSERT_TRUE(WaitFor([&] { return c.Has("became leader"); }, kLong));
   Register("n1");
   ASSERT_EQ(WaitForRanges(4).size(), 4u);

@@ -32,13 +32,14 @@ TEST(CoordinatorOptions, DefaultsNeedOnlyZk) {
   EXPECT_EQ(o.id, "");
   EXPECT_EQ(o.session_timeout, std::chrono::milliseconds(6000));
   EXPECT_EQ(o.reconcile_period, std::chrono::milliseconds(5000));
+  EXPECT_EQ(o.replace_after, std::chrono::milliseconds(30000));
   EXPECT_EQ(o.log_level, log::Level::kInfo);
 }
 
 TEST(CoordinatorOptions, EveryFlagInBothForms) {
   auto r = Parse({"--zk=a:1,b:2/chroot", "--cluster", "c1", "--rf=5", "--min-insync", "3",
                   "--ranges=16", "--id", "coord-1", "--session-timeout-ms=2000",
-                  "--reconcile-period-ms", "250", "--log-level=debug"});
+                  "--reconcile-period-ms", "250", "--log-level=debug", "--replace-after", "90"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const CoordinatorOptions& o = r->options;
   EXPECT_EQ(o.zk, "a:1,b:2/chroot");
@@ -50,6 +51,27 @@ TEST(CoordinatorOptions, EveryFlagInBothForms) {
   EXPECT_EQ(o.session_timeout, std::chrono::milliseconds(2000));
   EXPECT_EQ(o.reconcile_period, std::chrono::milliseconds(250));
   EXPECT_EQ(o.log_level, log::Level::kDebug);
+  EXPECT_EQ(o.replace_after, std::chrono::milliseconds(90000));
+}
+
+TEST(CoordinatorOptions, ReplaceAfterTakesUnitsAndZeroMeansNever) {
+  auto ms = [](const std::string& v) {
+    auto r = ParseCoordinatorArgs({"--zk", "h:1", "--replace-after=" + v});
+    EXPECT_TRUE(r.ok()) << v << ": " << r.status().ToString();
+    return r.ok() ? r->options.replace_after.count() : -1;
+  };
+  EXPECT_EQ(ms("0"), 0);
+  EXPECT_EQ(ms("45"), 45000);
+  EXPECT_EQ(ms("45s"), 45000);
+  EXPECT_EQ(ms("1500ms"), 1500);
+  EXPECT_EQ(ms("2m"), 120000);
+  EXPECT_EQ(ms("1440m"), 86400000);
+  for (const char* bad : {"", "-1", "5h", "ms", "1.5s", "1441m", "86400001ms"}) {
+    auto r = ParseCoordinatorArgs({"--zk", "h:1", "--replace-after", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("--replace-after"), std::string::npos) << bad;
+  }
+  EXPECT_NE(CoordinatorUsage().find("--replace-after"), std::string::npos);
 }
 
 TEST(CoordinatorOptions, MinInsyncDefaultFollowsASmallRf) {

@@ -9,58 +9,18 @@
 #include <set>
 
 #include "coordinator/election.h"
+#include "tests/coordinator/planner_test_util.h"
 
 namespace rangekv::coordinator {
 namespace {
 
-using cluster::ClusterConfig;
 using cluster::RangeInfo;
 using cluster::RangeState;
-
-ClusterConfig Config(int rf, int ranges) {
-  ClusterConfig c;
-  c.rf = rf;
-  c.min_insync = std::min(2, rf);
-  c.initial_ranges = ranges;
-  return c;
-}
-
-std::map<NodeId, cluster::NodeInfo> Live(const std::vector<std::string>& ids) {
-  std::map<NodeId, cluster::NodeInfo> out;
-  for (const auto& id : ids) {
-    cluster::NodeInfo n;
-    n.id = NodeId(id);
-    n.address = "127.0.0.1:7000";
-    out.emplace(n.id, n);
-  }
-  return out;
-}
-
-std::vector<NodeId> Ids(const std::vector<std::string>& ids) {
-  std::vector<NodeId> out;
-  for (const auto& id : ids) out.emplace_back(id);
-  return out;
-}
-
-// A snapshot of a freshly bootstrapped cluster: every znode at version 0.
-ClusterSnapshot Bootstrapped(const ClusterConfig& config, const std::vector<std::string>& nodes) {
-  ClusterSnapshot s;
-  s.config = config;
-  s.live_nodes = Live(nodes);
-  for (RangeInfo& r : PlanBootstrap(config, Ids(nodes))) {
-    s.ranges[r.id] = RangeZnode{zk::ZnodeVersion(0), r, ""};
-  }
-  return s;
-}
-
-// Applies the writes of a plan to the snapshot, as ZooKeeper would.
-void Apply(const Plan& plan, ClusterSnapshot& s) {
-  for (const RangeWrite& w : plan.writes) {
-    RangeZnode& z = s.ranges.at(w.record.id);
-    ASSERT_EQ(z.version, w.expected_version);
-    z = RangeZnode{zk::ZnodeVersion(z.version.value() + 1), w.record, ""};
-  }
-}
+using planner_test::Apply;
+using planner_test::Bootstrapped;
+using planner_test::Config;
+using planner_test::Ids;
+using planner_test::Live;
 
 // True when `ranges` tile the whole key space: no hole, no overlap.
 ::testing::AssertionResult TilesKeySpace(std::vector<KeyRange> ranges) {
@@ -168,8 +128,8 @@ TEST(PlannerLiveness, SteadyStateNeedsNoWrite) {
   EXPECT_TRUE(plan.notes.empty());
 }
 
-TEST(PlannerLiveness, DeadOwnerMarksItsRangesUnavailableKeepingOwnerAndEpoch) {
-  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+TEST(PlannerLiveness, DeadOwnerWithoutIsrPeersMarksItsRangesUnavailableKeepingOwnerAndEpoch) {
+  ClusterSnapshot s = Bootstrapped(Config(1, 8), {"n1", "n2", "n3"});  // isr = {owner}
   s.ranges.at(RangeId(1)).version = zk::ZnodeVersion(7);
   s.live_nodes.erase(NodeId("n1"));
   Plan plan = PlanReconcile(s);
@@ -186,8 +146,10 @@ TEST(PlannerLiveness, DeadOwnerMarksItsRangesUnavailableKeepingOwnerAndEpoch) {
     EXPECT_EQ(w.record.owner, before.owner);
     EXPECT_EQ(w.record.epoch, before.epoch);
     EXPECT_EQ(w.record.replicas, before.replicas);
+    EXPECT_EQ(w.record.isr, before.isr);
     EXPECT_EQ(w.record.bounds, before.bounds);
     EXPECT_EQ(w.expected_version, s.ranges.at(w.record.id).version);
+    EXPECT_FALSE(w.deposed.has_value());
     written.insert(w.record.id);
   }
   EXPECT_EQ(written, expected);
@@ -199,7 +161,7 @@ TEST(PlannerLiveness, DeadOwnerMarksItsRangesUnavailableKeepingOwnerAndEpoch) {
 }
 
 TEST(PlannerLiveness, ReturningOwnerMarksItsRangesActiveAgain) {
-  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  ClusterSnapshot s = Bootstrapped(Config(1, 8), {"n1", "n2", "n3"});
   auto all = s.live_nodes;
   s.live_nodes.erase(NodeId("n2"));
   Apply(PlanReconcile(s), s);

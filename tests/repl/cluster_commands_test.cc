@@ -56,8 +56,10 @@ TEST(ClusterCommandsTest, FormatRangesAndLocate) {
   auto r2 = Range(2, "m", std::nullopt, std::nullopt);
   r2.state = RangeHealth::kUnavailable;
   EXPECT_EQ(FormatRanges({r1, r2}),
-            "1 [\"\", m) epoch 4 owner n1 replicas n1,n9 isr n1 active\n"
-            "2 [m, +inf) epoch 4 owner - replicas - isr - unavailable\n");
+            "range  bounds     epoch  owner  isr  replicas  state        hwm  lag\n"
+            "1      [\"\", m)    4      n1     n1   n1,n9     active       -    -\n"
+            "2      [m, +inf)  4      -      -    -         unavailable  -    -\n");
+  EXPECT_EQ(FormatRanges({}), "(no ranges)\n");
   // A real bound "+inf" never looks like the unbounded end.
   EXPECT_EQ(FormatLocate(Range(3, "a", "+inf", "n1")),
             "range 3 [a, \"+inf\") owner n1 127.0.0.1:7001\n");
@@ -65,6 +67,49 @@ TEST(ClusterCommandsTest, FormatRangesAndLocate) {
   down.owner_address.clear();
   EXPECT_EQ(FormatLocate(down), "range 4 [\"\\x01\", +inf) owner n2 (down)\n");
   EXPECT_EQ(FormatLocate(r2), "range 2 [m, +inf) owner -\n");
+}
+
+TEST(ClusterCommandsTest, FormatRangesWithProgress) {
+  auto r2 = Range(2, "m", "x", "n2");
+  r2.replicas = {"n2"};
+  auto r3 = Range(3, "x", std::nullopt, "n3");
+  r3.replicas = {"n3", "n4"};
+  std::map<uint64_t, RangeProgress> progress;
+  progress[1] = RangeProgress{812, {{"n9", 17}}};
+  progress[2] = RangeProgress{5, {}};  // no replica besides the owner
+  EXPECT_EQ(FormatRanges({Range(1, "", "m", "n1"), r2, r3}, progress),
+            "range  bounds     epoch  owner  isr  replicas  state   hwm  lag\n"
+            "1      [\"\", m)    4      n1     n1   n1,n9     active  812  n9:17\n"
+            "2      [m, x)     4      n2     n2   n2        active  5    -\n"
+            "3      [x, +inf)  4      n3     n3   n3,n4     active  -    -\n");
+}
+
+// A cluster backend whose map and owner answers are given by the test.
+class FakeClusterBackend : public testing::FakeBackend {
+ public:
+  std::vector<RangeStatus> ranges;
+  std::map<uint64_t, RangeProgress> progress;
+  int progress_calls = 0;
+
+  Result<std::vector<RangeStatus>> Ranges() override { return ranges; }
+  std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& asked) override {
+    ++progress_calls;
+    EXPECT_EQ(asked.size(), ranges.size());
+    return progress;
+  }
+};
+
+TEST(ClusterCommandsTest, RangesAsksForProgressAndPrintsIt) {
+  FakeClusterBackend backend;
+  backend.ranges = {Range(1, "", std::nullopt, "n1")};
+  backend.progress[1] = RangeProgress{3, {{"n9", 0}}};
+  Reply r = RunLine("ranges", backend);
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.text;
+  EXPECT_EQ(backend.progress_calls, 1);
+  EXPECT_NE(r.text.find("  3    n9:0\n"), std::string::npos) << r.text;
+  // The node-mode default knows no progress, and is never reached there.
+  testing::FakeBackend plain;
+  EXPECT_TRUE(plain.Progress({Range(1, "", std::nullopt, "n1")}).empty());
 }
 
 TEST(ClusterCommandsTest, FormatStatus) {

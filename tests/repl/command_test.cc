@@ -149,6 +149,32 @@ TEST(CommandTest, SeparatorOutsideBatch) {
   EXPECT_TRUE(Mentions(ParseError("; get a"), "only inside a batch"));
 }
 
+TEST(CommandTest, Consistency) {
+  EXPECT_FALSE(As<ConsistencyCommand>(Parse("consistency")).set.has_value());
+  EXPECT_EQ(As<ConsistencyCommand>(Parse("consistency stale")).set, ReadConsistency::kStale);
+  EXPECT_EQ(As<ConsistencyCommand>(Parse("CONSISTENCY Linearizable")).set,
+            ReadConsistency::kLinearizable);
+  Status bad = ParseError("consistency eventual");
+  EXPECT_EQ(bad.code(), Code::kBadRequest);
+  EXPECT_TRUE(Mentions(bad, "unknown level 'eventual' (use stale or linearizable)"))
+      << bad.ToString();
+  EXPECT_TRUE(Mentions(ParseError("consistency stale now"),
+                       "usage: consistency [stale|linearizable]"));
+  EXPECT_EQ(ConsistencyName(ReadConsistency::kStale), "stale");
+  EXPECT_EQ(ConsistencyName(ReadConsistency::kLinearizable), "linearizable");
+}
+
+TEST(CommandTest, Completions) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Completions("", "co"), V{"consistency"});
+  EXPECT_EQ(Completions("  ", "s"), (V{"scan", "status"}));
+  EXPECT_EQ(Completions("", "").size(), AllCommands().size());
+  EXPECT_EQ(Completions("consistency ", ""), (V{"linearizable", "stale"}));
+  EXPECT_EQ(Completions("Consistency  ", "st"), V{"stale"});
+  EXPECT_EQ(Completions("consistency stale ", ""), V{});  // one argument only
+  EXPECT_EQ(Completions("get ", "s"), V{});                // keys are not known
+}
+
 TEST(CommandTest, TableIsConsistent) {
   for (const CommandSpec& spec : AllCommands()) {
     EXPECT_EQ(FindCommand(spec.name), &spec);

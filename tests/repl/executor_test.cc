@@ -82,6 +82,28 @@ TEST_F(ExecutorTest, PingHelpQuit) {
   EXPECT_TRUE(backend_.calls.empty());
 }
 
+TEST_F(ExecutorTest, ConsistencyAppliesToLaterReadsOnly) {
+  EXPECT_EQ(Run("consistency"), "linearizable\n");
+  EXPECT_EQ(Run("put k v"), "OK\n");
+  EXPECT_EQ(Run("get k"), "v\n");
+  EXPECT_EQ(Run("consistency stale"), "OK\n");
+  EXPECT_EQ(backend_.consistency(), ReadConsistency::kStale);
+  EXPECT_EQ(Run("consistency"), "stale\n");
+  EXPECT_EQ(Run("get k"), "v\n");
+  EXPECT_EQ(Run("getv k"), "1 v\n");
+  EXPECT_EQ(Run("scan \"\" \"\""), "k v\n(1 keys)\n");
+  EXPECT_EQ(Run("put k w"), "OK\n");  // writes still work, whatever the level
+  EXPECT_EQ(Run("consistency LINEARIZABLE"), "OK\n");
+  EXPECT_EQ(Run("get k"), "w\n");
+  using C = ReadConsistency;
+  EXPECT_EQ(backend_.reads, (std::vector<C>{C::kLinearizable, C::kStale, C::kStale, C::kStale,
+                                            C::kLinearizable}));
+  // A bad level changes nothing.
+  EXPECT_EQ(OutcomeOf("consistency eventual"), Outcome::kFailed);
+  EXPECT_EQ(Run("consistency"), "linearizable\n");
+  EXPECT_NE(Run("help").find("consistency [stale|linearizable]"), std::string::npos);
+}
+
 TEST_F(ExecutorTest, BlankAndCommentLinesPrintNothing) {
   for (const char* line : {"", "   ", "# put a 1", "\t# x"}) {
     Reply r = RunLine(line, backend_);

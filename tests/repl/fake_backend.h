@@ -4,7 +4,8 @@
 // from one counter, batches applied all or none, cas with version 0 meaning
 // "must not exist", TOO_LARGE for keys over kMaxKey bytes. `down` makes
 // every call fail with UNAVAILABLE, like a node that went away. Every call
-// is recorded in `calls` (its method name) so tests can see what ran.
+// is recorded in `calls` (its method name) so tests can see what ran, and
+// the read consistency of each get/scan in `reads`.
 #pragma once
 
 #include <map>
@@ -29,9 +30,11 @@ class FakeBackend : public Backend {
   uint64_t last_version = 0;
   bool down = false;
   std::vector<std::string> calls;
+  std::vector<ReadConsistency> reads;
 
   Result<std::optional<VersionedValue>> Get(std::string_view key) override {
     calls.push_back("get");
+    reads.push_back(consistency_);
     if (down) return Unavailable();
     auto it = data.find(std::string(key));
     if (it == data.end()) return std::optional<VersionedValue>();
@@ -57,6 +60,7 @@ class FakeBackend : public Backend {
   Result<ScanResult> Scan(std::string_view start, std::optional<std::string_view> end,
                           uint32_t limit) override {
     calls.push_back("scan");
+    reads.push_back(consistency_);
     if (down) return Unavailable();
     if (limit == 0) limit = kDefaultLimit;
     ScanResult out;

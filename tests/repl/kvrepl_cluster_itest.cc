@@ -72,8 +72,9 @@ TEST_F(KvreplClusterTest, NodesRangesAndLocate) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string expected =
       "n1 " + cluster_.address("n1") + " up\n" + "n2 " + cluster_.address("n2") + " up\n" +
-      "1 [\"\", m) epoch 1 owner n1 replicas n1 isr n1 active\n" +
-      "2 [m, +inf) epoch 1 owner n2 replicas n2 isr n2 active\n" +
+      "range  bounds     epoch  owner  isr  replicas  state   hwm  lag\n" +
+      "1      [\"\", m)    1      n1     n1   n1        active  -    -\n" +
+      "2      [m, +inf)  1      n2     n2   n2        active  -    -\n" +
       "range 1 [\"\", m) owner n1 " + cluster_.address("n1") + "\n" +
       "range 2 [m, +inf) owner n2 " + cluster_.address("n2") + "\n";
   EXPECT_EQ(r.out, expected);

@@ -113,6 +113,15 @@ class RANGEKV_EXPORT Client {
   //     is only sent on a connection already established, so a refused
   //     connect never makes its outcome unknown;
   //   - TIMEOUT and the final errors are returned as they are.
+  // Stale reads (get/scan with ReadConsistency::kStale) may be answered by
+  // any replica of the range from its committed state: they go to the
+  // owner when it is live, else to the first live replica of the range in
+  // the map's order; after an error from one (any of the retried cases
+  // above) the next live replica is tried at once, and only when every one
+  // failed does the read back off. So they keep working while the owner is
+  // down, ownerless or the range is unavailable, as long as one live
+  // replica serves them. Linearizable reads and all writes go to the owner
+  // only.
   // Batch: every key must be in one range of the current map, else
   // CROSS_RANGE without contacting any node. Scan: walks the ranges in key
   // order, one request per range, until the limit (0 = 1000) is reached or

@@ -1,0 +1,292 @@
+// The replica's side of replication (kvnode/replication/replicator.h).
+#include <cstring>
+#include <filesystem>
+
+#include "common/log.h"
+#include "kvnode/replication/replication_internal.h"
+#include "kvnode/wal_format.h"
+
+namespace rangekv::kvnode::replication {
+namespace {
+
+std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
+
+constexpr milliseconds kRetryDelay{100};
+constexpr milliseconds kRequestSlack{2000};
+
+}  // namespace
+
+Result<std::vector<LogRecord>> SplitRecords(const std::string& bytes) {
+  std::vector<LogRecord> out;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    if (bytes.size() - at < wal::kRecordHeaderSize) {
+      return Status(Code::kCorruption, "fetched records end inside a record header");
+    }
+    wal::RecordHeader h;
+    if (wal::CheckRecordHeader(bytes.data() + at, &h) != wal::HeaderCheck::kValid) {
+      return Status(Code::kCorruption, "fetched record header at byte " + std::to_string(at) +
+                                           " does not check");
+    }
+    size_t total = wal::kRecordHeaderSize + h.length;
+    if (bytes.size() - at < total || h.length < 8) {
+      return Status(Code::kCorruption, "fetched record at byte " + std::to_string(at) +
+                                           " is cut short");
+    }
+    Epoch epoch(wal::GetFixed64(bytes.data() + at + wal::kRecordHeaderSize));
+    out.push_back(LogRecord{h.seq, epoch, bytes.substr(at, total)});
+    at += total;
+  }
+  return out;
+}
+
+Follower::Follower(Context& ctx, HeldRange range, Clock::time_point not_before)
+    : ctx_(ctx),
+      range_(std::move(range)),
+      alive_(std::make_shared<bool>(true)),
+      timer_(ctx.io),
+      not_before_(not_before) {
+  range_.slot->set_write_state(WriteState::kNotOwner);
+  range_.slot->set_reads_ready(false);
+  if (auto store = range_.slot->store()) store->SetCommitGate(true);
+  RefreshStaleOk();
+  Schedule(not_before_);
+}
+
+Follower::~Follower() {
+  *alive_ = false;
+  timer_.cancel();
+  if (snap_file_ != nullptr) std::fclose(snap_file_);
+}
+
+void Follower::Update(HeldRange range) {
+  bool new_owner = range.info.epoch != range_.info.epoch || range.info.owner != range_.info.owner;
+  range_ = std::move(range);
+  if (new_owner) {
+    // Keep the promise made to the previous owner before following a new one.
+    not_before_ = std::max(Clock::now(), promise_until_);
+    LOG_INFO(Name(range_.info.id) << ": following "
+                                  << (range_.info.owner ? range_.info.owner->str() : "-")
+                                  << " at epoch " << range_.info.epoch.value());
+  }
+  if (!in_flight_) Schedule(not_before_);
+}
+
+void Follower::RefreshStaleOk() {
+  auto store = range_.slot->store();
+  range_.slot->set_stale_ok(store != nullptr && !snapshotting_ &&
+                           store->committed() >= store->consistent_from());
+}
+
+void Follower::Schedule(Clock::time_point at) {
+  timer_.cancel();
+  timer_.expires_at(std::max(at, not_before_));
+  std::weak_ptr<bool> alive = alive_;
+  timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || !alive.lock() || in_flight_) return;
+    if (snapshotting_) {
+      FetchChunk();
+    } else {
+      SendFetch();
+    }
+  });
+}
+
+void Follower::Retry(const Status& why) {
+  if (why.ToString() != last_error_) {
+    last_error_ = why.ToString();
+    LOG_WARN(Name(range_.info.id) << ": replication from "
+                                  << (range_.info.owner ? range_.info.owner->str() : "-") << ": "
+                                  << last_error_ << "; retrying");
+  }
+  Schedule(Clock::now() + kRetryDelay);
+}
+
+void Follower::SendFetch() {
+  auto store = range_.slot->store();
+  if (store == nullptr) return;
+  if (!range_.info.owner || range_.owner_address.empty()) {
+    Schedule(Clock::now() + kRetryDelay * 5);  // no live owner: wait for the map
+    return;
+  }
+  LogPosition last = store->last();
+  proto::Request req;
+  req.kind = proto::OpKind::kFetch;
+  req.range = range_.info.id;
+  req.epoch = range_.info.epoch;
+  req.fetch.replica = ctx_.self.str();
+  req.fetch.from = last.seq.Next();
+  req.fetch.last_epoch = last.epoch;
+  req.fetch.max_bytes = ctx_.options.fetch_max_bytes;
+  req.fetch.wait_ms = static_cast<uint32_t>(ctx_.options.fetch_wait.count());
+  in_flight_ = true;
+  promise_until_ = Clock::now() + ctx_.options.lease;
+  std::weak_ptr<bool> alive = alive_;
+  ctx_.Send(range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
+            [this, alive](Result<proto::Response> r) {
+              if (!alive.lock()) return;
+              in_flight_ = false;
+              OnFetched(std::move(r));
+            });
+}
+
+void Follower::OnFetched(Result<proto::Response> r) {
+  if (!r.ok()) return Retry(r.status());
+  if (r->kind == proto::Response::Kind::kError) return Retry(r->error);
+  if (r->kind != proto::Response::Kind::kFetched) {
+    return Retry(Status(Code::kInternal, "unexpected answer to a fetch"));
+  }
+  auto store = range_.slot->store();
+  if (store == nullptr) return;
+  proto::Fetched& f = r->fetched;
+  if (f.snapshot_needed) return StartSnapshot();
+  if (f.diverged) {
+    LOG_INFO(Name(range_.info.id) << ": log diverged from the owner's; truncating after "
+                                  << f.truncate_to.value());
+    if (Status st = store->TruncateAfter(f.truncate_to); !st.ok()) {
+      LOG_WARN(Name(range_.info.id) << ": cannot truncate (" << st.ToString()
+                                    << "); copying the owner's snapshot instead");
+      return StartSnapshot();
+    }
+    return SendFetch();
+  }
+  last_error_.clear();
+  hwm_ = f.hwm;
+  auto records = SplitRecords(f.records);
+  if (!records.ok()) return Retry(records.status());
+  if (records->empty()) {
+    store->Commit(std::min(hwm_, store->durable()));
+    RefreshStaleOk();
+    return SendFetch();
+  }
+  in_flight_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  Seq hwm = hwm_;
+  asio::io_context& io = ctx_.io;
+  store->AppendReplicated(std::move(*records), [this, alive, hwm, &io](Result<Seq> durable) {
+    asio::post(io, [this, alive, hwm, durable = std::move(durable)]() mutable {
+      if (!alive.lock()) return;
+      in_flight_ = false;
+      OnAppended(std::move(durable), hwm);
+    });
+  });
+}
+
+void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
+  auto store = range_.slot->store();
+  if (store == nullptr) return;
+  if (!durable.ok()) return Retry(durable.status());
+  store->Commit(std::min(hwm, *durable));
+  RefreshStaleOk();
+  SendFetch();
+}
+
+// ---- snapshot copy ----
+
+void Follower::StartSnapshot() {
+  StoreOptions opts = ctx_.store_options(range_.info.id);
+  snap_path_ = opts.dir + ".incoming";
+  if (snap_file_ != nullptr) std::fclose(snap_file_);
+  snap_file_ = std::fopen(snap_path_.c_str(), "wb");
+  if (snap_file_ == nullptr) {
+    return Retry(Status(Code::kIoError, "cannot create " + snap_path_ + ": " + std::strerror(errno)));
+  }
+  snapshotting_ = true;
+  snap_ = proto::SnapshotChunk{};
+  snap_offset_ = 0;
+  RefreshStaleOk();
+  LOG_INFO(Name(range_.info.id) << ": copying the owner's snapshot");
+  FetchChunk();
+}
+
+void Follower::FetchChunk() {
+  if (!range_.info.owner || range_.owner_address.empty()) {
+    Schedule(Clock::now() + kRetryDelay * 5);
+    return;
+  }
+  proto::Request req;
+  req.kind = proto::OpKind::kSnapshot;
+  req.range = range_.info.id;
+  req.epoch = range_.info.epoch;
+  req.snapshot.replica = ctx_.self.str();
+  req.snapshot.replay_from = snap_.replay_from;
+  req.snapshot.offset = snap_offset_;
+  req.snapshot.max_bytes = ctx_.options.snapshot_chunk_bytes;
+  in_flight_ = true;
+  promise_until_ = Clock::now() + ctx_.options.lease;
+  std::weak_ptr<bool> alive = alive_;
+  ctx_.Send(range_.owner_address, std::move(req), milliseconds(10000),
+            [this, alive](Result<proto::Response> r) {
+              if (!alive.lock()) return;
+              in_flight_ = false;
+              OnChunk(std::move(r));
+            });
+}
+
+void Follower::OnChunk(Result<proto::Response> r) {
+  if (!r.ok()) return Retry(r.status());  // resumes at snap_offset_
+  if (r->kind == proto::Response::Kind::kError) {
+    if (r->error.code() == Code::kRangeUnavailable && snap_.replay_from.value() != 0) {
+      LOG_INFO(Name(range_.info.id) << ": the owner's snapshot changed; starting the copy again");
+      return StartSnapshot();
+    }
+    return Retry(r->error);
+  }
+  if (r->kind != proto::Response::Kind::kSnapshotChunk || r->chunk.offset != snap_offset_) {
+    return StartSnapshot();
+  }
+  const proto::SnapshotChunk& c = r->chunk;
+  if (snap_.replay_from.value() == 0) {
+    snap_.replay_from = c.replay_from;
+    snap_.end = c.end;
+    snap_.epoch = c.epoch;
+    snap_.total_bytes = c.total_bytes;
+  }
+  if (!c.data.empty() && std::fwrite(c.data.data(), 1, c.data.size(), snap_file_) != c.data.size()) {
+    return Retry(Status(Code::kIoError, "writing " + snap_path_));
+  }
+  snap_offset_ += c.data.size();
+  if (snap_offset_ >= snap_.total_bytes) return InstallSnapshot();
+  // Throttle: the next chunk no sooner than its share of the byte budget.
+  auto pause = std::chrono::microseconds(c.data.size() * 1000000 /
+                                         std::max<uint64_t>(1, ctx_.options.snapshot_bytes_per_sec));
+  Schedule(Clock::now() + pause);
+}
+
+void Follower::InstallSnapshot() {
+  std::fclose(snap_file_);
+  snap_file_ = nullptr;
+  StoreOptions opts = ctx_.store_options(range_.info.id);
+  std::shared_ptr<RangeStore> old = range_.slot->store();
+  if (old) (void)old->Close();
+  auto store = RangeStore::OpenFromSnapshot(range_.info.id, range_.info.bounds, opts, snap_path_,
+                                            snap_.epoch);
+  std::error_code ec;
+  std::filesystem::remove(snap_path_, ec);
+  snapshotting_ = false;
+  if (!store.ok()) {
+    LOG_ERROR(Name(range_.info.id) << ": installing the snapshot: " << store.status().ToString());
+    return StartSnapshot();
+  }
+  std::shared_ptr<RangeStore> fresh(std::move(*store));
+  fresh->SetCommitGate(true);
+  range_.slot->set_store(fresh);
+  LOG_INFO(Name(range_.info.id) << ": installed the owner's snapshot (" << snap_.total_bytes
+                                << " bytes, replay from " << snap_.replay_from.value() << ")");
+  RefreshStaleOk();
+  SendFetch();
+}
+
+proto::RangeStatus Follower::Report() const {
+  proto::RangeStatus s;
+  s.range = range_.info.id;
+  s.epoch = range_.info.epoch;
+  s.owner = false;
+  if (auto store = range_.slot->store()) {
+    s.last_seq = store->last().seq;
+    s.hwm = store->committed();
+  }
+  return s;
+}
+
+}  // namespace rangekv::kvnode::replication

@@ -1,0 +1,357 @@
+// The owner's side of replication (kvnode/replication/replicator.h).
+#include <algorithm>
+#include <fstream>
+
+#include "common/log.h"
+#include "kvnode/replication/replication_internal.h"
+
+namespace rangekv::kvnode::replication {
+namespace {
+
+std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
+
+proto::Response Error(uint64_t id, Code code, std::string msg) {
+  return proto::Response::Error(id, Status(code, std::move(msg)));
+}
+
+uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
+  if (t == Clock::time_point{}) return UINT64_MAX;
+  return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(now - t).count());
+}
+
+}  // namespace
+
+Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
+    : ctx_(ctx),
+      range_(std::move(range)),
+      store_(range_.slot->store()),
+      alive_(std::make_shared<bool>(true)),
+      // A takeover (the log's epoch is older than ours) may follow an owner
+      // whose lease this node confirmed in an earlier life of the process:
+      // wait a whole lease from the process start too.
+      serve_after_(store_->epoch() < range_.info.epoch
+                       ? std::max(serve_after, ctx.started + ctx.options.lease)
+                       : serve_after),
+      created_(Clock::now()) {
+  RangeSlot& slot = *range_.slot;
+  slot.set_reads_ready(false);
+  slot.set_write_state(WriteState::kLeaseWait);
+  store_->SetCommitGate(true);
+  if (Status st = store_->BeginEpoch(range_.info.epoch); !st.ok()) {
+    LOG_ERROR(Name(range_.info.id) << ": cannot begin epoch " << range_.info.epoch.value() << ": "
+                                   << st.ToString());
+    slot.set_write_state(WriteState::kNotOwner);
+    return;
+  }
+  begun_ = true;
+  takeover_last_ = store_->last().seq;
+  for (const NodeId& n : range_.info.replicas) {
+    if (n != ctx_.self) progress_[n].caught_up_at = created_;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  asio::io_context& io = ctx_.io;
+  store_->SetLogListener([this, alive, &io](Seq, Seq) {
+    asio::post(io, [this, alive] {
+      if (alive.lock()) OnLog();
+    });
+  });
+  LOG_INFO(Name(range_.info.id) << ": owner at epoch " << range_.info.epoch.value() << " (log ends at "
+                                << takeover_last_.value() << ", committed "
+                                << store_->committed().value() << ")");
+  RecomputeCommit();
+  RefreshAdmission();
+}
+
+Leader::~Leader() {
+  *alive_ = false;
+  if (begun_) store_->SetLogListener(nullptr);
+  range_.slot->set_write_state(WriteState::kNotOwner);
+  range_.slot->set_reads_ready(false);
+  for (Waiter& w : waiters_) {
+    w.reply(Error(w.req.id, Code::kRangeUnavailable, Name(range_.info.id) + ": owner stepping down"));
+  }
+}
+
+void Leader::Update(HeldRange range) {
+  range_ = std::move(range);
+  for (const NodeId& n : range_.info.replicas) {
+    if (n != ctx_.self && !progress_.count(n)) progress_[n].caught_up_at = Clock::now();
+  }
+  RecomputeCommit();
+  RefreshAdmission();
+}
+
+bool Leader::InIsr(const NodeId& n) const {
+  return std::find(range_.info.isr.begin(), range_.info.isr.end(), n) != range_.info.isr.end();
+}
+
+void Leader::RecomputeCommit() {
+  if (!begun_ || deposed_) return;
+  if (static_cast<int>(range_.info.isr.size()) < ctx_.min_insync) return;  // writes pause
+  Seq c = store_->durable();
+  for (const NodeId& n : range_.info.isr) {
+    if (n == ctx_.self) continue;
+    auto it = progress_.find(n);
+    Seq acked = it == progress_.end() ? Seq(0) : it->second.acked;
+    c = std::min(c, acked);
+  }
+  if (c > store_->committed()) store_->Commit(c);
+}
+
+void Leader::RefreshAdmission() {
+  RangeSlot& slot = *range_.slot;
+  if (!begun_) return;
+  Clock::time_point now = Clock::now();
+  if (deposed_) {
+    slot.set_write_state(WriteState::kDeposed);
+    slot.set_reads_ready(false);
+    return;
+  }
+  int isr = static_cast<int>(range_.info.isr.size());
+  slot.set_isr_info(isr, ctx_.min_insync);
+  if (now < serve_after_) {
+    slot.set_write_state(WriteState::kLeaseWait);
+  } else {
+    slot.set_write_state(isr < ctx_.min_insync ? WriteState::kNotEnoughReplicas : WriteState::kOpen);
+  }
+  // Lease: the earliest promise among the other ISR members.
+  Clock::time_point lease = Clock::time_point::max();
+  for (const NodeId& n : range_.info.isr) {
+    if (n == ctx_.self) continue;
+    auto it = progress_.find(n);
+    lease = std::min(lease, it == progress_.end() ? Clock::time_point{} : it->second.lease_until);
+  }
+  slot.set_read_lease_until(now < serve_after_ ? Clock::time_point{} : lease);
+  slot.set_reads_ready(store_->committed() >= takeover_last_);
+  slot.set_stale_ok(true);
+}
+
+void Leader::OnLog() {
+  RecomputeCommit();
+  for (size_t i = 0; i < waiters_.size();) {
+    if (TryAnswer(waiters_[i], false)) {
+      waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  RefreshAdmission();
+}
+
+void Leader::Tick() {
+  Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < waiters_.size();) {
+    if (now >= waiters_[i].deadline && TryAnswer(waiters_[i], true)) {
+      waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  CheckIsr();
+  RecomputeCommit();
+  RefreshAdmission();
+}
+
+void Leader::CheckIsr() {
+  if (!begun_ || deposed_) return;
+  Clock::time_point now = Clock::now();
+  Seq last = store_->last().seq;
+  for (auto& [node, p] : progress_) {
+    // caught_up_at moves only when a fetch arrives (OnFetch): a dead
+    // replica whose last ack happens to equal an idle log's end is not
+    // caught up.
+    bool in_isr = InIsr(node);
+    bool member = std::find(range_.info.replicas.begin(), range_.info.replicas.end(), node) !=
+                  range_.info.replicas.end();
+    if (now - p.isr_request_at < ctx_.options.isr_lag_timeout / 2) continue;  // asked recently
+    if (in_isr && now - p.caught_up_at > ctx_.options.isr_lag_timeout) {
+      LOG_WARN(Name(range_.info.id) << ": replica " << node.str() << " acked " << p.acked.value()
+                                    << " of " << last.value() << " and is "
+                                    << MsSince(p.caught_up_at, now)
+                                    << " ms behind; removing it from the ISR");
+      p.isr_request_at = now;
+      ctx_.RequestIsrChange({range_.info.id, range_.info.epoch, node, false});
+    } else if (!in_isr && member && p.fetched && p.acked >= store_->committed() &&
+               now - p.last_fetch < ctx_.options.isr_lag_timeout / 4 &&
+               now - p.caught_up_at < ctx_.options.isr_lag_timeout / 4) {
+      LOG_INFO(Name(range_.info.id) << ": replica " << node.str() << " caught up at "
+                                    << p.acked.value() << "; adding it to the ISR");
+      p.isr_request_at = now;
+      ctx_.RequestIsrChange({range_.info.id, range_.info.epoch, node, true});
+    }
+  }
+}
+
+void Leader::Answer(const std::string& replica, proto::Response resp,
+                    const Replicator::Reply& reply) {
+  auto it = progress_.find(NodeId(replica));
+  if (it != progress_.end()) {
+    it->second.answered_at = Clock::now();
+    it->second.end_at_answer = store_->last().seq;
+  }
+  reply(std::move(resp));
+}
+
+bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
+  const proto::FetchArgs& f = w.req.fetch;
+  auto read = store_->ReadLog(f.from, f.max_bytes == 0 ? ctx_.options.fetch_max_bytes : f.max_bytes);
+  proto::Response resp;
+  resp.id = w.req.id;
+  resp.kind = proto::Response::Kind::kFetched;
+  resp.fetched.hwm = store_->committed();
+  if (!read.ok()) {
+    Answer(f.replica, proto::Response::Error(w.req.id, read.status()), w.reply);
+    return true;
+  }
+  if (read->below_log_start) {
+    resp.fetched.snapshot_needed = true;
+  } else if (read->records.empty()) {
+    if (!at_deadline) return false;
+  } else {
+    size_t bytes = 0;
+    for (const LogRecord& r : read->records) bytes += r.bytes.size();
+    resp.fetched.records.reserve(bytes);
+    for (const LogRecord& r : read->records) resp.fetched.records += r.bytes;
+  }
+  Answer(f.replica, std::move(resp), w.reply);
+  return true;
+}
+
+void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
+  const RangeId id = range_.info.id;
+  if (!begun_) {
+    reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": owner not ready"));
+    return;
+  }
+  if (req.epoch > range_.info.epoch) {
+    if (!deposed_) {
+      LOG_WARN(Name(id) << ": replica " << req.fetch.replica << " knows epoch "
+                        << req.epoch.value() << " > ours " << range_.info.epoch.value()
+                        << "; refusing everything until the map catches up");
+    }
+    deposed_ = true;
+    RefreshAdmission();
+    reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": this owner is deposed"));
+    return;
+  }
+  if (req.epoch < range_.info.epoch) {
+    reply(Error(req.id, Code::kStaleEpoch,
+                Name(id) + " is at epoch " + std::to_string(range_.info.epoch.value())));
+    return;
+  }
+  NodeId replica(req.fetch.replica);
+  if (std::find(range_.info.replicas.begin(), range_.info.replicas.end(), replica) ==
+      range_.info.replicas.end()) {
+    reply(Error(req.id, Code::kNotOwner, replica.str() + " is not a replica of " + Name(id)));
+    return;
+  }
+  const Seq from = req.fetch.from;
+  const Seq have = Seq(from.value() - 1);
+  // Divergence: a tail written under an older epoch may not be in our log.
+  LogPosition last = store_->last();
+  Seq agreed = have;
+  if (req.fetch.last_epoch < range_.info.epoch && have.value() > 0) {
+    agreed = std::min(have, store_->EpochEnd(req.fetch.last_epoch));
+  }
+  agreed = std::min(agreed, last.seq);
+  if (agreed < have) {
+    proto::Response resp;
+    resp.id = req.id;
+    resp.kind = proto::Response::Kind::kFetched;
+    resp.fetched.diverged = true;
+    resp.fetched.truncate_to = agreed;
+    resp.fetched.hwm = store_->committed();
+    Answer(replica.str(), std::move(resp), reply);
+    return;
+  }
+  Clock::time_point now = Clock::now();
+  Progress& p = progress_[replica];
+  p.acked = std::max(p.acked, have);
+  p.fetched = true;
+  p.last_fetch = now;
+  // Caught up: it had everything we had when its previous answer left (a
+  // replica under steady load is always a little behind the very end).
+  if (p.acked >= last.seq) {
+    p.caught_up_at = now;
+  } else if (p.answered_at && p.acked >= p.end_at_answer) {
+    p.caught_up_at = std::max(p.caught_up_at, *p.answered_at);
+  }
+  if (p.answered_at) {
+    auto credit = std::chrono::duration_cast<Clock::duration>(ctx_.options.lease * 9 / 10);
+    p.lease_until = std::max(p.lease_until, *p.answered_at + credit);
+  }
+  RecomputeCommit();
+  RefreshAdmission();
+  uint32_t wait = std::min<uint32_t>(req.fetch.wait_ms, 10000);
+  Waiter w{std::move(req), std::move(reply), now + milliseconds(wait)};
+  if (!TryAnswer(w, wait == 0)) waiters_.push_back(std::move(w));
+}
+
+void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
+  const RangeId id = range_.info.id;
+  if (!begun_ || req.epoch != range_.info.epoch) {
+    reply(Error(req.id, req.epoch < range_.info.epoch ? Code::kStaleEpoch : Code::kRangeUnavailable,
+                Name(id) + ": snapshot from the owner at epoch " +
+                    std::to_string(range_.info.epoch.value()) + " only"));
+    return;
+  }
+  const proto::SnapshotArgs& a = req.snapshot;
+  if (a.replay_from.value() == 0 || !export_ || export_->replay_from != a.replay_from) {
+    if (a.replay_from.value() != 0 && (!export_ || export_->replay_from != a.replay_from)) {
+      reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": that snapshot is gone"));
+      return;
+    }
+    auto ex = store_->ExportSnapshot();
+    if (!ex.ok()) {
+      reply(proto::Response::Error(req.id, ex.status()));
+      return;
+    }
+    export_ = *ex;
+    LOG_INFO(Name(id) << ": shipping snapshot (replay from " << export_->replay_from.value()
+                      << ", " << export_->bytes << " bytes) to " << a.replica);
+  }
+  std::ifstream in(export_->path, std::ios::binary);
+  uint64_t n = std::min<uint64_t>(a.max_bytes == 0 ? ctx_.options.snapshot_chunk_bytes : a.max_bytes,
+                                  export_->bytes > a.offset ? export_->bytes - a.offset : 0);
+  proto::Response resp;
+  resp.id = req.id;
+  resp.kind = proto::Response::Kind::kSnapshotChunk;
+  resp.chunk.replay_from = export_->replay_from;
+  resp.chunk.end = export_->end;
+  resp.chunk.epoch = range_.info.epoch;
+  resp.chunk.total_bytes = export_->bytes;
+  resp.chunk.offset = a.offset;
+  resp.chunk.data.resize(n);
+  in.seekg(static_cast<std::streamoff>(a.offset));
+  if (n > 0 && !in.read(resp.chunk.data.data(), static_cast<std::streamsize>(n))) {
+    export_.reset();
+    reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": snapshot file unreadable; retry"));
+    return;
+  }
+  reply(std::move(resp));
+}
+
+proto::RangeStatus Leader::Report() const {
+  proto::RangeStatus s;
+  s.range = range_.info.id;
+  s.epoch = range_.info.epoch;
+  s.owner = true;
+  s.last_seq = store_->last().seq;
+  s.hwm = store_->committed();
+  Clock::time_point now = Clock::now();
+  for (const NodeId& n : range_.info.replicas) {
+    if (n == ctx_.self) continue;
+    proto::ReplicaProgress rp;
+    rp.node_id = n.str();
+    rp.in_isr = InIsr(n);
+    auto it = progress_.find(n);
+    if (it != progress_.end()) {
+      rp.acked = it->second.acked;
+      rp.since_contact_ms = it->second.fetched ? MsSince(it->second.last_fetch, now) : UINT64_MAX;
+    }
+    s.replicas.push_back(std::move(rp));
+  }
+  return s;
+}
+
+}  // namespace rangekv::kvnode::replication

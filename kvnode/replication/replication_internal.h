@@ -1,0 +1,156 @@
+// kvnode/replication/replication_internal.h — the Leader and Follower roles
+// of kvnode/replication/replicator.h (read that header first). Everything
+// here runs on the replication thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/src/connection.h"
+#include "common/asio.h"
+#include "kvnode/replication/replicator.h"
+
+namespace rangekv::kvnode::replication {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// What the roles share: the thread's io_context, options, peer connections.
+class Context {
+ public:
+  Context(asio::io_context& io, NodeId self, ReplicationOptions options,
+          Replicator::StoreOptionsFn store_options)
+      : io(io),
+        self(std::move(self)),
+        options(options),
+        store_options(std::move(store_options)),
+        started(Clock::now()) {}
+
+  // Sends req to the node at address; done runs on this thread.
+  void Send(const std::string& address, proto::Request req, milliseconds timeout,
+            std::function<void(Result<proto::Response>)> done);
+  void RequestIsrChange(const IsrChange& change);
+  void CloseAll();
+
+  asio::io_context& io;
+  const NodeId self;
+  const ReplicationOptions options;
+  const Replicator::StoreOptionsFn store_options;
+  const Clock::time_point started;  // a restarted process knows no earlier promise
+  Replicator::IsrChangeFn isr_changer;
+  int min_insync = 1;
+
+ private:
+  std::map<std::string, std::unique_ptr<client_internal::Connection>> peers_;
+  uint64_t next_id_ = 1;
+};
+
+// Progress of one other replica, as the owner sees it.
+struct Progress {
+  Seq acked{0};                    // every record <= acked is durable there
+  bool fetched = false;            // sent at least one fetch to this leader
+  Clock::time_point last_fetch{};
+  Clock::time_point caught_up_at{};  // last time it had acked the whole log
+  std::optional<Clock::time_point> answered_at;  // when its last answer left
+  Seq end_at_answer{0};            // the owner's log end when that answer left
+  Clock::time_point lease_until{};
+  Clock::time_point isr_request_at{};  // last ISR change asked for it
+};
+
+class Leader {
+ public:
+  Leader(Context& ctx, HeldRange range, Clock::time_point serve_after);
+  ~Leader();
+  Leader(const Leader&) = delete;
+  Leader& operator=(const Leader&) = delete;
+
+  Epoch epoch() const { return range_.info.epoch; }
+  // Same epoch, new ISR / replicas / min-insync.
+  void Update(HeldRange range);
+  void OnFetch(proto::Request req, Replicator::Reply reply);
+  void OnSnapshot(proto::Request req, Replicator::Reply reply);
+  void OnLog();
+  void Tick();
+  proto::RangeStatus Report() const;
+
+ private:
+  struct Waiter {
+    proto::Request req;
+    Replicator::Reply reply;
+    Clock::time_point deadline;
+  };
+  bool InIsr(const NodeId& n) const;
+  void RecomputeCommit();
+  void RefreshAdmission();
+  // Answers a fetch with records if there are any (or at the deadline).
+  bool TryAnswer(Waiter& w, bool at_deadline);
+  void Answer(const std::string& replica, proto::Response resp, const Replicator::Reply& reply);
+  void CheckIsr();
+
+  Context& ctx_;
+  HeldRange range_;
+  std::shared_ptr<RangeStore> store_;
+  std::shared_ptr<bool> alive_;
+  const Clock::time_point serve_after_;
+  Seq takeover_last_{0};  // the log's end when this leadership began
+  bool begun_ = false;
+  bool deposed_ = false;
+  std::map<NodeId, Progress> progress_;
+  std::vector<Waiter> waiters_;
+  std::optional<SnapshotExport> export_;
+  Clock::time_point created_;
+};
+
+class Follower {
+ public:
+  Follower(Context& ctx, HeldRange range, Clock::time_point not_before);
+  ~Follower();
+  Follower(const Follower&) = delete;
+  Follower& operator=(const Follower&) = delete;
+
+  void Update(HeldRange range);
+  // The end of the promise made by the last fetch sent.
+  Clock::time_point promise_until() const { return promise_until_; }
+  proto::RangeStatus Report() const;
+
+ private:
+  void Schedule(Clock::time_point at);
+  void SendFetch();
+  void OnFetched(Result<proto::Response> r);
+  void OnAppended(Result<Seq> durable, Seq hwm);
+  void Retry(const Status& why);
+  void StartSnapshot();
+  void FetchChunk();
+  void OnChunk(Result<proto::Response> r);
+  void InstallSnapshot();
+  void RefreshStaleOk();
+
+  Context& ctx_;
+  HeldRange range_;
+  std::shared_ptr<bool> alive_;
+  asio::steady_timer timer_;
+  bool in_flight_ = false;
+  Clock::time_point not_before_;
+  Clock::time_point promise_until_{};
+  Seq hwm_{0};
+  std::string last_error_;
+  // Snapshot copy in progress.
+  bool snapshotting_ = false;
+  proto::SnapshotChunk snap_;  // replay_from/end/epoch/total of the copy, data unused
+  uint64_t snap_offset_ = 0;
+  std::FILE* snap_file_ = nullptr;
+  std::string snap_path_;
+};
+
+// Splits a fetch answer's bytes into whole records. CORRUPTION when they
+// do not parse.
+Result<std::vector<LogRecord>> SplitRecords(const std::string& bytes);
+
+}  // namespace rangekv::kvnode::replication

@@ -1,0 +1,217 @@
+#include "kvnode/replication/replicator.h"
+
+#include <future>
+#include <thread>
+
+#include "common/log.h"
+#include "kvnode/replication/replication_internal.h"
+
+namespace rangekv::kvnode {
+namespace replication {
+
+constexpr milliseconds kTick{50};
+
+void Context::Send(const std::string& address, proto::Request req, milliseconds timeout,
+                   std::function<void(Result<proto::Response>)> done) {
+  auto it = peers_.find(address);
+  if (it == peers_.end()) {
+    auto hp = client_internal::ParseHostPort(address);
+    if (!hp.ok()) {
+      asio::post(io, [done = std::move(done), st = hp.status()] { done(st); });
+      return;
+    }
+    client_internal::ConnectionOptions co;
+    co.max_backoff = milliseconds(500);
+    auto conn = std::make_unique<client_internal::Connection>(
+        io, *hp, co, [](client_internal::PendingRequest p) {
+          p.done(Status(Code::kUnavailable, "connection lost"));
+        },
+        this);
+    it = peers_.emplace(address, std::move(conn)).first;
+  }
+  req.id = next_id_++;
+  client_internal::PendingRequest p;
+  p.id = req.id;
+  p.timeout = timeout;
+  p.deadline = Clock::now() + timeout;
+  proto::EncodeRequest(req, p.frame);
+  p.done = std::move(done);
+  it->second->Send(std::move(p));
+}
+
+void Context::RequestIsrChange(const IsrChange& change) {
+  if (isr_changer) isr_changer(change);
+}
+
+void Context::CloseAll() {
+  for (auto& [addr, conn] : peers_) conn->Shutdown();
+}
+
+}  // namespace replication
+
+using replication::Clock;
+using replication::Follower;
+using replication::Leader;
+
+class Replicator::Impl {
+ public:
+  Impl(NodeId self, ReplicationOptions options, StoreOptionsFn store_options)
+      : work_(io_.get_executor()),
+        ctx_(io_, std::move(self), options, std::move(store_options)),
+        ticker_(io_) {
+    thread_ = std::thread([this] { io_.run(); });
+    asio::post(io_, [this] { Tick(); });
+  }
+  ~Impl() { Stop(); }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    RunHere([this] {
+      roles_.clear();
+      ticker_.cancel();
+      ctx_.CloseAll();
+    });
+    work_.reset();
+    // Connections answer their pending requests with posted handlers: let
+    // them run, then end.
+    thread_.join();
+  }
+
+  void SetIsrChanger(IsrChangeFn fn) {
+    RunHere([&] { ctx_.isr_changer = std::move(fn); });
+  }
+
+  void Update(std::vector<HeldRange> held, int min_insync) {
+    RunHere([&] { Apply(std::move(held), min_insync); });
+  }
+
+  void Post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
+  struct Role {
+    std::unique_ptr<Leader> leader;
+    std::unique_ptr<Follower> follower;
+  };
+  std::map<RangeId, Role> roles_;
+
+ private:
+  // Runs fn on the replication thread and waits for it.
+  void RunHere(std::function<void()> fn) {
+    if (std::this_thread::get_id() == thread_.get_id()) return fn();
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  void Apply(std::vector<HeldRange> held, int min_insync) {
+    ctx_.min_insync = std::max(1, min_insync);
+    std::map<RangeId, HeldRange> now;
+    for (HeldRange& h : held) {
+      if (h.slot && h.slot->store()) now.emplace(h.info.id, std::move(h));
+    }
+    for (auto it = roles_.begin(); it != roles_.end();) {
+      if (!now.count(it->first)) {
+        it = roles_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [id, h] : now) {
+      Role& role = roles_[id];
+      bool owner = h.info.owner == ctx_.self;
+      if (owner) {
+        if (role.leader && role.leader->epoch() == h.info.epoch) {
+          role.leader->Update(std::move(h));
+          continue;
+        }
+        Clock::time_point serve_after = Clock::now();
+        if (role.follower) serve_after = std::max(serve_after, role.follower->promise_until());
+        role.follower.reset();
+        role.leader.reset();
+        role.leader = std::make_unique<Leader>(ctx_, std::move(h), serve_after);
+      } else {
+        role.leader.reset();
+        if (role.follower) {
+          role.follower->Update(std::move(h));
+        } else {
+          role.follower = std::make_unique<Follower>(ctx_, std::move(h), Clock::now());
+        }
+      }
+    }
+  }
+
+  void Tick() {
+    if (stopped_) return;
+    for (auto& [id, role] : roles_) {
+      if (role.leader) role.leader->Tick();
+    }
+    ticker_.expires_after(replication::kTick);
+    ticker_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Tick();
+    });
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  replication::Context ctx_;
+  asio::steady_timer ticker_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+Replicator::Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options)
+    : impl_(std::make_unique<Impl>(std::move(self), options, std::move(store_options))) {}
+
+Replicator::~Replicator() { Stop(); }
+
+void Replicator::Stop() { impl_->Stop(); }
+
+void Replicator::SetIsrChanger(IsrChangeFn fn) { impl_->SetIsrChanger(std::move(fn)); }
+
+void Replicator::Update(std::vector<HeldRange> held, int min_insync) {
+  impl_->Update(std::move(held), min_insync);
+}
+
+namespace {
+proto::Response NotHere(uint64_t id, RangeId range) {
+  return proto::Response::Error(
+      id, Status(Code::kNotOwner, "range " + std::to_string(range.value()) + " is not owned here"));
+}
+}  // namespace
+
+void Replicator::HandleFetch(proto::Request req, Reply reply) {
+  Impl* impl = impl_.get();
+  impl->Post([impl, req = std::move(req), reply = std::move(reply)]() mutable {
+    auto it = impl->roles_.find(req.range);
+    if (it == impl->roles_.end() || !it->second.leader) return reply(NotHere(req.id, req.range));
+    it->second.leader->OnFetch(std::move(req), std::move(reply));
+  });
+}
+
+void Replicator::HandleSnapshot(proto::Request req, Reply reply) {
+  Impl* impl = impl_.get();
+  impl->Post([impl, req = std::move(req), reply = std::move(reply)]() mutable {
+    auto it = impl->roles_.find(req.range);
+    if (it == impl->roles_.end() || !it->second.leader) return reply(NotHere(req.id, req.range));
+    it->second.leader->OnSnapshot(std::move(req), std::move(reply));
+  });
+}
+
+void Replicator::HandleStatus(uint64_t id, Reply reply) {
+  Impl* impl = impl_.get();
+  impl->Post([impl, id, reply = std::move(reply)] {
+    proto::Response r;
+    r.id = id;
+    r.kind = proto::Response::Kind::kRangeStatus;
+    for (auto& [rid, role] : impl->roles_) {
+      if (role.leader) r.status.push_back(role.leader->Report());
+      if (role.follower) r.status.push_back(role.follower->Report());
+    }
+    reply(std::move(r));
+  });
+}
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,125 @@
+// kvnode/replication/replicator.h — per-range replication on one node
+// (DESIGN §5; wire messages in common/protocol.capnp: fetch, snapshot,
+// rangeStatus).
+//
+// For every range this node holds, the Replicator runs one role:
+//
+//   owner    a Leader: answers its replicas' fetches (long poll) with whole
+//            WAL records and its high-water mark, computes the commit point
+//            hwm = min(own durable, every other ISR member's ack), keeps the
+//            read lease confirmed by the ISR, asks ZooKeeper (through the
+//            member) to drop a lagging replica from the ISR or to add a
+//            caught-up one, and serves its snapshot to replicas too far behind.
+//   replica  a Follower: one fetch outstanding to the owner; appends what it
+//            gets, acks by fetching again once durable, applies up to the
+//            owner's hwm, truncates a diverged tail, installs a snapshot when
+//            the owner's log no longer reaches back far enough.
+//
+// Protocol invariants:
+//   - A fetch {from, last_epoch} with Request.epoch E acknowledges every
+//     record below `from` as durable on the replica. The owner answers only
+//     E == its epoch; E greater deposes it (it stops admitting anything
+//     until its map catches up), E smaller gets STALE_EPOCH.
+//   - Divergence: a replica whose last record has epoch e < owner's epoch
+//     is told to truncate to min(from-1, owner.EpochEnd(e)).
+//   - The owner never commits while the ISR (from the map) is smaller than
+//     min-insync, and only counts ISR members: a replica is dropped from the
+//     ISR in ZooKeeper (compare-and-set) before the owner commits without it.
+//   - Lease: a replica fetching at time t promises not to fetch from or
+//     become a newer owner before t + lease. The owner credits a replica's
+//     fetch with a lease from the moment it sent the answer that fetch
+//     follows, times 0.9 (clock-rate margin). Reads need the minimum over
+//     the ISR (without the owner) in the future. A promoted owner waits
+//     until its own last promise as a replica has run out, and a restarted
+//     process waits one lease from its start before it serves as owner.
+//   - A new owner admits linearizable reads only once it has committed
+//     every record its log held when it took over (its predecessor's
+//     acknowledged writes are then visible).
+//
+// Threads: all replication state lives on one thread of its own (an
+// io_context). I/O threads post fetches to it and get their answer through
+// the ResponseSink's Reply; store log threads post their listener calls.
+// Blocking store calls made here (BeginEpoch, TruncateAfter, snapshot
+// export and install) are rare; reads of old log records from disk for a
+// lagging replica also run here. The replication thread never takes a lock
+// of the Node or the member, so Update may block waiting for it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "common/protocol.h"
+#include "common/types.h"
+#include "kvnode/range_slot.h"
+#include "kvnode/range_store.h"
+
+namespace rangekv::kvnode {
+
+struct ReplicationOptions {
+  std::chrono::milliseconds lease{1500};
+  std::chrono::milliseconds fetch_wait{250};         // long-poll bound
+  std::chrono::milliseconds isr_lag_timeout{2000};   // drop a replica behind this long
+  uint32_t fetch_max_bytes = 4u << 20;
+  uint32_t snapshot_chunk_bytes = 1u << 20;
+  uint64_t snapshot_bytes_per_sec = 64u << 20;       // throttle of a snapshot copy
+};
+
+// A change of a range's ISR that the owner asks ZooKeeper for: applied only
+// if the range znode still names this node as owner at `epoch`.
+struct IsrChange {
+  RangeId range{0};
+  Epoch epoch{0};
+  NodeId node;
+  bool add = false;
+};
+
+// One range this node holds, as the control plane hands it over.
+struct HeldRange {
+  cluster::RangeInfo info;
+  std::shared_ptr<RangeSlot> slot;
+  std::string owner_address;  // "" when the owner has no live node znode
+};
+
+class Replicator {
+ public:
+  using IsrChangeFn = std::function<void(IsrChange)>;
+  // Options for opening a range's store (a replica installing a snapshot).
+  using StoreOptionsFn = std::function<StoreOptions(RangeId)>;
+
+  Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options);
+  ~Replicator();  // Stop()
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Where ISR changes go (the member's ZooKeeper thread). Set before the
+  // first Update; the function must not block.
+  void SetIsrChanger(IsrChangeFn fn);
+
+  // Control plane: the ranges held now, and min-insync. Starts, changes
+  // and ends roles; returns once the replication thread has taken it, so a
+  // range left out is no longer touched (its store may be closed after).
+  void Update(std::vector<HeldRange> held, int min_insync);
+
+  // Data plane (any thread): the fetch, snapshot and rangeStatus requests.
+  // reply runs exactly once, on any thread.
+  using Reply = std::function<void(proto::Response)>;
+  void HandleFetch(proto::Request req, Reply reply);
+  void HandleSnapshot(proto::Request req, Reply reply);
+  void HandleStatus(uint64_t id, Reply reply);
+
+  // Ends every role (waiting fetches are answered UNAVAILABLE) and the
+  // thread. Idempotent.
+  void Stop();
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rangekv::kvnode
