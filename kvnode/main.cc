@@ -130,6 +130,8 @@ int Serve(const NodeOptions& o) {
 
   FatalStop fatal;
   std::unique_ptr<ClusterMember> member;
+  // The member exists only after Start; ISR changes asked before that wait.
+  auto member_at = std::make_shared<std::atomic<ClusterMember*>>(nullptr);
   if (cluster) {
     MemberOptions mo;
     mo.zk_connect = o.zk;
@@ -138,8 +140,6 @@ int Serve(const NodeOptions& o) {
     mo.self = cluster::NodeInfo{(*node)->id(), address, admin ? admin->address() : "", started_ms,
                                 (*node)->data_dir().incarnation()};
     mo.self.replaces = o.replaces;
-    // The member exists only after Start; ISR changes asked before that wait.
-    auto member_at = std::make_shared<std::atomic<ClusterMember*>>(nullptr);
     (*node)->replicator()->SetIsrChanger([member_at](IsrChange c) {
       if (ClusterMember* m = member_at->load()) m->QueueIsrChange(std::move(c));
     });
@@ -164,10 +164,25 @@ int Serve(const NodeOptions& o) {
   } else {
     LOG_ERROR(why.message());
   }
-  (*server)->Stop();  // drains in-flight requests first
-  if (cluster) (*node)->replicator()->Stop();  // no ISR change asked of a member being closed
-  member.reset();     // closes the session: our node znode goes at once
-  Status closed = (*node)->Close();  // joins the store threads: no completion outlives the server
+  Status closed;
+  if (cluster) {
+    // Leave the cluster first: closing the session removes our node znode at
+    // once, so the coordinator promotes other in-sync replicas now instead
+    // of after the session timeout. No ISR change is asked from here on
+    // (a stopping owner must not drop its replicas from the ISR).
+    (*node)->replicator()->SetIsrChanger(nullptr);
+    member_at->store(nullptr);
+    member.reset();
+    // Writes still waiting for their replicas can no longer be committed
+    // here: closing the stores answers them UNAVAILABLE (outcome unknown to
+    // the client; the new owner may still commit them), so the drain below
+    // does not wait for acknowledgements that cannot come.
+    closed = (*node)->Close();
+    (*server)->Stop();
+  } else {
+    (*server)->Stop();  // drains in-flight requests first
+    closed = (*node)->Close();  // joins the store threads: no completion outlives the server
+  }
   server->reset();
   if (!why.ok()) return kExitBadStart;
   if (!closed.ok()) {

@@ -138,13 +138,16 @@ Status RangeStore::Impl::CheckOps(const std::vector<proto::WriteOp>& ops) const 
 // Every cas in a batch compares against the state before the batch (latest
 // pending write, else the committed map), so the outcome does not depend on
 // the order of ops inside the batch.
-Status RangeStore::Impl::CheckConditionsLocked(const std::vector<proto::WriteOp>& ops) {
+Status RangeStore::Impl::CheckConditionsLocked(const std::vector<proto::WriteOp>& ops,
+                                               Seq* wait) {
   std::shared_lock<std::shared_mutex> map_lock(map_mu, std::defer_lock);
+  *wait = Seq(0);
   for (const proto::WriteOp& op : ops) {
     if (op.kind != proto::WriteOp::Kind::kCas) continue;
     uint64_t current = 0;
     if (auto p = pending.find(std::string_view(op.key)); p != pending.end()) {
       current = p->second.exists ? p->second.seq.value() : 0;
+      *wait = p->second.seq;
     } else {
       if (!map_lock.owns_lock()) map_lock.lock();
       const StoredValue* v = map.Find(op.key);
@@ -202,7 +205,12 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
   {
     std::unique_lock lock(mu);
     Status st = closing ? Status(Code::kUnavailable, "range store is closed") : failed;
-    if (st.ok()) st = CheckConditionsLocked(ops);
+    Seq wait(0);
+    if (st.ok()) st = CheckConditionsLocked(ops, &wait);
+    if (st.code() == Code::kCasFailed && wait.value() != 0) {
+      deferred.emplace(wait, DeferredFailure{std::move(st), std::move(cb)});
+      return;
+    }
     if (!st.ok()) {
       lock.unlock();
       return cb(std::move(st));

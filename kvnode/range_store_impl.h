@@ -172,6 +172,11 @@ struct RangeStore::Impl {
   std::condition_variable sync_cv;  // wakes WaitSynced
   std::vector<PendingWrite> queue;
   std::unordered_map<std::string, PendingKey, StringHash, std::equal_to<>> pending;
+  struct DeferredFailure {
+    Status status;
+    WriteCallback cb;
+  };
+  std::multimap<Seq, DeferredFailure> deferred;  // by the Seq each waits for
   Seq next_seq{1};
   Seq written_seq{0};     // last Seq written to the segment file
   Seq synced_seq{0};      // last Seq fsync'ed
@@ -250,7 +255,8 @@ struct RangeStore::Impl {
   // range_store.cc
   void Write(std::vector<proto::WriteOp> ops, WriteCallback cb);
   Status CheckOps(const std::vector<proto::WriteOp>& ops) const;
-  Status CheckConditionsLocked(const std::vector<proto::WriteOp>& ops);
+  // *wait: the pending (uncommitted) write a failure was decided from, or 0.
+  Status CheckConditionsLocked(const std::vector<proto::WriteOp>& ops, Seq* wait);
   Status Close();
 
   // range_store_log.cc
@@ -267,6 +273,12 @@ struct RangeStore::Impl {
   void FinishGroupLocked(const std::vector<PendingWrite>& group);
   void ErasePendingLocked(const std::vector<PendingWrite>& applied);
   void FailStaged(const Status& st);
+  // A failed cas decided from a write that is not committed yet answers
+  // only once that write is applied (or with UNAVAILABLE once it is
+  // dropped): a reader must never see the old version after the cas was
+  // told it changed. Guarded by mu; fired on the log thread.
+  void FireDeferredUpTo(Seq applied);
+  void FailDeferredAbove(Seq seq, const Status& st);
   void SyncNow();
   void EnterFailed(const Status& st, std::vector<PendingWrite>& group);
   void SyncLoop();

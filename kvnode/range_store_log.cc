@@ -215,6 +215,29 @@ void RangeStore::Impl::ApplyCommitted() {
   for (PendingWrite& w : batch) {
     if (w.cb) w.cb(w.seq);
   }
+  FireDeferredUpTo(batch.back().seq);
+}
+
+void RangeStore::Impl::FireDeferredUpTo(Seq applied) {
+  std::vector<DeferredFailure> due;
+  {
+    std::lock_guard lock(mu);
+    auto end = deferred.upper_bound(applied);
+    for (auto it = deferred.begin(); it != end; ++it) due.push_back(std::move(it->second));
+    deferred.erase(deferred.begin(), end);
+  }
+  for (DeferredFailure& d : due) d.cb(std::move(d.status));
+}
+
+void RangeStore::Impl::FailDeferredAbove(Seq seq, const Status& st) {
+  std::vector<DeferredFailure> due;
+  {
+    std::lock_guard lock(mu);
+    auto begin = deferred.upper_bound(seq);
+    for (auto it = begin; it != deferred.end(); ++it) due.push_back(std::move(it->second));
+    deferred.erase(begin, deferred.end());
+  }
+  for (DeferredFailure& d : due) d.cb(st);
 }
 
 void RangeStore::Impl::ApplyGroup(std::vector<PendingWrite>& group) {
@@ -271,6 +294,7 @@ void RangeStore::Impl::FailStaged(const Status& st) {
   for (PendingWrite& w : doomed) {
     if (w.cb) w.cb(st);
   }
+  FailDeferredAbove(Seq(0), st);
 }
 
 void RangeStore::Impl::SyncNow() {

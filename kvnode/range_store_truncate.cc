@@ -105,6 +105,7 @@ void RangeStore::Impl::RunTruncation() {
     if (w.cb) w.cb(gone);
     if (w.durable_cb) w.durable_cb(gone);
   }
+  FailDeferredAbove(seq, gone);
   if (!st.ok()) {
     std::vector<PendingWrite> none;
     EnterFailed(st, none);

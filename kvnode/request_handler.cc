@@ -122,8 +122,18 @@ std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
                     ? node_.RouteBatch(req.range, req.epoch, req.ops)
                     : node_.RouteKey(req.range, req.epoch, req.ops.front().key);
   if (!route.ok()) return RouteError(req.id, std::move(route));
-  route.store->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater()](Result<Seq> seq) {
+  route.store->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater(),
+                                          slot = std::move(route.slot)](Result<Seq> seq) {
     if (!seq.ok()) {
+      // A failed cas is a read of the key's version: answer it only under
+      // the same lease as a linearizable get (an owner that was replaced
+      // without knowing it yet must not report a version it may have lost).
+      if (seq.status().code() == Code::kCasFailed && slot != nullptr) {
+        if (Status lease = slot->Admit(Access::kRead); !lease.ok()) {
+          reply(proto::Response::Error(id, std::move(lease)));
+          return;
+        }
+      }
       reply(proto::Response::Error(id, seq.status()));
       return;
     }

@@ -130,6 +130,7 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
   }
   Route ok;
   ok.store = std::move(store);
+  ok.slot = r.slot;
   return ok;
 }
 

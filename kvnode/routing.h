@@ -77,6 +77,7 @@ struct RangeRoute {
 // NOT_OWNER when the owner is known).
 struct Route {
   std::shared_ptr<RangeStore> store;
+  std::shared_ptr<RangeSlot> slot;  // with store on the owner path: its admission state
   Status error;
   std::optional<proto::OwnerHint> hint;
   bool ok() const { return store != nullptr; }

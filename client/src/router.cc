@@ -19,6 +19,11 @@ constexpr std::chrono::milliseconds kMaxBackoff{500};
 // NOT_OWNER hints followed in a row before falling back to the map: two
 // nodes that disagree must not bounce a request forever.
 constexpr int kMaxHintHops = 3;
+// A stale read's attempt at one replica ends after a share of the
+// request's timeout (at least kMinStaleAttempt), so one node that accepts
+// the request and never answers (paused) leaves time for the next.
+constexpr std::chrono::milliseconds kMinStaleAttempt{200};
+constexpr int kStaleAttemptShare = 4;
 
 bool IsWrite(proto::OpKind k) {
   switch (k) {
@@ -228,6 +233,13 @@ void Router::Send(std::shared_ptr<Call> call, Connection& conn) {
   call->req.id = p.id;
   p.deadline = call->deadline;
   p.timeout = call->timeout;
+  if (call->stale) {
+    const auto attempt = std::max(kMinStaleAttempt, call->timeout / kStaleAttemptShare);
+    if (Clock::now() + attempt < call->deadline) {
+      p.deadline = Clock::now() + attempt;
+      p.timeout = attempt;
+    }
+  }
   p.retries_left = 0;  // this layer retries, with a fresh route
   proto::EncodeRequest(call->req, p.frame);
   p.done = [this, call](Result<proto::Response> r) { OnResponse(call, r); };
@@ -237,6 +249,11 @@ void Router::Send(std::shared_ptr<Call> call, Connection& conn) {
 void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) {
   if (!r.ok()) {
     if (r.status().code() == Code::kUnavailable && !call->is_write && !closed_) {
+      return TryElsewhere(std::move(call), r.status());
+    }
+    // Only a stale read's attempt ends before the request's deadline (Send).
+    if (r.status().code() == Code::kTimeout && call->stale && !closed_ &&
+        Clock::now() < call->deadline) {
       return TryElsewhere(std::move(call), r.status());
     }
     if (r.status().code() == Code::kUnavailable) view_->Refresh();

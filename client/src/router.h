@@ -22,6 +22,14 @@
 // that replica at once. Once every live replica failed, it backs off, and
 // the next round tries them all again, in order.
 //
+// Each attempt of a stale read at one node is bounded by
+// min(remaining, max(200 ms, timeout / 4)); an attempt that runs out
+// (TIMEOUT) before the request's deadline counts as a failed attempt
+// above, so a node that accepts requests but never answers (paused) does
+// not eat the whole deadline before another replica is tried. A late
+// answer from it is dropped. Other requests get one deadline for all
+// attempts (a write retried after an unknown outcome could apply twice).
+//
 // Backoff: 10 ms doubling to 500 ms, never past the deadline. When the
 // deadline passes while backing off, the caller gets the last error seen
 // (TIMEOUT if there was none). Writes are sent only on an established

@@ -21,9 +21,23 @@ uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
 
 }  // namespace
 
+namespace {
+// The owner is always in its own ISR (the map's invariant; enforced here so
+// a hand-written map cannot make the owner wait for itself).
+HeldRange WithSelfInIsr(HeldRange r, const NodeId& self) {
+  if (std::find(r.info.isr.begin(), r.info.isr.end(), self) == r.info.isr.end()) {
+    r.info.isr.push_back(self);
+  }
+  if (std::find(r.info.replicas.begin(), r.info.replicas.end(), self) == r.info.replicas.end()) {
+    r.info.replicas.push_back(self);
+  }
+  return r;
+}
+}  // namespace
+
 Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
     : ctx_(ctx),
-      range_(std::move(range)),
+      range_(WithSelfInIsr(std::move(range), ctx.self)),
       store_(range_.slot->store()),
       alive_(std::make_shared<bool>(true)),
       // A takeover (the log's epoch is older than ours) may follow an owner
@@ -73,7 +87,7 @@ Leader::~Leader() {
 }
 
 void Leader::Update(HeldRange range) {
-  range_ = std::move(range);
+  range_ = WithSelfInIsr(std::move(range), ctx_.self);
   for (const NodeId& n : range_.info.replicas) {
     if (n != ctx_.self && !progress_.count(n)) progress_[n].caught_up_at = Clock::now();
   }
@@ -164,7 +178,10 @@ void Leader::CheckIsr() {
     bool member = std::find(range_.info.replicas.begin(), range_.info.replicas.end(), node) !=
                   range_.info.replicas.end();
     if (now - p.isr_request_at < ctx_.options.isr_lag_timeout / 2) continue;  // asked recently
-    if (in_isr && now - p.caught_up_at > ctx_.options.isr_lag_timeout) {
+    // Never below min-insync: writes pause either way, and keeping the
+    // member keeps it a candidate for promotion should this owner die.
+    bool can_shrink = static_cast<int>(range_.info.isr.size()) > ctx_.min_insync;
+    if (in_isr && can_shrink && now - p.caught_up_at > ctx_.options.isr_lag_timeout) {
       LOG_WARN(Name(range_.info.id) << ": replica " << node.str() << " acked " << p.acked.value()
                                     << " of " << last.value() << " and is "
                                     << MsSince(p.caught_up_at, now)

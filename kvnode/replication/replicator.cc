@@ -1,6 +1,7 @@
 #include "kvnode/replication/replicator.h"
 
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "common/log.h"
@@ -68,6 +69,8 @@ class Replicator::Impl {
     if (stopped_) return;
     stopped_ = true;
     RunHere([this] {
+      std::lock_guard lock(accept_mu_);
+      accepting_ = false;  // an Update racing with Stop returns at once from now on
       roles_.clear();
       ticker_.cancel();
       ctx_.CloseAll();
@@ -86,7 +89,19 @@ class Replicator::Impl {
     RunHere([&] { Apply(std::move(held), min_insync); });
   }
 
-  void Post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+  // Posts fn to the replication thread, or runs refused() here once Stop
+  // has begun (a handler posted after the thread ends would never run, and
+  // its request would never be answered).
+  void PostOr(std::function<void()> fn, const std::function<void()>& refused) {
+    {
+      std::lock_guard lock(accept_mu_);
+      if (accepting_) {
+        asio::post(io_, std::move(fn));
+        return;
+      }
+    }
+    refused();
+  }
 
   struct Role {
     std::unique_ptr<Leader> leader;
@@ -95,14 +110,19 @@ class Replicator::Impl {
   std::map<RangeId, Role> roles_;
 
  private:
-  // Runs fn on the replication thread and waits for it.
+  // Runs fn on the replication thread and waits for it; does nothing once
+  // Stop has begun (the thread may be gone).
   void RunHere(std::function<void()> fn) {
     if (std::this_thread::get_id() == thread_.get_id()) return fn();
     std::promise<void> done;
-    asio::post(io_, [&] {
-      fn();
-      done.set_value();
-    });
+    {
+      std::lock_guard lock(accept_mu_);
+      if (!accepting_) return;
+      asio::post(io_, [&] {
+        fn();
+        done.set_value();
+      });
+    }
     done.get_future().wait();
   }
 
@@ -160,6 +180,8 @@ class Replicator::Impl {
   asio::steady_timer ticker_;
   std::thread thread_;
   bool stopped_ = false;
+  std::mutex accept_mu_;
+  bool accepting_ = true;  // guarded by accept_mu_
 };
 
 Replicator::Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options)
@@ -182,36 +204,57 @@ proto::Response NotHere(uint64_t id, RangeId range) {
 }
 }  // namespace
 
+namespace {
+proto::Response Stopping(uint64_t id) {
+  return proto::Response::Error(id, Status(Code::kUnavailable, "node is shutting down"));
+}
+}  // namespace
+
 void Replicator::HandleFetch(proto::Request req, Reply reply) {
   Impl* impl = impl_.get();
-  impl->Post([impl, req = std::move(req), reply = std::move(reply)]() mutable {
-    auto it = impl->roles_.find(req.range);
-    if (it == impl->roles_.end() || !it->second.leader) return reply(NotHere(req.id, req.range));
-    it->second.leader->OnFetch(std::move(req), std::move(reply));
-  });
+  const uint64_t id = req.id;
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  impl->PostOr(
+      [impl, req = std::move(req), shared]() mutable {
+        auto it = impl->roles_.find(req.range);
+        if (it == impl->roles_.end() || !it->second.leader) {
+          return (*shared)(NotHere(req.id, req.range));
+        }
+        it->second.leader->OnFetch(std::move(req), std::move(*shared));
+      },
+      [id, shared] { (*shared)(Stopping(id)); });
 }
 
 void Replicator::HandleSnapshot(proto::Request req, Reply reply) {
   Impl* impl = impl_.get();
-  impl->Post([impl, req = std::move(req), reply = std::move(reply)]() mutable {
-    auto it = impl->roles_.find(req.range);
-    if (it == impl->roles_.end() || !it->second.leader) return reply(NotHere(req.id, req.range));
-    it->second.leader->OnSnapshot(std::move(req), std::move(reply));
-  });
+  const uint64_t id = req.id;
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  impl->PostOr(
+      [impl, req = std::move(req), shared]() mutable {
+        auto it = impl->roles_.find(req.range);
+        if (it == impl->roles_.end() || !it->second.leader) {
+          return (*shared)(NotHere(req.id, req.range));
+        }
+        it->second.leader->OnSnapshot(std::move(req), std::move(*shared));
+      },
+      [id, shared] { (*shared)(Stopping(id)); });
 }
 
 void Replicator::HandleStatus(uint64_t id, Reply reply) {
   Impl* impl = impl_.get();
-  impl->Post([impl, id, reply = std::move(reply)] {
-    proto::Response r;
-    r.id = id;
-    r.kind = proto::Response::Kind::kRangeStatus;
-    for (auto& [rid, role] : impl->roles_) {
-      if (role.leader) r.status.push_back(role.leader->Report());
-      if (role.follower) r.status.push_back(role.follower->Report());
-    }
-    reply(std::move(r));
-  });
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  impl->PostOr(
+      [impl, id, shared] {
+        proto::Response r;
+        r.id = id;
+        r.kind = proto::Response::Kind::kRangeStatus;
+        for (auto& [rid, role] : impl->roles_) {
+          if (role.leader) r.status.push_back(role.leader->Report());
+          if (role.follower) r.status.push_back(role.follower->Report());
+        }
+        (*shared)(std::move(r));
+      },
+      [id, shared] { (*shared)(Stopping(id)); });
 }
 
 }  // namespace rangekv::kvnode

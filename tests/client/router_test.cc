@@ -271,6 +271,55 @@ TEST(RouterStaleReadTest, EveryReplicaFailingEndsWithTheLastErrorAtTheDeadline) 
   EXPECT_EQ(ValueOf(h.Run(Get("k", kStale), milliseconds(2000))), "from-n3");
 }
 
+TEST(RouterStaleReadTest, SilentOwnerGetsOnlyItsShareOfTheDeadline) {
+  ThreeNodes nodes;
+  ClusterMap map;
+  AddLive(map, "n1", nodes.n1.address());
+  AddLive(map, "n2", nodes.n2.address());
+  map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
+  // The owner accepts requests and never answers (as a paused process).
+  nodes.n1.SetMode(FakeNode::Mode::kHold);
+  RouterHarness h(std::move(map));
+  const auto start = Clock::now();
+  // timeout 4 s: the owner's attempt ends after timeout / 4 = 1 s.
+  EXPECT_EQ(ValueOf(h.Run(Get("k", kStale), milliseconds(4000))), "from-n2");
+  const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  EXPECT_GE(took, milliseconds(1000));
+  EXPECT_LT(took, milliseconds(4000));
+  EXPECT_EQ(Hits(nodes.n1), 1);
+  EXPECT_EQ(Hits(nodes.n2), 1);
+
+  // A short timeout still gets max(200 ms, timeout / 4) per attempt.
+  EXPECT_EQ(ValueOf(h.Run(Get("k", kStale), milliseconds(600))), "from-n2");
+  EXPECT_EQ(Hits(nodes.n1), 2);
+
+  // Linearizable reads keep the whole deadline for the owner: TIMEOUT.
+  auto lin = h.Run(Get("k", kLinearizable), milliseconds(300));
+  ASSERT_FALSE(lin.ok());
+  EXPECT_EQ(lin.status().code(), Code::kTimeout) << lin.status().ToString();
+  EXPECT_EQ(Hits(nodes.n2), 2);
+}
+
+TEST(RouterStaleReadTest, EverySilentReplicaEndsWithTimeoutAtTheDeadline) {
+  ThreeNodes nodes;
+  ClusterMap map;
+  AddLive(map, "n1", nodes.n1.address());
+  AddLive(map, "n2", nodes.n2.address());
+  map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
+  nodes.n1.SetMode(FakeNode::Mode::kHold);
+  nodes.n2.SetMode(FakeNode::Mode::kHold);
+  RouterHarness h(std::move(map));
+  const auto start = Clock::now();
+  auto r = h.Run(Get("k", kStale), milliseconds(1000));
+  const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kTimeout) << r.status().ToString();
+  EXPECT_GE(took, milliseconds(1000));
+  // The owner's attempt (250 ms) left time to ask the replica.
+  EXPECT_GE(Hits(nodes.n1), 1);
+  EXPECT_GE(Hits(nodes.n2), 1);
+}
+
 TEST(RouterStaleReadTest, NoLiveReplicaWaitsForTheMap) {
   ThreeNodes nodes;
   ClusterMap map;

@@ -1,6 +1,7 @@
 #include "tests/client/smart_cluster.h"
 
 #include <chrono>
+#include <csignal>
 
 #include "rangekv/client.h"
 
@@ -137,5 +138,13 @@ bool SmartCluster::StartClusterNode(const std::string& id) {
 void SmartCluster::KillNode(const std::string& id) { nodes_.at(id).process.Kill(); }
 
 void SmartCluster::StopNode(const std::string& id) { nodes_.at(id).process.Stop(); }
+
+bool SmartCluster::PauseNode(const std::string& id) {
+  Process& p = nodes_.at(id).process;
+  p.Signal(SIGSTOP);
+  return p.WaitStopped(milliseconds(5000));
+}
+
+void SmartCluster::ResumeNode(const std::string& id) { nodes_.at(id).process.Signal(SIGCONT); }
 
 }  // namespace rangekv::testing

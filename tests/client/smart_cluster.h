@@ -63,6 +63,12 @@ class SmartCluster {
   void KillNode(const std::string& id);
   // SIGTERM (SIGKILL after 5 s); leaves the znode alone.
   void StopNode(const std::string& id);
+  // SIGSTOP, waiting until every thread stopped: the node keeps accepting
+  // connections (kernel backlog) and answers nothing. A cluster-mode node's
+  // session expires meanwhile; a standalone node's znode (the test's
+  // session) stays. ResumeNode: SIGCONT.
+  bool PauseNode(const std::string& id);
+  void ResumeNode(const std::string& id);
   std::string address(const std::string& id) const { return nodes_.at(id).address; }
   std::string log(const std::string& id) const;
 

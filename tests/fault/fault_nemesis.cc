@@ -1,0 +1,235 @@
+#include "tests/fault/fault_nemesis.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "tests/lincheck/lincheck.h"
+
+namespace rangekv::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+int64_t NsToMs(int64_t ns) { return ns / 1'000'000; }
+
+}  // namespace
+
+const char* FaultKindName(FaultKind k) {
+  switch (k) {
+    case FaultKind::kKillOwner: return "kill-owner";
+    case FaultKind::kKillReplica: return "kill-replica";
+    case FaultKind::kPauseOwner: return "pause-owner";
+    case FaultKind::kStopOwner: return "stop-owner";
+  }
+  return "?";
+}
+
+const char* FaultVerb(FaultKind k) {
+  switch (k) {
+    case FaultKind::kKillOwner:
+    case FaultKind::kKillReplica: return "kill";
+    case FaultKind::kPauseOwner: return "pause";
+    case FaultKind::kStopOwner: return "stop";
+  }
+  return "?";
+}
+
+std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
+  std::vector<FaultKind> out;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    if (name.empty()) continue;
+    bool known = false;
+    for (FaultKind k : {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
+                        FaultKind::kStopOwner}) {
+      if (name == FaultKindName(k)) {
+        out.push_back(k);
+        known = true;
+      }
+    }
+    if (!known) return std::nullopt;
+  }
+  return out;
+}
+
+std::string WallClockNow() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", ts, static_cast<int>(ms));
+  return out;
+}
+
+std::string JoinRanges(const std::vector<RangeId>& ids) {
+  std::string out;
+  for (RangeId r : ids) out += (out.empty() ? "" : ",") + std::to_string(r.value());
+  return out.empty() ? "-" : out;
+}
+
+Nemesis::Nemesis(ReplCluster& cluster, NemesisOptions options)
+    : c_(cluster), options_(options), rng_(options.seed) {}
+
+FaultKind Nemesis::NextKind() {
+  if (deck_.empty()) {
+    deck_ = options_.kinds;
+    if (deck_.empty()) {
+      deck_ = {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
+               FaultKind::kStopOwner};
+    }
+    std::shuffle(deck_.begin(), deck_.end(), rng_);
+  }
+  FaultKind k = deck_.back();
+  deck_.pop_back();
+  return k;
+}
+
+std::string Nemesis::Describe(const FaultRecord& f) {
+  std::ostringstream o;
+  o << "fault " << f.index << ": " << FaultKindName(f.kind) << " " << f.node << " at "
+    << f.fault_wall << " (t=" << NsToMs(f.fault_ns) << " ms) for " << f.down_ms
+    << " ms; owned ranges " << JoinRanges(f.owned) << ", followed " << JoinRanges(f.followed)
+    << "; healed after "
+    << (f.heal_ns ? std::to_string(NsToMs(f.heal_ns - f.fault_ns)) + " ms" : "never")
+    << ", settled after "
+    << (f.settled_ns ? std::to_string(NsToMs(f.settled_ns - f.fault_ns)) + " ms" : "never");
+  if (f.kind == FaultKind::kStopOwner) {
+    o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
+                            : "; exit code " + std::to_string(f.stop_exit));
+  }
+  return o.str();
+}
+
+std::string Nemesis::StateDump(const cluster::ClusterMap& map) {
+  std::ostringstream o;
+  o << "map: live nodes";
+  for (const auto& [id, n] : map.live_nodes) o << " " << id.str();
+  o << "\n";
+  for (const auto& [rid, r] : map.ranges) o << "  " << testing::Describe(r) << "\n";
+  for (const std::string& id : c_.NodeIds()) {
+    o << "node " << id << (c_.Running(id) ? "" : " (not running)") << ":";
+    auto st = c_.RangeStatus(id);
+    if (!st.ok()) {
+      o << " " << st.status().ToString() << "\n";
+      continue;
+    }
+    o << "\n";
+    for (const proto::RangeStatus& s : *st) o << "  " << testing::Describe(s) << "\n";
+  }
+  return o.str();
+}
+
+bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
+  FaultRecord f;
+  f.index = static_cast<int>(faults_.size()) + 1;
+  f.kind = NextKind();
+  auto pick = rng_() % map.ranges.size();
+  const cluster::RangeInfo& r = std::next(map.ranges.begin(), static_cast<long>(pick))->second;
+  if (f.kind == FaultKind::kKillReplica) {
+    // Every node usually owns some range too; take the follower owning the
+    // fewest, so this differs from kill-owner where it can.
+    auto owns = [&](const std::string& node) {
+      return std::count_if(map.ranges.begin(), map.ranges.end(), [&](const auto& e) {
+        return e.second.owner && e.second.owner->str() == node;
+      });
+    };
+    std::vector<std::string> followers;
+    for (const NodeId& n : r.isr) {
+      if (n != *r.owner) followers.push_back(n.str());
+    }
+    if (followers.empty()) {
+      *why = "range " + std::to_string(r.id.value()) + " has no follower although settled";
+      return false;
+    }
+    std::shuffle(followers.begin(), followers.end(), rng_);
+    f.node = *std::min_element(followers.begin(), followers.end(),
+                               [&](const auto& a, const auto& b) { return owns(a) < owns(b); });
+  } else {
+    f.node = r.owner->str();
+  }
+  for (const auto& [rid, ri] : map.ranges) {
+    if (ri.owner && ri.owner->str() == f.node) {
+      f.owned.push_back(rid);
+    } else if (Contains(ri.isr, f.node)) {
+      f.followed.push_back(rid);
+    }
+  }
+  const int64_t span = (options_.max_down - options_.min_down).count();
+  f.down_ms = options_.min_down.count() + (span > 0 ? static_cast<int64_t>(rng_() % span) : 0);
+  if (f.kind == FaultKind::kPauseOwner) f.down_ms = options_.session_timeout.count() + 1500;
+
+  std::cout << "[nemesis] " << WallClockNow() << " " << FaultKindName(f.kind) << " " << f.node
+            << " (owner of ranges " << JoinRanges(f.owned) << ", follower of "
+            << JoinRanges(f.followed) << ") for " << f.down_ms << " ms" << std::endl;
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  switch (f.kind) {
+    case FaultKind::kKillOwner:
+    case FaultKind::kKillReplica: c_.KillNode(f.node); break;
+    case FaultKind::kPauseOwner: c_.PauseNode(f.node); break;
+    case FaultKind::kStopOwner: f.stop_exit = c_.StopNode(f.node); break;
+  }
+  // The fault's length is what is being tested, not a wait for a state.
+  std::this_thread::sleep_for(milliseconds(f.down_ms));
+  Status healed = Status::Ok();
+  if (f.kind == FaultKind::kPauseOwner) {
+    c_.ResumeNode(f.node);
+  } else {
+    healed = c_.RestartNode(f.node);
+  }
+  faults_.push_back(f);
+  FaultRecord& rec = faults_.back();
+  if (!healed.ok()) {
+    *why = f.node + " did not come back: " + healed.ToString();
+    return false;
+  }
+  rec.heal_ns = lincheck::MonotonicNowNs();
+  cluster::ClusterMap last;
+  if (!c_.WaitAllActive(options_.settle_timeout, &last)) {
+    *why = "the cluster did not settle within " + std::to_string(options_.settle_timeout.count()) +
+           " ms after " + Describe(rec) + "\n" + StateDump(last);
+    return false;
+  }
+  rec.settled_ns = lincheck::MonotonicNowNs();
+  std::cout << "[nemesis] " << Describe(rec) << std::endl;
+  return true;
+}
+
+bool Nemesis::Run(ReplClock::time_point end, std::string* why) {
+  cluster::ClusterMap map;
+  if (!c_.WaitAllActive(options_.settle_timeout, &map)) {
+    *why = "the cluster was not settled before the first fault\n" + StateDump(map);
+    return false;
+  }
+  // Enough time left for the fault, its failover and the clients' writes
+  // after it?
+  auto room = [&] {
+    return ReplClock::now() + options_.max_down + options_.session_timeout + options_.tail < end;
+  };
+  while (room()) {
+    if (!Inject(map, why)) return false;
+    // Some fault-free time between faults, so the clients also run on a
+    // healthy cluster that has just healed.
+    std::this_thread::sleep_for(milliseconds(500 + static_cast<int64_t>(rng_() % 1000)));
+    auto m = c_.ReadMap();
+    if (!m.ok()) {
+      *why = "cannot read the map: " + m.status().ToString();
+      return false;
+    }
+    map = std::move(*m);
+  }
+  return true;
+}
+
+}  // namespace rangekv::testing

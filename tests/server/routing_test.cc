@@ -33,11 +33,13 @@ class RoutingTableTest : public ::testing::Test {
     auto store = RangeStore::Open(RangeId(1), Bounds(0, 0x40), StoreOptions{tmp_.Sub("r1")});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
+    auto slot = std::make_shared<RangeSlot>(RangeId(1), store_);
+    slot->OpenAll();
     std::vector<RangeRoute> ranges = {
         // Out of order on purpose: Build sorts.
         {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive, nullptr,
          Status(Code::kCorruption, "bad record")},
-        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, store_,
+        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, slot,
          Status()},
         {RangeId(2), Bounds(0x40, 0x80), Epoch(2), kPeer, "peer:2", cluster::RangeState::kActive,
          nullptr, Status()},
@@ -160,9 +162,16 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
   TempDir tmp;
   EXPECT_EQ(Node::OpenCluster(NodeConfig{tmp.Sub("x"), std::nullopt}).status().code(),
             Code::kBadRequest);
-  auto opened = Node::OpenCluster(NodeConfig{tmp.Sub("data"), kSelf});
+  NodeConfig config{tmp.Sub("data"), kSelf};
+  config.replication.lease = std::chrono::milliseconds(100);  // a takeover waits one lease
+  auto opened = Node::OpenCluster(config);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Node& node = **opened;
+  // The owner admits writes once its replication role has started.
+  auto writable = [&node](int first_byte) {
+    return testing::WaitFor([&] { return node.RouteKey(RangeId(0), Epoch(0), Key(first_byte)).ok(); },
+                   std::chrono::seconds(10));
+  };
   Route before = node.RouteKey(RangeId(0), Epoch(0), Key(0x10));
   EXPECT_EQ(before.error.code(), Code::kRangeUnavailable);
   EXPECT_NE(before.error.message().find("not yet joined"), std::string::npos);
@@ -170,6 +179,7 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
   ApplyReport first = node.Apply(Map(kSelf, kPeer));
   EXPECT_EQ(first.opened, (std::vector<RangeId>{RangeId(1)}));
   EXPECT_EQ(first.served, 1u);
+  ASSERT_TRUE(writable(0x10));
   Route mine = node.RouteKey(RangeId(0), Epoch(0), Key(0x10));
   ASSERT_TRUE(mine.ok()) << mine.error.ToString();
   ASSERT_TRUE(Put(mine, Key(0x10), "v1").ok());
@@ -188,6 +198,7 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
   // Both come here: range 1 reopens with its data, range 2 is new.
   ApplyReport both = node.Apply(Map(kSelf, kSelf));
   EXPECT_EQ(both.opened.size(), 2u);
+  ASSERT_TRUE(writable(0x10));
   Route back = node.RouteKey(RangeId(0), Epoch(0), Key(0x10));
   ASSERT_TRUE(back.ok());
   ASSERT_TRUE(back.store->Get(Key(0x10)).has_value());
@@ -206,7 +217,9 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
 
 TEST(ClusterNodeTest, AStoreThatCannotOpenIsUnavailableAndRetried) {
   TempDir tmp;
-  auto opened = Node::OpenCluster(NodeConfig{tmp.Sub("data"), kSelf});
+  NodeConfig config{tmp.Sub("data"), kSelf};
+  config.replication.lease = std::chrono::milliseconds(100);
+  auto opened = Node::OpenCluster(config);
   ASSERT_TRUE(opened.ok());
   Node& node = **opened;
   std::filesystem::create_directories(tmp.Sub("data/ranges"));
@@ -217,12 +230,17 @@ TEST(ClusterNodeTest, AStoreThatCannotOpenIsUnavailableAndRetried) {
   Route r = node.RouteKey(RangeId(0), Epoch(0), Key(0x10));
   EXPECT_EQ(r.error.code(), Code::kRangeUnavailable);
   EXPECT_NE(r.error.message().find("cannot serve"), std::string::npos) << r.error.ToString();
-  EXPECT_TRUE(node.RouteKey(RangeId(0), Epoch(0), Key(0x90)).ok());
+  auto writable = [&node](int first_byte) {
+    return testing::WaitFor(
+        [&] { return node.RouteKey(RangeId(0), Epoch(0), Key(first_byte)).ok(); },
+        std::chrono::seconds(10));
+  };
+  EXPECT_TRUE(writable(0x90));
 
   std::filesystem::remove(tmp.Sub("data/ranges/1"));
   ApplyReport retried = node.Apply(Map(kSelf, kSelf));
   EXPECT_EQ(retried.opened, (std::vector<RangeId>{RangeId(1)}));
-  EXPECT_TRUE(node.RouteKey(RangeId(0), Epoch(0), Key(0x10)).ok());
+  EXPECT_TRUE(writable(0x10));
 }
 
 }  // namespace

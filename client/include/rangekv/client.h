@@ -118,10 +118,13 @@ class RANGEKV_EXPORT Client {
   // owner when it is live, else to the first live replica of the range in
   // the map's order; after an error from one (any of the retried cases
   // above) the next live replica is tried at once, and only when every one
-  // failed does the read back off. So they keep working while the owner is
-  // down, ownerless or the range is unavailable, as long as one live
-  // replica serves them. Linearizable reads and all writes go to the owner
-  // only.
+  // failed does the read back off. Each attempt at one node may take at
+  // most max(200 ms, timeout / 4) (less when the deadline is nearer); one
+  // that runs out counts as an error of that node, so a node that accepts
+  // the request but never answers (paused) does not use up the deadline.
+  // So they keep working while the owner is down, paused, ownerless or the
+  // range is unavailable, as long as one live replica serves them.
+  // Linearizable reads and all writes go to the owner only.
   // Batch: every key must be in one range of the current map, else
   // CROSS_RANGE without contacting any node. Scan: walks the ranges in key
   // order, one request per range, until the limit (0 = 1000) is reached or

@@ -1,0 +1,105 @@
+// tests/fault/fault_nemesis.h — the fault injector of the fault tests.
+//
+// The Nemesis runs on the test thread (it uses the ReplCluster's node
+// connections, which are for one thread) and injects one fault at a time:
+//   kill-owner    SIGKILL the owner of a random range, restart it (same data
+//                 directory) after 1-3 s
+//   kill-replica  SIGKILL a non-owner replica of a random range, restart it
+//                 after 1-3 s
+//   pause-owner   SIGSTOP the owner of a random range for the node session
+//                 timeout + 1.5 s (its session expires, another node takes
+//                 over), then SIGCONT (it must notice it was deposed)
+//   stop-owner    SIGTERM the owner of a random range, restart it after 1-3 s
+// The kinds are dealt in shuffled rounds so a short run sees each of them.
+// Before every fault it waits until the whole cluster is settled again
+// (ReplCluster::WaitAllActive), so each fault starts from a clean state and
+// at most one node is down or paused at a time.
+//
+// Each fault is recorded with the ranges the node owned and followed (was a
+// non-owner ISR member of) per the map read just before it, and its times on
+// the checker's clock (lincheck::MonotonicNowNs), so the test can measure
+// the clients' failover window from the history; the wall-clock time is
+// kept too, in the form of the node logs, to find the fault in them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "tests/replication/repl_cluster.h"
+
+namespace rangekv::testing {
+
+enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner };
+const char* FaultKindName(FaultKind k);  // "kill-owner", ...
+const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop"
+// Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
+// name.
+std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
+
+struct FaultRecord {
+  int index = 0;
+  FaultKind kind = FaultKind::kKillOwner;
+  std::string node;
+  std::vector<RangeId> owned;     // ranges the node owned at the fault
+  std::vector<RangeId> followed;  // ranges where it was a non-owner ISR member
+  int64_t down_ms = 0;            // how long it stayed down / paused
+  int64_t fault_ns = 0;           // signal sent (lincheck::MonotonicNowNs)
+  std::string fault_wall;         // the same moment, UTC, as the logs print it
+  int64_t heal_ns = 0;            // restarted (serving) or SIGCONT sent; 0: never
+  int64_t settled_ns = 0;         // whole cluster settled again; 0: never
+  // stop-owner: the exit code after SIGTERM; -1 when it had not exited
+  // within the harness' 5 s and was killed.
+  int stop_exit = 0;
+};
+
+struct NemesisOptions {
+  std::chrono::milliseconds session_timeout{2500};
+  std::chrono::milliseconds settle_timeout{60000};
+  // No fault starts later than this before the end, so the clients see the
+  // failover through (the window is measured from their writes).
+  std::chrono::milliseconds tail{12000};
+  std::chrono::milliseconds min_down{1000};
+  std::chrono::milliseconds max_down{3000};
+  uint64_t seed = 1;
+  // The kinds dealt; empty = all four.
+  std::vector<FaultKind> kinds;
+};
+
+class Nemesis {
+ public:
+  Nemesis(ReplCluster& cluster, NemesisOptions options);
+
+  // Injects faults until `end`. False when the cluster did not settle
+  // within settle_timeout or a node did not come back; *why then describes
+  // the state (map and every node's range status).
+  bool Run(ReplClock::time_point end, std::string* why);
+
+  const std::vector<FaultRecord>& faults() const { return faults_; }
+
+  // One line per fault, for the report and the timeline file.
+  static std::string Describe(const FaultRecord& f);
+
+ private:
+  FaultKind NextKind();
+  bool Inject(const cluster::ClusterMap& map, std::string* why);
+  std::string StateDump(const cluster::ClusterMap& map);
+
+  ReplCluster& c_;
+  NemesisOptions options_;
+  std::mt19937_64 rng_;
+  std::vector<FaultKind> deck_;
+  std::vector<FaultRecord> faults_;
+};
+
+// The current UTC time as the logs print it ("2026-11-22T00:41:34.123Z").
+std::string WallClockNow();
+
+// "1,5" for messages.
+std::string JoinRanges(const std::vector<RangeId>& ids);
+
+}  // namespace rangekv::testing
