@@ -23,9 +23,9 @@ std::string HexId(int64_t id) {
 }  // namespace internal
 
 // Calls the Reconciler's `done` exactly once when the reconcile coroutine
-// ends, including when its frame is destroyed without resuming (the
-// Session went away with a call in flight): otherwise the Reconciler would
-// wait for it forever.
+// ends, including when its frame is destroyed without running (spawned
+// just as the executor shut down): otherwise the Reconciler would wait for
+// it forever.
 class Coordinator::DoneGuard {
  public:
   explicit DoneGuard(zk::Reconciler::Done done) : done_(std::move(done)) {}
@@ -97,19 +97,48 @@ void Coordinator::Start() {
 }
 
 void Coordinator::Stop() {
-  std::promise<void> stopped;
-  asio::post(strand_, [this, &stopped] {
+  // Two steps on the strand, with a bounded wait in between on this thread:
+  // a reconcile resumes (with an error) and ends through the strand, and the
+  // requests it left in flight complete there too.
+  std::promise<void> quiet;
+  asio::post(strand_, [this, &quiet] {
     stopping_ = true;
     probe_->Cancel();
     reconciler_->Stop();
     recheck_timer_.cancel();
+    if (calls_) calls_->Close(Status(Code::kUnavailable, "coordinator stopping"));
+    on_quiet_ = [&quiet] { quiet.set_value(); };
+    MaybeQuiet();
+  });
+  const bool drained = quiet.get_future().wait_for(kStopDrain) == std::future_status::ready;
+  std::promise<void> stopped;
+  asio::post(strand_, [this, &stopped, drained] {
+    on_quiet_ = nullptr;  // `quiet` goes when Stop returns
+    if (calls_) calls_->OnIdle(nullptr);
+    if (!drained) {
+      LOG_WARN("closing the ZooKeeper session with "
+               << running_reconciles_ << " reconcile(s) running and "
+               << (calls_ ? calls_->in_flight() : 0) << " request(s) in flight after "
+               << kStopDrain.count() << " ms");
+    }
     if (role_ == Role::kLeader) LOG_INFO("stepping down: shutting down");
     SetRole(Role::kNone, "");
     // Closing the session deletes our candidate znode at once.
-    session_.reset();
+    CloseSession("coordinator stopping");
     stopped.set_value();
   });
   stopped.get_future().wait();
+}
+
+void Coordinator::MaybeQuiet() {
+  if (!on_quiet_ || running_reconciles_ > 0) return;
+  if (calls_ && calls_->in_flight() > 0) {
+    calls_->OnIdle([this] { MaybeQuiet(); });
+    return;
+  }
+  std::function<void()> f = std::move(on_quiet_);
+  on_quiet_ = nullptr;
+  f();
 }
 
 Role Coordinator::role() const {
@@ -152,6 +181,7 @@ void Coordinator::OpenSession() {
     return StartProbe(milliseconds(2000));
   }
   session_ = std::move(s).value();
+  calls_ = zkawait::Calls::Create(*session_);
   UpdateStats([](CoordinatorStats& st) { ++st.sessions_opened; });
 }
 
@@ -194,48 +224,62 @@ void Coordinator::DropSession(const std::string& why) {
   if (stopping_ || !session_) return;
   LOG_WARN(why << "; opening a new session");
   LoseLeadership(why);
-  session_.reset();  // expired: closing does no network I/O
+  CloseSession(why);  // expired: closing does no network I/O
   connected_ = false;
   base_ready_ = false;
   my_candidate_.clear();
   StartProbe(milliseconds(0));
 }
 
+void Coordinator::CloseSession(const std::string& why) {
+  if (calls_) calls_->Close(Status(Code::kUnavailable, why));
+  session_.reset();
+  calls_.reset();
+}
+
 // ---- reconcile ----
 
 asio::awaitable<void> Coordinator::Reconcile([[maybe_unused]] DoneGuard guard) {
   if (stopping_ || !session_ || session_->state() != zk::SessionState::kConnected) co_return;
-  // The Session outlives this frame's resumptions: its completions are
-  // dropped once it is destroyed, and then this frame never resumes.
-  zk::Session& s = *session_;
-  Status st = co_await ReconcileWith(s);
+  // This session's calls: once they are closed (Stop, expiry) the pending
+  // one and every later one fail at once, so this run ends; the Session
+  // itself may be gone by then, and is no longer touched.
+  std::shared_ptr<zkawait::Calls> calls = calls_;
+  ++running_reconciles_;
+  UpdateStats([](CoordinatorStats& c) { ++c.reconciles_started; });
+  Status st = co_await ReconcileWith(*calls);
+  const bool cut = calls->closed();  // by Stop or an expiry, not a failure to report
   UpdateStats([&](CoordinatorStats& c) {
     ++c.reconciles;
-    if (!st.ok()) ++c.reconcile_failures;
+    if (!st.ok() && !cut) ++c.reconcile_failures;
   });
   uint64_t held = 0;
-  if (!st.ok() && warn_limiter_.Allow("reconcile", &held)) {
+  if (!st.ok() && !cut && warn_limiter_.Allow("reconcile", &held)) {
     LOG_WARN("reconcile failed: " << st.ToString()
                                   << (held ? " (" + std::to_string(held) + " more since)" : "")
                                   << "; retried on the next change or tick");
   }
+  // Not in a destructor: after Stop nothing may touch `this`, and every
+  // run ends here before Stop closes the session.
+  --running_reconciles_;
+  MaybeQuiet();
 }
 
-asio::awaitable<Status> Coordinator::ReconcileWith(zk::Session& s) {
-  COORD_CO_RETURN_IF_ERROR(co_await zkawait::Sync(s, "/"));
+asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
+  COORD_CO_RETURN_IF_ERROR(co_await zkawait::Sync(z, "/"));
   if (!base_ready_) {
-    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, "/rangekv"));
-    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.root()));
-    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.coordinator()));
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(z, "/rangekv"));
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(z, paths_.root()));
+    COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(z, paths_.coordinator()));
     base_ready_ = true;
   }
-  Result<bool> leading = co_await Elect(s);
+  Result<bool> leading = co_await Elect(z);
   if (!leading.ok()) co_return leading.status();
-  if (*leading) COORD_CO_RETURN_IF_ERROR(co_await PrepareAsLeader(s));
+  if (*leading) COORD_CO_RETURN_IF_ERROR(co_await PrepareAsLeader(z));
   ClusterSnapshot snap;
-  COORD_CO_RETURN_IF_ERROR(co_await ReadConfig(s, &snap.config));
-  COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(s, &snap));
-  COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(s, &snap));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadConfig(z, &snap.config));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(z, &snap));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(z, &snap));
   for (const auto& [id, z] : snap.ranges) {
     if (z.info) RememberEpoch(id, z.info->epoch);
   }
@@ -246,19 +290,19 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zk::Session& s) {
   Plan plan = PlanReconcile(snap);
   LogNotes(plan.notes);
   if (plan.recheck_after) ArmRecheck(*plan.recheck_after);
-  if (!plan.empty()) co_await Execute(s, plan);
+  if (!plan.empty()) co_await Execute(z, plan);
   co_return Status::Ok();
 }
 
-asio::awaitable<Status> Coordinator::EnsurePath(zk::Session& s, const std::string& path) {
-  Result<std::string> r = co_await zkawait::Create(s, path, "", zk::CreateMode::kPersistent);
+asio::awaitable<Status> Coordinator::EnsurePath(zkawait::Calls& z, const std::string& path) {
+  Result<std::string> r = co_await zkawait::Create(z, path, "", zk::CreateMode::kPersistent);
   if (r.ok() || IsNodeExists(r.status())) co_return Status::Ok();
   co_return r.status();
 }
 
-asio::awaitable<Result<bool>> Coordinator::Elect(zk::Session& s) {
+asio::awaitable<Result<bool>> Coordinator::Elect(zkawait::Calls& z) {
   const std::string dir = paths_.coordinator();
-  Result<std::vector<std::string>> children = co_await zkawait::Children(s, dir);
+  Result<std::vector<std::string>> children = co_await zkawait::Children(z, dir);
   if (!children.ok()) {
     if (IsNoNode(children.status())) base_ready_ = false;
     co_return children.status();
@@ -268,7 +312,7 @@ asio::awaitable<Result<bool>> Coordinator::Elect(zk::Session& s) {
   };
   if (my_candidate_.empty() || !has(my_candidate_)) {
     Result<std::string> created =
-        co_await zkawait::Create(s, dir + "/" + std::string(kCandidatePrefix), options_.id,
+        co_await zkawait::Create(z, dir + "/" + std::string(kCandidatePrefix), options_.id,
                                  zk::CreateMode::kEphemeralSequential);
     if (!created.ok()) {
       if (IsNoNode(created.status())) base_ready_ = false;
@@ -279,11 +323,11 @@ asio::awaitable<Result<bool>> Coordinator::Elect(zk::Session& s) {
   }
   std::optional<std::string> lowest = LowestCandidate(*children);
   if (!lowest) co_return false;  // cannot happen: ours is there
-  auto got = co_await zkawait::Get(s, dir + "/" + *lowest);
+  auto got = co_await zkawait::Get(z, dir + "/" + *lowest);
   if (!got.ok()) co_return got.status();
   if (!got->has_value()) co_return false;  // it just went; its NodeDeleted re-runs us
   const zk::ZnodeData& d = **got;
-  if (d.stat.ephemeral_owner == s.session_id()) {
+  if (d.stat.ephemeral_owner == z.session_id()) {
     leader_candidate_ = *lowest;
     leader_version_ = d.stat.version;
     SetRole(Role::kLeader, options_.id);

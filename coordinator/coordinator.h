@@ -11,8 +11,9 @@
 //              ▲  (ZooKeeper unreachable: retry with       │  (standby or leader)
 //              │   backoff, one log line per few seconds)  │
 //              └─────────────── session expired ◄──────────┘
-//   Stop (any state): stop the watch, close the session (the leader znode
-//   goes away at once, so a standby takes over without waiting for expiry).
+//   Stop (any state): stop the watch, end the reconcile in progress, close
+//   the session (the leader znode goes away at once, so a standby takes over
+//   without waiting for expiry).
 //
 // One reconcile (zk::Reconciler runs it on every watch event under R, on
 // every (re)connect and on a timer; it coalesces bursts):
@@ -42,11 +43,20 @@
 // Threads: all state lives on one strand of the executor given to Create;
 // the ZooKeeper session posts its completions there. The executor may run
 // on any number of threads. Public methods are thread-safe.
+//
+// Ending a session (Stop, or an expiry): the reconcile coroutines reach
+// ZooKeeper only through zkawait::Calls (coordinator/zk_await.h), which is
+// closed first, so a reconcile waiting on ZooKeeper resumes with an error
+// and ends instead of being left suspended. Stop then waits, at most
+// kStopDrain, until no reconcile runs and no request is in flight, and only
+// then closes the session: no coroutine frame outlives Stop, and the C
+// client holds no completion of ours when it closes.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +77,10 @@
 
 namespace rangekv::coordinator {
 
+namespace zkawait {
+class Calls;
+}
+
 enum class Role : uint8_t {
   kNone,     // no ZooKeeper session yet, or between sessions
   kStandby,  // connected; another coordinator leads
@@ -78,7 +92,8 @@ const char* RoleName(Role role);
 // last_failover_ms. A write that makes several changes to one range counts
 // once, under its kind (planner.h).
 struct CoordinatorStats {
-  uint64_t reconciles = 0;          // reconcile runs that reached ZooKeeper
+  uint64_t reconciles_started = 0;  // reconcile runs that reached ZooKeeper
+  uint64_t reconciles = 0;          // ... and ended (one runs while they differ)
   uint64_t reconcile_failures = 0;  // runs cut short by a ZooKeeper error
   uint64_t elections_won = 0;       // times this coordinator became leader
   uint64_t leadership_lost = 0;     // times it stopped leading while running
@@ -113,10 +128,13 @@ class Coordinator {
 
   // Starts probing ZooKeeper, then the session and the reconcile loop.
   void Start();
-  // Stops the loop and closes the session (the leader znode and with it
-  // leadership go at once). Blocks until done: call it from a thread that
-  // does not run the executor, while the executor still runs.
+  // Stops the loop, ends a reconcile in progress (its ZooKeeper call fails
+  // with kUnavailable), waits at most kStopDrain for it and for requests in
+  // flight, and closes the session (the leader znode and with it leadership
+  // go at once). Blocks until done: call it from a thread that does not run
+  // the executor, while the executor still runs.
   void Stop();
+  static constexpr std::chrono::milliseconds kStopDrain{2000};
 
   Role role() const;
   CoordinatorStats stats() const;
@@ -138,20 +156,26 @@ class Coordinator {
   void OpenSession();
   void OnSessionState(zk::SessionState state);
   void DropSession(const std::string& why);
+  // Closes calls_ (every waiting reconcile resumes with `why`), then the
+  // session.
+  void CloseSession(const std::string& why);
+  // Runs on_quiet_ once no reconcile runs and no request is in flight.
+  void MaybeQuiet();
 
   // The reconcile steps (coroutines on strand_; see the header comment).
   asio::awaitable<void> Reconcile(DoneGuard guard);
-  asio::awaitable<Status> ReconcileWith(zk::Session& s);
-  asio::awaitable<Status> EnsurePath(zk::Session& s, const std::string& path);
-  asio::awaitable<Result<bool>> Elect(zk::Session& s);
-  asio::awaitable<Status> PrepareAsLeader(zk::Session& s);
-  asio::awaitable<Status> ReadConfig(zk::Session& s, cluster::ClusterConfig* config);
-  asio::awaitable<Status> ReadNodes(zk::Session& s, ClusterSnapshot* snap);
-  asio::awaitable<Status> ReadRanges(zk::Session& s, ClusterSnapshot* snap);
-  asio::awaitable<void> Execute(zk::Session& s, const Plan& plan);
-  asio::awaitable<bool> Write(zk::Session& s, const RangeWrite& w);
-  asio::awaitable<bool> Bootstrap(zk::Session& s, const std::vector<cluster::RangeInfo>& ranges);
-  asio::awaitable<bool> OnWriteFailure(zk::Session& s, const Status& st, const std::string& what);
+  asio::awaitable<Status> ReconcileWith(zkawait::Calls& z);
+  asio::awaitable<Status> EnsurePath(zkawait::Calls& z, const std::string& path);
+  asio::awaitable<Result<bool>> Elect(zkawait::Calls& z);
+  asio::awaitable<Status> PrepareAsLeader(zkawait::Calls& z);
+  asio::awaitable<Status> ReadConfig(zkawait::Calls& z, cluster::ClusterConfig* config);
+  asio::awaitable<Status> ReadNodes(zkawait::Calls& z, ClusterSnapshot* snap);
+  asio::awaitable<Status> ReadRanges(zkawait::Calls& z, ClusterSnapshot* snap);
+  asio::awaitable<void> Execute(zkawait::Calls& z, const Plan& plan);
+  asio::awaitable<bool> Write(zkawait::Calls& z, const RangeWrite& w);
+  asio::awaitable<bool> Bootstrap(zkawait::Calls& z, const std::vector<cluster::RangeInfo>& ranges);
+  asio::awaitable<bool> OnWriteFailure(zkawait::Calls& z, const Status& st,
+                                       const std::string& what);
 
   // [check(our candidate znode at its version), op]: a write that only
   // succeeds while we still hold the lowest candidate znode.
@@ -183,6 +207,9 @@ class Coordinator {
 
   // On strand_ only.
   std::unique_ptr<zk::Session> session_;
+  std::shared_ptr<zkawait::Calls> calls_;  // session_'s calls; closed before it goes
+  int running_reconciles_ = 0;             // Reconcile frames past their first check
+  std::function<void()> on_quiet_;         // set by Stop while it drains
   bool stopping_ = false;
   bool connected_ = false;
   bool reconciler_started_ = false;

@@ -39,27 +39,27 @@ std::vector<zk::ZkOp> Coordinator::AsLeader(std::optional<zk::ZkOp> op) const {
   return ops;
 }
 
-asio::awaitable<Status> Coordinator::PrepareAsLeader(zk::Session& s) {
+asio::awaitable<Status> Coordinator::PrepareAsLeader(zkawait::Calls& z) {
   if (leader_setup_done_) co_return Status::Ok();
-  COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.nodes()));
-  COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(s, paths_.ranges()));
+  COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(z, paths_.nodes()));
+  COORD_CO_RETURN_IF_ERROR(co_await EnsurePath(z, paths_.ranges()));
   leader_setup_done_ = true;
   co_return Status::Ok();
 }
 
-asio::awaitable<Status> Coordinator::ReadConfig(zk::Session& s, ClusterConfig* config) {
-  auto got = co_await zkawait::Get(s, paths_.config());
+asio::awaitable<Status> Coordinator::ReadConfig(zkawait::Calls& z, ClusterConfig* config) {
+  auto got = co_await zkawait::Get(z, paths_.config());
   if (!got.ok()) co_return got.status();
   *config = options_.config;
   if (!got->has_value()) {
     if (role_ != Role::kLeader) co_return Status::Ok();  // the leader will write it
     auto made = co_await zkawait::Multi(
-        s, AsLeader(zk::ZkOp::Create(paths_.config(), cluster::EncodeConfig(options_.config))));
+        z, AsLeader(zk::ZkOp::Create(paths_.config(), cluster::EncodeConfig(options_.config))));
     if (made.ok()) {
       UpdateStats([](CoordinatorStats& st) { ++st.writes; });
       LOG_INFO("created " << paths_.config() << ": " << ConfigText(options_.config));
     } else {
-      co_await OnWriteFailure(s, made.status(), "creating " + paths_.config());
+      co_await OnWriteFailure(z, made.status(), "creating " + paths_.config());
     }
     co_return Status::Ok();
   }
@@ -82,8 +82,8 @@ asio::awaitable<Status> Coordinator::ReadConfig(zk::Session& s, ClusterConfig* c
   co_return Status::Ok();
 }
 
-asio::awaitable<Status> Coordinator::ReadNodes(zk::Session& s, ClusterSnapshot* snap) {
-  auto names = co_await zkawait::Children(s, paths_.nodes());
+asio::awaitable<Status> Coordinator::ReadNodes(zkawait::Calls& z, ClusterSnapshot* snap) {
+  auto names = co_await zkawait::Children(z, paths_.nodes());
   if (!names.ok()) {
     if (!IsNoNode(names.status())) co_return names.status();
     leader_setup_done_ = false;  // someone removed it; recreate as leader
@@ -91,7 +91,7 @@ asio::awaitable<Status> Coordinator::ReadNodes(zk::Session& s, ClusterSnapshot* 
   }
   std::vector<std::string> znodes;
   for (const std::string& name : *names) znodes.push_back(paths_.nodes() + "/" + name);
-  auto got = co_await zkawait::GetAll(s, znodes);
+  auto got = co_await zkawait::GetAll(z, znodes);
   for (size_t i = 0; i < got.size(); ++i) {
     const zkawait::GetResult& r = *got[i];
     if (!r.ok()) co_return r.status();
@@ -111,8 +111,8 @@ asio::awaitable<Status> Coordinator::ReadNodes(zk::Session& s, ClusterSnapshot* 
   co_return Status::Ok();
 }
 
-asio::awaitable<Status> Coordinator::ReadRanges(zk::Session& s, ClusterSnapshot* snap) {
-  auto names = co_await zkawait::Children(s, paths_.ranges());
+asio::awaitable<Status> Coordinator::ReadRanges(zkawait::Calls& z, ClusterSnapshot* snap) {
+  auto names = co_await zkawait::Children(z, paths_.ranges());
   if (!names.ok()) {
     if (!IsNoNode(names.status())) co_return names.status();
     leader_setup_done_ = false;
@@ -131,7 +131,7 @@ asio::awaitable<Status> Coordinator::ReadRanges(zk::Session& s, ClusterSnapshot*
     ids.push_back(*id);
     znodes.push_back(paths_.range(*id));
   }
-  auto got = co_await zkawait::GetAll(s, znodes);
+  auto got = co_await zkawait::GetAll(z, znodes);
   for (size_t i = 0; i < got.size(); ++i) {
     const zkawait::GetResult& r = *got[i];
     if (!r.ok()) co_return r.status();
@@ -151,23 +151,24 @@ asio::awaitable<Status> Coordinator::ReadRanges(zk::Session& s, ClusterSnapshot*
   co_return Status::Ok();
 }
 
-asio::awaitable<void> Coordinator::Execute(zk::Session& s, const Plan& plan) {
+asio::awaitable<void> Coordinator::Execute(zkawait::Calls& z, const Plan& plan) {
   if (!plan.bootstrap.empty()) {
-    co_await Bootstrap(s, plan.bootstrap);
+    co_await Bootstrap(z, plan.bootstrap);
     co_return;
   }
   for (const RangeWrite& w : plan.writes) {
-    if (!co_await Write(s, w)) co_return;
+    if (!co_await Write(z, w)) co_return;
   }
 }
 
-asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<RangeInfo>& ranges) {
+asio::awaitable<bool> Coordinator::Bootstrap(zkawait::Calls& z,
+                                             const std::vector<RangeInfo>& ranges) {
   std::vector<zk::ZkOp> ops = AsLeader();
   for (const RangeInfo& r : ranges) {
     ops.push_back(zk::ZkOp::Create(paths_.range(r.id), cluster::EncodeRange(r)));
   }
-  auto done = co_await zkawait::Multi(s, std::move(ops));
-  if (!done.ok()) co_return co_await OnWriteFailure(s, done.status(), "bootstrap");
+  auto done = co_await zkawait::Multi(z, std::move(ops));
+  if (!done.ok()) co_return co_await OnWriteFailure(z, done.status(), "bootstrap");
   std::map<NodeId, int> owned;
   for (const RangeInfo& r : ranges) {
     ++owned[*r.owner];
@@ -189,14 +190,14 @@ asio::awaitable<bool> Coordinator::Bootstrap(zk::Session& s, const std::vector<R
   co_return true;
 }
 
-asio::awaitable<bool> Coordinator::Write(zk::Session& s, const RangeWrite& w) {
+asio::awaitable<bool> Coordinator::Write(zkawait::Calls& z, const RangeWrite& w) {
   const RangeInfo& r = w.record;
   auto done = co_await zkawait::Multi(
-      s,
+      z,
       AsLeader(zk::ZkOp::SetData(paths_.range(r.id), cluster::EncodeRange(r), w.expected_version)));
   std::string what = "range " + std::to_string(r.id.value()) + " " + r.bounds.ToString();
   if (!done.ok())
-    co_return co_await OnWriteFailure(s, done.status(), what + " " + WriteKindName(w.kind));
+    co_return co_await OnWriteFailure(z, done.status(), what + " " + WriteKindName(w.kind));
   RememberEpoch(r.id, r.epoch);
   UpdateStats([&](CoordinatorStats& st) {
     ++st.writes;
@@ -269,8 +270,11 @@ void Coordinator::LogPromotion(const RangeWrite& w, const std::string& what) {
                 << " (" << w.reason << "); now " << Describe(r));
 }
 
-asio::awaitable<bool> Coordinator::OnWriteFailure(zk::Session& s, const Status& st,
+asio::awaitable<bool> Coordinator::OnWriteFailure(zkawait::Calls& z, const Status& st,
                                                   const std::string& what) {
+  // Cut short by Stop or an expiry: the write's outcome is unknown, and the
+  // next session re-reads everything anyway.
+  if (z.closed()) co_return false;
   // The check on our candidate znode and the version CAS fail as ZNONODE /
   // ZBADVERSION (kCasFailed); anything else is not a conflict.
   if (st.code() != Code::kCasFailed && !IsNoNode(st)) {
@@ -279,7 +283,7 @@ asio::awaitable<bool> Coordinator::OnWriteFailure(zk::Session& s, const Status& 
     co_return false;
   }
   UpdateStats([](CoordinatorStats& c) { ++c.cas_conflicts; });
-  auto ours = co_await zkawait::Exists(s, paths_.coordinator() + "/" + leader_candidate_);
+  auto ours = co_await zkawait::Exists(z, paths_.coordinator() + "/" + leader_candidate_);
   if (ours.ok() && !ours->has_value()) {
     LoseLeadership("our candidate znode " + leader_candidate_ + " is gone");
     co_return false;

@@ -13,8 +13,11 @@ struct Exported {
   const char* help;
   StatField field;
 };
-constexpr std::array<Exported, 18> kExported = {{
-    {"reconciles", "Reconcile runs that reached ZooKeeper.", &CoordinatorStats::reconciles},
+constexpr std::array<Exported, 19> kExported = {{
+    {"reconciles_started", "Reconcile runs that reached ZooKeeper.",
+     &CoordinatorStats::reconciles_started},
+    {"reconciles", "Reconcile runs that reached ZooKeeper and ended.",
+     &CoordinatorStats::reconciles},
     {"reconcile_failures", "Reconcile runs cut short by a ZooKeeper error.",
      &CoordinatorStats::reconcile_failures},
     {"elections_won", "Times this coordinator became leader.", &CoordinatorStats::elections_won},

@@ -59,6 +59,7 @@ Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
   }
   begun_ = true;
   takeover_last_ = store_->last().seq;
+  commit_point_ = store_->committed();
   for (const NodeId& n : range_.info.replicas) {
     if (n != ctx_.self) progress_[n].caught_up_at = created_;
   }
@@ -109,7 +110,10 @@ void Leader::RecomputeCommit() {
     Seq acked = it == progress_.end() ? Seq(0) : it->second.acked;
     c = std::min(c, acked);
   }
-  if (c > store_->committed()) store_->Commit(c);
+  if (c > commit_point_) {
+    commit_point_ = c;
+    store_->Commit(c);
+  }
 }
 
 void Leader::RefreshAdmission() {
@@ -205,6 +209,9 @@ void Leader::Answer(const std::string& replica, proto::Response resp,
   if (it != progress_.end()) {
     it->second.answered_at = Clock::now();
     it->second.end_at_answer = store_->last().seq;
+    if (resp.kind == proto::Response::Kind::kFetched) {
+      it->second.hwm_told = std::max(it->second.hwm_told, resp.fetched.hwm);
+    }
   }
   reply(std::move(resp));
 }
@@ -215,7 +222,9 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   proto::Response resp;
   resp.id = w.req.id;
   resp.kind = proto::Response::Kind::kFetched;
-  resp.fetched.hwm = store_->committed();
+  // The commit point as decided (the store applies it a moment later):
+  // every ISR member holds these records durably, so replicas may apply them.
+  resp.fetched.hwm = std::max(commit_point_, store_->committed());
   if (!read.ok()) {
     Answer(f.replica, proto::Response::Error(w.req.id, read.status()), w.reply);
     return true;
@@ -223,7 +232,12 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   if (read->below_log_start) {
     resp.fetched.snapshot_needed = true;
   } else if (read->records.empty()) {
-    if (!at_deadline) return false;
+    // Nothing new to send: hold the fetch, unless the commit point moved
+    // past what this replica was told (it applies on the news at once, so
+    // its stale reads and a takeover by it do not wait for the long poll).
+    auto it = progress_.find(NodeId(f.replica));
+    bool news = it != progress_.end() && resp.fetched.hwm > it->second.hwm_told;
+    if (!at_deadline && !news) return false;
   } else {
     size_t bytes = 0;
     for (const LogRecord& r : read->records) bytes += r.bytes.size();
@@ -318,7 +332,16 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
       reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": that snapshot is gone"));
       return;
     }
-    auto ex = store_->ExportSnapshot();
+    // Exporting may write a whole snapshot: do it off the replication
+    // thread and let the replica retry meanwhile.
+    if (!export_job_.valid()) {
+      export_job_ = std::async(std::launch::async, [store = store_] { return store->ExportSnapshot(); });
+    }
+    if (export_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": preparing a snapshot; retry"));
+      return;
+    }
+    auto ex = export_job_.get();
     if (!ex.ok()) {
       reply(proto::Response::Error(req.id, ex.status()));
       return;

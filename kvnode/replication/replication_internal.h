@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,6 +61,7 @@ struct Progress {
   Clock::time_point caught_up_at{};  // last time it had acked the whole log
   std::optional<Clock::time_point> answered_at;  // when its last answer left
   Seq end_at_answer{0};            // the owner's log end when that answer left
+  Seq hwm_told{0};                 // the commit point its last answer carried
   Clock::time_point lease_until{};
   Clock::time_point isr_request_at{};  // last ISR change asked for it
 };
@@ -100,11 +102,14 @@ class Leader {
   std::shared_ptr<bool> alive_;
   const Clock::time_point serve_after_;
   Seq takeover_last_{0};  // the log's end when this leadership began
+  Seq commit_point_{0};   // highest commit point handed to the store
   bool begun_ = false;
   bool deposed_ = false;
   std::map<NodeId, Progress> progress_;
   std::vector<Waiter> waiters_;
   std::optional<SnapshotExport> export_;
+  // An export being written off this thread (it may take a whole snapshot).
+  std::future<Result<SnapshotExport>> export_job_;
   Clock::time_point created_;
 };
 

@@ -333,6 +333,9 @@ TEST(ReplicationITest, CatchUpAfterRestart) {
   }
   std::cout << "[measure] " << down << " back in every ISR " << MsSince(t_restart)
             << " ms after restart\n";
+  // A replica applies up to the commit point its latest fetch answer
+  // carried: poll until it has applied everything.
+  (void)WaitFor([&] { return bool(CheckStaleReads(c, down, data, std::nullopt)); }, seconds(10));
   EXPECT_TRUE(CheckStaleReads(c, down, data, std::nullopt)) << "the restarted replica";
 
   // Now the owner of range 1 dies: all data must come from the new owner,
@@ -410,6 +413,9 @@ TEST(ReplicationITest, SnapshotCatchUp) {
       << down << " caught up without a snapshot: the owner's log was not truncated";
   EXPECT_TRUE(c.NodeLogHas(owner, "shipping snapshot")) << owner << " never shipped a snapshot";
   EXPECT_TRUE(CheckCaughtUp(c, RangeId(1), kCatchUp, MaxVersion(data)));
+  // A replica applies up to the commit point its latest fetch answer
+  // carried: poll until it has applied everything.
+  (void)WaitFor([&] { return bool(CheckStaleReads(c, down, data, r1)); }, seconds(10));
   EXPECT_TRUE(CheckStaleReads(c, down, data, r1)) << "the replica that installed the snapshot";
 
   // The snapshot-installed replica must serve as owner too.
