@@ -163,14 +163,24 @@ Status SnapshotWriter::Commit() {
   return fs::SyncDir(dir_);
 }
 
-Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
+namespace {
+// Maps the file and checks its size and header (both readers start so).
+Result<std::unique_ptr<fs::MappedFile>> OpenChecked(const std::string& path, RangeId range,
+                                                    SnapshotInfo* info) {
   RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
   std::string_view d = mapped->data();
   if (d.size() < kHeaderSize + kFooterSize) {
     return Corrupt(path, 0, "is " + std::to_string(d.size()) + " bytes, too short");
   }
+  RANGEKV_RETURN_IF_ERROR(CheckHeader(path, d, range, info));
+  return mapped;
+}
+}  // namespace
+
+Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
   SnapshotInfo info;
-  RANGEKV_RETURN_IF_ERROR(CheckHeader(path, d, range, &info));
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(path, range, &info));
+  std::string_view d = mapped->data();
   const size_t foff = d.size() - kFooterSize;
   const char* f = d.data() + foff;
   if (std::memcmp(f + 32, kSnapshotEndMagic, 8) != 0) return Corrupt(path, foff, "bad end magic");
@@ -182,13 +192,9 @@ Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
 
 Result<SnapshotInfo> ReadSnapshot(const std::string& path, RangeId range,
                                   const EntryVisitor& visit) {
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
-  std::string_view d = mapped->data();
-  if (d.size() < kHeaderSize + kFooterSize) {
-    return Corrupt(path, 0, "is " + std::to_string(d.size()) + " bytes, too short");
-  }
   SnapshotInfo info;
-  RANGEKV_RETURN_IF_ERROR(CheckHeader(path, d, range, &info));
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(path, range, &info));
+  std::string_view d = mapped->data();
   std::string_view entries;
   RANGEKV_RETURN_IF_ERROR(CheckFooter(path, d, &info, &entries));
   size_t pos = 0;

@@ -210,34 +210,31 @@ proto::Response Stopping(uint64_t id) {
 }
 }  // namespace
 
-void Replicator::HandleFetch(proto::Request req, Reply reply) {
-  Impl* impl = impl_.get();
+namespace {
+// Hands a request for range R to R's leader on the replication thread (or
+// answers it at once when there is none, or when the replicator stops).
+template <typename Method>
+void ToLeader(Replicator::Impl* impl, proto::Request req, Replicator::Reply reply, Method method) {
   const uint64_t id = req.id;
-  auto shared = std::make_shared<Reply>(std::move(reply));
+  auto shared = std::make_shared<Replicator::Reply>(std::move(reply));
   impl->PostOr(
-      [impl, req = std::move(req), shared]() mutable {
+      [impl, req = std::move(req), shared, method]() mutable {
         auto it = impl->roles_.find(req.range);
         if (it == impl->roles_.end() || !it->second.leader) {
           return (*shared)(NotHere(req.id, req.range));
         }
-        it->second.leader->OnFetch(std::move(req), std::move(*shared));
+        ((*it->second.leader).*method)(std::move(req), std::move(*shared));
       },
       [id, shared] { (*shared)(Stopping(id)); });
 }
+}  // namespace
+
+void Replicator::HandleFetch(proto::Request req, Reply reply) {
+  ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnFetch);
+}
 
 void Replicator::HandleSnapshot(proto::Request req, Reply reply) {
-  Impl* impl = impl_.get();
-  const uint64_t id = req.id;
-  auto shared = std::make_shared<Reply>(std::move(reply));
-  impl->PostOr(
-      [impl, req = std::move(req), shared]() mutable {
-        auto it = impl->roles_.find(req.range);
-        if (it == impl->roles_.end() || !it->second.leader) {
-          return (*shared)(NotHere(req.id, req.range));
-        }
-        it->second.leader->OnSnapshot(std::move(req), std::move(*shared));
-      },
-      [id, shared] { (*shared)(Stopping(id)); });
+  ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnSnapshot);
 }
 
 void Replicator::HandleStatus(uint64_t id, Reply reply) {

@@ -13,16 +13,6 @@ using lincheck::OpKind;
 using lincheck::Operation;
 using lincheck::Outcome;
 
-const char* KindName(OpKind k) {
-  switch (k) {
-    case OpKind::kGet: return "get";
-    case OpKind::kPut: return "put";
-    case OpKind::kDelete: return "delete";
-    case OpKind::kCas: return "cas";
-  }
-  return "?";
-}
-
 bool IsWrite(OpKind k) { return k != OpKind::kGet; }
 
 // A write that took effect with a known version.
@@ -164,7 +154,7 @@ OutcomeCounts CountOutcomes(const History& h) {
       case Completion::kIndeterminate: o = "indeterminate"; break;
       case Completion::kPending: o = "pending"; break;
     }
-    ++out[KindName(op.kind)][o];
+    ++out[lincheck::OpKindName(op.kind)][o];
   }
   return out;
 }

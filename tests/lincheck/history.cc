@@ -69,7 +69,9 @@ Operation MakeOp(uint64_t client, OpKind kind, std::string key, int64_t invoke_n
   return op;
 }
 
-const char* KindName(OpKind k) {
+}  // namespace
+
+const char* OpKindName(OpKind k) {
   switch (k) {
     case OpKind::kGet: return "get";
     case OpKind::kPut: return "put";
@@ -78,8 +80,6 @@ const char* KindName(OpKind k) {
   }
   return "?";
 }
-
-}  // namespace
 
 Operation MakeGet(uint64_t client, std::string key, int64_t invoke_ns, int64_t return_ns,
                   Outcome outcome) {
@@ -113,7 +113,7 @@ namespace {
 
 // The op and its arguments: `put "k" "v"`, `cas "k" 5 "v"`.
 std::string OpText(const Operation& op) {
-  std::string s = KindName(op.kind);
+  std::string s = OpKindName(op.kind);
   s += ' ';
   s += Quote(op.key);
   if (op.kind == OpKind::kCas) s += ' ' + std::to_string(op.expected_version);

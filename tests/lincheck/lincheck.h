@@ -113,6 +113,8 @@
 namespace rangekv::lincheck {
 
 enum class OpKind : uint8_t { kGet, kPut, kDelete, kCas };
+// "get", "put", "delete", "cas".
+const char* OpKindName(OpKind k);
 
 enum class Completion : uint8_t { kPending, kOk, kFailed, kIndeterminate };
 
