@@ -120,12 +120,16 @@ void Follower::SendFetch() {
   req.fetch.max_bytes = ctx_.options.fetch_max_bytes;
   req.fetch.wait_ms = static_cast<uint32_t>(ctx_.options.fetch_wait.count());
   in_flight_ = true;
-  promise_until_ = Clock::now() + ctx_.options.lease;
   std::weak_ptr<bool> alive = alive_;
   ctx_.Send(range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
             [this, alive](Result<proto::Response> r) {
               if (!alive.lock()) return;
               in_flight_ = false;
+              // The owner credits our next fetch with a lease running from
+              // when it sent this answer, so the promise runs from now (we
+              // received it later). Fetches that get no answer extend
+              // nothing: a dead owner's lease runs out while we retry.
+              if (r.ok()) promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
               OnFetched(std::move(r));
             });
 }
@@ -213,7 +217,6 @@ void Follower::FetchChunk() {
   req.snapshot.offset = snap_offset_;
   req.snapshot.max_bytes = ctx_.options.snapshot_chunk_bytes;
   in_flight_ = true;
-  promise_until_ = Clock::now() + ctx_.options.lease;
   std::weak_ptr<bool> alive = alive_;
   ctx_.Send(range_.owner_address, std::move(req), milliseconds(10000),
             [this, alive](Result<proto::Response> r) {

@@ -121,7 +121,7 @@ class Follower {
   Follower& operator=(const Follower&) = delete;
 
   void Update(HeldRange range);
-  // The end of the promise made by the last fetch sent.
+  // The end of the promise made on receiving the owner's last answer.
   Clock::time_point promise_until() const { return promise_until_; }
   proto::RangeStatus Report() const;
 

@@ -25,13 +25,16 @@
 //   - The owner never commits while the ISR (from the map) is smaller than
 //     min-insync, and only counts ISR members: a replica is dropped from the
 //     ISR in ZooKeeper (compare-and-set) before the owner commits without it.
-//   - Lease: a replica fetching at time t promises not to fetch from or
-//     become a newer owner before t + lease. The owner credits a replica's
-//     fetch with a lease from the moment it sent the answer that fetch
-//     follows, times 0.9 (clock-rate margin). Reads need the minimum over
-//     the ISR (without the owner) in the future. A promoted owner waits
-//     until its own last promise as a replica has run out, and a restarted
-//     process waits one lease from its start before it serves as owner.
+//   - Lease: the owner credits a replica's fetch with a lease running from
+//     the moment it sent the answer that fetch follows, for 0.9 x lease
+//     (clock-rate margin). The replica, on receiving an answer (later than
+//     it was sent), promises not to fetch from or become a newer owner
+//     before now + lease; a fetch that gets no answer extends nothing, so a
+//     dead owner's lease runs out while its replicas retry. Reads need the
+//     minimum over the ISR (without the owner) in the future. A promoted
+//     owner waits until its own last promise as a replica has run out, and
+//     a restarted process waits one lease from its start before it takes
+//     over a range.
 //   - A new owner admits linearizable reads only once it has committed
 //     every record its log held when it took over (its predecessor's
 //     acknowledged writes are then visible).
