@@ -84,7 +84,10 @@ void Follower::Schedule(Clock::time_point at) {
   std::weak_ptr<bool> alive = alive_;
   timer_.async_wait([this, alive](const boost::system::error_code& ec) {
     if (ec || !alive.lock() || in_flight_) return;
-    if (snapshotting_) {
+    if (restart_copy_) {
+      restart_copy_ = false;
+      StartSnapshot();
+    } else if (snapshotting_) {
       FetchChunk();
     } else {
       SendFetch();
@@ -268,8 +271,12 @@ void Follower::InstallSnapshot() {
   std::filesystem::remove(snap_path_, ec);
   snapshotting_ = false;
   if (!store.ok()) {
-    LOG_ERROR(Name(range_.info.id) << ": installing the snapshot: " << store.status().ToString());
-    return StartSnapshot();
+    // The old store is closed: the range waits here, copying again later.
+    LOG_ERROR(Name(range_.info.id) << ": installing the snapshot: " << store.status().ToString()
+                                   << "; copying it again in 1 s");
+    restart_copy_ = true;
+    range_.slot->set_stale_ok(false);
+    return Schedule(Clock::now() + milliseconds(1000));
   }
   std::shared_ptr<RangeStore> fresh(std::move(*store));
   fresh->SetCommitGate(true);

@@ -148,6 +148,7 @@ class Follower {
   std::string last_error_;
   // Snapshot copy in progress.
   bool snapshotting_ = false;
+  bool restart_copy_ = false;  // an install failed: copy again when the timer fires
   proto::SnapshotChunk snap_;  // replay_from/end/epoch/total of the copy, data unused
   uint64_t snap_offset_ = 0;
   std::FILE* snap_file_ = nullptr;
