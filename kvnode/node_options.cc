@@ -172,6 +172,8 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
     return BadFlag("missing --zk CONNECT (or --standalone to run without ZooKeeper)");
   } else if (!o.id) {
     return BadFlag("missing --id ID (a cluster node needs its id)");
+  } else if (o.replaces && *o.replaces == *o.id) {
+    return BadFlag("--replace " + o.replaces->str() + ": a node cannot replace itself");
   }
   if (!given.count("--listen")) return BadFlag("missing --listen HOST:PORT");
   if (o.data_dir.empty()) return BadFlag("missing --data DIR");

@@ -159,5 +159,27 @@ TEST(NodeOptionsTest, NodeIdCharacters) {
   EXPECT_FALSE(IsValidNodeId("a b"));
 }
 
+TEST(NodeOptionsTest, ReplicationFlags) {
+  auto p = Parse({"--id", "n4", "--zk", "127.0.0.1:2181", "--listen", "127.0.0.1:0", "--data", "/d",
+                  "--replace", "n3", "--lease-ms", "800", "--isr-lag-ms", "1200",
+                  "--segment-bytes", "65536", "--snapshot-after-bytes", "262144",
+                  "--keep-log-records", "100"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->options.replaces, NodeId("n3"));
+  EXPECT_EQ(p->options.lease, std::chrono::milliseconds(800));
+  EXPECT_EQ(p->options.isr_lag, std::chrono::milliseconds(1200));
+  EXPECT_EQ(p->options.segment_bytes, 65536u);
+  EXPECT_EQ(p->options.snapshot_after_bytes, 262144u);
+  EXPECT_EQ(p->options.keep_log_records, 100u);
+  auto self = Parse({"--id", "n4", "--zk", "h:1", "--listen", "h:0", "--data", "/d", "--replace",
+                     "n4"});
+  EXPECT_EQ(self.status().code(), Code::kBadRequest);
+  auto bad = Parse({"--id", "n4", "--zk", "h:1", "--listen", "h:0", "--data", "/d", "--replace",
+                    "no/slash"});
+  EXPECT_EQ(bad.status().code(), Code::kBadRequest);
+  auto standalone = Parse({"--standalone", "--listen", "h:0", "--data", "/d", "--replace", "n3"});
+  EXPECT_EQ(standalone.status().code(), Code::kBadRequest);
+}
+
 }  // namespace
 }  // namespace rangekv::kvnode
