@@ -43,7 +43,7 @@ constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
 struct Options {
   std::string node;
   std::string zk;
-  std::string cluster = "default";
+  std::string cluster = rangekv::kDefaultCluster;
   int clients = 50;
   int pipeline = 1;
   uint32_t get_weight = 1;

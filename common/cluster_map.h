@@ -98,9 +98,19 @@ std::string EncodeRange(const RangeInfo& r);
 Result<RangeInfo> DecodeRange(std::string_view data);
 
 // Paths of one cluster. cluster names follow the node id rule.
+// The cluster name every program and script uses when none is given
+// (kvnode, kvcoord, kvrepl, kvbench, scripts/kvcluster, and the client's
+// rangekv::kDefaultCluster), so a bare ZooKeeper connect string reaches the
+// cluster that scripts/kvcluster starts.
+inline constexpr std::string_view kDefaultCluster = "default";
+
+// The parent of every cluster's root: its children are the cluster names.
+inline constexpr std::string_view kClustersRoot = "/rangekv";
+
 class Paths {
  public:
-  explicit Paths(std::string_view cluster) : root_("/rangekv/" + std::string(cluster)) {}
+  explicit Paths(std::string_view cluster)
+      : root_(std::string(kClustersRoot) + "/" + std::string(cluster)) {}
   const std::string& root() const { return root_; }
   std::string config() const { return root_ + "/config"; }
   std::string nodes() const { return root_ + "/nodes"; }

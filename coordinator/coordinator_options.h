@@ -47,7 +47,7 @@ namespace rangekv::coordinator {
 
 struct CoordinatorOptions {
   std::string zk;                   // connect string, passed to ZooKeeper as is
-  std::string cluster = "default";  // R = /rangekv/<cluster>
+  std::string cluster{cluster::kDefaultCluster};  // R = /rangekv/<cluster>
   cluster::ClusterConfig config;    // seeds R/config when it is missing
   std::string id;                   // "" until main() fills in <hostname>-<pid>
   std::chrono::milliseconds session_timeout{6000};

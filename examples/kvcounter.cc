@@ -65,7 +65,7 @@ rangekv::Result<int64_t> Increment(rangekv::Client& c, const std::string& key, i
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::string zk, node, cluster = "default";
+  std::string zk, node, cluster = rangekv::kDefaultCluster;
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) return Usage(std::cout, 0);
   size_t i = 0;
   for (; i + 1 < args.size() && args[i].rfind("--", 0) == 0; i += 2) {

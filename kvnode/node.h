@@ -70,7 +70,7 @@ struct NodeConfig {
   std::optional<NodeId> id;  // standalone: nullopt adopts the directory's; cluster: required
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds fsync_interval{10};
-  ReplicationOptions replication;  // cluster mode
+  ReplicationOptions replication{};  // cluster mode
   // Storage thresholds (0: the store's default; see StoreOptions).
   size_t segment_bytes = 0;
   size_t snapshot_after_bytes = 0;

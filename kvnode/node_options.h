@@ -51,6 +51,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cluster_map.h"
 #include "common/log.h"
 #include "common/types.h"
 #include "kvnode/range_store.h"
@@ -69,7 +70,7 @@ struct HostPort {
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 
-inline constexpr std::string_view kDefaultClusterName = "default";
+inline constexpr std::string_view kDefaultClusterName = cluster::kDefaultCluster;
 inline constexpr std::chrono::milliseconds kDefaultSessionTimeout{6000};
 
 struct NodeOptions {

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "rangekv/cluster_info.h"
 #include "rangekv/status.h"
 
 namespace rangekv::repl {
@@ -44,7 +45,7 @@ struct Options {
   Action action = Action::kRun;
   std::string node;                   // HOST:PORT; empty in cluster mode
   std::string zk;                     // ZooKeeper connect string; empty in node mode
-  std::string cluster = "default";    // with zk
+  std::string cluster = kDefaultCluster; // with zk
   std::vector<std::string> commands;  // from -c, in order; empty = read stdin
   std::chrono::milliseconds timeout{5000};
 };

@@ -1,5 +1,6 @@
 #include "client/src/cluster_view.h"
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <utility>
@@ -74,6 +75,7 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
                                           " within " + std::to_string(timeout.count()) + " ms (" +
                                           st.message() + ")");
   }
+  RANGEKV_RETURN_IF_ERROR(view->AwaitClusterExists(cluster, so.connect_string, deadline));
   zk::ReconcilerOptions ro;
   ro.channel.connect_string = so.connect_string;
   ro.channel.watch_paths = {view->paths_.root()};
@@ -96,6 +98,43 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   }
   lock.unlock();
   return view;
+}
+
+namespace {
+
+std::string JoinNames(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+// A cluster exists once a coordinator or node of it has created its root.
+// A client started together with its cluster may get here first, so the
+// root is polled until the deadline; then the error names the clusters
+// this ZooKeeper does hold, which is what a mistyped name or a forgotten
+// --cluster needs.
+Status ClusterView::AwaitClusterExists(std::string_view cluster, const std::string& zk,
+                                       std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto root = session_->Exists(paths_.root());
+    if (!root.ok()) {
+      return Status(Code::kUnavailable,
+                    "cannot read the cluster list from ZooKeeper at " + zk + ": " +
+                        root.status().message());
+    }
+    if (root->has_value()) return Status::Ok();
+    if (std::chrono::steady_clock::now() + kExistsPoll >= deadline) break;
+    std::this_thread::sleep_for(kExistsPoll);
+  }
+  auto names = session_->Children(std::string(cluster::kClustersRoot));
+  std::string there = names.ok() && !names->empty()
+                          ? "clusters there: " + JoinNames(*names)
+                          : "no rangekv cluster there yet";
+  return Status(Code::kBadRequest, "no cluster '" + std::string(cluster) +
+                                       "' in ZooKeeper at " + zk + " (" + there + ")");
 }
 
 std::unique_ptr<ClusterView> ClusterView::Fixed(ClusterMap map) {

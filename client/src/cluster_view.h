@@ -14,9 +14,11 @@
 // and replaces the map as a whole (readers never see half a run). A missing
 // nodes/ or ranges/ parent reads as empty; a record that does not decode is
 // logged and skipped. A run that fails part-way keeps the previous map; the
-// next trigger retries. A cluster that does not exist yet reads as an empty
-// map. When the read session has expired (ZooKeeper unreachable for longer
-// than the session timeout), the next run opens a new one first.
+// next trigger retries. Open refuses a cluster whose root does not appear
+// within its timeout, naming the clusters that ZooKeeper holds; a root
+// deleted later reads as an empty map. When the read session has expired
+// (ZooKeeper unreachable for longer than the session timeout), the next run
+// opens a new one first.
 //
 // Threads: ZooKeeper work runs on a private io_context with its own thread,
 // never on the client's I/O threads. Open blocks (caller's thread) for the
@@ -43,7 +45,8 @@ class ClusterView {
  public:
   // Connects to ZooKeeper and reads the first map. UNAVAILABLE when the
   // session or the first read does not complete within timeout; BAD_REQUEST
-  // for a bad connect string or cluster name. Never call on an Asio thread.
+  // for a bad connect string or cluster name, or for a cluster that does not
+  // exist in that ZooKeeper by the timeout. Never call on an Asio thread.
   static Result<std::unique_ptr<ClusterView>> Open(std::string_view zk_connect,
                                                    std::string_view cluster,
                                                    std::chrono::milliseconds timeout);
@@ -64,6 +67,11 @@ class ClusterView {
 
  private:
   ClusterView(std::string cluster);
+  static constexpr std::chrono::milliseconds kExistsPoll{50};
+  // OK once R exists; BAD_REQUEST naming the clusters that do exist when it
+  // still does not at the deadline. Blocking (Open only).
+  Status AwaitClusterExists(std::string_view cluster, const std::string& zk,
+                            std::chrono::steady_clock::time_point deadline);
   struct ReadState;
   void Reconcile(zk::Reconciler::Done done);
   void Publish(std::shared_ptr<cluster::ClusterMap> map);

@@ -38,7 +38,10 @@ std::string LabelText(const Labels& labels) {
 
 // Numeric address for host (civetweb only takes literal IPs). IPv4 first:
 // "localhost" should not end up on ::1 when the caller meant 127.0.0.1.
+// "localhost" itself is loopback without asking the resolver (RFC 6761), so
+// it works on a machine with no /etc/hosts.
 Result<std::string> ResolveNumeric(const std::string& host) {
+  if (host == "localhost") return std::string("127.0.0.1");
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;

@@ -205,6 +205,23 @@ TEST_F(SmartClientTest, RoutesByTheMapWhenOwnershipMoves) {
   EXPECT_EQ(ReadDirect(cluster_.address("n1"), "a"), "on-n1");
 }
 
+// A cluster name that ZooKeeper does not hold fails at connect, within the
+// connect timeout, and the error names the clusters that are there.
+TEST_F(SmartClientTest, AClusterThatDoesNotExistIsRefusedNamingTheOthers) {
+  ClientOptions o;
+  o.connect_timeout = milliseconds(600);
+  auto start = std::chrono::steady_clock::now();
+  auto c = Client::Connect(cluster_.zk_connect(), "no-such-cluster", o);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kBadRequest);
+  EXPECT_EQ(c.status().message(), "no cluster 'no-such-cluster' in ZooKeeper at " +
+                                      cluster_.zk_connect() + " (clusters there: " +
+                                      cluster_.name() + ")");
+  EXPECT_GE(took, milliseconds(500));  // it waited for the cluster to appear
+  EXPECT_LT(took, milliseconds(3000));
+}
+
 TEST(SmartClientConnectTest, UnreachableZooKeeperFailsWithinTheConnectTimeout) {
   ClientOptions o;
   o.connect_timeout = milliseconds(500);

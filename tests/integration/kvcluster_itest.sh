@@ -10,11 +10,12 @@ K() { "$src/scripts/kvcluster" --dir "$dir" "$@"; }
 cleanup() { K down >/dev/null 2>&1; rm -rf "$dir"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP PIPE  # through the EXIT trap: never leave a cluster behind
-fails=0
+fails=0; checks=0
 check() {  # check NAME COMMAND...
+  checks=$((checks + 1))
   if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
 }
-repl() { "$RANGEKV_BUILD_DIR/repl/kvrepl" --zk "$zk" --cluster local --timeout-ms 3000 "$@"; }
+repl() { "$RANGEKV_BUILD_DIR/repl/kvrepl" --zk "$zk" --timeout-ms 3000 "$@"; }
 matches() { [[ "$1" =~ $2 ]]; }
 poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
   local end=$((SECONDS + $1)); shift
@@ -28,16 +29,23 @@ if [ -z "$zk" ]; then  # say why, with the processes' own words
 fi
 rm -f "$dir.up-err"
 check "status shows every range active" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q 'ranges: 4 total, 4 active, 0 unavailable, 0 without owner'"
-check "put through the cluster" bash -c "$(declare -f repl); zk=$zk; repl -c 'put k1 v1' -c 'put \"\\xc1\" v2' | grep -c OK | grep -q 2"
+# The printed connect string alone (no --cluster) reaches the cluster.
+check "put through the cluster"  bash -c "$(declare -f repl); zk=$zk; repl -c 'put k1 v1' -c 'put \"\\xc1\" v2' | grep -c OK | grep -q 2"
 
+# A cluster name that is not there fails at connect: exit 2, within the
+# connect timeout, naming the clusters that are.
+wrong_out=$("$RANGEKV_BUILD_DIR/repl/kvrepl" --zk "$zk" --cluster nosuch --timeout-ms 1000 -c ping 2>&1)
+wrong_rc=$?
+check "a wrong cluster name exits 2" [ "$wrong_rc" -eq 2 ]
+check "a wrong cluster name says which clusters exist" matches "$wrong_out" "no cluster 'nosuch' in ZooKeeper at $zk \\(clusters there: default\\)"
 owner=$(repl -c 'locate k1' | sed -n 's/.* owner \([^ ]*\) .*/\1/p')
 check "locate names an owner" matches "$owner" '^n[123]$'
 check "kill the owner" K kill "$owner"
-check "its range turns unavailable" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c status | grep -Eq ', [1-9][0-9]* unavailable'"
+check "its range turns unavailable" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c status | grep -Eq ', [1-9][0-9]* unavailable'"
 newport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 check "restart at a new port" K start "$owner" --port "$newport"
-check "the data is back at the new address" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c 'get k1' | grep -qx v1"
-check "locate shows the new port" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk --cluster local -c 'locate k1' | grep -q ':$newport'"
+check "the data is back at the new address" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' | grep -qx v1"
+check "locate shows the new port" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'locate k1' | grep -q ':$newport'"
 check "start of a running node is a no-op" K start "$owner"
 check "pause" K pause n2
 check "status says paused" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q '^n2 .*paused'"
@@ -47,5 +55,5 @@ check "unknown node is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir
 check "unknown command is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' frobnicate 2>/dev/null"
 check "down" K down
 check "nothing left running" bash -c "! '$src/scripts/kvcluster' --dir '$dir' status | grep -q running"
-echo "$((18 - fails)) passed, $fails failed"
+echo "$((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -56,7 +56,7 @@ TEST(MetricsTest, BadNamesGiveDetachedHandlesNotExceptions) {
 TEST(MetricsTest, EndpointServesMetricsAndRefusesATakenPort) {
   Registry r;
   Counter c = r.AddCounterFamily("t_total", "x").WithLabels();
-  auto ep = HttpEndpoint::Start("localhost", 0, r);  // a name and port 0 both work
+  auto ep = HttpEndpoint::Start("127.0.0.1", 0, r);  // port 0 picks a free one
   ASSERT_TRUE(ep.ok()) << ep.status().ToString();
   ASSERT_NE((*ep)->port(), 0);
   EXPECT_EQ((*ep)->address(), "127.0.0.1:" + std::to_string((*ep)->port()));
@@ -76,6 +76,15 @@ TEST(MetricsTest, EndpointServesMetricsAndRefusesATakenPort) {
   auto unresolvable = HttpEndpoint::Start("no-such-host.invalid", 0, r);
   ASSERT_FALSE(unresolvable.ok());
   EXPECT_EQ(unresolvable.status().code(), Code::kUnavailable);
+}
+
+// "localhost" is loopback without the resolver, so --admin localhost:PORT
+// works on a machine without /etc/hosts.
+TEST(MetricsTest, LocalhostIsLoopbackWithoutTheResolver) {
+  Registry r;
+  auto ep = HttpEndpoint::Start("localhost", 0, r);
+  ASSERT_TRUE(ep.ok()) << ep.status().ToString();
+  EXPECT_EQ((*ep)->address(), "127.0.0.1:" + std::to_string((*ep)->port()));
 }
 
 }  // namespace

@@ -100,7 +100,10 @@ class RANGEKV_EXPORT Client {
   // and routes each request straight to the owner of its key's range, per a
   // cluster map it keeps current (watch + periodic re-read). Fails with
   // UNAVAILABLE when ZooKeeper cannot be reached (or the map read) within
-  // connect_timeout, BAD_REQUEST for a bad connect string or cluster name.
+  // connect_timeout, BAD_REQUEST for a bad connect string or cluster name,
+  // and BAD_REQUEST naming the clusters that ZooKeeper does hold when no
+  // cluster of this name appears there within connect_timeout (a cluster
+  // exists once one of its coordinators or nodes has started).
   //
   // Routing and retries within each request's deadline:
   //   - NOT_OWNER: resent at once to the node named by the owner hint, and

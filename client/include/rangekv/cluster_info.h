@@ -15,6 +15,11 @@
 
 namespace rangekv {
 
+// The cluster name used when none is given, by this library's callers and
+// by every rangekv program and script (kvnode, kvcoord, kvrepl, kvbench,
+// scripts/kvcluster).
+inline constexpr const char kDefaultCluster[] = "default";
+
 struct NodeStatus {
   std::string id;
   std::string address;  // "" when the node is down (no live znode)
