@@ -3,4 +3,4 @@ find_package(benchmark REQUIRED)
 
 # wal_bench: RangeStore put throughput per fsync policy, 1 vs many writers.
 add_executable(wal_bench ${CMAKE_CURRENT_SOURCE_DIR}/wal_bench.cc)
-target_link_libraries(wal_bench PRIVATE rangekv::kvnode benchmark::benchmark)
+target_link_libraries(wal_bench PRIVATE rangekv::storage benchmark::benchmark)

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "kvnode/file_util.h"
-#include "kvnode/range_store.h"
+#include "kvnode/storage/file_util.h"
+#include "kvnode/storage/range_store.h"
 
 namespace rangekv::kvnode {
 namespace {

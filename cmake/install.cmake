@@ -7,13 +7,15 @@
 #   | P/include/rangekv/{client,cluster_info, | the public headers (no Asio, Cap'n   |
 #   |   status}.h                            | Proto or ZooKeeper types)            |
 #   | P/lib/librangekv_client.a              | the client (static)                  |
-#   | P/lib/librangekv_common.a              | what the client is built on          |
+#   | P/lib/librangekv_{common,net,zk}.a     | what the client is built on          |
 #   | P/lib/cmake/rangekv/                   | rangekvConfig.cmake, version, targets|
 #
 # A consumer writes find_package(rangekv REQUIRED) and
 # target_link_libraries(app PRIVATE rangekv::client); the exported targets
-# carry the rest of the link line (rangekv::common, Cap'n Proto,
-# libzookeeper_mt, Threads), found again by rangekvConfig.cmake.
+# carry the rest of the link line (rangekv::common, rangekv::net,
+# rangekv::zk, Cap'n Proto, libzookeeper_mt, Threads), found again by
+# rangekvConfig.cmake. Metrics (prometheus-cpp) are not part of it: only
+# the servers link rangekv_metrics.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -21,8 +23,10 @@ set(RANGEKV_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/rangekv)
 
 set_target_properties(rangekv_client PROPERTIES EXPORT_NAME client)
 set_target_properties(rangekv_common PROPERTIES EXPORT_NAME common)
+set_target_properties(rangekv_net PROPERTIES EXPORT_NAME net)
+set_target_properties(rangekv_zk PROPERTIES EXPORT_NAME zk)
 
-install(TARGETS rangekv_client rangekv_common
+install(TARGETS rangekv_client rangekv_common rangekv_net rangekv_zk
   EXPORT rangekvTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -35,16 +39,6 @@ install(FILES
 install(EXPORT rangekvTargets
   NAMESPACE rangekv::
   DESTINATION ${RANGEKV_CMAKE_DIR})
-
-# rangekv_common links prometheus-cpp privately when metrics are built; a
-# static library's private dependencies still reach the consumer's link line.
-# (Its imported target is scoped to common/, so look at the link list.)
-get_target_property(_rangekv_common_libs rangekv_common LINK_LIBRARIES)
-if("${_rangekv_common_libs}" MATCHES "prometheus-cpp::")
-  set(RANGEKV_NEEDS_PROMETHEUS ON)
-else()
-  set(RANGEKV_NEEDS_PROMETHEUS OFF)
-endif()
 
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/rangekvConfig.cmake.in

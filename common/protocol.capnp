@@ -13,14 +13,15 @@
 #     an unknown code decodes as INTERNAL.
 #   - rangeId/epoch 0 mean "unknown": route by key, do not fence.
 #
-# Replication (node to node, same port; kvnode/replication/replication.h):
+# Replication (node to node, same port; kvnode/replication/replicator.h,
+# docs/replication.md):
 #   - fetch: a replica asks the owner of rangeId for log records from
 #     fromSeq; every record below fromSeq is durable on the replica (this is
 #     its acknowledgement). epoch is the epoch the replica knows for the range,
 #     lastEpoch the epoch of its record fromSeq-1 (0: empty log). The owner
 #     answers at once when it holds records >= fromSeq, else after at most
 #     waitMs (long poll) with none. records: whole WAL records (header and
-#     payload, kvnode/wal_format.h) back to back, consecutive from fromSeq,
+#     payload, kvnode/storage/wal_format.h) back to back, consecutive from fromSeq,
 #     at most maxBytes unless one record is larger. hwm: the owner's commit
 #     point. diverged: the replica must drop its records above truncateTo
 #     and fetch again. snapshotNeeded: fromSeq is below the owner's log

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "common/asio.h"
-#include "common/metrics.h"
+#include "common/metrics/metrics.h"
 #include "coordinator/coordinator.h"
 
 namespace rangekv::coordinator {

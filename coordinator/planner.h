@@ -1,7 +1,7 @@
 // coordinator/planner.h — the leader's decisions, as a pure function of
 // one snapshot of the cluster map.
 //
-// The coordinator is level-triggered (DESIGN §4): every reconcile re-reads
+// The coordinator is level-triggered (docs/design.md §4): every reconcile re-reads
 // R/config, R/nodes and R/ranges and asks PlanReconcile what to write. The
 // answer depends only on that snapshot (plus the highest epoch the
 // coordinator has ever seen per range id, and for how long each dead node

@@ -1,9 +1,12 @@
-// kvnode — the rangekv storage node. Flags: kvnode/node_options.h.
+// kvnode — the rangekv storage node. Flags: kvnode/server/node_options.h.
 //
 // Exit codes: 0 after SIGTERM/SIGINT with stores closed cleanly; 1 when
-// closing the stores failed; 2 for bad flags, a data directory, store or
-// address that cannot be used, or (cluster mode) a node id that another live
-// node has registered. Every error is one line on stderr.
+// closing the stores failed; 2 for bad flags, a data directory or address
+// that cannot be used, a standalone node's store that cannot be opened
+// (corrupt), or (cluster mode) a node id that another live node has
+// registered. In cluster mode a range that cannot be opened is logged and
+// answered RANGE_UNAVAILABLE; the node stays up. Every error is one line on
+// stderr.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,13 +20,13 @@
 #include <vector>
 
 #include "common/log.h"
-#include "common/metrics.h"
-#include "kvnode/cluster_member.h"
-#include "kvnode/metrics.h"
-#include "kvnode/node.h"
-#include "kvnode/node_options.h"
-#include "kvnode/request_handler.h"
-#include "kvnode/server.h"
+#include "common/metrics/metrics.h"
+#include "kvnode/cluster/cluster_member.h"
+#include "kvnode/server/metrics.h"
+#include "kvnode/server/node.h"
+#include "kvnode/server/node_options.h"
+#include "kvnode/server/request_handler.h"
+#include "kvnode/server/server.h"
 
 namespace rangekv::kvnode {
 namespace {

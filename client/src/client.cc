@@ -7,9 +7,9 @@
 #include <mutex>
 #include <thread>
 
-#include "client/src/address.h"
+#include "common/net/address.h"
 #include "client/src/cluster_view.h"
-#include "client/src/connection.h"
+#include "common/net/connection.h"
 #include "client/src/router.h"
 #include "common/asio.h"
 #include "common/log.h"
@@ -17,11 +17,11 @@
 
 namespace rangekv {
 
-using client_internal::Clock;
-using client_internal::Connection;
-using client_internal::HostPort;
-using client_internal::PendingRequest;
-using client_internal::ResponseCallback;
+using net::Clock;
+using net::Connection;
+using net::HostPort;
+using net::PendingRequest;
+using net::ResponseCallback;
 
 namespace {
 
@@ -86,7 +86,7 @@ struct Client::Impl {
       ios.push_back(std::make_unique<asio::io_context>(1));
       work.push_back(asio::make_work_guard(*ios.back()));
     }
-    client_internal::ConnectionOptions copts;
+    net::ConnectionOptions copts;
     copts.connect_timeout = opts.connect_timeout;
     for (int i = 0; target && i < opts.connections_per_node; ++i) {
       conns.push_back(std::make_unique<Connection>(
@@ -204,7 +204,7 @@ Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::ConnectNode(std::string_view address,
                                                     ClientOptions options) {
-  RANGEKV_ASSIGN_OR_RETURN(HostPort target, client_internal::ParseHostPort(address));
+  RANGEKV_ASSIGN_OR_RETURN(HostPort target, net::ParseHostPort(address));
   RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
   auto impl = std::make_unique<Impl>(std::move(target), options);
   RANGEKV_RETURN_IF_ERROR(impl->ConnectAll());

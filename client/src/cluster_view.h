@@ -3,7 +3,7 @@
 // A ClusterView holds one zk::Session (reads) and one zk::Reconciler (a
 // persistent recursive watch on /rangekv/<cluster> plus a 5 s timer) and
 // keeps the latest ClusterMap it read. Each reconcile run is level-triggered
-// (DESIGN §4): Sync the root, then re-read
+// (docs/design.md §4): Sync the root, then re-read
 //
 //   | read                          | into                         |
 //   |-------------------------------|------------------------------|

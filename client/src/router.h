@@ -53,13 +53,21 @@
 #include <vector>
 
 #include "client/src/cluster_view.h"
-#include "client/src/connection.h"
+#include "common/net/connection.h"
 #include "common/asio.h"
 #include "common/protocol.h"
 #include "rangekv/client.h"
 #include "rangekv/cluster_info.h"
 
 namespace rangekv::client_internal {
+
+using net::Clock;
+using net::Connection;
+using net::ConnectionOptions;
+using net::HostPort;
+using net::ParseHostPort;
+using net::PendingRequest;
+using net::ResponseCallback;
 
 class Router {
  public:

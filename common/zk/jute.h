@@ -4,7 +4,7 @@
 // The ZooKeeper C client exports no serializers, so these few messages are
 // written here. Every decoder takes untrusted bytes and either returns a value
 // or a Status; none reads past its input or allocates more than its input
-// holds, so they can be fed random bytes (tests/zk/jute_test.cc does).
+// holds, so they can be fed random bytes (tests/common/zk/jute_test.cc does).
 //
 // Primitive encoding (all big-endian):
 //

@@ -1,6 +1,6 @@
 // common/zk/reconciler.h — the level-triggered consumer of ZooKeeper state.
 //
-// Watches are triggers, not the truth (DESIGN §4): a notification can be
+// Watches are triggers, not the truth (docs/design.md §4): a notification can be
 // lost (the channel was disconnected, the session expired, the process was
 // paused), and the server never replays what happened meanwhile. So a
 // consumer never applies events; it re-reads the state it cares about and

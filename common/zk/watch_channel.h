@@ -9,14 +9,14 @@
 // server. Everything else (reads, writes, ephemerals) goes through
 // zk::Session.
 //
-// Protocol steps (see ../shared/zk-watch-protocol.md, verified on 3.8):
+// Protocol steps (docs/zookeeper-watch.md; checked against a ZooKeeper 3.8 server):
 //   1. ConnectRequest{lastZxidSeen, timeout, sessionId, passwd}; wait for
 //      ConnectResponse. timeOut=0 && sessionId=0 means the session expired.
 //   2. New session: addWatch(path, PERSISTENT_RECURSIVE) for every watch.
 //      Same session again: SetWatches2(relativeZxid = last zxid seen,
 //      persistentRecursive = every watch). Wait for all replies.
-//   3. Live: ping every timeout/3; a connection that has sent nothing for
-//      2/3 of the timeout is dead. Notifications (xid -1) become events.
+//   3. Live: ping every timeout/3; a connection from which nothing was
+//      received for 2/3 of the timeout is dead. Notifications (xid -1) become events.
 //
 // Lifecycle (one attempt per server, round-robin over the connect string):
 //

@@ -1,6 +1,6 @@
 // The ZooKeeper side of the watch channel: handshake, restoring watches
 // (addWatch on a new session, SetWatches2 on a resumed one), replies and
-// notifications. Protocol facts: ../shared/zk-watch-protocol.md.
+// notifications. Protocol facts: docs/zookeeper-watch.md.
 #include <sstream>
 
 #include "common/log.h"

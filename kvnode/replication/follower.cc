@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
-#include "kvnode/wal_format.h"
+#include "kvnode/storage/wal_format.h"
 
 namespace rangekv::kvnode::replication {
 namespace {

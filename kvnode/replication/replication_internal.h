@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "client/src/connection.h"
+#include "common/net/connection.h"
 #include "common/asio.h"
 #include "kvnode/replication/replicator.h"
 
@@ -49,7 +49,7 @@ class Context {
   int min_insync = 1;
 
  private:
-  std::map<std::string, std::unique_ptr<client_internal::Connection>> peers_;
+  std::map<std::string, std::unique_ptr<net::Connection>> peers_;
   uint64_t next_id_ = 1;
 };
 

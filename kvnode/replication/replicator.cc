@@ -16,22 +16,22 @@ void Context::Send(const std::string& address, proto::Request req, milliseconds 
                    std::function<void(Result<proto::Response>)> done) {
   auto it = peers_.find(address);
   if (it == peers_.end()) {
-    auto hp = client_internal::ParseHostPort(address);
+    auto hp = net::ParseHostPort(address);
     if (!hp.ok()) {
       asio::post(io, [done = std::move(done), st = hp.status()] { done(st); });
       return;
     }
-    client_internal::ConnectionOptions co;
+    net::ConnectionOptions co;
     co.max_backoff = milliseconds(500);
-    auto conn = std::make_unique<client_internal::Connection>(
-        io, *hp, co, [](client_internal::PendingRequest p) {
+    auto conn = std::make_unique<net::Connection>(
+        io, *hp, co, [](net::PendingRequest p) {
           p.done(Status(Code::kUnavailable, "connection lost"));
         },
         this);
     it = peers_.emplace(address, std::move(conn)).first;
   }
   req.id = next_id_++;
-  client_internal::PendingRequest p;
+  net::PendingRequest p;
   p.id = req.id;
   p.timeout = timeout;
   p.deadline = Clock::now() + timeout;

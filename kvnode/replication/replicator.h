@@ -1,5 +1,5 @@
 // kvnode/replication/replicator.h — per-range replication on one node
-// (DESIGN §5; wire messages in common/protocol.capnp: fetch, snapshot,
+// (docs/design.md §5; wire messages in common/protocol.capnp: fetch, snapshot,
 // rangeStatus).
 //
 // For every range this node holds, the Replicator runs one role:
@@ -58,8 +58,8 @@
 #include "common/cluster_map.h"
 #include "common/protocol.h"
 #include "common/types.h"
-#include "kvnode/range_slot.h"
-#include "kvnode/range_store.h"
+#include "kvnode/replication/range_slot.h"
+#include "kvnode/storage/range_store.h"
 
 namespace rangekv::kvnode {
 

@@ -1,8 +1,8 @@
-#include "client/src/address.h"
+#include "common/net/address.h"
 
 #include <gtest/gtest.h>
 
-namespace rangekv::client_internal {
+namespace rangekv::net {
 namespace {
 
 TEST(ParseHostPortTest, AcceptsIpv4) {
@@ -53,4 +53,4 @@ TEST(ParseHostPortTest, MessageQuotesTheInput) {
 }
 
 }  // namespace
-}  // namespace rangekv::client_internal
+}  // namespace rangekv::net

@@ -23,7 +23,7 @@
 #include "common/zk/session.h"
 #include "tests/testutil/testutil.h"
 #include "tests/testutil/zk_server.h"
-#include "tests/zk/zk_test_util.h"
+#include "tests/common/zk/zk_test_util.h"
 
 namespace rangekv::testing {
 

@@ -17,10 +17,10 @@
 #include "common/cluster_map.h"
 #include "common/zk/errors.h"
 #include "common/zk/session.h"
-#include "tests/member/cluster_harness.h"
+#include "tests/kvnode/cluster/cluster_harness.h"
 #include "tests/testutil/testutil.h"
 #include "tests/testutil/zk_server.h"
-#include "tests/zk/zk_test_util.h"
+#include "tests/common/zk/zk_test_util.h"
 
 namespace rangekv::coordinator {
 namespace {
@@ -365,7 +365,7 @@ TEST_F(CoordinatorITest, TwoCoordinatorsOneLeaderAndTheStandbyTakesOverAfterKill
 }
 
 // The owner's session is killed: each of its ranges gets a live ISR member
-// as owner with epoch + 1 (the failover of DESIGN-REPL), quickly.
+// as owner with epoch + 1 (the failover of docs/replication.md §7), quickly.
 TEST_F(CoordinatorITest, FailoverPromotesALiveIsrMemberWithEpochPlusOne) {
   const int admin = rangekv::testing::FreePort();
   Coord& c = StartCoord(

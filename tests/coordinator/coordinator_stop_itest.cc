@@ -15,7 +15,7 @@
 #include "tests/coordinator/stall_proxy.h"
 #include "tests/testutil/testutil.h"
 #include "tests/testutil/zk_server.h"
-#include "tests/zk/zk_test_util.h"
+#include "tests/common/zk/zk_test_util.h"
 
 namespace rangekv::coordinator {
 namespace {

@@ -1,6 +1,6 @@
 // tests/coordinator/stall_proxy.h — a loopback TCP proxy that can stall.
 //
-// Unlike TcpProxy's cut (tests/zk/zk_test_util.h), Stall() keeps every
+// Unlike TcpProxy's cut (tests/common/zk/zk_test_util.h), Stall() keeps every
 // connection open and simply stops forwarding, in both directions: a hung
 // server. A client's requests then wait for an answer until its own
 // timeout. Resume() forwards what was held back and goes on. Bytes are
@@ -13,7 +13,7 @@
 
 #include <memory>
 
-#include "tests/zk/zk_test_util.h"
+#include "tests/common/zk/zk_test_util.h"
 
 namespace rangekv::testing {
 

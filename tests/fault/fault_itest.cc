@@ -45,7 +45,7 @@
 #include "tests/fault/fault_nemesis.h"
 #include "tests/fault/fault_workload.h"
 #include "tests/lincheck/lincheck.h"
-#include "tests/replication/repl_cluster.h"
+#include "tests/kvnode/replication/repl_cluster.h"
 #include "tests/testutil/testutil.h"
 
 namespace rangekv::testing {

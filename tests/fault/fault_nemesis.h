@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "common/cluster_map.h"
-#include "tests/replication/repl_cluster.h"
+#include "tests/kvnode/replication/repl_cluster.h"
 
 namespace rangekv::testing {
 

@@ -50,7 +50,7 @@
 #include "rangekv/client.h"
 #include "rangekv/status.h"
 #include "tests/lincheck/lincheck.h"
-#include "tests/replication/repl_cluster.h"
+#include "tests/kvnode/replication/repl_cluster.h"
 
 namespace rangekv::testing {
 

@@ -1,4 +1,4 @@
-// libFuzzer entry point for the WAL segment reader (kvnode/wal.h).
+// libFuzzer entry point for the WAL segment reader (kvnode/storage/wal.h).
 //
 // The first input byte picks how the rest is used, so the fuzzer gets past
 // the checksums instead of stopping at the first one:
@@ -17,8 +17,8 @@
 #include <string>
 #include <string_view>
 
-#include "kvnode/wal.h"
-#include "kvnode/wal_format.h"
+#include "kvnode/storage/wal.h"
+#include "kvnode/storage/wal_format.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 // or a non-OK Status. Both are [[nodiscard]]: an ignored error is how an
 // acknowledged write gets lost, so the compiler refuses to let it vanish.
 //
-// The codes mirror the wire error codes (common/protocol.capnp, DESIGN §7).
+// The codes mirror the wire error codes (common/protocol.capnp, docs/design.md §7).
 // Their numeric values are part of the wire format: never renumber, only add.
 //
 // Thread-safety: values; copy freely between threads.

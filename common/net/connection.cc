@@ -1,0 +1,431 @@
+#include "common/net/connection.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+
+namespace rangekv::net {
+
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+namespace {
+// Bytes asked of each read; the FrameReader keeps at most this plus one
+// partial frame buffered.
+constexpr size_t kReadChunk = 64 * 1024;
+
+thread_local Connection* tls_dispatching = nullptr;
+}  // namespace
+
+Connection* Connection::CurrentlyDispatching() { return tls_dispatching; }
+
+// One TCP connection attempt or established connection. Handlers hold it by
+// shared_ptr, so its socket and buffers stay valid until the last of them
+// has run, even after the Connection dropped it.
+struct Connection::Link {
+  explicit Link(asio::io_context& io) : socket(io) {}
+  void Close() {
+    error_code ignored;
+    socket.close(ignored);
+  }
+  tcp::socket socket;
+  FrameReader reader;
+  std::string wbuf;  // the bytes of the async_write in flight
+  bool writing = false;
+  // Scratch of OnRead, kept to reuse their capacity.
+  std::vector<proto::Response> responses;
+  std::vector<ResponseCallback> callbacks;
+};
+
+Connection::Connection(asio::io_context& io, HostPort target, ConnectionOptions options,
+                       RetryFn retry, const void* owner)
+    : io_(io),
+      owner_(owner),
+      target_(std::move(target)),
+      name_(target_.ToString()),
+      options_(options),
+      retry_(std::move(retry)),
+      resolver_(io),
+      connect_timer_(io),
+      deadline_timer_(io),
+      backoff_(options.initial_backoff) {}
+
+Connection::~Connection() = default;
+
+void Connection::Connect(std::function<void(Status)> done) {
+  bool start = false;
+  {
+    std::lock_guard lock(mu_);
+    switch (state_) {
+      case State::kClosed:
+        asio::post(io_, [done = std::move(done)] {
+          done(Status(Code::kUnavailable, "client is shutting down"));
+        });
+        return;
+      case State::kConnected:
+        asio::post(io_, [done = std::move(done)] { done(Status::Ok()); });
+        return;
+      case State::kIdle:
+        state_ = State::kConnecting;
+        start = true;
+        break;
+      case State::kConnecting:
+        break;
+    }
+    connect_waiters_.push_back(std::move(done));
+  }
+  if (start) asio::post(io_, [this] { StartConnect(); });
+}
+
+void Connection::Send(PendingRequest req) {
+  FollowUps follow;
+  Status fail;
+  {
+    std::lock_guard lock(mu_);
+    fail = AdmitLocked(follow);
+    if (fail.ok()) QueueLocked(std::move(req), follow);
+  }
+  if (!fail.ok()) {
+    asio::post(io_, [done = std::move(req.done), fail] { done(fail); });
+    return;
+  }
+  if (follow.connect) asio::post(io_, [this] { StartConnect(); });
+  if (follow.timer) asio::post(io_, [this] { ArmTimer(); });
+  if (follow.write) {
+    asio::post(io_, [this] {
+      {
+        std::lock_guard lock(mu_);
+        write_posted_ = false;
+      }
+      if (link_ && !link_->writing) DoWrite(link_);
+    });
+  }
+}
+
+// OK when a request may be queued now; starts a connect when one is due.
+Status Connection::AdmitLocked(FollowUps& follow) {
+  switch (state_) {
+    case State::kClosed: return Status(Code::kUnavailable, "client is shutting down");
+    case State::kIdle:
+      // Fail fast while backing off after a failed connect.
+      if (Clock::now() < retry_at_) return Status(Code::kUnavailable, last_error_);
+      state_ = State::kConnecting;
+      follow.connect = true;
+      return Status::Ok();
+    case State::kConnecting: case State::kConnected: return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+void Connection::QueueLocked(PendingRequest req, FollowUps& follow) {
+  std::string frame = std::move(req.frame);
+  out_.append(frame);
+  if (req.retries_left > 0) req.frame = std::move(frame);  // kept for a resend
+  deadlines_.insert({req.deadline, req.id});
+  if (req.deadline < timer_at_) {
+    timer_at_ = req.deadline;
+    follow.timer = true;
+  }
+  // From inside this connection's dispatch, OnRead writes when it ends.
+  if (state_ == State::kConnected && !write_posted_ && tls_dispatching != this) {
+    write_posted_ = true;
+    follow.write = true;
+  }
+  pending_.insert_or_assign(req.id, std::move(req));
+}
+
+void Connection::Shutdown() {
+  std::vector<PendingRequest> reqs;
+  std::vector<std::function<void(Status)>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    connected_ = false;
+    reqs = TakeAllLocked();
+    waiters.swap(connect_waiters_);
+  }
+  Status st(Code::kUnavailable, "client is shutting down");
+  PostFailures(std::move(reqs), st);
+  for (auto& w : waiters) asio::post(io_, [w = std::move(w), st] { w(st); });
+  asio::post(io_, [this] {
+    ++attempt_;  // makes every connect handler in flight stale
+    resolver_.cancel();
+    connect_timer_.cancel();
+    deadline_timer_.cancel();
+    if (link_) link_->Close();
+    if (connecting_link_) connecting_link_->Close();
+    link_.reset();
+    connecting_link_.reset();
+  });
+}
+
+std::vector<PendingRequest> Connection::TakeAllLocked() {
+  std::vector<PendingRequest> reqs;
+  reqs.reserve(pending_.size());
+  for (auto& [id, req] : pending_) reqs.push_back(std::move(req));
+  pending_.clear();
+  deadlines_.clear();
+  out_.clear();
+  timer_at_ = Clock::time_point::max();
+  return reqs;
+}
+
+void Connection::PostFailures(std::vector<PendingRequest> reqs, const Status& st) {
+  for (auto& r : reqs) asio::post(io_, [done = std::move(r.done), st] { done(st); });
+}
+
+// ---- connecting ----
+
+void Connection::StartConnect() {
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+  }
+  if (connecting_link_ || link_) return;
+  const uint64_t attempt = ++attempt_;
+  auto link = std::make_shared<Link>(io_);
+  connecting_link_ = link;
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([this, attempt](const error_code& ec) {
+    if (ec) return;  // cancelled: the attempt ended first
+    FinishConnect(attempt, nullptr,
+                  Status(Code::kUnavailable,
+                         "cannot connect to " + name_ + ": no answer within " +
+                             std::to_string(options_.connect_timeout.count()) + " ms"));
+  });
+  resolver_.async_resolve(
+      target_.host, std::to_string(target_.port),
+      [this, attempt, link](const error_code& ec, tcp::resolver::results_type results) {
+        if (attempt != attempt_ || connecting_link_ != link) return;
+        if (ec) {
+          FinishConnect(attempt, nullptr,
+                        Status(Code::kUnavailable, "cannot resolve " + target_.host +
+                                                       " (node " + name_ + "): " + ec.message()));
+          return;
+        }
+        asio::async_connect(link->socket, results,
+                            [this, attempt, link](const error_code& ec2, const tcp::endpoint&) {
+                              if (ec2) {
+                                FinishConnect(attempt, nullptr,
+                                              Status(Code::kUnavailable, "cannot connect to " +
+                                                                             name_ + ": " +
+                                                                             ec2.message()));
+                              } else {
+                                FinishConnect(attempt, link, Status::Ok());
+                              }
+                            });
+      });
+}
+
+void Connection::FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Status st) {
+  if (attempt != attempt_ || !connecting_link_) return;  // this attempt already ended
+  connect_timer_.cancel();
+  resolver_.cancel();
+  if (st.ok()) {
+    OnConnected(std::move(link));
+  } else {
+    OnConnectFailed(st);
+  }
+}
+
+void Connection::OnConnected(std::shared_ptr<Link> link) {
+  error_code ignored;
+  link->socket.set_option(tcp::no_delay(true), ignored);
+  connecting_link_.reset();
+  std::vector<std::function<void(Status)>> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) {
+      link->Close();
+      return;
+    }
+    state_ = State::kConnected;
+    connected_ = true;
+    backoff_ = options_.initial_backoff;
+    waiters.swap(connect_waiters_);
+  }
+  link_ = link;
+  StartRead(link);
+  DoWrite(link);  // requests queued while connecting
+  for (auto& w : waiters) w(Status::Ok());
+}
+
+void Connection::OnConnectFailed(const Status& st) {
+  connecting_link_->Close();
+  connecting_link_.reset();
+  std::vector<std::function<void(Status)>> waiters;
+  std::vector<PendingRequest> failed;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+    state_ = State::kIdle;
+    retry_at_ = Clock::now() + backoff_;
+    last_error_ = st.message() + " (next attempt in " + std::to_string(backoff_.count()) + " ms)";
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+    failed = TakeAllLocked();
+    waiters.swap(connect_waiters_);
+  }
+  LOG_DEBUG(st.message());
+  for (auto& r : failed) r.done(st);
+  for (auto& w : waiters) w(st);
+}
+
+// ---- reading and writing ----
+
+void Connection::StartRead(const std::shared_ptr<Link>& link) {
+  char* buf = link->reader.PrepareWrite(kReadChunk);
+  link->socket.async_read_some(
+      asio::buffer(buf, kReadChunk),
+      [this, link](const error_code& ec, size_t n) { OnRead(link, ec, n); });
+}
+
+void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec, size_t n) {
+  if (link != link_) return;  // closed meanwhile
+  if (ec) {
+    std::string why = ec == asio::error::eof ? "closed by the node" : ec.message();
+    OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ + " lost: " + why));
+    return;
+  }
+  link->reader.Commit(n);
+  if (!DecodeResponses(*link)) return;
+  Dispatch(link);
+  StartRead(link);
+}
+
+// Decodes every whole frame buffered into link.responses; false (after
+// failing the connection) on a bad frame or message.
+bool Connection::DecodeResponses(Link& link) {
+  link.responses.clear();
+  for (;;) {
+    auto frame = link.reader.Next();
+    if (!frame.ok()) {
+      OnLinkError(link_, Status(Code::kUnavailable,
+                                "bad frame from " + name_ + ": " + frame.status().ToString()));
+      return false;
+    }
+    if (frame->empty()) return true;
+    auto resp = proto::DecodeResponse(*frame);
+    if (!resp.ok()) {
+      OnLinkError(link_, Status(Code::kUnavailable,
+                                "bad response from " + name_ + ": " + resp.status().ToString()));
+      return false;
+    }
+    link.responses.push_back(std::move(resp).value());
+  }
+}
+
+// Matches the responses of one read under one lock, then runs their
+// callbacks; requests those send to this connection leave in one write.
+void Connection::Dispatch(const std::shared_ptr<Link>& link) {
+  auto& responses = link->responses;
+  auto& callbacks = link->callbacks;
+  callbacks.clear();
+  callbacks.resize(responses.size());
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < responses.size(); ++i) {
+      auto it = pending_.find(responses[i].id);
+      if (it == pending_.end()) continue;  // timed out earlier: drop the late answer
+      deadlines_.erase({it->second.deadline, it->first});
+      callbacks[i] = std::move(it->second.done);
+      pending_.erase(it);
+    }
+  }
+  Connection* const outer = tls_dispatching;
+  tls_dispatching = this;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    if (callbacks[i]) callbacks[i](std::move(responses[i]));
+  }
+  tls_dispatching = outer;
+  callbacks.clear();
+  if (link == link_ && !link->writing) DoWrite(link);
+}
+
+void Connection::DoWrite(const std::shared_ptr<Link>& link) {
+  {
+    std::lock_guard lock(mu_);
+    if (out_.empty()) {
+      link->writing = false;
+      return;
+    }
+    link->wbuf.swap(out_);  // wbuf is empty here; out_ keeps its capacity
+  }
+  link->writing = true;
+  asio::async_write(link->socket, asio::buffer(link->wbuf),
+                    [this, link](const error_code& ec, size_t) {
+                      link->wbuf.clear();
+                      if (link != link_) return;
+                      if (ec) {
+                        OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ +
+                                                                         " lost: " + ec.message()));
+                        return;
+                      }
+                      DoWrite(link);
+                    });
+}
+
+void Connection::OnLinkError(const std::shared_ptr<Link>& link, const Status& st) {
+  if (link != link_) return;
+  link->Close();
+  link_.reset();
+  std::vector<PendingRequest> reqs;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kClosed) return;
+    state_ = State::kIdle;
+    connected_ = false;
+    retry_at_ = Clock::now();  // the connection worked: reconnect on the next Send
+    reqs = TakeAllLocked();
+  }
+  LOG_INFO(st.message());
+  const auto now = Clock::now();
+  for (auto& r : reqs) {
+    // Reads may be resent once within their deadline; a write's outcome is
+    // unknown, so it fails and the caller decides.
+    if (r.retries_left > 0 && r.deadline > now) {
+      --r.retries_left;
+      retry_(std::move(r));
+    } else {
+      r.done(st);
+    }
+  }
+}
+
+// ---- deadlines ----
+
+void Connection::ArmTimer() {
+  Clock::time_point at;
+  {
+    std::lock_guard lock(mu_);
+    at = timer_at_;
+  }
+  if (at == Clock::time_point::max()) return;
+  deadline_timer_.expires_at(at);
+  deadline_timer_.async_wait([this](const error_code& ec) { OnTimer(ec); });
+}
+
+void Connection::OnTimer(const error_code& ec) {
+  if (ec) return;  // re-armed or shut down
+  std::vector<PendingRequest> expired;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->at <= now) {
+      auto it = pending_.find(deadlines_.begin()->id);
+      deadlines_.erase(deadlines_.begin());
+      if (it == pending_.end()) continue;
+      expired.push_back(std::move(it->second));
+      pending_.erase(it);
+    }
+    timer_at_ = deadlines_.empty() ? Clock::time_point::max() : deadlines_.begin()->at;
+  }
+  for (auto& r : expired) {
+    r.done(Status(Code::kTimeout, "no response from " + name_ + " within " +
+                                      std::to_string(r.timeout.count()) +
+                                      " ms; the outcome is unknown"));
+  }
+  ArmTimer();
+}
+
+}  // namespace rangekv::net

@@ -1,0 +1,539 @@
+#include "kvnode/cluster/cluster_member.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/log.h"
+#include "common/zk/reconciler.h"
+#include "common/zk/session.h"
+#include "kvnode/cluster/map_reader.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kBackoffInitial{100};
+constexpr milliseconds kBackoffMax{5000};
+constexpr milliseconds kReconcileRetry{500};
+constexpr milliseconds kFirstWaitLog{1000};
+constexpr milliseconds kMaxWaitLogSpacing{30000};
+
+std::string Hex(int64_t v) {
+  std::ostringstream os;
+  os << "0x" << std::hex << v;
+  return os.str();
+}
+
+std::string Seconds(Clock::duration d) {
+  std::ostringstream os;
+  os.precision(1);
+  os << std::fixed << std::chrono::duration<double>(d).count() << " s";
+  return os.str();
+}
+
+std::string JoinIds(const std::vector<RangeId>& ids) {
+  std::string s;
+  for (RangeId id : ids) s += (s.empty() ? "" : ",") + std::to_string(id.value());
+  return s.empty() ? "-" : s;
+}
+
+// Doubling delay between attempts, reset after a success.
+class Backoff {
+ public:
+  milliseconds Next() {
+    milliseconds d = next_;
+    next_ = std::min(next_ * 2, kBackoffMax);
+    return d;
+  }
+  void Reset() { next_ = kBackoffInitial; }
+
+ private:
+  milliseconds next_ = kBackoffInitial;
+};
+
+}  // namespace
+
+class ClusterMember::Worker {
+ public:
+  Worker(MemberOptions options, Node& node, NodeMetrics* metrics, FatalCallback on_fatal)
+      : options_(std::move(options)),
+        node_(node),
+        metrics_(metrics),
+        on_fatal_(std::move(on_fatal)),
+        reader_(options_.cluster, options_.self.id),
+        call_timeout_(
+            std::clamp(options_.session_timeout, milliseconds(2000), milliseconds(10000))),
+        work_(io_.get_executor()) {}
+
+  ~Worker() { Stop(); }
+
+  Status Start();
+  void Stop();
+  // Any thread: queue an ISR change for the member thread (never blocks).
+  void QueueIsrChange(IsrChange change) {
+    std::lock_guard lock(mu_);
+    isr_changes_.push_back(std::move(change));
+    reconcile_wanted_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  // ---- on the io thread ----
+  void OnSessionState(uint64_t gen, zk::SessionState state);
+  void OnReconcile() {
+    std::lock_guard lock(mu_);
+    reconcile_wanted_ = true;
+    cv_.notify_all();
+  }
+
+  // ---- on the member thread ----
+  void Run();
+  void Step();
+  enum class WakeOn { kSessionChange, kAnyEvent };
+  // Sleeps until `until`, stop, a session state change, and with kAnyEvent
+  // also a reconcile request.
+  void WaitEvent(Clock::time_point until, WakeOn wake = WakeOn::kSessionChange);
+  bool Stopping() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+  Status OpenSession();
+  // Waits for the session to connect, logging with growing spacing; stops
+  // serving once a lost connection lasts a third of the session timeout.
+  void WaitConnecting(Clock::time_point since, bool ever_connected);
+  void LoseSession(zk::SessionState state);
+  void Suspend(const std::string& reason);
+  // Creates R/nodes/<id>; sets *fatal when another live node holds the id.
+  Status Register(bool* fatal);
+  Status EnsureParents();
+  void Reconcile();
+  void ApplyIsrChanges();
+  Status ApplyIsrChange(const IsrChange& change);
+
+  const MemberOptions options_;
+  Node& node_;
+  NodeMetrics* const metrics_;
+  const FatalCallback on_fatal_;
+  MapReader reader_;
+  const milliseconds call_timeout_;
+
+  // Shared between the io thread and the member thread.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;             // guarded by mu_
+  bool reconcile_wanted_ = true;  // guarded by mu_
+  uint64_t session_gen_ = 0;      // guarded by mu_: callbacks of older sessions are ignored
+  zk::SessionState state_ = zk::SessionState::kConnecting;  // guarded by mu_
+  Clock::time_point state_since_;                           // guarded by mu_
+  bool ever_connected_ = false;  // guarded by mu_: this session was connected once
+  std::vector<IsrChange> isr_changes_;  // guarded by mu_: asked by the replicator
+
+  // Member thread only.
+  std::unique_ptr<zk::Session> session_;
+  bool registered_ = false;
+  bool serving_ = false;
+  bool was_connected_ = false;  // the state seen by the previous Step
+  int64_t session_id_ = 0;      // of session_, read when it connected
+  Backoff backoff_;
+  Clock::time_point next_wait_log_;
+  milliseconds wait_log_spacing_ = kFirstWaitLog;
+  bool suspended_for_disconnect_ = false;
+  std::optional<Clock::time_point> reconcile_retry_at_;
+  std::string last_read_error_;
+
+  // Declared last: the io thread and reconciler go first at destruction.
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<zk::Reconciler> reconciler_;
+  std::thread io_thread_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+Status ClusterMember::Worker::Start() {
+  zk::ReconcilerOptions ro;
+  ro.channel.connect_string = options_.zk_connect;
+  ro.channel.watch_paths = {reader_.paths().root()};
+  ro.channel.session_timeout = options_.session_timeout;
+  ro.period = options_.reconcile_period;
+  auto reconciler = zk::Reconciler::Create(
+      io_.get_executor(), std::move(ro),
+      [this](const zk::ReconcileTriggers&, zk::Reconciler::Done done) {
+        OnReconcile();
+        done();  // coalescing continues in reconcile_wanted_; the member thread re-reads
+      },
+      [this](const zk::WatchEvent& ev) {
+        if (metrics_ != nullptr) metrics_->CountWatchEvent(ev.type);
+      });
+  if (!reconciler.ok()) return reconciler.status();
+  reconciler_ = std::move(*reconciler);
+  io_thread_ = std::thread([this] { io_.run(); });
+  reconciler_->Start();
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void ClusterMember::Worker::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (reconciler_) reconciler_->Stop();
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();  // closes the session on its way out
+  work_.reset();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+void ClusterMember::Worker::OnSessionState(uint64_t gen, zk::SessionState state) {
+  std::lock_guard lock(mu_);
+  if (gen != session_gen_ || state == state_) return;
+  state_ = state;
+  state_since_ = Clock::now();
+  if (state == zk::SessionState::kConnected) ever_connected_ = true;
+  cv_.notify_all();
+}
+
+void ClusterMember::Worker::WaitEvent(Clock::time_point until, WakeOn wake) {
+  std::unique_lock lock(mu_);
+  zk::SessionState state = state_;
+  uint64_t gen = session_gen_;
+  cv_.wait_until(lock, until, [&] {
+    return stop_ || state_ != state || session_gen_ != gen ||
+           (wake == WakeOn::kAnyEvent && reconcile_wanted_);
+  });
+}
+
+void ClusterMember::Worker::Run() {
+  while (!Stopping()) Step();
+  if (session_) {
+    if (session_id_ != 0) LOG_INFO("closing ZooKeeper session " << Hex(session_id_));
+    session_.reset();  // the server deletes our ephemeral znode now
+  }
+  if (metrics_ != nullptr) metrics_->SetSessionState(zk::SessionState::kClosed);
+}
+
+void ClusterMember::Worker::Step() {
+  if (!session_) {
+    if (Status st = OpenSession(); !st.ok()) {
+      milliseconds delay = backoff_.Next();
+      LOG_WARN("cannot open a ZooKeeper session to " << options_.zk_connect << ": " << st.ToString()
+                                                     << "; retrying in " << delay.count() << " ms");
+      WaitEvent(Clock::now() + delay);
+      return;
+    }
+  }
+  zk::SessionState state;
+  Clock::time_point since;
+  bool ever_connected;
+  {
+    std::lock_guard lock(mu_);
+    state = state_;
+    since = state_since_;
+    ever_connected = ever_connected_;
+  }
+  if (metrics_ != nullptr) metrics_->SetSessionState(state);
+  bool reconnected = state == zk::SessionState::kConnected && !was_connected_;
+  was_connected_ = state == zk::SessionState::kConnected;
+  if (state != zk::SessionState::kConnected) {
+    if (state == zk::SessionState::kConnecting) {
+      WaitConnecting(since, ever_connected);
+    } else {
+      LoseSession(state);
+    }
+    return;
+  }
+  if (reconnected) {
+    // Whatever happened while disconnected was not seen: re-read (and resume
+    // serving if the disconnect suspended it).
+    suspended_for_disconnect_ = false;
+    wait_log_spacing_ = kFirstWaitLog;
+    session_id_ = session_->session_id();
+    LOG_INFO("connected to ZooKeeper (session " << Hex(session_id_) << ", timeout "
+                                                << session_->negotiated_timeout().count()
+                                                << " ms)");
+    std::lock_guard lock(mu_);
+    reconcile_wanted_ = true;
+  }
+  if (!registered_) {
+    bool fatal = false;
+    Status st = Register(&fatal);
+    if (fatal) {
+      on_fatal_(st);
+      std::lock_guard lock(mu_);
+      stop_ = true;  // nothing more to do; main stops the process
+      return;
+    }
+    if (!st.ok()) {
+      milliseconds delay = backoff_.Next();
+      LOG_WARN("registering node " << options_.self.id.str() << ": " << st.ToString()
+                                   << "; retrying in " << delay.count() << " ms");
+      WaitEvent(Clock::now() + delay);
+      return;
+    }
+    registered_ = true;
+    backoff_.Reset();
+    std::lock_guard lock(mu_);
+    reconcile_wanted_ = true;
+  }
+  bool wanted;
+  {
+    std::lock_guard lock(mu_);
+    wanted = reconcile_wanted_;
+    reconcile_wanted_ = false;
+  }
+  if (wanted || (reconcile_retry_at_ && Clock::now() >= *reconcile_retry_at_)) {
+    ApplyIsrChanges();
+    Reconcile();
+    return;
+  }
+  WaitEvent(reconcile_retry_at_.value_or(Clock::now() + std::chrono::seconds(60)),
+            WakeOn::kAnyEvent);
+}
+
+Status ClusterMember::Worker::OpenSession() {
+  zk::SessionOptions so;
+  so.connect_string = options_.zk_connect;
+  so.session_timeout = options_.session_timeout;
+  so.blocking_timeout = call_timeout_;
+  uint64_t gen;
+  {
+    std::lock_guard lock(mu_);
+    gen = ++session_gen_;
+    state_ = zk::SessionState::kConnecting;
+    state_since_ = Clock::now();
+    ever_connected_ = false;
+  }
+  auto s = zk::Session::Open(so, io_.get_executor(),
+                             [this, gen](zk::SessionState st) { OnSessionState(gen, st); });
+  if (!s.ok()) return s.status();
+  session_ = std::move(*s);
+  next_wait_log_ = Clock::now() + wait_log_spacing_;
+  LOG_INFO("connecting to ZooKeeper at " << options_.zk_connect << " (cluster " << options_.cluster
+                                         << ")");
+  return Status::Ok();
+}
+
+void ClusterMember::Worker::WaitConnecting(Clock::time_point since, bool ever_connected) {
+  Clock::time_point now = Clock::now();
+  // The C client notices a silent connection after 2/3 of the timeout, so
+  // the server may expire the session as early as 1/3 of the timeout after
+  // `since`; from then on other nodes may own our ranges. Stop serving
+  // before that, until ZooKeeper is reached again.
+  Clock::time_point suspend_at = since + session_->negotiated_timeout() / 3;
+  if (ever_connected && serving_ && now >= suspend_at && !suspended_for_disconnect_) {
+    suspended_for_disconnect_ = true;
+    Suspend("disconnected from ZooKeeper for " + Seconds(now - since) +
+            "; the session may expire any moment");
+  }
+  if (now >= next_wait_log_) {
+    LOG_WARN((ever_connected ? "lost the connection to ZooKeeper at "
+                             : "ZooKeeper not reachable yet at ")
+             << options_.zk_connect << " (" << Seconds(now - since) << "); still trying");
+    wait_log_spacing_ = std::min(wait_log_spacing_ * 2, kMaxWaitLogSpacing);
+    next_wait_log_ = now + wait_log_spacing_;
+  }
+  Clock::time_point until = next_wait_log_;
+  if (ever_connected && serving_ && !suspended_for_disconnect_) until = std::min(until, suspend_at);
+  WaitEvent(until);
+}
+
+void ClusterMember::Worker::LoseSession(zk::SessionState state) {
+  LOG_WARN("ZooKeeper session " << Hex(session_id_) << " "
+                                << (state == zk::SessionState::kExpired ? "expired" : "ended")
+                                << " (" << zk::SessionStateName(state)
+                                << "); opening a new one and registering again");
+  Suspend("ZooKeeper session " + std::string(zk::SessionStateName(state)) + "; rejoining");
+  session_.reset();  // an expired handle closes without network I/O
+  session_id_ = 0;
+  registered_ = false;
+  was_connected_ = false;
+  reconcile_retry_at_.reset();
+}
+
+void ClusterMember::Worker::Suspend(const std::string& reason) {
+  node_.Suspend(reason);
+  if (serving_) LOG_WARN("not serving any range: " << reason);
+  serving_ = false;
+  if (metrics_ != nullptr) {
+    metrics_->SetJoined(false);
+    metrics_->SetRangesServed(0);
+  }
+}
+
+Status ClusterMember::Worker::EnsureParents() {
+  const cluster::Paths& p = reader_.paths();
+  for (const std::string& path : {std::string("/rangekv"), p.root(), p.nodes()}) {
+    auto created = session_->Create(path, "");
+    if (!created.ok() && zk::ZkErrorOf(created.status()) != zk::ZkError::kNodeExists) {
+      return created.status();
+    }
+  }
+  return Status::Ok();
+}
+
+Status ClusterMember::Worker::Register(bool* fatal) {
+  RANGEKV_RETURN_IF_ERROR(EnsureParents());
+  const std::string path = reader_.paths().node(options_.self.id);
+  const std::string data = cluster::EncodeNode(options_.self);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto created = session_->Create(path, data, zk::CreateMode::kEphemeral);
+    if (created.ok()) {
+      LOG_INFO("registered " << path << " at " << options_.self.address << " (session "
+                             << Hex(session_id_) << ")");
+      return Status::Ok();
+    }
+    if (zk::ZkErrorOf(created.status()) != zk::ZkError::kNodeExists) return created.status();
+    RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> existing, session_->Get(path));
+    if (!existing) continue;  // vanished meanwhile: create again
+    if (existing->stat.ephemeral_owner == session_id_) {
+      // Our own create went through although its reply was lost.
+      if (existing->data != data) RANGEKV_RETURN_IF_ERROR(session_->Set(path, data).status());
+      return Status::Ok();
+    }
+    auto other = cluster::DecodeNode(existing->data);
+    if (other.ok() && other->incarnation == options_.self.incarnation) {
+      LOG_INFO("replacing " << path << " left by this data directory's previous process (session "
+                            << Hex(existing->stat.ephemeral_owner) << ", at " << other->address
+                            << ")");
+      Status deleted = session_->Delete(path, existing->stat.version);
+      if (!deleted.ok() && zk::ZkErrorOf(deleted) != zk::ZkError::kNoNode) return deleted;
+      continue;
+    }
+    *fatal = true;
+    return Status(Code::kBadRequest,
+                  "node id " + options_.self.id.str() +
+                      " is already registered by a live node at " +
+                      (other.ok() ? other->address : "an unknown address (" + path + ")"));
+  }
+  return Status(Code::kUnavailable, path + " keeps changing while registering");
+}
+
+void ClusterMember::Worker::Reconcile() {
+  Clock::time_point start = Clock::now();
+  auto read = reader_.Read(*session_, call_timeout_);
+  if (!read.ok()) {
+    if (metrics_ != nullptr) metrics_->CountReconcile(ReconcileResult::kFailed);
+    if (read.status().ToString() != last_read_error_) {
+      last_read_error_ = read.status().ToString();
+      LOG_WARN("reading the cluster map: " << last_read_error_ << "; retrying");
+    }
+    reconcile_retry_at_ = Clock::now() + kReconcileRetry;
+    return;
+  }
+  last_read_error_.clear();
+  reconcile_retry_at_.reset();
+  if (!read->self_owner || *read->self_owner != session_id_) {
+    LOG_WARN(reader_.paths().node(options_.self.id)
+             << (read->self_owner ? " belongs to another session" : " is gone")
+             << "; registering again");
+    registered_ = false;
+    std::lock_guard lock(mu_);
+    reconcile_wanted_ = true;
+    return;
+  }
+  ApplyReport report = node_.Apply(read->map);
+  if (metrics_ != nullptr) {
+    metrics_->CountReconcile(ReconcileResult::kOk);
+    metrics_->SetRangesServed(report.served);
+    metrics_->SetJoined(true);
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+  if (!report.overlapping.empty()) {
+    LOG_WARN("cluster map: ranges " << JoinIds(report.overlapping)
+                                    << " overlap others and are not routed");
+  }
+  if (!serving_ || !report.opened.empty() || !report.closed.empty() || !report.failed.empty()) {
+    LOG_INFO((serving_ ? "cluster map changed" : "joined cluster " + options_.cluster)
+             << ": serving " << report.served << " of " << read->map.ranges.size()
+             << " ranges (opened " << JoinIds(report.opened) << ", closed "
+             << JoinIds(report.closed) << ", failed " << JoinIds(report.failed) << ") in " << took
+             << " ms");
+  }
+  serving_ = true;
+}
+
+void ClusterMember::Worker::ApplyIsrChanges() {
+  std::vector<IsrChange> changes;
+  {
+    std::lock_guard lock(mu_);
+    changes.swap(isr_changes_);
+  }
+  for (const IsrChange& c : changes) {
+    if (Status st = ApplyIsrChange(c); !st.ok()) {
+      LOG_WARN("range " << c.range.value() << ": ISR " << (c.add ? "add " : "removal of ")
+                        << c.node.str() << " not written: " << st.ToString()
+                        << " (the owner asks again if it still applies)");
+    }
+  }
+}
+
+// A compare-and-set of the range znode: only while it still names this
+// node as owner at the epoch the replicator led, so a stale request can
+// never touch a newer owner's ISR.
+Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
+  const std::string path = reader_.paths().range(c.range);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
+  if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo r, cluster::DecodeRange(got->data));
+  if (r.owner != options_.self.id || r.epoch != c.epoch) {
+    return Status(Code::kStaleEpoch, "the range moved on (epoch " +
+                                         std::to_string(r.epoch.value()) + ")");
+  }
+  auto it = std::find(r.isr.begin(), r.isr.end(), c.node);
+  bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
+  if (c.add) {
+    if (it != r.isr.end() || !replica) return Status::Ok();
+    r.isr.push_back(c.node);
+  } else {
+    if (it == r.isr.end() || c.node == options_.self.id) return Status::Ok();
+    r.isr.erase(it);
+  }
+  RANGEKV_RETURN_IF_ERROR(
+      session_->Set(path, cluster::EncodeRange(r), got->stat.version).status());
+  LOG_INFO("range " << c.range.value() << " epoch " << c.epoch.value() << ": ISR now "
+                    << [&] {
+                         std::string s;
+                         for (const NodeId& n : r.isr) s += (s.empty() ? "" : ",") + n.str();
+                         return s;
+                       }());
+  return Status::Ok();
+}
+
+// ---- ClusterMember ----
+
+ClusterMember::ClusterMember(MemberOptions options, Node& node, NodeMetrics* metrics,
+                             FatalCallback on_fatal)
+    : worker_(std::make_unique<Worker>(std::move(options), node, metrics, std::move(on_fatal))) {}
+
+ClusterMember::~ClusterMember() { Stop(); }
+
+Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(MemberOptions options, Node& node,
+                                                            NodeMetrics* metrics,
+                                                            FatalCallback on_fatal) {
+  if (options.self.id != node.id()) {
+    return Status(Code::kInternal,
+                  "member id " + options.self.id.str() + " is not the node's " + node.id().str());
+  }
+  std::unique_ptr<ClusterMember> member(
+      new ClusterMember(std::move(options), node, metrics, std::move(on_fatal)));
+  RANGEKV_RETURN_IF_ERROR(member->worker_->Start());
+  return member;
+}
+
+void ClusterMember::Stop() { worker_->Stop(); }
+
+void ClusterMember::QueueIsrChange(IsrChange change) { worker_->QueueIsrChange(std::move(change)); }
+
+}  // namespace rangekv::kvnode

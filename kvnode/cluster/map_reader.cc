@@ -1,0 +1,156 @@
+#include "kvnode/cluster/map_reader.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "common/log.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+using GetResult = Result<std::optional<zk::ZnodeData>>;
+
+bool IsNoNode(const Status& st) { return zk::ZkErrorOf(st) == zk::ZkError::kNoNode; }
+
+// Children of path; a missing path has none.
+Result<std::vector<std::string>> ChildrenOrEmpty(zk::Session& session, const std::string& path) {
+  auto children = session.Children(path);
+  if (!children.ok() && IsNoNode(children.status())) return std::vector<std::string>();
+  return children;
+}
+
+// Gets every path with async calls and one wait: a map of 256 ranges costs
+// one round trip, not 256. Results come back in the order of paths.
+Result<std::vector<GetResult>> GetAll(zk::Session& session, const std::vector<std::string>& paths,
+                                      std::chrono::milliseconds timeout) {
+  struct Pending {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+    std::vector<std::optional<GetResult>> results;
+  };
+  auto p = std::make_shared<Pending>();  // shared: completions may outlive a timed-out wait
+  p->left = paths.size();
+  p->results.resize(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    session.AsyncGet(paths[i], [p, i](GetResult r) {
+      std::lock_guard lock(p->mu);
+      p->results[i].emplace(std::move(r));
+      if (--p->left == 0) p->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(p->mu);
+  if (!p->cv.wait_for(lock, timeout, [&] { return p->left == 0; })) {
+    return Status(Code::kTimeout, "reading " + std::to_string(paths.size()) +
+                                      " znodes took longer than " +
+                                      std::to_string(timeout.count()) + " ms");
+  }
+  std::vector<GetResult> out;
+  out.reserve(paths.size());
+  for (auto& r : p->results) out.push_back(std::move(*r));
+  return out;
+}
+
+}  // namespace
+
+MapReader::MapReader(std::string cluster, NodeId self) : paths_(cluster), self_(std::move(self)) {}
+
+void MapReader::ReportGarbage(const std::string& path, const zk::ZnodeStat& stat,
+                              const std::string& why) {
+  auto [it, fresh] = garbage_.try_emplace(path, stat.mzxid);
+  if (!fresh && it->second == stat.mzxid) return;
+  it->second = stat.mzxid;
+  LOG_WARN("cluster map: ignoring " << path << " (version " << stat.version.value()
+                                    << "): " << why);
+}
+
+Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds timeout) {
+  Status synced = session.Sync(paths_.root());
+  if (!synced.ok() && !IsNoNode(synced)) return synced;
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> node_names,
+                           ChildrenOrEmpty(session, paths_.nodes()));
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> range_names,
+                           ChildrenOrEmpty(session, paths_.ranges()));
+  std::vector<std::string> paths = {paths_.config()};
+  for (const auto& n : node_names) paths.push_back(paths_.nodes() + "/" + n);
+  std::vector<std::optional<RangeId>> range_ids;
+  std::set<std::string> seen;  // every znode looked at, to forget garbage that is gone
+  for (const auto& n : range_names) {
+    std::optional<RangeId> id = cluster::Paths::ParseRangeName(n);
+    if (!id) {
+      seen.insert(paths_.ranges() + "/" + n);
+      ReportGarbage(paths_.ranges() + "/" + n, zk::ZnodeStat{}, "not a range id");
+      continue;
+    }
+    range_ids.push_back(id);
+    paths.push_back(paths_.range(*id));
+  }
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<GetResult> got, GetAll(session, paths, timeout));
+
+  MapRead out;
+  size_t at = 0;
+  // Config.
+  if (!got[at].ok()) return got[at].status();
+  if (const auto& d = *got[at]) {
+    auto c = cluster::DecodeConfig(d->data);
+    if (c.ok()) {
+      out.map.config = *c;
+      ClearGarbage(paths[at]);
+    } else {
+      ReportGarbage(paths[at], d->stat, c.status().message());
+    }
+  }
+  ++at;
+  // Live nodes.
+  for (const auto& name : node_names) {
+    const std::string& path = paths[at];
+    const GetResult& r = got[at++];
+    if (!r.ok()) return r.status();
+    if (!*r) continue;  // gone since Children
+    const zk::ZnodeData& d = **r;
+    if (name == self_.str()) out.self_owner = d.stat.ephemeral_owner;
+    auto info = cluster::DecodeNode(d.data);
+    if (!info.ok() || info->id.str() != name) {
+      ReportGarbage(path, d.stat,
+                    info.ok() ? "holds node id " + info->id.str() : info.status().message());
+      continue;
+    }
+    ClearGarbage(path);
+    out.map.live_nodes.emplace(info->id, std::move(*info));
+  }
+  // Ranges.
+  std::map<RangeId, cluster::RangeInfo> valid;
+  for (const auto& id : range_ids) {
+    const std::string& path = paths[at];
+    const GetResult& r = got[at++];
+    if (!r.ok()) return r.status();
+    if (!*r) continue;  // deleted since Children
+    const zk::ZnodeData& d = **r;
+    auto info = cluster::DecodeRange(d.data);
+    if (info.ok() && info->id == *id) {
+      ClearGarbage(path);
+      valid.emplace(*id, *info);
+      out.map.ranges.emplace(*id, std::move(*info));
+      continue;
+    }
+    auto last = last_valid_.find(*id);
+    std::string why =
+        info.ok() ? "holds range id " + std::to_string(info->id.value()) : info.status().message();
+    if (last != last_valid_.end()) {
+      why += "; keeping its last valid version (epoch " +
+             std::to_string(last->second.epoch.value()) + ")";
+      valid.emplace(*id, last->second);
+      out.map.ranges.emplace(*id, last->second);
+    }
+    ReportGarbage(path, d.stat, why);
+  }
+  last_valid_ = std::move(valid);  // ranges deleted from ZooKeeper are forgotten
+  seen.insert(paths.begin(), paths.end());
+  std::erase_if(garbage_, [&](const auto& entry) { return !seen.count(entry.first); });
+  return out;
+}
+
+}  // namespace rangekv::kvnode

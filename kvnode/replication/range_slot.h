@@ -1,0 +1,84 @@
+// kvnode/replication/range_slot.h — one range as this node holds it: its current store
+// and the admission state that replication sets for the data plane.
+//
+// Why a slot and not the store itself in the routing table: a replica that
+// installs a snapshot replaces its store while the table stays published,
+// and the replication layer must tell the I/O threads whether the owner may
+// take writes (ISR at least min-insync, previous owner's lease waited out)
+// and answer linearizable reads (its lease confirmed by the ISR). All of it
+// is atomics, so an I/O thread admits a request without a lock:
+//
+// | access           | admitted when                                          |
+// |------------------|--------------------------------------------------------|
+// | write (owner)    | write_state == kOpen                                   |
+// | read (owner)     | reads_ready and now < read_lease_until                 |
+// | stale read (any) | stale_ok (the store holds a consistent committed map)  |
+//
+// A slot starts closed for everything; the replicator opens it. A
+// standalone node's slot is opened for everything at once (no replication).
+//
+// Thread-safety: every method is safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/types.h"
+#include "kvnode/storage/range_store.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+enum class Access : uint8_t { kRead, kStaleRead, kWrite };
+
+// Why the owner refuses writes right now.
+enum class WriteState : uint8_t {
+  kOpen,
+  kNotOwner,           // not the owner (yet): replicator has not started leading
+  kLeaseWait,          // promoted; waiting out the previous owner's lease
+  kNotEnoughReplicas,  // ISR below min-insync
+  kDeposed,            // a replica reported a newer epoch; waiting for the map
+};
+
+class RangeSlot {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  RangeSlot(RangeId id, std::shared_ptr<RangeStore> store) : id_(id), store_(std::move(store)) {}
+
+  RangeId id() const { return id_; }
+  std::shared_ptr<RangeStore> store() const { return store_.load(); }
+  void set_store(std::shared_ptr<RangeStore> s) { store_.store(std::move(s)); }
+
+  // OK, or the error to answer (RANGE_UNAVAILABLE / NOT_ENOUGH_REPLICAS).
+  Status Admit(Access access) const;
+
+  // ---- set by the replicator (or at once for a standalone node) ----
+  void OpenAll();  // standalone: no replication, everything admitted
+  void set_write_state(WriteState s) { write_state_.store(s); }
+  WriteState write_state() const { return write_state_.load(); }
+  void set_reads_ready(bool b) { reads_ready_.store(b); }
+  void set_read_lease_until(Clock::time_point t) {
+    lease_ns_.store(t.time_since_epoch().count());
+  }
+  void set_stale_ok(bool b) { stale_ok_.store(b); }
+  bool stale_ok() const { return stale_ok_.load(); }
+  void set_isr_info(int isr, int min_insync) {
+    isr_.store(isr);
+    min_insync_.store(min_insync);
+  }
+
+ private:
+  const RangeId id_;
+  std::atomic<std::shared_ptr<RangeStore>> store_;
+  std::atomic<WriteState> write_state_{WriteState::kNotOwner};
+  std::atomic<bool> reads_ready_{false};
+  std::atomic<Clock::rep> lease_ns_{0};
+  std::atomic<bool> stale_ok_{false};
+  std::atomic<int> isr_{0};
+  std::atomic<int> min_insync_{0};
+};
+
+}  // namespace rangekv::kvnode

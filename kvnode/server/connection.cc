@@ -1,0 +1,172 @@
+#include "kvnode/server/connection.h"
+
+#include <sstream>
+#include <utility>
+
+#include "common/log.h"
+#include "kvnode/server/connection_manager.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+// Send buffers above this are released after use instead of kept, so one
+// large scan does not pin its memory for the connection's lifetime.
+constexpr size_t kKeepBufferBytes = 1u << 20;
+
+std::string PeerName(const asio::ip::tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown peer";
+  std::ostringstream os;
+  os << ep;
+  return os.str();
+}
+
+}  // namespace
+
+Connection::Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
+                       ConnectionManager& manager, size_t max_frame)
+    : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
+      handler_(handler),
+      manager_(manager),
+      peer_(PeerName(socket_)),
+      reader_(max_frame) {}
+
+Connection::~Connection() = default;
+
+void Connection::Start() {
+  LOG_DEBUG("connection from " << peer_);
+  DoRead();
+}
+
+void Connection::Drain() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kDraining;
+  MaybeFinishDrain();
+}
+
+void Connection::Close() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);  // aborts the outstanding read/write; their handlers see kClosed
+  manager_.Remove(shared_from_this());
+}
+
+void Connection::DoRead() {
+  if (state_ != State::kOpen || reading_) return;
+  reading_ = true;
+  char* at = reader_.PrepareWrite(kReadChunk);
+  socket_.async_read_some(asio::buffer(at, kReadChunk),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
+}
+
+void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
+  reading_ = false;
+  if (state_ != State::kOpen) return;  // draining reads nothing more; closed is gone
+  if (ec == asio::error::eof) {
+    // The peer may have only half-closed: it still gets its pending answers.
+    LOG_DEBUG("connection from " << peer_ << " closed by peer");
+    Drain();
+    return;
+  }
+  if (ec) {
+    LOG_DEBUG("connection from " << peer_ << ": " << ec.message());
+    Close();
+    return;
+  }
+  reader_.Commit(n);
+  if (!HandleFrames()) return;
+  Flush();
+  if (!Overloaded()) DoRead();
+}
+
+bool Connection::HandleFrames() {
+  while (true) {
+    Result<std::string_view> frame = reader_.Next();
+    if (!frame.ok()) {
+      LOG_WARN("closing connection from " << peer_ << ": " << frame.status().ToString());
+      Close();
+      return false;
+    }
+    if (frame->empty()) return true;
+    Result<proto::Request> req = proto::DecodeRequest(*frame);
+    if (!req.ok()) {
+      LOG_WARN("closing connection from " << peer_ << ": " << req.status().ToString());
+      Close();
+      return false;
+    }
+    std::optional<proto::Response> resp = handler_.Handle(std::move(*req), *this);
+    if (resp) Append(*resp);
+  }
+}
+
+void Connection::Append(const proto::Response& resp) { proto::EncodeResponse(resp, out_); }
+
+void Connection::Flush() {
+  if (writing_ || out_.empty() || state_ == State::kClosed) return;
+  // sending_ is empty here; swapping keeps both buffers' capacity for reuse.
+  std::swap(out_, sending_);
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(sending_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                      self->OnWritten(ec);
+                    });
+}
+
+void Connection::OnWritten(const boost::system::error_code& ec) {
+  writing_ = false;
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    LOG_DEBUG("connection from " << peer_ << ": write failed: " << ec.message());
+    Close();
+    return;
+  }
+  if (sending_.capacity() > kKeepBufferBytes) {
+    std::string().swap(sending_);
+  } else {
+    sending_.clear();
+  }
+  Flush();
+  MaybeResumeReading();
+  MaybeFinishDrain();
+}
+
+ResponseSink::Reply Connection::ReplyLater() {
+  ++pending_writes_;
+  // Runs on the store's log thread: hop back to this connection's thread.
+  // The shared_ptr keeps the connection alive even if it closes meanwhile.
+  return [self = shared_from_this()](proto::Response resp) mutable {
+    asio::any_io_executor ex = self->executor_;
+    asio::post(ex, [self = std::move(self), resp = std::move(resp)]() mutable {
+      self->OnReplyLater(std::move(resp));
+    });
+  };
+}
+
+void Connection::OnReplyLater(proto::Response resp) {
+  --pending_writes_;
+  if (state_ == State::kClosed) return;  // nobody to tell; the write itself stands
+  Append(resp);
+  Flush();
+  MaybeResumeReading();
+  MaybeFinishDrain();
+}
+
+void Connection::MaybeResumeReading() {
+  if (state_ == State::kOpen && !reading_ && !Overloaded()) DoRead();
+}
+
+void Connection::MaybeFinishDrain() {
+  if (state_ == State::kDraining && pending_writes_ == 0 && !writing_ && out_.empty()) Close();
+}
+
+bool Connection::Overloaded() const {
+  return pending_writes_ >= kMaxPendingWrites ||
+         out_.size() + sending_.size() >= kMaxBufferedOutput;
+}
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,109 @@
+// kvnode/server/data_dir.h — a kvnode's data directory: identity and exclusive lock.
+//
+// Layout of DIR:
+//
+// | path               | what                                                   |
+// |--------------------|--------------------------------------------------------|
+// | NODE               | identity file (format below); written atomically       |
+// | LOCK               | flock(2)ed by the running kvnode; holds its pid as text |
+// | ranges/<range-id>/ | one RangeStore per range (kvnode/storage/range_store.h)        |
+//
+// NODE format, version 1: ASCII text, each line ending in '\n':
+//
+// | line | content                | meaning                                     |
+// |------|------------------------|---------------------------------------------|
+// | 1    | "rangekv-node 1"       | magic word and format version               |
+// | 2    | "id <node-id>"         | the node that owns DIR; [A-Za-z0-9._-]{1,64}|
+// | 3    | "incarnation <hex>"    | optional (see below); 1..64 lower-case hex  |
+// | 4... | "<field> <value>"      | reserved: ignored by this reader            |
+//
+// Example:  "rangekv-node 1\nid n1\nincarnation 9f86d081884c7d659a2feaa0c55ad015\n".
+//
+// The incarnation is 128 random bits (32 hex digits), created once per data
+// directory. It tells "this directory's previous process" apart from "another
+// node using the same id": a kvnode that finds its ZooKeeper node znode
+// already present with its own incarnation knows it is looking at its own
+// previous life (kill -9 and restart within the session timeout) and may
+// replace it. Files written before the line existed (lines 1-2 only) still
+// load: Open adds an incarnation and rewrites NODE. Readers of version 1 that
+// predate the line ignore everything after line 2, so they still read
+// directories written with it; that is why the version stays 1.
+//
+// Readers reject any other magic, a newer version, a missing/invalid id line,
+// or an invalid incarnation line (CORRUPTION), so an older binary never
+// misreads a newer directory. NODE is written to NODE.tmp, fsynced, renamed
+// over NODE and the directory fsynced: a crash leaves either no NODE or a
+// whole one.
+//
+// The lock is flock(LOCK_EX | LOCK_NB) on LOCK, held for the DataDir's
+// lifetime. The kernel drops it when the process dies, so a kill -9 never
+// leaves a stale lock behind; the pid written into LOCK only makes the error
+// message of a second kvnode more helpful.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/types.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+inline constexpr std::string_view kNodeFileName = "NODE";
+inline constexpr std::string_view kLockFileName = "LOCK";
+inline constexpr std::string_view kRangesDirName = "ranges";
+inline constexpr std::string_view kNodeFileMagic = "rangekv-node";
+inline constexpr int kNodeFileVersion = 1;
+inline constexpr size_t kIncarnationBytes = 16;  // written as 32 hex digits
+inline constexpr size_t kMaxIncarnationHex = 64;
+
+// What NODE says.
+struct NodeIdentity {
+  NodeId id;
+  std::string incarnation;  // "" in a file written before incarnations existed
+  friend bool operator==(const NodeIdentity&, const NodeIdentity&) = default;
+};
+
+class DataDir {
+ public:
+  // Opens DIR for the node `want` (nullopt: adopt DIR's id, or
+  // default_id for a new DIR):
+  //   - creates DIR with its parents (IO_ERROR when it cannot be created or
+  //     written, e.g. a regular file is in the way or the path is read-only);
+  //   - takes the lock (UNAVAILABLE "in use by another kvnode (pid N)");
+  //   - reads NODE, or writes it (with a new incarnation) for a new DIR;
+  //     adds an incarnation to a NODE that has none. BAD_REQUEST when DIR
+  //     belongs to a different node id; CORRUPTION when NODE does not parse.
+  // Messages are one line and name the path.
+  static Result<std::unique_ptr<DataDir>> Open(const std::string& dir,
+                                               const std::optional<NodeId>& want,
+                                               const NodeId& default_id);
+
+  ~DataDir();  // releases the lock
+  DataDir(const DataDir&) = delete;
+  DataDir& operator=(const DataDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  const NodeId& node_id() const { return identity_.id; }
+  // Never empty once opened.
+  const std::string& incarnation() const { return identity_.incarnation; }
+  // DIR/ranges/<id> (not created here; RangeStore::Open creates it).
+  std::string RangeDir(RangeId id) const;
+
+  // The NODE file text, and its parser (exposed for tests). An empty
+  // incarnation writes the old two-line form.
+  static std::string FormatNodeFile(const NodeId& id, std::string_view incarnation = "");
+  static Result<NodeIdentity> ParseNodeFile(std::string_view text);
+  // kIncarnationBytes random bytes as lower-case hex.
+  static std::string NewIncarnation();
+
+ private:
+  DataDir(std::string path, int lock_fd, NodeIdentity identity);
+  std::string path_;
+  int lock_fd_;
+  NodeIdentity identity_;
+};
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,130 @@
+#include "kvnode/server/metrics.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+constexpr proto::OpKind kAllOps[] = {
+    proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
+    proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing, proto::OpKind::kFetch,
+    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus};
+
+constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
+                                          "expired", "auth_failed", "closed"};
+
+const char* SessionLabel(std::optional<zk::SessionState> s) {
+  if (!s) return "none";
+  switch (*s) {
+    case zk::SessionState::kConnecting:
+      return "connecting";
+    case zk::SessionState::kConnected:
+      return "connected";
+    case zk::SessionState::kExpired:
+      return "expired";
+    case zk::SessionState::kAuthFailed:
+      return "auth_failed";
+    case zk::SessionState::kClosed:
+      return "closed";
+  }
+  return "none";
+}
+
+size_t OpIndex(proto::OpKind op) { return static_cast<size_t>(op) % std::size(kAllOps); }
+
+}  // namespace
+
+const char* OpName(proto::OpKind op) {
+  switch (op) {
+    case proto::OpKind::kGet:
+      return "get";
+    case proto::OpKind::kPut:
+      return "put";
+    case proto::OpKind::kDelete:
+      return "delete";
+    case proto::OpKind::kCas:
+      return "cas";
+    case proto::OpKind::kScan:
+      return "scan";
+    case proto::OpKind::kBatch:
+      return "batch";
+    case proto::OpKind::kPing:
+      return "ping";
+    case proto::OpKind::kFetch:
+      return "fetch";
+    case proto::OpKind::kSnapshot:
+      return "snapshot";
+    case proto::OpKind::kRangeStatus:
+      return "range_status";
+  }
+  return "unknown";
+}
+
+NodeMetrics::NodeMetrics(metrics::Registry& registry)
+    : requests_(registry.AddCounterFamily("rangekv_kvnode_requests_total",
+                                          "Requests answered, by operation and result code.")),
+      ranges_served_(registry
+                         .AddGaugeFamily("rangekv_kvnode_ranges_served",
+                                         "Ranges this node serves (store open, in the table).")
+                         .WithLabels()),
+      joined_(registry
+                  .AddGaugeFamily("rangekv_kvnode_joined",
+                                  "1 while the node serves from a cluster map read under a live "
+                                  "ZooKeeper session (standalone: always 1).")
+                  .WithLabels()),
+      session_state_(registry.AddGaugeFamily("rangekv_kvnode_zk_session_state",
+                                             "1 for the current ZooKeeper session state.")),
+      watch_events_(registry.AddCounterFamily("rangekv_kvnode_zk_watch_events_total",
+                                              "Events from the ZooKeeper watch channel.")) {
+  static_assert(std::size(kAllOps) == kOps);
+  auto latency = registry.AddHistogramFamily(
+      "rangekv_kvnode_request_duration_seconds",
+      "Time from a decoded request to its answer being ready, by operation.",
+      metrics::ExponentialBuckets(25e-6, 2, 17));
+  for (proto::OpKind op : kAllOps) {
+    ok_[OpIndex(op)] = requests_.WithLabels({{"op", OpName(op)}, {"result", "OK"}});
+    latency_[OpIndex(op)] = latency.WithLabels({{"op", OpName(op)}});
+  }
+  auto reconciles = registry.AddCounterFamily("rangekv_kvnode_reconciles_total",
+                                              "Re-reads of the cluster map, by result.");
+  reconciles_ok_ = reconciles.WithLabels({{"result", "ok"}});
+  reconciles_failed_ = reconciles.WithLabels({{"result", "failed"}});
+  SetSessionState(std::nullopt);
+}
+
+void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency) {
+  size_t i = OpIndex(op);
+  latency_[i].Observe(std::chrono::duration<double>(latency).count());
+  if (result == Code::kOk) {
+    ok_[i].Inc();
+    return;
+  }
+  metrics::Counter c;
+  {
+    std::lock_guard lock(errors_mu_);
+    auto it = errors_.find({i, result});
+    if (it == errors_.end()) {
+      it = errors_
+               .emplace(std::make_pair(i, result),
+                        requests_.WithLabels({{"op", OpName(op)}, {"result", CodeName(result)}}))
+               .first;
+    }
+    c = it->second;
+  }
+  c.Inc();
+}
+
+void NodeMetrics::SetSessionState(std::optional<zk::SessionState> state) {
+  const char* now = SessionLabel(state);
+  for (const char* s : kSessionStates) {
+    session_state_.WithLabels({{"state", s}}).Set(std::string_view(s) == now ? 1 : 0);
+  }
+}
+
+void NodeMetrics::CountWatchEvent(zk::WatchEventType type) {
+  watch_events_.WithLabels({{"type", zk::WatchEventTypeName(type)}}).Inc();
+}
+
+void NodeMetrics::CountReconcile(ReconcileResult result) {
+  (result == ReconcileResult::kOk ? reconciles_ok_ : reconciles_failed_).Inc();
+}
+
+}  // namespace rangekv::kvnode

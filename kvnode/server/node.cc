@@ -1,0 +1,209 @@
+#include "kvnode/server/node.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/log.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+constexpr int64_t kSlowOpenMs = 100;
+
+std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
+
+int64_t MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
+}
+
+}  // namespace
+
+Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
+    : dir_(std::move(dir)), config_(std::move(config)), mode_(mode) {
+  Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
+}
+
+Node::~Node() {
+  Status st = Close();
+  if (!st.ok()) LOG_ERROR("closing node: " << st.ToString());
+}
+
+Result<std::unique_ptr<Node>> Node::OpenStandalone(const NodeConfig& config) {
+  RANGEKV_ASSIGN_OR_RETURN(
+      std::unique_ptr<DataDir> dir,
+      DataDir::Open(config.data_dir, config.id, NodeId(std::string(kDefaultStandaloneNodeId))));
+  std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kStandalone));
+  cluster::RangeInfo whole;
+  whole.id = kStandaloneRange;
+  whole.owner = node->id();
+  auto store = node->OpenStore(whole);
+  if (!store.ok()) return store.status();
+  RangeRoute route;
+  route.id = kStandaloneRange;
+  route.owner = node->id();
+  auto slot = std::make_shared<RangeSlot>(kStandaloneRange, std::move(*store));
+  slot->OpenAll();  // no replication: one node is the whole truth
+  route.slot = slot;
+  node->slots_.emplace(kStandaloneRange, std::move(slot));
+  node->Publish(RoutingTable::Build(node->id(), {std::move(route)}));
+  return node;
+}
+
+Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
+  if (!config.id) return Status(Code::kBadRequest, "a cluster node needs an id (--id)");
+  RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<DataDir> dir,
+                           DataDir::Open(config.data_dir, config.id, *config.id));
+  std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kCluster));
+  Node* raw = node.get();
+  node->replicator_ = std::make_unique<Replicator>(
+      node->id(), config.replication, [raw](RangeId id) { return raw->StoreOptionsFor(id); });
+  return node;
+}
+
+StoreOptions Node::StoreOptionsFor(RangeId id) const {
+  StoreOptions opts;
+  opts.dir = dir_->RangeDir(id);
+  opts.fsync = config_.fsync;
+  opts.batch_interval = config_.fsync_interval;
+  if (config_.segment_bytes != 0) opts.segment_bytes = config_.segment_bytes;
+  if (config_.snapshot_after_bytes != 0) opts.snapshot_after_bytes = config_.snapshot_after_bytes;
+  if (config_.keep_log_records != 0) opts.keep_records_below_snapshot = config_.keep_log_records;
+  return opts;
+}
+
+Route Node::RouteKey(RangeId requested, Epoch epoch, std::string_view key,
+                     Access access) const {
+  return routing()->ForKey(requested, epoch, key, access);
+}
+
+Route Node::RouteBatch(RangeId requested, Epoch epoch,
+                       const std::vector<proto::WriteOp>& ops) const {
+  return routing()->ForBatch(requested, epoch, ops);
+}
+
+Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r) {
+  StoreOptions opts = StoreOptionsFor(r.id);
+  auto start = std::chrono::steady_clock::now();
+  auto store = RangeStore::Open(r.id, r.bounds, opts);
+  if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
+  // The store logs what it recovered; the time it took matters when it is long.
+  int64_t ms = MsSince(start);
+  if (ms >= kSlowOpenMs) {
+    LOG_INFO(RangeName(r.id) << " " << r.bounds.ToString() << ": opened in " << ms << " ms");
+  } else {
+    LOG_DEBUG(RangeName(r.id) << " " << r.bounds.ToString() << ": opened in " << ms << " ms");
+  }
+  return std::shared_ptr<RangeStore>(std::move(*store));
+}
+
+Status Node::CloseStore(RangeId id, RangeStore& store) {
+  Status st = store.Close();
+  if (!st.ok()) {
+    LOG_ERROR(RangeName(id) << ": closing its store: " << st.ToString());
+  } else {
+    LOG_INFO(RangeName(id) << ": closed (data kept in " << dir_->RangeDir(id) << ")");
+  }
+  return st;
+}
+
+ApplyReport Node::Apply(const cluster::ClusterMap& map) {
+  std::lock_guard lock(control_mu_);
+  ApplyReport report;
+  if (mode_ != Mode::kCluster || closed_) {
+    LOG_ERROR("node " << id().str() << ": cluster map ignored (standalone or closed node)");
+    report.served = routing()->served();
+    return report;
+  }
+  std::vector<RangeRoute> routes;
+  std::vector<HeldRange> held;
+  std::set<RangeId> kept;
+  for (const auto& [rid, r] : map.ranges) {
+    RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, nullptr, Status()};
+    if (r.owner) {
+      if (const cluster::NodeInfo* n = map.Node(*r.owner)) route.owner_address = n->address;
+    }
+    bool holds = r.owner == id() ||
+                 std::find(r.replicas.begin(), r.replicas.end(), id()) != r.replicas.end();
+    if (holds) {
+      kept.insert(rid);
+      route.slot = HoldRange(r, report, &route.unavailable);
+      if (route.slot) held.push_back(HeldRange{r, route.slot, route.owner_address});
+    }
+    routes.push_back(std::move(route));
+  }
+  if (replicator_) {
+    replicator_->Update(std::move(held), map.config ? map.config->min_insync : 1);
+  }
+  auto table = RoutingTable::Build(id(), std::move(routes), &report.overlapping);
+  report.served = table->served();
+  Publish(std::move(table));
+  // Only now, with no new request able to reach them, close what moved away.
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (kept.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto store = it->second->store()) (void)CloseStore(it->first, *store);  // logged
+    report.closed.push_back(it->first);
+    open_errors_.erase(it->first);
+    it = slots_.erase(it);
+  }
+  return report;
+}
+
+std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
+                                           Status* unavailable) {
+  const RangeId rid = r.id;
+  auto it = slots_.find(rid);
+  if (it != slots_.end()) {
+    std::shared_ptr<RangeStore> store = it->second->store();
+    if (store && store->bounds() == r.bounds) return it->second;
+    LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
+    if (store) (void)CloseStore(rid, *store);  // logged; the reopen below decides
+    slots_.erase(it);
+    report.closed.push_back(rid);
+  }
+  auto store = OpenStore(r);
+  if (!store.ok()) {
+    *unavailable = store.status();
+    report.failed.push_back(rid);
+    auto& last = open_errors_[rid];
+    if (last != store.status().ToString()) {
+      last = store.status().ToString();
+      LOG_ERROR(RangeName(rid) << " cannot be served: " << last);
+    }
+    return nullptr;
+  }
+  open_errors_.erase(rid);
+  report.opened.push_back(rid);
+  auto slot = std::make_shared<RangeSlot>(rid, std::move(*store));
+  slots_.emplace(rid, slot);
+  return slot;
+}
+
+void Node::Suspend(std::string reason) {
+  std::lock_guard lock(control_mu_);
+  if (closed_) return;
+  Publish(RoutingTable::Unavailable(id(), std::move(reason)));
+}
+
+Status Node::Close() {
+  std::lock_guard lock(control_mu_);
+  if (closed_) return Status::Ok();
+  closed_ = true;
+  Publish(RoutingTable::Unavailable(id(), "node is shutting down"));
+  if (replicator_) replicator_->Stop();
+  Status first;
+  for (auto& [rid, slot] : slots_) {
+    std::shared_ptr<RangeStore> store = slot->store();
+    if (!store) continue;
+    Status st = store->Close();
+    if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
+  }
+  slots_.clear();
+  return first;
+}
+
+}  // namespace rangekv::kvnode

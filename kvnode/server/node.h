@@ -1,0 +1,167 @@
+// kvnode/server/node.h — one kvnode: its data directory, the ranges it serves, and
+// routing a request to the RangeStore that holds its key.
+//
+// The data directory's identity file, lock and layout are specified in
+// kvnode/server/data_dir.h. Range data lives in DIR/ranges/<range-id>/.
+//
+// Modes:
+//   - standalone: one range, kStandaloneRange, covering the whole key space,
+//     owned by this node at epoch 0; fixed at Open.
+//   - cluster: the ranges come from the cluster map in ZooKeeper
+//     (kvnode/cluster/cluster_member.h reads it and calls Apply). Until the first
+//     Apply every request gets RANGE_UNAVAILABLE "not yet joined".
+//
+// Data plane / control plane. Requests route through an immutable
+// RoutingTable (kvnode/server/routing.h) that the control plane replaces as a
+// whole (an atomic shared_ptr swap): an I/O thread never waits for a lock,
+// for ZooKeeper or for the disk. Apply does the slow work (opening stores
+// replays their logs) before publishing, and closes stores only after the
+// table without them is published:
+//
+//   Apply(map):  open stores of ranges newly owned here  (disk I/O)
+//                publish the new table                    (requests switch)
+//                close stores of ranges no longer owned   (data stays on disk)
+//
+// A request that picked up the old table a moment before the swap may still
+// reach a store being closed; its write then completes, or fails with
+// UNAVAILABLE "range store is closed" — never touches freed memory (the
+// table holds shared_ptrs).
+//
+// Lifecycle:
+//
+//   Open* --> serving (Apply / Suspend any number of times) --Close()--> closed
+//
+// Thread-safety: Route* and routing() are safe from any thread at any time
+// while the Node exists. Apply, Suspend and Close are the control plane:
+// one thread at a time (they serialise on a mutex), never an Asio thread
+// (they block on disk I/O). Close() is called once the server stopped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "common/protocol.h"
+#include "common/types.h"
+#include "kvnode/server/data_dir.h"
+#include "kvnode/replication/range_slot.h"
+#include "kvnode/storage/range_store.h"
+#include "kvnode/replication/replicator.h"
+#include "kvnode/server/routing.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+// Node id of a standalone data directory created without --id.
+inline constexpr std::string_view kDefaultStandaloneNodeId = "standalone";
+// Why a cluster node refuses requests before it has read the map.
+inline constexpr std::string_view kNotYetJoined =
+    "not yet joined: the cluster map was not read yet";
+
+struct NodeConfig {
+  std::string data_dir;
+  std::optional<NodeId> id;  // standalone: nullopt adopts the directory's; cluster: required
+  FsyncPolicy fsync = FsyncPolicy::kBatch;
+  std::chrono::milliseconds fsync_interval{10};
+  ReplicationOptions replication{};  // cluster mode
+  // Storage thresholds (0: the store's default; see StoreOptions).
+  size_t segment_bytes = 0;
+  size_t snapshot_after_bytes = 0;
+  uint64_t keep_log_records = 0;
+};
+
+// What one Apply changed (for logs and tests).
+struct ApplyReport {
+  std::vector<RangeId> opened;       // stores opened and now served
+  std::vector<RangeId> closed;       // stores closed (data kept on disk)
+  std::vector<RangeId> failed;       // owned here, but the store did not open
+  std::vector<RangeId> overlapping;  // left out of the table: they overlap another range
+  size_t served = 0;                 // ranges served after the Apply
+};
+
+class Node {
+ public:
+  // Opens the data directory (DataDir::Open's errors) and the single
+  // standalone range's store (RangeStore::Open's errors, e.g. CORRUPTION,
+  // with the range named). On error nothing stays locked or open.
+  static Result<std::unique_ptr<Node>> OpenStandalone(const NodeConfig& config);
+  // Opens the data directory of a cluster node; no store is opened until
+  // Apply. BAD_REQUEST without an id; DataDir::Open's errors.
+  static Result<std::unique_ptr<Node>> OpenCluster(const NodeConfig& config);
+
+  ~Node();  // Close() if not yet closed
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const NodeId& id() const { return dir_->node_id(); }
+  const DataDir& data_dir() const { return *dir_; }
+
+  // ---- data plane (any thread) ----
+
+  // The current table. Callers keep the shared_ptr for the duration of one
+  // request, so the stores it names stay alive while they are used.
+  std::shared_ptr<const RoutingTable> routing() const { return table_.load(); }
+  // RoutingTable::ForKey / ForBatch on the current table.
+  Route RouteKey(RangeId requested, Epoch epoch, std::string_view key,
+                 Access access = Access::kWrite) const;
+  Route RouteBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
+  // Ranges served right now.
+  size_t range_count() const { return routing()->served(); }
+
+  // The replication of a cluster node (nullptr when standalone).
+  Replicator* replicator() const { return replicator_.get(); }
+
+  // ---- control plane (one thread at a time, never an Asio thread) ----
+
+  // Holds exactly the ranges `map` gives to this node (owner, or one of
+  // the replicas): opens their stores (DIR/ranges/<id>/, bounds from the
+  // map; a store whose bounds changed is reopened), hands them to the
+  // replicator (which admits requests per role), publishes the table,
+  // closes the stores of ranges it no longer holds. A store that fails to open makes its range
+  // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
+  // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
+  ApplyReport Apply(const cluster::ClusterMap& map);
+  // Stops serving every range (RANGE_UNAVAILABLE "node X: <reason>") until
+  // the next Apply; stores stay open so serving resumes at once.
+  void Suspend(std::string reason);
+
+  // Closes every store (queued writes complete, logs fsynced). Returns the
+  // first error; later calls return OK. Routing afterwards answers
+  // RANGE_UNAVAILABLE "node is shutting down".
+  Status Close();
+
+ private:
+  enum class Mode { kStandalone, kCluster };
+  Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode);
+  void Publish(std::shared_ptr<const RoutingTable> table) { table_.store(std::move(table)); }
+  // Opens the store of range r (blocking: log replay).
+  Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
+  Status CloseStore(RangeId id, RangeStore& store);
+  StoreOptions StoreOptionsFor(RangeId id) const;
+  // The slot of range r, opening its store if needed; nullptr (and the
+  // reason in *unavailable) when the store does not open.
+  std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
+                                       Status* unavailable);
+
+  const std::unique_ptr<DataDir> dir_;
+  const NodeConfig config_;
+  const Mode mode_;
+  std::atomic<std::shared_ptr<const RoutingTable>> table_;
+
+  std::mutex control_mu_;  // serialises Apply / Suspend / Close
+  // Every held range by id (control plane; guarded by control_mu_).
+  std::map<RangeId, std::shared_ptr<RangeSlot>> slots_;
+  std::unique_ptr<Replicator> replicator_;
+  // Latest open failure per range, logged once per distinct message.
+  std::map<RangeId, std::string> open_errors_;
+  bool closed_ = false;
+};
+
+}  // namespace rangekv::kvnode

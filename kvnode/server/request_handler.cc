@@ -1,0 +1,162 @@
+#include "kvnode/server/request_handler.h"
+
+#include <chrono>
+#include <utility>
+
+namespace rangekv::kvnode {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+proto::Response MakeResponse(uint64_t id, proto::Response::Kind kind) {
+  proto::Response r;
+  r.id = id;
+  r.kind = kind;
+  return r;
+}
+
+// The error response for a failed route, with the owner hint if any.
+proto::Response RouteError(uint64_t id, Route&& route) {
+  proto::Response r = proto::Response::Error(id, std::move(route.error));
+  r.hint = std::move(route.hint);
+  return r;
+}
+
+Access ReadAccess(const proto::Request& req) {
+  return req.consistency == proto::Consistency::kStale ? Access::kStaleRead : Access::kRead;
+}
+
+Code ResultCode(const proto::Response& r) {
+  return r.kind == proto::Response::Kind::kError ? r.error.code() : Code::kOk;
+}
+
+// Interposes on ReplyLater so a write's latency is observed when the store
+// answers, not when it was queued.
+class TimedSink final : public ResponseSink {
+ public:
+  TimedSink(ResponseSink& inner, NodeMetrics& metrics, proto::OpKind op, Clock::time_point start)
+      : inner_(inner), metrics_(metrics), op_(op), start_(start) {}
+  Reply ReplyLater() override {
+    return [reply = inner_.ReplyLater(), m = &metrics_, op = op_,
+            start = start_](proto::Response resp) {
+      m->RecordRequest(op, ResultCode(resp), Clock::now() - start);
+      reply(std::move(resp));
+    };
+  }
+
+ private:
+  ResponseSink& inner_;
+  NodeMetrics& metrics_;
+  const proto::OpKind op_;
+  const Clock::time_point start_;
+};
+
+}  // namespace
+
+std::optional<proto::Response> RequestHandler::Handle(proto::Request&& req,
+                                                      ResponseSink& sink) const {
+  if (metrics_ == nullptr) return Dispatch(std::move(req), sink);
+  Clock::time_point start = Clock::now();
+  proto::OpKind op = req.kind;
+  TimedSink timed(sink, *metrics_, op, start);
+  std::optional<proto::Response> resp = Dispatch(std::move(req), timed);
+  if (resp) metrics_->RecordRequest(op, ResultCode(*resp), Clock::now() - start);
+  return resp;
+}
+
+std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
+                                                        ResponseSink& sink) const {
+  if (Status st = proto::Validate(req); !st.ok()) {
+    return proto::Response::Error(req.id, std::move(st));
+  }
+  switch (req.kind) {
+    case proto::OpKind::kPing:
+      return MakeResponse(req.id, proto::Response::Kind::kPong);
+    case proto::OpKind::kGet:
+      return Get(req);
+    case proto::OpKind::kScan:
+      return Scan(req);
+    case proto::OpKind::kPut:
+    case proto::OpKind::kDelete:
+    case proto::OpKind::kCas:
+    case proto::OpKind::kBatch:
+      return Write(std::move(req), sink);
+    case proto::OpKind::kFetch:
+    case proto::OpKind::kSnapshot:
+    case proto::OpKind::kRangeStatus:
+      return Replication(std::move(req), sink);
+  }
+  return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
+}
+
+proto::Response RequestHandler::Get(const proto::Request& req) const {
+  const std::string& key = req.ops.front().key;  // Validate checked the arity
+  Route route = node_.RouteKey(req.range, req.epoch, key, ReadAccess(req));
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  std::optional<proto::Entry> e = route.store->Get(key);
+  if (!e) return MakeResponse(req.id, proto::Response::Kind::kNotFound);
+  proto::Response r = MakeResponse(req.id, proto::Response::Kind::kFound);
+  r.found = std::move(*e);
+  return r;
+}
+
+proto::Response RequestHandler::Scan(const proto::Request& req) const {
+  Route route = node_.RouteKey(req.range, req.epoch, req.scan_start, ReadAccess(req));
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  const std::shared_ptr<RangeStore>& store = route.store;
+  proto::Response r = MakeResponse(req.id, proto::Response::Kind::kEntries);
+  // Stop at the range's end; `more` then tells the caller to go on there.
+  const std::optional<std::string>& range_end = store->bounds().end();
+  bool clamped = range_end && (!req.scan_end || *range_end < *req.scan_end);
+  const std::optional<std::string>& end = clamped ? range_end : req.scan_end;
+  if (end && *end <= req.scan_start) return r;  // empty span: nothing to ask the store
+  uint32_t limit = req.scan_limit == 0 ? proto::Limits::kDefaultScanLimit : req.scan_limit;
+  r.entries = store->Scan(req.scan_start, end, limit, &r.more);
+  if (clamped) r.more = true;
+  return r;
+}
+
+std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
+                                                     ResponseSink& sink) const {
+  Route route = req.kind == proto::OpKind::kBatch
+                    ? node_.RouteBatch(req.range, req.epoch, req.ops)
+                    : node_.RouteKey(req.range, req.epoch, req.ops.front().key);
+  if (!route.ok()) return RouteError(req.id, std::move(route));
+  route.store->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater(),
+                                          slot = std::move(route.slot)](Result<Seq> seq) {
+    if (!seq.ok()) {
+      // A failed cas is a read of the key's version: answer it only under
+      // the same lease as a linearizable get (an owner that was replaced
+      // without knowing it yet must not report a version it may have lost).
+      if (seq.status().code() == Code::kCasFailed && slot != nullptr) {
+        if (Status lease = slot->Admit(Access::kRead); !lease.ok()) {
+          reply(proto::Response::Error(id, std::move(lease)));
+          return;
+        }
+      }
+      reply(proto::Response::Error(id, seq.status()));
+      return;
+    }
+    proto::Response r = MakeResponse(id, proto::Response::Kind::kWritten);
+    r.written_version = seq->value();
+    reply(std::move(r));
+  });
+  return std::nullopt;
+}
+
+std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,
+                                                           ResponseSink& sink) const {
+  Replicator* rep = node_.replicator();
+  if (rep == nullptr) {
+    return proto::Response::Error(
+        req.id, Status(Code::kBadRequest, "a standalone node does not replicate"));
+  }
+  switch (req.kind) {
+    case proto::OpKind::kFetch: rep->HandleFetch(std::move(req), sink.ReplyLater()); break;
+    case proto::OpKind::kSnapshot: rep->HandleSnapshot(std::move(req), sink.ReplyLater()); break;
+    default: rep->HandleStatus(req.id, sink.ReplyLater()); break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,297 @@
+// kvnode/storage/range_store.h — the storage of one range on one node.
+//
+// A RangeStore owns one range's durable state: its write-ahead log (one log
+// and one sequence per range, kvnode/storage/wal_format.h), its snapshots, and the
+// ordered in-memory map key -> (value, version) rebuilt from them at Open.
+//
+// Write path (group commit):
+//
+//   Write(ops, cb) --validate cas against latest state (committed + pending)
+//        |          assign Seq, encode one WAL record, enqueue  [caller thread]
+//        v
+//   log thread: take everything queued, one writev(), one fsync under
+//        |      `always`, then apply to the map in Seq order
+//        |      (under `batch`/`never` a separate sync thread fdatasyncs
+//        |      the active segment while appends go on)
+//        v
+//   cb(Seq) on the log thread  -> the caller posts back to its own executor
+//
+// Visibility: Get/Scan see only writes whose callback has fired or is about
+// to fire (durable per the policy and applied). A write is never visible
+// before it is durable, so a crash can never take back a value a reader saw
+// (under fsync=never/batch "durable" means "in the kernel's page cache": it
+// survives a process crash but not a power loss).
+//
+// Ordering: writes take Seqs in the order Write() is called; cas and batch
+// conditions are checked at that moment against the latest state including
+// writes still pending, so a later write always sees an earlier one.
+//
+// Replication (kvnode/replication/, docs/replication.md). The same
+// store serves an owner and a replica:
+//
+//   owner    Write() -> record carries epoch() -> written -> ReadLog ships
+//            it -> Commit(hwm) once the ISR has it -> applied, cb fires.
+//   replica  AppendReplicated(owner's exact record bytes) -> durable ->
+//            cb(durable seq) = the ack -> Commit(owner's hwm) -> applied.
+//
+// With the commit gate on, a record is applied (visible to Get/Scan, its
+// Write callback run) only once it is durable locally AND Commit() has
+// reached its Seq; with the gate off (the default, standalone nodes) Commit
+// is implied and the store behaves exactly as without replication. A
+// record's Seq is its position in the log on every node; its epoch (the
+// payload's epoch field) is the ownership epoch it was written under, and
+// the epoch history (kvnode/storage/epoch_history.h) maps epochs to Seqs.
+//
+// Recovery (Open) applies the whole log it finds, including records a
+// replica had appended but not yet committed. That is deliberate: the
+// replication layer re-fetches from the owner, which tells a replica with a
+// divergent tail where to truncate; a truncation below committed() is
+// refused, and the caller then resyncs from the owner's snapshot
+// (OpenFromSnapshot).
+//
+// Thread-safety: all methods are safe from any thread. Store callbacks
+// (Write, AppendReplicated) and the log listener run on the log thread: they
+// must not call TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
+// SetLogListener or Close (post to another thread instead). A mutex guards the
+// pending queue and a shared_mutex the map (readers share it; the log thread
+// takes it exclusively to apply a group); neither is held across I/O
+// (lock order and details: kvnode/storage/range_store_impl.h). Do not destroy a
+// store from inside one of its own write callbacks.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/key_range.h"
+#include "common/protocol.h"
+#include "common/types.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+enum class FsyncPolicy : uint8_t {
+  kAlways,  // fsync before acknowledging (group commit shares one fsync)
+  kBatch,   // acknowledge after write(); fsync at most batch_interval later
+  kNever,   // acknowledge after write(); leave flushing to the kernel
+};
+const char* FsyncPolicyName(FsyncPolicy p);
+std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view s);
+
+struct StoreOptions {
+  std::string dir;  // the range's directory; created if missing
+  FsyncPolicy fsync = FsyncPolicy::kBatch;
+  std::chrono::milliseconds batch_interval{10};
+  size_t segment_bytes = 64u << 20;          // rotate the WAL segment past this size
+  size_t snapshot_after_bytes = 256u << 20;  // log bytes since the last snapshot
+  // Log records kept below the snapshot for replica catch-up.
+  uint64_t keep_records_below_snapshot = 100000;
+  // Newest written records kept in memory for ReadLog (older ones are read
+  // back from the segment files).
+  size_t log_cache_bytes = 16u << 20;
+};
+
+// A whole WAL record as shipped between nodes: the exact bytes (record
+// header + payload, kvnode/storage/wal_format.h), so a replica appends it without
+// re-encoding. seq and epoch repeat what the bytes say.
+struct LogRecord {
+  Seq seq{0};
+  Epoch epoch{0};
+  std::string bytes;
+};
+
+// A record's Seq and epoch. {0, 0}: empty log. After OpenFromSnapshot, the
+// snapshot's replay seq and the epoch given to it.
+struct LogPosition {
+  Seq seq{0};
+  Epoch epoch{0};
+  friend bool operator==(const LogPosition&, const LogPosition&) = default;
+};
+
+struct LogRead {
+  std::vector<LogRecord> records;  // consecutive, starting at the asked Seq
+  bool below_log_start = false;    // the asked Seq is only in snapshots
+};
+
+// A snapshot file handed out for shipping to a replica (ExportSnapshot).
+struct SnapshotExport {
+  std::string path;    // immutable while it is the store's current export
+  Seq replay_from{0};  // R: the replica continues the log at R + 1
+  Seq end{0};          // E: its map is consistent once E is applied
+  uint64_t bytes = 0;  // file size
+};
+
+struct StoreStats {
+  Seq last_seq{0};  // highest Seq durable and applied
+  size_t keys = 0;
+  uint64_t wal_bytes = 0;  // bytes in live segments
+  size_t segments = 0;
+  Seq snapshot_seq{0};  // Seq covered by the newest snapshot (0: none)
+};
+
+class RangeStore {
+ public:
+  using WriteCallback = std::function<void(Result<Seq>)>;
+
+  // Opens (or creates) the store in opts.dir: loads the newest valid
+  // snapshot, replays the log after it, truncates a torn tail of the newest
+  // segment. Corruption anywhere else returns CORRUPTION naming the file and
+  // offset; the range must then not be served.
+  static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts);
+
+  ~RangeStore();  // Close() if not yet closed
+  RangeStore(const RangeStore&) = delete;
+  RangeStore& operator=(const RangeStore&) = delete;
+
+  RangeId id() const;
+  const KeyRange& bounds() const;
+
+  // Reads of committed state. Keys outside bounds() are a caller bug.
+  std::optional<proto::Entry> Get(std::string_view key) const;
+  // Up to limit entries with start <= key < end (end nullopt: unbounded),
+  // in key order; *more is set when entries remain past the limit.
+  std::vector<proto::Entry> Scan(std::string_view start, const std::optional<std::string>& end,
+                                 uint32_t limit, bool* more) const;
+
+  // Appends ops as one atomic record. cb runs exactly once, on the log
+  // thread (or inline for an immediate error such as CAS_FAILED): with the
+  // record's Seq (the new version of every key it touched) once durable and
+  // applied (and committed, gate on), or with an error, in which case
+  // nothing was applied. One exception, gate on only: a record durable but
+  // not committed when the store closes gets UNAVAILABLE "range store is
+  // closed" although it stays in the log, so a reopen applies it (its
+  // outcome is unknown, as after a timeout).
+  // put/delete/cas semantics: delete of a missing key succeeds; cas with
+  // expected_version 0 requires the key to be absent.
+  void Write(std::vector<proto::WriteOp> ops, WriteCallback cb);
+
+  StoreStats Stats() const;
+
+  // Writes a snapshot now (normally done in the background) and deletes
+  // segments below the low-water mark. For tests and shutdown.
+  Status SnapshotNow();
+
+  // Stops accepting writes, completes queued ones, fsyncs, stops threads.
+  // Records durable but not committed (commit gate on) are not applied:
+  // their Write callbacks get UNAVAILABLE "range store is closed".
+  Status Close();
+
+  // ---- replication: commit ----
+
+  // Commit gate. Off (default): a write is applied and its callback fires
+  // once it is durable locally. On: a record (written or replicated) is
+  // applied and its callback fires only once it is durable locally AND
+  // Commit() has reached its Seq. Turning the gate off commits everything
+  // durable.
+  void SetCommitGate(bool on);
+  // Raises the commit point (never lowers it; only TruncateAfter does).
+  // Newly committed durable records are applied in Seq order, and their
+  // callbacks run, on the log thread (woken here). A commit point beyond
+  // durable() takes effect as records become durable. Any thread.
+  void Commit(Seq through);
+  // Highest Seq applied (the commit point as applied).
+  Seq committed() const;
+  // Highest Seq durable per the fsync policy (always: fsync'ed; batch and
+  // never: written).
+  Seq durable() const;
+  // The last record written to the log file (maybe not durable yet).
+  LogPosition last() const;
+  // The first Seq the log still holds; records below are only in snapshots.
+  // last().seq + 1 when the log holds none.
+  Seq log_start() const;
+  // 0, or for a store made by OpenFromSnapshot, the installed snapshot's
+  // end seq E: its map is consistent only once committed() >= E, so stale
+  // reads must be refused before.
+  Seq consistent_from() const;
+
+  // ---- replication: epochs ----
+
+  // Records written by Write() from now on carry epoch e. Persists
+  // (e, next seq) in the epoch history before returning. e must be >=
+  // epoch() (else BAD_REQUEST); equal is a no-op.
+  Status BeginEpoch(Epoch e);
+  // The newest epoch of the history (0 when none).
+  Epoch epoch() const;
+  // The last Seq written under an epoch <= e: the Seq before the first
+  // record of the first epoch > e, or last().seq when no later epoch
+  // started. A replica whose last record has epoch e truncates to
+  // min(its last seq, owner.EpochEnd(e)). 0 when e is older than what a
+  // store opened from a snapshot knows (the replica must then resync).
+  Seq EpochEnd(Epoch e) const;
+
+  // ---- replication: the owner's side ----
+
+  // Up to max_bytes (at least one record if any) of records with Seq >=
+  // from, through last().seq, in Seq order: from the in-memory tail cache,
+  // else from the segment files (works after a restart and across
+  // segments). below_log_start (and no records) when from < log_start():
+  // the caller must ship a snapshot. Empty when from > last().seq.
+  Result<LogRead> ReadLog(Seq from, size_t max_bytes) const;
+  // fn(written, durable) runs on the log thread after every group is
+  // written (and, under fsync always, again once it is fsync'ed), with
+  // last().seq and durable(). It must be quick and must not call back into
+  // the store's blocking methods (Write callbacks, TruncateAfter,
+  // SetLogListener); reading last()/durable()/committed() is fine. Once
+  // SetLogListener returns, the previous fn is no longer running or called.
+  void SetLogListener(std::function<void(Seq written, Seq durable)> fn);
+
+  // Owner side: a snapshot file to ship. Reuses the current export while
+  // the log still holds its replay seq + 1 (so every replica catching up at
+  // the same time gets the same file); otherwise exports the newest
+  // snapshot the log covers, taking one now when there is none. The file is
+  // a hard link to the store's snapshot, kept (readable at `path`) until
+  // the next export replaces it; a leftover is removed at the next Open.
+  // Blocks for the length of a snapshot when it takes one: call it off any
+  // latency-sensitive thread.
+  Result<SnapshotExport> ExportSnapshot();
+
+  // ---- replication: the replica's side ----
+
+  // Appends records received from the owner. They must be consecutive and
+  // start right after the last record written or queued (last().seq + 1
+  // when nothing is in flight), else BAD_REQUEST; header and payload crcs
+  // and payload decoding are checked (CORRUPTION); epochs must not go down,
+  // within the batch or against the last record in the log (BAD_REQUEST).
+  // On any error nothing is appended and cb runs inline. Records keep their
+  // owner-assigned Seqs and epochs; a record whose epoch is newer than the
+  // history's last adds (epoch, seq) to it. cb(Seq of the last record) runs
+  // on the log thread once all of them are durable per the fsync policy
+  // (or with an error, e.g. when TruncateAfter or Close dropped them). They
+  // are applied only when Commit() covers them (gate on).
+  void AppendReplicated(std::vector<LogRecord> records, WriteCallback cb);
+  // Drops every record above seq: from the epoch history first, then from
+  // the log (later segments deleted, the one holding seq + 1 cut back, all
+  // fsync'ed), so a crash in between leaves a log that Open accepts.
+  // Writes and appends queued or staged above seq fail (their callbacks
+  // get UNAVAILABLE before this returns), the commit point is lowered to
+  // seq if above, and the next record must be seq + 1. BAD_REQUEST when seq < committed() (applied
+  // state cannot be taken back; the caller resyncs from a snapshot). Runs
+  // its work on the log thread and waits for it: never call it from a
+  // store callback or the log listener. seq >= last().seq is a no-op for
+  // the log.
+  Status TruncateAfter(Seq seq);
+
+  // Replica side: wipes opts.dir, installs `snapshot_file` (snapshot
+  // format, kvnode/storage/snapshot.h, received from the owner; verified whole
+  // first, fsync'ed, then moved into opts.dir, so it must not be inside
+  // it), and opens a store whose log is empty and continues at R + 1 (R =
+  // the snapshot's replay seq): last() == {R, epoch}, log_start() == R + 1,
+  // epoch history based at (R, epoch) with (epoch, R + 1) as first entry,
+  // consistent_from() == E. A restart before E is reached reopens the same
+  // way. The commit gate starts off, as for Open.
+  static Result<std::unique_ptr<RangeStore>> OpenFromSnapshot(RangeId id, KeyRange bounds,
+                                                              StoreOptions opts,
+                                                              const std::string& snapshot_file,
+                                                              Epoch epoch);
+
+ private:
+  struct Impl;
+  explicit RangeStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rangekv::kvnode

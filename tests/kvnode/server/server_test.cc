@@ -1,0 +1,214 @@
+// In-process tests of the serving path: Server + Connection + RequestHandler
+// over real loopback sockets, driven by a raw-frame client.
+#include "kvnode/server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "kvnode/server/connection.h"
+#include "kvnode/server/node.h"
+#include "tests/kvnode/server/wire_client.h"
+#include "tests/testutil/testutil.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+using proto::Response;
+using testing::WireClient;
+using Kind = proto::Response::Kind;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void TearDown() override { Shutdown(); }
+
+  void Open() {
+    auto node = Node::OpenStandalone(NodeConfig{tmp_.Sub("data"), std::nullopt});
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    node_ = std::move(*node);
+    handler_ = std::make_unique<RequestHandler>(*node_);
+    ServerOptions opts{HostPort{"127.0.0.1", 0}, 2};
+    auto server = Server::Bind(opts);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->Start(*handler_).ok());
+    port_ = server_->local_endpoint().port();
+  }
+  // The order main() uses: stop serving, close stores, free the server.
+  void Shutdown() {
+    if (server_) server_->Stop();
+    if (node_) {
+      EXPECT_TRUE(node_->Close().ok());
+    }
+    server_.reset();
+    handler_.reset();
+    node_.reset();
+  }
+  WireClient Connect() {
+    auto c = WireClient::Connect(port_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(*c);
+  }
+  static bool Pings(WireClient& c, uint64_t id) {
+    auto r = c.Call(testing::PingRequest(id));
+    return r.ok() && r->kind == Kind::kPong && r->id == id;
+  }
+
+  testing::TempDir tmp_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<RequestHandler> handler_;
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(ServerTest, BindsAnyPortAndReportsIt) {
+  EXPECT_GT(port_, 0);
+  EXPECT_EQ(server_->local_address(), "127.0.0.1:" + std::to_string(port_));
+  EXPECT_EQ(server_->io_threads(), 2);
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredById) {
+  WireClient c = Connect();
+  constexpr int kN = 200;
+  std::string burst;
+  for (int i = 0; i < kN; ++i) {
+    proto::EncodeRequest(
+        testing::PutRequest(1000 + i, "k" + std::to_string(i), "v" + std::to_string(i)), burst);
+  }
+  ASSERT_TRUE(c.SendRaw(burst).ok());  // all in flight before any answer is read
+  std::map<uint64_t, Response> got;
+  for (int i = 0; i < kN; ++i) {
+    auto r = c.Receive();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    got[r->id] = *r;
+  }
+  ASSERT_EQ(got.size(), size_t{kN});
+  for (auto& [id, r] : got) {
+    EXPECT_GE(id, 1000u);
+    EXPECT_LT(id, 1000u + kN);
+    EXPECT_EQ(r.kind, Kind::kWritten);
+  }
+  burst.clear();
+  for (int i = 0; i < kN; ++i)
+    proto::EncodeRequest(testing::GetRequest(i, "k" + std::to_string(i)), burst);
+  ASSERT_TRUE(c.SendRaw(burst).ok());
+  for (int i = 0; i < kN; ++i) {
+    auto r = c.Receive();
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->kind, Kind::kFound);
+    EXPECT_EQ(r->found.key, "k" + std::to_string(r->id));
+    EXPECT_EQ(r->found.value, "v" + std::to_string(r->id));
+  }
+}
+
+TEST_F(ServerTest, GarbageClosesOnlyThatConnection) {
+  WireClient bystander = Connect();
+  ASSERT_TRUE(Pings(bystander, 1));
+  WireClient bad = Connect();
+  // A valid length with bytes that are no Cap'n Proto message (segment count 2^32).
+  ASSERT_TRUE(bad.SendRaw(std::string("\0\0\0\x10", 4) + std::string(16, '\xff')).ok());
+  EXPECT_TRUE(bad.WaitClosed());
+  EXPECT_TRUE(Pings(bystander, 2));
+  WireClient fresh = Connect();
+  EXPECT_TRUE(Pings(fresh, 3));
+}
+
+TEST_F(ServerTest, OversizeAndMisalignedFramesClose) {
+  WireClient bystander = Connect();
+  WireClient big = Connect();
+  ASSERT_TRUE(big.SendRaw(std::string("\x7f\xff\xff\xf8", 4)).ok());  // ~2 GiB announced
+  EXPECT_TRUE(big.WaitClosed());
+  WireClient odd = Connect();
+  ASSERT_TRUE(odd.SendRaw(std::string("\0\0\0\x0b", 4) + std::string(11, 'x')).ok());
+  EXPECT_TRUE(odd.WaitClosed());
+  EXPECT_TRUE(Pings(bystander, 1));
+}
+
+TEST_F(ServerTest, TooLargeValueGetsAnErrorAndTheConnectionStays) {
+  WireClient c = Connect();
+  auto r = c.Call(testing::PutRequest(5, "k", std::string(proto::Limits::kMaxValueBytes + 1, 'v')));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, 5u);
+  ASSERT_EQ(r->kind, Kind::kError);
+  EXPECT_EQ(r->error.code(), Code::kTooLarge);
+  EXPECT_TRUE(Pings(c, 6));
+}
+
+TEST_F(ServerTest, HalfClosedClientStillGetsItsAnswers) {
+  WireClient c = Connect();
+  std::string burst;
+  for (int i = 0; i < 50; ++i)
+    proto::EncodeRequest(testing::PutRequest(i, "h" + std::to_string(i), "v"), burst);
+  ASSERT_TRUE(c.SendRaw(burst).ok());
+  c.ShutdownWrite();
+  for (int i = 0; i < 50; ++i) {
+    auto r = c.Receive();
+    ASSERT_TRUE(r.ok()) << "answer " << i << ": " << r.status().ToString();
+    EXPECT_EQ(r->kind, Kind::kWritten);
+  }
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(ServerTest, ClientVanishingWithWritesPendingHarmsNothing) {
+  for (int round = 0; round < 5; ++round) {
+    WireClient c = Connect();
+    std::string burst;
+    for (int i = 0; i < 300; ++i) {
+      proto::EncodeRequest(testing::PutRequest(i, "gone" + std::to_string(i), "v"), burst);
+    }
+    ASSERT_TRUE(c.SendRaw(burst).ok());
+  }  // each client closes with its writes still in flight
+  WireClient c = Connect();
+  EXPECT_TRUE(Pings(c, 1));
+  auto r = c.Call(testing::PutRequest(2, "after", "v"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, Kind::kWritten);
+}
+
+TEST_F(ServerTest, ClientThatDoesNotReadIsThrottledNotDropped) {
+  WireClient c = Connect();
+  constexpr int kN = 3 * static_cast<int>(Connection::kMaxPendingWrites);
+  std::string burst;
+  for (int i = 0; i < kN; ++i) {
+    proto::EncodeRequest(testing::PutRequest(i, "bp" + std::to_string(i % 100), "v"), burst);
+  }
+  ASSERT_TRUE(c.SendRaw(burst).ok());  // the kernel buffers what the node does not read yet
+  int written = 0;
+  for (int i = 0; i < kN; ++i) {
+    auto r = c.Receive(std::chrono::seconds(30));
+    ASSERT_TRUE(r.ok()) << "answer " << i << ": " << r.status().ToString();
+    written += r->kind == Kind::kWritten;
+  }
+  EXPECT_EQ(written, kN);
+}
+
+TEST_F(ServerTest, StopClosesConnectionsAndDataSurvivesReopen) {
+  WireClient c = Connect();
+  auto w = c.Call(testing::PutRequest(1, "durable", "yes"));
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w->kind, Kind::kWritten);
+  server_->Stop();
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_FALSE(WireClient::Connect(port_).ok());  // the acceptor is closed
+  Shutdown();
+  Open();
+  WireClient again = Connect();
+  auto g = again.Call(testing::GetRequest(2, "durable"));
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->kind, Kind::kFound);
+  EXPECT_EQ(g->found.value, "yes");
+  EXPECT_EQ(g->found.version, w->written_version);
+}
+
+TEST_F(ServerTest, PortInUseIsUnavailable) {
+  ServerOptions opts{HostPort{"127.0.0.1", static_cast<uint16_t>(port_)}, 1};
+  auto second = Server::Bind(opts);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kUnavailable);
+  EXPECT_NE(second.status().message().find("127.0.0.1:" + std::to_string(port_)),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace rangekv::kvnode
