@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "kvnode/storage/range_store.h"
 
 namespace rangekv::kvnode {

@@ -9,13 +9,17 @@
 
 namespace rangekv::log {
 
-enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3, kOff = 4 };
 
 void SetLevel(Level level);
 Level GetLevel();
 // Name printed after the level letter; set once by each program's main.
 void SetProgram(std::string name);
 void Write(Level level, const std::string& message);
+// Replaces the time stamp and program name of every line with what fn
+// returns (the simulation prints simulated time and the process); nullptr
+// restores them. Install before any thread logs.
+void SetLineHeadForTesting(std::string (*fn)());
 
 }  // namespace rangekv::log
 

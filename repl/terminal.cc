@@ -1,6 +1,9 @@
 #include "repl/terminal.h"
 
 // editline/readline.h uses FILE without including <stdio.h> itself.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +48,23 @@ char** Complete(const char* text, int start, int /*end*/) {
   return rl_completion_matches(text, CandidateGenerator);
 }
 
+// libedit prints the prompt while the terminal is still in cooked mode and
+// only then switches to raw mode. A Ctrl-D typed in between is taken by the
+// kernel's line discipline as end-of-file and reaches libedit as a NUL
+// byte, which libedit treats as "insert the next key literally", so the
+// Ctrl-D is lost and the ones after it too. Keys are read here instead, and
+// a NUL is handed on as the Ctrl-D it was (Ctrl-@, which also sends NUL,
+// then acts as Ctrl-D; nothing else is bound to it).
+int ReadKey(FILE* in) {
+  unsigned char c = 0;
+  ssize_t n;
+  do {
+    n = ::read(fileno(in), &c, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return EOF;
+  return c == 0 ? 0x04 : c;
+}
+
 class History {
  public:
   explicit History(std::string path) : path_(std::move(path)) {
@@ -78,6 +98,8 @@ std::string HistoryPath() {
 int RunTerminal(Backend& backend) {
   rl_readline_name = "kvrepl";
   rl_attempted_completion_function = Complete;
+  rl_getc_function = ReadKey;
+  rl_initialize();
   History history(HistoryPath());
   std::printf("kvrepl connected to %s; type help\n", backend.Describe().c_str());
   std::fflush(stdout);

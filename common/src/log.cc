@@ -12,7 +12,10 @@ namespace {
 std::atomic<Level> g_level{Level::kInfo};
 std::mutex g_program_mu;
 std::string g_program = "rangekv";
+std::atomic<std::string (*)()> g_head{nullptr};
 }  // namespace
+
+void SetLineHeadForTesting(std::string (*fn)()) { g_head.store(fn); }
 
 void SetLevel(Level level) { g_level.store(level); }
 Level GetLevel() { return g_level.load(std::memory_order_relaxed); }
@@ -23,6 +26,18 @@ void SetProgram(std::string name) {
 }
 
 void Write(Level level, const std::string& message) {
+  static constexpr char kLetters[] = {'D', 'I', 'W', 'E'};
+  if (auto head = g_head.load(std::memory_order_relaxed)) {
+    std::string line = head();
+    line += ' ';
+    line += kLetters[static_cast<int>(level)];
+    line += ' ';
+    line += message;
+    line += '\n';
+    ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
+    return;
+  }
   using namespace std::chrono;
   auto now = system_clock::now();
   std::time_t t = system_clock::to_time_t(now);
@@ -31,7 +46,6 @@ void Write(Level level, const std::string& message) {
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-  static constexpr char kLetters[] = {'D', 'I', 'W', 'E'};
   std::string program;
   {
     std::lock_guard lock(g_program_mu);

@@ -486,20 +486,11 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
   const std::string path = reader_.paths().range(c.range);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
   if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
-  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo r, cluster::DecodeRange(got->data));
-  if (r.owner != options_.self.id || r.epoch != c.epoch) {
-    return Status(Code::kStaleEpoch, "the range moved on (epoch " +
-                                         std::to_string(r.epoch.value()) + ")");
-  }
-  auto it = std::find(r.isr.begin(), r.isr.end(), c.node);
-  bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
-  if (c.add) {
-    if (it != r.isr.end() || !replica) return Status::Ok();
-    r.isr.push_back(c.node);
-  } else {
-    if (it == r.isr.end() || c.node == options_.self.id) return Status::Ok();
-    r.isr.erase(it);
-  }
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(got->data));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<cluster::RangeInfo> changed,
+                           kvnode::ApplyIsrChange(current, c, options_.self.id));
+  if (!changed) return Status::Ok();
+  const cluster::RangeInfo& r = *changed;
   RANGEKV_RETURN_IF_ERROR(
       session_->Set(path, cluster::EncodeRange(r), got->stat.version).status());
   LOG_INFO("range " << c.range.value() << " epoch " << c.epoch.value() << ": ISR now "

@@ -1,7 +1,4 @@
 // The replica's side of replication (kvnode/replication/replicator.h).
-#include <cstring>
-#include <filesystem>
-
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
 #include "kvnode/storage/wal_format.h"
@@ -44,7 +41,7 @@ Follower::Follower(Context& ctx, HeldRange range, Clock::time_point not_before)
     : ctx_(ctx),
       range_(std::move(range)),
       alive_(std::make_shared<bool>(true)),
-      timer_(ctx.io),
+      timer_(ctx.exec.NewTimer()),
       not_before_(not_before) {
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
@@ -55,8 +52,7 @@ Follower::Follower(Context& ctx, HeldRange range, Clock::time_point not_before)
 
 Follower::~Follower() {
   *alive_ = false;
-  timer_.cancel();
-  if (snap_file_ != nullptr) std::fclose(snap_file_);
+  timer_->Cancel();
 }
 
 void Follower::Update(HeldRange range) {
@@ -79,11 +75,9 @@ void Follower::RefreshStaleOk() {
 }
 
 void Follower::Schedule(Clock::time_point at) {
-  timer_.cancel();
-  timer_.expires_at(std::max(at, not_before_));
   std::weak_ptr<bool> alive = alive_;
-  timer_.async_wait([this, alive](const boost::system::error_code& ec) {
-    if (ec || !alive.lock() || in_flight_) return;
+  timer_->ExpiresAt(std::max(at, not_before_), [this, alive] {
+    if (!alive.lock() || in_flight_ || installing_) return;
     if (restart_copy_) {
       restart_copy_ = false;
       StartSnapshot();
@@ -150,12 +144,22 @@ void Follower::OnFetched(Result<proto::Response> r) {
   if (f.diverged) {
     LOG_INFO(Name(range_.info.id) << ": log diverged from the owner's; truncating after "
                                   << f.truncate_to.value());
-    if (Status st = store->TruncateAfter(f.truncate_to); !st.ok()) {
-      LOG_WARN(Name(range_.info.id) << ": cannot truncate (" << st.ToString()
-                                    << "); copying the owner's snapshot instead");
-      return StartSnapshot();
-    }
-    return SendFetch();
+    in_flight_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    exec::Executor& exec = ctx_.exec;
+    store->TruncateAfterAsync(f.truncate_to, [this, alive, &exec](Status st) {
+      exec.Post([this, alive, st = std::move(st)] {
+        if (!alive.lock()) return;
+        in_flight_ = false;
+        if (!st.ok()) {
+          LOG_WARN(Name(range_.info.id) << ": cannot truncate (" << st.ToString()
+                                        << "); copying the owner's snapshot instead");
+          return StartSnapshot();
+        }
+        SendFetch();
+      });
+    });
+    return;
   }
   last_error_.clear();
   hwm_ = f.hwm;
@@ -169,9 +173,9 @@ void Follower::OnFetched(Result<proto::Response> r) {
   in_flight_ = true;
   std::weak_ptr<bool> alive = alive_;
   Seq hwm = hwm_;
-  asio::io_context& io = ctx_.io;
-  store->AppendReplicated(std::move(*records), [this, alive, hwm, &io](Result<Seq> durable) {
-    asio::post(io, [this, alive, hwm, durable = std::move(durable)]() mutable {
+  exec::Executor& exec = ctx_.exec;
+  store->AppendReplicated(std::move(*records), [this, alive, hwm, &exec](Result<Seq> durable) {
+    exec.Post([this, alive, hwm, durable = std::move(durable)]() mutable {
       if (!alive.lock()) return;
       in_flight_ = false;
       OnAppended(std::move(durable), hwm);
@@ -193,11 +197,10 @@ void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
 void Follower::StartSnapshot() {
   StoreOptions opts = ctx_.store_options(range_.info.id);
   snap_path_ = opts.dir + ".incoming";
-  if (snap_file_ != nullptr) std::fclose(snap_file_);
-  snap_file_ = std::fopen(snap_path_.c_str(), "wb");
-  if (snap_file_ == nullptr) {
-    return Retry(Status(Code::kIoError, "cannot create " + snap_path_ + ": " + std::strerror(errno)));
-  }
+  snap_file_.reset();
+  auto file = ctx_.fs().OpenAppend(snap_path_, fs::AppendFile::Mode::kTruncate);
+  if (!file.ok()) return Retry(file.status());
+  snap_file_ = std::move(*file);
   snapshotting_ = true;
   snap_ = proto::SnapshotChunk{};
   snap_offset_ = 0;
@@ -248,8 +251,11 @@ void Follower::OnChunk(Result<proto::Response> r) {
     snap_.epoch = c.epoch;
     snap_.total_bytes = c.total_bytes;
   }
-  if (!c.data.empty() && std::fwrite(c.data.data(), 1, c.data.size(), snap_file_) != c.data.size()) {
-    return Retry(Status(Code::kIoError, "writing " + snap_path_));
+  if (!c.data.empty()) {
+    if (Status st = snap_file_->Append(c.data); !st.ok()) {
+      restart_copy_ = true;  // what was written is unknown: copy again
+      return Retry(st);
+    }
   }
   snap_offset_ += c.data.size();
   if (snap_offset_ >= snap_.total_bytes) return InstallSnapshot();
@@ -259,28 +265,49 @@ void Follower::OnChunk(Result<proto::Response> r) {
   Schedule(Clock::now() + pause);
 }
 
+// Closing the old store and opening the copy can take long: it runs on the
+// background executor, and the range neither fetches nor serves stale reads
+// meanwhile (the slot keeps the closed old store until then).
 void Follower::InstallSnapshot() {
-  std::fclose(snap_file_);
-  snap_file_ = nullptr;
+  if (Status st = snap_file_->Close(); !st.ok()) {
+    restart_copy_ = true;
+    return Retry(st);
+  }
+  snap_file_.reset();
+  installing_ = true;
+  snapshotting_ = false;
+  range_.slot->set_stale_ok(false);
   StoreOptions opts = ctx_.store_options(range_.info.id);
   std::shared_ptr<RangeStore> old = range_.slot->store();
-  if (old) (void)old->Close();
-  auto store = RangeStore::OpenFromSnapshot(range_.info.id, range_.info.bounds, opts, snap_path_,
-                                            snap_.epoch);
-  std::error_code ec;
-  std::filesystem::remove(snap_path_, ec);
-  snapshotting_ = false;
-  if (!store.ok()) {
+  std::weak_ptr<bool> alive = alive_;
+  exec::Executor& exec = ctx_.exec;
+  fs::FileSystem& fs = ctx_.fs();
+  ctx_.background.Post([this, alive, &exec, &fs, old, opts, id = range_.info.id,
+                        bounds = range_.info.bounds, path = snap_path_, epoch = snap_.epoch] {
+    if (old) (void)old->Close();
+    auto store = RangeStore::OpenFromSnapshot(id, bounds, opts, path, epoch);
+    (void)fs.Remove(path);
+    Result<std::shared_ptr<RangeStore>> fresh =
+        store.ok() ? Result<std::shared_ptr<RangeStore>>(std::shared_ptr<RangeStore>(std::move(*store)))
+                   : Result<std::shared_ptr<RangeStore>>(store.status());
+    exec.Post([this, alive, fresh = std::move(fresh)]() mutable {
+      if (alive.lock()) OnInstalled(std::move(fresh));
+    });
+  });
+}
+
+void Follower::OnInstalled(Result<std::shared_ptr<RangeStore>> fresh) {
+  installing_ = false;
+  if (!fresh.ok()) {
     // The old store is closed: the range waits here, copying again later.
-    LOG_ERROR(Name(range_.info.id) << ": installing the snapshot: " << store.status().ToString()
+    LOG_ERROR(Name(range_.info.id) << ": installing the snapshot: " << fresh.status().ToString()
                                    << "; copying it again in 1 s");
     restart_copy_ = true;
     range_.slot->set_stale_ok(false);
     return Schedule(Clock::now() + milliseconds(1000));
   }
-  std::shared_ptr<RangeStore> fresh(std::move(*store));
-  fresh->SetCommitGate(true);
-  range_.slot->set_store(fresh);
+  (*fresh)->SetCommitGate(true);
+  range_.slot->set_store(*fresh);
   LOG_INFO(Name(range_.info.id) << ": installed the owner's snapshot (" << snap_.total_bytes
                                 << " bytes, replay from " << snap_.replay_from.value() << ")");
   RefreshStaleOk();

@@ -1,6 +1,6 @@
 // The owner's side of replication (kvnode/replication/replicator.h).
 #include <algorithm>
-#include <fstream>
+#include <utility>
 
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
@@ -64,9 +64,9 @@ Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
     if (n != ctx_.self) progress_[n].caught_up_at = created_;
   }
   std::weak_ptr<bool> alive = alive_;
-  asio::io_context& io = ctx_.io;
-  store_->SetLogListener([this, alive, &io](Seq, Seq) {
-    asio::post(io, [this, alive] {
+  exec::Executor& exec = ctx_.exec;
+  store_->SetLogListener([this, alive, &exec](Seq, Seq) {
+    exec.Post([this, alive] {
       if (alive.lock()) OnLog();
     });
   });
@@ -327,30 +327,46 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
     return;
   }
   const proto::SnapshotArgs& a = req.snapshot;
+  // A new copy starts from an export the log still continues (else the
+  // replica would need records the log no longer has).
+  if (a.replay_from.value() == 0 && export_ && export_->replay_from.Next() < store_->log_start()) {
+    export_.reset();
+  }
   if (a.replay_from.value() == 0 || !export_ || export_->replay_from != a.replay_from) {
     if (a.replay_from.value() != 0 && (!export_ || export_->replay_from != a.replay_from)) {
       reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": that snapshot is gone"));
       return;
     }
-    // Exporting may write a whole snapshot: do it off the replication
-    // thread and let the replica retry meanwhile.
-    if (!export_job_.valid()) {
-      export_job_ = std::async(std::launch::async, [store = store_] { return store->ExportSnapshot(); });
+    if (export_error_) {
+      Status st = *std::exchange(export_error_, std::nullopt);
+      reply(proto::Response::Error(req.id, st));
+      return;
     }
-    if (export_job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (!export_) {
+      // Exporting may write a whole snapshot: the store's snapshot worker
+      // does it, and the replica retries meanwhile.
+      if (!exporting_) {
+        exporting_ = true;
+        std::weak_ptr<bool> alive = alive_;
+        exec::Executor& exec = ctx_.exec;
+        store_->ExportSnapshotAsync([this, alive, &exec](Result<SnapshotExport> ex) {
+          exec.Post([this, alive, ex = std::move(ex)]() mutable {
+            if (!alive.lock()) return;
+            exporting_ = false;
+            if (ex.ok()) {
+              export_ = *ex;
+            } else {
+              export_error_ = ex.status();
+            }
+          });
+        });
+      }
       reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": preparing a snapshot; retry"));
       return;
     }
-    auto ex = export_job_.get();
-    if (!ex.ok()) {
-      reply(proto::Response::Error(req.id, ex.status()));
-      return;
-    }
-    export_ = *ex;
     LOG_INFO(Name(id) << ": shipping snapshot (replay from " << export_->replay_from.value()
                       << ", " << export_->bytes << " bytes) to " << a.replica);
   }
-  std::ifstream in(export_->path, std::ios::binary);
   uint64_t n = std::min<uint64_t>(a.max_bytes == 0 ? ctx_.options.snapshot_chunk_bytes : a.max_bytes,
                                   export_->bytes > a.offset ? export_->bytes - a.offset : 0);
   proto::Response resp;
@@ -362,11 +378,15 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
   resp.chunk.total_bytes = export_->bytes;
   resp.chunk.offset = a.offset;
   resp.chunk.data.resize(n);
-  in.seekg(static_cast<std::streamoff>(a.offset));
-  if (n > 0 && !in.read(resp.chunk.data.data(), static_cast<std::streamsize>(n))) {
-    export_.reset();
-    reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": snapshot file unreadable; retry"));
-    return;
+  if (n > 0) {
+    auto file = ctx_.fs().OpenRead(export_->path);
+    Result<size_t> got = file.ok() ? (*file)->ReadAt(a.offset, resp.chunk.data.data(), n)
+                                   : Result<size_t>(file.status());
+    if (!got.ok() || *got != n) {
+      export_.reset();
+      reply(Error(req.id, Code::kRangeUnavailable, Name(id) + ": snapshot file unreadable; retry"));
+      return;
+    }
   }
   reply(std::move(resp));
 }

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/types.h"
 #include "kvnode/storage/range_store.h"
 #include "rangekv/status.h"
@@ -44,7 +45,7 @@ enum class WriteState : uint8_t {
 
 class RangeSlot {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = MonoClock;
 
   RangeSlot(RangeId id, std::shared_ptr<RangeStore> store) : id_(id), store_(std::move(store)) {}
 

@@ -4,9 +4,7 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
 #include <deque>
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,21 +12,24 @@
 #include <string>
 #include <vector>
 
-#include "common/net/connection.h"
-#include "common/asio.h"
+#include "common/clock.h"
+#include "common/exec.h"
+#include "common/fs.h"
 #include "kvnode/replication/replicator.h"
 
 namespace rangekv::kvnode::replication {
 
-using Clock = std::chrono::steady_clock;
+using Clock = MonoClock;
 using std::chrono::milliseconds;
 
-// What the roles share: the thread's io_context, options, peer connections.
+// What the roles share: the executors, options, the transport.
 class Context {
  public:
-  Context(asio::io_context& io, NodeId self, ReplicationOptions options,
-          Replicator::StoreOptionsFn store_options)
-      : io(io),
+  Context(Env& env, exec::Executor& exec, exec::Executor& background, NodeId self,
+          ReplicationOptions options, Replicator::StoreOptionsFn store_options)
+      : env(env),
+        exec(exec),
+        background(background),
         self(std::move(self)),
         options(options),
         store_options(std::move(store_options)),
@@ -36,11 +37,19 @@ class Context {
 
   // Sends req to the node at address; done runs on this thread.
   void Send(const std::string& address, proto::Request req, milliseconds timeout,
-            std::function<void(Result<proto::Response>)> done);
-  void RequestIsrChange(const IsrChange& change);
-  void CloseAll();
+            std::function<void(Result<proto::Response>)> done) {
+    req.id = next_id_++;
+    transport->Send(address, std::move(req), timeout, std::move(done));
+  }
+  void RequestIsrChange(const IsrChange& change) {
+    if (isr_changer) isr_changer(change);
+  }
+  fs::FileSystem& fs() { return env.fs(); }
 
-  asio::io_context& io;
+  Env& env;
+  exec::Executor& exec;        // this thread
+  exec::Executor& background;  // slow jobs (snapshot installs)
+  std::unique_ptr<ReplicationTransport> transport;
   const NodeId self;
   const ReplicationOptions options;
   const Replicator::StoreOptionsFn store_options;
@@ -49,7 +58,6 @@ class Context {
   int min_insync = 1;
 
  private:
-  std::map<std::string, std::unique_ptr<net::Connection>> peers_;
   uint64_t next_id_ = 1;
 };
 
@@ -108,8 +116,10 @@ class Leader {
   std::map<NodeId, Progress> progress_;
   std::vector<Waiter> waiters_;
   std::optional<SnapshotExport> export_;
-  // An export being written off this thread (it may take a whole snapshot).
-  std::future<Result<SnapshotExport>> export_job_;
+  // An export is being prepared on the store's snapshot worker (it may take
+  // a whole snapshot); its result arrives through OnExported.
+  bool exporting_ = false;
+  std::optional<Status> export_error_;
   Clock::time_point created_;
 };
 
@@ -135,12 +145,13 @@ class Follower {
   void FetchChunk();
   void OnChunk(Result<proto::Response> r);
   void InstallSnapshot();
+  void OnInstalled(Result<std::shared_ptr<RangeStore>> fresh);
   void RefreshStaleOk();
 
   Context& ctx_;
   HeldRange range_;
   std::shared_ptr<bool> alive_;
-  asio::steady_timer timer_;
+  std::unique_ptr<exec::Timer> timer_;
   bool in_flight_ = false;
   Clock::time_point not_before_;
   Clock::time_point promise_until_{};
@@ -151,9 +162,14 @@ class Follower {
   bool restart_copy_ = false;  // an install failed: copy again when the timer fires
   proto::SnapshotChunk snap_;  // replay_from/end/epoch/total of the copy, data unused
   uint64_t snap_offset_ = 0;
-  std::FILE* snap_file_ = nullptr;
+  std::unique_ptr<fs::AppendFile> snap_file_;
   std::string snap_path_;
+  bool installing_ = false;  // on the background executor
 };
+
+// The production transport: one pipelined TCP connection per peer (common/net),
+// on the Asio executor `exec` (an exec::AsioExecutor).
+std::unique_ptr<ReplicationTransport> NewTcpTransport(exec::Executor& exec);
 
 // Splits a fetch answer's bytes into whole records. CORRUPTION when they
 // do not parse.

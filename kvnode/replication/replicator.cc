@@ -1,8 +1,8 @@
 #include "kvnode/replication/replicator.h"
 
+#include <algorithm>
 #include <future>
 #include <mutex>
-#include <thread>
 
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
@@ -12,43 +12,26 @@ namespace replication {
 
 constexpr milliseconds kTick{50};
 
-void Context::Send(const std::string& address, proto::Request req, milliseconds timeout,
-                   std::function<void(Result<proto::Response>)> done) {
-  auto it = peers_.find(address);
-  if (it == peers_.end()) {
-    auto hp = net::ParseHostPort(address);
-    if (!hp.ok()) {
-      asio::post(io, [done = std::move(done), st = hp.status()] { done(st); });
-      return;
-    }
-    net::ConnectionOptions co;
-    co.max_backoff = milliseconds(500);
-    auto conn = std::make_unique<net::Connection>(
-        io, *hp, co, [](net::PendingRequest p) {
-          p.done(Status(Code::kUnavailable, "connection lost"));
-        },
-        this);
-    it = peers_.emplace(address, std::move(conn)).first;
-  }
-  req.id = next_id_++;
-  net::PendingRequest p;
-  p.id = req.id;
-  p.timeout = timeout;
-  p.deadline = Clock::now() + timeout;
-  proto::EncodeRequest(req, p.frame);
-  p.done = std::move(done);
-  it->second->Send(std::move(p));
-}
-
-void Context::RequestIsrChange(const IsrChange& change) {
-  if (isr_changer) isr_changer(change);
-}
-
-void Context::CloseAll() {
-  for (auto& [addr, conn] : peers_) conn->Shutdown();
-}
-
 }  // namespace replication
+
+Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInfo& current,
+                                                         const IsrChange& c, const NodeId& self) {
+  if (current.owner != self || current.epoch != c.epoch) {
+    return Status(Code::kStaleEpoch, "the range moved on (epoch " +
+                                         std::to_string(current.epoch.value()) + ")");
+  }
+  cluster::RangeInfo r = current;
+  auto it = std::find(r.isr.begin(), r.isr.end(), c.node);
+  bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
+  if (c.add) {
+    if (it != r.isr.end() || !replica) return std::optional<cluster::RangeInfo>();
+    r.isr.push_back(c.node);
+  } else {
+    if (it == r.isr.end() || c.node == self) return std::optional<cluster::RangeInfo>();
+    r.isr.erase(it);
+  }
+  return std::optional<cluster::RangeInfo>(std::move(r));
+}
 
 using replication::Clock;
 using replication::Follower;
@@ -56,29 +39,35 @@ using replication::Leader;
 
 class Replicator::Impl {
  public:
-  Impl(NodeId self, ReplicationOptions options, StoreOptionsFn store_options)
-      : work_(io_.get_executor()),
-        ctx_(io_, std::move(self), options, std::move(store_options)),
-        ticker_(io_) {
-    thread_ = std::thread([this] { io_.run(); });
-    asio::post(io_, [this] { Tick(); });
+  Impl(NodeId self, ReplicationOptions options, StoreOptionsFn store_options, Env& env,
+       const TransportFactory& transport)
+      : exec_(env.NewExecutor("replication")),
+        background_(env.NewExecutor("replication-io")),
+        ctx_(env, *exec_, *background_, std::move(self), options, std::move(store_options)),
+        ticker_(exec_->NewTimer()) {
+    ctx_.transport = transport ? transport(*exec_) : replication::NewTcpTransport(*exec_);
+    exec_->Post([this] { Tick(); });
   }
   ~Impl() { Stop(); }
 
   void Stop() {
-    if (stopped_) return;
-    stopped_ = true;
+    {
+      std::lock_guard lock(accept_mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
     RunHere([this] {
       std::lock_guard lock(accept_mu_);
       accepting_ = false;  // an Update racing with Stop returns at once from now on
       roles_.clear();
-      ticker_.cancel();
-      ctx_.CloseAll();
+      ticker_->Cancel();
+      ctx_.transport->CloseAll();
     });
-    work_.reset();
-    // Connections answer their pending requests with posted handlers: let
-    // them run, then end.
-    thread_.join();
+    // An install in progress finishes (its store is then closed with the
+    // others); the main executor lets the connections answer their pending
+    // requests with posted handlers, then ends.
+    background_->Stop();
+    exec_->Stop();
   }
 
   void SetIsrChanger(IsrChangeFn fn) {
@@ -89,6 +78,12 @@ class Replicator::Impl {
     RunHere([&] { Apply(std::move(held), min_insync); });
   }
 
+  // True once Stop has begun.
+  bool stopped() {
+    std::lock_guard lock(accept_mu_);
+    return stopped_;
+  }
+
   // Posts fn to the replication thread, or runs refused() here once Stop
   // has begun (a handler posted after the thread ends would never run, and
   // its request would never be answered).
@@ -96,7 +91,7 @@ class Replicator::Impl {
     {
       std::lock_guard lock(accept_mu_);
       if (accepting_) {
-        asio::post(io_, std::move(fn));
+        exec_->Post(std::move(fn));
         return;
       }
     }
@@ -113,12 +108,12 @@ class Replicator::Impl {
   // Runs fn on the replication thread and waits for it; does nothing once
   // Stop has begun (the thread may be gone).
   void RunHere(std::function<void()> fn) {
-    if (std::this_thread::get_id() == thread_.get_id()) return fn();
+    if (exec_->RunningHere()) return fn();
     std::promise<void> done;
     {
       std::lock_guard lock(accept_mu_);
       if (!accepting_) return;
-      asio::post(io_, [&] {
+      exec_->Post([&] {
         fn();
         done.set_value();
       });
@@ -164,28 +159,26 @@ class Replicator::Impl {
   }
 
   void Tick() {
-    if (stopped_) return;
+    if (stopped()) return;
     for (auto& [id, role] : roles_) {
       if (role.leader) role.leader->Tick();
     }
-    ticker_.expires_after(replication::kTick);
-    ticker_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) Tick();
-    });
+    ticker_->ExpiresAt(Clock::now() + replication::kTick, [this] { Tick(); });
   }
 
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<exec::Executor> exec_;
+  std::unique_ptr<exec::Executor> background_;
   replication::Context ctx_;
-  asio::steady_timer ticker_;
-  std::thread thread_;
-  bool stopped_ = false;
+  std::unique_ptr<exec::Timer> ticker_;
   std::mutex accept_mu_;
+  bool stopped_ = false;   // guarded by accept_mu_
   bool accepting_ = true;  // guarded by accept_mu_
 };
 
-Replicator::Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options)
-    : impl_(std::make_unique<Impl>(std::move(self), options, std::move(store_options))) {}
+Replicator::Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options,
+                       Env* env, TransportFactory transport)
+    : impl_(std::make_unique<Impl>(std::move(self), options, std::move(store_options),
+                                   env != nullptr ? *env : DefaultEnv(), transport)) {}
 
 Replicator::~Replicator() { Stop(); }
 

@@ -39,23 +39,28 @@
 //     every record its log held when it took over (its predecessor's
 //     acknowledged writes are then visible).
 //
-// Threads: all replication state lives on one thread of its own (an
-// io_context). I/O threads post fetches to it and get their answer through
-// the ResponseSink's Reply; store log threads post their listener calls.
-// Blocking store calls made here (BeginEpoch, TruncateAfter, snapshot
-// export and install) are rare; reads of old log records from disk for a
-// lagging replica also run here. The replication thread never takes a lock
-// of the Node or the member, so Update may block waiting for it.
+// Threads: all replication state lives on one serial executor of its own
+// (common/exec.h; a thread in production). I/O threads post fetches to it
+// and get their answer through the ResponseSink's Reply; store workers post
+// their listener calls and the completions of truncations and snapshot
+// exports. The one slow job, installing a copied snapshot (closing the old
+// store, writing and opening the new one), runs on a second executor, so
+// no range waits for another range's install. BeginEpoch (one small fsync)
+// and reads of old log records for a lagging replica run here. The
+// replication thread never takes a lock of the Node or the member, so
+// Update may block waiting for it.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cluster_map.h"
+#include "common/exec.h"
 #include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/replication/range_slot.h"
@@ -81,6 +86,15 @@ struct IsrChange {
   bool add = false;
 };
 
+// The range record an ISR change makes of `current` (the znode as read),
+// requested by the owner `self`: STALE_EPOCH when the znode no longer names
+// self as owner at change.epoch (a stale request must never touch a newer
+// owner's ISR); nullopt when there is nothing to change (already in / out,
+// not a replica, or self).
+Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInfo& current,
+                                                         const IsrChange& change,
+                                                         const NodeId& self);
+
 // One range this node holds, as the control plane hands it over.
 struct HeldRange {
   cluster::RangeInfo info;
@@ -88,13 +102,33 @@ struct HeldRange {
   std::string owner_address;  // "" when the owner has no live node znode
 };
 
+// How replication messages reach other nodes: Send delivers req to the node
+// at address and done runs exactly once, on the replication executor, with
+// the answer or the error (TIMEOUT after `timeout`; UNAVAILABLE when the
+// connection is lost). In production a pipelined connection per peer
+// (common/net); in the simulation, the simulated network.
+class ReplicationTransport {
+ public:
+  virtual ~ReplicationTransport() = default;
+  virtual void Send(const std::string& address, proto::Request req,
+                    std::chrono::milliseconds timeout,
+                    std::function<void(Result<proto::Response>)> done) = 0;
+  // Fails everything in flight (UNAVAILABLE) and closes the connections.
+  virtual void CloseAll() = 0;
+};
+
 class Replicator {
  public:
   using IsrChangeFn = std::function<void(IsrChange)>;
   // Options for opening a range's store (a replica installing a snapshot).
   using StoreOptionsFn = std::function<StoreOptions(RangeId)>;
+  // Makes the transport once the replication executor exists; empty: TCP.
+  using TransportFactory =
+      std::function<std::unique_ptr<ReplicationTransport>(exec::Executor& replication)>;
 
-  Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options);
+  // env: where the executors come from (nullptr: DefaultEnv()).
+  Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options,
+             Env* env = nullptr, TransportFactory transport = {});
   ~Replicator();  // Stop()
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;

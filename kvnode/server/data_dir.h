@@ -46,6 +46,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/exec.h"
+#include "common/fs.h"
 #include "common/types.h"
 #include "rangekv/status.h"
 
@@ -77,7 +79,7 @@ class DataDir {
   //     adds an incarnation to a NODE that has none. BAD_REQUEST when DIR
   //     belongs to a different node id; CORRUPTION when NODE does not parse.
   // Messages are one line and name the path.
-  static Result<std::unique_ptr<DataDir>> Open(const std::string& dir,
+  static Result<std::unique_ptr<DataDir>> Open(Env& env, const std::string& dir,
                                                const std::optional<NodeId>& want,
                                                const NodeId& default_id);
 
@@ -96,13 +98,13 @@ class DataDir {
   // incarnation writes the old two-line form.
   static std::string FormatNodeFile(const NodeId& id, std::string_view incarnation = "");
   static Result<NodeIdentity> ParseNodeFile(std::string_view text);
-  // kIncarnationBytes random bytes as lower-case hex.
-  static std::string NewIncarnation();
+  // kIncarnationBytes random bytes (from env) as lower-case hex.
+  static std::string NewIncarnation(Env& env);
 
  private:
-  DataDir(std::string path, int lock_fd, NodeIdentity identity);
+  DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdentity identity);
   std::string path_;
-  int lock_fd_;
+  std::unique_ptr<fs::FileLock> lock_;
   NodeIdentity identity_;
 };
 

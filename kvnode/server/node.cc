@@ -12,16 +12,17 @@ constexpr int64_t kSlowOpenMs = 100;
 
 std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
 
-int64_t MsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                               start)
-      .count();
+int64_t MsSince(MonoClock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(MonoClock::now() - start).count();
 }
 
 }  // namespace
 
 Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
-    : dir_(std::move(dir)), config_(std::move(config)), mode_(mode) {
+    : dir_(std::move(dir)),
+      config_(std::move(config)),
+      env_(config_.env != nullptr ? *config_.env : DefaultEnv()),
+      mode_(mode) {
   Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
 }
 
@@ -33,7 +34,8 @@ Node::~Node() {
 Result<std::unique_ptr<Node>> Node::OpenStandalone(const NodeConfig& config) {
   RANGEKV_ASSIGN_OR_RETURN(
       std::unique_ptr<DataDir> dir,
-      DataDir::Open(config.data_dir, config.id, NodeId(std::string(kDefaultStandaloneNodeId))));
+      DataDir::Open(config.env != nullptr ? *config.env : DefaultEnv(), config.data_dir, config.id,
+                    NodeId(std::string(kDefaultStandaloneNodeId))));
   std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kStandalone));
   cluster::RangeInfo whole;
   whole.id = kStandaloneRange;
@@ -53,18 +55,22 @@ Result<std::unique_ptr<Node>> Node::OpenStandalone(const NodeConfig& config) {
 
 Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
   if (!config.id) return Status(Code::kBadRequest, "a cluster node needs an id (--id)");
-  RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<DataDir> dir,
-                           DataDir::Open(config.data_dir, config.id, *config.id));
+  RANGEKV_ASSIGN_OR_RETURN(
+      std::unique_ptr<DataDir> dir,
+      DataDir::Open(config.env != nullptr ? *config.env : DefaultEnv(), config.data_dir,
+                    config.id, *config.id));
   std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kCluster));
   Node* raw = node.get();
   node->replicator_ = std::make_unique<Replicator>(
-      node->id(), config.replication, [raw](RangeId id) { return raw->StoreOptionsFor(id); });
+      node->id(), config.replication, [raw](RangeId id) { return raw->StoreOptionsFor(id); },
+      &node->env_, config.transport);
   return node;
 }
 
 StoreOptions Node::StoreOptionsFor(RangeId id) const {
   StoreOptions opts;
   opts.dir = dir_->RangeDir(id);
+  opts.env = &env_;
   opts.fsync = config_.fsync;
   opts.batch_interval = config_.fsync_interval;
   if (config_.segment_bytes != 0) opts.segment_bytes = config_.segment_bytes;
@@ -85,7 +91,7 @@ Route Node::RouteBatch(RangeId requested, Epoch epoch,
 
 Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r) {
   StoreOptions opts = StoreOptionsFor(r.id);
-  auto start = std::chrono::steady_clock::now();
+  auto start = MonoClock::now();
   auto store = RangeStore::Open(r.id, r.bounds, opts);
   if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
   // The store logs what it recovered; the time it took matters when it is long.

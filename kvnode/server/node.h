@@ -75,6 +75,10 @@ struct NodeConfig {
   size_t segment_bytes = 0;
   size_t snapshot_after_bytes = 0;
   uint64_t keep_log_records = 0;
+  // Threads and files (nullptr: DefaultEnv()); the simulation's own.
+  Env* env = nullptr;
+  // Replication's transport (empty: TCP); the simulation's network.
+  Replicator::TransportFactory transport{};
 };
 
 // What one Apply changed (for logs and tests).
@@ -152,6 +156,7 @@ class Node {
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;
+  Env& env_;
   const Mode mode_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
 

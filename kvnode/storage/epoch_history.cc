@@ -1,13 +1,11 @@
 #include "kvnode/storage/epoch_history.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "common/crc32c.h"
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "kvnode/storage/wal_format.h"
 
 namespace rangekv::kvnode {
@@ -29,11 +27,11 @@ uint32_t MaskedCrc(std::string_view s) { return crc32c::Mask(crc32c::Value(s.dat
 
 }  // namespace
 
-Result<EpochHistory> EpochHistory::Load(const std::string& dir) {
+Result<EpochHistory> EpochHistory::Load(fs::FileSystem& fs, const std::string& dir) {
   const std::string path = fs::JoinPath(dir, kEpochsFileName);
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return EpochHistory{};
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> is_dir, fs.IsDirectory(path));
+  if (!is_dir) return EpochHistory{};
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs.Map(path));
   std::string_view d = mapped->data();
   if (d.size() < kFixed + 4) return Corrupt(path, "is too short");
   if (std::memcmp(d.data(), kEpochsMagic, 8) != 0) return Corrupt(path, "has a bad magic");
@@ -61,7 +59,7 @@ Result<EpochHistory> EpochHistory::Load(const std::string& dir) {
   return h;
 }
 
-Status EpochHistory::Save(const std::string& dir) const {
+Status EpochHistory::Save(fs::FileSystem& fs, const std::string& dir) const {
   std::string out(kFixed + kEntrySize * entries_.size() + 4, '\0');
   char* p = out.data();
   std::memcpy(p, kEpochsMagic, 8);
@@ -76,12 +74,12 @@ Status EpochHistory::Save(const std::string& dir) const {
   }
   PutFixed32(p + out.size() - 4, MaskedCrc(std::string_view(out).substr(0, out.size() - 4)));
   const std::string tmp = fs::JoinPath(dir, kEpochsTempName);
-  RANGEKV_ASSIGN_OR_RETURN(auto file, fs::AppendFile::Create(tmp, fs::AppendFile::Mode::kTruncate));
+  RANGEKV_ASSIGN_OR_RETURN(auto file, fs.OpenAppend(tmp, fs::AppendFile::Mode::kTruncate));
   RANGEKV_RETURN_IF_ERROR(file->Append(out));
   RANGEKV_RETURN_IF_ERROR(file->Sync());
   RANGEKV_RETURN_IF_ERROR(file->Close());
-  RANGEKV_RETURN_IF_ERROR(fs::RenameFile(tmp, fs::JoinPath(dir, kEpochsFileName)));
-  return fs::SyncDir(dir);
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(tmp, fs::JoinPath(dir, kEpochsFileName)));
+  return fs.SyncDir(dir);
 }
 
 void EpochHistory::SetBase(Seq seq, Epoch epoch, Seq consistent_from) {

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/types.h"
 #include "rangekv/status.h"
 
@@ -58,9 +59,9 @@ class EpochHistory {
  public:
   // Reads dir/epochs; a missing file is an empty history. CORRUPTION when
   // the file does not check.
-  static Result<EpochHistory> Load(const std::string& dir);
+  static Result<EpochHistory> Load(fs::FileSystem& fs, const std::string& dir);
   // Replaces dir/epochs durably.
-  Status Save(const std::string& dir) const;
+  Status Save(fs::FileSystem& fs, const std::string& dir) const;
 
   const std::vector<EpochStart>& entries() const { return entries_; }
   Seq base_seq() const { return base_seq_; }

@@ -33,11 +33,13 @@ Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds
   auto impl = std::make_unique<Impl>(id, std::move(bounds), std::move(opts));
   RANGEKV_RETURN_IF_ERROR(impl->Recover());
   Impl* raw = impl.get();
-  raw->log_thread = std::thread([raw] { raw->LogLoop(); });
-  if (raw->opts.fsync != FsyncPolicy::kAlways) {
-    raw->sync_thread = std::thread([raw] { raw->SyncLoop(); });
+  const std::string name = "range-" + std::to_string(id.value());
+  raw->log_worker = raw->env.StartWorker(name + "-log", [raw] { return raw->LogStep(); });
+  if (raw->opts.fsync == FsyncPolicy::kBatch) {
+    raw->sync_worker = raw->env.StartWorker(name + "-sync", [raw] { return raw->SyncStep(); });
   }
-  raw->snapshot_thread = std::thread([raw] { raw->SnapshotLoop(); });
+  raw->snapshot_worker =
+      raw->env.StartWorker(name + "-snapshot", [raw] { return raw->SnapshotStep(); });
   return std::unique_ptr<RangeStore>(new RangeStore(std::move(impl)));
 }
 
@@ -201,7 +203,6 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
   PendingWrite w;
   w.epoch = Epoch(write_epoch.load());
   w.record = EncodeRecord(ops, w.epoch, payload_size);
-  bool wake = false;
   {
     std::unique_lock lock(mu);
     Status st = closing ? Status(Code::kUnavailable, "range store is closed") : failed;
@@ -232,9 +233,8 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
     w.ops = std::move(ops);
     w.cb = std::move(cb);
     queue.push_back(std::move(w));
-    wake = log_idle;
   }
-  if (wake) log_cv.notify_one();
+  NotifyLog();
 }
 
 Status RangeStore::Impl::Close() {
@@ -244,18 +244,23 @@ Status RangeStore::Impl::Close() {
     std::lock_guard lock(mu);
     closing = true;
   }
-  // Snapshots first: a running one may still need the log thread (WaitSynced).
+  // Snapshots first: the log must not change under a snapshot being
+  // finished, and a pending export is answered now.
   stop_snapshots.store(true);
   {
     std::lock_guard lock(bg_mu);
     bg_stop = true;
   }
-  bg_cv.notify_all();
-  if (snapshot_thread.joinable()) snapshot_thread.join();
+  if (snapshot_worker) {
+    snapshot_worker->Notify();
+    snapshot_worker->Join();
+  }
   // The log thread drains the queue, fsyncs and exits.
-  log_cv.notify_all();
-  if (log_thread.joinable()) log_thread.join();
-  StopSyncThread();  // after the log thread, whose exit made the log durable
+  if (log_worker) {
+    log_worker->Notify();
+    log_worker->Join();
+  }
+  StopSyncWorker();  // after the log thread, whose exit made the log durable
   Status st;
   if (active) st = active->Close();
   {

@@ -49,9 +49,13 @@
 // refused, and the caller then resyncs from the owner's snapshot
 // (OpenFromSnapshot).
 //
+// Threads: the log, sync and snapshot "threads" below are workers of the
+// store's Env (common/exec.h): threads in production, simulated in sim/.
+//
 // Thread-safety: all methods are safe from any thread. Store callbacks
-// (Write, AppendReplicated) and the log listener run on the log thread: they
-// must not call TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
+// (Write, AppendReplicated, TruncateAfterAsync, ExportSnapshotAsync) and the
+// log listener run on the log or snapshot worker: they must not call
+// TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
 // SetLogListener or Close (post to another thread instead). A mutex guards the
 // pending queue and a shared_mutex the map (readers share it; the log thread
 // takes it exclusively to apply a group); neither is held across I/O
@@ -67,6 +71,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/exec.h"
 #include "common/key_range.h"
 #include "common/protocol.h"
 #include "common/types.h"
@@ -84,6 +89,9 @@ std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view s);
 
 struct StoreOptions {
   std::string dir;  // the range's directory; created if missing
+  // Where the store's workers (log, sync, snapshot) and files come from;
+  // nullptr: DefaultEnv() (threads, the real disk).
+  Env* env = nullptr;
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds batch_interval{10};
   size_t segment_bytes = 64u << 20;          // rotate the WAL segment past this size
@@ -248,6 +256,9 @@ class RangeStore {
   // Blocks for the length of a snapshot when it takes one: call it off any
   // latency-sensitive thread.
   Result<SnapshotExport> ExportSnapshot();
+  // The same on the store's snapshot worker; done runs there, exactly once
+  // (UNAVAILABLE when the store closes first).
+  void ExportSnapshotAsync(std::function<void(Result<SnapshotExport>)> done);
 
   // ---- replication: the replica's side ----
 
@@ -272,8 +283,13 @@ class RangeStore {
   // state cannot be taken back; the caller resyncs from a snapshot). Runs
   // its work on the log thread and waits for it: never call it from a
   // store callback or the log listener. seq >= last().seq is a no-op for
-  // the log.
+  // the log. Blocking; not for simulated stores (TruncateAfterAsync).
   Status TruncateAfter(Seq seq);
+  // The same without waiting: the checks, the commit point and the history
+  // happen here, the log work on the log worker, and done (on the log
+  // worker, or here for an immediate error) gets its outcome. One
+  // truncation at a time (a second gets UNAVAILABLE until the first is done).
+  void TruncateAfterAsync(Seq seq, std::function<void(Status)> done);
 
   // Replica side: wipes opts.dir, installs `snapshot_file` (snapshot
   // format, kvnode/storage/snapshot.h, received from the owner; verified whole

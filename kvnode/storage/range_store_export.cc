@@ -5,13 +5,8 @@
 // snapshot file: free to make, immutable (snapshot files are never
 // rewritten, only removed), and it outlives the pruning of the snapshot it
 // names. Open removes leftovers.
-#include <unistd.h>
-
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 
 #include "common/log.h"
 #include "kvnode/storage/range_store_impl.h"
@@ -19,49 +14,43 @@
 namespace rangekv::kvnode {
 namespace {
 
-namespace stdfs = std::filesystem;
-
 std::string ExportFileName(Seq replay_from) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "export-%020" PRIu64 ".snap", replay_from.value());
   return buf;
 }
 
-Status LinkFile(const std::string& from, const std::string& to) {
-  if (::unlink(to.c_str()) != 0 && errno != ENOENT) {
-    return Status(Code::kIoError, to + ": unlink: " + std::strerror(errno));
+// Copies a file (when a rename cannot move it: another file system).
+Status CopyFile(fs::FileSystem& fs, const std::string& from, const std::string& to) {
+  RANGEKV_ASSIGN_OR_RETURN(auto in, fs.OpenRead(from));
+  RANGEKV_ASSIGN_OR_RETURN(auto out, fs.OpenAppend(to, fs::AppendFile::Mode::kTruncate));
+  std::string buf(1u << 20, '\0');
+  for (uint64_t off = 0;;) {
+    RANGEKV_ASSIGN_OR_RETURN(size_t n, in->ReadAt(off, buf.data(), buf.size()));
+    if (n == 0) break;
+    RANGEKV_RETURN_IF_ERROR(out->Append(std::string_view(buf.data(), n)));
+    off += n;
   }
-  if (::link(from.c_str(), to.c_str()) != 0) {
-    return Status(Code::kIoError, to + ": link: " + std::strerror(errno));
-  }
-  return Status::Ok();
+  RANGEKV_RETURN_IF_ERROR(out->Sync());
+  return out->Close();
 }
 
-// Moves a received file into place durably (copying across file systems).
-Status InstallFile(const std::string& from, const std::string& to, const std::string& dir) {
+// Moves a received file into place durably.
+Status InstallFile(fs::FileSystem& fs, const std::string& from, const std::string& to,
+                   const std::string& dir) {
   {
-    RANGEKV_ASSIGN_OR_RETURN(auto f,
-                             fs::AppendFile::Create(from, fs::AppendFile::Mode::kOpenExisting));
+    RANGEKV_ASSIGN_OR_RETURN(auto f, fs.OpenAppend(from, fs::AppendFile::Mode::kOpenExisting));
     RANGEKV_RETURN_IF_ERROR(f->Sync());
     RANGEKV_RETURN_IF_ERROR(f->Close());
   }
-  if (!fs::RenameFile(from, to).ok()) {
-    std::error_code ec;
-    stdfs::copy_file(from, to, stdfs::copy_options::overwrite_existing, ec);
-    if (ec) return Status(Code::kIoError, to + ": copy from " + from + ": " + ec.message());
-    RANGEKV_ASSIGN_OR_RETURN(auto f,
-                             fs::AppendFile::Create(to, fs::AppendFile::Mode::kOpenExisting));
-    RANGEKV_RETURN_IF_ERROR(f->Sync());
-    RANGEKV_RETURN_IF_ERROR(f->Close());
-  }
-  return fs::SyncDir(dir);
+  if (!fs.Rename(from, to).ok()) RANGEKV_RETURN_IF_ERROR(CopyFile(fs, from, to));
+  return fs.SyncDir(dir);
 }
 
-Status WipeDir(const std::string& dir) {
-  std::error_code ec;
-  stdfs::remove_all(dir, ec);
-  if (ec) return Status(Code::kIoError, dir + ": remove: " + ec.message());
-  return fs::CreateDirs(dir);
+// The path without trailing slashes, for comparing directories.
+std::string Trimmed(std::string p) {
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
 }
 
 }  // namespace
@@ -89,12 +78,12 @@ Result<SnapshotExport> RangeStore::Impl::ExportSnapshot() {
   const Seq r = snapshots.back();
   const std::string dst = fs::JoinPath(opts.dir, ExportFileName(r));
   if (!current_export || current_export->path != dst) {
-    RANGEKV_RETURN_IF_ERROR(LinkFile(fs::JoinPath(opts.dir, snapshot::SnapshotFileName(r)), dst));
+    RANGEKV_RETURN_IF_ERROR(fs.Link(fs::JoinPath(opts.dir, snapshot::SnapshotFileName(r)), dst));
   }
-  RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, snapshot::ReadSnapshotInfo(dst, id));
-  RANGEKV_ASSIGN_OR_RETURN(uint64_t size, fs::FileSize(dst));
+  RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, snapshot::ReadSnapshotInfo(fs, dst, id));
+  RANGEKV_ASSIGN_OR_RETURN(uint64_t size, fs.FileSize(dst));
   if (current_export && current_export->path != dst) {
-    Status st = fs::RemoveFile(current_export->path);
+    Status st = fs.Remove(current_export->path);
     if (!st.ok()) LOG_WARN("range " << id << ": " << st.ToString());
   }
   current_export = SnapshotExport{dst, r, info.end, size};
@@ -106,30 +95,29 @@ Result<std::unique_ptr<RangeStore>> RangeStore::OpenFromSnapshot(RangeId id, Key
                                                                  const std::string& snapshot_file,
                                                                  Epoch epoch) {
   if (opts.dir.empty()) return Status(Code::kBadRequest, "store directory not set");
-  std::error_code ec;
-  const stdfs::path file_dir =
-      stdfs::weakly_canonical(stdfs::path(snapshot_file), ec).parent_path();
-  if (!ec && file_dir == stdfs::weakly_canonical(stdfs::path(opts.dir), ec)) {
+  fs::FileSystem& fs = (opts.env != nullptr ? *opts.env : DefaultEnv()).fs();
+  if (Trimmed(fs::DirName(snapshot_file)) == Trimmed(opts.dir)) {
     return Status(Code::kBadRequest, snapshot_file + " is inside the directory it would replace");
   }
   RANGEKV_ASSIGN_OR_RETURN(
       snapshot::SnapshotInfo info,
-      snapshot::ReadSnapshot(snapshot_file, id,
+      snapshot::ReadSnapshot(fs, snapshot_file, id,
                              [](std::string_view, std::string_view, uint64_t) {}));
   if (info.replay_from.value() == 0) {
     return Status(Code::kBadRequest, snapshot_file + " has replay seq 0");
   }
-  RANGEKV_RETURN_IF_ERROR(WipeDir(opts.dir));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(opts.dir));
+  RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(opts.dir));
   // The snapshot first, then the history that says it was installed: a
   // crash in between leaves a directory Open refuses (its log ends before
   // the snapshot's end), never one it misreads.
-  RANGEKV_RETURN_IF_ERROR(
-      InstallFile(snapshot_file,
-                  fs::JoinPath(opts.dir, snapshot::SnapshotFileName(info.replay_from)), opts.dir));
+  RANGEKV_RETURN_IF_ERROR(InstallFile(
+      fs, snapshot_file, fs::JoinPath(opts.dir, snapshot::SnapshotFileName(info.replay_from)),
+      opts.dir));
   EpochHistory h;
   h.SetBase(info.replay_from, epoch, info.end);
   (void)h.Append(epoch, info.replay_from.Next());
-  RANGEKV_RETURN_IF_ERROR(h.Save(opts.dir));
+  RANGEKV_RETURN_IF_ERROR(h.Save(fs, opts.dir));
   LOG_INFO("range " << id << ": installed snapshot " << info.replay_from << " (end " << info.end
                     << ", " << info.entries << " keys) at epoch " << epoch);
   return Open(id, std::move(bounds), std::move(opts));

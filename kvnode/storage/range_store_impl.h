@@ -15,28 +15,33 @@
 //                is committed (everything durable while the gate is off),
 //                callbacks. Durable but uncommitted records wait in
 //                `staged`. It also runs truncations (TruncateAfter waits).
-//   sync thread  policies batch and never: fsyncs the active segment while
-//                the log thread keeps appending (batch: batch_interval after
-//                the first unsynced write; both: when WaitSynced asks).
-//   snapshot     background snapshots and log/snapshot garbage collection.
+//   sync thread  policy batch: fsyncs the active segment batch_interval
+//                after the first unsynced write while the log thread keeps
+//                appending.
+//   snapshot     background snapshots, log/snapshot garbage collection, and
+//                snapshot exports for replicas (ExportSnapshotAsync).
+// Each "thread" is a worker of the store's Env (common/exec.h): a step
+// function that never waits for another worker, so the simulation can run
+// all of them on one thread.
 //
 // Locks, in the order they may nest (never take one to the left while
 // holding one to its right); none is held across I/O except snap_mu, which
 // only serializes snapshot writers and exports, hist_mu, which serializes
 // epoch history writers (BeginEpoch, AppendReplicated, TruncateAfter) and
-// is held across the history file's fsync and while TruncateAfter waits for
-// the log thread, and listener_mu, held by the log thread while it calls
-// the log listener (so SetLogListener can promise the old one is done):
+// is held across the history file's fsync, and listener_mu, held by the
+// log thread while it calls the log listener (so SetLogListener can
+// promise the old one is done):
 //
 //   close_mu -> snap_mu -> hist_mu -> listener_mu -> file_mu -> mu -> map_mu
-//     -> seg_mu -> tail_mu;   bg_mu alone
+//     -> seg_mu -> tail_mu;   bg_mu alone; a worker's own lock (Notify) last
 //
-// The log thread never takes hist_mu or snap_mu, so waiting for it while
-// holding them cannot deadlock.
+// No worker ever waits for another (they only notify each other), so no
+// lock is held while waiting.
 //
-// file_mu is held by the sync thread across its fdatasync and by the log
-// thread while it replaces the active segment (rotation), so the sync
-// thread never syncs a closed file. Appends do not take it.
+// file_mu is held across an fdatasync of the active segment (sync thread,
+// snapshot worker) and by the log thread while it replaces the active
+// segment (rotation, truncation), so nobody syncs a closed file. Appends do
+// not take it.
 //
 // map_mu is a shared_mutex: Get/Scan and snapshot chunks share it, the log
 // thread takes it exclusively once per group to apply. Readers never wait
@@ -45,7 +50,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -53,10 +57,11 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "common/exec.h"
+#include "common/fs.h"
 #include "kvnode/storage/epoch_history.h"
 #include "kvnode/storage/range_store.h"
 #include "kvnode/storage/snapshot.h"
@@ -154,12 +159,18 @@ inline constexpr uint64_t kIndexEvery = 256u << 10;
 
 struct RangeStore::Impl {
   Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
-      : id(id_in), bounds(std::move(bounds_in)), opts(std::move(opts_in)) {}
+      : id(id_in),
+        bounds(std::move(bounds_in)),
+        opts(std::move(opts_in)),
+        env(opts.env != nullptr ? *opts.env : DefaultEnv()),
+        fs(env.fs()) {}
 
   // ---- fixed at Open ----
   const RangeId id;
   const KeyRange bounds;
   const StoreOptions opts;
+  Env& env;
+  fs::FileSystem& fs;
 
   // ---- the committed map (map_mu) ----
   mutable std::shared_mutex map_mu;
@@ -168,8 +179,6 @@ struct RangeStore::Impl {
 
   // ---- the write queue and its state (mu) ----
   mutable std::mutex mu;
-  std::condition_variable log_cv;   // wakes the log thread
-  std::condition_variable sync_cv;  // wakes WaitSynced
   std::vector<PendingWrite> queue;
   std::unordered_map<std::string, PendingKey, StringHash, std::equal_to<>> pending;
   struct DeferredFailure {
@@ -180,13 +189,10 @@ struct RangeStore::Impl {
   Seq next_seq{1};
   Seq written_seq{0};     // last Seq written to the segment file
   Seq synced_seq{0};      // last Seq fsync'ed
-  Seq sync_requested{0};  // WaitSynced wants synced_seq to reach this
-  std::chrono::steady_clock::time_point unsynced_since;  // written_seq first passed synced_seq
-  std::condition_variable sync_thread_cv;                // wakes the sync thread
+  MonoClock::time_point unsynced_since;  // written_seq first passed synced_seq
   bool sync_thread_stop = false;
   Status failed;  // set once, by the first I/O error; writes refused after
   bool closing = false;
-  bool log_idle = false;  // the log thread is waiting on log_cv
   bool log_exited = false;
   // Replication. written_seq is durable() (under always it moves only after
   // the fsync); log_end is last() and moves right after the write.
@@ -198,8 +204,7 @@ struct RangeStore::Impl {
   EpochHistory history;             // written under hist_mu too
   uint64_t log_gen = 0;             // bumped whenever written records are taken back
   std::optional<Seq> truncate_req;  // for the log thread
-  std::optional<Status> truncate_result;
-  std::condition_variable truncate_cv;
+  std::function<void(Status)> truncate_done;  // with truncate_req
   Seq consistent_from{0};  // fixed at Open
 
   // ---- the active segment: replaced only by the log thread, under file_mu ----
@@ -238,15 +243,16 @@ struct RangeStore::Impl {
   std::atomic<uint64_t> bytes_since_snapshot{0};
   std::atomic<bool> stop_snapshots{false};
 
-  // ---- background snapshot thread control (bg_mu) ----
+  // ---- background snapshot worker control (bg_mu) ----
   std::mutex bg_mu;
-  std::condition_variable bg_cv;
   bool bg_requested = false;
   bool bg_stop = false;
+  MonoClock::time_point bg_retry_after;  // after a failed snapshot
+  std::vector<std::function<void(Result<SnapshotExport>)>> export_waiters;
 
-  std::thread log_thread;
-  std::thread sync_thread;  // not started under policy always
-  std::thread snapshot_thread;
+  std::unique_ptr<exec::Worker> log_worker;
+  std::unique_ptr<exec::Worker> sync_worker;  // policy batch only
+  std::unique_ptr<exec::Worker> snapshot_worker;
 
   std::mutex close_mu;
   bool closed = false;
@@ -260,7 +266,11 @@ struct RangeStore::Impl {
   Status Close();
 
   // range_store_log.cc
-  void LogLoop();
+  exec::NextStep LogStep();
+  void FinishLog();
+  void NotifyLog() {
+    if (log_worker) log_worker->Notify();
+  }
   void ProcessGroup(std::vector<PendingWrite>& group);
   Status RotateIfNeeded(Seq next);
   LogPosition PublishWritten(std::vector<PendingWrite>& group, uint64_t size_before);
@@ -281,12 +291,15 @@ struct RangeStore::Impl {
   void FailDeferredAbove(Seq seq, const Status& st);
   void SyncNow();
   void EnterFailed(const Status& st, std::vector<PendingWrite>& group);
-  void SyncLoop();
-  bool SyncDueLocked(std::chrono::steady_clock::time_point now) const;
-  void StopSyncThread();
-  // Blocks until the log is fsync'ed through `seq` (any thread but the log
-  // thread). Error when the store failed or closed first.
-  Status WaitSynced(Seq seq);
+  exec::NextStep SyncStep();
+  bool SyncDueLocked(MonoClock::time_point now) const;
+  // fdatasyncs the active segment (everything written so far is in it or
+  // in an older, synced segment); fails the store on an error.
+  Status SyncActive();
+  void StopSyncWorker();
+  // Makes the log durable through `seq` on the calling thread (the snapshot
+  // worker: a snapshot must never be durable ahead of the log it needs).
+  Status SyncThrough(Seq seq);
 
   // range_store_replication.cc
   void AppendReplicated(std::vector<LogRecord> records, WriteCallback cb);
@@ -298,7 +311,7 @@ struct RangeStore::Impl {
   Status SaveHistory(const EpochHistory& h);
 
   // range_store_truncate.cc
-  Status TruncateAfter(Seq seq);
+  void TruncateAfter(Seq seq, std::function<void(Status)> done);
   void RunTruncation();
   Status TruncateQueuedLocked(Seq seq, std::vector<WriteCallback>* failed_cbs);
   Result<Epoch> TruncateLogFiles(Seq seq);
@@ -325,7 +338,7 @@ struct RangeStore::Impl {
   Status OpenActiveSegment(Seq last, const wal::SegmentSummary& newest);
 
   // range_store_snapshot.cc
-  void SnapshotLoop();
+  exec::NextStep SnapshotStep();
   void RequestSnapshot();
   Status TakeSnapshot();
   Status TakeSnapshotLocked();

@@ -7,50 +7,48 @@
 // writes share each syscall and each fsync.
 //
 // Under batch and never the log thread does not fsync (except at rotation
-// and exit): a sync thread does, concurrently with the appends, so a slow
-// fdatasync never holds up the acknowledgement of writes that do not wait
-// for it.
+// and exit): under batch a sync thread does, concurrently with the appends,
+// so a slow fdatasync never holds up the acknowledgement of writes that do
+// not wait for it.
 #include "common/log.h"
 #include "kvnode/storage/range_store_impl.h"
 
 namespace rangekv::kvnode {
 
-using Clock = std::chrono::steady_clock;
+using Clock = MonoClock;
 
-void RangeStore::Impl::LogLoop() {
+// One turn: a truncation, or a group (everything queued) written and
+// applied, or the exit once closing with nothing queued.
+exec::NextStep RangeStore::Impl::LogStep() {
   std::vector<PendingWrite> group;
-  for (;;) {
-    bool exiting = false;
-    bool truncate = false;
-    {
-      std::unique_lock lock(mu);
-      while (queue.empty() && !closing && !truncate_req && !CanApplyLocked()) {
-        log_idle = true;
-        log_cv.wait(lock);
-        log_idle = false;
-      }
-      truncate = truncate_req.has_value();
-      if (!truncate) group.swap(queue);
-      exiting = closing && !truncate && group.empty();
+  bool exiting = false;
+  bool truncate = false;
+  {
+    std::lock_guard lock(mu);
+    if (queue.empty() && !closing && !truncate_req && !CanApplyLocked()) {
+      return exec::NextStep::Idle();
     }
-    if (truncate) {
-      RunTruncation();
-      continue;
-    }
-    if (!group.empty()) {
-      ProcessGroup(group);
-      group.clear();
-    }
-    ApplyCommitted();
-    if (exiting) break;
+    truncate = truncate_req.has_value();
+    if (!truncate) group.swap(queue);
+    exiting = closing && !truncate && group.empty();
   }
+  if (truncate) {
+    RunTruncation();
+    return exec::NextStep::Again();
+  }
+  if (!group.empty()) ProcessGroup(group);
+  ApplyCommitted();
+  if (!exiting) return exec::NextStep::Again();
+  FinishLog();
+  return exec::NextStep::Exit();
+}
+
+void RangeStore::Impl::FinishLog() {
   // Close fsyncs under every policy: a clean shutdown loses nothing.
   if (dirty) SyncNow();
   FailStaged(Status(Code::kUnavailable, "range store is closed"));
   std::lock_guard lock(mu);
   log_exited = true;
-  sync_cv.notify_all();
-  truncate_cv.notify_all();
 }
 
 void RangeStore::Impl::ProcessGroup(std::vector<PendingWrite>& group) {
@@ -172,12 +170,11 @@ Status RangeStore::Impl::RotateIfNeeded(Seq next) {
   if (dirty) RANGEKV_RETURN_IF_ERROR(active->Sync());
   dirty = false;
   RANGEKV_RETURN_IF_ERROR(active->Close());
-  RANGEKV_ASSIGN_OR_RETURN(auto fresh, wal::SegmentWriter::Create(opts.dir, id, next));
+  RANGEKV_ASSIGN_OR_RETURN(auto fresh, wal::SegmentWriter::Create(fs, opts.dir, id, next));
   active = std::move(fresh);
   {
     std::lock_guard lock(mu);
     synced_seq = written_seq;
-    sync_cv.notify_all();
   }
   std::lock_guard lock(seg_mu);
   segments.push_back(SegmentInfo{next, active->path(), active->size(), {}});
@@ -271,16 +268,12 @@ void RangeStore::Impl::FinishGroupLocked(const std::vector<PendingWrite>& group)
   written_seq = group.back().seq;
   if (opts.fsync == FsyncPolicy::kAlways) {
     synced_seq = written_seq;
-    sync_cv.notify_all();
     return;
   }
   // Wake the sync thread only when it has something new to wait for: the
-  // first unsynced write starts the batch interval; a WaitSynced may be
-  // waiting for this group.
+  // first unsynced write starts the batch interval.
   if (was_clean) unsynced_since = Clock::now();
-  if ((was_clean && opts.fsync == FsyncPolicy::kBatch) || sync_requested > synced_seq) {
-    sync_thread_cv.notify_one();
-  }
+  if (was_clean && sync_worker) sync_worker->Notify();
 }
 
 // Durable records that will never be applied (close, I/O failure).
@@ -306,7 +299,6 @@ void RangeStore::Impl::SyncNow() {
   dirty = false;
   std::lock_guard lock(mu);
   synced_seq = written_seq;
-  sync_cv.notify_all();
 }
 
 // An I/O error leaves the log's state on disk unknown, so the store stops
@@ -323,7 +315,6 @@ void RangeStore::Impl::EnterFailed(const Status& st, std::vector<PendingWrite>& 
     }
     err = failed;
     queued.swap(queue);
-    sync_cv.notify_all();
   }
   auto fail = [&err](PendingWrite& w) {
     if (w.cb) w.cb(err);
@@ -336,71 +327,76 @@ void RangeStore::Impl::EnterFailed(const Status& st, std::vector<PendingWrite>& 
 
 bool RangeStore::Impl::SyncDueLocked(Clock::time_point now) const {
   if (written_seq <= synced_seq) return false;
-  if (sync_requested > synced_seq) return true;
   return opts.fsync == FsyncPolicy::kBatch && now >= unsynced_since + opts.batch_interval;
 }
 
-// The sync thread (policies batch and never). It syncs whatever the log
-// thread has written so far; appends continue meanwhile and are covered by
-// the next round. A failed fdatasync fails the store: later writes are
-// refused, and the log thread fails whatever is still queued.
-void RangeStore::Impl::SyncLoop() {
-  for (;;) {
-    {
-      std::unique_lock lock(mu);
-      for (;;) {
-        if (sync_thread_stop || !failed.ok()) return;
-        if (SyncDueLocked(Clock::now())) break;
-        if (opts.fsync == FsyncPolicy::kBatch && written_seq > synced_seq) {
-          sync_thread_cv.wait_until(lock, unsynced_since + opts.batch_interval);
-        } else {
-          sync_thread_cv.wait(lock);
-        }
-      }
-    }
-    std::lock_guard file_lock(file_mu);
-    const Clock::time_point started = Clock::now();
-    Seq target;
-    {
-      std::lock_guard lock(mu);
-      target = written_seq;  // all of it is in `active` or in an older, synced segment
-    }
-    Status st = active->Sync();
+// The sync thread (policy batch). It syncs whatever the log thread has
+// written so far; appends continue meanwhile and are covered by the next
+// round.
+exec::NextStep RangeStore::Impl::SyncStep() {
+  {
     std::lock_guard lock(mu);
-    if (!st.ok()) {
-      if (failed.ok()) {
-        LOG_ERROR("range " << id << ": write-ahead log fsync failed, refusing writes: "
-                           << st.ToString());
-        failed = st.code() == Code::kIoError ? st : Status(Code::kIoError, st.message());
-      }
-      sync_cv.notify_all();
-      if (log_idle) log_cv.notify_one();
-      return;
+    if (sync_thread_stop || !failed.ok()) return exec::NextStep::Exit();
+    if (!SyncDueLocked(Clock::now())) {
+      if (written_seq > synced_seq) return exec::NextStep::At(unsynced_since + opts.batch_interval);
+      return exec::NextStep::Idle();
     }
-    if (target > synced_seq) synced_seq = target;
-    if (written_seq > synced_seq) unsynced_since = started;
-    sync_cv.notify_all();
   }
+  (void)SyncActive();
+  return exec::NextStep::Again();
 }
 
-void RangeStore::Impl::StopSyncThread() {
+// A failed fdatasync fails the store: later writes are refused, and the
+// log thread fails whatever is still queued.
+Status RangeStore::Impl::SyncActive() {
+  std::lock_guard file_lock(file_mu);
+  const Clock::time_point started = Clock::now();
+  Seq target;
+  {
+    std::lock_guard lock(mu);
+    target = written_seq;  // all of it is in `active` or in an older, synced segment
+    if (target <= synced_seq) return Status::Ok();
+    if (!failed.ok()) return failed;
+  }
+  Status st = active->Sync();
+  std::lock_guard lock(mu);
+  if (!st.ok()) {
+    if (failed.ok()) {
+      LOG_ERROR("range " << id << ": write-ahead log fsync failed, refusing writes: "
+                         << st.ToString());
+      failed = st.code() == Code::kIoError ? st : Status(Code::kIoError, st.message());
+    }
+    NotifyLog();
+    return failed;
+  }
+  if (target > synced_seq) synced_seq = target;
+  if (written_seq > synced_seq) unsynced_since = started;
+  return Status::Ok();
+}
+
+Status RangeStore::Impl::SyncThrough(Seq seq) {
+  {
+    std::lock_guard lock(mu);
+    if (synced_seq >= seq) return Status::Ok();
+    if (!failed.ok()) return failed;
+    if (written_seq < seq) {
+      return Status(Code::kInternal, "cannot sync the log through seq " +
+                                         std::to_string(seq.value()) + ": only " +
+                                         std::to_string(written_seq.value()) + " written");
+    }
+  }
+  return SyncActive();
+}
+
+void RangeStore::Impl::StopSyncWorker() {
   {
     std::lock_guard lock(mu);
     sync_thread_stop = true;
   }
-  sync_thread_cv.notify_all();
-  if (sync_thread.joinable()) sync_thread.join();
-}
-
-Status RangeStore::Impl::WaitSynced(Seq seq) {
-  std::unique_lock lock(mu);
-  if (synced_seq >= seq) return Status::Ok();
-  if (sync_requested < seq) sync_requested = seq;
-  sync_thread_cv.notify_one();
-  sync_cv.wait(lock, [&] { return synced_seq >= seq || !failed.ok() || log_exited; });
-  if (synced_seq >= seq) return Status::Ok();
-  if (!failed.ok()) return failed;
-  return Status(Code::kUnavailable, "range store closed before the log was synced");
+  if (sync_worker) {
+    sync_worker->Notify();
+    sync_worker->Join();
+  }
 }
 
 }  // namespace rangekv::kvnode

@@ -20,8 +20,8 @@ struct DirListing {
   std::vector<Seq> snapshots;                         // ascending
 };
 
-Result<DirListing> ListStoreDir(const std::string& dir) {
-  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, fs::ListDir(dir));
+Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(dir));
   DirListing l;
   for (const std::string& name : names) {
     Seq seq;
@@ -33,7 +33,7 @@ Result<DirListing> ListStoreDir(const std::string& dir) {
                IsExportFileName(name)) {
       // An unfinished snapshot or history from before a crash (never
       // renamed, so unused), or an export of the previous run.
-      RANGEKV_RETURN_IF_ERROR(fs::RemoveFile(fs::JoinPath(dir, name)));
+      RANGEKV_RETURN_IF_ERROR(fs.Remove(fs::JoinPath(dir, name)));
     } else if (name == kEpochsFileName) {
       continue;
     } else {
@@ -76,7 +76,7 @@ Result<snapshot::SnapshotInfo> RangeStore::Impl::LoadUsableSnapshot(const std::v
     }
     KeyMap loaded;
     auto info =
-        snapshot::ReadSnapshot(path, id, [&](std::string_view k, std::string_view v, uint64_t ver) {
+        snapshot::ReadSnapshot(fs, path, id, [&](std::string_view k, std::string_view v, uint64_t ver) {
           loaded.PutInOrder(k, std::string(v), ver);
         });
     if (info.ok() && info->replay_from != *it) {
@@ -107,7 +107,7 @@ Result<snapshot::SnapshotInfo> RangeStore::Impl::LoadUsableSnapshot(const std::v
 Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(
     const std::string& path, Seq name_seq, wal::SegmentRole role, Seq replay_from,
     uint64_t* replayed_bytes, EpochScan* epochs, std::vector<wal::RecordPosition>* index) {
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs.Map(path));
   auto visit = [&](const wal::RecordView& rec) -> Status {
     if (index->empty() || rec.offset >= index->back().offset + kIndexEvery) {
       index->push_back(wal::RecordPosition{rec.seq, rec.offset});
@@ -152,16 +152,16 @@ Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(
 Status RangeStore::Impl::OpenActiveSegment(Seq last, const wal::SegmentSummary& newest) {
   if (segments.empty() || newest.end == wal::SegmentEnd::kTornHeader) {
     if (!segments.empty()) {
-      RANGEKV_RETURN_IF_ERROR(fs::RemoveFile(segments.back().path));
+      RANGEKV_RETURN_IF_ERROR(fs.Remove(segments.back().path));
       segments.pop_back();
     }
-    RANGEKV_ASSIGN_OR_RETURN(active, wal::SegmentWriter::Create(opts.dir, id, last.Next()));
+    RANGEKV_ASSIGN_OR_RETURN(active, wal::SegmentWriter::Create(fs, opts.dir, id, last.Next()));
     segments.push_back(SegmentInfo{last.Next(), active->path(), active->size(), {}});
     return Status::Ok();
   }
   const SegmentInfo& seg = segments.back();
-  RANGEKV_ASSIGN_OR_RETURN(active,
-                           wal::SegmentWriter::Reopen(seg.path, seg.first, newest.valid_bytes));
+  RANGEKV_ASSIGN_OR_RETURN(
+      active, wal::SegmentWriter::Reopen(fs, seg.path, seg.first, newest.valid_bytes));
   // What a killed process left in the page cache is made durable now, so
   // that "synced through `last`" holds from here on.
   return active->Sync();
@@ -169,8 +169,8 @@ Status RangeStore::Impl::OpenActiveSegment(Seq last, const wal::SegmentSummary& 
 
 Status RangeStore::Impl::Recover() {
   if (opts.dir.empty()) return Status(Code::kBadRequest, "store directory not set");
-  RANGEKV_RETURN_IF_ERROR(fs::CreateDirs(opts.dir));
-  RANGEKV_ASSIGN_OR_RETURN(DirListing listing, ListStoreDir(opts.dir));
+  RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(opts.dir));
+  RANGEKV_ASSIGN_OR_RETURN(DirListing listing, ListStoreDir(fs, opts.dir));
   const auto& segs = listing.segments;
 
   std::optional<Seq> log_start;
@@ -178,7 +178,7 @@ Status RangeStore::Impl::Recover() {
   RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snap,
                            LoadUsableSnapshot(listing.snapshots, log_start));
 
-  RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(opts.dir));
+  RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));
   Seq prev_last{0};  // last seq of the segment before
   uint64_t replayed_bytes = 0;
   wal::SegmentSummary newest;
@@ -246,7 +246,7 @@ Status RangeStore::Impl::RecoverHistory(EpochHistory loaded, const EpochScan& sc
   if (!(h == loaded)) {
     LOG_INFO("range " << id << ": epoch history rebuilt from the log (" << h.entries().size()
                       << " entries, was " << loaded.entries().size() << ")");
-    RANGEKV_RETURN_IF_ERROR(h.Save(opts.dir));
+    RANGEKV_RETURN_IF_ERROR(h.Save(fs, opts.dir));
   }
   history = std::move(h);
   write_epoch.store(history.last_epoch().value());

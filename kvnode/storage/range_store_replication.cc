@@ -1,6 +1,7 @@
 // RangeStore's replication surface (kvnode/storage/range_store.h): the commit gate,
 // epochs, the replica's AppendReplicated and the owner's ReadLog.
 #include <algorithm>
+#include <future>
 
 #include "common/escape.h"
 #include "common/log.h"
@@ -61,7 +62,7 @@ void RangeStore::SetCommitGate(bool on) {
     impl_->gate = on;
     wake = impl_->CanApplyLocked();
   }
-  if (wake) impl_->log_cv.notify_one();
+  if (wake) impl_->NotifyLog();
 }
 
 void RangeStore::Commit(Seq through) {
@@ -72,7 +73,7 @@ void RangeStore::Commit(Seq through) {
     impl_->commit_seq = through;
     wake = impl_->CanApplyLocked();
   }
-  if (wake) impl_->log_cv.notify_one();
+  if (wake) impl_->NotifyLog();
 }
 
 Seq RangeStore::committed() const {
@@ -136,14 +137,35 @@ void RangeStore::AppendReplicated(std::vector<LogRecord> records, WriteCallback 
   impl_->AppendReplicated(std::move(records), std::move(cb));
 }
 
-Status RangeStore::TruncateAfter(Seq seq) { return impl_->TruncateAfter(seq); }
+Status RangeStore::TruncateAfter(Seq seq) {
+  std::promise<Status> done;
+  std::future<Status> result = done.get_future();
+  impl_->TruncateAfter(seq, [&done](Status st) { done.set_value(std::move(st)); });
+  return result.get();
+}
+
+void RangeStore::TruncateAfterAsync(Seq seq, std::function<void(Status)> done) {
+  impl_->TruncateAfter(seq, std::move(done));
+}
 
 Result<SnapshotExport> RangeStore::ExportSnapshot() { return impl_->ExportSnapshot(); }
+
+void RangeStore::ExportSnapshotAsync(std::function<void(Result<SnapshotExport>)> done) {
+  {
+    std::lock_guard lock(impl_->bg_mu);
+    if (!impl_->bg_stop) {
+      impl_->export_waiters.push_back(std::move(done));
+      done = nullptr;
+    }
+  }
+  if (done) return done(Status(Code::kUnavailable, "range store is closed"));
+  impl_->snapshot_worker->Notify();
+}
 
 // ---- Impl ----
 
 Status RangeStore::Impl::SaveHistory(const EpochHistory& h) {
-  Status st = h.Save(opts.dir);
+  Status st = h.Save(fs, opts.dir);
   if (!st.ok()) LOG_WARN("range " << id << ": saving the epoch history: " << st.ToString());
   return st;
 }
@@ -194,7 +216,6 @@ void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCal
   }
   std::unique_lock hist_lock(hist_mu);
   std::optional<EpochHistory> changed;
-  bool wake = false;
   {
     std::unique_lock lock(mu);
     if (Status st = CheckAppendLocked(records); !st.ok()) {
@@ -214,9 +235,8 @@ void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCal
     next_seq = ws.back().seq.Next();
     ws.back().durable_cb = std::move(cb);
     for (PendingWrite& w : ws) queue.push_back(std::move(w));
-    wake = log_idle;
   }
-  if (wake) log_cv.notify_one();
+  NotifyLog();
   // The records carry their epochs, so a history saved late (or not at
   // all, on an I/O error) is rebuilt from them at the next Open.
   if (changed) (void)SaveHistory(*changed);
@@ -303,8 +323,8 @@ Status RangeStore::Impl::ReadSegments(Seq from, Seq through, size_t max_bytes, L
     }
     std::vector<wal::RawRecord> raw;
     const size_t budget = out->records.empty() ? max_bytes : max_bytes - bytes;
-    RANGEKV_ASSIGN_OR_RETURN(wal::RecordPosition next,
-                             wal::ReadSegmentRecords(path, start, cur, seg_last, budget, &raw));
+    RANGEKV_ASSIGN_OR_RETURN(wal::RecordPosition next, wal::ReadSegmentRecords(fs, path, start, cur,
+                                                                             seg_last, budget, &raw));
     for (wal::RawRecord& r : raw) {
       if (!out->records.empty() && bytes + r.bytes.size() > max_bytes) return Status::Ok();
       bytes += r.bytes.size();

@@ -1,4 +1,4 @@
-// Snapshots of a RangeStore, written by a background thread (or by
+// Snapshots of a RangeStore, written by a background worker (or by
 // SnapshotNow on the caller's thread), and the garbage collection that
 // follows each one: old snapshots and log segments below the low-water mark.
 //
@@ -30,26 +30,41 @@ void RangeStore::Impl::RequestSnapshot() {
     if (bg_requested) return;
     bg_requested = true;
   }
-  bg_cv.notify_one();
+  if (snapshot_worker) snapshot_worker->Notify();
 }
 
-void RangeStore::Impl::SnapshotLoop() {
-  for (;;) {
-    {
-      std::unique_lock lock(bg_mu);
-      bg_cv.wait(lock, [&] { return bg_requested || bg_stop; });
-      if (bg_stop) return;
+// One turn of the snapshot worker: answer the exports asked for, or take
+// the snapshot the log thread asked for (not before a second after a
+// failed one), or exit once the store closes.
+exec::NextStep RangeStore::Impl::SnapshotStep() {
+  std::vector<std::function<void(Result<SnapshotExport>)>> waiters;
+  {
+    std::lock_guard lock(bg_mu);
+    waiters.swap(export_waiters);
+    if (bg_stop) {
+      for (auto& w : waiters) w(Status(Code::kUnavailable, "range store is closed"));
+      return exec::NextStep::Exit();
     }
-    Status st = TakeSnapshot();
-    std::unique_lock lock(bg_mu);
-    if (!st.ok() && !bg_stop) {
-      LOG_WARN("range " << id << ": background snapshot failed: " << st.ToString());
-      // Retry later rather than on the very next group.
-      bg_cv.wait_for(lock, kRetryAfterFailure, [&] { return bg_stop; });
+    if (waiters.empty()) {
+      if (!bg_requested) return exec::NextStep::Idle();
+      if (MonoClock::now() < bg_retry_after) return exec::NextStep::At(bg_retry_after);
     }
-    // Cleared only now, so the log thread does not re-request while one runs.
-    bg_requested = false;
   }
+  if (!waiters.empty()) {
+    Result<SnapshotExport> r = ExportSnapshot();
+    for (auto& w : waiters) w(r);
+    return exec::NextStep::Again();
+  }
+  Status st = TakeSnapshot();
+  std::lock_guard lock(bg_mu);
+  if (!st.ok() && !bg_stop) {
+    LOG_WARN("range " << id << ": background snapshot failed: " << st.ToString());
+    // Retry later rather than on the very next group.
+    bg_retry_after = MonoClock::now() + kRetryAfterFailure;
+  }
+  // Cleared only now, so the log thread does not re-request while one runs.
+  bg_requested = false;
+  return exec::NextStep::Again();
 }
 
 Status RangeStore::Impl::TakeSnapshot() {
@@ -81,7 +96,7 @@ Status RangeStore::Impl::TakeSnapshotLocked() {
 
 Status RangeStore::Impl::WriteSnapshotFile(Seq replay_from, Seq* end) {
   RANGEKV_ASSIGN_OR_RETURN(auto writer,
-                           snapshot::SnapshotWriter::Create(opts.dir, id, replay_from));
+                           snapshot::SnapshotWriter::Create(fs, opts.dir, id, replay_from));
   std::string last_key;
   bool started = false;
   for (bool done = false; !done;) {
@@ -103,7 +118,7 @@ Status RangeStore::Impl::WriteSnapshotFile(Seq replay_from, Seq* end) {
   RANGEKV_RETURN_IF_ERROR(writer->Finish(*end));
   // The snapshot must never be durable ahead of the log it needs: a log cut
   // back below `end` after a power loss would leave the map unrecoverable.
-  RANGEKV_RETURN_IF_ERROR(WaitSynced(*end));
+  RANGEKV_RETURN_IF_ERROR(SyncThrough(*end));
   return writer->Commit();
 }
 
@@ -111,7 +126,7 @@ Status RangeStore::Impl::WriteSnapshotFile(Seq replay_from, Seq* end) {
 // snapshot file, including corrupt ones recovery skipped.
 void RangeStore::Impl::PruneSnapshots() {
   while (snapshots.size() > kSnapshotsKept) snapshots.erase(snapshots.begin());
-  auto names = fs::ListDir(opts.dir);
+  auto names = fs.ListDir(opts.dir);
   if (!names.ok()) {
     LOG_WARN("range " << id << ": " << names.status().ToString());
     return;
@@ -120,7 +135,7 @@ void RangeStore::Impl::PruneSnapshots() {
     Seq seq;
     if (!snapshot::ParseSnapshotName(name, &seq)) continue;
     if (std::find(snapshots.begin(), snapshots.end(), seq) != snapshots.end()) continue;
-    Status st = fs::RemoveFile(fs::JoinPath(opts.dir, name));
+    Status st = fs.Remove(fs::JoinPath(opts.dir, name));
     if (!st.ok()) LOG_WARN("range " << id << ": " << st.ToString());
   }
 }
@@ -138,8 +153,8 @@ void RangeStore::Impl::DeleteSegmentsBelow(Seq low_water) {
     }
   }
   for (const std::string& path : doomed) {
-    Status st = fs::RemoveFile(path);
-    if (st.ok()) st = fs::SyncDir(opts.dir);
+    Status st = fs.Remove(path);
+    if (st.ok()) st = fs.SyncDir(opts.dir);
     if (!st.ok()) {
       LOG_WARN("range " << id << ": deleting old segment: " << st.ToString());
       return;

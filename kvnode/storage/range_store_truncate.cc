@@ -4,7 +4,8 @@
 // The caller's thread checks the request, lowers the commit point so nothing
 // above seq is applied meanwhile, and persists the truncated epoch history;
 // the log thread, which owns the active segment and the staged records,
-// then does the rest between two groups while the caller waits. Order on
+// then does the rest between two groups and reports to the caller's
+// callback (the caller never waits for it). Order on
 // disk: history first, then later segments deleted newest first (directory
 // fsync'ed after each), then the segment holding seq + 1 cut back and
 // fsync'ed. A crash anywhere in between leaves a contiguous log that is
@@ -15,35 +16,45 @@
 
 namespace rangekv::kvnode {
 
-Status RangeStore::Impl::TruncateAfter(Seq seq) {
-  std::lock_guard hist_lock(hist_mu);
+void RangeStore::Impl::TruncateAfter(Seq seq, std::function<void(Status)> done) {
+  std::unique_lock hist_lock(hist_mu);
   EpochHistory copy;
   {
-    std::lock_guard lock(mu);
-    if (closing || log_exited) return Status(Code::kUnavailable, "range store is closed");
-    if (!failed.ok()) return failed;
-    if (seq < committing_seq) {
-      return Status(Code::kBadRequest,
-                    "cannot truncate the log after seq " + std::to_string(seq.value()) + ": seq " +
-                        std::to_string(committing_seq.value()) + " is already applied");
+    std::unique_lock lock(mu);
+    Status refused;
+    if (closing || log_exited) {
+      refused = Status(Code::kUnavailable, "range store is closed");
+    } else if (!failed.ok()) {
+      refused = failed;
+    } else if (truncate_req) {
+      refused = Status(Code::kUnavailable, "a truncation is in progress");
+    } else if (seq < committing_seq) {
+      refused = Status(Code::kBadRequest, "cannot truncate the log after seq " +
+                                              std::to_string(seq.value()) + ": seq " +
+                                              std::to_string(committing_seq.value()) +
+                                              " is already applied");
+    }
+    if (!refused.ok()) {
+      lock.unlock();
+      hist_lock.unlock();
+      return done(std::move(refused));
     }
     if (commit_seq > seq) commit_seq = seq;
     if (history.TruncateAfter(seq)) write_epoch.store(history.last_epoch().value());
     copy = history;
   }
-  // A failed save leaves a stale trailing entry at worst: it can only make
-  // EpochEnd answer lower (safe) until the next save or Open.
+  // The history first. A failed save leaves a stale trailing entry at
+  // worst: it can only make EpochEnd answer lower (safe) until the next
+  // save or Open.
   (void)SaveHistory(copy);
-  std::unique_lock lock(mu);
-  truncate_req = seq;
-  truncate_result.reset();
-  log_cv.notify_one();
-  truncate_cv.wait(lock, [&] { return truncate_result.has_value() || log_exited; });
-  Status st =
-      truncate_result ? *truncate_result : Status(Code::kUnavailable, "range store is closed");
-  truncate_req.reset();  // when the log thread exited first
-  truncate_result.reset();
-  return st;
+  {
+    // Set while hist_mu is still held, so a second TruncateAfter sees it.
+    std::lock_guard lock(mu);
+    truncate_req = seq;
+    truncate_done = std::move(done);
+  }
+  hist_lock.unlock();
+  NotifyLog();
 }
 
 // Log thread.
@@ -110,12 +121,13 @@ void RangeStore::Impl::RunTruncation() {
     std::vector<PendingWrite> none;
     EnterFailed(st, none);
   }
+  std::function<void(Status)> done;
   {
     std::lock_guard lock(mu);
-    truncate_result = st;
     truncate_req.reset();
+    done = std::move(truncate_done);
   }
-  truncate_cv.notify_all();
+  if (done) done(st);
 }
 
 void RangeStore::Impl::RebuildPendingLocked() {
@@ -164,19 +176,20 @@ Result<Epoch> RangeStore::Impl::TruncateLogFiles(Seq seq) {
     }
     std::vector<wal::RawRecord> raw;
     RANGEKV_RETURN_IF_ERROR(
-        wal::ReadSegmentRecords(target.path, start, cut_seq, cut_seq, 1, &raw).status());
+        wal::ReadSegmentRecords(fs, target.path, start, cut_seq, cut_seq, 1, &raw).status());
     cut = raw.front().offset;
   }
   if (!doomed.empty()) RANGEKV_RETURN_IF_ERROR(active->Close());
   for (const std::string& path : doomed) {
-    RANGEKV_RETURN_IF_ERROR(fs::RemoveFile(path));
-    RANGEKV_RETURN_IF_ERROR(fs::SyncDir(opts.dir));
+    RANGEKV_RETURN_IF_ERROR(fs.Remove(path));
+    RANGEKV_RETURN_IF_ERROR(fs.SyncDir(opts.dir));
   }
   if (doomed.empty()) {
     RANGEKV_RETURN_IF_ERROR(active->Truncate(cut));
     RANGEKV_RETURN_IF_ERROR(active->Sync());
   } else {
-    RANGEKV_ASSIGN_OR_RETURN(active, wal::SegmentWriter::Reopen(target.path, target.first, cut));
+    RANGEKV_ASSIGN_OR_RETURN(active,
+                             wal::SegmentWriter::Reopen(fs, target.path, target.first, cut));
   }
   dirty = false;
   std::lock_guard lock(seg_mu);

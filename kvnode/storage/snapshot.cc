@@ -100,9 +100,10 @@ bool IsSnapshotTempName(std::string_view name) {
          name.substr(name.size() - kTempSuffix.size()) == kTempSuffix;
 }
 
-SnapshotWriter::SnapshotWriter(std::string dir, std::string final_path,
+SnapshotWriter::SnapshotWriter(fs::FileSystem& fs, std::string dir, std::string final_path,
                                std::unique_ptr<fs::AppendFile> f, Seq replay_from)
-    : dir_(std::move(dir)),
+    : fs_(fs),
+      dir_(std::move(dir)),
       final_path_(std::move(final_path)),
       file_(std::move(f)),
       replay_from_(replay_from) {}
@@ -110,17 +111,18 @@ SnapshotWriter::SnapshotWriter(std::string dir, std::string final_path,
 SnapshotWriter::~SnapshotWriter() {
   if (committed_) return;
   (void)file_->Close();
-  (void)fs::RemoveFile(file_->path());
+  (void)fs_.Remove(file_->path());
 }
 
-Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(const std::string& dir,
+Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(fs::FileSystem& fs,
+                                                               const std::string& dir,
                                                                RangeId range, Seq replay_from) {
   std::string final_path = fs::JoinPath(dir, SnapshotFileName(replay_from));
-  RANGEKV_ASSIGN_OR_RETURN(auto file, fs::AppendFile::Create(final_path + std::string(kTempSuffix),
-                                                             fs::AppendFile::Mode::kTruncate));
+  RANGEKV_ASSIGN_OR_RETURN(auto file, fs.OpenAppend(final_path + std::string(kTempSuffix),
+                                                    fs::AppendFile::Mode::kTruncate));
   RANGEKV_RETURN_IF_ERROR(file->Append(EncodeHeader(range, replay_from)));
   return std::unique_ptr<SnapshotWriter>(
-      new SnapshotWriter(dir, std::move(final_path), std::move(file), replay_from));
+      new SnapshotWriter(fs, dir, std::move(final_path), std::move(file), replay_from));
 }
 
 void SnapshotWriter::Add(std::string_view key, std::string_view value, uint64_t version) {
@@ -158,16 +160,16 @@ Status SnapshotWriter::Finish(Seq end) {
 }
 
 Status SnapshotWriter::Commit() {
-  RANGEKV_RETURN_IF_ERROR(fs::RenameFile(file_->path(), final_path_));
+  RANGEKV_RETURN_IF_ERROR(fs_.Rename(file_->path(), final_path_));
   committed_ = true;
-  return fs::SyncDir(dir_);
+  return fs_.SyncDir(dir_);
 }
 
 namespace {
 // Maps the file and checks its size and header (both readers start so).
-Result<std::unique_ptr<fs::MappedFile>> OpenChecked(const std::string& path, RangeId range,
-                                                    SnapshotInfo* info) {
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs::MappedFile::Open(path));
+Result<std::unique_ptr<fs::MappedFile>> OpenChecked(fs::FileSystem& fs, const std::string& path,
+                                                    RangeId range, SnapshotInfo* info) {
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, fs.Map(path));
   std::string_view d = mapped->data();
   if (d.size() < kHeaderSize + kFooterSize) {
     return Corrupt(path, 0, "is " + std::to_string(d.size()) + " bytes, too short");
@@ -177,9 +179,9 @@ Result<std::unique_ptr<fs::MappedFile>> OpenChecked(const std::string& path, Ran
 }
 }  // namespace
 
-Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
+Result<SnapshotInfo> ReadSnapshotInfo(fs::FileSystem& fs, const std::string& path, RangeId range) {
   SnapshotInfo info;
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(path, range, &info));
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(fs, path, range, &info));
   std::string_view d = mapped->data();
   const size_t foff = d.size() - kFooterSize;
   const char* f = d.data() + foff;
@@ -190,10 +192,10 @@ Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range) {
   return info;
 }
 
-Result<SnapshotInfo> ReadSnapshot(const std::string& path, RangeId range,
+Result<SnapshotInfo> ReadSnapshot(fs::FileSystem& fs, const std::string& path, RangeId range,
                                   const EntryVisitor& visit) {
   SnapshotInfo info;
-  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(path, range, &info));
+  RANGEKV_ASSIGN_OR_RETURN(auto mapped, OpenChecked(fs, path, range, &info));
   std::string_view d = mapped->data();
   std::string_view entries;
   RANGEKV_RETURN_IF_ERROR(CheckFooter(path, d, &info, &entries));

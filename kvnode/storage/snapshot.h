@@ -48,7 +48,7 @@
 #include <string_view>
 
 #include "common/types.h"
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode::snapshot {
@@ -79,8 +79,8 @@ struct SnapshotInfo {
 // Commit. Destroying an uncommitted writer removes the temp file.
 class SnapshotWriter {
  public:
-  static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir, RangeId range,
-                                                        Seq replay_from);
+  static Result<std::unique_ptr<SnapshotWriter>> Create(fs::FileSystem& fs, const std::string& dir,
+                                                        RangeId range, Seq replay_from);
   ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -99,8 +99,9 @@ class SnapshotWriter {
   const std::string& final_path() const { return final_path_; }
 
  private:
-  SnapshotWriter(std::string dir, std::string final_path, std::unique_ptr<fs::AppendFile> f,
-                 Seq replay_from);
+  SnapshotWriter(fs::FileSystem& fs, std::string dir, std::string final_path,
+                 std::unique_ptr<fs::AppendFile> f, Seq replay_from);
+  fs::FileSystem& fs_;
   std::string dir_;
   std::string final_path_;
   std::unique_ptr<fs::AppendFile> file_;
@@ -114,7 +115,7 @@ class SnapshotWriter {
 
 // Checks only the header and footer (not the entries) and returns what
 // they say: cheap, for a snapshot this store wrote and verified before.
-Result<SnapshotInfo> ReadSnapshotInfo(const std::string& path, RangeId range);
+Result<SnapshotInfo> ReadSnapshotInfo(fs::FileSystem& fs, const std::string& path, RangeId range);
 
 // Called for each entry in key order.
 using EntryVisitor =
@@ -123,7 +124,7 @@ using EntryVisitor =
 // Verifies a whole snapshot (header, footer, entries crc, then structure)
 // before and while calling visit. CORRUPTION naming the path on any
 // mismatch; a caller must then discard whatever visit has collected.
-Result<SnapshotInfo> ReadSnapshot(const std::string& path, RangeId range,
+Result<SnapshotInfo> ReadSnapshot(fs::FileSystem& fs, const std::string& path, RangeId range,
                                   const EntryVisitor& visit);
 
 }  // namespace rangekv::kvnode::snapshot

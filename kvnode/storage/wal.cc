@@ -116,24 +116,24 @@ Result<SegmentSummary> ReadSegment(std::string_view data, SegmentRole role,
   return s;
 }
 
-Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Create(const std::string& dir, RangeId range,
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Create(fs::FileSystem& fs,
+                                                             const std::string& dir, RangeId range,
                                                              Seq first) {
   const std::string path = fs::JoinPath(dir, SegmentFileName(first));
-  RANGEKV_ASSIGN_OR_RETURN(auto file,
-                           fs::AppendFile::Create(path, fs::AppendFile::Mode::kTruncate));
+  RANGEKV_ASSIGN_OR_RETURN(auto file, fs.OpenAppend(path, fs::AppendFile::Mode::kTruncate));
   SegmentHeader h;
   h.range = range;
   h.first_seq = first;
   RANGEKV_RETURN_IF_ERROR(file->Append(EncodeSegmentHeader(h)));
   RANGEKV_RETURN_IF_ERROR(file->Sync());
-  RANGEKV_RETURN_IF_ERROR(fs::SyncDir(dir));
+  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(dir));
   return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first));
 }
 
-Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(const std::string& path, Seq first,
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(fs::FileSystem& fs,
+                                                             const std::string& path, Seq first,
                                                              uint64_t valid_bytes) {
-  RANGEKV_ASSIGN_OR_RETURN(auto file,
-                           fs::AppendFile::Create(path, fs::AppendFile::Mode::kOpenExisting));
+  RANGEKV_ASSIGN_OR_RETURN(auto file, fs.OpenAppend(path, fs::AppendFile::Mode::kOpenExisting));
   if (file->size() != valid_bytes) {
     LOG_WARN(path << ": cutting " << (file->size() - valid_bytes)
                   << " bytes of torn or unused tail at offset " << valid_bytes);

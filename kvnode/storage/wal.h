@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "common/types.h"
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "kvnode/storage/wal_format.h"
 #include "rangekv/status.h"
 
@@ -112,21 +112,21 @@ struct RawRecord {
 // CORRUPTION otherwise, also when the file ends before record `through`
 // (the caller passes a seq it knows the segment holds). Returns the
 // boundary after the last record read.
-Result<RecordPosition> ReadSegmentRecords(const std::string& path, RecordPosition start, Seq from,
-                                          Seq through, size_t max_bytes,
-                                          std::vector<RawRecord>* out);
+Result<RecordPosition> ReadSegmentRecords(fs::FileSystem& fs, const std::string& path,
+                                          RecordPosition start, Seq from, Seq through,
+                                          size_t max_bytes, std::vector<RawRecord>* out);
 
 // Appends records to one segment file.
 class SegmentWriter {
  public:
   // Creates wal-<first>.log in dir with its header (replacing a file of that
   // name, which recovery has already judged empty) and syncs file and dir.
-  static Result<std::unique_ptr<SegmentWriter>> Create(const std::string& dir, RangeId range,
-                                                       Seq first);
+  static Result<std::unique_ptr<SegmentWriter>> Create(fs::FileSystem& fs, const std::string& dir,
+                                                       RangeId range, Seq first);
   // Continues an existing segment whose whole records end at valid_bytes,
   // cutting off anything after that first (and syncing the cut).
-  static Result<std::unique_ptr<SegmentWriter>> Reopen(const std::string& path, Seq first,
-                                                       uint64_t valid_bytes);
+  static Result<std::unique_ptr<SegmentWriter>> Reopen(fs::FileSystem& fs, const std::string& path,
+                                                       Seq first, uint64_t valid_bytes);
 
   // Writes complete encoded records (header + payload each) in one writev.
   // On error the file is cut back to where it was (best effort) and the

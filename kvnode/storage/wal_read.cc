@@ -1,10 +1,6 @@
 // Reading records back out of a segment file for replication
 // (wal::ReadSegmentRecords, kvnode/storage/wal.h).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
 
 #include "kvnode/storage/wal.h"
 
@@ -13,35 +9,17 @@ namespace {
 
 constexpr size_t kReadChunk = 1u << 20;
 
-// A read-only file read through a window buffer with pread.
+// A read-only file read through a window buffer (pread).
 class WindowReader {
  public:
-  explicit WindowReader(std::string path) : path_(std::move(path)) {}
-  ~WindowReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  WindowReader(const WindowReader&) = delete;
-  WindowReader& operator=(const WindowReader&) = delete;
-
-  Status Open() {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return Errno("open");
-    return Status::Ok();
-  }
+  explicit WindowReader(std::unique_ptr<fs::ReadFile> file) : file_(std::move(file)) {}
 
   // Makes [off, off + n) available; *have is false when the file ends first.
   Status Ensure(uint64_t off, size_t n, bool* have) {
     *have = true;
     if (off >= buf_off_ && off + n <= buf_off_ + buf_.size()) return Status::Ok();
     buf_.resize(std::max(n, kReadChunk));
-    size_t got = 0;
-    while (got < buf_.size()) {
-      ssize_t r = ::pread(fd_, buf_.data() + got, buf_.size() - got, static_cast<off_t>(off + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return Errno("pread");
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
+    RANGEKV_ASSIGN_OR_RETURN(size_t got, file_->ReadAt(off, buf_.data(), buf_.size()));
     buf_.resize(got);
     buf_off_ = off;
     *have = got >= n;
@@ -50,14 +28,9 @@ class WindowReader {
   std::string_view View(uint64_t off, size_t n) const {
     return std::string_view(buf_).substr(off - buf_off_, n);
   }
-  const std::string& path() const { return path_; }
 
  private:
-  Status Errno(const char* op) const {
-    return Status(Code::kIoError, path_ + ": " + op + ": " + std::strerror(errno));
-  }
-  std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<fs::ReadFile> file_;
   std::string buf_;
   uint64_t buf_off_ = 0;
 };
@@ -68,11 +41,11 @@ Status Corrupt(const std::string& path, uint64_t off, const std::string& what) {
 
 }  // namespace
 
-Result<RecordPosition> ReadSegmentRecords(const std::string& path, RecordPosition start, Seq from,
-                                          Seq through, size_t max_bytes,
-                                          std::vector<RawRecord>* out) {
-  WindowReader f(path);
-  RANGEKV_RETURN_IF_ERROR(f.Open());
+Result<RecordPosition> ReadSegmentRecords(fs::FileSystem& fs, const std::string& path,
+                                          RecordPosition start, Seq from, Seq through,
+                                          size_t max_bytes, std::vector<RawRecord>* out) {
+  RANGEKV_ASSIGN_OR_RETURN(auto file, fs.OpenRead(path));
+  WindowReader f(std::move(file));
   RecordPosition pos = start;
   size_t bytes = 0;
   bool any = false;

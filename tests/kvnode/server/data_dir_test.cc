@@ -23,7 +23,7 @@ void WriteText(const std::string& path, const std::string& text) {
 TEST(DataDirTest, NewDirGetsDefaultIdWithParents) {
   TempDir tmp;
   std::string dir = tmp.Sub("a/b/data");
-  auto d = DataDir::Open(dir, std::nullopt, kDefault);
+  auto d = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ((*d)->node_id().str(), "standalone");
   EXPECT_EQ((*d)->incarnation().size(), 2 * kIncarnationBytes);
@@ -35,15 +35,15 @@ TEST(DataDirTest, NewDirGetsDefaultIdWithParents) {
 TEST(DataDirTest, ExistingIdIsAdoptedOrEnforced) {
   TempDir tmp;
   std::string dir = tmp.Sub("data");
-  ASSERT_TRUE(DataDir::Open(dir, NodeId("n1"), kDefault).ok());
-  auto adopted = DataDir::Open(dir, std::nullopt, kDefault);
+  ASSERT_TRUE(DataDir::Open(DefaultEnv(), dir, NodeId("n1"), kDefault).ok());
+  auto adopted = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
   ASSERT_TRUE(adopted.ok());
   EXPECT_EQ((*adopted)->node_id().str(), "n1");
   adopted->reset();
-  auto same = DataDir::Open(dir, NodeId("n1"), kDefault);
+  auto same = DataDir::Open(DefaultEnv(), dir, NodeId("n1"), kDefault);
   EXPECT_TRUE(same.ok());
   same->reset();
-  auto other = DataDir::Open(dir, NodeId("n2"), kDefault);
+  auto other = DataDir::Open(DefaultEnv(), dir, NodeId("n2"), kDefault);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), Code::kBadRequest);
   EXPECT_NE(other.status().message().find("'n1'"), std::string::npos);
@@ -53,9 +53,9 @@ TEST(DataDirTest, ExistingIdIsAdoptedOrEnforced) {
 TEST(DataDirTest, SecondOpenIsRefusedUntilTheFirstCloses) {
   TempDir tmp;
   std::string dir = tmp.Sub("data");
-  auto first = DataDir::Open(dir, std::nullopt, kDefault);
+  auto first = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
   ASSERT_TRUE(first.ok());
-  auto second = DataDir::Open(dir, std::nullopt, kDefault);
+  auto second = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kUnavailable);
   EXPECT_NE(second.status().message().find("in use by another kvnode (pid " +
@@ -63,14 +63,14 @@ TEST(DataDirTest, SecondOpenIsRefusedUntilTheFirstCloses) {
             std::string::npos)
       << second.status().message();
   first->reset();
-  EXPECT_TRUE(DataDir::Open(dir, std::nullopt, kDefault).ok());
+  EXPECT_TRUE(DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault).ok());
 }
 
 TEST(DataDirTest, UnusablePathsAreIoErrors) {
   TempDir tmp;
   WriteText(tmp.Sub("file"), "x");
   for (std::string dir : {tmp.Sub("file"), tmp.Sub("file/data"), std::string("/proc/rangekv/x")}) {
-    auto d = DataDir::Open(dir, std::nullopt, kDefault);
+    auto d = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
     ASSERT_FALSE(d.ok()) << dir;
     EXPECT_EQ(d.status().code(), Code::kIoError) << d.status().ToString();
     EXPECT_NE(d.status().message().find(dir), std::string::npos) << d.status().message();
@@ -80,9 +80,9 @@ TEST(DataDirTest, UnusablePathsAreIoErrors) {
 TEST(DataDirTest, DamagedIdentityIsCorruption) {
   TempDir tmp;
   std::string dir = tmp.Sub("data");
-  ASSERT_TRUE(DataDir::Open(dir, std::nullopt, kDefault).ok());
+  ASSERT_TRUE(DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault).ok());
   WriteText(dir + "/NODE", "rangekv-node 2\nid x\n");
-  auto d = DataDir::Open(dir, std::nullopt, kDefault);
+  auto d = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), Code::kCorruption);
   EXPECT_NE(d.status().message().find("version '2'"), std::string::npos);
@@ -116,15 +116,15 @@ TEST(DataDirTest, IncarnationIsKeptAcrossOpens) {
   std::string dir = tmp.Sub("data");
   std::string first;
   {
-    auto d = DataDir::Open(dir, NodeId("n1"), kDefault);
+    auto d = DataDir::Open(DefaultEnv(), dir, NodeId("n1"), kDefault);
     ASSERT_TRUE(d.ok());
     first = (*d)->incarnation();
   }
-  auto again = DataDir::Open(dir, NodeId("n1"), kDefault);
+  auto again = DataDir::Open(DefaultEnv(), dir, NodeId("n1"), kDefault);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->incarnation(), first);
   // Another directory gets another incarnation.
-  auto other = DataDir::Open(tmp.Sub("other"), NodeId("n1"), kDefault);
+  auto other = DataDir::Open(DefaultEnv(), tmp.Sub("other"), NodeId("n1"), kDefault);
   ASSERT_TRUE(other.ok());
   EXPECT_NE((*other)->incarnation(), first);
 }
@@ -136,14 +136,14 @@ TEST(DataDirTest, OldIdentityFileWithoutIncarnationLoadsAndIsUpgraded) {
   WriteText(dir + "/NODE", "rangekv-node 1\nid n7\n");  // as written before incarnations
   std::string given;
   {
-    auto d = DataDir::Open(dir, std::nullopt, kDefault);
+    auto d = DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ((*d)->node_id().str(), "n7");
     given = (*d)->incarnation();
     ASSERT_FALSE(given.empty());
   }
   EXPECT_EQ(ReadFile(dir + "/NODE"), "rangekv-node 1\nid n7\nincarnation " + given + "\n");
-  auto again = DataDir::Open(dir, NodeId("n7"), kDefault);
+  auto again = DataDir::Open(DefaultEnv(), dir, NodeId("n7"), kDefault);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->incarnation(), given);
 }
@@ -177,14 +177,14 @@ TEST(NodeTest, StandaloneRoutesEveryKeyToOneRange) {
 TEST(NodeTest, OpenFailsCleanlyWhenTheRangeDirIsBlocked) {
   TempDir tmp;
   std::string dir = tmp.Sub("data");
-  ASSERT_TRUE(DataDir::Open(dir, std::nullopt, kDefault).ok());
+  ASSERT_TRUE(DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault).ok());
   std::filesystem::create_directories(dir + "/ranges");
   WriteText(dir + "/ranges/1", "not a directory");
   auto node = Node::OpenStandalone(NodeConfig{dir, std::nullopt});
   ASSERT_FALSE(node.ok());
   EXPECT_NE(node.status().message().find("range 1"), std::string::npos) << node.status().ToString();
   // The failed open released the lock.
-  EXPECT_TRUE(DataDir::Open(dir, std::nullopt, kDefault).ok());
+  EXPECT_TRUE(DataDir::Open(DefaultEnv(), dir, std::nullopt, kDefault).ok());
 }
 
 }  // namespace

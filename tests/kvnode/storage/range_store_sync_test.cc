@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "kvnode/storage/range_store.h"
 #include "tests/kvnode/storage/store_test_util.h"
 #include "tests/testutil/testutil.h"

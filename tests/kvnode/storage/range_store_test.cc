@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "kvnode/storage/file_util.h"
+#include "common/fs.h"
 #include "tests/kvnode/storage/store_test_util.h"
 #include "tests/testutil/testutil.h"
 

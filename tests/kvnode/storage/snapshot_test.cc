@@ -250,18 +250,18 @@ TEST(Snapshot, ReaderRejectsEveryFlippedByte) {
   const std::string path = SnapshotPaths(o.dir).at(0);
   const std::string good = ReadBytes(path);
   int entries = 0;
-  auto ok = snapshot::ReadSnapshot(path, RangeId(7), [&](auto, auto, auto) { ++entries; });
+  auto ok = snapshot::ReadSnapshot(fs::Posix(), path, RangeId(7), [&](auto, auto, auto) { ++entries; });
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(entries, 2);
   EXPECT_EQ(ok->entries, 2u);
   EXPECT_EQ(ok->replay_from, Seq(2));
-  EXPECT_EQ(snapshot::ReadSnapshot(path, RangeId(8), [](auto, auto, auto) {}).status().code(),
+  EXPECT_EQ(snapshot::ReadSnapshot(fs::Posix(), path, RangeId(8), [](auto, auto, auto) {}).status().code(),
             Code::kCorruption);
   for (size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;
     bad[i] ^= 0x04;
     WriteBytes(path, bad);
-    auto r = snapshot::ReadSnapshot(path, RangeId(7), [](auto, auto, auto) {});
+    auto r = snapshot::ReadSnapshot(fs::Posix(), path, RangeId(7), [](auto, auto, auto) {});
     EXPECT_EQ(r.status().code(), Code::kCorruption) << "byte " << i;
   }
 }

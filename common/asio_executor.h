@@ -1,0 +1,40 @@
+// common/asio_executor.h — the production exec::Executor: one thread running
+// an Asio io_context. Its io() is what Asio objects of the same thread
+// (sockets, the pipelined connections of common/net) need.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/asio.h"
+#include "common/exec.h"
+
+namespace rangekv::exec {
+
+class AsioExecutor final : public Executor {
+ public:
+  explicit AsioExecutor(std::string name);
+  ~AsioExecutor() override;
+
+  void Post(std::function<void()> task) override;
+  std::unique_ptr<Timer> NewTimer() override;
+  bool RunningHere() const override;
+  // Ends the thread once every handler already posted has run (so Asio
+  // objects get their completions); later posts are dropped.
+  void Stop() override;
+
+  asio::io_context& io() { return io_; }
+
+ private:
+  std::string name_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::mutex mu_;
+  bool stopped_ = false;  // guarded by mu_
+};
+
+}  // namespace rangekv::exec

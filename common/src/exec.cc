@@ -1,0 +1,135 @@
+// The production implementations of common/exec.h: a thread per worker, an
+// Asio io_context thread per executor, and the default Env.
+#include "common/exec.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/asio_executor.h"
+#include "common/fs.h"
+
+namespace rangekv {
+namespace exec {
+namespace {
+
+class ThreadWorker final : public Worker {
+ public:
+  ThreadWorker(std::string name, Step step) : name_(std::move(name)), step_(std::move(step)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ThreadWorker() override { Join(); }
+
+  void Notify() override {
+    // The flag keeps the common case (already notified) off the mutex.
+    if (notified_.exchange(true, std::memory_order_acq_rel)) return;
+    { std::lock_guard lock(mu_); }
+    cv_.notify_one();
+  }
+
+  void Join() override {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    NextStep next = NextStep::Again();
+    for (;;) {
+      if (next.kind() != NextStep::Kind::kAgain) {
+        std::unique_lock lock(mu_);
+        auto ready = [&] { return notified_.load(std::memory_order_acquire); };
+        if (next.kind() == NextStep::Kind::kAt) {
+          cv_.wait_until(lock, MonoClock::ToSteady(next.at()), ready);
+        } else {
+          cv_.wait(lock, ready);
+        }
+      }
+      notified_.store(false, std::memory_order_release);
+      next = step_();
+      if (next.kind() == NextStep::Kind::kExit) return;
+    }
+  }
+
+  const std::string name_;
+  const Step step_;
+  std::atomic<bool> notified_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+class AsioTimer final : public Timer {
+ public:
+  explicit AsioTimer(asio::io_context& io) : timer_(io) {}
+  ~AsioTimer() override { Cancel(); }
+  // Runs on the executor's thread only (the replication code does), like
+  // any Asio timer.
+  void ExpiresAt(MonoClock::time_point t, std::function<void()> task) override {
+    timer_.expires_at(MonoClock::ToSteady(t));
+    timer_.async_wait([task = std::move(task)](const boost::system::error_code& ec) {
+      if (!ec) task();
+    });
+  }
+  void Cancel() override { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+}  // namespace
+
+AsioExecutor::AsioExecutor(std::string name)
+    : name_(std::move(name)), work_(asio::make_work_guard(io_)) {
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+AsioExecutor::~AsioExecutor() { Stop(); }
+
+void AsioExecutor::Post(std::function<void()> task) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return;
+  asio::post(io_, std::move(task));
+}
+
+std::unique_ptr<Timer> AsioExecutor::NewTimer() { return std::make_unique<AsioTimer>(io_); }
+
+bool AsioExecutor::RunningHere() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+void AsioExecutor::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  work_.reset();
+  if (thread_.joinable() && !RunningHere()) thread_.join();
+}
+
+}  // namespace exec
+
+namespace {
+
+class DefaultEnvImpl final : public Env {
+ public:
+  fs::FileSystem& fs() override { return fs::Posix(); }
+  std::unique_ptr<exec::Worker> StartWorker(std::string name, exec::Step step) override {
+    return std::make_unique<exec::ThreadWorker>(std::move(name), std::move(step));
+  }
+  std::unique_ptr<exec::Executor> NewExecutor(std::string name) override {
+    return std::make_unique<exec::AsioExecutor>(std::move(name));
+  }
+  uint64_t RandomU64() override {
+    std::random_device rd;  // the kernel's CSPRNG on Linux (getrandom)
+    return (static_cast<uint64_t>(rd()) << 32) | rd();
+  }
+};
+
+}  // namespace
+
+Env& DefaultEnv() {
+  static DefaultEnvImpl* env = new DefaultEnvImpl();  // never destroyed: used until exit
+  return *env;
+}
+
+}  // namespace rangekv

@@ -1,0 +1,89 @@
+#include "tests/sim/sim_cluster.h"
+
+#include <cstdio>
+
+#include "tests/sim/sim_coord.h"
+#include "tests/sim/sim_node.h"
+
+namespace rangekv::sim {
+namespace {
+
+World* g_log_world = nullptr;
+
+std::string SimLogHead() {
+  char buf[48];
+  const Nanos t = g_log_world->now() - World::kEpochStart;
+  std::snprintf(buf, sizeof buf, "%4lld.%06lld", static_cast<long long>(t / kSecond),
+                static_cast<long long>((t % kSecond) / kMicro));
+  const ProcessRef& p = g_log_world->current();
+  return std::string(buf) + " " + (p ? p->name : std::string("world"));
+}
+
+}  // namespace
+
+void InstallSimLogPrefix(World& world) {
+  g_log_world = &world;
+  log::SetLineHeadForTesting(&SimLogHead);
+}
+
+Cluster::Cluster(World& w, ClusterParams p)
+    : world(w), params(std::move(p)), fs(w), zk(w), net(w), paths("sim") {
+  // What kvcoord and the nodes would create first.
+  for (const std::string& path : {std::string("/rangekv"), paths.root(), paths.nodes(),
+                                  paths.ranges(), paths.coordinator()}) {
+    zk.Put(path, "");
+  }
+  cluster::ClusterConfig config;
+  config.rf = params.rf;
+  config.min_insync = params.min_insync;
+  config.initial_ranges = params.ranges;
+  zk.Put(paths.config(), cluster::EncodeConfig(config));
+  for (int i = 1; i <= params.nodes; ++i) {
+    nodes.push_back(std::make_unique<SimNode>(*this, "n" + std::to_string(i)));
+  }
+  for (int i = 1; i <= params.coordinators; ++i) {
+    coordinators.push_back(std::make_unique<SimCoordinator>(*this, "coord" + std::to_string(i)));
+  }
+}
+
+Cluster::~Cluster() {
+  // Processes go before the disk, ZooKeeper and network they use.
+  coordinators.clear();
+  nodes.clear();
+}
+
+SimNode* Cluster::Node(const std::string& id) {
+  for (auto& n : nodes) {
+    if (n->id() == id) return n.get();
+  }
+  return nullptr;
+}
+
+cluster::ClusterMap Cluster::MapNow() const { return MapFromZnodes(paths, zk.znodes()); }
+
+cluster::ClusterMap MapFromZnodes(const cluster::Paths& paths,
+                                  const std::map<std::string, Znode>& znodes,
+                                  const std::string& self, SessionId* self_owner) {
+  cluster::ClusterMap map;
+  if (self_owner != nullptr) *self_owner = 0;
+  if (auto it = znodes.find(paths.config()); it != znodes.end()) {
+    auto c = cluster::DecodeConfig(it->second.data);
+    if (c.ok()) map.config = *c;
+  }
+  const std::string nodes = paths.nodes() + "/";
+  for (auto it = znodes.lower_bound(nodes); it != znodes.end() && it->first.rfind(nodes, 0) == 0;
+       ++it) {
+    auto n = cluster::DecodeNode(it->second.data);
+    if (n.ok()) map.live_nodes[n->id] = *n;
+    if (self_owner != nullptr && it->first == nodes + self) *self_owner = it->second.owner;
+  }
+  const std::string ranges = paths.ranges() + "/";
+  for (auto it = znodes.lower_bound(ranges);
+       it != znodes.end() && it->first.rfind(ranges, 0) == 0; ++it) {
+    auto r = cluster::DecodeRange(it->second.data);
+    if (r.ok()) map.ranges[r->id] = *r;
+  }
+  return map;
+}
+
+}  // namespace rangekv::sim

@@ -1,0 +1,369 @@
+#include "tests/sim/sim_node.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "tests/sim/sim_fs.h"
+
+namespace rangekv::sim {
+namespace {
+
+constexpr Nanos kMemberTick = 20 * kMilli;
+constexpr Nanos kReconcilePeriod = 1 * kSecond;
+
+bool IsNodeExists(const Status& st) {
+  return st.code() == Code::kCasFailed && st.message().find("ZNODEEXISTS") != std::string::npos;
+}
+
+}  // namespace
+
+struct SimNode::Incarnation {
+  ProcessRef process;
+  std::unique_ptr<SimEnv> env;
+  std::unique_ptr<kvnode::Node> node;
+  std::unique_ptr<kvnode::RequestHandler> handler;
+  std::unique_ptr<ZkClient> zk;
+  cluster::NodeInfo self;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  bool registered = false;
+  bool registering = false;
+  bool serving = false;
+  bool suspended = false;
+  bool reading = false;
+  bool read_again = false;
+  Nanos next_periodic = 0;
+  std::deque<kvnode::IsrChange> isr_queue;
+  bool isr_busy = false;
+};
+
+SimNode::SimNode(Cluster& cluster, std::string id) : c_(cluster), id_(std::move(id)) {}
+
+SimNode::~SimNode() {
+  if (inc_) Crash(false);
+}
+
+bool SimNode::paused() const { return inc_ && inc_->process->paused_until > c_.world.now(); }
+
+kvnode::Node* SimNode::node() const { return inc_ ? inc_->node.get() : nullptr; }
+
+void SimNode::Start() {
+  if (inc_) return;
+  ++started_;
+  auto inc = std::make_unique<Incarnation>();
+  inc->process = std::make_shared<Process>(Process{id_ + "#" + std::to_string(started_)});
+  inc->env = std::make_unique<SimEnv>(c_.world, inc->process, c_.fs);
+  const ClusterParams& p = c_.params;
+  kvnode::NodeConfig cfg;
+  cfg.data_dir = data_dir();
+  cfg.id = NodeId(id_);
+  cfg.fsync = p.fsync;
+  cfg.replication = p.replication;
+  cfg.segment_bytes = p.segment_bytes;
+  cfg.snapshot_after_bytes = p.snapshot_after_bytes;
+  cfg.keep_log_records = p.keep_log_records;
+  cfg.env = inc->env.get();
+  Network& net = c_.net;
+  ProcessRef proc = inc->process;
+  const std::string host = id_;
+  cfg.transport = [&net, proc, host](exec::Executor& e) {
+    return std::make_unique<SimTransport>(net, proc, host, e);
+  };
+  // Runs as an event of the new process, like its main().
+  auto opened = kvnode::Node::OpenCluster(cfg);
+  if (!opened.ok()) {
+    LOG_ERROR(id_ << ": cannot start: " << opened.status().ToString());
+    inc->process->alive = false;
+    return;
+  }
+  inc->node = std::move(*opened);
+  inc->handler = std::make_unique<kvnode::RequestHandler>(*inc->node);
+  inc->self = cluster::NodeInfo{NodeId(id_), id_, "",
+                                static_cast<uint64_t>(c_.world.now() / kMilli),
+                                inc->node->data_dir().incarnation()};
+  inc_ = std::move(inc);
+  std::weak_ptr<bool> alive = inc_->alive;
+  inc_->zk = std::make_unique<ZkClient>(
+      c_.world, c_.zk, proc, p.session_timeout,
+      [this, proc] { return proc->alive && c_.net.ZkReachable(id_); },
+      [this, alive] {
+        if (alive.lock()) TriggerReconcile();
+      });
+  inc_->node->replicator()->SetIsrChanger([this, alive](kvnode::IsrChange c) {
+    if (!alive.lock()) return;
+    inc_->isr_queue.push_back(std::move(c));
+    NextIsrChange();
+  });
+  c_.net.Listen(id_, proc, [this, alive](proto::Request req, Network::Reply reply) {
+    if (alive.lock()) Handle(std::move(req), std::move(reply));
+  });
+  LOG_INFO(id_ << ": started (incarnation " << inc_->self.incarnation.substr(0, 8) << ")");
+  Register();
+  c_.world.After(kMemberTick, proc, [this, alive] {
+    if (alive.lock()) MemberTick();
+  });
+}
+
+void SimNode::Handle(proto::Request req, Network::Reply reply) {
+  struct Sink final : kvnode::ResponseSink {
+    Network::Reply reply;
+    Reply ReplyLater() override { return reply; }
+  } sink;
+  sink.reply = reply;
+  std::optional<std::pair<RangeId, Epoch>> read;
+  if (req.kind == proto::OpKind::kGet && req.consistency != proto::Consistency::kStale &&
+      !req.ops.empty()) {
+    kvnode::Route route = inc_->node->RouteKey(req.range, req.epoch, req.ops.front().key,
+                                               kvnode::Access::kRead);
+    if (route.ok()) read = std::make_pair(route.store->id(), route.store->epoch());
+  }
+  std::optional<proto::Response> resp = inc_->handler->Handle(std::move(req), sink);
+  if (!resp) return;
+  if (read && resp->kind != proto::Response::Kind::kError && c_.observer.on_read) {
+    c_.observer.on_read(id_, read->first, read->second);
+  }
+  reply(std::move(*resp));
+}
+
+// ---- membership ----
+
+void SimNode::Register() {
+  Incarnation& inc = *inc_;
+  if (inc.registering) return;
+  inc.registering = true;
+  const std::string path = c_.paths.node(NodeId(id_));
+  const std::string data = cluster::EncodeNode(inc.self);
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call([path, data](ZkSim& s, SessionId sid) { return s.Create(sid, path, data, true); },
+               [this, alive](ZkReply r) {
+                 if (alive.lock()) OnRegistered(std::move(r));
+               });
+}
+
+void SimNode::OnRegistered(ZkReply r) {
+  Incarnation& inc = *inc_;
+  if (r.status.ok()) {
+    inc.registering = false;
+    inc.registered = true;
+    LOG_INFO(id_ << ": registered (session " << inc.zk->session() << ")");
+    return TriggerReconcile();
+  }
+  if (!IsNodeExists(r.status)) {
+    inc.registering = false;  // the member tick tries again
+    return;
+  }
+  const std::string path = c_.paths.node(NodeId(id_));
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },
+               [this, alive, path](ZkReply got) {
+                 if (!alive.lock()) return;
+                 Incarnation& inc = *inc_;
+                 inc.registering = false;
+                 if (!got.status.ok()) return;
+                 if (!got.node) return Register();
+                 if (got.node->owner == inc.zk->session()) {
+                   inc.registered = true;
+                   return TriggerReconcile();
+                 }
+                 auto other = cluster::DecodeNode(got.node->data);
+                 if (!other.ok() || other->incarnation != inc.self.incarnation) {
+                   return Exit("node id " + id_ + " is already registered by a live node");
+                 }
+                 // Our own previous life's znode: replace it.
+                 int32_t version = got.node->version;
+                 std::weak_ptr<bool> alive2 = inc.alive;
+                 inc.registering = true;
+                 inc.zk->Call(
+                     [path, version](ZkSim& s, SessionId sid) { return s.Delete(sid, path, version); },
+                     [this, alive2](ZkReply) {
+                       if (!alive2.lock()) return;
+                       inc_->registering = false;
+                       Register();
+                     });
+               });
+}
+
+void SimNode::TriggerReconcile() {
+  Incarnation& inc = *inc_;
+  if (inc.reading) {
+    inc.read_again = true;
+    return;
+  }
+  Reconcile();
+}
+
+void SimNode::Reconcile() {
+  Incarnation& inc = *inc_;
+  if (!inc.registered) return;
+  inc.reading = true;
+  auto out = std::make_shared<std::pair<cluster::ClusterMap, SessionId>>();
+  const cluster::Paths paths = c_.paths;
+  const std::string self = id_;
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call(
+      [out, paths, self](ZkSim& s, SessionId sid) {
+        ZkReply r = s.Get(sid, paths.root());
+        if (r.status.ok()) out->first = MapFromZnodes(paths, s.znodes(), self, &out->second);
+        return r;
+      },
+      [this, alive, out](ZkReply r) {
+        if (!alive.lock()) return;
+        Incarnation& inc = *inc_;
+        inc.reading = false;
+        if (r.status.ok()) {
+          if (out->second != inc.zk->session()) {
+            LOG_WARN(id_ << ": our node znode is gone; registering again");
+            inc.registered = false;
+            Register();
+          } else {
+            inc.node->Apply(out->first);
+            inc.serving = true;
+            inc.suspended = false;
+          }
+        }
+        if (inc.read_again) {
+          inc.read_again = false;
+          Reconcile();
+        }
+      });
+}
+
+void SimNode::MemberTick() {
+  Incarnation& inc = *inc_;
+  const Nanos now = c_.world.now();
+  const Nanos timeout = c_.params.session_timeout;
+  if (inc.zk->expired()) {
+    LOG_WARN(id_ << ": ZooKeeper session expired; rejoining");
+    inc.node->Suspend("ZooKeeper session expired; rejoining");
+    inc.serving = false;
+    inc.suspended = true;
+    inc.registered = false;
+    inc.registering = false;
+    inc.zk->NewSession();
+    Register();
+  } else if (!inc.registered && !inc.registering) {
+    Register();
+  }
+  // The C client notices a silent server after two thirds of the timeout;
+  // the member stops serving a third later (cluster_member.cc).
+  const Nanos silent = now - inc.zk->last_contact();
+  if (inc.serving && !inc.suspended && silent >= timeout) {
+    LOG_WARN(id_ << ": disconnected from ZooKeeper; not serving");
+    inc.node->Suspend("disconnected from ZooKeeper");
+    inc.serving = false;
+    inc.suspended = true;
+  }
+  if (inc.suspended && inc.registered && silent < timeout / 3) TriggerReconcile();
+  if (now >= inc.next_periodic) {
+    inc.next_periodic = now + kReconcilePeriod;
+    TriggerReconcile();
+  }
+  std::weak_ptr<bool> alive = inc.alive;
+  c_.world.After(kMemberTick, inc.process, [this, alive] {
+    if (alive.lock()) MemberTick();
+  });
+}
+
+void SimNode::NextIsrChange() {
+  Incarnation& inc = *inc_;
+  if (inc.isr_busy || inc.isr_queue.empty() || !inc.registered) return;
+  inc.isr_busy = true;
+  kvnode::IsrChange change = inc.isr_queue.front();
+  inc.isr_queue.pop_front();
+  const std::string path = c_.paths.range(change.range);
+  std::weak_ptr<bool> alive = inc.alive;
+  auto finish = [this, alive](bool changed) {
+    if (!alive.lock()) return;
+    inc_->isr_busy = false;
+    if (changed) TriggerReconcile();
+    NextIsrChange();
+  };
+  inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },
+               [this, alive, path, change, finish](ZkReply got) {
+                 if (!alive.lock()) return;
+                 if (!got.status.ok() || !got.node) return finish(false);
+                 auto current = cluster::DecodeRange(got.node->data);
+                 if (!current.ok()) return finish(false);
+                 auto next = kvnode::ApplyIsrChange(*current, change, NodeId(id_));
+                 if (!next.ok() || !*next) return finish(false);
+                 const std::string data = cluster::EncodeRange(**next);
+                 const int32_t version = got.node->version;
+                 inc_->zk->Call(
+                     [path, data, version](ZkSim& s, SessionId sid) {
+                       return s.Set(sid, path, data, version);
+                     },
+                     [finish](ZkReply set) { finish(set.status.ok()); });
+               });
+}
+
+// ---- faults ----
+
+void SimNode::Crash(bool power_loss) {
+  if (!inc_) return;
+  std::unique_ptr<Incarnation> inc = std::move(inc_);
+  inc->process->alive = false;
+  *inc->alive = false;
+  c_.net.Unlisten(id_, inc->process);
+  // What the disk holds at the moment of the crash; tearing the objects
+  // down (stores close, flush, fsync) must not change it.
+  const std::string root = "/" + id_;
+  FileSystemSim::Image image = c_.fs.Capture(root);
+  inc.reset();
+  c_.fs.Restore(root, image);
+  if (power_loss) c_.fs.PowerLoss(root);
+}
+
+void SimNode::Kill() {
+  LOG_INFO(id_ << ": kill -9");
+  Crash(false);
+}
+
+void SimNode::PowerLoss() {
+  LOG_INFO(id_ << ": power loss");
+  Crash(true);
+}
+
+void SimNode::Terminate() {
+  if (!inc_) return;
+  LOG_INFO(id_ << ": SIGTERM");
+  // As kvnode's main: leave the cluster first, then close the stores.
+  inc_->node->replicator()->SetIsrChanger(nullptr);
+  inc_->zk->Close();
+  (void)inc_->node->Close();
+  std::unique_ptr<Incarnation> inc = std::move(inc_);
+  *inc->alive = false;
+  c_.net.Unlisten(id_, inc->process);
+  inc->process->alive = false;
+  inc.reset();
+}
+
+void SimNode::Exit(const std::string& why) {
+  LOG_ERROR(id_ << ": " << why << "; exiting");
+  c_.world.After(0, inc_->process, [this, alive = std::weak_ptr<bool>(inc_->alive)] {
+    if (alive.lock()) Terminate();
+  });
+}
+
+void SimNode::Pause(Nanos for_how_long) {
+  if (!inc_) return;
+  LOG_INFO(id_ << ": SIGSTOP for " << for_how_long / kMilli << " ms");
+  Process& p = *inc_->process;
+  p.paused_until = std::max(p.paused_until, c_.world.now() + for_how_long);
+}
+
+void SimNode::WipeDisk() {
+  if (inc_) return;
+  LOG_INFO(id_ << ": data directory wiped");
+  c_.fs.Wipe(data_dir());
+}
+
+bool SimNode::CorruptRange() {
+  if (inc_) return false;
+  bool done = c_.fs.CorruptOneFile(data_dir() + "/ranges", [](const std::string& path) {
+    const std::string name = path.substr(path.rfind('/') + 1);
+    return name.rfind("wal-", 0) == 0 || name.rfind("snap-", 0) == 0;
+  });
+  if (done) LOG_INFO(id_ << ": a range file corrupted");
+  return done;
+}
+
+}  // namespace rangekv::sim

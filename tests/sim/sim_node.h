@@ -1,0 +1,76 @@
+// tests/sim/sim_node.h — one kvnode of the simulated cluster, across its
+// incarnations (process lives).
+//
+// Each incarnation runs the real kvnode code — Node (data directory,
+// routing, stores), its Replicator (Leader, Follower), the RequestHandler
+// that every request goes through — on the simulation's Env, disk and
+// network. What kvnode/cluster/cluster_member.cc does against ZooKeeper is
+// done here against the simulated one, by the same rules:
+//   - register R/nodes/<id> (ephemeral) with this data directory's
+//     incarnation; a znode left by our own previous life is replaced,
+//     another one means another live node holds the id: the process exits;
+//   - re-read the whole map on every watch notification, every second, and
+//     after each ISR change, then Node::Apply; re-register when our znode
+//     is gone or belongs to another session;
+//   - an ISR change the replicator asks for is a get and a compare-and-set
+//     of the range znode (kvnode::ApplyIsrChange decides it);
+//   - suspend serving once ZooKeeper has not answered for the session
+//     timeout (two thirds until the C client notices, then a third);
+//     a new session after expiry, then register and re-read.
+// Faults: kill -9, power loss, SIGTERM, SIGSTOP for a while; while down,
+// an empty data directory or a corrupt range file.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "kvnode/server/node.h"
+#include "kvnode/server/request_handler.h"
+#include "tests/sim/sim_cluster.h"
+
+namespace rangekv::sim {
+
+class SimNode {
+ public:
+  SimNode(Cluster& cluster, std::string id);
+  ~SimNode();
+  SimNode(const SimNode&) = delete;
+  SimNode& operator=(const SimNode&) = delete;
+
+  const std::string& id() const { return id_; }
+  std::string data_dir() const { return "/" + id_ + "/data"; }
+  bool up() const { return inc_ != nullptr; }
+  bool paused() const;
+  // The running incarnation's Node, or nullptr.
+  kvnode::Node* node() const;
+
+  void Start();
+  void Kill();       // kill -9: what was written stays (page cache)
+  void PowerLoss();  // kill -9 and lose what was not durable
+  void Terminate();  // SIGTERM: leave the cluster first, close the stores
+  void Pause(Nanos for_how_long);
+  // While down only.
+  void WipeDisk();
+  bool CorruptRange();
+  int incarnations() const { return started_; }
+
+ private:
+  struct Incarnation;
+  void Crash(bool power_loss);
+  void Handle(proto::Request req, Network::Reply reply);
+  void Register();
+  void OnRegistered(ZkReply r);
+  void TriggerReconcile();
+  void Reconcile();
+  void MemberTick();
+  void NextIsrChange();
+  void Exit(const std::string& why);
+
+  Cluster& c_;
+  const std::string id_;
+  std::unique_ptr<Incarnation> inc_;
+  int started_ = 0;
+};
+
+}  // namespace rangekv::sim

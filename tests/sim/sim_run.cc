@@ -1,0 +1,299 @@
+#include "tests/sim/sim_run.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "tests/lincheck/lincheck.h"
+#include "tests/sim/sim_check.h"
+#include "tests/sim/sim_client.h"
+#include "tests/sim/sim_coord.h"
+#include "tests/sim/sim_node.h"
+
+namespace rangekv::sim {
+namespace {
+
+constexpr int kClients = 3;
+constexpr int kKeys = 8;
+
+std::string Ms(Nanos t) { return std::to_string(t / kMilli) + " ms"; }
+
+ClusterParams ChooseParams(World& w) {
+  ClusterParams p;
+  p.nodes = static_cast<int>(w.Uniform(3, 5));
+  p.rf = 3;
+  p.min_insync = 2;
+  p.ranges = static_cast<int>(w.Uniform(1, 4));
+  p.coordinators = static_cast<int>(w.Uniform(1, 2));
+  p.fsync = w.Chance(0.5) ? kvnode::FsyncPolicy::kAlways : kvnode::FsyncPolicy::kBatch;
+  p.session_timeout = w.Uniform(1500, 3000) * kMilli;
+  p.replication.lease = std::chrono::milliseconds(w.Uniform(500, 1200));
+  p.replication.isr_lag_timeout = std::chrono::milliseconds(w.Uniform(400, 2000));
+  p.replication.fetch_wait = std::chrono::milliseconds(w.Uniform(50, 250));
+  p.replication.snapshot_chunk_bytes = 8 << 10;
+  return p;
+}
+
+std::string Describe(const ClusterParams& p) {
+  return std::to_string(p.nodes) + " nodes, " + std::to_string(p.coordinators) +
+         " coordinators, " + std::to_string(p.ranges) + " ranges, rf " + std::to_string(p.rf) +
+         ", min-insync " + std::to_string(p.min_insync) + ", fsync " +
+         kvnode::FsyncPolicyName(p.fsync) + ", session " + Ms(p.session_timeout) + ", lease " +
+         std::to_string(p.replication.lease.count()) + " ms, isr-lag " +
+         std::to_string(p.replication.isr_lag_timeout.count()) + " ms, fetch-wait " +
+         std::to_string(p.replication.fetch_wait.count()) + " ms";
+}
+
+// Keys spread over the first byte, so every initial range gets some.
+std::vector<std::string> Keys() {
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) {
+    keys.push_back(std::string(1, static_cast<char>(i * 256 / kKeys + 7)) + "k" +
+                   std::to_string(i));
+  }
+  return keys;
+}
+
+// Strikes faults at random moments and undoes each after a while. At most
+// one node at a time may lose data (power loss, wiped or corrupt disk),
+// and the next such fault waits until that node has been back for a while:
+// the store promises to keep an acknowledged write while one in-sync replica
+// keeps it, not when all of them lose it.
+class Nemesis {
+ public:
+  Nemesis(Cluster& c, RunResult& result) : c_(c), w_(c.world), result_(result) {}
+
+  void Start(Nanos until) {
+    until_ = until;
+    Schedule();
+  }
+
+  // Ends every fault: links, ZooKeeper cuts, failing disks, pauses, and
+  // starts whatever is down.
+  void HealAll() {
+    c_.net.HealAll();
+    for (auto& n : c_.nodes) {
+      c_.fs.SetSyncFailure(n->data_dir(), 0);
+      if (!n->up()) n->Start();
+    }
+    for (auto& co : c_.coordinators) {
+      if (!co->up()) co->Start();
+    }
+  }
+
+ private:
+  void Schedule() {
+    const Nanos at = w_.now() + w_.Uniform(200, 1500) * kMilli;
+    if (at >= until_) return;
+    w_.At(at, nullptr, [this] {
+      Strike();
+      Schedule();
+    });
+  }
+
+  SimNode& AnyNode() {
+    return *c_.nodes[static_cast<size_t>(w_.Uniform(0, static_cast<int64_t>(c_.nodes.size()) - 1))];
+  }
+  int Down() const {
+    int n = 0;
+    for (auto& node : c_.nodes) n += node->up() ? 0 : 1;
+    return n;
+  }
+  bool MayLoseData() const { return w_.now() >= data_loss_ok_after_; }
+  void Note(const std::string& what) {
+    result_.faults.push_back(Ms(w_.now() - World::kEpochStart) + ": " + what);
+    LOG_INFO("nemesis: " << what);
+  }
+  void RestartLater(SimNode& n, Nanos after) {
+    w_.After(after, nullptr, [this, &n] {
+      if (!n.up()) n.Start();
+    });
+  }
+  void DataLost(SimNode& n, Nanos down_for) {
+    data_loss_ok_after_ = w_.now() + down_for + 6 * kSecond;
+    RestartLater(n, down_for);
+  }
+
+  void Strike() {
+    SimNode& n = AnyNode();
+    const int64_t dice = w_.Uniform(0, 99);
+    const Nanos span = w_.Uniform(100, 2500) * kMilli;
+    if (dice < 14) {
+      if (!n.up() || Down() >= 2) return;
+      Note("kill -9 " + n.id() + ", restart after " + Ms(span));
+      n.Kill();
+      RestartLater(n, span);
+    } else if (dice < 22) {
+      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      Note("power loss of " + n.id() + ", back after " + Ms(span));
+      n.PowerLoss();
+      DataLost(n, span);
+    } else if (dice < 28) {
+      if (!n.up() || Down() >= 2) return;
+      Note("SIGTERM " + n.id() + ", restart after " + Ms(span));
+      n.Terminate();
+      RestartLater(n, span);
+    } else if (dice < 40) {
+      if (!n.up()) return;
+      const Nanos pause = w_.Uniform(100, 4000) * kMilli;
+      Note("SIGSTOP " + n.id() + " for " + Ms(pause));
+      n.Pause(pause);
+    } else if (dice < 55) {
+      SimNode& other = AnyNode();
+      if (&other == &n) return;
+      const bool both = w_.Chance(0.6);
+      Note("cut " + n.id() + (both ? " <-> " : " -> ") + other.id() + " for " + Ms(span));
+      Cut(n.id(), other.id(), both, span);
+    } else if (dice < 63) {
+      Note("isolate " + n.id() + " from every node for " + Ms(span));
+      for (auto& other : c_.nodes) {
+        if (other.get() != &n) Cut(n.id(), other->id(), true, span);
+      }
+    } else if (dice < 73) {
+      Note("cut " + n.id() + " from ZooKeeper for " + Ms(span * 2));
+      c_.net.SetZkCut(n.id(), true);
+      w_.After(span * 2, nullptr, [this, id = n.id()] { c_.net.SetZkCut(id, false); });
+    } else if (dice < 78) {
+      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      Note("wipe the disk of " + n.id() + ", back after " + Ms(span));
+      n.Kill();
+      n.WipeDisk();
+      DataLost(n, span);
+    } else if (dice < 83) {
+      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      n.Kill();
+      const bool corrupted = n.CorruptRange();
+      Note(std::string(corrupted ? "corrupt a range file of " : "kill -9 ") + n.id() +
+           ", back after " + Ms(span));
+      DataLost(n, span);
+    } else if (dice < 88) {
+      Note("fsync fails sometimes on " + n.id() + " for " + Ms(span));
+      c_.fs.SetSyncFailure(n.data_dir(), 0.3);
+      w_.After(span, nullptr, [this, dir = n.data_dir()] { c_.fs.SetSyncFailure(dir, 0); });
+    } else if (dice < 94) {
+      auto& co = *c_.coordinators[static_cast<size_t>(
+          w_.Uniform(0, static_cast<int64_t>(c_.coordinators.size()) - 1))];
+      if (!co.up()) return;
+      Note("kill -9 " + co.id() + ", restart after " + Ms(span));
+      co.Kill();
+      w_.After(span, nullptr, [&co] { co.Start(); });
+    } else {
+      Note("cut " + n.id() + " from ZooKeeper and every node for " + Ms(span));
+      c_.net.SetZkCut(n.id(), true);
+      for (auto& other : c_.nodes) {
+        if (other.get() != &n) Cut(n.id(), other->id(), true, span);
+      }
+      w_.After(span, nullptr, [this, id = n.id()] { c_.net.SetZkCut(id, false); });
+    }
+  }
+
+  void Cut(const std::string& a, const std::string& b, bool both, Nanos span) {
+    c_.net.SetCut(a, b, true);
+    if (both) c_.net.SetCut(b, a, true);
+    w_.After(span, nullptr, [this, a, b, both] {
+      c_.net.SetCut(a, b, false);
+      if (both) c_.net.SetCut(b, a, false);
+    });
+  }
+
+  Cluster& c_;
+  World& w_;
+  RunResult& result_;
+  Nanos until_ = 0;
+  Nanos data_loss_ok_after_ = 0;
+};
+
+bool AllRangesOwned(Cluster& c) {
+  cluster::ClusterMap map = c.MapNow();
+  if (map.ranges.empty()) return false;
+  for (const auto& [id, r] : map.ranges) {
+    if (!r.owner || !map.live_nodes.count(*r.owner)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RunResult RunSeed(const RunOptions& options) {
+  RunResult result;
+  result.seed = options.seed;
+  World world(options.seed);
+  fs::ForbidPosixForTesting(true);
+  log::SetLevel(options.verbose ? (std::getenv("KVSIM_DEBUG") ? log::Level::kDebug : log::Level::kInfo)
+                                : log::Level::kOff);
+  InstallSimLogPrefix(world);
+  const ClusterParams params = ChooseParams(world);
+  result.setup = Describe(params);
+  {
+    Cluster cluster(world, params);
+    Checker checker(cluster);
+    cluster.observer.on_read = [&checker](const std::string& node, RangeId range, Epoch epoch) {
+      checker.OnRead(node, range, epoch);
+    };
+    world.SetAfterEvent([&checker] { checker.AfterEvent(); });
+    for (auto& co : cluster.coordinators) co->Start();
+    for (auto& n : cluster.nodes) {
+      world.After(world.Uniform(0, 300) * kMilli, nullptr, [&n] { n->Start(); });
+    }
+    world.RunUntil(world.now() + 20 * kSecond, [&] { return AllRangesOwned(cluster); });
+    if (!AllRangesOwned(cluster)) result.problems.push_back("the cluster never bootstrapped");
+
+    lincheck::History history;
+    std::vector<std::unique_ptr<SimClient>> clients;
+    for (int i = 1; i <= kClients; ++i) {
+      clients.push_back(std::make_unique<SimClient>(cluster, i, Keys(), history));
+    }
+    Nemesis nemesis(cluster, result);
+    const Nanos end = world.now() + options.duration;
+    for (auto& client : clients) client->Run(end);
+    if (options.faults) nemesis.Start(end);
+    world.RunUntil(end);
+    world.RunUntil(world.now() + 5 * kSecond, [&] {
+      return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->idle(); });
+    });
+    nemesis.HealAll();
+
+    // Final reads: every key, once the cluster has recovered.
+    SimClient reader(cluster, 0, Keys(), history);
+    const Nanos deadline = world.now() + options.settle;
+    const std::vector<std::string> keys = Keys();
+    size_t succeeded = 0;
+    size_t finished = 0;
+    std::function<void(size_t)> read = [&](size_t i) {
+      if (i == keys.size()) return;
+      reader.Read(keys[i], deadline, [&, i](bool ok) {
+        ++finished;
+        if (ok) ++succeeded;
+        read(i + 1);
+      });
+    };
+    world.After(world.Uniform(500, 2000) * kMilli, nullptr, [&] { read(0); });
+    world.RunUntil(deadline + kSecond, [&] { return finished == keys.size(); });
+    if (succeeded < keys.size()) {
+      result.problems.push_back("liveness: " + std::to_string(keys.size() - succeeded) +
+                                " final reads did not succeed within " + Ms(options.settle) +
+                                " of healing every fault");
+    }
+    checker.CheckLogs();
+    for (const std::string& v : checker.violations()) result.problems.push_back(v);
+    lincheck::CheckOptions co;
+    co.max_states = 2'000'000;
+    lincheck::CheckResult lin = lincheck::Check(history, co);
+    if (lin.verdict == lincheck::Verdict::kViolation) {
+      result.problems.push_back("linearizability: " + lin.Explain());
+    } else if (lin.verdict == lincheck::Verdict::kUnknown) {
+      result.problems.push_back("linearizability: unknown (search budget): " + lin.Explain());
+    }
+    result.events = world.events_run();
+    result.committed = checker.committed_records();
+    for (auto& client : clients) result.ops += client->ops();
+    world.SetAfterEvent(nullptr);
+  }
+  log::SetLineHeadForTesting(nullptr);
+  fs::ForbidPosixForTesting(false);
+  return result;
+}
+
+}  // namespace rangekv::sim
