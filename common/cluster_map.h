@@ -28,8 +28,40 @@
 //                             started_ms 1763772000123     epoch 5
 //                             incarnation 6f1c...          owner n1        (or "owner -": none)
 //                             replaces n4   (optional)     replicas n1,n2,n3
-//                                                          isr n1,n2
-//                                                          state active    (active|unavailable)
+//                             life 93ab...  (optional)     isr n1,n2
+//                             suspect 1     (optional)     state active    (active|unavailable)
+//                             opening 1     (optional)
+//                                                          owner_life 93ab...       (optional)
+//                                                          isr_incarnations 6f1c...,20d4...
+//                                                                                   (optional)
+//
+// Grants are to a process and a copy of the data, not to a node id (so a
+// restarted process, or a node back with an empty or replaced disk, never
+// inherits what its previous life was trusted with):
+//   - NodeInfo "life": random per process start. RangeInfo "owner_life": the
+//     life the owner had when it was made owner. A node leads a range only
+//     while owner_life is its own life; an owner whose live znode shows
+//     another life has restarted since, and the coordinator treats it as
+//     gone (promotes an in-sync replica, at a new epoch).
+//   - RangeInfo "isr_incarnations": for each ISR member, in order, the
+//     incarnation (data directory identity) it had when it joined the ISR
+//     ("-": unknown, written before the field existed). A member counts as
+//     in sync only while its live znode shows that incarnation: a wiped or
+//     replaced disk is a new incarnation, so such a node is not in sync
+//     until it has copied the range again and the owner adds it back.
+//   - NodeInfo "suspect": this node's copies may lack records it had
+//     acknowledged: it did not shut down cleanly last time and runs with
+//     fsync batch or never (a power loss may have taken what was not yet
+//     fsynced), or opening a range cut a damaged end off its log (torn by a
+//     crash, or an acknowledged record damaged on disk). Set until every
+//     range it holds has caught up with its owner. NodeInfo "opening": the
+//     process has not opened its ranges yet, so whether it is suspect is
+//     not known; cleared (and suspect decided) once it has. The coordinator
+//     makes an in-sync replica owner only if it is neither opening nor
+//     suspect; a suspect one only when every in-sync replica is live,
+//     opened and suspect.
+// Records without these fields (older writers) read as "unknown", which
+// every check treats as a match.
 //
 // Node ids: 1..64 bytes of [A-Za-z0-9._-]; they are znode names.
 //
@@ -71,6 +103,9 @@ struct NodeInfo {
   // The dead node this one takes over for (see above). `{}` keeps
   // positional initialisers of the fields above free of warnings.
   std::optional<NodeId> replaces{};
+  std::string life{};    // random per process start ("" when unknown)
+  bool suspect = false;  // may have lost acknowledged records (see above)
+  bool opening = false;  // ranges not opened yet: suspect unknown (see above)
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };
 
@@ -85,8 +120,29 @@ struct RangeInfo {
   std::vector<NodeId> replicas;  // includes the owner
   std::vector<NodeId> isr;       // subset of replicas; includes the owner
   RangeState state = RangeState::kActive;
+  std::string owner_life{};  // the owner's life when made owner ("" unknown)
+  // Parallel to isr: each member's incarnation when it joined ("" unknown);
+  // empty when every one is unknown. Change the ISR through the helpers
+  // below, which keep the two in step.
+  std::vector<std::string> isr_incarnations{};
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
+
+  // The incarnation recorded for ISR member n ("" when unknown or absent).
+  std::string IsrIncarnation(const NodeId& n) const;
+  // Adds n with its incarnation, or removes n (and its entry).
+  void AddToIsr(const NodeId& n, std::string incarnation);
+  void RemoveFromIsr(const NodeId& n);
+  // Replaces the ISR, taking each member's incarnation from `incarnation`
+  // (nodes it does not name keep what this record had for them).
+  void SetIsr(std::vector<NodeId> members,
+              const std::map<NodeId, std::string>& incarnation = {});
 };
+
+// Whether ISR member n of r is still the copy that joined: a live node whose
+// incarnation matches the record (or either is unknown).
+bool IsrMemberValid(const RangeInfo& r, const NodeId& n, const NodeInfo* live);
+// Whether the live znode `live` is the process r's owner grant was for.
+bool OwnerLifeValid(const RangeInfo& r, const NodeInfo* live);
 
 bool IsValidNodeId(std::string_view id);
 

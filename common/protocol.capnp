@@ -23,9 +23,14 @@
 #     waitMs (long poll) with none. records: whole WAL records (header and
 #     payload, kvnode/storage/wal_format.h) back to back, consecutive from fromSeq,
 #     at most maxBytes unless one record is larger. hwm: the owner's commit
-#     point. diverged: the replica must drop its records above truncateTo
-#     and fetch again. snapshotNeeded: fromSeq is below the owner's log
-#     start; fetch the snapshot first.
+#     point. diverged: the replica must drop its records above
+#     min(truncateTo, the end of its own records of epochs <= agreedEpoch)
+#     and fetch again (agreedEpoch is the epoch of the owner's record at
+#     truncateTo: records of newer epochs the owner never had, however
+#     their seqs compare). snapshotNeeded: fromSeq is below the owner's log
+#     start; fetch the snapshot first. replicaLife and copy name the copy of
+#     the range the acknowledgement speaks for (a restarted or re-copied
+#     replica starts its count over; an older copy's fetch is refused).
 #   - snapshot: a chunk of the owner's snapshot file. replayFrom 0 asks for
 #     the owner's current export; otherwise for the export with that
 #     replay-from seq (resume); the error RANGE_UNAVAILABLE when the owner
@@ -87,6 +92,10 @@ struct FetchRequest {
   lastEpoch @2 :UInt64;
   maxBytes @3 :UInt32;
   waitMs @4 :UInt32;
+  replicaLife @5 :Text;   # the replica's process ("life" in its node znode); "": unknown
+  copy @6 :UInt64;        # which copy of the range in that process (grows with each
+                          # new local store); the owner's count of the replica's
+                          # progress starts over when life or copy changes
 }
 
 struct SnapshotRequest {
@@ -102,12 +111,13 @@ struct Fetched {
   diverged @2 :Bool;
   truncateTo @3 :UInt64;
   snapshotNeeded @4 :Bool;
+  agreedEpoch @5 :UInt64;   # with diverged
 }
 
 struct SnapshotChunk {
   replayFrom @0 :UInt64;
   end @1 :UInt64;           # the snapshot's end seq E
-  epoch @2 :UInt64;         # the owner's epoch at export
+  epoch @2 :UInt64;         # the epoch of the owner's record at replayFrom
   totalBytes @3 :UInt64;
   offset @4 :UInt64;
   data @5 :Data;

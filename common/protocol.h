@@ -46,6 +46,8 @@ struct FetchArgs {
   Epoch last_epoch{0};  // epoch of the replica's record from-1 (0: empty log)
   uint32_t max_bytes = 0;
   uint32_t wait_ms = 0;  // long poll bound
+  std::string replica_life{};  // the replica's process ("": unknown)
+  uint64_t copy = 0;           // the replica's copy of the range in that process
   friend bool operator==(const FetchArgs&, const FetchArgs&) = default;
 };
 
@@ -112,6 +114,7 @@ struct Fetched {
   bool diverged = false;
   Seq truncate_to{0};  // with diverged
   bool snapshot_needed = false;
+  Epoch agreed_epoch{0};  // with diverged: the owner's epoch at truncate_to
   friend bool operator==(const Fetched&, const Fetched&) = default;
 };
 

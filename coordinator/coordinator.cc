@@ -281,11 +281,13 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(z, &snap));
   COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(z, &snap));
   for (const auto& [id, z] : snap.ranges) {
-    if (z.info) RememberEpoch(id, z.info->epoch);
+    if (!z.info) continue;
+    Remember(*z.info);
   }
   TrackLiveness(&snap);
   if (!*leading || role_ != Role::kLeader) co_return Status::Ok();
   snap.known_epochs = known_epochs_;
+  snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
   Plan plan = PlanReconcile(snap);
   LogNotes(plan.notes);
@@ -429,9 +431,10 @@ void Coordinator::ArmRecheck(milliseconds after) {
   });
 }
 
-void Coordinator::RememberEpoch(RangeId id, Epoch epoch) {
-  Epoch& known = known_epochs_[id];
-  if (epoch > known) known = epoch;
+void Coordinator::Remember(const cluster::RangeInfo& r) {
+  Epoch& known = known_epochs_[r.id];
+  if (r.epoch > known) known = r.epoch;
+  last_valid_[r.id] = r;
 }
 
 }  // namespace rangekv::coordinator

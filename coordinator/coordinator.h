@@ -184,7 +184,9 @@ class Coordinator {
   // Leader -> kNone with a log line; the next reconcile elects again.
   void LoseLeadership(const std::string& why);
   void LogNotes(const std::vector<std::string>& notes);
-  void RememberEpoch(RangeId id, Epoch epoch);
+  // A valid record read or written: its epoch into known_epochs_, the
+  // record into last_valid_.
+  void Remember(const cluster::RangeInfo& r);
   // Updates missing_since_ from the live nodes, and fills snap->dead_for.
   void TrackLiveness(ClusterSnapshot* snap);
   void LogPromotion(const RangeWrite& w, const std::string& what);
@@ -221,6 +223,9 @@ class Coordinator {
   std::string last_leader_;  // id of the leader last logged
   std::optional<cluster::ClusterConfig> warned_config_;
   std::map<RangeId, Epoch> known_epochs_;
+  // The last valid record of each range read or written: whom a damaged
+  // znode's data is with.
+  std::map<RangeId, cluster::RangeInfo> last_valid_;
   std::set<NodeId> seen_live_;  // nodes seen live at least once (and still relevant)
   std::map<NodeId, std::chrono::steady_clock::time_point> missing_since_;
   std::chrono::steady_clock::time_point leader_since_{};

@@ -172,7 +172,7 @@ asio::awaitable<bool> Coordinator::Bootstrap(zkawait::Calls& z,
   std::map<NodeId, int> owned;
   for (const RangeInfo& r : ranges) {
     ++owned[*r.owner];
-    RememberEpoch(r.id, r.epoch);
+    Remember(r);
   }
   std::string spread;
   for (const auto& [id, n] : owned) {
@@ -198,7 +198,7 @@ asio::awaitable<bool> Coordinator::Write(zkawait::Calls& z, const RangeWrite& w)
   std::string what = "range " + std::to_string(r.id.value()) + " " + r.bounds.ToString();
   if (!done.ok())
     co_return co_await OnWriteFailure(z, done.status(), what + " " + WriteKindName(w.kind));
-  RememberEpoch(r.id, r.epoch);
+  Remember(r);
   UpdateStats([&](CoordinatorStats& st) {
     ++st.writes;
     switch (w.kind) {

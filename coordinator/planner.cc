@@ -91,24 +91,12 @@ Epoch HighestEpoch(const ClusterSnapshot& s, RangeId id, Epoch current) {
   return it == s.known_epochs.end() ? current : std::max(current, it->second);
 }
 
-std::vector<NodeId> LiveOnly(const std::vector<NodeId>& ids, const Loads& loads) {
-  std::vector<NodeId> out;
-  for (const NodeId& id : ids) {
-    if (loads.Live(id)) out.push_back(id);
-  }
-  return out;
-}
-
 RangeWrite MakeWrite(WriteKind kind, RangeInfo record, const RangeZnode& z, std::string reason) {
   return RangeWrite{kind, std::move(record), z.version, std::move(reason), std::nullopt};
 }
 
 bool Contains(const std::vector<NodeId>& ids, const NodeId& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
-
-void Erase(std::vector<NodeId>& ids, const NodeId& id) {
-  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
 }
 
 std::string Join(const std::vector<NodeId>& ids) {
@@ -130,63 +118,149 @@ struct Draft {
   }
 };
 
-// Rule 1. False when no ISR member other than the dead owner is live.
-bool Promote(const ClusterSnapshot& s, Loads& loads, Draft& d) {
-  const NodeId old = *d.rec.owner;
-  std::vector<NodeId> live_isr;
-  for (const NodeId& id : d.rec.isr) {
-    if (id != old && loads.Live(id) && !Contains(live_isr, id)) live_isr.push_back(id);
+const cluster::NodeInfo* LiveInfo(const ClusterSnapshot& s, const NodeId& id) {
+  auto it = s.live_nodes.find(id);
+  return it == s.live_nodes.end() ? nullptr : &it->second;
+}
+
+// ISR members still holding the copy they joined with: live, same
+// incarnation (cluster_map.h).
+std::vector<NodeId> ValidIsr(const ClusterSnapshot& s, const RangeInfo& r) {
+  std::vector<NodeId> out;
+  for (const NodeId& id : r.isr) {
+    if (cluster::IsrMemberValid(r, id, LiveInfo(s, id)) && !Contains(out, id)) out.push_back(id);
   }
-  if (live_isr.empty()) return false;
-  const NodeId owner = *loads.PickOwner(&live_isr);
-  loads.AddOwner(owner);
+  return out;
+}
+
+// The ISR members that may be made owner: the valid ones that are neither
+// opening nor suspect; only when no member is trusted (every valid one is
+// suspect, and none is down or still opening and so may turn out trusted)
+// the suspect ones. *waiting is set when such a member holds the choice back.
+std::vector<NodeId> OwnerCandidates(const ClusterSnapshot& s, const RangeInfo& r, bool* waiting) {
+  std::vector<NodeId> trusted, suspect;
+  bool down = false;
+  for (const NodeId& id : ValidIsr(s, r)) {
+    const cluster::NodeInfo* n = LiveInfo(s, id);
+    if (n->opening) {
+      down = true;
+    } else {
+      (n->suspect ? suspect : trusted).push_back(id);
+    }
+  }
+  for (const NodeId& id : r.isr) down = down || LiveInfo(s, id) == nullptr;
+  if (!trusted.empty()) return trusted;
+  if (down) {
+    *waiting = !suspect.empty() || !r.isr.empty();
+    return {};
+  }
+  return suspect;
+}
+
+// The owner holds its grant: live, the same process (life) and copy.
+bool OwnerUsable(const ClusterSnapshot& s, const RangeInfo& r) {
+  const cluster::NodeInfo* n = LiveInfo(s, *r.owner);
+  return cluster::OwnerLifeValid(r, n) && cluster::IsrMemberValid(r, *r.owner, n);
+}
+
+std::string WhyNotUsable(const ClusterSnapshot& s, const RangeInfo& r) {
+  const cluster::NodeInfo* n = LiveInfo(s, *r.owner);
+  if (n == nullptr) return "owner " + r.owner->str() + " is not live";
+  if (!cluster::OwnerLifeValid(r, n)) return "owner " + r.owner->str() + " restarted";
+  return "owner " + r.owner->str() + " has a new copy of its data";
+}
+
+// Members that are down still hold everything committed while they were in
+// the ISR, and nothing commits while the ISR is below min-insync: so down
+// members stay until the live ones alone reach min-insync (a member back
+// with another copy of the data never stays).
+std::vector<NodeId> KeepDownUpToMinInsync(const ClusterSnapshot& s, const RangeInfo& r,
+                                          std::vector<NodeId> isr) {
+  for (const NodeId& id : r.isr) {
+    if (static_cast<int>(isr.size()) >= s.config.min_insync) break;
+    if (LiveInfo(s, id) == nullptr && !Contains(isr, id)) isr.push_back(id);
+  }
+  return isr;
+}
+
+// Makes `owner` the owner at a new epoch, granted to its present life, with
+// the valid ISR members (it among them) as the ISR.
+void GrantOwner(const ClusterSnapshot& s, Loads& loads, Draft& d, const NodeId& owner) {
+  std::vector<NodeId> isr = ValidIsr(s, d.rec);
+  if (!Contains(isr, owner)) isr.insert(isr.begin(), owner);
+  isr = KeepDownUpToMinInsync(s, d.rec, isr);
+  d.rec.SetIsr(isr, {{owner, d.rec.IsrIncarnation(owner).empty()
+                                 ? LiveInfo(s, owner)->incarnation
+                                 : d.rec.IsrIncarnation(owner)}});
   d.rec.owner = owner;
-  d.rec.isr = live_isr;
+  d.rec.owner_life = LiveInfo(s, owner)->life;
   d.rec.epoch = HighestEpoch(s, d.rec.id, d.rec.epoch).Next();
   d.rec.state = RangeState::kActive;
-  d.deposed = old;
-  d.Note(WriteKind::kPromote, "owner " + old.str() + " is not live; promoted ISR member " +
-                                  owner.str() + " (epoch " + std::to_string(d.rec.epoch.value()) +
-                                  ")");
+  loads.AddOwner(owner);
+}
+
+// Rule 1. False when no ISR member may take over.
+bool Promote(const ClusterSnapshot& s, Loads& loads, Draft& d, std::string* why_not) {
+  const NodeId old = *d.rec.owner;
+  const std::string why = WhyNotUsable(s, d.rec);
+  bool waiting = false;
+  std::vector<NodeId> candidates = OwnerCandidates(s, d.rec, &waiting);
+  if (candidates.empty()) {
+    *why_not = why + (waiting ? " and no in-sync replica that is live can be trusted with it yet "
+                                "(suspect or still opening) while others are down or opening"
+                              : " and no other in-sync replica is");
+    return false;
+  }
+  const NodeId owner = *loads.PickOwner(&candidates);
+  GrantOwner(s, loads, d, owner);
+  if (owner != old) d.deposed = old;
+  d.Note(WriteKind::kPromote, why + "; promoted ISR member " + owner.str() + " (epoch " +
+                                  std::to_string(d.rec.epoch.value()) + ")");
   return true;
 }
 
-// Rule 4. False when no node is live (rule 5 is then applied).
+// Rule 4: only an in-sync replica may become owner (any other node may hold
+// none of the range's data). False when none can (rule 5 then applies).
 bool AssignOwner(const ClusterSnapshot& s, Loads& loads, Draft& d) {
-  const RangeInfo& r = d.rec;
-  std::vector<NodeId> isr = LiveOnly(r.isr, loads);
-  std::vector<NodeId> replicas = LiveOnly(r.replicas, loads);
-  std::optional<NodeId> owner = loads.PickOwner(&isr);
-  if (!owner) owner = loads.PickOwner(&replicas);
-  if (!owner) owner = loads.PickOwner(nullptr);
+  bool waiting = false;
+  std::vector<NodeId> candidates = OwnerCandidates(s, d.rec, &waiting);
+  std::optional<NodeId> owner = loads.PickOwner(&candidates);
   if (!owner) {
-    if (r.state == RangeState::kActive) {
+    if (d.rec.state == RangeState::kActive) {
       d.rec.state = RangeState::kUnavailable;
-      d.Note(WriteKind::kMarkUnavailable, "no owner and no live node to take it");
+      d.Note(WriteKind::kMarkUnavailable,
+             d.rec.isr.empty() ? "no owner and no in-sync replica to take it"
+                               : "no owner and no in-sync replica that can take it is live");
     }
     return false;
   }
-  RangeInfo rec = r;
-  rec.owner = *owner;
-  rec.replicas = loads.FillReplicas(*owner, r.replicas, s.config.rf);
-  if (!Contains(rec.isr, *owner)) rec.isr.insert(rec.isr.begin(), *owner);
-  rec.epoch = HighestEpoch(s, r.id, r.epoch).Next();
-  rec.state = RangeState::kActive;
-  loads.AddOwner(*owner);
-  d.rec = std::move(rec);
-  d.Note(WriteKind::kAssignOwner, "had no owner; assigned to " + owner->str());
+  GrantOwner(s, loads, d, *owner);
+  d.rec.replicas = loads.FillReplicas(*owner, d.rec.replicas, s.config.rf);
+  d.Note(WriteKind::kAssignOwner, "had no owner; assigned to in-sync replica " + owner->str());
   return true;
 }
 
-// Rule 6.
-void ShrinkIsr(const Loads& loads, Draft& d) {
-  std::vector<NodeId> dead;
+// Rule 6: members back with another copy of the data; members that are
+// down, but never below min-insync (KeepDownUpToMinInsync).
+void ShrinkIsr(const ClusterSnapshot& s, Draft& d) {
+  std::vector<NodeId> dead, recopied;
   for (const NodeId& id : d.rec.isr) {
-    if (id != *d.rec.owner && !loads.Live(id)) dead.push_back(id);
+    if (id == *d.rec.owner) continue;
+    const cluster::NodeInfo* n = LiveInfo(s, id);
+    if (n != nullptr && !cluster::IsrMemberValid(d.rec, id, n)) recopied.push_back(id);
   }
-  if (dead.empty()) return;
-  for (const NodeId& id : dead) Erase(d.rec.isr, id);
-  d.Note(WriteKind::kShrinkIsr, Join(dead) + " not live: removed from isr");
+  for (const NodeId& id : recopied) d.rec.RemoveFromIsr(id);
+  for (const NodeId& id : std::vector<NodeId>(d.rec.isr)) {
+    if (id == *d.rec.owner || LiveInfo(s, id) != nullptr) continue;
+    if (static_cast<int>(d.rec.isr.size()) <= s.config.min_insync) break;
+    dead.push_back(id);
+    d.rec.RemoveFromIsr(id);
+  }
+  if (!dead.empty()) d.Note(WriteKind::kShrinkIsr, Join(dead) + " not live: removed from isr");
+  if (!recopied.empty()) {
+    d.Note(WriteKind::kShrinkIsr,
+           Join(recopied) + " has a new copy of its data (new incarnation): removed from isr");
+  }
 }
 
 // Rule 7: replacements an operator asked for (NodeInfo.replaces).
@@ -198,7 +272,7 @@ void ReplaceNamed(const ClusterSnapshot& s, Loads& loads, Draft& d) {
     auto it = std::find(d.rec.replicas.begin(), d.rec.replicas.end(), dead);
     if (it == d.rec.replicas.end()) continue;
     *it = x;
-    Erase(d.rec.isr, dead);
+    d.rec.RemoveFromIsr(dead);
     loads.AddReplica(x);
     d.Note(WriteKind::kReplace, x.str() + " replaces dead " + dead.str() + " (asked by " + x.str() +
                                     "); it recovers before joining the isr");
@@ -223,7 +297,7 @@ void ReplaceLongDead(const ClusterSnapshot& s, Loads& loads, Draft& d, Plan& pla
                                     std::to_string(dead->second.count()) + " ms (> " +
                                     std::to_string(s.replace_after.count()) + " ms): replaced by " +
                                     pick->str());
-    Erase(d.rec.isr, id);
+    d.rec.RemoveFromIsr(id);
     id = *pick;
     loads.AddReplica(*pick);
   }
@@ -246,7 +320,7 @@ void AddReplicas(const ClusterSnapshot& s, Loads& loads, Draft& d) {
 }
 
 // Rule 10: the invariants every written record keeps.
-void Normalize(Draft& d) {
+void Normalize(const ClusterSnapshot& s, Draft& d) {
   const NodeId& owner = *d.rec.owner;
   std::vector<std::string> fixed;
   if (!Contains(d.rec.replicas, owner)) {
@@ -257,10 +331,13 @@ void Normalize(Draft& d) {
   for (const NodeId& id : d.rec.isr) {
     if (!Contains(d.rec.replicas, id)) stray.push_back(id);
   }
-  for (const NodeId& id : stray) Erase(d.rec.isr, id);
+  for (const NodeId& id : stray) d.rec.RemoveFromIsr(id);
   if (!stray.empty()) fixed.push_back(Join(stray) + " dropped from isr (not replicas)");
   if (!Contains(d.rec.isr, owner)) {
-    d.rec.isr.insert(d.rec.isr.begin(), owner);
+    std::vector<NodeId> isr = d.rec.isr;
+    isr.insert(isr.begin(), owner);
+    const cluster::NodeInfo* n = LiveInfo(s, owner);
+    d.rec.SetIsr(isr, {{owner, n != nullptr ? n->incarnation : std::string()}});
     fixed.push_back("owner added to isr");
   }
   for (const std::string& f : fixed) d.Note(WriteKind::kRepair, f);
@@ -277,12 +354,12 @@ void Emit(Draft& d, const RangeZnode& z, Plan& plan) {
 void PlanValidRange(const ClusterSnapshot& s, const RangeZnode& z, Loads& loads, Plan& plan) {
   const RangeInfo& r = *z.info;
   Draft d{r, std::nullopt, "", std::nullopt};
-  if (r.owner && !loads.Live(*r.owner)) {
-    if (!Promote(s, loads, d)) {
+  if (r.owner && !OwnerUsable(s, r)) {
+    std::string why_not;
+    if (!Promote(s, loads, d, &why_not)) {
       if (r.state == RangeState::kActive) {
         d.rec.state = RangeState::kUnavailable;
-        d.Note(WriteKind::kMarkUnavailable,
-               "owner " + r.owner->str() + " is not live and no other ISR member is");
+        d.Note(WriteKind::kMarkUnavailable, why_not);
       }
       return Emit(d, z, plan);
     }
@@ -294,11 +371,11 @@ void PlanValidRange(const ClusterSnapshot& s, const RangeZnode& z, Loads& loads,
   } else if (!AssignOwner(s, loads, d)) {
     return Emit(d, z, plan);
   }
-  ShrinkIsr(loads, d);
+  ShrinkIsr(s, d);
   ReplaceNamed(s, loads, d);
   ReplaceLongDead(s, loads, d, plan);
   AddReplicas(s, loads, d);
-  Normalize(d);
+  Normalize(s, d);
   Emit(d, z, plan);
 }
 
@@ -316,24 +393,26 @@ void PlanRepairs(const ClusterSnapshot& s, Loads& loads, Plan& plan) {
       PlanRepairBounds(valid, garbage, s.config.initial_ranges, &plan.notes);
   for (const auto& [id, span] : bounds) {
     const RangeZnode& z = s.ranges.at(id);
-    RangeInfo rec;
-    rec.id = id;
-    rec.bounds = span;
+    // Who holds the range's data is known only from a valid version of
+    // the record seen before; without one no node may be trusted with it.
+    Draft d{RangeInfo{}, std::nullopt, "", std::nullopt};
+    auto last = s.last_valid.find(id);
+    if (last != s.last_valid.end()) d.rec = last->second;
+    d.rec.id = id;
+    d.rec.bounds = span;
+    d.rec.owner.reset();
     auto known = s.known_epochs.find(id);
-    rec.epoch = known == s.known_epochs.end() ? Epoch(1) : known->second.Next();
-    rec.owner = loads.PickOwner(nullptr);
-    if (rec.owner) {
-      loads.AddOwner(*rec.owner);
-      rec.replicas = loads.FillReplicas(*rec.owner, {}, s.config.rf);
-      rec.isr = rec.replicas;
-      rec.state = RangeState::kActive;
-    } else {
-      rec.state = RangeState::kUnavailable;
-    }
+    d.rec.epoch = known == s.known_epochs.end() ? Epoch(1) : std::max(known->second, d.rec.epoch);
+    bool owned = !d.rec.isr.empty() && AssignOwner(s, loads, d);
+    if (!owned) d.rec.state = RangeState::kUnavailable;
     std::string reason = "data is not a valid range record (" + z.error + "); rewritten as " +
-                         span.ToString() + " owned by " +
-                         (rec.owner ? rec.owner->str() : std::string("nobody (no live node)"));
-    plan.writes.push_back(MakeWrite(WriteKind::kRepair, std::move(rec), z, std::move(reason)));
+                         span.ToString() +
+                         (owned ? " owned by in-sync replica " + d.rec.owner->str()
+                          : last == s.last_valid.end()
+                              ? " with no owner: its replicas are unknown (no valid version of it "
+                                "was seen); restore its record to bring it back"
+                              : " with no owner: none of its in-sync replicas can take it");
+    plan.writes.push_back(MakeWrite(WriteKind::kRepair, std::move(d.rec), z, std::move(reason)));
   }
 }
 
@@ -404,6 +483,13 @@ Plan PlanReconcile(const ClusterSnapshot& s) {
     std::vector<NodeId> nodes;
     for (const auto& [id, node] : s.live_nodes) nodes.push_back(id);
     plan.bootstrap = PlanBootstrap(s.config, nodes);
+    // Grants go to the present processes and copies (cluster_map.h).
+    for (RangeInfo& r : plan.bootstrap) {
+      r.owner_life = s.live_nodes.at(*r.owner).life;
+      std::map<NodeId, std::string> incarnations;
+      for (const NodeId& id : r.isr) incarnations[id] = s.live_nodes.at(id).incarnation;
+      r.SetIsr(r.isr, incarnations);
+    }
     if (plan.bootstrap.empty()) {
       plan.notes.push_back("waiting for nodes: " + std::to_string(nodes.size()) + " of " +
                            std::to_string(s.config.rf) + " live (rf " +

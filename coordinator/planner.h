@@ -28,27 +28,39 @@
 // Then the rules for each range whose data decoded. They run in the order below and
 // all their changes go into ONE write (one CAS on the version read), whose
 // kind is that of the first rule that changed something; the reason names
-// every change. "Live" = the node has a valid R/nodes znode.
+// every change. "Live" = the node has a valid R/nodes znode. Grants are to
+// a process and a copy (cluster_map.h): the owner is "usable" when it is
+// live with the life recorded in owner_life and the incarnation recorded
+// for it in the ISR; an ISR member is "valid" when live with its recorded
+// incarnation. "Candidates" are the valid ISR members that are neither
+// opening (still reading their stores) nor suspect (restarted uncleanly
+// under fsync batch/never); suspect ones only when every ISR member is
+// live, opened and suspect (so none that could turn out trusted is passed
+// over).
 //
 // | # | when                                        | change                                 |
 // |---|---------------------------------------------|----------------------------------------|
-// | 1 | owner set, not live, some ISR member other  | promote: owner = least-loaded live ISR |
-// |   | than the owner live                         | member, epoch + 1, isr = the live ISR  |
-// |   |                                             | members (the old owner leaves isr,     |
-// |   |                                             | stays in replicas), active (kPromote)  |
-// | 2 | owner set, not live, no other ISR member    | state unavailable if active; owner,    |
-// |   | live                                        | epoch, replicas, isr kept; no further  |
-// |   |                                             | rule (kMarkUnavailable). Never an      |
-// |   |                                             | unclean promotion of a non-ISR replica |
-// | 3 | owner set, live, state unavailable          | state active (kMarkActive)             |
-// | 4 | no owner, some node live                    | owner = least-loaded live node (live   |
-// |   |                                             | ISR members first, then replicas, then |
-// |   |                                             | any); replicas filled up to rf; owner  |
-// |   |                                             | added to isr; epoch + 1; active        |
-// |   |                                             | (kAssignOwner)                         |
-// | 5 | no owner, no node live                      | state unavailable if active; stop      |
-// | -- from here on the owner is live (after 1, 3 or 4) --                                  |
-// | 6 | a non-owner ISR member is not live          | removed from isr (kShrinkIsr)          |
+// | 1 | owner set, not usable, some candidate       | promote: owner = least-loaded          |
+// |   |                                             | candidate, owner_life = its life,      |
+// |   |                                             | epoch + 1, isr = valid members plus    |
+// |   |                                             | down ones up to min-insync (the old    |
+// |   |                                             | owner stays in replicas), active       |
+// |   |                                             | (kPromote)                             |
+// | 2 | owner set, not usable, no candidate         | state unavailable if active; the rest  |
+// |   |                                             | kept; no further rule                  |
+// |   |                                             | (kMarkUnavailable). Never an unclean   |
+// |   |                                             | promotion of a non-ISR replica         |
+// | 3 | owner usable, state unavailable             | state active (kMarkActive)             |
+// | 4 | no owner, some candidate                    | owner = least-loaded candidate, as in  |
+// |   |                                             | 1; replicas filled up to rf            |
+// |   |                                             | (kAssignOwner). Never any other node:  |
+// |   |                                             | it may hold none of the range's data   |
+// | 5 | no owner, no candidate                      | state unavailable if active, saying    |
+// |   |                                             | why; stop                              |
+// | -- from here on the owner is usable (after 1, 3 or 4) --                                |
+// | 6 | a non-owner ISR member is live with another | removed from isr (kShrinkIsr); one     |
+// |   | incarnation, or not live                    | that is not live only while the isr    |
+// |   |                                             | is larger than min-insync              |
 // | 7 | live X has NodeInfo.replaces = D, D not     | D replaced by X in replicas (same      |
 // |   | live, D in replicas, X not                  | place), D out of isr; X not in isr: it |
 // |   |                                             | recovers, the owner adds it (kReplace) |
@@ -61,14 +73,17 @@
 // |   | member outside replicas                     | stray isr members dropped (kRepair)    |
 //
 // So every record written has owner in replicas and in isr, and isr a
-// subset of replicas. With no live owner and no live ISR member (rule 2)
-// the ISR is left alone on purpose: nothing can commit without an owner, so
-// every ISR member still holds every committed write, and whichever comes
-// back first can be promoted. Rules 6-9 wait for a live owner for the same
-// reason (a new replica could not recover from anyone anyway). When several
-// live nodes name the same D, the smallest id takes its place; X never
-// replaces a node that is the range's owner (rule 1 must move the owner
-// first).
+// subset of replicas. Down members stay in the ISR until the live ones
+// alone reach min-insync: nothing commits while fewer than min-insync
+// members acknowledge, so a down member still holds every committed write
+// and may be the only candidate left should the new owner fail before a
+// replica catches up. With no candidate (rule 2) the ISR is left alone on
+// purpose: nothing can commit without an owner, so every ISR member still
+// holds every committed write, and whichever comes back first can be
+// promoted. Rules 6-9 wait for a usable owner for the same reason (a new
+// replica could not recover from anyone anyway). When several live nodes
+// name the same D, the smallest id takes its place; X never replaces a node
+// that is the range's owner (rule 1 must move the owner first).
 //
 // "Least replicated" (replica placement) compares ranges replicated, then
 // ranges owned, then the id; "least-loaded" (owner choice) compares ranges
@@ -82,10 +97,12 @@
 // that uncovered span is its place (neighbouring garbage ranges in one span
 // share it at their initial split points); otherwise it takes the first
 // uncovered span nobody else took. A garbage range with no uncovered span
-// left stays as it is (with a note). owner = least-loaded live node (none if
-// no node is live: then state unavailable), replicas = owner + the rf-1
-// least-loaded other live nodes, isr = replicas, epoch = 1 + the highest
-// epoch seen for that id (1 if never seen).
+// left stays as it is (with a note). Who holds its data is known only from
+// the last valid version of its record this coordinator saw (last_valid):
+// with one, the record is that version with the new bounds and rule 4 picks
+// an owner among its ISR (epoch = 1 + the highest epoch seen for the id);
+// without one, or with no candidate, it gets no owner and state
+// unavailable, and the reason says what would bring it back.
 //
 // Every choice is deterministic.
 //
@@ -119,6 +136,8 @@ struct ClusterSnapshot {
   std::map<NodeId, cluster::NodeInfo> live_nodes;  // R/nodes children with valid data
   std::map<RangeId, RangeZnode> ranges;            // every child of R/ranges named by an id
   std::map<RangeId, Epoch> known_epochs;           // highest epoch ever seen per id
+  // The last valid record seen per id: whom a damaged znode's data is with.
+  std::map<RangeId, cluster::RangeInfo> last_valid;
   // For nodes named in ranges that are not live: for how long they have not
   // been (as the coordinator measures it). A node missing here is treated
   // as dead for 0 ms (never replaced by rule 8).

@@ -143,8 +143,14 @@ int Serve(const NodeOptions& o) {
     mo.self = cluster::NodeInfo{(*node)->id(), address, admin ? admin->address() : "", started_ms,
                                 (*node)->data_dir().incarnation()};
     mo.self.replaces = o.replaces;
-    (*node)->replicator()->SetIsrChanger([member_at](IsrChange c) {
-      if (ClusterMember* m = member_at->load()) m->QueueIsrChange(std::move(c));
+    mo.self.life = (*node)->life();
+    mo.self.suspect = (*node)->suspect();
+    (*node)->replicator()->SetIsrChanger([member_at](IsrChange c, std::function<void(Status)> done) {
+      if (ClusterMember* m = member_at->load()) {
+        m->QueueIsrChange(std::move(c), std::move(done));
+      } else if (done) {
+        done(Status(Code::kUnavailable, "the node is not in the cluster (yet or any more)"));
+      }
     });
     auto started = ClusterMember::Start(mo, **node, &node_metrics,
                                         [&fatal](const Status& st) { fatal.Raise(st); });

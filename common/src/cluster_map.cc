@@ -100,6 +100,25 @@ class Record {
   std::map<std::string, std::string> fields_;
 };
 
+// A token: 1..64 printable characters, no comma or space.
+bool IsToken(std::string_view v) {
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v) {
+    if (c <= ' ' || c > '~' || c == ',') return false;
+  }
+  return true;
+}
+
+// An optional token field: "" when absent or "-".
+Result<std::string> OptionalToken(const Record& r, const std::string& field) {
+  auto v = r.Text(field);
+  if (!v.ok() || *v == "-") return std::string();
+  if (!IsToken(*v)) return Status(Code::kBadRequest, "field '" + field + "' is not a token");
+  return *v;
+}
+
+Result<std::string> rec_life(const Record& r) { return OptionalToken(r, "life"); }
+
 std::string JoinIds(const std::vector<NodeId>& ids) {
   if (ids.empty()) return "-";
   std::string s;
@@ -154,7 +173,9 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.admin_address.empty() ? "-" : n.admin_address) + "\nstarted_ms " +
          std::to_string(n.started_ms) + "\nincarnation " +
          (n.incarnation.empty() ? "-" : n.incarnation) + "\n" +
-         (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string());
+         (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string()) +
+         (n.life.empty() ? std::string() : "life " + n.life + "\n") +
+         (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "");
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -176,6 +197,13 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
     if (!IsValidNodeId(*replaces)) return Status(Code::kBadRequest, "bad node id in 'replaces'");
     n.replaces = NodeId(*replaces);
   }
+  auto life = rec_life(r);
+  if (!life.ok()) return life.status();
+  n.life = *life;
+  auto suspect = r.Int("suspect");
+  n.suspect = suspect.ok() && *suspect != 0;
+  auto opening = r.Int("opening");
+  n.opening = opening.ok() && *opening != 0;
   return n;
 }
 
@@ -186,6 +214,17 @@ std::string EncodeRange(const RangeInfo& r) {
       std::to_string(r.epoch.value()) + "\nowner " + (r.owner ? r.owner->str() : std::string("-")) +
       "\nreplicas " + JoinIds(r.replicas) + "\nisr " + JoinIds(r.isr) + "\nstate " +
       RangeStateName(r.state) + "\n";
+  if (!r.owner_life.empty()) s += "owner_life " + r.owner_life + "\n";
+  bool any = false;
+  for (const std::string& inc : r.isr_incarnations) any = any || !inc.empty();
+  if (any) {
+    s += "isr_incarnations ";
+    for (size_t i = 0; i < r.isr.size(); ++i) {
+      const std::string inc = i < r.isr_incarnations.size() ? r.isr_incarnations[i] : "";
+      s += (i ? "," : "") + (inc.empty() ? std::string("-") : inc);
+    }
+    s += "\n";
+  }
   return s;
 }
 
@@ -223,7 +262,99 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
   } else {
     return Status(Code::kBadRequest, "unknown state '" + state + "'");
   }
+  RANGEKV_ASSIGN_OR_RETURN(r.owner_life, OptionalToken(rec, "owner_life"));
+  if (auto incs = rec.Text("isr_incarnations"); incs.ok()) {
+    r.isr_incarnations.assign(r.isr.size(), "");
+    std::vector<std::string> parts;
+    size_t pos = 0;
+    while (true) {
+      size_t comma = incs->find(',', pos);
+      parts.push_back(incs->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    if (parts.size() != r.isr.size()) {
+      return Status(Code::kBadRequest, "field 'isr_incarnations' does not match 'isr'");
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i] == "-") continue;
+      if (!IsToken(parts[i])) {
+        return Status(Code::kBadRequest, "field 'isr_incarnations' holds a bad token");
+      }
+      r.isr_incarnations[i] = parts[i];
+    }
+  }
   return r;
+}
+
+std::string RangeInfo::IsrIncarnation(const NodeId& n) const {
+  for (size_t i = 0; i < isr.size() && i < isr_incarnations.size(); ++i) {
+    if (isr[i] == n) return isr_incarnations[i];
+  }
+  return std::string();
+}
+
+namespace {
+// Canonical form: no entries when every one is unknown, so records that
+// never had the field compare equal to decoded ones.
+void Canonical(std::vector<std::string>& incs) {
+  for (const std::string& inc : incs) {
+    if (!inc.empty()) return;
+  }
+  incs.clear();
+}
+}  // namespace
+
+void RangeInfo::AddToIsr(const NodeId& n, std::string incarnation) {
+  isr_incarnations.resize(isr.size());
+  bool found = false;
+  for (size_t i = 0; i < isr.size(); ++i) {
+    if (isr[i] == n) {
+      isr_incarnations[i] = std::move(incarnation);
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    isr.push_back(n);
+    isr_incarnations.push_back(std::move(incarnation));
+  }
+  Canonical(isr_incarnations);
+}
+
+void RangeInfo::RemoveFromIsr(const NodeId& n) {
+  isr_incarnations.resize(isr.size());
+  for (size_t i = 0; i < isr.size(); ++i) {
+    if (isr[i] == n) {
+      isr.erase(isr.begin() + static_cast<std::ptrdiff_t>(i));
+      isr_incarnations.erase(isr_incarnations.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
+  Canonical(isr_incarnations);
+}
+
+void RangeInfo::SetIsr(std::vector<NodeId> members,
+                       const std::map<NodeId, std::string>& incarnation) {
+  std::vector<std::string> incs;
+  for (const NodeId& n : members) {
+    auto it = incarnation.find(n);
+    incs.push_back(it != incarnation.end() ? it->second : IsrIncarnation(n));
+  }
+  isr = std::move(members);
+  isr_incarnations = std::move(incs);
+  Canonical(isr_incarnations);
+}
+
+bool IsrMemberValid(const RangeInfo& r, const NodeId& n, const NodeInfo* live) {
+  if (live == nullptr) return false;
+  const std::string recorded = r.IsrIncarnation(n);
+  return recorded.empty() || live->incarnation.empty() || recorded == live->incarnation;
+}
+
+bool OwnerLifeValid(const RangeInfo& r, const NodeInfo* live) {
+  if (live == nullptr) return false;
+  return r.owner_life.empty() || live->life.empty() || r.owner_life == live->life;
 }
 
 std::string Paths::range(RangeId id) const {

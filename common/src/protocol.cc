@@ -273,6 +273,8 @@ void EncodeRequest(const Request& req, std::string& out) {
       f.setLastEpoch(req.fetch.last_epoch.value());
       f.setMaxBytes(req.fetch.max_bytes);
       f.setWaitMs(req.fetch.wait_ms);
+      f.setReplicaLife(req.fetch.replica_life);
+      f.setCopy(req.fetch.copy);
       break;
     }
     case OpKind::kSnapshot: {
@@ -342,7 +344,8 @@ Result<Request> DecodeRequest(std::string_view payload) {
         auto f = r.getFetch();
         req.kind = OpKind::kFetch;
         req.fetch = FetchArgs{f.getReplicaId().cStr(), Seq(f.getFromSeq()), Epoch(f.getLastEpoch()),
-                              f.getMaxBytes(), f.getWaitMs()};
+                              f.getMaxBytes(), f.getWaitMs(), f.getReplicaLife().cStr(),
+                              f.getCopy()};
         break;
       }
       case rpc::Request::SNAPSHOT: {
@@ -399,6 +402,7 @@ void EncodeResponse(const Response& resp, std::string& out) {
       f.setHwm(resp.fetched.hwm.value());
       f.setDiverged(resp.fetched.diverged);
       f.setTruncateTo(resp.fetched.truncate_to.value());
+      f.setAgreedEpoch(resp.fetched.agreed_epoch.value());
       f.setSnapshotNeeded(resp.fetched.snapshot_needed);
       break;
     }
@@ -459,7 +463,8 @@ Result<Response> DecodeResponse(std::string_view payload) {
         auto f = r.getFetched();
         resp.kind = Response::Kind::kFetched;
         resp.fetched = Fetched{Str(f.getRecords()), Seq(f.getHwm()), f.getDiverged(),
-                               Seq(f.getTruncateTo()), f.getSnapshotNeeded()};
+                               Seq(f.getTruncateTo()), f.getSnapshotNeeded(),
+                               Epoch(f.getAgreedEpoch())};
         break;
       }
       case rpc::Response::SNAPSHOT_CHUNK: {

@@ -71,16 +71,19 @@ class ClusterMember::Worker {
         reader_(options_.cluster, options_.self.id),
         call_timeout_(
             std::clamp(options_.session_timeout, milliseconds(2000), milliseconds(10000))),
-        work_(io_.get_executor()) {}
+        work_(io_.get_executor()) {
+    // Until the node has opened its ranges (cluster_map.h "opening").
+    options_.self.opening = true;
+  }
 
   ~Worker() { Stop(); }
 
   Status Start();
   void Stop();
   // Any thread: queue an ISR change for the member thread (never blocks).
-  void QueueIsrChange(IsrChange change) {
+  void QueueIsrChange(IsrChange change, std::function<void(Status)> done) {
     std::lock_guard lock(mu_);
-    isr_changes_.push_back(std::move(change));
+    isr_changes_.emplace_back(std::move(change), std::move(done));
     reconcile_wanted_ = true;
     cv_.notify_all();
   }
@@ -113,12 +116,18 @@ class ClusterMember::Worker {
   void Suspend(const std::string& reason);
   // Creates R/nodes/<id>; sets *fatal when another live node holds the id.
   Status Register(bool* fatal);
+  // Another incarnation holds our id: UNAVAILABLE while its session may
+  // still expire (a wiped disk restarted quickly), fatal once it outlived
+  // twice the session timeout (a second process with the same id).
+  Status RivalRegistration(int64_t session, const std::string& address, bool* fatal);
   Status EnsureParents();
   void Reconcile();
   void ApplyIsrChanges();
   Status ApplyIsrChange(const IsrChange& change);
+  void SyncSuspect();
+  void PublishOpened();
 
-  const MemberOptions options_;
+  MemberOptions options_;  // self.suspect changes once every range caught up
   Node& node_;
   NodeMetrics* const metrics_;
   const FatalCallback on_fatal_;
@@ -134,7 +143,8 @@ class ClusterMember::Worker {
   zk::SessionState state_ = zk::SessionState::kConnecting;  // guarded by mu_
   Clock::time_point state_since_;                           // guarded by mu_
   bool ever_connected_ = false;  // guarded by mu_: this session was connected once
-  std::vector<IsrChange> isr_changes_;  // guarded by mu_: asked by the replicator
+  // guarded by mu_: asked by the replicator, with where the outcome goes
+  std::vector<std::pair<IsrChange, std::function<void(Status)>>> isr_changes_;
 
   // Member thread only.
   std::unique_ptr<zk::Session> session_;
@@ -148,6 +158,11 @@ class ClusterMember::Worker {
   bool suspended_for_disconnect_ = false;
   std::optional<Clock::time_point> reconcile_retry_at_;
   std::string last_read_error_;
+  // Another incarnation's registration of our id, and since when we have
+  // seen that session hold it (a wiped or replaced data directory restarted
+  // before its previous process's session expired).
+  int64_t rival_session_ = 0;
+  Clock::time_point rival_since_;
 
   // Declared last: the io thread and reconciler go first at destruction.
   asio::io_context io_;
@@ -296,10 +311,13 @@ void ClusterMember::Worker::Step() {
   if (wanted || (reconcile_retry_at_ && Clock::now() >= *reconcile_retry_at_)) {
     ApplyIsrChanges();
     Reconcile();
+    SyncSuspect();
     return;
   }
-  WaitEvent(reconcile_retry_at_.value_or(Clock::now() + std::chrono::seconds(60)),
-            WakeOn::kAnyEvent);
+  SyncSuspect();
+  // Looks again soon whether it has caught up, or a store failed.
+  Clock::time_point until = Clock::now() + std::chrono::seconds(1);
+  WaitEvent(std::min(until, reconcile_retry_at_.value_or(until)), WakeOn::kAnyEvent);
 }
 
 Status ClusterMember::Worker::OpenSession() {
@@ -329,9 +347,11 @@ void ClusterMember::Worker::WaitConnecting(Clock::time_point since, bool ever_co
   Clock::time_point now = Clock::now();
   // The C client notices a silent connection after 2/3 of the timeout, so
   // the server may expire the session as early as 1/3 of the timeout after
-  // `since`; from then on other nodes may own our ranges. Stop serving
-  // before that, until ZooKeeper is reached again.
-  Clock::time_point suspend_at = since + session_->negotiated_timeout() / 3;
+  // `since`; from then on other nodes may own our ranges. Stop serving at
+  // once, leaving that third as the margin (a node still serving right at
+  // the earliest expiry would count on its clock and the server's agreeing
+  // to the millisecond), until ZooKeeper is reached again.
+  Clock::time_point suspend_at = since;
   if (ever_connected && serving_ && now >= suspend_at && !suspended_for_disconnect_) {
     suspended_for_disconnect_ = true;
     Suspend("disconnected from ZooKeeper for " + Seconds(now - since) +
@@ -383,6 +403,28 @@ Status ClusterMember::Worker::EnsureParents() {
   return Status::Ok();
 }
 
+Status ClusterMember::Worker::RivalRegistration(int64_t session, const std::string& address,
+                                               bool* fatal) {
+  const Clock::time_point now = Clock::now();
+  if (session != rival_session_) {
+    rival_session_ = session;
+    rival_since_ = now;
+  }
+  // A process that died leaves its znode for one session timeout (the
+  // server's clock, which runs with ours); a duplicate keeps it forever.
+  const auto grace = 2 * session_->negotiated_timeout() + std::chrono::seconds(1);
+  if (now - rival_since_ >= grace) {
+    *fatal = true;
+    return Status(Code::kBadRequest, "node id " + options_.self.id.str() +
+                                         " is already registered by a live node at " + address);
+  }
+  return Status(Code::kUnavailable,
+                "node id " + options_.self.id.str() + " is registered by another process at " +
+                    address + " (session " + Hex(session) + "); waiting up to " +
+                    std::to_string(std::chrono::duration_cast<milliseconds>(grace).count() / 1000) +
+                    " s for that session to expire");
+}
+
 Status ClusterMember::Worker::Register(bool* fatal) {
   RANGEKV_RETURN_IF_ERROR(EnsureParents());
   const std::string path = reader_.paths().node(options_.self.id);
@@ -411,11 +453,9 @@ Status ClusterMember::Worker::Register(bool* fatal) {
       if (!deleted.ok() && zk::ZkErrorOf(deleted) != zk::ZkError::kNoNode) return deleted;
       continue;
     }
-    *fatal = true;
-    return Status(Code::kBadRequest,
-                  "node id " + options_.self.id.str() +
-                      " is already registered by a live node at " +
-                      (other.ok() ? other->address : "an unknown address (" + path + ")"));
+    return RivalRegistration(existing->stat.ephemeral_owner,
+                             other.ok() ? other->address : "an unknown address (" + path + ")",
+                             fatal);
   }
   return Status(Code::kUnavailable, path + " keeps changing while registering");
 }
@@ -444,6 +484,7 @@ void ClusterMember::Worker::Reconcile() {
     return;
   }
   ApplyReport report = node_.Apply(read->map);
+  if (options_.self.opening) PublishOpened();
   if (metrics_ != nullptr) {
     metrics_->CountReconcile(ReconcileResult::kOk);
     metrics_->SetRangesServed(report.served);
@@ -465,17 +506,54 @@ void ClusterMember::Worker::Reconcile() {
 }
 
 void ClusterMember::Worker::ApplyIsrChanges() {
-  std::vector<IsrChange> changes;
+  std::vector<std::pair<IsrChange, std::function<void(Status)>>> changes;
   {
     std::lock_guard lock(mu_);
     changes.swap(isr_changes_);
   }
-  for (const IsrChange& c : changes) {
-    if (Status st = ApplyIsrChange(c); !st.ok()) {
-      LOG_WARN("range " << c.range.value() << ": ISR " << (c.add ? "add " : "removal of ")
+  for (auto& [c, done] : changes) {
+    Status st = ApplyIsrChange(c);
+    if (!st.ok()) {
+      LOG_WARN("range " << c.range.value() << ": ISR "
+                        << (c.resign ? "resignation of " : c.add ? "add " : "removal of ")
                         << c.node.str() << " not written: " << st.ToString()
-                        << " (the owner asks again if it still applies)");
+                        << " (asked again if it still applies)");
     }
+    if (done) done(st);
+  }
+}
+
+// The ranges are open: whether this node may lack acknowledged records is
+// known now (cluster_map.h "opening", "suspect").
+void ClusterMember::Worker::PublishOpened() {
+  cluster::NodeInfo opened = options_.self;
+  opened.opening = false;
+  opened.suspect = node_.suspect();
+  auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(opened));
+  if (!set.ok()) return;  // again after the next reconcile
+  options_.self = opened;
+  if (opened.suspect) {
+    LOG_WARN("this node may lack records it acknowledged (unclean stop with fsync "
+             "batch/never, or a damaged log end): suspect until every range caught up");
+  }
+}
+
+// A suspect node (cluster_map.h) says so in its znode until every range it
+// holds has caught up with its owner; it becomes suspect again when a store
+// fails.
+void ClusterMember::Worker::SyncSuspect() {
+  if (options_.self.opening || !registered_) return;
+  const bool now = node_.SuspectNow();
+  if (now == options_.self.suspect) return;
+  cluster::NodeInfo updated = options_.self;
+  updated.suspect = now;
+  auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
+  if (!set.ok()) return;  // again after the next reconcile
+  options_.self = updated;
+  if (now) {
+    LOG_WARN("a store failed and was reopened: suspect until every range has caught up");
+  } else {
+    LOG_INFO("every range caught up with its owner: no longer suspect");
   }
 }
 
@@ -525,6 +603,8 @@ Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(MemberOptions option
 
 void ClusterMember::Stop() { worker_->Stop(); }
 
-void ClusterMember::QueueIsrChange(IsrChange change) { worker_->QueueIsrChange(std::move(change)); }
+void ClusterMember::QueueIsrChange(IsrChange change, std::function<void(Status)> done) {
+  worker_->QueueIsrChange(std::move(change), std::move(done));
+}
 
 }  // namespace rangekv::kvnode

@@ -14,9 +14,12 @@
 //        - same incarnation: the znode of this data directory's previous
 //          process (kill -9 and restart within the session timeout):
 //          delete it and create ours;
-//        - other incarnation: another live node uses this id: fatal,
-//          "node id X is already registered by a live node at ADDR" (main
-//          exits 2).
+//        - other incarnation: a wiped or replaced data directory restarted
+//          before its previous process's session expired, or a second
+//          process with this id. Wait (logging why) for the znode to go;
+//          if the same session still holds it after twice the session
+//          timeout, fatal: "node id X is already registered by a live node
+//          at ADDR" (main exits 2).
 //   3. Reconcile, on every watch event (zk::Reconciler on R: persistent
 //      recursive watch, coalesced), every 5 s, and after each
 //      (re-)registration: Sync R, re-read nodes/ and ranges/, then
@@ -92,10 +95,10 @@ class ClusterMember {
   void Stop();
 
   // Asks for an ISR change (from the replicator, any thread, never blocks):
-  // the member thread writes it as a compare-and-set of the range znode,
-  // only if the znode still names this node as owner at change.epoch, then
-  // re-reads the map.
-  void QueueIsrChange(IsrChange change);
+  // the member thread writes it as a compare-and-set of the range znode
+  // (kvnode::ApplyIsrChange decides it), then re-reads the map; done gets
+  // the outcome on the member thread.
+  void QueueIsrChange(IsrChange change, std::function<void(Status)> done);
 
  private:
   ClusterMember(MemberOptions options, Node& node, NodeMetrics* metrics, FatalCallback on_fatal);

@@ -106,6 +106,10 @@ void Follower::SendFetch() {
     Schedule(Clock::now() + kRetryDelay * 5);  // no live owner: wait for the map
     return;
   }
+  // Every path that fetches again comes here: a promise made to a previous
+  // owner is kept even when the fetch that made it completes after the
+  // map named a new owner.
+  if (Clock::now() < not_before_) return Schedule(not_before_);
   LogPosition last = store->last();
   proto::Request req;
   req.kind = proto::OpKind::kFetch;
@@ -116,10 +120,18 @@ void Follower::SendFetch() {
   req.fetch.last_epoch = last.epoch;
   req.fetch.max_bytes = ctx_.options.fetch_max_bytes;
   req.fetch.wait_ms = static_cast<uint32_t>(ctx_.options.fetch_wait.count());
+  req.fetch.replica_life = ctx_.life;
+  req.fetch.copy = store->instance();
+  if (store->instance() != copy_) {
+    copy_ = store->instance();
+    caught_up_ = false;  // a reopened or new copy: caught up again first
+  }
   in_flight_ = true;
   std::weak_ptr<bool> alive = alive_;
+  const Epoch sent_epoch = range_.info.epoch;
+  const std::optional<NodeId> sent_owner = range_.info.owner;
   ctx_.Send(range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
-            [this, alive](Result<proto::Response> r) {
+            [this, alive, sent_epoch, sent_owner](Result<proto::Response> r) {
               if (!alive.lock()) return;
               in_flight_ = false;
               // The owner credits our next fetch with a lease running from
@@ -127,6 +139,13 @@ void Follower::SendFetch() {
               // received it later). Fetches that get no answer extend
               // nothing: a dead owner's lease runs out while we retry.
               if (r.ok()) promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
+              if (sent_epoch != range_.info.epoch || sent_owner != range_.info.owner) {
+                // The answer of an owner we no longer follow: its promise is
+                // kept (no fetch to the new one before it ends) and its
+                // content dropped.
+                not_before_ = std::max(not_before_, promise_until_);
+                return Schedule(not_before_);
+              }
               OnFetched(std::move(r));
             });
 }
@@ -142,12 +161,15 @@ void Follower::OnFetched(Result<proto::Response> r) {
   proto::Fetched& f = r->fetched;
   if (f.snapshot_needed) return StartSnapshot();
   if (f.diverged) {
+    // Our records of epochs the owner's log skips diverge too, even where
+    // the owner has records of an older epoch at the same seqs.
+    const Seq to = std::min(f.truncate_to, store->EpochEnd(f.agreed_epoch));
     LOG_INFO(Name(range_.info.id) << ": log diverged from the owner's; truncating after "
-                                  << f.truncate_to.value());
+                                  << to.value());
     in_flight_ = true;
     std::weak_ptr<bool> alive = alive_;
     exec::Executor& exec = ctx_.exec;
-    store->TruncateAfterAsync(f.truncate_to, [this, alive, &exec](Status st) {
+    store->TruncateAfterAsync(to, [this, alive, &exec](Status st) {
       exec.Post([this, alive, st = std::move(st)] {
         if (!alive.lock()) return;
         in_flight_ = false;
@@ -167,6 +189,7 @@ void Follower::OnFetched(Result<proto::Response> r) {
   if (!records.ok()) return Retry(records.status());
   if (records->empty()) {
     store->Commit(std::min(hwm_, store->durable()));
+    if (store->durable() >= hwm_) caught_up_ = true;
     RefreshStaleOk();
     return SendFetch();
   }
@@ -188,6 +211,7 @@ void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
   if (store == nullptr) return;
   if (!durable.ok()) return Retry(durable.status());
   store->Commit(std::min(hwm, *durable));
+  if (*durable >= hwm) caught_up_ = true;
   RefreshStaleOk();
   SendFetch();
 }
@@ -308,6 +332,7 @@ void Follower::OnInstalled(Result<std::shared_ptr<RangeStore>> fresh) {
   }
   (*fresh)->SetCommitGate(true);
   range_.slot->set_store(*fresh);
+  caught_up_ = false;  // a new copy: caught up again once it has the commit point
   LOG_INFO(Name(range_.info.id) << ": installed the owner's snapshot (" << snap_.total_bytes
                                 << " bytes, replay from " << snap_.replay_from.value() << ")");
   RefreshStaleOk();

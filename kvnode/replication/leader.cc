@@ -26,7 +26,7 @@ namespace {
 // a hand-written map cannot make the owner wait for itself).
 HeldRange WithSelfInIsr(HeldRange r, const NodeId& self) {
   if (std::find(r.info.isr.begin(), r.info.isr.end(), self) == r.info.isr.end()) {
-    r.info.isr.push_back(self);
+    r.info.AddToIsr(self, "");
   }
   if (std::find(r.info.replicas.begin(), r.info.replicas.end(), self) == r.info.replicas.end()) {
     r.info.replicas.push_back(self);
@@ -51,10 +51,20 @@ Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
   slot.set_reads_ready(false);
   slot.set_write_state(WriteState::kLeaseWait);
   store_->SetCommitGate(true);
+  Begin();
+}
+
+// Starts the epoch in the store (a retry after an I/O error saving the
+// epoch history finds it begun in memory; the records carry their epochs,
+// so the history file is rebuilt from them at the next open).
+void Leader::Begin() {
   if (Status st = store_->BeginEpoch(range_.info.epoch); !st.ok()) {
-    LOG_ERROR(Name(range_.info.id) << ": cannot begin epoch " << range_.info.epoch.value() << ": "
-                                   << st.ToString());
-    slot.set_write_state(WriteState::kNotOwner);
+    if (!begin_failed_) {
+      LOG_ERROR(Name(range_.info.id) << ": cannot begin epoch " << range_.info.epoch.value()
+                                     << ": " << st.ToString() << "; retrying");
+    }
+    begin_failed_ = true;
+    range_.slot->set_write_state(WriteState::kNotOwner);
     return;
   }
   begun_ = true;
@@ -92,19 +102,43 @@ void Leader::Update(HeldRange range) {
   for (const NodeId& n : range_.info.replicas) {
     if (n != ctx_.self && !progress_.count(n)) progress_[n].caught_up_at = Clock::now();
   }
+  // An addition the map now shows is done; one of a node that is no longer
+  // a replica can never be (the coordinator took it out).
+  for (auto it = pending_adds_.begin(); it != pending_adds_.end();) {
+    const bool replica = std::find(range_.info.replicas.begin(), range_.info.replicas.end(),
+                                   *it) != range_.info.replicas.end();
+    it = InIsr(*it) || !replica ? pending_adds_.erase(it) : std::next(it);
+  }
+  for (auto it = pending_removes_.begin(); it != pending_removes_.end();) {
+    it = InIsr(*it) ? std::next(it) : pending_removes_.erase(it);
+  }
   RecomputeCommit();
   RefreshAdmission();
+}
+
+int Leader::IsrAfterRemovals() const {
+  int n = 0;
+  for (const NodeId& m : range_.info.isr) n += pending_removes_.count(m) == 0 ? 1 : 0;
+  return n;
 }
 
 bool Leader::InIsr(const NodeId& n) const {
   return std::find(range_.info.isr.begin(), range_.info.isr.end(), n) != range_.info.isr.end();
 }
 
+std::vector<NodeId> Leader::Counted() const {
+  std::vector<NodeId> out = range_.info.isr;
+  for (const NodeId& n : pending_adds_) {
+    if (!InIsr(n)) out.push_back(n);
+  }
+  return out;
+}
+
 void Leader::RecomputeCommit() {
   if (!begun_ || deposed_) return;
   if (static_cast<int>(range_.info.isr.size()) < ctx_.min_insync) return;  // writes pause
   Seq c = store_->durable();
-  for (const NodeId& n : range_.info.isr) {
+  for (const NodeId& n : Counted()) {
     if (n == ctx_.self) continue;
     auto it = progress_.find(n);
     Seq acked = it == progress_.end() ? Seq(0) : it->second.acked;
@@ -125,16 +159,22 @@ void Leader::RefreshAdmission() {
     slot.set_reads_ready(false);
     return;
   }
-  int isr = static_cast<int>(range_.info.isr.size());
+  // Members that are down stay in the ISR while it would otherwise drop
+  // below min-insync (they hold what was committed); writes then wait, and
+  // are refused as NOT_ENOUGH_REPLICAS rather than left to time out.
+  int isr = 0;
+  for (const NodeId& n : range_.info.isr) {
+    if (n == ctx_.self || range_.live.count(n)) ++isr;
+  }
   slot.set_isr_info(isr, ctx_.min_insync);
   if (now < serve_after_) {
     slot.set_write_state(WriteState::kLeaseWait);
   } else {
     slot.set_write_state(isr < ctx_.min_insync ? WriteState::kNotEnoughReplicas : WriteState::kOpen);
   }
-  // Lease: the earliest promise among the other ISR members.
+  // Lease: the earliest promise among the other members counted.
   Clock::time_point lease = Clock::time_point::max();
-  for (const NodeId& n : range_.info.isr) {
+  for (const NodeId& n : Counted()) {
     if (n == ctx_.self) continue;
     auto it = progress_.find(n);
     lease = std::min(lease, it == progress_.end() ? Clock::time_point{} : it->second.lease_until);
@@ -157,6 +197,7 @@ void Leader::OnLog() {
 }
 
 void Leader::Tick() {
+  if (!begun_) Begin();
   Clock::time_point now = Clock::now();
   for (size_t i = 0; i < waiters_.size();) {
     if (now >= waiters_[i].deadline && TryAnswer(waiters_[i], true)) {
@@ -174,31 +215,61 @@ void Leader::CheckIsr() {
   if (!begun_ || deposed_) return;
   Clock::time_point now = Clock::now();
   Seq last = store_->last().seq;
+  std::weak_ptr<bool> alive = alive_;
   for (auto& [node, p] : progress_) {
     // caught_up_at moves only when a fetch arrives (OnFetch): a dead
     // replica whose last ack happens to equal an idle log's end is not
     // caught up.
-    bool in_isr = InIsr(node);
-    bool member = std::find(range_.info.replicas.begin(), range_.info.replicas.end(), node) !=
-                  range_.info.replicas.end();
+    const NodeId n = node;
+    const bool in_isr = InIsr(n);
+    const bool pending = pending_adds_.count(n) != 0;
+    const bool member = std::find(range_.info.replicas.begin(), range_.info.replicas.end(), n) !=
+                        range_.info.replicas.end();
     if (now - p.isr_request_at < ctx_.options.isr_lag_timeout / 2) continue;  // asked recently
+    const bool lagging = now - p.caught_up_at > ctx_.options.isr_lag_timeout;
     // Never below min-insync: writes pause either way, and keeping the
     // member keeps it a candidate for promotion should this owner die.
-    bool can_shrink = static_cast<int>(range_.info.isr.size()) > ctx_.min_insync;
-    if (in_isr && can_shrink && now - p.caught_up_at > ctx_.options.isr_lag_timeout) {
-      LOG_WARN(Name(range_.info.id) << ": replica " << node.str() << " acked " << p.acked.value()
+    // Removals asked for but not yet in the map count as done, or two
+    // laggards checked in one pass would both go.
+    const int left = IsrAfterRemovals() - (pending_removes_.count(n) != 0 ? 0 : 1);
+    const bool can_shrink = left >= ctx_.min_insync;
+    auto live = range_.live.find(n);
+    if ((in_isr && can_shrink && lagging) || (pending && !in_isr && lagging)) {
+      LOG_WARN(Name(range_.info.id) << ": replica " << n.str() << " acked " << p.acked.value()
                                     << " of " << last.value() << " and is "
                                     << MsSince(p.caught_up_at, now)
                                     << " ms behind; removing it from the ISR");
       p.isr_request_at = now;
-      ctx_.RequestIsrChange({range_.info.id, range_.info.epoch, node, false});
-    } else if (!in_isr && member && p.fetched && p.acked >= store_->committed() &&
+      if (in_isr) pending_removes_.insert(n);
+      ctx_.RequestIsrChange({range_.info.id, range_.info.epoch, n, false, false, ""},
+                            [this, alive, n, pending](Status st) {
+                              if (!alive.lock()) return;
+                              // Removed (or never there): it counts no more.
+                              if (st.ok() && pending) pending_adds_.erase(n);
+                              // Surely not written: it is a member again.
+                              if (!st.ok() && st.code() != Code::kUnavailable &&
+                                  st.code() != Code::kTimeout) {
+                                pending_removes_.erase(n);
+                              }
+                            });
+    } else if (!in_isr && !pending && member && p.fetched && p.acked >= store_->committed() &&
+               live != range_.live.end() && (live->second.life.empty() || live->second.life == p.life) &&
                now - p.last_fetch < ctx_.options.isr_lag_timeout / 4 &&
                now - p.caught_up_at < ctx_.options.isr_lag_timeout / 4) {
-      LOG_INFO(Name(range_.info.id) << ": replica " << node.str() << " caught up at "
+      LOG_INFO(Name(range_.info.id) << ": replica " << n.str() << " caught up at "
                                     << p.acked.value() << "; adding it to the ISR");
       p.isr_request_at = now;
-      ctx_.RequestIsrChange({range_.info.id, range_.info.epoch, node, true});
+      pending_adds_.insert(n);
+      ctx_.RequestIsrChange(
+          {range_.info.id, range_.info.epoch, n, true, false, live->second.incarnation},
+          [this, alive, n](Status st) {
+            // Not written for sure: it does not count. Unknown outcome: it
+            // may be in ZooKeeper's ISR, so it keeps counting.
+            if (alive.lock() && !st.ok() && st.code() != Code::kUnavailable &&
+                st.code() != Code::kTimeout) {
+              pending_adds_.erase(n);
+            }
+          });
     }
   }
 }
@@ -281,22 +352,35 @@ void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
   // Divergence: a tail written under an older epoch may not be in our log.
   LogPosition last = store_->last();
   Seq agreed = have;
+  bool older_epoch = false;
   if (req.fetch.last_epoch < range_.info.epoch && have.value() > 0) {
     agreed = std::min(have, store_->EpochEnd(req.fetch.last_epoch));
+    // Equal seqs are not enough: when our record there is of an older
+    // epoch than the replica's last, the replica wrote (or took from an
+    // owner we never followed) records we do not have. (Only across
+    // epochs: records of our own epoch came from us.)
+    older_epoch = std::min(agreed, last.seq).value() > 0 &&
+                  store_->EpochAt(std::min(agreed, last.seq)) < req.fetch.last_epoch;
   }
   agreed = std::min(agreed, last.seq);
-  if (agreed < have) {
+  const Epoch agreed_epoch = store_->EpochAt(agreed);
+  if (agreed < have || older_epoch) {
     proto::Response resp;
     resp.id = req.id;
     resp.kind = proto::Response::Kind::kFetched;
     resp.fetched.diverged = true;
     resp.fetched.truncate_to = agreed;
+    resp.fetched.agreed_epoch = agreed_epoch;
     resp.fetched.hwm = store_->committed();
     Answer(replica.str(), std::move(resp), reply);
     return;
   }
   Clock::time_point now = Clock::now();
   Progress& p = progress_[replica];
+  if (Status st = CheckCopy(req.fetch, p); !st.ok()) {
+    reply(proto::Response::Error(req.id, st));
+    return;
+  }
   p.acked = std::max(p.acked, have);
   p.fetched = true;
   p.last_fetch = now;
@@ -316,6 +400,34 @@ void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
   uint32_t wait = std::min<uint32_t>(req.fetch.wait_ms, 10000);
   Waiter w{std::move(req), std::move(reply), now + milliseconds(wait)};
   if (!TryAnswer(w, wait == 0)) waiters_.push_back(std::move(w));
+}
+
+// A fetch speaks for one copy of the range in one process of the replica.
+// The process must be the one the map shows live (a dead life's fetch still
+// in flight must not count); a later copy starts the count over, an earlier
+// one is refused.
+Status Leader::CheckCopy(const proto::FetchArgs& f, Progress& p) {
+  const NodeId replica(f.replica);
+  auto live = range_.live.find(replica);
+  if (live != range_.live.end() && !live->second.life.empty() && !f.replica_life.empty() &&
+      live->second.life != f.replica_life) {
+    return Status(Code::kRangeUnavailable,
+                  Name(range_.info.id) + ": " + replica.str() +
+                      " is not the process the map shows (it restarted); retry");
+  }
+  if (p.life == f.replica_life && f.copy < p.copy) {
+    return Status(Code::kRangeUnavailable,
+                  Name(range_.info.id) + ": a fetch of an earlier copy of " + replica.str());
+  }
+  if (p.life != f.replica_life || f.copy != p.copy) {
+    const Clock::time_point asked = p.isr_request_at;
+    p = Progress{};
+    p.life = f.replica_life;
+    p.copy = f.copy;
+    p.caught_up_at = Clock::now();  // it gets the lag timeout to catch up
+    p.isr_request_at = asked;
+  }
+  return Status::Ok();
 }
 
 void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
@@ -374,7 +486,10 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
   resp.kind = proto::Response::Kind::kSnapshotChunk;
   resp.chunk.replay_from = export_->replay_from;
   resp.chunk.end = export_->end;
-  resp.chunk.epoch = range_.info.epoch;
+  // The epoch the record at replay_from really carries: a replica's history
+  // based on any other would disagree with the owners it follows later
+  // (and an older-epoch record after it could never enter its history).
+  resp.chunk.epoch = store_->EpochAt(export_->replay_from);
   resp.chunk.total_bytes = export_->bytes;
   resp.chunk.offset = a.offset;
   resp.chunk.data.resize(n);

@@ -26,11 +26,12 @@ using std::chrono::milliseconds;
 class Context {
  public:
   Context(Env& env, exec::Executor& exec, exec::Executor& background, NodeId self,
-          ReplicationOptions options, Replicator::StoreOptionsFn store_options)
+          std::string life, ReplicationOptions options, Replicator::StoreOptionsFn store_options)
       : env(env),
         exec(exec),
         background(background),
         self(std::move(self)),
+        life(std::move(life)),
         options(options),
         store_options(std::move(store_options)),
         started(Clock::now()) {}
@@ -41,8 +42,14 @@ class Context {
     req.id = next_id_++;
     transport->Send(address, std::move(req), timeout, std::move(done));
   }
-  void RequestIsrChange(const IsrChange& change) {
-    if (isr_changer) isr_changer(change);
+  // done runs on this thread with the outcome (never when no changer is
+  // set: the node is stopping).
+  void RequestIsrChange(const IsrChange& change, std::function<void(Status)> done) {
+    if (!isr_changer) return;
+    exec::Executor& here = exec;
+    isr_changer(change, [&here, done = std::move(done)](Status st) {
+      here.Post([done, st = std::move(st)] { done(st); });
+    });
   }
   fs::FileSystem& fs() { return env.fs(); }
 
@@ -51,6 +58,7 @@ class Context {
   exec::Executor& background;  // slow jobs (snapshot installs)
   std::unique_ptr<ReplicationTransport> transport;
   const NodeId self;
+  const std::string life;  // this process (cluster_map.h)
   const ReplicationOptions options;
   const Replicator::StoreOptionsFn store_options;
   const Clock::time_point started;  // a restarted process knows no earlier promise
@@ -61,8 +69,11 @@ class Context {
   uint64_t next_id_ = 1;
 };
 
-// Progress of one other replica, as the owner sees it.
+// Progress of one other replica, as the owner sees it: of one copy of the
+// range in one process of it (life, copy); a new one starts over.
 struct Progress {
+  std::string life;
+  uint64_t copy = 0;
   Seq acked{0};                    // every record <= acked is durable there
   bool fetched = false;            // sent at least one fetch to this leader
   Clock::time_point last_fetch{};
@@ -82,6 +93,7 @@ class Leader {
   Leader& operator=(const Leader&) = delete;
 
   Epoch epoch() const { return range_.info.epoch; }
+  const std::shared_ptr<RangeSlot>& slot() const { return range_.slot; }
   // Same epoch, new ISR / replicas / min-insync.
   void Update(HeldRange range);
   void OnFetch(proto::Request req, Replicator::Reply reply);
@@ -96,7 +108,16 @@ class Leader {
     Replicator::Reply reply;
     Clock::time_point deadline;
   };
+  void Begin();
   bool InIsr(const NodeId& n) const;
+  int IsrAfterRemovals() const;  // the ISR's size once asked removals land
+  // The members the commit point and the read lease wait for: the ISR of
+  // the map plus those this owner asked ZooKeeper to add (once asked, one
+  // may be in ZooKeeper's ISR before the map here says so, and may be
+  // promoted: it must hold everything committed).
+  std::vector<NodeId> Counted() const;
+  // Accepts the fetch's copy of the replica, or says why not.
+  Status CheckCopy(const proto::FetchArgs& f, Progress& p);
   void RecomputeCommit();
   void RefreshAdmission();
   // Answers a fetch with records if there are any (or at the deadline).
@@ -112,8 +133,16 @@ class Leader {
   Seq takeover_last_{0};  // the log's end when this leadership began
   Seq commit_point_{0};   // highest commit point handed to the store
   bool begun_ = false;
+  bool begin_failed_ = false;
   bool deposed_ = false;
   std::map<NodeId, Progress> progress_;
+  // Members this owner asked to add, until the map shows them in the ISR
+  // or the request is known not to have been written.
+  std::set<NodeId> pending_adds_;
+  // Members this owner asked to remove, until the map no longer shows them
+  // or the request is known not to have been written: they no longer count
+  // toward min-insync when deciding whether another may go.
+  std::set<NodeId> pending_removes_;
   std::vector<Waiter> waiters_;
   std::optional<SnapshotExport> export_;
   // An export is being prepared on the store's snapshot worker (it may take
@@ -133,6 +162,10 @@ class Follower {
   void Update(HeldRange range);
   // The end of the promise made on receiving the owner's last answer.
   Clock::time_point promise_until() const { return promise_until_; }
+  const std::shared_ptr<RangeSlot>& slot() const { return range_.slot; }
+  // It has held, since it started, every record the owner had committed
+  // when it last answered.
+  bool caught_up() const { return caught_up_; }
   proto::RangeStatus Report() const;
 
  private:
@@ -156,6 +189,8 @@ class Follower {
   Clock::time_point not_before_;
   Clock::time_point promise_until_{};
   Seq hwm_{0};
+  bool caught_up_ = false;
+  uint64_t copy_ = 0;  // the store instance caught_up_ speaks of
   std::string last_error_;
   // Snapshot copy in progress.
   bool snapshotting_ = false;

@@ -1,8 +1,10 @@
 #include "kvnode/replication/replicator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <mutex>
+#include <set>
 
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
@@ -16,19 +18,32 @@ constexpr milliseconds kTick{50};
 
 Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInfo& current,
                                                          const IsrChange& c, const NodeId& self) {
+  cluster::RangeInfo r = current;
+  const bool in_isr = std::find(r.isr.begin(), r.isr.end(), c.node) != r.isr.end();
+  if (c.resign) {
+    // Any member may leave, at any epoch: it only ever makes commits wait.
+    if (c.node != self) return std::optional<cluster::RangeInfo>();
+    if (c.keep_isr ? r.owner != self : (!in_isr && r.owner != self)) {
+      return std::optional<cluster::RangeInfo>();
+    }
+    if (!c.keep_isr) r.RemoveFromIsr(self);
+    if (r.owner == self) {
+      r.owner.reset();
+      r.owner_life.clear();
+    }
+    return std::optional<cluster::RangeInfo>(std::move(r));
+  }
   if (current.owner != self || current.epoch != c.epoch) {
     return Status(Code::kStaleEpoch, "the range moved on (epoch " +
                                          std::to_string(current.epoch.value()) + ")");
   }
-  cluster::RangeInfo r = current;
-  auto it = std::find(r.isr.begin(), r.isr.end(), c.node);
-  bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
+  const bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
   if (c.add) {
-    if (it != r.isr.end() || !replica) return std::optional<cluster::RangeInfo>();
-    r.isr.push_back(c.node);
+    if (in_isr || !replica) return std::optional<cluster::RangeInfo>();
+    r.AddToIsr(c.node, c.incarnation);
   } else {
-    if (it == r.isr.end() || c.node == self) return std::optional<cluster::RangeInfo>();
-    r.isr.erase(it);
+    if (!in_isr || c.node == self) return std::optional<cluster::RangeInfo>();
+    r.RemoveFromIsr(c.node);
   }
   return std::optional<cluster::RangeInfo>(std::move(r));
 }
@@ -38,12 +53,15 @@ using replication::Follower;
 using replication::Leader;
 
 class Replicator::Impl {
+  friend class Replicator;
+
  public:
-  Impl(NodeId self, ReplicationOptions options, StoreOptionsFn store_options, Env& env,
-       const TransportFactory& transport)
+  Impl(NodeId self, std::string life, ReplicationOptions options, StoreOptionsFn store_options,
+       Env& env, const TransportFactory& transport)
       : exec_(env.NewExecutor("replication")),
         background_(env.NewExecutor("replication-io")),
-        ctx_(env, *exec_, *background_, std::move(self), options, std::move(store_options)),
+        ctx_(env, *exec_, *background_, std::move(self), std::move(life), options,
+             std::move(store_options)),
         ticker_(exec_->NewTimer()) {
     ctx_.transport = transport ? transport(*exec_) : replication::NewTcpTransport(*exec_);
     exec_->Post([this] { Tick(); });
@@ -77,6 +95,9 @@ class Replicator::Impl {
   void Update(std::vector<HeldRange> held, int min_insync) {
     RunHere([&] { Apply(std::move(held), min_insync); });
   }
+
+  // RunHere for the public calls that read or change role state.
+  void RunHereOr(std::function<void()> fn) { RunHere(std::move(fn)); }
 
   // True once Stop has begun.
   bool stopped() {
@@ -129,6 +150,7 @@ class Replicator::Impl {
     }
     for (auto it = roles_.begin(); it != roles_.end();) {
       if (!now.count(it->first)) {
+        End(it->first, it->second);
         it = roles_.erase(it);
       } else {
         ++it;
@@ -136,32 +158,157 @@ class Replicator::Impl {
     }
     for (auto& [id, h] : now) {
       Role& role = roles_[id];
-      bool owner = h.info.owner == ctx_.self;
-      if (owner) {
+      // A slot replaced under a role (its store reopened) gets a new role:
+      // nothing may keep using the old store (or run it without the gate).
+      if ((role.leader && role.leader->slot() != h.slot) ||
+          (role.follower && role.follower->slot() != h.slot)) {
+        End(id, role);
+      }
+      const bool named = h.info.owner == ctx_.self;
+      // The grant is to this process (cluster_map.h); a copy this node lost
+      // is not led until it has caught up again.
+      const bool granted = h.info.owner_life.empty() || h.info.owner_life == ctx_.life;
+      // Not at an epoch given up after a store failure (a new one follows).
+      auto no_lead = no_lead_epoch_.find(id);
+      const bool given_up = no_lead != no_lead_epoch_.end() && h.info.epoch <= no_lead->second;
+      if (named && (!granted || untrusted_.count(id) || given_up || recovering_.count(id))) {
+        End(id, role);  // neither leads nor follows: waits for the map to move on
+        // A copy this node lost must not stay named owner: leave again (the
+        // owner may have added it back before it knew).
+        if (granted && (untrusted_.count(id) || given_up)) Resign(id, given_up);
+        continue;
+      }
+      if (named) {
         if (role.leader && role.leader->epoch() == h.info.epoch) {
           role.leader->Update(std::move(h));
           continue;
         }
         Clock::time_point serve_after = Clock::now();
-        if (role.follower) serve_after = std::max(serve_after, role.follower->promise_until());
-        role.follower.reset();
-        role.leader.reset();
+        End(id, role);
+        if (auto p = promised_.find(id); p != promised_.end()) {
+          serve_after = std::max(serve_after, p->second);
+        }
         role.leader = std::make_unique<Leader>(ctx_, std::move(h), serve_after);
       } else {
         role.leader.reset();
         if (role.follower) {
           role.follower->Update(std::move(h));
         } else {
-          role.follower = std::make_unique<Follower>(ctx_, std::move(h), Clock::now());
+          Clock::time_point not_before = Clock::now();
+          if (auto p = promised_.find(id); p != promised_.end()) {
+            not_before = std::max(not_before, p->second);
+          }
+          role.follower = std::make_unique<Follower>(ctx_, std::move(h), not_before);
         }
       }
     }
+  }
+
+  // Ends a range's role, remembering what its follower promised (a later
+  // role of this process keeps that promise).
+  void End(RangeId id, Role& role) {
+    if (role.follower) {
+      Clock::time_point& p = promised_[id];
+      p = std::max(p, role.follower->promise_until());
+      if (role.follower->caught_up()) caught_up_.insert(id);
+    }
+    role.follower.reset();
+    role.leader.reset();
+  }
+
+  // A store that hit an I/O error takes no more writes and its log may
+  // lack its last records: it is closed and opened again (recovery keeps
+  // what the disk holds). The node is suspect until it has caught up; an
+  // owner gives up the ownership (a new epoch must follow a log that may
+  // have lost records). A copy that does not open again is set aside and
+  // copied anew (MarkUntrusted).
+  void RecoverIfFailed(RangeId id, Role& role, const std::shared_ptr<RangeSlot>& slot) {
+    std::shared_ptr<RangeStore> old = slot->store();
+    if (!old || old->health().ok() || recovering_.count(id)) return;
+    LOG_ERROR("range " << id.value() << ": " << old->health().ToString()
+                       << "; reopening its store");
+    recovering_.insert(id);
+    lost_records_.store(true);
+    caught_up_.erase(id);
+    if (role.leader) {
+      no_lead_epoch_[id] = role.leader->epoch();
+      End(id, role);
+      Resign(id, /*keep_isr=*/true);
+    }
+    StoreOptions opts = ctx_.store_options(id);
+    fs::FileSystem& fs = ctx_.fs();
+    const KeyRange bounds = old->bounds();
+    background_->Post([this, id, slot, old, opts, bounds, &fs] {
+      (void)old->Close();
+      Result<std::unique_ptr<RangeStore>> fresh = RangeStore::Open(id, bounds, opts);
+      bool rebuilt = false;
+      if (!fresh.ok() && fresh.status().code() == Code::kCorruption) {
+        const std::string aside = opts.dir + ".damaged";
+        Status st = fs.RemoveAll(aside);
+        if (st.ok()) st = fs.Rename(opts.dir, aside);
+        if (st.ok()) st = fs.SyncDir(fs::DirName(opts.dir));
+        fresh = st.ok() ? RangeStore::Open(id, bounds, opts) : Result<std::unique_ptr<RangeStore>>(st);
+        rebuilt = fresh.ok();
+      }
+      std::shared_ptr<RangeStore> store =
+          fresh.ok() ? std::shared_ptr<RangeStore>(std::move(*fresh)) : nullptr;
+      exec_->Post([this, id, slot, store, rebuilt, st = fresh.status()] {
+        recovering_.erase(id);
+        if (!store) {
+          LOG_ERROR("range " << id.value() << ": cannot open its store again: " << st.ToString());
+          return;  // the next tick tries again (the old store still fails)
+        }
+        store->SetCommitGate(true);
+        slot->set_store(store);
+        if (rebuilt) MarkUntrusted(id);
+      });
+    });
+  }
+
+  void MarkUntrusted(RangeId id) {
+    untrusted_.insert(id);
+    caught_up_.erase(id);
+    auto it = roles_.find(id);
+    if (it != roles_.end() && it->second.leader) End(id, it->second);
+    Resign(id);
+  }
+
+  // Leaves the ISR and the ownership (keep_isr: the ownership only); at
+  // most once a second per range.
+  void Resign(RangeId id, bool keep_isr = false) {
+    Clock::time_point& last = resigned_at_[id];
+    if (Clock::now() - last < std::chrono::seconds(1)) return;
+    last = Clock::now();
+    ctx_.RequestIsrChange({id, Epoch(0), ctx_.self, false, true, "", keep_isr}, [id](Status st) {
+      if (!st.ok()) {
+        LOG_WARN("range " << id.value() << ": leaving its ISR: " << st.ToString());
+      }
+    });
+  }
+
+  bool AllCaughtUp() {
+    bool all = true;
+    for (auto& [id, role] : roles_) {
+      if (role.follower && role.follower->caught_up()) {
+        caught_up_.insert(id);
+        untrusted_.erase(id);
+      }
+      all = all && (role.leader != nullptr || caught_up_.count(id) != 0);
+    }
+    return all;
   }
 
   void Tick() {
     if (stopped()) return;
     for (auto& [id, role] : roles_) {
       if (role.leader) role.leader->Tick();
+      if (role.follower && role.follower->caught_up()) {
+        caught_up_.insert(id);
+        untrusted_.erase(id);
+      }
+      const std::shared_ptr<RangeSlot>& slot =
+          role.leader ? role.leader->slot() : role.follower ? role.follower->slot() : nullptr;
+      if (slot) RecoverIfFailed(id, role, slot);
     }
     ticker_->ExpiresAt(Clock::now() + replication::kTick, [this] { Tick(); });
   }
@@ -169,16 +316,25 @@ class Replicator::Impl {
   std::unique_ptr<exec::Executor> exec_;
   std::unique_ptr<exec::Executor> background_;
   replication::Context ctx_;
+  // Per range: the end of the latest promise a follower of this process made.
+  std::map<RangeId, Clock::time_point> promised_;
+  std::set<RangeId> untrusted_;  // local copy lost: not led until caught up
+  std::set<RangeId> caught_up_;  // a follower caught up since the start
+  std::set<RangeId> recovering_;  // a failed store being reopened
+  std::map<RangeId, Epoch> no_lead_epoch_;  // given up after a store failure
+  std::atomic<bool> lost_records_{false};
+  std::map<RangeId, Clock::time_point> resigned_at_;
   std::unique_ptr<exec::Timer> ticker_;
   std::mutex accept_mu_;
   bool stopped_ = false;   // guarded by accept_mu_
   bool accepting_ = true;  // guarded by accept_mu_
 };
 
-Replicator::Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options,
-                       Env* env, TransportFactory transport)
-    : impl_(std::make_unique<Impl>(std::move(self), options, std::move(store_options),
-                                   env != nullptr ? *env : DefaultEnv(), transport)) {}
+Replicator::Replicator(NodeId self, std::string self_life, ReplicationOptions options,
+                       StoreOptionsFn store_options, Env* env, TransportFactory transport)
+    : impl_(std::make_unique<Impl>(std::move(self), std::move(self_life), options,
+                                   std::move(store_options), env != nullptr ? *env : DefaultEnv(),
+                                   transport)) {}
 
 Replicator::~Replicator() { Stop(); }
 
@@ -188,6 +344,16 @@ void Replicator::SetIsrChanger(IsrChangeFn fn) { impl_->SetIsrChanger(std::move(
 
 void Replicator::Update(std::vector<HeldRange> held, int min_insync) {
   impl_->Update(std::move(held), min_insync);
+}
+
+void Replicator::MarkUntrusted(RangeId range) { impl_->RunHereOr([&] { impl_->MarkUntrusted(range); }); }
+
+bool Replicator::lost_records() const { return impl_->lost_records_.load(); }
+
+bool Replicator::AllCaughtUp() {
+  bool all = false;
+  impl_->RunHereOr([&] { all = impl_->AllCaughtUp(); });
+  return all;
 }
 
 namespace {

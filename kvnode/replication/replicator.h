@@ -21,7 +21,10 @@
 //     E == its epoch; E greater deposes it (it stops admitting anything
 //     until its map catches up), E smaller gets STALE_EPOCH.
 //   - Divergence: a replica whose last record has epoch e < owner's epoch
-//     is told to truncate to min(from-1, owner.EpochEnd(e)).
+//     is told to truncate to t = min(from-1, owner.EpochEnd(e)), with a =
+//     the owner's epoch at t. When a < e the replica's records of epochs in
+//     (a, e] were never the owner's, so it truncates to min(t, its own
+//     EpochEnd(a)) — the owner's EpochEnd(e) alone can reach past them.
 //   - The owner never commits while the ISR (from the map) is smaller than
 //     min-insync, and only counts ISR members: a replica is dropped from the
 //     ISR in ZooKeeper (compare-and-set) before the owner commits without it.
@@ -77,20 +80,30 @@ struct ReplicationOptions {
   uint64_t snapshot_bytes_per_sec = 64u << 20;       // throttle of a snapshot copy
 };
 
-// A change of a range's ISR that the owner asks ZooKeeper for: applied only
-// if the range znode still names this node as owner at `epoch`.
+// A change of a range's ISR that this node asks ZooKeeper for.
+//   add / remove: by the owner, applied only if the range znode still names
+//     this node as owner at `epoch`; an added member is recorded with
+//     `incarnation`, the copy of the data it caught up with.
+//   resign: by any member about itself (its copy of the range is gone or
+//     damaged): it leaves the ISR and, if it is the owner, the ownership
+//     (the coordinator then gives the range to another in-sync replica).
+//   resign with keep_isr: leaves only the ownership (its copy is intact but
+//     may lack its last records: it must not go on at the same epoch).
 struct IsrChange {
   RangeId range{0};
   Epoch epoch{0};
   NodeId node;
   bool add = false;
+  bool resign = false;
+  std::string incarnation{};
+  bool keep_isr = false;
 };
 
 // The range record an ISR change makes of `current` (the znode as read),
-// requested by the owner `self`: STALE_EPOCH when the znode no longer names
-// self as owner at change.epoch (a stale request must never touch a newer
-// owner's ISR); nullopt when there is nothing to change (already in / out,
-// not a replica, or self).
+// requested by `self`: STALE_EPOCH when an owner's change meets a znode that
+// no longer names self as owner at change.epoch (a stale request must never
+// touch a newer owner's ISR); nullopt when there is nothing to change
+// (already in / out, not a replica, or self).
 Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInfo& current,
                                                          const IsrChange& change,
                                                          const NodeId& self);
@@ -100,6 +113,9 @@ struct HeldRange {
   cluster::RangeInfo info;
   std::shared_ptr<RangeSlot> slot;
   std::string owner_address;  // "" when the owner has no live node znode
+  // The live node znodes of the range's replicas (their present process
+  // and copy of the data), by id.
+  std::map<NodeId, cluster::NodeInfo> live{};
 };
 
 // How replication messages reach other nodes: Send delivers req to the node
@@ -119,16 +135,21 @@ class ReplicationTransport {
 
 class Replicator {
  public:
-  using IsrChangeFn = std::function<void(IsrChange)>;
+  // Asks for an ISR change; done gets its outcome, on any thread: OK when
+  // ZooKeeper holds the change (or it was not needed), an error when it
+  // was not written, UNAVAILABLE when the outcome is unknown.
+  using IsrChangeFn = std::function<void(IsrChange, std::function<void(Status)> done)>;
   // Options for opening a range's store (a replica installing a snapshot).
   using StoreOptionsFn = std::function<StoreOptions(RangeId)>;
   // Makes the transport once the replication executor exists; empty: TCP.
   using TransportFactory =
       std::function<std::unique_ptr<ReplicationTransport>(exec::Executor& replication)>;
 
-  // env: where the executors come from (nullptr: DefaultEnv()).
-  Replicator(NodeId self, ReplicationOptions options, StoreOptionsFn store_options,
-             Env* env = nullptr, TransportFactory transport = {});
+  // self_life: this process's life (cluster_map.h): it leads only ranges
+  // granted to it. env: where the executors come from (nullptr:
+  // DefaultEnv()).
+  Replicator(NodeId self, std::string self_life, ReplicationOptions options,
+             StoreOptionsFn store_options, Env* env = nullptr, TransportFactory transport = {});
   ~Replicator();  // Stop()
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -141,6 +162,18 @@ class Replicator {
   // and ends roles; returns once the replication thread has taken it, so a
   // range left out is no longer touched (its store may be closed after).
   void Update(std::vector<HeldRange> held, int min_insync);
+
+  // A range whose local copy was lost (its store rebuilt empty): this node
+  // does not lead it, and leaves its ISR (resign), until it has caught up
+  // with an owner again.
+  void MarkUntrusted(RangeId range);
+  // Whether every range held has caught up with its owner since this
+  // process started, or since its store was last reopened (led ranges count
+  // as caught up).
+  bool AllCaughtUp();
+  // A store of this process hit an I/O error and was reopened: records it
+  // had acknowledged may be gone (the node is suspect, cluster_map.h).
+  bool lost_records() const;
 
   // Data plane (any thread): the fetch, snapshot and rangeStatus requests.
   // reply runs exactly once, on any thread.

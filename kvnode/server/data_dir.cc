@@ -69,18 +69,37 @@ bool IsLowerHex(std::string_view s) {
 
 }  // namespace
 
-DataDir::DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdentity identity)
-    : path_(std::move(path)), lock_(std::move(lock)), identity_(std::move(identity)) {}
+DataDir::DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdentity identity,
+                 fs::FileSystem& fs, bool previous_clean)
+    : path_(std::move(path)),
+      fs_(&fs),
+      previous_clean_(previous_clean),
+      lock_(std::move(lock)),
+      identity_(std::move(identity)) {}
+
+Status DataDir::MarkClean() { return fs_->WriteFileAtomically(path_, kCleanFileName, ""); }
 
 DataDir::~DataDir() = default;  // releases the lock
 
 Result<std::unique_ptr<DataDir>> DataDir::Open(Env& env, const std::string& dir,
                                                const std::optional<NodeId>& want,
                                                const NodeId& default_id) {
-  RANGEKV_RETURN_IF_ERROR(CreateDir(env.fs(), dir));
-  RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<fs::FileLock> lock, Lock(env.fs(), dir));
+  fs::FileSystem& fs = env.fs();
+  RANGEKV_RETURN_IF_ERROR(CreateDir(fs, dir));
+  RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<fs::FileLock> lock, Lock(fs, dir));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> had_node,
+                           fs.IsDirectory(fs::JoinPath(dir, kNodeFileName)));
   RANGEKV_ASSIGN_OR_RETURN(NodeIdentity identity, Identify(env, dir, want, default_id));
-  return std::unique_ptr<DataDir>(new DataDir(dir, std::move(lock), std::move(identity)));
+  // Clean until proven otherwise only for a brand-new directory; the marker
+  // is consumed so that a crash of this process is not taken for clean.
+  const std::string clean = fs::JoinPath(dir, kCleanFileName);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> marked, fs.IsDirectory(clean));
+  if (marked) {
+    RANGEKV_RETURN_IF_ERROR(fs.Remove(clean));
+    RANGEKV_RETURN_IF_ERROR(fs.SyncDir(dir));
+  }
+  return std::unique_ptr<DataDir>(new DataDir(dir, std::move(lock), std::move(identity), fs,
+                                              !had_node || marked.has_value()));
 }
 
 std::string DataDir::RangeDir(RangeId id) const {

@@ -6,6 +6,8 @@
 // |--------------------|--------------------------------------------------------|
 // | NODE               | identity file (format below); written atomically       |
 // | LOCK               | flock(2)ed by the running kvnode; holds its pid as text |
+// | CLEAN              | present only between a clean shutdown and the next     |
+// |                    | start (empty; written and removed durably)             |
 // | ranges/<range-id>/ | one RangeStore per range (kvnode/storage/range_store.h)        |
 //
 // NODE format, version 1: ASCII text, each line ending in '\n':
@@ -55,6 +57,7 @@ namespace rangekv::kvnode {
 
 inline constexpr std::string_view kNodeFileName = "NODE";
 inline constexpr std::string_view kLockFileName = "LOCK";
+inline constexpr std::string_view kCleanFileName = "CLEAN";
 inline constexpr std::string_view kRangesDirName = "ranges";
 inline constexpr std::string_view kNodeFileMagic = "rangekv-node";
 inline constexpr int kNodeFileVersion = 1;
@@ -91,6 +94,11 @@ class DataDir {
   const NodeId& node_id() const { return identity_.id; }
   // Never empty once opened.
   const std::string& incarnation() const { return identity_.incarnation; }
+  // Whether the previous process that used DIR closed it cleanly (its
+  // stores closed, everything fsynced), or DIR is new.
+  bool previous_run_clean() const { return previous_clean_; }
+  // Records a clean shutdown (after every store closed).
+  Status MarkClean();
   // DIR/ranges/<id> (not created here; RangeStore::Open creates it).
   std::string RangeDir(RangeId id) const;
 
@@ -102,8 +110,11 @@ class DataDir {
   static std::string NewIncarnation(Env& env);
 
  private:
-  DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdentity identity);
+  DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdentity identity,
+          fs::FileSystem& fs, bool previous_clean);
   std::string path_;
+  fs::FileSystem* fs_;
+  bool previous_clean_;
   std::unique_ptr<fs::FileLock> lock_;
   NodeIdentity identity_;
 };

@@ -18,10 +18,17 @@ int64_t MsSince(MonoClock::time_point start) {
 
 }  // namespace
 
+std::string NewLife(Env& env) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(env.RandomU64()));
+  return buf;
+}
+
 Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
     : dir_(std::move(dir)),
       config_(std::move(config)),
       env_(config_.env != nullptr ? *config_.env : DefaultEnv()),
+      life_(NewLife(env_)),
       mode_(mode) {
   Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
 }
@@ -62,8 +69,8 @@ Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
   std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kCluster));
   Node* raw = node.get();
   node->replicator_ = std::make_unique<Replicator>(
-      node->id(), config.replication, [raw](RangeId id) { return raw->StoreOptionsFor(id); },
-      &node->env_, config.transport);
+      node->id(), node->life(), config.replication,
+      [raw](RangeId id) { return raw->StoreOptionsFor(id); }, &node->env_, config.transport);
   return node;
 }
 
@@ -71,6 +78,8 @@ StoreOptions Node::StoreOptionsFor(RangeId id) const {
   StoreOptions opts;
   opts.dir = dir_->RangeDir(id);
   opts.env = &env_;
+  // Replicated: gated from Open, so nothing uncommitted is ever applied.
+  opts.commit_gate = mode_ == Mode::kCluster;
   opts.fsync = config_.fsync;
   opts.batch_interval = config_.fsync_interval;
   if (config_.segment_bytes != 0) opts.segment_bytes = config_.segment_bytes;
@@ -94,6 +103,7 @@ Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r)
   auto start = MonoClock::now();
   auto store = RangeStore::Open(r.id, r.bounds, opts);
   if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
+  if ((*store)->cut_tail_at_open()) tail_cut_.store(true);
   // The store logs what it recovered; the time it took matters when it is long.
   int64_t ms = MsSince(start);
   if (ms >= kSlowOpenMs) {
@@ -102,6 +112,19 @@ Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r)
     LOG_DEBUG(RangeName(r.id) << " " << r.bounds.ToString() << ": opened in " << ms << " ms");
   }
   return std::shared_ptr<RangeStore>(std::move(*store));
+}
+
+Result<std::shared_ptr<RangeStore>> Node::RebuildStore(const cluster::RangeInfo& r,
+                                                      const Status& damage) {
+  const std::string dir = dir_->RangeDir(r.id);
+  const std::string aside = dir + ".damaged";
+  fs::FileSystem& fs = env_.fs();
+  LOG_ERROR(RangeName(r.id) << ": " << damage.ToString() << "; moving its files to " << aside
+                            << " and copying the range again from its replicas");
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(aside));
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(dir, aside));
+  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(fs::DirName(dir)));
+  return OpenStore(r);
 }
 
 Status Node::CloseStore(RangeId id, RangeStore& store) {
@@ -135,12 +158,19 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     if (holds) {
       kept.insert(rid);
       route.slot = HoldRange(r, report, &route.unavailable);
-      if (route.slot) held.push_back(HeldRange{r, route.slot, route.owner_address});
+      if (route.slot) {
+        HeldRange h{r, route.slot, route.owner_address, {}};
+        for (const NodeId& n : r.replicas) {
+          if (const cluster::NodeInfo* info = map.Node(n)) h.live.emplace(n, *info);
+        }
+        held.push_back(std::move(h));
+      }
     }
     routes.push_back(std::move(route));
   }
   if (replicator_) {
     replicator_->Update(std::move(held), map.config ? map.config->min_insync : 1);
+    for (RangeId rid : report.rebuilt) replicator_->MarkUntrusted(rid);
   }
   auto table = RoutingTable::Build(id(), std::move(routes), &report.overlapping);
   report.served = table->served();
@@ -172,6 +202,12 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
     report.closed.push_back(rid);
   }
   auto store = OpenStore(r);
+  if (!store.ok() && store.status().code() == Code::kCorruption && mode_ == Mode::kCluster) {
+    // The replicas hold the range: set the damaged copy aside and copy the
+    // range again from them.
+    store = RebuildStore(r, store.status());
+    if (store.ok()) report.rebuilt.push_back(rid);
+  }
   if (!store.ok()) {
     *unavailable = store.status();
     report.failed.push_back(rid);
@@ -209,6 +245,10 @@ Status Node::Close() {
     if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
   }
   slots_.clear();
+  if (first.ok()) {
+    // Everything is closed and fsynced: the next start may trust it.
+    if (Status st = dir_->MarkClean(); !st.ok()) LOG_WARN("marking a clean stop: " << st.ToString());
+  }
   return first;
 }
 

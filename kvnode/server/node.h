@@ -86,6 +86,10 @@ struct ApplyReport {
   std::vector<RangeId> opened;       // stores opened and now served
   std::vector<RangeId> closed;       // stores closed (data kept on disk)
   std::vector<RangeId> failed;       // owned here, but the store did not open
+  // Damaged local copies (CORRUPTION at open) set aside and replaced by an
+  // empty store that copies the range again; the replicator keeps them out
+  // of the ISR and ownership until they have (Replicator::MarkUntrusted).
+  std::vector<RangeId> rebuilt;
   std::vector<RangeId> overlapping;  // left out of the table: they overlap another range
   size_t served = 0;                 // ranges served after the Apply
 };
@@ -106,6 +110,20 @@ class Node {
 
   const NodeId& id() const { return dir_->node_id(); }
   const DataDir& data_dir() const { return *dir_; }
+  // Random per process start: the grants of the map are to it
+  // (common/cluster_map.h "life").
+  const std::string& life() const { return life_; }
+  // The previous process did not stop cleanly and writes are not fsynced
+  // before they are acknowledged (fsync batch or never): a power loss may
+  // have taken records this node had acknowledged (cluster_map.h
+  // "suspect").
+  bool suspect() const {
+    return tail_cut_.load() || (replicator_ && replicator_->lost_records()) ||
+           (!dir_->previous_run_clean() && config_.fsync != FsyncPolicy::kAlways);
+  }
+  // Suspect and not yet caught up with every owner since: what the node
+  // znode says (control plane thread: waits for the replication thread).
+  bool SuspectNow() { return suspect() && !(replicator_ && replicator_->AllCaughtUp()); }
 
   // ---- data plane (any thread) ----
 
@@ -148,6 +166,10 @@ class Node {
   // Opens the store of range r (blocking: log replay).
   Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
   Status CloseStore(RangeId id, RangeStore& store);
+  // Sets the damaged files of r aside (DIR/ranges/<id>.damaged, replacing
+  // an older one) and opens an empty store in their place.
+  Result<std::shared_ptr<RangeStore>> RebuildStore(const cluster::RangeInfo& r,
+                                                   const Status& damage);
   StoreOptions StoreOptionsFor(RangeId id) const;
   // The slot of range r, opening its store if needed; nullptr (and the
   // reason in *unavailable) when the store does not open.
@@ -157,6 +179,8 @@ class Node {
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;
   Env& env_;
+  const std::string life_;
+  std::atomic<bool> tail_cut_{false};  // a store opened here cut a damaged log end
   const Mode mode_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
 

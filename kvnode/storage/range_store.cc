@@ -50,7 +50,13 @@ RangeStore::~RangeStore() {
   if (!st.ok()) LOG_WARN("range " << impl_->id << ": close: " << st.ToString());
 }
 
+uint64_t NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
 RangeId RangeStore::id() const { return impl_->id; }
+uint64_t RangeStore::instance() const { return impl_->instance; }
 const KeyRange& RangeStore::bounds() const { return impl_->bounds; }
 
 std::optional<proto::Entry> RangeStore::Get(std::string_view key) const {
@@ -83,6 +89,13 @@ std::vector<proto::Entry> RangeStore::Scan(std::string_view start,
 
 void RangeStore::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) {
   impl_->Write(std::move(ops), std::move(cb));
+}
+
+bool RangeStore::cut_tail_at_open() const { return impl_->cut_tail; }
+
+Status RangeStore::health() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->failed;
 }
 
 StoreStats RangeStore::Stats() const {
@@ -261,6 +274,10 @@ Status RangeStore::Impl::Close() {
     log_worker->Join();
   }
   StopSyncWorker();  // after the log thread, whose exit made the log durable
+  if (opts.commit_gate) {
+    Status saved = SaveCheckpoint();  // what was applied last, for the next Open
+    if (!saved.ok()) LOG_WARN("range " << id << ": saving the commit point: " << saved.ToString());
+  }
   Status st;
   if (active) st = active->Close();
   {

@@ -42,12 +42,13 @@
 // payload's epoch field) is the ownership epoch it was written under, and
 // the epoch history (kvnode/storage/epoch_history.h) maps epochs to Seqs.
 //
-// Recovery (Open) applies the whole log it finds, including records a
-// replica had appended but not yet committed. That is deliberate: the
-// replication layer re-fetches from the owner, which tells a replica with a
-// divergent tail where to truncate; a truncation below committed() is
-// refused, and the caller then resyncs from the owner's snapshot
-// (OpenFromSnapshot).
+// Recovery (Open) of a replicated store (StoreOptions::commit_gate) applies
+// the log only through the commit point it kept on disk (or its snapshot's
+// end): records a replica had appended but nobody committed stay staged, so
+// they are never readable and a divergent tail can still be truncated. A
+// store without the gate applies the whole log. A truncation below
+// committed() is refused, and the caller then resyncs from the owner's
+// snapshot (OpenFromSnapshot).
 //
 // Threads: the log, sync and snapshot "threads" below are workers of the
 // store's Env (common/exec.h): threads in production, simulated in sim/.
@@ -92,6 +93,11 @@ struct StoreOptions {
   // Where the store's workers (log, sync, snapshot) and files come from;
   // nullptr: DefaultEnv() (threads, the real disk).
   Env* env = nullptr;
+  // A replicated store: the commit gate is on from Open (SetCommitGate),
+  // the commit point is kept on disk (kvnode/storage/commit_point.h), and
+  // Open applies the log only through it; records after it stay staged
+  // until Commit() reaches them or TruncateAfter drops them.
+  bool commit_gate = false;
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds batch_interval{10};
   size_t segment_bytes = 64u << 20;          // rotate the WAL segment past this size
@@ -157,6 +163,9 @@ class RangeStore {
 
   RangeId id() const;
   const KeyRange& bounds() const;
+  // Distinct for every store this process opens, and growing: names this
+  // copy of the range (a replica's acknowledgements speak for one copy).
+  uint64_t instance() const;
 
   // Reads of committed state. Keys outside bounds() are a caller bug.
   std::optional<proto::Entry> Get(std::string_view key) const;
@@ -178,6 +187,13 @@ class RangeStore {
   void Write(std::vector<proto::WriteOp> ops, WriteCallback cb);
 
   StoreStats Stats() const;
+  // OK, or the I/O error that stopped the store from taking writes (it
+  // refuses every write from then on; what its log holds is unknown).
+  Status health() const;
+  // Open found the log's end damaged and cut it off. Usually a write torn by
+  // a crash, but it may have been a record that was acknowledged and then
+  // damaged on disk: this copy may lack acknowledged records.
+  bool cut_tail_at_open() const;
 
   // Writes a snapshot now (normally done in the background) and deletes
   // segments below the low-water mark. For tests and shutdown.
@@ -230,6 +246,8 @@ class RangeStore {
   // min(its last seq, owner.EpochEnd(e)). 0 when e is older than what a
   // store opened from a snapshot knows (the replica must then resync).
   Seq EpochEnd(Epoch e) const;
+  // The epoch of the record at seq per the epoch history.
+  Epoch EpochAt(Seq seq) const;
 
   // ---- replication: the owner's side ----
 
@@ -296,8 +314,10 @@ class RangeStore {
   // first, fsync'ed, then moved into opts.dir, so it must not be inside
   // it), and opens a store whose log is empty and continues at R + 1 (R =
   // the snapshot's replay seq): last() == {R, epoch}, log_start() == R + 1,
-  // epoch history based at (R, epoch) with (epoch, R + 1) as first entry,
-  // consistent_from() == E. A restart before E is reached reopens the same
+  // epoch history based at (R, epoch) with no entry yet (the records that
+  // follow add theirs), consistent_from() == E. epoch must be the epoch of
+  // the owner's record R (not the owner's current epoch): the base is then
+  // the truth, so EpochEnd answers as any other copy's would. A restart before E is reached reopens the same
   // way. The commit gate starts off, as for Open.
   static Result<std::unique_ptr<RangeStore>> OpenFromSnapshot(RangeId id, KeyRange bounds,
                                                               StoreOptions opts,

@@ -116,10 +116,9 @@ Result<std::unique_ptr<RangeStore>> RangeStore::OpenFromSnapshot(RangeId id, Key
       opts.dir));
   EpochHistory h;
   h.SetBase(info.replay_from, epoch, info.end);
-  (void)h.Append(epoch, info.replay_from.Next());
   RANGEKV_RETURN_IF_ERROR(h.Save(fs, opts.dir));
   LOG_INFO("range " << id << ": installed snapshot " << info.replay_from << " (end " << info.end
-                    << ", " << info.entries << " keys) at epoch " << epoch);
+                    << ", " << info.entries << " keys; its last record of epoch " << epoch << ")");
   return Open(id, std::move(bounds), std::move(opts));
 }
 

@@ -157,15 +157,19 @@ struct SegmentInfo {
 };
 inline constexpr uint64_t kIndexEvery = 256u << 10;
 
+uint64_t NextInstance();  // range_store.cc
+
 struct RangeStore::Impl {
   Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
       : id(id_in),
         bounds(std::move(bounds_in)),
         opts(std::move(opts_in)),
         env(opts.env != nullptr ? *opts.env : DefaultEnv()),
-        fs(env.fs()) {}
+        fs(env.fs()),
+        gate(opts.commit_gate) {}
 
   // ---- fixed at Open ----
+  const uint64_t instance = NextInstance();
   const RangeId id;
   const KeyRange bounds;
   const StoreOptions opts;
@@ -206,6 +210,9 @@ struct RangeStore::Impl {
   std::optional<Seq> truncate_req;  // for the log thread
   std::function<void(Status)> truncate_done;  // with truncate_req
   Seq consistent_from{0};  // fixed at Open
+  bool cut_tail = false;   // fixed at Open: recovery cut a damaged end off the log
+  // Recovery applies records only through this (commit_gate stores).
+  std::optional<Seq> apply_through;
 
   // ---- the active segment: replaced only by the log thread, under file_mu ----
   std::mutex file_mu;
@@ -249,6 +256,9 @@ struct RangeStore::Impl {
   bool bg_stop = false;
   MonoClock::time_point bg_retry_after;  // after a failed snapshot
   std::vector<std::function<void(Result<SnapshotExport>)>> export_waiters;
+  bool checkpoint_wanted = false;           // the applied point moved (commit_gate)
+  MonoClock::time_point checkpoint_at;      // last commit point saved then
+  Seq checkpoint_saved{0};                  // snapshot worker (and Close) only
 
   std::unique_ptr<exec::Worker> log_worker;
   std::unique_ptr<exec::Worker> sync_worker;  // policy batch only
@@ -339,6 +349,10 @@ struct RangeStore::Impl {
 
   // range_store_snapshot.cc
   exec::NextStep SnapshotStep();
+  // Saves the commit point (the applied seq) after making the log durable
+  // through it; on the snapshot worker, or at Close.
+  Status SaveCheckpoint();
+  void WantCheckpoint();
   void RequestSnapshot();
   Status TakeSnapshot();
   Status TakeSnapshotLocked();

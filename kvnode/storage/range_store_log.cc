@@ -213,6 +213,7 @@ void RangeStore::Impl::ApplyCommitted() {
     if (w.cb) w.cb(w.seq);
   }
   FireDeferredUpTo(batch.back().seq);
+  if (opts.commit_gate) WantCheckpoint();
 }
 
 void RangeStore::Impl::FireDeferredUpTo(Seq applied) {
@@ -315,6 +316,12 @@ void RangeStore::Impl::EnterFailed(const Status& st, std::vector<PendingWrite>& 
     }
     err = failed;
     queued.swap(queue);
+  }
+  // A replicated write may have reached the replicas before the local
+  // failure (records ship before the fsync), and a new owner may still
+  // commit it: its outcome is unknown, which clients hear as UNAVAILABLE.
+  if (opts.commit_gate) {
+    err = Status(Code::kUnavailable, "outcome unknown: " + err.ToString());
   }
   auto fail = [&err](PendingWrite& w) {
     if (w.cb) w.cb(err);

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "kvnode/storage/commit_point.h"
 #include "kvnode/storage/range_store_impl.h"
 #include "kvnode/storage/snapshot.h"
 
@@ -30,11 +31,11 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
     } else if (snapshot::ParseSnapshotName(name, &seq)) {
       l.snapshots.push_back(seq);
     } else if (snapshot::IsSnapshotTempName(name) || name == kEpochsTempName ||
-               IsExportFileName(name)) {
+               name == kCommitTempName || IsExportFileName(name)) {
       // An unfinished snapshot or history from before a crash (never
       // renamed, so unused), or an export of the previous run.
       RANGEKV_RETURN_IF_ERROR(fs.Remove(fs::JoinPath(dir, name)));
-    } else if (name == kEpochsFileName) {
+    } else if (name == kEpochsFileName || name == kCommitFileName) {
       continue;
     } else {
       LOG_WARN(dir << ": ignoring unknown file " << name);
@@ -46,6 +47,23 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
 }
 
 Status Corrupt(const std::string& msg) { return Status(Code::kCorruption, msg); }
+
+// A record recovery keeps staged (past the commit point), as the log
+// thread would hold it after writing it.
+Result<PendingWrite> StagedRecord(const wal::RecordView& rec) {
+  RANGEKV_ASSIGN_OR_RETURN(wal::DecodedBatch batch, wal::DecodeBatchPayload(rec.payload));
+  PendingWrite w;
+  w.seq = rec.seq;
+  w.epoch = batch.epoch;
+  for (const wal::BatchOp& op : batch.ops) {
+    if (op.op == wal::OpCode::kPut) {
+      w.ops.push_back(proto::WriteOp::Put(std::string(op.key), std::string(op.value)));
+    } else {
+      w.ops.push_back(proto::WriteOp::Delete(std::string(op.key)));
+    }
+  }
+  return w;
+}
 
 // Applies one record during replay.
 Status ReplayRecord(const wal::RecordView& rec, KeyMap& map) {
@@ -123,6 +141,14 @@ Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(
     epochs->any = true;
     if (rec.seq <= replay_from) return Status::Ok();
     *replayed_bytes += wal::kRecordHeaderSize + rec.payload.size();
+    if (apply_through && rec.seq > *apply_through) {
+      RANGEKV_ASSIGN_OR_RETURN(PendingWrite w, StagedRecord(rec));
+      for (const proto::WriteOp& op : w.ops) {
+        pending[op.key] = PendingKey{w.seq, op.kind != proto::WriteOp::Kind::kDelete};
+      }
+      staged.push_back(std::move(w));
+      return Status::Ok();
+    }
     return ReplayRecord(rec, map);
   };
   auto summary = wal::ReadSegment(mapped->data(), role, visit);
@@ -143,6 +169,7 @@ Result<wal::SegmentSummary> RangeStore::Impl::ReplaySegment(
   if (summary->end != wal::SegmentEnd::kClean) {
     LOG_WARN(path << ": newest segment ends in a " << summary->tail_reason << " at offset "
                   << summary->valid_bytes << " (crash during append); cutting it");
+    cut_tail = true;
   }
   return summary;
 }
@@ -179,6 +206,14 @@ Status RangeStore::Impl::Recover() {
                            LoadUsableSnapshot(listing.snapshots, log_start));
 
   RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));
+  if (opts.commit_gate) {
+    // What is known committed: the kept commit point, or what the snapshot
+    // holds (its map is committed state).
+    std::string why;
+    std::optional<Seq> kept = LoadCommitPoint(fs, opts.dir, &why);
+    apply_through = std::max(kept.value_or(Seq(0)), snap.end);
+    checkpoint_saved = kept.value_or(Seq(0));
+  }
   Seq prev_last{0};  // last seq of the segment before
   uint64_t replayed_bytes = 0;
   wal::SegmentSummary newest;
@@ -213,8 +248,9 @@ Status RangeStore::Impl::Recover() {
 
   const Seq log_first = segments.empty() ? last.Next() : segments.front().first;
   RANGEKV_RETURN_IF_ERROR(RecoverHistory(std::move(loaded), epochs, log_first, last));
-  applied_seq = last;
-  committing_seq = commit_seq = last;
+  const Seq applied = staged.empty() ? last : Seq(staged.front().seq.value() - 1);
+  applied_seq = applied;
+  committing_seq = commit_seq = applied;
   next_seq = last.Next();
   written_seq = synced_seq = last;
   log_end = LogPosition{last, epochs.any ? epochs.last : history.EpochAt(last)};
@@ -224,7 +260,11 @@ Status RangeStore::Impl::Recover() {
   snapshot_seq = snap.replay_from.value();
   LOG_INFO("range " << id << ": opened " << opts.dir << " at seq " << last << " with " << map.size()
                     << " keys (snapshot " << snap.replay_from << ", " << segments.size()
-                    << " segments)");
+                    << " segments"
+                    << (staged.empty() ? std::string()
+                                       : ", " + std::to_string(staged.size()) +
+                                             " records past the commit point staged")
+                    << ")");
   return Status::Ok();
 }
 

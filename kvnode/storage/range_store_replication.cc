@@ -124,6 +124,11 @@ Seq RangeStore::EpochEnd(Epoch e) const {
   return impl_->history.EpochEnd(e, impl_->log_end.seq);
 }
 
+Epoch RangeStore::EpochAt(Seq seq) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->history.EpochAt(seq);
+}
+
 Result<LogRead> RangeStore::ReadLog(Seq from, size_t max_bytes) const {
   return impl_->ReadLog(from, max_bytes);
 }

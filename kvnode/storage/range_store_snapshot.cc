@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "kvnode/storage/commit_point.h"
 #include "kvnode/storage/range_store_impl.h"
 #include "kvnode/storage/snapshot.h"
 
@@ -33,11 +34,15 @@ void RangeStore::Impl::RequestSnapshot() {
   if (snapshot_worker) snapshot_worker->Notify();
 }
 
-// One turn of the snapshot worker: answer the exports asked for, or take
-// the snapshot the log thread asked for (not before a second after a
-// failed one), or exit once the store closes.
+// One turn of the snapshot worker: answer the exports asked for, save the
+// commit point (at most every kCommitPointPeriod), take the snapshot the
+// log thread asked for (not before a second after a failed one), or exit
+// once the store closes.
 exec::NextStep RangeStore::Impl::SnapshotStep() {
   std::vector<std::function<void(Result<SnapshotExport>)>> waiters;
+  const MonoClock::time_point now = MonoClock::now();
+  bool checkpoint = false;
+  bool snapshot = false;
   {
     std::lock_guard lock(bg_mu);
     waiters.swap(export_waiters);
@@ -45,26 +50,66 @@ exec::NextStep RangeStore::Impl::SnapshotStep() {
       for (auto& w : waiters) w(Status(Code::kUnavailable, "range store is closed"));
       return exec::NextStep::Exit();
     }
-    if (waiters.empty()) {
-      if (!bg_requested) return exec::NextStep::Idle();
-      if (MonoClock::now() < bg_retry_after) return exec::NextStep::At(bg_retry_after);
+    const MonoClock::time_point checkpoint_due = checkpoint_at + kCommitPointPeriod;
+    checkpoint = checkpoint_wanted && now >= checkpoint_due;
+    snapshot = bg_requested && now >= bg_retry_after;
+    if (waiters.empty() && !checkpoint && !snapshot) {
+      MonoClock::time_point wake = MonoClock::time_point::max();
+      if (checkpoint_wanted) wake = std::min(wake, checkpoint_due);
+      if (bg_requested) wake = std::min(wake, bg_retry_after);
+      if (wake == MonoClock::time_point::max()) return exec::NextStep::Idle();
+      return exec::NextStep::At(wake);
     }
+    if (checkpoint) checkpoint_wanted = false;
   }
   if (!waiters.empty()) {
     Result<SnapshotExport> r = ExportSnapshot();
     for (auto& w : waiters) w(r);
-    return exec::NextStep::Again();
   }
-  Status st = TakeSnapshot();
-  std::lock_guard lock(bg_mu);
-  if (!st.ok() && !bg_stop) {
-    LOG_WARN("range " << id << ": background snapshot failed: " << st.ToString());
-    // Retry later rather than on the very next group.
-    bg_retry_after = MonoClock::now() + kRetryAfterFailure;
+  if (checkpoint) {
+    Status st = SaveCheckpoint();
+    std::lock_guard lock(bg_mu);
+    checkpoint_at = now;
+    if (!st.ok()) {
+      LOG_WARN("range " << id << ": saving the commit point: " << st.ToString());
+      checkpoint_wanted = true;  // again after the period
+    }
   }
-  // Cleared only now, so the log thread does not re-request while one runs.
-  bg_requested = false;
+  if (snapshot) {
+    Status st = TakeSnapshot();
+    std::lock_guard lock(bg_mu);
+    if (!st.ok() && !bg_stop) {
+      LOG_WARN("range " << id << ": background snapshot failed: " << st.ToString());
+      // Retry later rather than on the very next group.
+      bg_retry_after = MonoClock::now() + kRetryAfterFailure;
+    }
+    // Cleared only now, so the log thread does not re-request while one runs.
+    bg_requested = false;
+  }
   return exec::NextStep::Again();
+}
+
+void RangeStore::Impl::WantCheckpoint() {
+  {
+    std::lock_guard lock(bg_mu);
+    if (checkpoint_wanted) return;
+    checkpoint_wanted = true;
+  }
+  if (snapshot_worker) snapshot_worker->Notify();
+}
+
+Status RangeStore::Impl::SaveCheckpoint() {
+  Seq applied;
+  {
+    std::shared_lock map_lock(map_mu);
+    applied = applied_seq;
+  }
+  if (applied <= checkpoint_saved) return Status::Ok();
+  // Never durable ahead of the log it speaks of.
+  RANGEKV_RETURN_IF_ERROR(SyncThrough(applied));
+  RANGEKV_RETURN_IF_ERROR(SaveCommitPoint(fs, opts.dir, applied));
+  checkpoint_saved = applied;
+  return Status::Ok();
 }
 
 Status RangeStore::Impl::TakeSnapshot() {

@@ -546,29 +546,41 @@ TEST_F(CoordinatorITest, GarbageInARangeZnodeIsRepairedKeepingCoverage) {
   EXPECT_TRUE(TilesKeySpace(now));
 }
 
-TEST_F(CoordinatorITest, OwnerlessRangeGetsALiveOwnerWithAHigherEpoch) {
-  StartCoord("c1", {"--rf", "1", "--ranges", "4"});
+TEST_F(CoordinatorITest, OwnerlessRangeGoesToItsInSyncReplicaNeverToAnyNode) {
+  Coord& c1 = StartCoord("c1", {"--rf", "1", "--ranges", "4"});
   Register("n1");
   Register("n2");
   auto ranges = WaitForRanges(4);
   ASSERT_EQ(ranges.size(), 4u);
+  // Range 2 loses its owner but keeps its ISR: the ISR member gets it back
+  // at a higher epoch.
   RangeInfo orphan = ranges.at(RangeId(2));
+  const NodeId holder = orphan.isr.at(0);
   orphan.owner.reset();
-  orphan.replicas.clear();
-  orphan.isr.clear();
   ASSERT_TRUE(admin_->Set(paths_.range(orphan.id), cluster::EncodeRange(orphan)).ok());
+  // Range 3 loses its ISR too: nobody is known to hold its data, so no
+  // node gets it and the coordinator says why.
+  RangeInfo lost = ranges.at(RangeId(3));
+  lost.owner.reset();
+  lost.replicas.clear();
+  lost.SetIsr({}, {});
+  ASSERT_TRUE(admin_->Set(paths_.range(lost.id), cluster::EncodeRange(lost)).ok());
   std::map<RangeId, RangeInfo> now;
   ASSERT_TRUE(WaitFor(
       [&] {
         now = Ranges();
-        return now.count(orphan.id) && now.at(orphan.id).owner.has_value();
+        return now.count(orphan.id) && now.at(orphan.id).owner.has_value() &&
+               now.count(lost.id) && now.at(lost.id).state == RangeState::kUnavailable;
       },
-      kLong));
+      kLong))
+      << c1.Log();
   const RangeInfo& r = now.at(orphan.id);
-  EXPECT_TRUE(nodes_.count(r.owner->str()));
+  EXPECT_EQ(*r.owner, holder);
   EXPECT_EQ(r.epoch, Epoch(2));
-  EXPECT_EQ(r.replicas, std::vector<NodeId>{*r.owner});
+  EXPECT_EQ(r.replicas, std::vector<NodeId>{holder});
   EXPECT_EQ(r.state, RangeState::kActive);
+  EXPECT_FALSE(now.at(lost.id).owner.has_value());
+  EXPECT_TRUE(c1.Has("no owner and no in-sync replica to take it")) << c1.Log();
 }
 
 TEST_F(CoordinatorITest, PausedLeaderLosesItsSessionAndRejoinsAsStandby) {

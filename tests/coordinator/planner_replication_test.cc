@@ -112,12 +112,14 @@ TEST(PlannerFailover, NeverPromotesAReplicaOutsideTheIsr) {
   EXPECT_TRUE(PlanReconcile(s).empty());
 
   // n2 (in the ISR) comes back first: it is promoted, the range is active.
+  // n1 stays in the ISR while the ISR is no larger than min-insync: it
+  // still holds every committed write should n2 fail before n3 catches up.
   s.live_nodes = Live({"n2", "n3"});
   plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);
   EXPECT_EQ(plan.writes[0].kind, WriteKind::kPromote);
   EXPECT_EQ(*plan.writes[0].record.owner, NodeId("n2"));
-  EXPECT_EQ(plan.writes[0].record.isr, Ids({"n2"}));
+  EXPECT_EQ(plan.writes[0].record.isr, Ids({"n2", "n1"}));
   EXPECT_EQ(plan.writes[0].record.epoch, Epoch(2));
   EXPECT_EQ(plan.writes[0].record.state, RangeState::kActive);
 }
@@ -133,8 +135,10 @@ TEST(PlannerFailover, UnavailableRangeWhoseOwnerReturnsIsActiveAndShedsDeadIsrMe
   EXPECT_EQ(plan.writes[0].kind, WriteKind::kMarkActive);
   EXPECT_EQ(*plan.writes[0].record.owner, NodeId("n1"));
   EXPECT_EQ(plan.writes[0].record.epoch, Epoch(1));
-  EXPECT_EQ(plan.writes[0].record.isr, Ids({"n1"}));
-  EXPECT_NE(plan.writes[0].reason.find("removed from isr"), std::string::npos);
+  // Dead members leave only down to min-insync (2): n3 stays a candidate.
+  EXPECT_EQ(plan.writes[0].record.isr, Ids({"n1", "n3"}));
+  EXPECT_NE(plan.writes[0].reason.find("n2 not live: removed from isr"), std::string::npos)
+      << plan.writes[0].reason;
 }
 
 TEST(PlannerIsr, DeadNonOwnerMemberLeavesTheIsrOwnerStays) {
@@ -276,7 +280,9 @@ TEST(PlannerReplicas, RecordBreakingTheInvariantsIsNormalised) {
   r.isr = Ids({"n2", "n7"});                     // owner missing, n7 no replica
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);
-  EXPECT_EQ(plan.writes[0].kind, WriteKind::kShrinkIsr);  // n7 is not live either
+  // n7 is not live either, but the ISR is no larger than min-insync, so
+  // it is the invariants (rule 10) that drop it.
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kRepair);
   EXPECT_EQ(plan.writes[0].record.isr, Ids({"n1", "n2"}));
   EXPECT_TRUE(Consistent(plan.writes[0].record));
 

@@ -16,6 +16,7 @@ namespace {
 
 using cluster::RangeInfo;
 using cluster::RangeState;
+using planner_test::Consistent;
 using planner_test::Apply;
 using planner_test::Bootstrapped;
 using planner_test::Config;
@@ -178,25 +179,50 @@ TEST(PlannerLiveness, ReturningOwnerMarksItsRangesActiveAgain) {
   EXPECT_TRUE(PlanReconcile(s).empty());
 }
 
-TEST(PlannerOwnerless, RangeWithoutOwnerGoesToLeastLoadedLiveNodeWithHigherEpoch) {
-  ClusterSnapshot s = Bootstrapped(Config(1, 8), {"n1", "n2", "n3"});  // owns 3/3/2
+TEST(PlannerOwnerless, RangeWithoutOwnerGoesToLeastLoadedLiveIsrMemberWithHigherEpoch) {
+  ClusterSnapshot s = Bootstrapped(Config(2, 8), {"n1", "n2", "n3"});  // owns 3/3/2
   RangeInfo& r = *s.ranges.at(RangeId(1)).info;                        // owned by n1
   r.owner.reset();
-  r.replicas.clear();
-  r.isr.clear();
+  r.replicas = Ids({"n2", "n3"});
+  r.isr = Ids({"n2", "n3"});
   r.epoch = Epoch(4);
   s.known_epochs[RangeId(1)] = Epoch(6);
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);
   const RangeWrite& w = plan.writes[0];
   EXPECT_EQ(w.kind, WriteKind::kAssignOwner);
-  // n1 now owns 2 (ranges 4, 7), n2 owns 3, n3 owns 2: tie n1/n3 -> n1
-  // replicates 2, n3 replicates 2 -> smaller id n1.
-  EXPECT_EQ(*w.record.owner, NodeId("n1"));
-  EXPECT_EQ(w.record.replicas, Ids({"n1"}));
-  EXPECT_EQ(w.record.isr, Ids({"n1"}));
+  // Of the ISR, n2 owns 3 (ranges 2, 5, 8) and n3 owns 2: n3.
+  EXPECT_EQ(*w.record.owner, NodeId("n3"));
+  EXPECT_EQ(w.record.isr, Ids({"n2", "n3"}));
   EXPECT_EQ(w.record.epoch, Epoch(7));
   EXPECT_EQ(w.record.state, RangeState::kActive);
+  EXPECT_TRUE(Consistent(w.record));
+}
+
+// Item 2 of the replication review: a node outside the ISR may hold none
+// of the range's data, so a range whose ISR is empty or has no live member
+// is never handed to "any live node"; it is marked unavailable, saying why.
+TEST(PlannerOwnerless, RangeWithoutOwnerOrLiveIsrMemberIsUnavailableNotGivenAway) {
+  ClusterSnapshot s = Bootstrapped(Config(1, 8), {"n1", "n2", "n3"});
+  RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  r.owner.reset();
+  r.replicas.clear();
+  r.isr.clear();
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kMarkUnavailable);
+  EXPECT_FALSE(plan.writes[0].record.owner.has_value());
+  EXPECT_NE(plan.writes[0].reason.find("no in-sync replica"), std::string::npos)
+      << plan.writes[0].reason;
+
+  r.replicas = Ids({"n4"});
+  r.isr = Ids({"n4"});  // its only in-sync replica is not live
+  plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kMarkUnavailable);
+  EXPECT_FALSE(plan.writes[0].record.owner.has_value());
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty());
 }
 
 TEST(PlannerOwnerless, PrefersALiveIsrMemberAndFillsReplicasToRf) {
@@ -216,12 +242,8 @@ TEST(PlannerOwnerless, PrefersALiveIsrMemberAndFillsReplicasToRf) {
 }
 
 TEST(PlannerOwnerless, TwoOwnerlessRangesGoToDifferentNodes) {
-  ClusterSnapshot s = Bootstrapped(Config(1, 2), {"n1", "n2"});
-  for (auto& [id, z] : s.ranges) {
-    z.info->owner.reset();
-    z.info->replicas.clear();
-    z.info->isr.clear();
-  }
+  ClusterSnapshot s = Bootstrapped(Config(2, 2), {"n1", "n2"});
+  for (auto& [id, z] : s.ranges) z.info->owner.reset();  // isr n1, n2 for both
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 2u);
   EXPECT_NE(*plan.writes[0].record.owner, *plan.writes[1].record.owner);
@@ -246,6 +268,7 @@ TEST_P(PlannerRepair, GarbageRangesGetTheirNeighboursGapAndTheMapTilesTheKeySpac
   const std::vector<KeyRange> split = cluster::InitialSplit(8);
   for (uint64_t id : GetParam()) {
     RangeZnode& z = s.ranges.at(RangeId(id));
+    s.last_valid[RangeId(id)] = *z.info;  // the coordinator saw it before it broke
     z = RangeZnode{zk::ZnodeVersion(3), std::nullopt, "missing field 'epoch'"};
   }
   s.known_epochs[RangeId(GetParam().front())] = Epoch(9);
@@ -258,11 +281,15 @@ TEST_P(PlannerRepair, GarbageRangesGetTheirNeighboursGapAndTheMapTilesTheKeySpac
     EXPECT_EQ(w.expected_version, zk::ZnodeVersion(3));
     const RangeInfo& r = w.record;
     EXPECT_EQ(r.bounds, split[r.id.value() - 1]) << r.id.value();
-    EXPECT_EQ(r.epoch, r.id == RangeId(GetParam().front()) ? Epoch(10) : Epoch(1));
+    // A new owner grant: one past the highest epoch seen for the id.
+    EXPECT_EQ(r.epoch, r.id == RangeId(GetParam().front()) ? Epoch(10) : Epoch(2));
     EXPECT_EQ(r.state, RangeState::kActive);
     ASSERT_TRUE(r.owner.has_value());
+    const RangeInfo& before = s.last_valid.at(r.id);
+    EXPECT_NE(std::find(before.isr.begin(), before.isr.end(), *r.owner), before.isr.end());
     EXPECT_EQ(r.replicas.size(), 3u);
-    EXPECT_EQ(r.isr, r.replicas);
+    EXPECT_EQ(std::set<NodeId>(r.isr.begin(), r.isr.end()),
+              std::set<NodeId>(r.replicas.begin(), r.replicas.end()));
     ++owned[*r.owner];
   }
   for (const auto& [id, n] : owned) EXPECT_LE(n, 3) << id.str();
@@ -276,6 +303,25 @@ INSTANTIATE_TEST_SUITE_P(Cases, PlannerRepair,
                                            std::vector<uint64_t>{8}, std::vector<uint64_t>{3, 4},
                                            std::vector<uint64_t>{2, 6},
                                            std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+
+// With no valid version of the record ever seen, nobody is known to hold
+// the range's data: the repair restores the map's shape but hands the range
+// to no node (item 2 of the replication review), and says why.
+TEST(PlannerRepairEdge, GarbageNeverSeenValidGetsItsBoundsButNoOwner) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});
+  s.ranges.at(RangeId(4)) = RangeZnode{zk::ZnodeVersion(3), std::nullopt, "garbage"};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const RangeWrite& w = plan.writes[0];
+  EXPECT_EQ(w.kind, WriteKind::kRepair);
+  EXPECT_EQ(w.record.bounds, cluster::InitialSplit(8)[3]);
+  EXPECT_FALSE(w.record.owner.has_value());
+  EXPECT_EQ(w.record.state, RangeState::kUnavailable);
+  EXPECT_NE(w.reason.find("replicas are unknown"), std::string::npos) << w.reason;
+  Apply(plan, s);
+  EXPECT_TRUE(TilesKeySpace(ValidBounds(s)));
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
 
 TEST(PlannerRepairEdge, IdOutsideTheInitialSplitTakesTheHoleOfAMissingRange) {
   ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3"});

@@ -23,6 +23,7 @@ struct SimCoordinator::Incarnation {
   Nanos leader_since = 0;
   Nanos recheck_at = 0;
   std::map<RangeId, Epoch> known_epochs;
+  std::map<RangeId, cluster::RangeInfo> last_valid;
   std::set<NodeId> seen_live;
   std::map<NodeId, Nanos> missing_since;
 };
@@ -160,6 +161,7 @@ void SimCoordinator::Decide(bool leading, const std::map<std::string, Znode>& zn
       rz.info = *info;
       Epoch& known = inc.known_epochs[*id];
       known = std::max(known, info->epoch);
+      inc.last_valid[*id] = *info;
     } else {
       rz.error = info.ok() ? "names another range" : info.status().message();
     }
@@ -198,6 +200,7 @@ void SimCoordinator::Decide(bool leading, const std::map<std::string, Znode>& zn
     return;
   }
   snap.known_epochs = inc.known_epochs;
+  snap.last_valid = inc.last_valid;
   snap.replace_after = std::chrono::milliseconds(3000);
   coordinator::Plan plan = coordinator::PlanReconcile(snap);
   if (plan.recheck_after) {

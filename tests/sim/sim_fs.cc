@@ -196,6 +196,18 @@ Status FileSystemSim::SyncDir(const std::string& dir) {
 }
 
 Status FileSystemSim::Rename(const std::string& from, const std::string& to) {
+  if (dirs_.count(from)) {
+    // A directory: every directory under it moves (the new name is durable
+    // once its parent is synced; directories are durable in this model).
+    if (dirs_.count(to)) return Status(Code::kIoError, to + ": rename: Directory not empty");
+    std::vector<std::pair<std::string, Dir>> moved;
+    for (auto it = dirs_.lower_bound(from); it != dirs_.end() && Under(it->first, from);) {
+      moved.emplace_back(to + it->first.substr(from.size()), std::move(it->second));
+      it = dirs_.erase(it);
+    }
+    for (auto& [path, dir] : moved) dirs_[path] = std::move(dir);
+    return Status::Ok();
+  }
   Dir* src = DirOf(from);
   Dir* dst = DirOf(to);
   if (src == nullptr || dst == nullptr) return NotFound(from, "rename");

@@ -32,8 +32,13 @@ struct SimNode::Incarnation {
   bool reading = false;
   bool read_again = false;
   Nanos next_periodic = 0;
-  std::deque<kvnode::IsrChange> isr_queue;
+  std::deque<std::pair<kvnode::IsrChange, std::function<void(Status)>>> isr_queue;
   bool isr_busy = false;
+  bool clearing_suspect = false;
+  // Another incarnation's znode for our id, and since when (cluster_member.cc
+  // waits twice the session timeout for it before taking it for a duplicate).
+  SessionId rival = 0;
+  Nanos rival_since = 0;
 };
 
 SimNode::SimNode(Cluster& cluster, std::string id) : c_(cluster), id_(std::move(id)) {}
@@ -80,6 +85,9 @@ void SimNode::Start() {
   inc->self = cluster::NodeInfo{NodeId(id_), id_, "",
                                 static_cast<uint64_t>(c_.world.now() / kMilli),
                                 inc->node->data_dir().incarnation()};
+  inc->self.life = inc->node->life();
+  inc->self.suspect = inc->node->suspect();
+  inc->self.opening = true;
   inc_ = std::move(inc);
   std::weak_ptr<bool> alive = inc_->alive;
   inc_->zk = std::make_unique<ZkClient>(
@@ -88,11 +96,12 @@ void SimNode::Start() {
       [this, alive] {
         if (alive.lock()) TriggerReconcile();
       });
-  inc_->node->replicator()->SetIsrChanger([this, alive](kvnode::IsrChange c) {
-    if (!alive.lock()) return;
-    inc_->isr_queue.push_back(std::move(c));
-    NextIsrChange();
-  });
+  inc_->node->replicator()->SetIsrChanger(
+      [this, alive](kvnode::IsrChange c, std::function<void(Status)> done) {
+        if (!alive.lock()) return;
+        inc_->isr_queue.emplace_back(std::move(c), std::move(done));
+        NextIsrChange();
+      });
   c_.net.Listen(id_, proc, [this, alive](proto::Request req, Network::Reply reply) {
     if (alive.lock()) Handle(std::move(req), std::move(reply));
   });
@@ -166,7 +175,14 @@ void SimNode::OnRegistered(ZkReply r) {
                  }
                  auto other = cluster::DecodeNode(got.node->data);
                  if (!other.ok() || other->incarnation != inc.self.incarnation) {
-                   return Exit("node id " + id_ + " is already registered by a live node");
+                   if (got.node->owner != inc.rival) {
+                     inc.rival = got.node->owner;
+                     inc.rival_since = c_.world.now();
+                   }
+                   if (c_.world.now() - inc.rival_since >= 2 * c_.params.session_timeout + kSecond) {
+                     return Exit("node id " + id_ + " is already registered by a live node");
+                   }
+                   return;  // the member tick tries again
                  }
                  // Our own previous life's znode: replace it.
                  int32_t version = got.node->version;
@@ -218,6 +234,7 @@ void SimNode::Reconcile() {
             inc.node->Apply(out->first);
             inc.serving = true;
             inc.suspended = false;
+            if (inc.self.opening) PublishOpened();
           }
         }
         if (inc.read_again) {
@@ -244,9 +261,9 @@ void SimNode::MemberTick() {
     Register();
   }
   // The C client notices a silent server after two thirds of the timeout;
-  // the member stops serving a third later (cluster_member.cc).
+  // the member stops serving then (cluster_member.cc).
   const Nanos silent = now - inc.zk->last_contact();
-  if (inc.serving && !inc.suspended && silent >= timeout) {
+  if (inc.serving && !inc.suspended && silent >= timeout * 2 / 3) {
     LOG_WARN(id_ << ": disconnected from ZooKeeper; not serving");
     inc.node->Suspend("disconnected from ZooKeeper");
     inc.serving = false;
@@ -256,6 +273,7 @@ void SimNode::MemberTick() {
   if (now >= inc.next_periodic) {
     inc.next_periodic = now + kReconcilePeriod;
     TriggerReconcile();
+    SyncSuspect();
   }
   std::weak_ptr<bool> alive = inc.alive;
   c_.world.After(kMemberTick, inc.process, [this, alive] {
@@ -263,35 +281,75 @@ void SimNode::MemberTick() {
   });
 }
 
+void SimNode::PublishOpened() {
+  Incarnation& inc = *inc_;
+  if (inc.clearing_suspect) return;
+  cluster::NodeInfo opened = inc.self;
+  opened.opening = false;
+  opened.suspect = inc.node->suspect();
+  const std::string path = c_.paths.node(NodeId(id_));
+  const std::string data = cluster::EncodeNode(opened);
+  inc.clearing_suspect = true;
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call([path, data](ZkSim& s, SessionId sid) { return s.Set(sid, path, data, -1); },
+               [this, alive, opened](ZkReply r) {
+                 if (!alive.lock()) return;
+                 inc_->clearing_suspect = false;
+                 if (r.status.ok()) inc_->self = opened;
+               });
+}
+
+void SimNode::SyncSuspect() {
+  Incarnation& inc = *inc_;
+  if (inc.self.opening || !inc.registered || inc.clearing_suspect) return;
+  const bool now = inc.node->SuspectNow();
+  if (now == inc.self.suspect) return;
+  cluster::NodeInfo cleared = inc.self;
+  cleared.suspect = now;
+  const std::string path = c_.paths.node(NodeId(id_));
+  const std::string data = cluster::EncodeNode(cleared);
+  inc.clearing_suspect = true;
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call([path, data](ZkSim& s, SessionId sid) { return s.Set(sid, path, data, -1); },
+               [this, alive, cleared](ZkReply r) {
+                 if (!alive.lock()) return;
+                 inc_->clearing_suspect = false;
+                 if (r.status.ok()) inc_->self = cleared;
+               });
+}
+
 void SimNode::NextIsrChange() {
   Incarnation& inc = *inc_;
   if (inc.isr_busy || inc.isr_queue.empty() || !inc.registered) return;
   inc.isr_busy = true;
-  kvnode::IsrChange change = inc.isr_queue.front();
+  auto [change, done] = std::move(inc.isr_queue.front());
   inc.isr_queue.pop_front();
   const std::string path = c_.paths.range(change.range);
   std::weak_ptr<bool> alive = inc.alive;
-  auto finish = [this, alive](bool changed) {
+  auto finish = [this, alive, done = done](Status st, bool changed) {
+    if (done) done(st);
     if (!alive.lock()) return;
     inc_->isr_busy = false;
     if (changed) TriggerReconcile();
     NextIsrChange();
   };
   inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },
-               [this, alive, path, change, finish](ZkReply got) {
+               [this, alive, path, change = change, finish](ZkReply got) {
                  if (!alive.lock()) return;
-                 if (!got.status.ok() || !got.node) return finish(false);
+                 if (!got.status.ok()) return finish(got.status, false);
+                 if (!got.node) return finish(Status(Code::kRangeUnavailable, path + " is gone"), false);
                  auto current = cluster::DecodeRange(got.node->data);
-                 if (!current.ok()) return finish(false);
+                 if (!current.ok()) return finish(current.status(), false);
                  auto next = kvnode::ApplyIsrChange(*current, change, NodeId(id_));
-                 if (!next.ok() || !*next) return finish(false);
+                 if (!next.ok()) return finish(next.status(), false);
+                 if (!*next) return finish(Status::Ok(), false);
                  const std::string data = cluster::EncodeRange(**next);
                  const int32_t version = got.node->version;
                  inc_->zk->Call(
                      [path, data, version](ZkSim& s, SessionId sid) {
                        return s.Set(sid, path, data, version);
                      },
-                     [finish](ZkReply set) { finish(set.status.ok()); });
+                     [finish](ZkReply set) { finish(set.status, set.status.ok()); });
                });
 }
 

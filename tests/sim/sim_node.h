@@ -8,7 +8,8 @@
 // done here against the simulated one, by the same rules:
 //   - register R/nodes/<id> (ephemeral) with this data directory's
 //     incarnation; a znode left by our own previous life is replaced,
-//     another one means another live node holds the id: the process exits;
+//     another incarnation's is waited for (a wiped disk restarted quickly)
+//     and taken for a live duplicate (exit) after twice the session timeout;
 //   - re-read the whole map on every watch notification, every second, and
 //     after each ISR change, then Node::Apply; re-register when our znode
 //     is gone or belongs to another session;
@@ -65,6 +66,8 @@ class SimNode {
   void Reconcile();
   void MemberTick();
   void NextIsrChange();
+  void SyncSuspect();
+  void PublishOpened();
   void Exit(const std::string& why);
 
   Cluster& c_;

@@ -20,7 +20,7 @@ constexpr int kKeys = 8;
 
 std::string Ms(Nanos t) { return std::to_string(t / kMilli) + " ms"; }
 
-ClusterParams ChooseParams(World& w) {
+ClusterParams ChooseParams(Rng& w) {
   ClusterParams p;
   p.nodes = static_cast<int>(w.Uniform(3, 5));
   p.rf = 3;
@@ -63,7 +63,8 @@ std::vector<std::string> Keys() {
 // keeps it, not when all of them lose it.
 class Nemesis {
  public:
-  Nemesis(Cluster& c, RunResult& result) : c_(c), w_(c.world), result_(result) {}
+  Nemesis(Cluster& c, Rng& plan, RunResult& result)
+      : c_(c), w_(c.world), r_(plan), result_(result) {}
 
   void Start(Nanos until) {
     until_ = until;
@@ -85,7 +86,7 @@ class Nemesis {
 
  private:
   void Schedule() {
-    const Nanos at = w_.now() + w_.Uniform(200, 1500) * kMilli;
+    const Nanos at = w_.now() + r_.Uniform(200, 1500) * kMilli;
     if (at >= until_) return;
     w_.At(at, nullptr, [this] {
       Strike();
@@ -94,7 +95,7 @@ class Nemesis {
   }
 
   SimNode& AnyNode() {
-    return *c_.nodes[static_cast<size_t>(w_.Uniform(0, static_cast<int64_t>(c_.nodes.size()) - 1))];
+    return *c_.nodes[static_cast<size_t>(r_.Uniform(0, static_cast<int64_t>(c_.nodes.size()) - 1))];
   }
   int Down() const {
     int n = 0;
@@ -118,8 +119,8 @@ class Nemesis {
 
   void Strike() {
     SimNode& n = AnyNode();
-    const int64_t dice = w_.Uniform(0, 99);
-    const Nanos span = w_.Uniform(100, 2500) * kMilli;
+    const int64_t dice = r_.Uniform(0, 99);
+    const Nanos span = r_.Uniform(100, 2500) * kMilli;
     if (dice < 14) {
       if (!n.up() || Down() >= 2) return;
       Note("kill -9 " + n.id() + ", restart after " + Ms(span));
@@ -137,13 +138,13 @@ class Nemesis {
       RestartLater(n, span);
     } else if (dice < 40) {
       if (!n.up()) return;
-      const Nanos pause = w_.Uniform(100, 4000) * kMilli;
+      const Nanos pause = r_.Uniform(100, 4000) * kMilli;
       Note("SIGSTOP " + n.id() + " for " + Ms(pause));
       n.Pause(pause);
     } else if (dice < 55) {
       SimNode& other = AnyNode();
       if (&other == &n) return;
-      const bool both = w_.Chance(0.6);
+      const bool both = r_.Chance(0.6);
       Note("cut " + n.id() + (both ? " <-> " : " -> ") + other.id() + " for " + Ms(span));
       Cut(n.id(), other.id(), both, span);
     } else if (dice < 63) {
@@ -174,7 +175,7 @@ class Nemesis {
       w_.After(span, nullptr, [this, dir = n.data_dir()] { c_.fs.SetSyncFailure(dir, 0); });
     } else if (dice < 94) {
       auto& co = *c_.coordinators[static_cast<size_t>(
-          w_.Uniform(0, static_cast<int64_t>(c_.coordinators.size()) - 1))];
+          r_.Uniform(0, static_cast<int64_t>(c_.coordinators.size()) - 1))];
       if (!co.up()) return;
       Note("kill -9 " + co.id() + ", restart after " + Ms(span));
       co.Kill();
@@ -200,6 +201,7 @@ class Nemesis {
 
   Cluster& c_;
   World& w_;
+  Rng& r_;  // every decision of the schedule
   RunResult& result_;
   Nanos until_ = 0;
   Nanos data_loss_ok_after_ = 0;
@@ -220,11 +222,12 @@ RunResult RunSeed(const RunOptions& options) {
   RunResult result;
   result.seed = options.seed;
   World world(options.seed);
+  Rng plan(options.seed * 0x9e3779b97f4a7c15ull + 1);
   fs::ForbidPosixForTesting(true);
   log::SetLevel(options.verbose ? (std::getenv("KVSIM_DEBUG") ? log::Level::kDebug : log::Level::kInfo)
                                 : log::Level::kOff);
   InstallSimLogPrefix(world);
-  const ClusterParams params = ChooseParams(world);
+  const ClusterParams params = ChooseParams(plan);
   result.setup = Describe(params);
   {
     Cluster cluster(world, params);
@@ -235,7 +238,7 @@ RunResult RunSeed(const RunOptions& options) {
     world.SetAfterEvent([&checker] { checker.AfterEvent(); });
     for (auto& co : cluster.coordinators) co->Start();
     for (auto& n : cluster.nodes) {
-      world.After(world.Uniform(0, 300) * kMilli, nullptr, [&n] { n->Start(); });
+      world.After(plan.Uniform(0, 300) * kMilli, nullptr, [&n] { n->Start(); });
     }
     world.RunUntil(world.now() + 20 * kSecond, [&] { return AllRangesOwned(cluster); });
     if (!AllRangesOwned(cluster)) result.problems.push_back("the cluster never bootstrapped");
@@ -245,7 +248,7 @@ RunResult RunSeed(const RunOptions& options) {
     for (int i = 1; i <= kClients; ++i) {
       clients.push_back(std::make_unique<SimClient>(cluster, i, Keys(), history));
     }
-    Nemesis nemesis(cluster, result);
+    Nemesis nemesis(cluster, plan, result);
     const Nanos end = world.now() + options.duration;
     for (auto& client : clients) client->Run(end);
     if (options.faults) nemesis.Start(end);
@@ -269,12 +272,25 @@ RunResult RunSeed(const RunOptions& options) {
         read(i + 1);
       });
     };
-    world.After(world.Uniform(500, 2000) * kMilli, nullptr, [&] { read(0); });
+    world.After(plan.Uniform(500, 2000) * kMilli, nullptr, [&] { read(0); });
     world.RunUntil(deadline + kSecond, [&] { return finished == keys.size(); });
     if (succeeded < keys.size()) {
       result.problems.push_back("liveness: " + std::to_string(keys.size() - succeeded) +
                                 " final reads did not succeed within " + Ms(options.settle) +
                                 " of healing every fault");
+      cluster::ClusterMap map = cluster.MapNow();
+      for (const auto& [id, n] : map.live_nodes) {
+        result.problems.push_back("  node " + id.str() + (n.suspect ? " suspect" : "") +
+                                  (n.opening ? " opening" : ""));
+      }
+      for (const auto& [id, r] : map.ranges) {
+        std::string isr;
+        for (const NodeId& m : r.isr) isr += (isr.empty() ? "" : ",") + m.str();
+        result.problems.push_back("  range " + std::to_string(id.value()) + " owner " +
+                                  (r.owner ? r.owner->str() : "-") + " epoch " +
+                                  std::to_string(r.epoch.value()) + " isr " + isr + " " +
+                                  cluster::RangeStateName(r.state));
+      }
     }
     checker.CheckLogs();
     for (const std::string& v : checker.violations()) result.problems.push_back(v);

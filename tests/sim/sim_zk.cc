@@ -248,11 +248,16 @@ void ZkClient::Call(std::function<ZkReply(ZkSim&, SessionId)> op,
     return;
   }
   const SessionId s = session_;
-  // Sent: the server applies it even if this process dies meanwhile.
-  world_.After(there, nullptr, [this, alive, s, op = std::move(op), done = std::move(done)]() mutable {
-    ZkReply reply = op(server_, s);
-    server_.Heard(s);
-    world_.After(world_.Latency(100 * kMicro, 1 * kMilli), process_,
+  ZkSim& server = server_;
+  World& world = world_;
+  ProcessRef process = process_;
+  // Sent: the server applies it even if this process dies meanwhile (so
+  // nothing here may touch the client before `alive` says it still exists).
+  world_.After(there, nullptr, [this, &server, &world, process, alive, s, op = std::move(op),
+                                done = std::move(done)]() mutable {
+    ZkReply reply = op(server, s);
+    server.Heard(s);
+    world.After(world.Latency(100 * kMicro, 1 * kMilli), process,
                  [this, alive, reply = std::move(reply), done = std::move(done)]() mutable {
                    if (!alive.lock()) return;
                    if (!reachable_()) return done(ZkReply{ConnectionLoss(), {}, {}, {}, 0});

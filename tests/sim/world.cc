@@ -31,19 +31,19 @@ World::~World() {
   g_world = nullptr;
 }
 
-int64_t World::Uniform(int64_t lo, int64_t hi) {
+int64_t Rng::Uniform(int64_t lo, int64_t hi) {
   if (hi <= lo) return lo;
   const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
-  return lo + static_cast<int64_t>(rng_() % span);
+  return lo + static_cast<int64_t>(gen_() % span);
 }
 
-bool World::Chance(double p) {
+bool Rng::Chance(double p) {
   if (p <= 0) return false;
   if (p >= 1) return true;
-  return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) < p;
+  return static_cast<double>(gen_() >> 11) * (1.0 / 9007199254740992.0) < p;
 }
 
-Nanos World::Latency(Nanos lo, Nanos hi, double tail) {
+int64_t Rng::Latency(int64_t lo, int64_t hi, double tail) {
   if (Chance(tail)) return Uniform(hi, hi * 10);
   return Uniform(lo, hi);
 }

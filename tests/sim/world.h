@@ -45,6 +45,24 @@ constexpr Nanos kSecond = 1000 * kMilli;
 
 class FileSystemSim;
 
+// A random stream. The world has one for everything that happens (latencies,
+// losses, scheduling); a run draws its cluster and its fault schedule from a
+// second one, so a seed keeps its scenario when the code under test changes
+// how often it draws from the first.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : gen_(seed) {}
+  uint64_t Next() { return gen_(); }
+  // Uniform in [lo, hi].
+  int64_t Uniform(int64_t lo, int64_t hi);
+  bool Chance(double p);
+  // A latency: mostly in [lo, hi], with probability `tail` up to 10x hi.
+  int64_t Latency(int64_t lo, int64_t hi, double tail = 0.02);
+
+ private:
+  std::mt19937_64 gen_;
+};
+
 struct Process {
   std::string name;       // "n1#3": program and incarnation
   bool alive = true;
@@ -65,13 +83,11 @@ class World {
   MonoClock::time_point Now() const { return MonoClock::time_point(std::chrono::nanoseconds(now_)); }
   static Nanos ToNanos(MonoClock::time_point t) { return t.time_since_epoch().count(); }
 
-  // ---- randomness (the only source) ----
-  uint64_t Next() { return rng_(); }
-  // Uniform in [lo, hi].
-  int64_t Uniform(int64_t lo, int64_t hi);
-  bool Chance(double p);
-  // A latency: mostly in [lo, hi], with probability `tail` up to 10x hi.
-  Nanos Latency(Nanos lo, Nanos hi, double tail = 0.02);
+  // ---- randomness (the world's stream; see Rng) ----
+  uint64_t Next() { return rng_.Next(); }
+  int64_t Uniform(int64_t lo, int64_t hi) { return rng_.Uniform(lo, hi); }
+  bool Chance(double p) { return rng_.Chance(p); }
+  Nanos Latency(Nanos lo, Nanos hi, double tail = 0.02) { return rng_.Latency(lo, hi, tail); }
 
   // ---- events ----
   // Runs fn at `at` (not before now) as an event of `owner` (null: the world).
@@ -103,7 +119,7 @@ class World {
   };
 
   Nanos now_ = kEpochStart;
-  std::mt19937_64 rng_;
+  Rng rng_;
   std::priority_queue<Event, std::vector<Event>, Later> queue_;
   uint64_t next_seq_ = 0;
   uint64_t events_run_ = 0;

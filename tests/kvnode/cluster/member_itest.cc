@@ -213,9 +213,11 @@ TEST_F(MemberTest, SecondProcessWithALiveNodesIdExitsWith2) {
   ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
   KvnodeProc::Options o = Opts("n1");
   o.data_dir = tmp_.Sub("impostor");
+  o.session_timeout_ms = 2000;  // it gives up after twice its own timeout
   KvnodeProc impostor;
   impostor.Launch(o, tmp_.Sub("impostor.log"));
   EXPECT_EQ(impostor.process().Wait(kConverge), 2) << impostor.log();
+  EXPECT_TRUE(impostor.LogHas("for that session to expire")) << impostor.log();
   EXPECT_TRUE(
       impostor.LogHas("node id n1 is already registered by a live node at " + n1_.address()))
       << impostor.log();
@@ -224,6 +226,31 @@ TEST_F(MemberTest, SecondProcessWithALiveNodesIdExitsWith2) {
   ASSERT_TRUE(n.ok() && *n);
   EXPECT_EQ((*n)->info.address, n1_.address());
   EXPECT_TRUE(Serves(n1_, KeyIn(1)));
+}
+
+// A node whose disk was replaced (new data directory, new incarnation) and
+// that restarts before its previous process's session expired waits for
+// that session instead of taking the old znode for a live duplicate.
+TEST_F(MemberTest, WipedNodeRestartedWithinTheOldSessionJoinsOnceItExpires) {
+  ASSERT_TRUE(
+      admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1"), NodeId("n2")}))
+          .ok());
+  KvnodeProc::Options o = Opts("n1");
+  o.session_timeout_ms = 2000;
+  ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
+  ASSERT_NO_FATAL_FAILURE(StartNode(n2_, Opts("n2")));
+  auto before = admin_->GetNode(NodeId("n1"));
+  ASSERT_TRUE(before.ok() && *before);
+  n1_.process().Kill();
+
+  o.data_dir = tmp_.Sub("data-n1-replaced");
+  o.port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));  // waits for the new address in ZooKeeper
+  auto after = admin_->GetNode(NodeId("n1"));
+  ASSERT_TRUE(after.ok() && *after);
+  EXPECT_NE((*after)->info.incarnation, (*before)->info.incarnation);
+  EXPECT_TRUE(n1_.LogHas("for that session to expire")) << n1_.log();
+  EXPECT_TRUE(n1_.process().running());
 }
 
 TEST_F(MemberTest, GarbageRangeZnodeIsLoggedOnceAndTheRestIsServed) {
