@@ -104,6 +104,11 @@ class Env {
   virtual std::unique_ptr<exec::Executor> NewExecutor(std::string name) = 0;
   // Random bits (identities such as a data directory's incarnation).
   virtual uint64_t RandomU64() = 0;
+  // The running operating system boot ("" when unknown). Data a process
+  // wrote without fsync survives that process's death while this stays
+  // the same (the page cache outlives processes); a new boot id means the
+  // machine restarted and such data may be gone.
+  virtual std::string BootId() = 0;
 };
 
 Env& DefaultEnv();

@@ -123,6 +123,13 @@ class DefaultEnvImpl final : public Env {
     std::random_device rd;  // the kernel's CSPRNG on Linux (getrandom)
     return (static_cast<uint64_t>(rd()) << 32) | rd();
   }
+  std::string BootId() override {
+    auto text = fs::Posix().ReadSmallFile("/proc/sys/kernel/random/boot_id", 256);
+    if (!text.ok() || !*text) return "";
+    std::string id = **text;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    return id;
+  }
 };
 
 }  // namespace

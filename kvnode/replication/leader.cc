@@ -252,12 +252,16 @@ void Leader::CheckIsr() {
                                 pending_removes_.erase(n);
                               }
                             });
-    } else if (!in_isr && !pending && member && p.fetched && p.acked >= store_->committed() &&
+    } else if (!in_isr && member && p.fetched && p.acked >= store_->committed() &&
                live != range_.live.end() && (live->second.life.empty() || live->second.life == p.life) &&
                now - p.last_fetch < ctx_.options.isr_lag_timeout / 4 &&
                now - p.caught_up_at < ctx_.options.isr_lag_timeout / 4) {
+      // Asked before with no answer we could trust (ZooKeeper unreachable,
+      // session lost) and the map still lacks it: ask again; adding a
+      // member already there changes nothing.
       LOG_INFO(Name(range_.info.id) << ": replica " << n.str() << " caught up at "
-                                    << p.acked.value() << "; adding it to the ISR");
+                                    << p.acked.value() << "; adding it to the ISR"
+                                    << (pending ? " (asking again)" : ""));
       p.isr_request_at = now;
       pending_adds_.insert(n);
       ctx_.RequestIsrChange(

@@ -79,6 +79,18 @@ DataDir::DataDir(std::string path, std::unique_ptr<fs::FileLock> lock, NodeIdent
 
 Status DataDir::MarkClean() { return fs_->WriteFileAtomically(path_, kCleanFileName, ""); }
 
+Status DataDir::SetSuspect(bool suspect) {
+  if (suspect == suspect_marked_) return Status::Ok();
+  if (suspect) {
+    RANGEKV_RETURN_IF_ERROR(fs_->WriteFileAtomically(path_, kSuspectFileName, ""));
+  } else {
+    RANGEKV_RETURN_IF_ERROR(fs_->Remove(fs::JoinPath(path_, kSuspectFileName)));
+    RANGEKV_RETURN_IF_ERROR(fs_->SyncDir(path_));
+  }
+  suspect_marked_ = suspect;
+  return Status::Ok();
+}
+
 DataDir::~DataDir() = default;  // releases the lock
 
 Result<std::unique_ptr<DataDir>> DataDir::Open(Env& env, const std::string& dir,
@@ -98,8 +110,19 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(Env& env, const std::string& dir,
     RANGEKV_RETURN_IF_ERROR(fs.Remove(clean));
     RANGEKV_RETURN_IF_ERROR(fs.SyncDir(dir));
   }
-  return std::unique_ptr<DataDir>(new DataDir(dir, std::move(lock), std::move(identity), fs,
-                                              !had_node || marked.has_value()));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<std::string> previous_boot,
+                           fs.ReadSmallFile(fs::JoinPath(dir, kBootFileName), 256));
+  const std::string boot = env.BootId();
+  if (!boot.empty() && previous_boot != boot) {
+    RANGEKV_RETURN_IF_ERROR(fs.WriteFileAtomically(dir, kBootFileName, boot));
+  }
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> suspect,
+                           fs.IsDirectory(fs::JoinPath(dir, kSuspectFileName)));
+  std::unique_ptr<DataDir> out(new DataDir(dir, std::move(lock), std::move(identity), fs,
+                                           !had_node || marked.has_value()));
+  out->same_boot_ = !boot.empty() && previous_boot == boot;
+  out->suspect_marked_ = suspect.has_value();
+  return out;
 }
 
 std::string DataDir::RangeDir(RangeId id) const {

@@ -8,6 +8,11 @@
 // | LOCK               | flock(2)ed by the running kvnode; holds its pid as text |
 // | CLEAN              | present only between a clean shutdown and the next     |
 // |                    | start (empty; written and removed durably)             |
+// | BOOT               | the OS boot id (Env::BootId) when the last process     |
+// |                    | started; rewritten atomically at every start           |
+// | SUSPECT            | present while this node may lack records it had        |
+// |                    | acknowledged and has not caught up since (empty;       |
+// |                    | written and removed durably); survives restarts        |
 // | ranges/<range-id>/ | one RangeStore per range (kvnode/storage/range_store.h)        |
 //
 // NODE format, version 1: ASCII text, each line ending in '\n':
@@ -43,6 +48,7 @@
 // message of a second kvnode more helpful.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +64,8 @@ namespace rangekv::kvnode {
 inline constexpr std::string_view kNodeFileName = "NODE";
 inline constexpr std::string_view kLockFileName = "LOCK";
 inline constexpr std::string_view kCleanFileName = "CLEAN";
+inline constexpr std::string_view kBootFileName = "BOOT";
+inline constexpr std::string_view kSuspectFileName = "SUSPECT";
 inline constexpr std::string_view kRangesDirName = "ranges";
 inline constexpr std::string_view kNodeFileMagic = "rangekv-node";
 inline constexpr int kNodeFileVersion = 1;
@@ -97,8 +105,16 @@ class DataDir {
   // Whether the previous process that used DIR closed it cleanly (its
   // stores closed, everything fsynced), or DIR is new.
   bool previous_run_clean() const { return previous_clean_; }
+  // Whether the previous process ran in this same OS boot: then whatever it
+  // wrote is still there even if it never fsynced (it died, the machine
+  // did not). False when either boot id is unknown.
+  bool previous_run_same_boot() const { return same_boot_; }
   // Records a clean shutdown (after every store closed).
   Status MarkClean();
+  // The SUSPECT marker: whether it was present at Open, and setting or
+  // removing it durably (idempotent).
+  bool suspect_marked() const { return suspect_marked_.load(); }
+  Status SetSuspect(bool suspect);
   // DIR/ranges/<id> (not created here; RangeStore::Open creates it).
   std::string RangeDir(RangeId id) const;
 
@@ -115,6 +131,8 @@ class DataDir {
   std::string path_;
   fs::FileSystem* fs_;
   bool previous_clean_;
+  bool same_boot_ = false;
+  std::atomic<bool> suspect_marked_{false};  // read by any thread, set by one
   std::unique_ptr<fs::FileLock> lock_;
   NodeIdentity identity_;
 };

@@ -67,11 +67,22 @@ Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
       DataDir::Open(config.env != nullptr ? *config.env : DefaultEnv(), config.data_dir,
                     config.id, *config.id));
   std::unique_ptr<Node> node(new Node(std::move(dir), config, Mode::kCluster));
+  // Durably before anything else: a crash right after this start must not
+  // make the next one (same boot, so no longer "rebooted") look trusted.
+  if (node->suspect()) RANGEKV_RETURN_IF_ERROR(node->dir_->SetSuspect(true));
   Node* raw = node.get();
   node->replicator_ = std::make_unique<Replicator>(
       node->id(), node->life(), config.replication,
       [raw](RangeId id) { return raw->StoreOptionsFor(id); }, &node->env_, config.transport);
   return node;
+}
+
+bool Node::SuspectNow() {
+  const bool now = suspect() && !(replicator_ && replicator_->AllCaughtUp());
+  if (Status st = dir_->SetSuspect(now); !st.ok()) {
+    LOG_WARN("updating " << dir_->path() << "/" << kSuspectFileName << ": " << st.ToString());
+  }
+  return now;
 }
 
 StoreOptions Node::StoreOptionsFor(RangeId id) const {

@@ -113,17 +113,23 @@ class Node {
   // Random per process start: the grants of the map are to it
   // (common/cluster_map.h "life").
   const std::string& life() const { return life_; }
-  // The previous process did not stop cleanly and writes are not fsynced
-  // before they are acknowledged (fsync batch or never): a power loss may
-  // have taken records this node had acknowledged (cluster_map.h
-  // "suspect").
+  // This node may lack records it had acknowledged (cluster_map.h
+  // "suspect"): the machine restarted (new boot id) after a process that
+  // did not stop cleanly, with writes acknowledged before fsync (fsync
+  // batch or never); or a store cut a damaged log end or the replicator
+  // lost records; or a previous start was suspect and never caught up
+  // (the SUSPECT marker). A process that merely died (kill -9, crash, OOM)
+  // in the same boot loses nothing it wrote: the page cache keeps it.
   bool suspect() const {
     return tail_cut_.load() || (replicator_ && replicator_->lost_records()) ||
-           (!dir_->previous_run_clean() && config_.fsync != FsyncPolicy::kAlways);
+           dir_->suspect_marked() ||
+           (!dir_->previous_run_clean() && !dir_->previous_run_same_boot() &&
+            config_.fsync != FsyncPolicy::kAlways);
   }
   // Suspect and not yet caught up with every owner since: what the node
-  // znode says (control plane thread: waits for the replication thread).
-  bool SuspectNow() { return suspect() && !(replicator_ && replicator_->AllCaughtUp()); }
+  // znode says. Keeps the SUSPECT marker in step. Control plane thread
+  // (waits for the replication thread).
+  bool SuspectNow();
 
   // ---- data plane (any thread) ----
 

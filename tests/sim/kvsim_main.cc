@@ -3,7 +3,11 @@
 //   kvsim --seeds N [--first S]      seeds S .. S+N-1 (default S = 1)
 //   kvsim --seed S [--verbose]       one seed; --verbose prints the
 //                                    processes' logs with simulated time
+//                                    (KVSIM_DEBUG=1: debug lines too)
+//   kvsim --seed-file F              the seeds listed in F, one per line,
+//                                    '#' comments (regression seeds)
 //   options: --duration-ms D (client load under faults, default 8000),
+//            --max-events E (watchdog per seed, default 3000000),
 //            --no-faults
 //
 // Prints one line per seed that broke an invariant, with how to replay it,
@@ -12,7 +16,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "tests/sim/sim_run.h"
 
@@ -23,8 +29,8 @@ using rangekv::sim::RunResult;
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: kvsim --seeds N [--first S] | --seed S [--verbose]\n"
-               "             [--duration-ms D] [--no-faults]\n");
+               "usage: kvsim --seeds N [--first S] | --seed S [--verbose] | --seed-file F\n"
+               "             [--duration-ms D] [--max-events E] [--no-faults]\n");
   return 2;
 }
 
@@ -53,12 +59,38 @@ void Report(const RunResult& r, bool always) {
   std::fflush(stdout);
 }
 
+// Seeds listed in a file, one per line; '#' starts a comment.
+bool ReadSeedFile(const std::string& path, std::vector<uint64_t>* seeds) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "kvsim: cannot read %s\n", path.c_str());
+    return false;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    line = line.substr(0, line.find('#'));
+    line.erase(0, line.find_first_not_of(" \t"));
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    if (line.empty()) continue;
+    uint64_t seed = 0;
+    if (!ParseU64(line.c_str(), &seed)) {
+      std::fprintf(stderr, "kvsim: %s:%d: not a seed: %s\n", path.c_str(), number, line.c_str());
+      return false;
+    }
+    seeds->push_back(seed);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   RunOptions base;
   uint64_t first = 1, count = 0, one = 0;
   bool single = false;
+  std::string seed_file;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](uint64_t* out) { return i + 1 < argc && ParseU64(argv[++i], out); };
@@ -69,8 +101,16 @@ int main(int argc, char** argv) {
       single = true;
       continue;
     }
+    if (a == "--seed-file" && i + 1 < argc) {
+      seed_file = argv[++i];
+      continue;
+    }
     if (a == "--duration-ms" && value(&v)) {
       base.duration = static_cast<int64_t>(v) * rangekv::sim::kMilli;
+      continue;
+    }
+    if (a == "--max-events" && value(&v)) {
+      base.max_events = v;
       continue;
     }
     if (a == "--verbose") {
@@ -83,14 +123,18 @@ int main(int argc, char** argv) {
     }
     return Usage();
   }
-  if (single == (count != 0)) return Usage();
+  if ((single ? 1 : 0) + (count != 0 ? 1 : 0) + (seed_file.empty() ? 0 : 1) != 1) return Usage();
+  std::vector<uint64_t> seeds;
   if (single) {
-    first = one;
-    count = 1;
+    seeds.push_back(one);
+  } else if (!seed_file.empty()) {
+    if (!ReadSeedFile(seed_file, &seeds)) return 2;
+  } else {
+    for (uint64_t s = first; s < first + count; ++s) seeds.push_back(s);
   }
   const auto start = std::chrono::steady_clock::now();
   uint64_t failed = 0, events = 0, ops = 0;
-  for (uint64_t s = first; s < first + count; ++s) {
+  for (uint64_t s : seeds) {
     RunOptions o = base;
     o.seed = s;
     RunResult r = rangekv::sim::RunSeed(o);
@@ -101,10 +145,11 @@ int main(int argc, char** argv) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%llu seeds (%llu..%llu), %llu failed; %llu events, %llu client ops, %.1f s\n",
-              static_cast<unsigned long long>(count), static_cast<unsigned long long>(first),
-              static_cast<unsigned long long>(first + count - 1),
-              static_cast<unsigned long long>(failed), static_cast<unsigned long long>(events),
-              static_cast<unsigned long long>(ops), secs);
+  std::string which = seed_file.empty() ? std::to_string(seeds.front()) + ".." +
+                                              std::to_string(seeds.back())
+                                        : "from " + seed_file;
+  std::printf("%zu seeds (%s), %llu failed; %llu events, %llu client ops, %.1f s\n",
+              seeds.size(), which.c_str(), static_cast<unsigned long long>(failed),
+              static_cast<unsigned long long>(events), static_cast<unsigned long long>(ops), secs);
   return failed == 0 ? 0 : 1;
 }

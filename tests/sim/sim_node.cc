@@ -56,7 +56,8 @@ void SimNode::Start() {
   ++started_;
   auto inc = std::make_unique<Incarnation>();
   inc->process = std::make_shared<Process>(Process{id_ + "#" + std::to_string(started_)});
-  inc->env = std::make_unique<SimEnv>(c_.world, inc->process, c_.fs);
+  inc->env = std::make_unique<SimEnv>(c_.world, inc->process, c_.fs,
+                                      "boot-" + std::to_string(boots_));
   const ClusterParams& p = c_.params;
   kvnode::NodeConfig cfg;
   cfg.data_dir = data_dir();
@@ -378,6 +379,7 @@ void SimNode::Kill() {
 void SimNode::PowerLoss() {
   LOG_INFO(id_ << ": power loss");
   Crash(true);
+  ++boots_;  // the machine comes back with a new boot id
 }
 
 void SimNode::Terminate() {

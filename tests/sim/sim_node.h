@@ -74,6 +74,7 @@ class SimNode {
   const std::string id_;
   std::unique_ptr<Incarnation> inc_;
   int started_ = 0;
+  int boots_ = 1;  // the simulated machine's boot count (power losses + 1)
 };
 
 }  // namespace rangekv::sim

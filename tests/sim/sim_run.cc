@@ -222,6 +222,7 @@ RunResult RunSeed(const RunOptions& options) {
   RunResult result;
   result.seed = options.seed;
   World world(options.seed);
+  world.SetEventBudget(options.max_events);
   Rng plan(options.seed * 0x9e3779b97f4a7c15ull + 1);
   fs::ForbidPosixForTesting(true);
   log::SetLevel(options.verbose ? (std::getenv("KVSIM_DEBUG") ? log::Level::kDebug : log::Level::kInfo)
@@ -291,6 +292,12 @@ RunResult RunSeed(const RunOptions& options) {
                                   std::to_string(r.epoch.value()) + " isr " + isr + " " +
                                   cluster::RangeStateName(r.state));
       }
+    }
+    if (world.budget_spent()) {
+      result.problems.push_back("watchdog: the run took more than " +
+                                std::to_string(options.max_events) +
+                                " events (a livelock?); it stopped at " +
+                                Ms(world.now() - World::kEpochStart));
     }
     checker.CheckLogs();
     for (const std::string& v : checker.violations()) result.problems.push_back(v);

@@ -18,6 +18,10 @@ struct RunOptions {
   Nanos settle = 30 * kSecond;   // after healing: the final reads must be done by then
   bool faults = true;
   bool verbose = false;          // the processes' logs, with simulated time
+  // The watchdog: a run that needs more events than this is reported (a
+  // livelock, e.g. two nodes copying a snapshot back and forth forever).
+  // Typical runs need 5k-100k.
+  uint64_t max_events = 3'000'000;
 };
 
 struct RunResult {

@@ -55,6 +55,7 @@ void World::At(Nanos at, ProcessRef owner, std::function<void()> fn) {
 uint64_t World::RunUntil(Nanos until, const std::function<bool()>& stop) {
   uint64_t ran = 0;
   while (!queue_.empty() && queue_.top().at <= until) {
+    if (budget_spent()) return ran;
     Event e = std::move(const_cast<Event&>(queue_.top()));
     queue_.pop();
     now_ = e.at;
@@ -73,7 +74,7 @@ uint64_t World::RunUntil(Nanos until, const std::function<bool()>& stop) {
     if (after_event_) after_event_();
     if (stop && stop()) return ran;
   }
-  if (now_ < until) now_ = until;
+  if (now_ < until && !budget_spent()) now_ = until;
   return ran;
 }
 
@@ -247,8 +248,8 @@ std::unique_ptr<exec::Timer> SimExecutor::NewTimer() { return std::make_unique<S
 
 }  // namespace
 
-SimEnv::SimEnv(World& world, ProcessRef process, fs::FileSystem& fs)
-    : world_(world), process_(std::move(process)), fs_(fs) {}
+SimEnv::SimEnv(World& world, ProcessRef process, fs::FileSystem& fs, std::string boot_id)
+    : world_(world), process_(std::move(process)), fs_(fs), boot_id_(std::move(boot_id)) {}
 
 std::unique_ptr<exec::Worker> SimEnv::StartWorker(std::string name, exec::Step step) {
   return std::make_unique<SimWorker>(*this, dynamic_cast<FileSystemSim*>(&fs_), std::move(name),

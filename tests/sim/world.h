@@ -96,8 +96,13 @@ class World {
     At(now_ + delay, std::move(owner), std::move(fn));
   }
   // Runs events until none is due before `until` (then time is `until`),
-  // or stop() returns true after an event. Returns the events run.
+  // or stop() returns true after an event, or the event budget is spent.
+  // Returns the events run.
   uint64_t RunUntil(Nanos until, const std::function<bool()>& stop = {});
+  // A watchdog: once `budget` events have run in total, RunUntil runs no
+  // more (a livelock then ends the run instead of hanging it). 0: none.
+  void SetEventBudget(uint64_t budget) { budget_ = budget; }
+  bool budget_spent() const { return budget_ != 0 && events_run_ >= budget_; }
   // Called after every event (the checkers' hook).
   void SetAfterEvent(std::function<void()> fn) { after_event_ = std::move(fn); }
   uint64_t events_run() const { return events_run_; }
@@ -123,6 +128,7 @@ class World {
   std::priority_queue<Event, std::vector<Event>, Later> queue_;
   uint64_t next_seq_ = 0;
   uint64_t events_run_ = 0;
+  uint64_t budget_ = 0;
   ProcessRef current_;
   std::function<void()> after_event_;
 };
@@ -130,11 +136,12 @@ class World {
 // The Env of one simulated process.
 class SimEnv final : public Env {
  public:
-  SimEnv(World& world, ProcessRef process, fs::FileSystem& fs);
+  SimEnv(World& world, ProcessRef process, fs::FileSystem& fs, std::string boot_id = "boot-1");
   fs::FileSystem& fs() override { return fs_; }
   std::unique_ptr<exec::Worker> StartWorker(std::string name, exec::Step step) override;
   std::unique_ptr<exec::Executor> NewExecutor(std::string name) override;
   uint64_t RandomU64() override { return world_.Next(); }
+  std::string BootId() override { return boot_id_; }
 
   World& world() { return world_; }
   const ProcessRef& process() const { return process_; }
@@ -145,6 +152,7 @@ class SimEnv final : public Env {
   World& world_;
   ProcessRef process_;
   fs::FileSystem& fs_;
+  std::string boot_id_;
 };
 
 }  // namespace rangekv::sim
