@@ -6,11 +6,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-#include "tests/lincheck/lincheck.h"
-#include "tests/sim/sim_check.h"
-#include "tests/sim/sim_client.h"
-#include "tests/sim/sim_coord.h"
-#include "tests/sim/sim_node.h"
+#include "tests/sim/sim_scenario.h"
 
 namespace rangekv::sim {
 namespace {
@@ -46,16 +42,6 @@ std::string Describe(const ClusterParams& p) {
          std::to_string(p.replication.fetch_wait.count()) + " ms";
 }
 
-// Keys spread over the first byte, so every initial range gets some.
-std::vector<std::string> Keys() {
-  std::vector<std::string> keys;
-  for (int i = 0; i < kKeys; ++i) {
-    keys.push_back(std::string(1, static_cast<char>(i * 256 / kKeys + 7)) + "k" +
-                   std::to_string(i));
-  }
-  return keys;
-}
-
 // Strikes faults at random moments and undoes each after a while. At most
 // one node at a time may lose data (power loss, wiped or corrupt disk),
 // and the next such fault waits until that node has been back for a while:
@@ -69,19 +55,6 @@ class Nemesis {
   void Start(Nanos until) {
     until_ = until;
     Schedule();
-  }
-
-  // Ends every fault: links, ZooKeeper cuts, failing disks, pauses, and
-  // starts whatever is down.
-  void HealAll() {
-    c_.net.HealAll();
-    for (auto& n : c_.nodes) {
-      c_.fs.SetSyncFailure(n->data_dir(), 0);
-      if (!n->up()) n->Start();
-    }
-    for (auto& co : c_.coordinators) {
-      if (!co->up()) co->Start();
-    }
   }
 
  private:
@@ -207,115 +180,31 @@ class Nemesis {
   Nanos data_loss_ok_after_ = 0;
 };
 
-bool AllRangesOwned(Cluster& c) {
-  cluster::ClusterMap map = c.MapNow();
-  if (map.ranges.empty()) return false;
-  for (const auto& [id, r] : map.ranges) {
-    if (!r.owner || !map.live_nodes.count(*r.owner)) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 RunResult RunSeed(const RunOptions& options) {
   RunResult result;
   result.seed = options.seed;
-  World world(options.seed);
-  world.SetEventBudget(options.max_events);
   Rng plan(options.seed * 0x9e3779b97f4a7c15ull + 1);
-  fs::ForbidPosixForTesting(true);
-  log::SetLevel(options.verbose ? (std::getenv("KVSIM_DEBUG") ? log::Level::kDebug : log::Level::kInfo)
-                                : log::Level::kOff);
-  InstallSimLogPrefix(world);
   const ClusterParams params = ChooseParams(plan);
   result.setup = Describe(params);
-  {
-    Cluster cluster(world, params);
-    Checker checker(cluster);
-    cluster.observer.on_read = [&checker](const std::string& node, RangeId range, Epoch epoch) {
-      checker.OnRead(node, range, epoch);
-    };
-    world.SetAfterEvent([&checker] { checker.AfterEvent(); });
-    for (auto& co : cluster.coordinators) co->Start();
-    for (auto& n : cluster.nodes) {
-      world.After(plan.Uniform(0, 300) * kMilli, nullptr, [&n] { n->Start(); });
-    }
-    world.RunUntil(world.now() + 20 * kSecond, [&] { return AllRangesOwned(cluster); });
-    if (!AllRangesOwned(cluster)) result.problems.push_back("the cluster never bootstrapped");
-
-    lincheck::History history;
-    std::vector<std::unique_ptr<SimClient>> clients;
-    for (int i = 1; i <= kClients; ++i) {
-      clients.push_back(std::make_unique<SimClient>(cluster, i, Keys(), history));
-    }
-    Nemesis nemesis(cluster, plan, result);
-    const Nanos end = world.now() + options.duration;
-    for (auto& client : clients) client->Run(end);
-    if (options.faults) nemesis.Start(end);
-    world.RunUntil(end);
-    world.RunUntil(world.now() + 5 * kSecond, [&] {
-      return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->idle(); });
-    });
-    nemesis.HealAll();
-
-    // Final reads: every key, once the cluster has recovered.
-    SimClient reader(cluster, 0, Keys(), history);
-    const Nanos deadline = world.now() + options.settle;
-    const std::vector<std::string> keys = Keys();
-    size_t succeeded = 0;
-    size_t finished = 0;
-    std::function<void(size_t)> read = [&](size_t i) {
-      if (i == keys.size()) return;
-      reader.Read(keys[i], deadline, [&, i](bool ok) {
-        ++finished;
-        if (ok) ++succeeded;
-        read(i + 1);
-      });
-    };
-    world.After(plan.Uniform(500, 2000) * kMilli, nullptr, [&] { read(0); });
-    world.RunUntil(deadline + kSecond, [&] { return finished == keys.size(); });
-    if (succeeded < keys.size()) {
-      result.problems.push_back("liveness: " + std::to_string(keys.size() - succeeded) +
-                                " final reads did not succeed within " + Ms(options.settle) +
-                                " of healing every fault");
-      cluster::ClusterMap map = cluster.MapNow();
-      for (const auto& [id, n] : map.live_nodes) {
-        result.problems.push_back("  node " + id.str() + (n.suspect ? " suspect" : "") +
-                                  (n.opening ? " opening" : ""));
-      }
-      for (const auto& [id, r] : map.ranges) {
-        std::string isr;
-        for (const NodeId& m : r.isr) isr += (isr.empty() ? "" : ",") + m.str();
-        result.problems.push_back("  range " + std::to_string(id.value()) + " owner " +
-                                  (r.owner ? r.owner->str() : "-") + " epoch " +
-                                  std::to_string(r.epoch.value()) + " isr " + isr + " " +
-                                  cluster::RangeStateName(r.state));
-      }
-    }
-    if (world.budget_spent()) {
-      result.problems.push_back("watchdog: the run took more than " +
-                                std::to_string(options.max_events) +
-                                " events (a livelock?); it stopped at " +
-                                Ms(world.now() - World::kEpochStart));
-    }
-    checker.CheckLogs();
-    for (const std::string& v : checker.violations()) result.problems.push_back(v);
-    lincheck::CheckOptions co;
-    co.max_states = 2'000'000;
-    lincheck::CheckResult lin = lincheck::Check(history, co);
-    if (lin.verdict == lincheck::Verdict::kViolation) {
-      result.problems.push_back("linearizability: " + lin.Explain());
-    } else if (lin.verdict == lincheck::Verdict::kUnknown) {
-      result.problems.push_back("linearizability: unknown (search budget): " + lin.Explain());
-    }
-    result.events = world.events_run();
-    result.committed = checker.committed_records();
-    for (auto& client : clients) result.ops += client->ops();
-    world.SetAfterEvent(nullptr);
+  Scenario s(options.seed, params, options.verbose, options.max_events);
+  if (!s.Boot([&plan](int) { return plan.Uniform(0, 300) * kMilli; })) {
+    result.problems.push_back("the cluster never bootstrapped");
   }
-  log::SetLineHeadForTesting(nullptr);
-  fs::ForbidPosixForTesting(false);
+  const std::vector<std::string> keys = SpreadKeys(kKeys);
+  const Nanos end = s.world().now() + options.duration;
+  s.StartClients(kClients, end, keys);
+  Nemesis nemesis(s.cluster(), plan, result);
+  if (options.faults) nemesis.Start(end);
+  s.world().RunUntil(end);
+  s.RunUntil(5 * kSecond, [&s] { return s.ClientsIdle(); });
+  s.HealAll();
+  s.FinalReads(keys, plan.Uniform(500, 2000) * kMilli, options.settle, &result.problems);
+  s.Check(&result.problems);
+  result.events = s.world().events_run();
+  result.committed = s.committed_records();
+  result.ops = s.client_ops();
   return result;
 }
 
