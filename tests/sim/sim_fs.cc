@@ -336,8 +336,8 @@ void FileSystemSim::Wipe(const std::string& prefix) {
   (void)CreateDirs(prefix);
 }
 
-bool FileSystemSim::CorruptOneFile(const std::string& prefix,
-                                   const std::function<bool(const std::string&)>& want) {
+std::string FileSystemSim::CorruptOneFile(const std::string& prefix,
+                                          const std::function<bool(const std::string&)>& want) {
   std::vector<std::pair<std::string, std::shared_ptr<Inode>>> candidates;
   for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && Under(it->first, prefix); ++it) {
     for (auto& [name, inode] : it->second.entries) {
@@ -346,13 +346,13 @@ bool FileSystemSim::CorruptOneFile(const std::string& prefix,
       }
     }
   }
-  if (candidates.empty()) return false;
+  if (candidates.empty()) return "";
   auto& [path, inode] = candidates[static_cast<size_t>(
       world_.Uniform(0, static_cast<int64_t>(candidates.size()) - 1))];
   size_t at = static_cast<size_t>(world_.Uniform(0, static_cast<int64_t>(inode->durable.size()) - 1));
   inode->durable[at] = static_cast<char>(inode->durable[at] ^ 0x5a);
   if (at < inode->data.size()) inode->data[at] = inode->durable[at];
-  return true;
+  return path + " at offset " + std::to_string(at);
 }
 
 void FileSystemSim::SetSyncFailure(const std::string& prefix, double probability) {

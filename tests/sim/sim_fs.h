@@ -74,8 +74,10 @@ class FileSystemSim final : public fs::FileSystem {
   void PowerLoss(const std::string& prefix);
   void Wipe(const std::string& prefix);
   // Flips one byte of one durable file under prefix whose name passes
-  // `want` (chosen by the world's generator); false when there is none.
-  bool CorruptOneFile(const std::string& prefix, const std::function<bool(const std::string&)>& want);
+  // `want` (chosen by the world's generator). Returns "<path> at offset
+  // <n>", or "" when there is no such file.
+  std::string CorruptOneFile(const std::string& prefix,
+                             const std::function<bool(const std::string&)>& want);
   // fdatasync / SyncDir of paths under prefix fail with EIO with this
   // probability (0: never).
   void SetSyncFailure(const std::string& prefix, double probability);

@@ -418,12 +418,12 @@ void SimNode::WipeDisk() {
 
 bool SimNode::CorruptRange() {
   if (inc_) return false;
-  bool done = c_.fs.CorruptOneFile(data_dir() + "/ranges", [](const std::string& path) {
+  const std::string what = c_.fs.CorruptOneFile(data_dir() + "/ranges", [](const std::string& path) {
     const std::string name = path.substr(path.rfind('/') + 1);
     return name.rfind("wal-", 0) == 0 || name.rfind("snap-", 0) == 0;
   });
-  if (done) LOG_INFO(id_ << ": a range file corrupted");
-  return done;
+  if (!what.empty()) LOG_INFO(id_ << ": corrupted " << what);
+  return !what.empty();
 }
 
 }  // namespace rangekv::sim
