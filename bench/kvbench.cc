@@ -26,12 +26,12 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench/latency_histogram.h"
+#include "common/mutex.h"
 #include "rangekv/client.h"
 
 namespace rangekv::bench {
@@ -172,15 +172,15 @@ class Bench {
   double MeasuredSeconds() const {
     return std::chrono::duration<double>(measure_end_ - measure_start_).count();
   }
-  LatencyHistogram MergedHistogram() const {
+  LatencyHistogram MergedHistogram() const EXCLUDES(mu_) {
     LatencyHistogram h;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& s : stats_) h.Merge(s->histogram);
     return h;
   }
-  std::array<uint64_t, kCodes> Errors() const {
+  std::array<uint64_t, kCodes> Errors() const EXCLUDES(mu_) {
     std::array<uint64_t, kCodes> out{};
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& s : stats_) {
       for (size_t c = 0; c < kCodes; ++c) out[c] += s->errors[c].load();
     }
@@ -192,17 +192,17 @@ class Bench {
     uint64_t rng;
   };
 
-  uint64_t Sum(std::atomic<uint64_t> ThreadStats::*field) const {
-    std::lock_guard lock(mu_);
+  uint64_t Sum(std::atomic<uint64_t> ThreadStats::*field) const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     uint64_t n = 0;
     for (auto& s : stats_) n += ((*s).*field).load(std::memory_order_relaxed);
     return n;
   }
 
-  ThreadStats& Local() {
+  ThreadStats& Local() EXCLUDES(mu_) {
     thread_local ThreadStats* local = nullptr;
     if (local == nullptr) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stats_.push_back(std::make_unique<ThreadStats>());
       local = stats_.back().get();
     }
@@ -299,8 +299,8 @@ class Bench {
   std::atomic<int64_t> in_flight_{0};
   Clock::time_point measure_start_{};
   Clock::time_point measure_end_{};
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<ThreadStats>> stats_;  // guarded by mu_ (the vector)
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<ThreadStats>> stats_ GUARDED_BY(mu_);  // the vector only
 };
 
 double Micros(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }

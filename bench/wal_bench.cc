@@ -12,14 +12,13 @@
 #include <stdlib.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "kvnode/storage/range_store.h"
 
 namespace rangekv::kvnode {
@@ -37,24 +36,27 @@ std::string MakeTempDir() {
 // Waits for one write's callback.
 class Waiter {
  public:
-  void Done(bool ok) {
-    std::lock_guard lock(mu_);
+  void Done(bool ok) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     done_ = true;
     ok_ = ok;
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
-  bool Wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
+  bool Wait() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    cv_.Wait(lock, [&] {
+      mu_.AssertHeld();  // Wait calls the predicate with the lock held
+      return done_;
+    });
     done_ = false;
     return ok_;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  bool ok_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ GUARDED_BY(mu_) = false;
+  bool ok_ GUARDED_BY(mu_) = false;
 };
 
 void BM_Put(benchmark::State& state) {
@@ -132,8 +134,9 @@ void BM_PutPipelined(benchmark::State& state) {
     if (p == fs::FaultPoint::kSync) ++sync_calls;
     return 0;
   });
-  std::mutex mu;
-  std::condition_variable cv;
+  // outstanding, waiting and failures are under mu (locals cannot be GUARDED_BY).
+  Mutex mu;
+  CondVar cv;
   int64_t outstanding = 0;
   bool waiting = false;
   uint64_t failures = 0;
@@ -142,26 +145,26 @@ void BM_PutPipelined(benchmark::State& state) {
   for (auto _ : state) {
     for (int i = 0; i < 1000; ++i, ++puts) {
       {
-        std::unique_lock lock(mu);
+        MutexLock lock(mu);
         waiting = outstanding >= inflight;
-        cv.wait(lock, [&] { return outstanding < inflight; });
+        cv.Wait(lock, [&] { return outstanding < inflight; });
         waiting = false;
         ++outstanding;
       }
       std::vector<proto::WriteOp> ops;
       ops.push_back(proto::WriteOp::Put("key" + std::to_string(puts % 100000), value));
       store->Write(std::move(ops), [&](Result<Seq> r) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         failures += !r.ok();
         --outstanding;
-        if (waiting) cv.notify_one();
+        if (waiting) cv.NotifyOne();
       });
     }
   }
   {
-    std::unique_lock lock(mu);
+    MutexLock lock(mu);
     waiting = true;
-    cv.wait(lock, [&] { return outstanding == 0; });
+    cv.Wait(lock, [&] { return outstanding == 0; });
   }
   fs::SetFaultHookForTesting(nullptr);
   state.SetItemsProcessed(puts);

@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/asio.h"
 #include "common/exec.h"
+#include "common/mutex.h"
 
 namespace rangekv::exec {
 
@@ -19,12 +19,12 @@ class AsioExecutor final : public Executor {
   explicit AsioExecutor(std::string name);
   ~AsioExecutor() override;
 
-  void Post(std::function<void()> task) override;
+  void Post(std::function<void()> task) override EXCLUDES(mu_);
   std::unique_ptr<Timer> NewTimer() override;
   bool RunningHere() const override;
   // Ends the thread once every handler already posted has run (so Asio
   // objects get their completions); later posts are dropped.
-  void Stop() override;
+  void Stop() override EXCLUDES(mu_);
 
   asio::io_context& io() { return io_; }
 
@@ -33,8 +33,8 @@ class AsioExecutor final : public Executor {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
-  std::mutex mu_;
-  bool stopped_ = false;  // guarded by mu_
+  Mutex mu_;
+  bool stopped_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace rangekv::exec

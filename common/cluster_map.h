@@ -50,11 +50,14 @@
 //     replaced disk is a new incarnation, so such a node is not in sync
 //     until it has copied the range again and the owner adds it back.
 //   - NodeInfo "suspect": this node's copies may lack records it had
-//     acknowledged: it did not shut down cleanly last time and runs with
-//     fsync batch or never (a power loss may have taken what was not yet
-//     fsynced), or opening a range cut a damaged end off its log (torn by a
-//     crash, or an acknowledged record damaged on disk). Set until every
-//     range it holds has caught up with its owner. NodeInfo "opening": the
+//     acknowledged: the machine restarted since its last unclean stop and
+//     it runs with fsync batch or never (a power loss may have taken what
+//     was not fsynced; a process that merely died in the same boot, told
+//     by the OS boot id, lost nothing the page cache held), opening a range
+//     cut a damaged end off its log, a store hit an I/O error and was
+//     reopened, or a range's copy was found lost and is copied again. Set
+//     until every range it holds has caught up with its owner, and kept
+//     across restarts until then by a marker in the data directory. NodeInfo "opening": the
 //     process has not opened its ranges yet, so whether it is suspect is
 //     not known; cleared (and suspect decided) once it has. The coordinator
 //     makes an in-sync replica owner only if it is neither opening nor

@@ -1,10 +1,12 @@
-// common/mutex.h — a mutex, its scoped lock and a condition variable that
-// clang's thread-safety analysis (-Wthread-safety) understands.
+// common/mutex.h — a mutex, its scoped lock, a reader/writer mutex
+// (SharedMutex with ReaderMutexLock / WriterMutexLock) and a condition
+// variable that clang's thread-safety analysis (-Wthread-safety) understands.
 //
 // libstdc++'s std::mutex carries no capability attributes, so state
 // annotated GUARDED_BY(mu) must be guarded by a Mutex from here for the
 // analysis to check it. The types are thin wrappers: same cost, same
-// semantics as std::mutex / std::unique_lock / std::condition_variable.
+// semantics as std::mutex / std::unique_lock / std::shared_mutex /
+// std::condition_variable.
 // Under GCC the attributes expand to nothing.
 //
 //   class Counter {
@@ -21,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #if defined(__clang__)
@@ -36,8 +39,11 @@
 #define ACQUIRED_BEFORE(...) RANGEKV_TSA(acquired_before(__VA_ARGS__))
 #define ACQUIRED_AFTER(...) RANGEKV_TSA(acquired_after(__VA_ARGS__))
 #define REQUIRES(...) RANGEKV_TSA(requires_capability(__VA_ARGS__))
+#define REQUIRES_SHARED(...) RANGEKV_TSA(requires_shared_capability(__VA_ARGS__))
 #define ACQUIRE(...) RANGEKV_TSA(acquire_capability(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) RANGEKV_TSA(acquire_shared_capability(__VA_ARGS__))
 #define RELEASE(...) RANGEKV_TSA(release_capability(__VA_ARGS__))
+#define RELEASE_SHARED(...) RANGEKV_TSA(release_shared_capability(__VA_ARGS__))
 #define TRY_ACQUIRE(...) RANGEKV_TSA(try_acquire_capability(__VA_ARGS__))
 #define EXCLUDES(...) RANGEKV_TSA(locks_excluded(__VA_ARGS__))
 #define ASSERT_CAPABILITY(x) RANGEKV_TSA(assert_capability(x))
@@ -79,6 +85,48 @@ class SCOPED_CAPABILITY MutexLock {
  private:
   friend class CondVar;
   std::unique_lock<std::mutex> lock_;
+};
+
+// A reader/writer mutex (std::shared_mutex): readers share it, a writer
+// holds it alone. For state read far more often than written, where a
+// reader must not wait for another reader.
+class CAPABILITY("shared mutex") SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void lock() ACQUIRE() { mu_.lock(); }
+  void unlock() RELEASE() { mu_.unlock(); }
+  void lock_shared() ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void unlock_shared() RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+// Holds a SharedMutex exclusively for its scope.
+class SCOPED_CAPABILITY WriterMutexLock {
+ public:
+  explicit WriterMutexLock(SharedMutex& mu) ACQUIRE(mu) : mu_(mu) { mu_.lock(); }
+  ~WriterMutexLock() RELEASE() { mu_.unlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  SharedMutex& mu_;
+};
+
+// Holds a SharedMutex shared for its scope.
+class SCOPED_CAPABILITY ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(SharedMutex& mu) ACQUIRE_SHARED(mu) : mu_(mu) { mu_.lock_shared(); }
+  ~ReaderMutexLock() RELEASE() { mu_.unlock_shared(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  SharedMutex& mu_;
 };
 
 // A condition variable waited on with a MutexLock held.

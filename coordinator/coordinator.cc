@@ -121,7 +121,7 @@ void Coordinator::Stop() {
                << (calls_ ? calls_->in_flight() : 0) << " request(s) in flight after "
                << kStopDrain.count() << " ms");
     }
-    if (role_ == Role::kLeader) LOG_INFO("stepping down: shutting down");
+    if (role() == Role::kLeader) LOG_INFO("stepping down: shutting down");
     SetRole(Role::kNone, "");
     // Closing the session deletes our candidate znode at once.
     CloseSession("coordinator stopping");
@@ -142,17 +142,17 @@ void Coordinator::MaybeQuiet() {
 }
 
 Role Coordinator::role() const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   return role_;
 }
 
 CoordinatorStats Coordinator::stats() const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   return stats_;
 }
 
 std::vector<double> Coordinator::FailoverWindowsSince(uint64_t* seen) const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   const uint64_t total = stats_.failovers_timed;
   const uint64_t first_kept = total - windows_.size();
   std::vector<double> out;
@@ -285,7 +285,7 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
     Remember(*z.info);
   }
   TrackLiveness(&snap);
-  if (!*leading || role_ != Role::kLeader) co_return Status::Ok();
+  if (!*leading || role() != Role::kLeader) co_return Status::Ok();
   snap.known_epochs = known_epochs_;
   snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
@@ -342,7 +342,7 @@ asio::awaitable<Result<bool>> Coordinator::Elect(zkawait::Calls& z) {
 void Coordinator::SetRole(Role role, const std::string& leader) {
   Role before;
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     before = role_;
     role_ = role;
     if (role == Role::kLeader && before != Role::kLeader) ++stats_.elections_won;
@@ -364,7 +364,7 @@ void Coordinator::SetRole(Role role, const std::string& leader) {
 }
 
 void Coordinator::LoseLeadership(const std::string& why) {
-  if (role_ == Role::kLeader) {
+  if (role() == Role::kLeader) {
     LOG_WARN("lost leadership: " << why);
     UpdateStats([](CoordinatorStats& st) { ++st.leadership_lost; });
   }
@@ -413,7 +413,7 @@ void Coordinator::TrackLiveness(ClusterSnapshot* snap) {
     // Never seen live by us: dead at least since we lead (the clock that
     // matters for replacing it), else since now.
     auto from = since != missing_since_.end() ? since->second
-                : role_ == Role::kLeader      ? leader_since_
+                : role() == Role::kLeader     ? leader_since_
                                               : now;
     snap->dead_for[id] = std::chrono::duration_cast<milliseconds>(now - from);
   }

@@ -59,7 +59,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -67,6 +66,7 @@
 
 #include "common/asio.h"
 #include "common/cluster_map.h"
+#include "common/mutex.h"
 #include "common/zk/reconciler.h"
 #include "common/zk/session.h"
 #include "coordinator/coordinator_options.h"
@@ -136,13 +136,13 @@ class Coordinator {
   void Stop();
   static constexpr std::chrono::milliseconds kStopDrain{2000};
 
-  Role role() const;
-  CoordinatorStats stats() const;
+  Role role() const EXCLUDES(stats_mu_);
+  CoordinatorStats stats() const EXCLUDES(stats_mu_);
   // The failover windows (ms: old owner's znode first seen missing ->
   // promotion written) numbered from *seen on (0-based, in the order of
   // stats().failovers_timed), of the last kKeptWindows; sets *seen to the
   // count so far. For the metrics exporter.
-  std::vector<double> FailoverWindowsSince(uint64_t* seen) const;
+  std::vector<double> FailoverWindowsSince(uint64_t* seen) const EXCLUDES(stats_mu_);
   static constexpr size_t kKeptWindows = 256;
 
   // Internal; public only for make_unique. Use Create.
@@ -180,7 +180,7 @@ class Coordinator {
   // [check(our candidate znode at its version), op]: a write that only
   // succeeds while we still hold the lowest candidate znode.
   std::vector<zk::ZkOp> AsLeader(std::optional<zk::ZkOp> op = std::nullopt) const;
-  void SetRole(Role role, const std::string& leader);
+  void SetRole(Role role, const std::string& leader) EXCLUDES(stats_mu_);
   // Leader -> kNone with a log line; the next reconcile elects again.
   void LoseLeadership(const std::string& why);
   void LogNotes(const std::vector<std::string>& notes);
@@ -189,13 +189,13 @@ class Coordinator {
   void Remember(const cluster::RangeInfo& r);
   // Updates missing_since_ from the live nodes, and fills snap->dead_for.
   void TrackLiveness(ClusterSnapshot* snap);
-  void LogPromotion(const RangeWrite& w, const std::string& what);
+  void LogPromotion(const RangeWrite& w, const std::string& what) EXCLUDES(stats_mu_);
   // Reconciles again after `after` (Plan::recheck_after), unless an earlier
   // recheck is already armed.
   void ArmRecheck(std::chrono::milliseconds after);
   template <typename F>
-  void UpdateStats(F&& f) {
-    std::lock_guard lock(stats_mu_);
+  void UpdateStats(F&& f) EXCLUDES(stats_mu_) {
+    MutexLock lock(stats_mu_);
     f(stats_);
   }
 
@@ -233,10 +233,11 @@ class Coordinator {
   LogLimiter notes_limiter_{std::chrono::seconds(30)};
   LogLimiter warn_limiter_{std::chrono::seconds(5)};
 
-  mutable std::mutex stats_mu_;  // guards stats_, windows_ and role_
-  CoordinatorStats stats_;
-  std::deque<double> windows_;  // the last kKeptWindows failover windows, ms
-  Role role_ = Role::kNone;
+  mutable Mutex stats_mu_;
+  CoordinatorStats stats_ GUARDED_BY(stats_mu_);
+  std::deque<double> windows_ GUARDED_BY(stats_mu_);  // the last kKeptWindows failover windows, ms
+  // Written only on strand_ (SetRole); read through role() there too.
+  Role role_ GUARDED_BY(stats_mu_) = Role::kNone;
 };
 
 }  // namespace rangekv::coordinator

@@ -52,7 +52,7 @@ asio::awaitable<Status> Coordinator::ReadConfig(zkawait::Calls& z, ClusterConfig
   if (!got.ok()) co_return got.status();
   *config = options_.config;
   if (!got->has_value()) {
-    if (role_ != Role::kLeader) co_return Status::Ok();  // the leader will write it
+    if (role() != Role::kLeader) co_return Status::Ok();  // the leader will write it
     auto made = co_await zkawait::Multi(
         z, AsLeader(zk::ZkOp::Create(paths_.config(), cluster::EncodeConfig(options_.config))));
     if (made.ok()) {
@@ -254,12 +254,11 @@ void Coordinator::LogPromotion(const RangeWrite& w, const std::string& what) {
     }
   }
   if (window_ms) {
-    UpdateStats([&](CoordinatorStats& st) {
-      ++st.failovers_timed;
-      st.last_failover_ms = static_cast<uint64_t>(*window_ms);
-      windows_.push_back(static_cast<double>(*window_ms));
-      if (windows_.size() > kKeptWindows) windows_.pop_front();
-    });
+    MutexLock lock(stats_mu_);  // windows_ too, so not UpdateStats
+    ++stats_.failovers_timed;
+    stats_.last_failover_ms = static_cast<uint64_t>(*window_ms);
+    windows_.push_back(static_cast<double>(*window_ms));
+    if (windows_.size() > kKeptWindows) windows_.pop_front();
   }
   LOG_INFO(what << ": failover: owner " << (w.deposed ? w.deposed->str() : std::string("?"))
                 << " -> " << (r.owner ? r.owner->str() : std::string("-")) << ", epoch "

@@ -15,12 +15,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "common/mutex.h"
 #include "kvnode/cluster/cluster_member.h"
 #include "kvnode/server/metrics.h"
 #include "kvnode/server/node.h"
@@ -56,21 +56,21 @@ sigset_t BlockStopSignals() {
 // stored, then kFatalSignal wakes main's sigwait.
 class FatalStop {
  public:
-  void Raise(const Status& st) {
+  void Raise(const Status& st) EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       status_ = st;
     }
     ::kill(::getpid(), kFatalSignal);
   }
-  Status status() {
-    std::lock_guard lock(mu_);
+  Status status() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return status_;
   }
 
  private:
-  std::mutex mu_;
-  Status status_;
+  Mutex mu_;
+  Status status_ GUARDED_BY(mu_);
 };
 
 int CannotStart(const Status& st) {

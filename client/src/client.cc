@@ -1,10 +1,8 @@
 #include "rangekv/client.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <future>
-#include <mutex>
 #include <thread>
 
 #include "common/net/address.h"
@@ -13,6 +11,7 @@
 #include "client/src/router.h"
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 
 namespace rangekv {
@@ -120,19 +119,20 @@ struct Client::Impl {
 
   // Connects every connection; the first failure, or OK.
   Status ConnectAll() {
-    std::mutex mu;
-    std::condition_variable cv;
+    // left and first_error are under mu (locals cannot be GUARDED_BY).
+    Mutex mu;
+    CondVar cv;
     size_t left = conns.size();
     Status first_error;
     for (auto& c : conns) {
       c->Connect([&](Status st) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (!st.ok() && first_error.ok()) first_error = st;
-        if (--left == 0) cv.notify_all();
+        if (--left == 0) cv.NotifyAll();
       });
     }
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return left == 0; });
+    MutexLock lock(mu);
+    cv.Wait(lock, [&] { return left == 0; });
     return first_error;
   }
 

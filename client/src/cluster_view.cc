@@ -34,8 +34,11 @@ ClusterView::~ClusterView() {
   // client when its handle closes is never completed, and what it holds
   // would be lost.
   {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(2), [this] { return !reading_; });
+    MutexLock lock(mu_);
+    cv_.WaitFor(lock, std::chrono::seconds(2), [this] {
+      mu_.AssertHeld();  // WaitFor calls the predicate with the lock held
+      return !reading_;
+    });
   }
   // On io_, so that no completion of the session runs concurrently with
   // its destruction.
@@ -89,14 +92,17 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   view->reconciler_ = std::move(*rec);
   view->reconciler_->Start();
   view->reconciler_->TriggerNow();
-  std::unique_lock lock(view->mu_);
-  if (!view->cv_.wait_until(lock, deadline, [&] { return view->map_ != nullptr; })) {
+  MutexLock lock(view->mu_);
+  if (!view->cv_.WaitUntil(lock, deadline, [&] {
+        view->mu_.AssertHeld();  // WaitUntil calls the predicate with the lock held
+        return view->map_ != nullptr;
+      })) {
     return Status(Code::kUnavailable, "could not read the cluster map of '" +
                                           std::string(cluster) + "' from ZooKeeper at " +
                                           so.connect_string + " within " +
                                           std::to_string(timeout.count()) + " ms");
   }
-  lock.unlock();
+  lock.Unlock();
   return view;
 }
 
@@ -148,7 +154,7 @@ void ClusterView::Replace(ClusterMap map) {
 }
 
 std::shared_ptr<const ClusterMap> ClusterView::Current() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return map_;
 }
 
@@ -157,17 +163,17 @@ void ClusterView::Refresh() {
 }
 
 uint64_t ClusterView::generation() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return generation_;
 }
 
 void ClusterView::Publish(std::shared_ptr<ClusterMap> map) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     map_ = std::move(map);
     ++generation_;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 namespace {
@@ -218,16 +224,16 @@ void ClusterView::Reconcile(zk::Reconciler::Done done) {
     session_ = std::move(*fresh);
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     reading_ = true;
   }
   auto st = std::make_shared<ReadState>();
   st->done = [this, done = std::move(done)] {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       reading_ = false;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     done();
   };
   zk::Session& s = *session_;

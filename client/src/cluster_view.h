@@ -26,15 +26,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/asio.h"
 #include "common/cluster_map.h"
+#include "common/mutex.h"
 #include "common/zk/reconciler.h"
 #include "common/zk/session.h"
 #include "rangekv/status.h"
@@ -53,17 +52,17 @@ class ClusterView {
   // A view of a fixed map with no ZooKeeper behind it, for tests of the
   // Router: Refresh does nothing; Replace publishes another map.
   static std::unique_ptr<ClusterView> Fixed(cluster::ClusterMap map);
-  void Replace(cluster::ClusterMap map);
+  void Replace(cluster::ClusterMap map) EXCLUDES(mu_);
   ~ClusterView();
   ClusterView(const ClusterView&) = delete;
   ClusterView& operator=(const ClusterView&) = delete;
 
   // The latest map (never null after Open succeeded).
-  std::shared_ptr<const cluster::ClusterMap> Current() const;
+  std::shared_ptr<const cluster::ClusterMap> Current() const EXCLUDES(mu_);
   // Asks for a re-read soon (coalesced). Non-blocking.
   void Refresh();
   // Completed reads so far.
-  uint64_t generation() const;
+  uint64_t generation() const EXCLUDES(mu_);
 
  private:
   ClusterView(std::string cluster);
@@ -73,8 +72,8 @@ class ClusterView {
   Status AwaitClusterExists(std::string_view cluster, const std::string& zk,
                             std::chrono::steady_clock::time_point deadline);
   struct ReadState;
-  void Reconcile(zk::Reconciler::Done done);
-  void Publish(std::shared_ptr<cluster::ClusterMap> map);
+  void Reconcile(zk::Reconciler::Done done) EXCLUDES(mu_);
+  void Publish(std::shared_ptr<cluster::ClusterMap> map) EXCLUDES(mu_);
 
   cluster::Paths paths_;
   zk::SessionOptions session_options_;
@@ -84,11 +83,11 @@ class ClusterView {
   std::unique_ptr<zk::Session> session_;  // replaced only on io_
   std::unique_ptr<zk::Reconciler> reconciler_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::shared_ptr<const cluster::ClusterMap> map_;  // guarded by mu_
-  uint64_t generation_ = 0;                          // guarded by mu_
-  bool reading_ = false;  // guarded by mu_: a reconcile run is in flight
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::shared_ptr<const cluster::ClusterMap> map_ GUARDED_BY(mu_);
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  bool reading_ GUARDED_BY(mu_) = false;  // a reconcile run is in flight
 };
 
 }  // namespace rangekv::client_internal

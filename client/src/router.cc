@@ -100,7 +100,7 @@ Router::~Router() = default;
 
 void Router::Shutdown() {
   closed_ = true;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [addr, pool] : pools_) {
     for (auto& c : pool->conns) c->Shutdown();
   }
@@ -202,7 +202,7 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
 }
 
 Connection& Router::PickConnection(const std::string& address) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& pool = pools_[address];
   if (!pool) {
     pool = std::make_unique<Pool>();

@@ -48,13 +48,13 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "client/src/cluster_view.h"
 #include "common/net/connection.h"
 #include "common/asio.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 #include "rangekv/client.h"
 #include "rangekv/cluster_info.h"
@@ -84,7 +84,7 @@ class Router {
             ResponseCallback done);
 
   // Fails everything pending with UNAVAILABLE; further Submits fail.
-  void Shutdown();
+  void Shutdown() EXCLUDES(mu_);
 
   std::vector<NodeStatus> Nodes() const;
   std::vector<RangeStatus> Ranges() const;
@@ -104,7 +104,7 @@ class Router {
   void TryElsewhere(std::shared_ptr<Call> call, Status why);
   // A connection of address's pool (created on first use), preferring one
   // that is up. Precondition: address parses (ParseHostPort).
-  Connection& PickConnection(const std::string& address);
+  Connection& PickConnection(const std::string& address) EXCLUDES(mu_);
   asio::io_context& NextIo();
 
   const std::vector<asio::io_context*> ios_;
@@ -114,8 +114,8 @@ class Router {
   std::atomic<size_t> rr_{0};
   std::atomic<bool> closed_{false};
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Pool>> pools_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_ GUARDED_BY(mu_);
 };
 
 }  // namespace rangekv::client_internal

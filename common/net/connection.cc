@@ -55,7 +55,7 @@ Connection::~Connection() = default;
 void Connection::Connect(std::function<void(Status)> done) {
   bool start = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     switch (state_) {
       case State::kClosed:
         asio::post(io_, [done = std::move(done)] {
@@ -81,7 +81,7 @@ void Connection::Send(PendingRequest req) {
   FollowUps follow;
   Status fail;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     fail = AdmitLocked(follow);
     if (fail.ok()) QueueLocked(std::move(req), follow);
   }
@@ -94,7 +94,7 @@ void Connection::Send(PendingRequest req) {
   if (follow.write) {
     asio::post(io_, [this] {
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         write_posted_ = false;
       }
       if (link_ && !link_->writing) DoWrite(link_);
@@ -138,7 +138,7 @@ void Connection::Shutdown() {
   std::vector<PendingRequest> reqs;
   std::vector<std::function<void(Status)>> waiters;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     connected_ = false;
@@ -179,7 +179,7 @@ void Connection::PostFailures(std::vector<PendingRequest> reqs, const Status& st
 
 void Connection::StartConnect() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kClosed) return;
   }
   if (connecting_link_ || link_) return;
@@ -235,7 +235,7 @@ void Connection::OnConnected(std::shared_ptr<Link> link) {
   connecting_link_.reset();
   std::vector<std::function<void(Status)>> waiters;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kClosed) {
       link->Close();
       return;
@@ -257,7 +257,7 @@ void Connection::OnConnectFailed(const Status& st) {
   std::vector<std::function<void(Status)>> waiters;
   std::vector<PendingRequest> failed;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kClosed) return;
     state_ = State::kIdle;
     retry_at_ = Clock::now() + backoff_;
@@ -323,7 +323,7 @@ void Connection::Dispatch(const std::shared_ptr<Link>& link) {
   callbacks.clear();
   callbacks.resize(responses.size());
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < responses.size(); ++i) {
       auto it = pending_.find(responses[i].id);
       if (it == pending_.end()) continue;  // timed out earlier: drop the late answer
@@ -344,7 +344,7 @@ void Connection::Dispatch(const std::shared_ptr<Link>& link) {
 
 void Connection::DoWrite(const std::shared_ptr<Link>& link) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (out_.empty()) {
       link->writing = false;
       return;
@@ -371,7 +371,7 @@ void Connection::OnLinkError(const std::shared_ptr<Link>& link, const Status& st
   link_.reset();
   std::vector<PendingRequest> reqs;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kClosed) return;
     state_ = State::kIdle;
     connected_ = false;
@@ -397,7 +397,7 @@ void Connection::OnLinkError(const std::shared_ptr<Link>& link, const Status& st
 void Connection::ArmTimer() {
   Clock::time_point at;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     at = timer_at_;
   }
   if (at == Clock::time_point::max()) return;
@@ -409,7 +409,7 @@ void Connection::OnTimer(const error_code& ec) {
   if (ec) return;  // re-armed or shut down
   std::vector<PendingRequest> expired;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const auto now = Clock::now();
     while (!deadlines_.empty() && deadlines_.begin()->at <= now) {
       auto it = pending_.find(deadlines_.begin()->id);

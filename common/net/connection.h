@@ -48,7 +48,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -58,6 +57,7 @@
 #include "common/net/address.h"
 #include "common/asio.h"
 #include "common/frame.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 #include "rangekv/status.h"
 
@@ -103,15 +103,15 @@ class Connection {
 
   // Starts connecting now unless connected or connecting; done runs once on
   // an I/O thread with OK or UNAVAILABLE when this attempt ends.
-  void Connect(std::function<void(Status)> done);
+  void Connect(std::function<void(Status)> done) EXCLUDES(mu_);
 
   // Queues a request; its callback runs exactly once (response, TIMEOUT,
   // UNAVAILABLE). Thread-safe.
-  void Send(PendingRequest req);
+  void Send(PendingRequest req) EXCLUDES(mu_);
 
   // Fails every pending request with UNAVAILABLE, closes the socket and
   // refuses further Sends. Idempotent; thread-safe.
-  void Shutdown();
+  void Shutdown() EXCLUDES(mu_);
 
   // Whether the connection is up right now (a hint for load spreading).
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
@@ -154,12 +154,12 @@ class Connection {
   void OnTimer(const boost::system::error_code& ec);
 
   // ---- any thread, mu_ held ----
-  Status AdmitLocked(FollowUps& follow);
-  void QueueLocked(PendingRequest req, FollowUps& follow);
+  Status AdmitLocked(FollowUps& follow) REQUIRES(mu_);
+  void QueueLocked(PendingRequest req, FollowUps& follow) REQUIRES(mu_);
+  // Removes and returns every pending request; clears output and deadlines.
+  std::vector<PendingRequest> TakeAllLocked() REQUIRES(mu_);
 
   // ---- any thread ----
-  // Removes and returns every pending request; clears output and deadlines.
-  std::vector<PendingRequest> TakeAllLocked();
   // Runs each callback with st on an I/O thread (posted).
   void PostFailures(std::vector<PendingRequest> reqs, const Status& st);
 
@@ -179,17 +179,17 @@ class Connection {
   std::shared_ptr<Link> connecting_link_;  // the attempt in progress
   uint64_t attempt_ = 0;                   // stale connect handlers compare this
 
-  std::mutex mu_;
-  State state_ = State::kIdle;                       // guarded by mu_
-  Clock::time_point retry_at_{};                     // guarded by mu_
-  std::chrono::milliseconds backoff_;                // guarded by mu_
-  std::string last_error_;                           // guarded by mu_: why the last connect failed
-  std::string out_;                                  // guarded by mu_: frames not yet written
-  bool write_posted_ = false;                        // guarded by mu_
-  std::unordered_map<uint64_t, PendingRequest> pending_;  // guarded by mu_
-  std::set<Deadline> deadlines_;                     // guarded by mu_
-  Clock::time_point timer_at_ = Clock::time_point::max();  // guarded by mu_
-  std::vector<std::function<void(Status)>> connect_waiters_;  // guarded by mu_
+  Mutex mu_;
+  State state_ GUARDED_BY(mu_) = State::kIdle;
+  Clock::time_point retry_at_ GUARDED_BY(mu_);
+  std::chrono::milliseconds backoff_ GUARDED_BY(mu_);
+  std::string last_error_ GUARDED_BY(mu_);  // why the last connect failed
+  std::string out_ GUARDED_BY(mu_);         // frames not yet written
+  bool write_posted_ GUARDED_BY(mu_) = false;
+  std::unordered_map<uint64_t, PendingRequest> pending_ GUARDED_BY(mu_);
+  std::set<Deadline> deadlines_ GUARDED_BY(mu_);
+  Clock::time_point timer_at_ GUARDED_BY(mu_) = Clock::time_point::max();
+  std::vector<std::function<void(Status)>> connect_waiters_ GUARDED_BY(mu_);
 };
 
 }  // namespace rangekv::net

@@ -2,13 +2,12 @@
 // Asio io_context thread per executor, and the default Env.
 #include "common/exec.h"
 
-#include <condition_variable>
-#include <mutex>
 #include <random>
 #include <thread>
 
 #include "common/asio_executor.h"
 #include "common/fs.h"
+#include "common/mutex.h"
 
 namespace rangekv {
 namespace exec {
@@ -24,8 +23,8 @@ class ThreadWorker final : public Worker {
   void Notify() override {
     // The flag keeps the common case (already notified) off the mutex.
     if (notified_.exchange(true, std::memory_order_acq_rel)) return;
-    { std::lock_guard lock(mu_); }
-    cv_.notify_one();
+    { MutexLock lock(mu_); }
+    cv_.NotifyOne();
   }
 
   void Join() override {
@@ -37,12 +36,12 @@ class ThreadWorker final : public Worker {
     NextStep next = NextStep::Again();
     for (;;) {
       if (next.kind() != NextStep::Kind::kAgain) {
-        std::unique_lock lock(mu_);
+        MutexLock lock(mu_);
         auto ready = [&] { return notified_.load(std::memory_order_acquire); };
         if (next.kind() == NextStep::Kind::kAt) {
-          cv_.wait_until(lock, MonoClock::ToSteady(next.at()), ready);
+          cv_.WaitUntil(lock, MonoClock::ToSteady(next.at()), ready);
         } else {
-          cv_.wait(lock, ready);
+          cv_.Wait(lock, ready);
         }
       }
       notified_.store(false, std::memory_order_release);
@@ -54,8 +53,10 @@ class ThreadWorker final : public Worker {
   const std::string name_;
   const Step step_;
   std::atomic<bool> notified_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
+  // Guards no data (notified_ is atomic): held around the wait and the
+  // notify so that a Notify cannot fall between the check and the sleep.
+  Mutex mu_;
+  CondVar cv_;
   std::thread thread_;
 };
 
@@ -87,7 +88,7 @@ AsioExecutor::AsioExecutor(std::string name)
 AsioExecutor::~AsioExecutor() { Stop(); }
 
 void AsioExecutor::Post(std::function<void()> task) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_) return;
   asio::post(io_, std::move(task));
 }
@@ -98,7 +99,7 @@ bool AsioExecutor::RunningHere() const { return std::this_thread::get_id() == th
 
 void AsioExecutor::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     stopped_ = true;
   }

@@ -17,14 +17,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace rangekv::fs {
 namespace {
 
 std::atomic<bool> g_hook_set{false};
-std::mutex g_hook_mu;
-FaultHook g_hook;
+Mutex g_hook_mu;
+FaultHook g_hook GUARDED_BY(g_hook_mu);
 
 // Returns the errno a test asked for, or 0. The atomic keeps the common case
 // (no hook) free of the mutex.
@@ -42,7 +43,7 @@ int InjectedError(FaultPoint point, const std::string& path) {
   if (!g_hook_set.load(std::memory_order_relaxed)) return 0;
   FaultHook hook;
   {
-    std::lock_guard<std::mutex> lock(g_hook_mu);
+    MutexLock lock(g_hook_mu);
     hook = g_hook;
   }
   return hook ? hook(point, path) : 0;
@@ -62,7 +63,7 @@ constexpr int kIovMax = IOV_MAX;
 
 
 void SetFaultHookForTesting(FaultHook hook) {
-  std::lock_guard<std::mutex> lock(g_hook_mu);
+  MutexLock lock(g_hook_mu);
   g_hook = std::move(hook);
   g_hook_set.store(static_cast<bool>(g_hook), std::memory_order_relaxed);
 }

@@ -5,13 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace rangekv::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
-std::mutex g_program_mu;
-std::string g_program = "rangekv";
+Mutex g_program_mu;
+std::string g_program GUARDED_BY(g_program_mu) = "rangekv";
 std::atomic<std::string (*)()> g_head{nullptr};
 }  // namespace
 
@@ -21,7 +22,7 @@ void SetLevel(Level level) { g_level.store(level); }
 Level GetLevel() { return g_level.load(std::memory_order_relaxed); }
 
 void SetProgram(std::string name) {
-  std::lock_guard lock(g_program_mu);
+  MutexLock lock(g_program_mu);
   g_program = std::move(name);
 }
 
@@ -48,7 +49,7 @@ void Write(Level level, const std::string& message) {
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string program;
   {
-    std::lock_guard lock(g_program_mu);
+    MutexLock lock(g_program_mu);
     program = g_program;
   }
   char head[96];

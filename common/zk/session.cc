@@ -4,12 +4,12 @@
 
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <future>
-#include <mutex>
+#include <mutex>  // std::call_once
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/zk/callback_gate.h"
 
 namespace rangekv::zk {
@@ -82,15 +82,15 @@ constexpr int kClientLogBurst = 2;
 constexpr std::chrono::seconds kClientLogWindow{5};
 
 void ClientLog(const char* message) {
-  static std::mutex mu;
-  static std::chrono::steady_clock::time_point window;
-  static int in_window = 0;
-  static int suppressed = 0;
+  static Mutex mu;
+  static std::chrono::steady_clock::time_point window GUARDED_BY(mu);
+  static int in_window GUARDED_BY(mu) = 0;
+  static int suppressed GUARDED_BY(mu) = 0;
   std::string m = message ? message : "";
   while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.pop_back();
   int dropped = 0;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     auto now = std::chrono::steady_clock::now();
     if (now - window >= kClientLogWindow) {
       window = now;
@@ -287,20 +287,20 @@ struct Session::Impl {
   std::shared_ptr<CallbackGate> gate = std::make_shared<CallbackGate>();
   zhandle_t* zh = nullptr;
 
-  mutable std::mutex mu;  // guards state and session_id; cv waits on it
-  std::condition_variable cv;
-  SessionState state = SessionState::kConnecting;
-  int64_t session_id = 0;
+  mutable Mutex mu;
+  CondVar cv;  // waits on mu for state
+  SessionState state GUARDED_BY(mu) = SessionState::kConnecting;
+  int64_t session_id GUARDED_BY(mu) = 0;
 
   // Runs on the C completion thread: record, wake waiters, post the callback.
-  void OnState(zhandle_t* handle, SessionState s) {
+  void OnState(zhandle_t* handle, SessionState s) EXCLUDES(mu) {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (state == SessionState::kClosed || (Terminal(state) && s != SessionState::kClosed)) return;
       state = s;
       if (s == SessionState::kConnected) session_id = zoo_client_id(handle)->client_id;
     }
-    cv.notify_all();
+    cv.NotifyAll();
     if (!on_state) return;
     asio::post(executor, [gate = gate, cb = on_state, s] { gate->Run([&] { cb(s); }); });
   }
@@ -435,10 +435,10 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() {
   impl_->gate->Close();
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->state = SessionState::kClosed;
   }
-  impl_->cv.notify_all();
+  impl_->cv.NotifyAll();
   // Joins the C client's threads; in-flight requests complete with ZCLOSING
   // into sinks whose posted callbacks the closed gate drops.
   int rc = zookeeper_close(impl_->zh);
@@ -446,12 +446,12 @@ Session::~Session() {
 }
 
 SessionState Session::state() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->state;
 }
 
 int64_t Session::session_id() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->state == SessionState::kConnected ? impl_->session_id : 0;
 }
 
@@ -460,8 +460,9 @@ std::chrono::milliseconds Session::negotiated_timeout() const {
 }
 
 Status Session::WaitConnected(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(impl_->mu);
-  bool done = impl_->cv.wait_for(lock, timeout, [&] {
+  MutexLock lock(impl_->mu);
+  bool done = impl_->cv.WaitFor(lock, timeout, [&] {
+    impl_->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
     return impl_->state == SessionState::kConnected || Terminal(impl_->state);
   });
   if (!done) {

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -22,6 +21,7 @@
 #include <utility>
 
 #include "common/asio.h"
+#include "common/mutex.h"
 #include "common/zk/callback_gate.h"
 #include "common/zk/connect_string.h"
 #include "common/zk/jute.h"
@@ -117,8 +117,8 @@ class WatchChannel::Impl : public std::enable_shared_from_this<Impl> {
   }
   void Stop();
   void AddWatch(const std::string& path);
-  WatchChannelStats stats() const {
-    std::lock_guard lock(stats_mu_);
+  WatchChannelStats stats() const EXCLUDES(stats_mu_) {
+    MutexLock lock(stats_mu_);
     return stats_;
   }
   void DropConnection() {
@@ -160,8 +160,8 @@ class WatchChannel::Impl : public std::enable_shared_from_this<Impl> {
     return conn == conn_ && phase_ != Phase::kStopped;
   }
   template <typename F>
-  void UpdateStats(F&& f) {
-    std::lock_guard lock(stats_mu_);
+  void UpdateStats(F&& f) EXCLUDES(stats_mu_) {
+    MutexLock lock(stats_mu_);
     f(stats_);
   }
 
@@ -195,8 +195,8 @@ class WatchChannel::Impl : public std::enable_shared_from_this<Impl> {
   Clock::time_point last_session_contact_ = Clock::now();  // last frame from a server
   std::minstd_rand rng_;
 
-  mutable std::mutex stats_mu_;
-  WatchChannelStats stats_;
+  mutable Mutex stats_mu_;
+  WatchChannelStats stats_ GUARDED_BY(stats_mu_);
 };
 
 }  // namespace rangekv::zk

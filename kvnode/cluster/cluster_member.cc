@@ -1,8 +1,6 @@
 #include "kvnode/cluster/cluster_member.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -10,6 +8,7 @@
 
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/zk/reconciler.h"
 #include "common/zk/session.h"
 #include "kvnode/cluster/map_reader.h"
@@ -79,38 +78,38 @@ class ClusterMember::Worker {
   ~Worker() { Stop(); }
 
   Status Start();
-  void Stop();
+  void Stop() EXCLUDES(mu_);
   // Any thread: queue an ISR change for the member thread (never blocks).
-  void QueueIsrChange(IsrChange change, std::function<void(Status)> done) {
-    std::lock_guard lock(mu_);
+  void QueueIsrChange(IsrChange change, std::function<void(Status)> done) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     isr_changes_.emplace_back(std::move(change), std::move(done));
     reconcile_wanted_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
  private:
   // ---- on the io thread ----
-  void OnSessionState(uint64_t gen, zk::SessionState state);
-  void OnReconcile() {
-    std::lock_guard lock(mu_);
+  void OnSessionState(uint64_t gen, zk::SessionState state) EXCLUDES(mu_);
+  void OnReconcile() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     reconcile_wanted_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
   // ---- on the member thread ----
   void Run();
-  void Step();
+  void Step() EXCLUDES(mu_);
   enum class WakeOn { kSessionChange, kAnyEvent };
   // Sleeps until `until`, stop, a session state change, and with kAnyEvent
   // also a reconcile request.
-  void WaitEvent(Clock::time_point until, WakeOn wake = WakeOn::kSessionChange);
-  bool Stopping() {
-    std::lock_guard lock(mu_);
+  void WaitEvent(Clock::time_point until, WakeOn wake = WakeOn::kSessionChange) EXCLUDES(mu_);
+  bool Stopping() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return stop_;
   }
-  Status OpenSession();
+  Status OpenSession() EXCLUDES(mu_);
   // Waits for the session to connect, logging with growing spacing; stops
-  // serving once a lost connection lasts a third of the session timeout.
+  // serving as soon as a connection that was up is lost.
   void WaitConnecting(Clock::time_point since, bool ever_connected);
   void LoseSession(zk::SessionState state);
   void Suspend(const std::string& reason);
@@ -121,8 +120,8 @@ class ClusterMember::Worker {
   // twice the session timeout (a second process with the same id).
   Status RivalRegistration(int64_t session, const std::string& address, bool* fatal);
   Status EnsureParents();
-  void Reconcile();
-  void ApplyIsrChanges();
+  void Reconcile() EXCLUDES(mu_);
+  void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
   void SyncSuspect();
   void PublishOpened();
@@ -135,16 +134,16 @@ class ClusterMember::Worker {
   const milliseconds call_timeout_;
 
   // Shared between the io thread and the member thread.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;             // guarded by mu_
-  bool reconcile_wanted_ = true;  // guarded by mu_
-  uint64_t session_gen_ = 0;      // guarded by mu_: callbacks of older sessions are ignored
-  zk::SessionState state_ = zk::SessionState::kConnecting;  // guarded by mu_
-  Clock::time_point state_since_;                           // guarded by mu_
-  bool ever_connected_ = false;  // guarded by mu_: this session was connected once
-  // guarded by mu_: asked by the replicator, with where the outcome goes
-  std::vector<std::pair<IsrChange, std::function<void(Status)>>> isr_changes_;
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool reconcile_wanted_ GUARDED_BY(mu_) = true;
+  uint64_t session_gen_ GUARDED_BY(mu_) = 0;  // callbacks of older sessions are ignored
+  zk::SessionState state_ GUARDED_BY(mu_) = zk::SessionState::kConnecting;
+  Clock::time_point state_since_ GUARDED_BY(mu_);
+  bool ever_connected_ GUARDED_BY(mu_) = false;  // this session was connected once
+  // Asked by the replicator, with where the outcome goes.
+  std::vector<std::pair<IsrChange, std::function<void(Status)>>> isr_changes_ GUARDED_BY(mu_);
 
   // Member thread only.
   std::unique_ptr<zk::Session> session_;
@@ -201,9 +200,9 @@ void ClusterMember::Worker::Stop() {
   stopped_ = true;
   if (reconciler_) reconciler_->Stop();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   if (thread_.joinable()) thread_.join();  // closes the session on its way out
   work_.reset();
@@ -212,19 +211,20 @@ void ClusterMember::Worker::Stop() {
 }
 
 void ClusterMember::Worker::OnSessionState(uint64_t gen, zk::SessionState state) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (gen != session_gen_ || state == state_) return;
   state_ = state;
   state_since_ = Clock::now();
   if (state == zk::SessionState::kConnected) ever_connected_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void ClusterMember::Worker::WaitEvent(Clock::time_point until, WakeOn wake) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   zk::SessionState state = state_;
   uint64_t gen = session_gen_;
-  cv_.wait_until(lock, until, [&] {
+  cv_.WaitUntil(lock, until, [&] {
+    mu_.AssertHeld();  // WaitUntil calls the predicate with the lock held
     return stop_ || state_ != state || session_gen_ != gen ||
            (wake == WakeOn::kAnyEvent && reconcile_wanted_);
   });
@@ -253,7 +253,7 @@ void ClusterMember::Worker::Step() {
   Clock::time_point since;
   bool ever_connected;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     state = state_;
     since = state_since_;
     ever_connected = ever_connected_;
@@ -278,7 +278,7 @@ void ClusterMember::Worker::Step() {
     LOG_INFO("connected to ZooKeeper (session " << Hex(session_id_) << ", timeout "
                                                 << session_->negotiated_timeout().count()
                                                 << " ms)");
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     reconcile_wanted_ = true;
   }
   if (!registered_) {
@@ -286,7 +286,7 @@ void ClusterMember::Worker::Step() {
     Status st = Register(&fatal);
     if (fatal) {
       on_fatal_(st);
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stop_ = true;  // nothing more to do; main stops the process
       return;
     }
@@ -299,12 +299,12 @@ void ClusterMember::Worker::Step() {
     }
     registered_ = true;
     backoff_.Reset();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     reconcile_wanted_ = true;
   }
   bool wanted;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wanted = reconcile_wanted_;
     reconcile_wanted_ = false;
   }
@@ -327,7 +327,7 @@ Status ClusterMember::Worker::OpenSession() {
   so.blocking_timeout = call_timeout_;
   uint64_t gen;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     gen = ++session_gen_;
     state_ = zk::SessionState::kConnecting;
     state_since_ = Clock::now();
@@ -479,7 +479,7 @@ void ClusterMember::Worker::Reconcile() {
              << (read->self_owner ? " belongs to another session" : " is gone")
              << "; registering again");
     registered_ = false;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     reconcile_wanted_ = true;
     return;
   }
@@ -508,7 +508,7 @@ void ClusterMember::Worker::Reconcile() {
 void ClusterMember::Worker::ApplyIsrChanges() {
   std::vector<std::pair<IsrChange, std::function<void(Status)>>> changes;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     changes.swap(isr_changes_);
   }
   for (auto& [c, done] : changes) {
@@ -533,8 +533,9 @@ void ClusterMember::Worker::PublishOpened() {
   if (!set.ok()) return;  // again after the next reconcile
   options_.self = opened;
   if (opened.suspect) {
-    LOG_WARN("this node may lack records it acknowledged (unclean stop with fsync "
-             "batch/never, or a damaged log end): suspect until every range caught up");
+    LOG_WARN("this node may lack records it acknowledged (a reboot after an unclean stop with "
+             "fsync batch/never, a damaged log end, or a range copy being made again): suspect "
+             "until every range caught up");
   }
 }
 

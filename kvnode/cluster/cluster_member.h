@@ -29,19 +29,21 @@
 //      If our own node znode is gone or belongs to another session, go back
 //      to step 2.
 //   4. Session loss: a session reported expired (e.g. after SIGSTOP past
-//      the timeout), or disconnected for a third of the negotiated timeout
-//      (the C client notices a silent server after two thirds, so the
-//      server may expire the session and hand our ranges to others from
-//      then on), suspends serving (RANGE_UNAVAILABLE, stores stay open); a
-//      reconnect within the timeout resumes after a re-read, an expired
-//      session is replaced by a new one, then steps 2-3 run again.
+//      the timeout), or a lost connection, suspends serving at once
+//      (RANGE_UNAVAILABLE, stores stay open). The C client notices a
+//      silent server only after two thirds of the timeout, so the server
+//      may expire the session, and others own our ranges, from a third of
+//      the timeout after the last exchange: suspending when the loss is
+//      noticed keeps that third as a margin for clock rates. A reconnect
+//      within the timeout resumes after a re-read, an expired session is
+//      replaced by a new one, then steps 2-3 run again.
 //
 // Session states as the member sees them:
 //
 //   none --open--> connecting --> connected --register--> registered --reconcile--> serving
 //    ^  (retry,       |  ^           |                                                |
 //    |   backoff)     |  +-----------+ (connection lost, resumed within the timeout) |
-//    +-- expired / auth failed  (disconnected > timeout/3: suspend only) <-----------+
+//    +-- expired / auth failed  (disconnected: suspend at once) <--------------------+
 //
 // Threads: every blocking step (ZooKeeper calls, Node::Apply's disk I/O)
 // runs on the member's own thread, never on an Asio thread. Session

@@ -1,12 +1,11 @@
 #include "kvnode/cluster/map_reader.h"
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 
 namespace rangekv::kvnode {
 namespace {
@@ -27,23 +26,26 @@ Result<std::vector<std::string>> ChildrenOrEmpty(zk::Session& session, const std
 Result<std::vector<GetResult>> GetAll(zk::Session& session, const std::vector<std::string>& paths,
                                       std::chrono::milliseconds timeout) {
   struct Pending {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t left = 0;
-    std::vector<std::optional<GetResult>> results;
+    explicit Pending(size_t n) : left(n), results(n) {}
+    Mutex mu;
+    CondVar cv;
+    size_t left GUARDED_BY(mu);
+    std::vector<std::optional<GetResult>> results GUARDED_BY(mu);
   };
-  auto p = std::make_shared<Pending>();  // shared: completions may outlive a timed-out wait
-  p->left = paths.size();
-  p->results.resize(paths.size());
+  // Shared: completions may outlive a timed-out wait.
+  auto p = std::make_shared<Pending>(paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {
     session.AsyncGet(paths[i], [p, i](GetResult r) {
-      std::lock_guard lock(p->mu);
+      MutexLock lock(p->mu);
       p->results[i].emplace(std::move(r));
-      if (--p->left == 0) p->cv.notify_all();
+      if (--p->left == 0) p->cv.NotifyAll();
     });
   }
-  std::unique_lock lock(p->mu);
-  if (!p->cv.wait_for(lock, timeout, [&] { return p->left == 0; })) {
+  MutexLock lock(p->mu);
+  if (!p->cv.WaitFor(lock, timeout, [&] {
+        p->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
+        return p->left == 0;
+      })) {
     return Status(Code::kTimeout, "reading " + std::to_string(paths.size()) +
                                       " znodes took longer than " +
                                       std::to_string(timeout.count()) + " ms");

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
-#include <mutex>
 #include <set>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "kvnode/replication/replication_internal.h"
 
 namespace rangekv::kvnode {
@@ -68,14 +68,14 @@ class Replicator::Impl {
   }
   ~Impl() { Stop(); }
 
-  void Stop() {
+  void Stop() EXCLUDES(accept_mu_) {
     {
-      std::lock_guard lock(accept_mu_);
+      MutexLock lock(accept_mu_);
       if (stopped_) return;
       stopped_ = true;
     }
     RunHere([this] {
-      std::lock_guard lock(accept_mu_);
+      MutexLock lock(accept_mu_);
       accepting_ = false;  // an Update racing with Stop returns at once from now on
       roles_.clear();
       ticker_->Cancel();
@@ -100,17 +100,17 @@ class Replicator::Impl {
   void RunHereOr(std::function<void()> fn) { RunHere(std::move(fn)); }
 
   // True once Stop has begun.
-  bool stopped() {
-    std::lock_guard lock(accept_mu_);
+  bool stopped() EXCLUDES(accept_mu_) {
+    MutexLock lock(accept_mu_);
     return stopped_;
   }
 
   // Posts fn to the replication thread, or runs refused() here once Stop
   // has begun (a handler posted after the thread ends would never run, and
   // its request would never be answered).
-  void PostOr(std::function<void()> fn, const std::function<void()>& refused) {
+  void PostOr(std::function<void()> fn, const std::function<void()>& refused) EXCLUDES(accept_mu_) {
     {
-      std::lock_guard lock(accept_mu_);
+      MutexLock lock(accept_mu_);
       if (accepting_) {
         exec_->Post(std::move(fn));
         return;
@@ -128,11 +128,11 @@ class Replicator::Impl {
  private:
   // Runs fn on the replication thread and waits for it; does nothing once
   // Stop has begun (the thread may be gone).
-  void RunHere(std::function<void()> fn) {
+  void RunHere(std::function<void()> fn) EXCLUDES(accept_mu_) {
     if (exec_->RunningHere()) return fn();
     std::promise<void> done;
     {
-      std::lock_guard lock(accept_mu_);
+      MutexLock lock(accept_mu_);
       if (!accepting_) return;
       exec_->Post([&] {
         fn();
@@ -240,11 +240,16 @@ class Replicator::Impl {
     const KeyRange bounds = old->bounds();
     background_->Post([this, id, slot, old, opts, bounds, &fs] {
       (void)old->Close();
+      // No files where the open store had its copy: an earlier attempt set
+      // them aside and failed after. The empty store that opens now is not
+      // that copy.
+      auto files = fs.ListDir(opts.dir);
+      bool rebuilt = !files.ok() || files->empty() || IsCopying(fs, opts.dir);
       Result<std::unique_ptr<RangeStore>> fresh = RangeStore::Open(id, bounds, opts);
-      bool rebuilt = false;
       if (!fresh.ok() && fresh.status().code() == Code::kCorruption) {
         const std::string aside = opts.dir + ".damaged";
-        Status st = fs.RemoveAll(aside);
+        Status st = MarkCopying(fs, opts.dir);
+        if (st.ok()) st = fs.RemoveAll(aside);
         if (st.ok()) st = fs.Rename(opts.dir, aside);
         if (st.ok()) st = fs.SyncDir(fs::DirName(opts.dir));
         fresh = st.ok() ? RangeStore::Open(id, bounds, opts) : Result<std::unique_ptr<RangeStore>>(st);
@@ -325,9 +330,9 @@ class Replicator::Impl {
   std::atomic<bool> lost_records_{false};
   std::map<RangeId, Clock::time_point> resigned_at_;
   std::unique_ptr<exec::Timer> ticker_;
-  std::mutex accept_mu_;
-  bool stopped_ = false;   // guarded by accept_mu_
-  bool accepting_ = true;  // guarded by accept_mu_
+  Mutex accept_mu_;
+  bool stopped_ GUARDED_BY(accept_mu_) = false;
+  bool accepting_ GUARDED_BY(accept_mu_) = true;
 };
 
 Replicator::Replicator(NodeId self, std::string self_life, ReplicationOptions options,
@@ -344,6 +349,19 @@ void Replicator::SetIsrChanger(IsrChangeFn fn) { impl_->SetIsrChanger(std::move(
 
 void Replicator::Update(std::vector<HeldRange> held, int min_insync) {
   impl_->Update(std::move(held), min_insync);
+}
+
+std::string CopyingMarkerPath(const std::string& range_dir) { return range_dir + ".copying"; }
+
+Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir) {
+  const std::string parent = fs::DirName(range_dir);
+  const std::string name = range_dir.substr(parent.empty() ? 0 : parent.size() + 1);
+  return fs.WriteFileAtomically(parent, name + ".copying", "");
+}
+
+bool IsCopying(fs::FileSystem& fs, const std::string& range_dir) {
+  auto kind = fs.IsDirectory(CopyingMarkerPath(range_dir));
+  return !kind.ok() || kind->has_value();
 }
 
 void Replicator::MarkUntrusted(RangeId range) { impl_->RunHereOr([&] { impl_->MarkUntrusted(range); }); }

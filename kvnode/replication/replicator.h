@@ -108,6 +108,19 @@ Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInf
                                                          const IsrChange& change,
                                                          const NodeId& self);
 
+// A copy being made again: "<range dir>.copying", an empty file beside the
+// range's directory, written (and its directory synced) before a lost or
+// damaged copy is replaced by an empty store and removed only once every
+// range of the node has caught up with its owner. While it exists the
+// range's store, however many records it holds, is not the copy the ISR
+// counted: the node neither leads the range nor stays in its ISR, in this
+// process or the next (a crash before the ISR change reached ZooKeeper
+// must not bring back an empty copy as in sync).
+std::string CopyingMarkerPath(const std::string& range_dir);
+Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir);
+// Whether the marker exists (an error reading counts as yes).
+bool IsCopying(fs::FileSystem& fs, const std::string& range_dir);
+
 // One range this node holds, as the control plane hands it over.
 struct HeldRange {
   cluster::RangeInfo info;

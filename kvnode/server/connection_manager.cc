@@ -7,23 +7,26 @@
 namespace rangekv::kvnode {
 
 void ConnectionCount::Add() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++n_;
 }
 
 void ConnectionCount::Done() {
-  std::lock_guard lock(mu_);
-  if (n_ > 0 && --n_ == 0) zero_.notify_all();
+  MutexLock lock(mu_);
+  if (n_ > 0 && --n_ == 0) zero_.NotifyAll();
 }
 
 size_t ConnectionCount::value() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return n_;
 }
 
 bool ConnectionCount::WaitForZero(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  return zero_.wait_until(lock, deadline, [this] { return n_ == 0; });
+  MutexLock lock(mu_);
+  return zero_.WaitUntil(lock, deadline, [this] {
+    mu_.AssertHeld();  // WaitUntil calls the predicate with the lock held
+    return n_ == 0;
+  });
 }
 
 void ConnectionManager::Start(std::shared_ptr<Connection> c) {

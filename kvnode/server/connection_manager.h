@@ -10,11 +10,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <unordered_set>
+
+#include "common/mutex.h"
 
 namespace rangekv::kvnode {
 
@@ -23,16 +23,16 @@ class Connection;
 // Thread-safe counter with a wait for zero.
 class ConnectionCount {
  public:
-  void Add();
-  void Done();
-  size_t value() const;
+  void Add() EXCLUDES(mu_);
+  void Done() EXCLUDES(mu_);
+  size_t value() const EXCLUDES(mu_);
   // True when the count reached zero before the deadline.
-  bool WaitForZero(std::chrono::steady_clock::time_point deadline);
+  bool WaitForZero(std::chrono::steady_clock::time_point deadline) EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable zero_;
-  size_t n_ = 0;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar zero_;
+  size_t n_ GUARDED_BY(mu_) = 0;
 };
 
 class ConnectionManager {

@@ -121,6 +121,7 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(Env& env, const std::string& dir,
   std::unique_ptr<DataDir> out(new DataDir(dir, std::move(lock), std::move(identity), fs,
                                            !had_node || marked.has_value()));
   out->same_boot_ = !boot.empty() && previous_boot == boot;
+  out->created_ = !had_node;
   out->suspect_marked_ = suspect.has_value();
   return out;
 }

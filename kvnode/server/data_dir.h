@@ -105,6 +105,8 @@ class DataDir {
   // Whether the previous process that used DIR closed it cleanly (its
   // stores closed, everything fsynced), or DIR is new.
   bool previous_run_clean() const { return previous_clean_; }
+  // DIR had no NODE file: this Open made it a new data directory.
+  bool created() const { return created_; }
   // Whether the previous process ran in this same OS boot: then whatever it
   // wrote is still there even if it never fsynced (it died, the machine
   // did not). False when either boot id is unknown.
@@ -132,6 +134,7 @@ class DataDir {
   fs::FileSystem* fs_;
   bool previous_clean_;
   bool same_boot_ = false;
+  bool created_ = false;
   std::atomic<bool> suspect_marked_{false};  // read by any thread, set by one
   std::unique_ptr<fs::FileLock> lock_;
   NodeIdentity identity_;

@@ -99,7 +99,7 @@ void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nano
   }
   metrics::Counter c;
   {
-    std::lock_guard lock(errors_mu_);
+    MutexLock lock(errors_mu_);
     auto it = errors_.find({i, result});
     if (it == errors_.end()) {
       it = errors_

@@ -29,10 +29,10 @@
 #include <array>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <utility>
 
 #include "common/metrics/metrics.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 #include "common/zk/session.h"
 #include "common/zk/watch_channel.h"
@@ -50,7 +50,8 @@ class NodeMetrics {
   // Registers the families in registry, which must outlive this object.
   explicit NodeMetrics(metrics::Registry& registry);
 
-  void RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency);
+  void RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency)
+      EXCLUDES(errors_mu_);
   void SetRangesServed(size_t n) { ranges_served_.Set(static_cast<double>(n)); }
   void SetJoined(bool joined) { joined_.Set(joined ? 1 : 0); }
   // nullopt: no session object exists (ZooKeeper not reached yet).
@@ -64,8 +65,8 @@ class NodeMetrics {
   metrics::CounterFamily requests_;
   std::array<metrics::Counter, kOps> ok_;
   std::array<metrics::Histogram, kOps> latency_;
-  std::mutex errors_mu_;
-  std::map<std::pair<size_t, Code>, metrics::Counter> errors_;  // guarded by errors_mu_
+  Mutex errors_mu_;
+  std::map<std::pair<size_t, Code>, metrics::Counter> errors_ GUARDED_BY(errors_mu_);
   metrics::Gauge ranges_served_;
   metrics::Gauge joined_;
   metrics::GaugeFamily session_state_;

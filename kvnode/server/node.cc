@@ -55,7 +55,10 @@ Result<std::unique_ptr<Node>> Node::OpenStandalone(const NodeConfig& config) {
   auto slot = std::make_shared<RangeSlot>(kStandaloneRange, std::move(*store));
   slot->OpenAll();  // no replication: one node is the whole truth
   route.slot = slot;
-  node->slots_.emplace(kStandaloneRange, std::move(slot));
+  {
+    MutexLock lock(node->control_mu_);  // uncontended (not shared yet), but slots_ is guarded
+    node->slots_.emplace(kStandaloneRange, std::move(slot));
+  }
   node->Publish(RoutingTable::Build(node->id(), {std::move(route)}));
   return node;
 }
@@ -79,10 +82,25 @@ Result<std::unique_ptr<Node>> Node::OpenCluster(const NodeConfig& config) {
 
 bool Node::SuspectNow() {
   const bool now = suspect() && !(replicator_ && replicator_->AllCaughtUp());
+  if (!now && (copies_lost_.load() || (replicator_ && replicator_->lost_records()))) {
+    ClearCopyingMarkers();
+  }
   if (Status st = dir_->SetSuspect(now); !st.ok()) {
     LOG_WARN("updating " << dir_->path() << "/" << kSuspectFileName << ": " << st.ToString());
   }
   return now;
+}
+
+void Node::ClearCopyingMarkers() {
+  const std::string ranges = fs::DirName(dir_->RangeDir(RangeId(1)));
+  auto names = env_.fs().ListDir(ranges);
+  if (!names.ok()) return;  // tried again on the next call
+  for (const std::string& name : *names) {
+    if (name.size() <= 8 || name.compare(name.size() - 8, 8, ".copying") != 0) continue;
+    if (Status st = env_.fs().Remove(fs::JoinPath(ranges, name)); !st.ok()) {
+      LOG_WARN("removing " << fs::JoinPath(ranges, name) << ": " << st.ToString());
+    }
+  }
 }
 
 StoreOptions Node::StoreOptionsFor(RangeId id) const {
@@ -125,6 +143,12 @@ Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r)
   return std::shared_ptr<RangeStore>(std::move(*store));
 }
 
+bool Node::InIsrAsThisCopy(const cluster::RangeInfo& r) const {
+  if (std::find(r.isr.begin(), r.isr.end(), id()) == r.isr.end()) return false;
+  const std::string granted = r.IsrIncarnation(id());
+  return granted.empty() || granted == dir_->incarnation();
+}
+
 Result<std::shared_ptr<RangeStore>> Node::RebuildStore(const cluster::RangeInfo& r,
                                                       const Status& damage) {
   const std::string dir = dir_->RangeDir(r.id);
@@ -132,6 +156,7 @@ Result<std::shared_ptr<RangeStore>> Node::RebuildStore(const cluster::RangeInfo&
   fs::FileSystem& fs = env_.fs();
   LOG_ERROR(RangeName(r.id) << ": " << damage.ToString() << "; moving its files to " << aside
                             << " and copying the range again from its replicas");
+  RANGEKV_RETURN_IF_ERROR(MarkCopying(fs, dir));  // first: whatever happens next, not in sync
   RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(aside));
   RANGEKV_RETURN_IF_ERROR(fs.Rename(dir, aside));
   RANGEKV_RETURN_IF_ERROR(fs.SyncDir(fs::DirName(dir)));
@@ -149,7 +174,7 @@ Status Node::CloseStore(RangeId id, RangeStore& store) {
 }
 
 ApplyReport Node::Apply(const cluster::ClusterMap& map) {
-  std::lock_guard lock(control_mu_);
+  MutexLock lock(control_mu_);
   ApplyReport report;
   if (mode_ != Mode::kCluster || closed_) {
     LOG_ERROR("node " << id().str() << ": cluster map ignored (standalone or closed node)");
@@ -180,8 +205,19 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     routes.push_back(std::move(route));
   }
   if (replicator_) {
-    replicator_->Update(std::move(held), map.config ? map.config->min_insync : 1);
+    // Untrusted before the roles change: no Leader may exist, even for a
+    // moment, on a copy that was just lost (it would answer fetches from
+    // an empty log at the range's epoch).
     for (RangeId rid : report.rebuilt) replicator_->MarkUntrusted(rid);
+    replicator_->Update(std::move(held), map.config ? map.config->min_insync : 1);
+    if (!report.rebuilt.empty()) {
+      // Suspect until caught up, durably: a node that lost a copy is no
+      // candidate for ownership, in this life or the next.
+      copies_lost_.store(true);
+      if (Status st = dir_->SetSuspect(true); !st.ok()) {
+        LOG_WARN("marking " << dir_->path() << " suspect: " << st.ToString());
+      }
+    }
   }
   auto table = RoutingTable::Build(id(), std::move(routes), &report.overlapping);
   report.served = table->served();
@@ -212,12 +248,33 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
     slots_.erase(it);
     report.closed.push_back(rid);
   }
+  // A copy being made again (its marker survived a restart), or a range
+  // directory missing or empty in a data directory that is not new while
+  // the map counts this node's copy in the ISR (a directory deleted, a disk
+  // replaced under it): the store that opens must not pass for the copy
+  // the ISR counted.
+  bool lost = false;
+  if (mode_ == Mode::kCluster) {
+    const std::string range_dir = dir_->RangeDir(rid);
+    auto files = env_.fs().ListDir(range_dir);  // an error: no directory
+    const bool empty = files.ok() ? files->empty() : true;
+    lost = IsCopying(env_.fs(), range_dir) || (empty && !dir_->created() && InIsrAsThisCopy(r));
+    if (lost) {
+      if (Status st = MarkCopying(env_.fs(), range_dir); !st.ok()) {
+        LOG_WARN(RangeName(rid) << ": marking its copy as being made again: " << st.ToString());
+      }
+    }
+  }
   auto store = OpenStore(r);
   if (!store.ok() && store.status().code() == Code::kCorruption && mode_ == Mode::kCluster) {
     // The replicas hold the range: set the damaged copy aside and copy the
     // range again from them.
     store = RebuildStore(r, store.status());
     if (store.ok()) report.rebuilt.push_back(rid);
+  } else if (store.ok() && lost) {
+    LOG_ERROR(RangeName(rid) << ": the local copy was lost (" << CopyingMarkerPath(dir_->RangeDir(rid))
+                             << "); copying the range again from its replicas");
+    report.rebuilt.push_back(rid);
   }
   if (!store.ok()) {
     *unavailable = store.status();
@@ -237,13 +294,13 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
 }
 
 void Node::Suspend(std::string reason) {
-  std::lock_guard lock(control_mu_);
+  MutexLock lock(control_mu_);
   if (closed_) return;
   Publish(RoutingTable::Unavailable(id(), std::move(reason)));
 }
 
 Status Node::Close() {
-  std::lock_guard lock(control_mu_);
+  MutexLock lock(control_mu_);
   if (closed_) return Status::Ok();
   closed_ = true;
   Publish(RoutingTable::Unavailable(id(), "node is shutting down"));

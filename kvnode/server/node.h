@@ -41,13 +41,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/cluster_map.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/server/data_dir.h"
@@ -121,7 +121,8 @@ class Node {
   // (the SUSPECT marker). A process that merely died (kill -9, crash, OOM)
   // in the same boot loses nothing it wrote: the page cache keeps it.
   bool suspect() const {
-    return tail_cut_.load() || (replicator_ && replicator_->lost_records()) ||
+    return tail_cut_.load() || copies_lost_.load() ||
+           (replicator_ && replicator_->lost_records()) ||
            dir_->suspect_marked() ||
            (!dir_->previous_run_clean() && !dir_->previous_run_same_boot() &&
             config_.fsync != FsyncPolicy::kAlways);
@@ -155,15 +156,15 @@ class Node {
   // closes the stores of ranges it no longer holds. A store that fails to open makes its range
   // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
   // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
-  ApplyReport Apply(const cluster::ClusterMap& map);
+  ApplyReport Apply(const cluster::ClusterMap& map) EXCLUDES(control_mu_);
   // Stops serving every range (RANGE_UNAVAILABLE "node X: <reason>") until
   // the next Apply; stores stay open so serving resumes at once.
-  void Suspend(std::string reason);
+  void Suspend(std::string reason) EXCLUDES(control_mu_);
 
   // Closes every store (queued writes complete, logs fsynced). Returns the
   // first error; later calls return OK. Routing afterwards answers
   // RANGE_UNAVAILABLE "node is shutting down".
-  Status Close();
+  Status Close() EXCLUDES(control_mu_);
 
  private:
   enum class Mode { kStandalone, kCluster };
@@ -172,6 +173,10 @@ class Node {
   // Opens the store of range r (blocking: log replay).
   Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
   Status CloseStore(RangeId id, RangeStore& store);
+  // Every range caught up: the copies once lost are whole again.
+  void ClearCopyingMarkers();
+  // This node is in r's ISR, granted to this data directory's copy.
+  bool InIsrAsThisCopy(const cluster::RangeInfo& r) const;
   // Sets the damaged files of r aside (DIR/ranges/<id>.damaged, replacing
   // an older one) and opens an empty store in their place.
   Result<std::shared_ptr<RangeStore>> RebuildStore(const cluster::RangeInfo& r,
@@ -180,23 +185,25 @@ class Node {
   // The slot of range r, opening its store if needed; nullptr (and the
   // reason in *unavailable) when the store does not open.
   std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
-                                       Status* unavailable);
+                                       Status* unavailable) REQUIRES(control_mu_);
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;
   Env& env_;
   const std::string life_;
   std::atomic<bool> tail_cut_{false};  // a store opened here cut a damaged log end
+  std::atomic<bool> copies_lost_{false};  // a range's copy was rebuilt or found missing
   const Mode mode_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
 
-  std::mutex control_mu_;  // serialises Apply / Suspend / Close
-  // Every held range by id (control plane; guarded by control_mu_).
-  std::map<RangeId, std::shared_ptr<RangeSlot>> slots_;
+  Mutex control_mu_;  // serialises Apply / Suspend / Close
+  // Every held range by id (control plane).
+  std::map<RangeId, std::shared_ptr<RangeSlot>> slots_ GUARDED_BY(control_mu_);
+  // Set by OpenCluster before the Node is shared; thread-safe itself.
   std::unique_ptr<Replicator> replicator_;
   // Latest open failure per range, logged once per distinct message.
-  std::map<RangeId, std::string> open_errors_;
-  bool closed_ = false;
+  std::map<RangeId, std::string> open_errors_ GUARDED_BY(control_mu_);
+  bool closed_ GUARDED_BY(control_mu_) = false;
 };
 
 }  // namespace rangekv::kvnode

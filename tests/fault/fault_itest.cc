@@ -10,9 +10,10 @@
 //                      (lincheck::Check: ok for every key), every
 //                      acknowledged write must still be visible or
 //                      overwritten by a later or possibly-applied write, and
-//                      every failover window the clients saw (fault -> first
-//                      successful write to an affected range) must stay below
-//                      the session timeout + 5 s.
+//                      every failover window the clients saw (the longest
+//                      stretch after the fault with no successful write to an
+//                      affected range) must stay below the session timeout
+//                      + 5 s.
 //   HeavyRandomFaults  the same, longer and with more clients; skipped
 //                      unless RANGEKV_FAULT_HEAVY=1.
 //
@@ -172,8 +173,10 @@ struct Windows {
   std::vector<std::string> problems;
 };
 
-// For each fault: per affected range, the first write invoked after the
-// fault that succeeded; the window is the latest of those over the ranges.
+// For each fault: per affected range, the longest stretch from the fault
+// until the cluster settled again in which no write to the range completed
+// successfully (what a client waits through); the window is the longest of
+// those over the ranges.
 Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
                        const std::vector<FaultRecord>& faults) {
   Windows w;
@@ -187,13 +190,14 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
                     std::string* missing) -> int64_t {
     int64_t worst = 0;
     for (RangeId rid : ranges) {
-      auto back = FirstWriteBackNs(h, f.fault_ns,
-                                   [&](const std::string& key) { return range_of[key] == rid; });
-      if (!back) {
+      auto stall = LongestWriteStallNs(h, f.fault_ns, f.settled_ns, [&](const std::string& key) {
+        return range_of[key] == rid;
+      });
+      if (!stall) {
         *missing += (missing->empty() ? "" : ",") + std::to_string(rid.value());
         continue;
       }
-      worst = std::max(worst, (*back - f.fault_ns) / 1'000'000);
+      worst = std::max(worst, *stall / 1'000'000);
     }
     return worst;
   };

@@ -255,16 +255,22 @@ std::vector<std::string> CheckDurable(const History& h) {
   return bad;
 }
 
-std::optional<int64_t> FirstWriteBackNs(const History& h, int64_t from_ns,
-                                         const std::function<bool(const std::string&)>& in_range) {
-  std::optional<int64_t> best;
+std::optional<int64_t> LongestWriteStallNs(const History& h, int64_t from_ns, int64_t until_ns,
+                                           const std::function<bool(const std::string&)>& in_range) {
+  std::vector<int64_t> done;
   for (const Operation& op : h) {
-    if (!Acked(op) || op.invoke_ns < from_ns) continue;
-    if (best && op.return_ns >= *best) continue;
-    if (!in_range(op.key)) continue;
-    best = op.return_ns;
+    if (Acked(op) && op.return_ns >= from_ns && in_range(op.key)) done.push_back(op.return_ns);
   }
-  return best;
+  if (done.empty()) return std::nullopt;
+  std::sort(done.begin(), done.end());
+  int64_t longest = 0;
+  int64_t prev = from_ns;
+  for (int64_t t : done) {
+    longest = std::max(longest, t - prev);
+    prev = t;
+    if (until_ns != 0 && t >= until_ns) break;
+  }
+  return longest;
 }
 
 }  // namespace rangekv::testing

@@ -119,10 +119,15 @@ size_t LongestKeyHistory(const lincheck::History& h);
 // Returns one line per key that breaks this (empty: all durable).
 std::vector<std::string> CheckDurable(const lincheck::History& h);
 
-// Earliest return time of a successful write (put, delete, swapped cas)
-// invoked at or after from_ns on a key for which in_range(key) holds;
-// nullopt when there is none.
-std::optional<int64_t> FirstWriteBackNs(const lincheck::History& h, int64_t from_ns,
-                                         const std::function<bool(const std::string&)>& in_range);
+// The longest time, as clients saw it, during which no write (put,
+// delete, swapped cas) on a key for which in_range(key) holds completed
+// successfully: the gaps between successive successful completions,
+// starting at from_ns, up to the first completion at or after until_ns
+// (0: every completion). A stopping owner that still answers right after
+// the fault does not hide the handoff that follows. nullopt when no write
+// completed after from_ns.
+std::optional<int64_t> LongestWriteStallNs(const lincheck::History& h, int64_t from_ns,
+                                           int64_t until_ns,
+                                           const std::function<bool(const std::string&)>& in_range);
 
 }  // namespace rangekv::testing

@@ -237,5 +237,41 @@ TEST(SimScenario, CorruptRangeOnAClusterNodeFailsOverAndIsCopiedBack) {
   EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
+// A node restarts without its copy of a range (the range's directory is
+// gone: a rebuild that set the damaged files aside and then failed, a disk
+// replaced under one directory) while the map still lists it in the ISR.
+// Its empty store must not count as an in-sync copy: were it promoted when
+// the owner dies, every acknowledged write would be lost. It is not a
+// candidate until it has copied the range again; the range waits for the
+// owner instead.
+TEST(SimScenario, NodeThatLostItsCopyOfARangeIsNeverPromotedWithIt) {
+  Scenario s(6, ThreeNodes(), Verbose());
+  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  const RangeId range(1);
+  const std::string owner = s.Range(range).owner->str();
+  std::vector<std::string> others;
+  for (auto& n : s.cluster().nodes) {
+    if (n->id() != owner) others.push_back(n->id());
+  }
+  const std::string a = others[0], b = others[1];
+  const std::vector<std::string> keys = SpreadKeys(4);
+  s.StartClients(3, s.world().now() + 10 * kSecond, keys);
+  s.RunFor(kSecond);
+  // B leaves the ISR: A is the owner's only in-sync replica.
+  s.CutBoth(owner, b, true);
+  ASSERT_TRUE(s.RunUntil(5 * kSecond, [&] { return !Has(s.Range(range).isr, b); }));
+  s.RunFor(500 * kMilli);
+  s.node(a).Kill();
+  s.cluster().fs.Wipe(s.node(a).data_dir() + "/ranges/" + std::to_string(range.value()));
+  s.node(a).Start();
+  ASSERT_TRUE(s.RunUntil(5 * kSecond, [&] { return s.Store(a, range) != nullptr; }));
+  s.node(owner).Kill();
+  s.RunFor(6 * kSecond);  // the owner's session expires; A must not take over
+  cluster::RangeInfo r = s.Range(range);
+  EXPECT_FALSE(r.owner && r.owner->str() == a) << "promoted a node with an empty copy";
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+}
+
 }  // namespace
 }  // namespace rangekv::sim
