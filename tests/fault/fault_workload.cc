@@ -255,22 +255,32 @@ std::vector<std::string> CheckDurable(const History& h) {
   return bad;
 }
 
-std::optional<int64_t> LongestWriteStallNs(const History& h, int64_t from_ns, int64_t until_ns,
-                                           const std::function<bool(const std::string&)>& in_range) {
+std::optional<WriteStall> LongestWriteStall(const History& h, int64_t from_ns, int64_t until_ns,
+                                            int64_t stop_ns,
+                                            const std::function<bool(const std::string&)>& in_range) {
   std::vector<int64_t> done;
   for (const Operation& op : h) {
     if (Acked(op) && op.return_ns >= from_ns && in_range(op.key)) done.push_back(op.return_ns);
   }
   if (done.empty()) return std::nullopt;
   std::sort(done.begin(), done.end());
-  int64_t longest = 0;
+  WriteStall stall;
   int64_t prev = from_ns;
+  bool back = false;
   for (int64_t t : done) {
-    longest = std::max(longest, t - prev);
+    if (stop_ns != 0 && t >= stop_ns) break;
+    stall.ns = std::max(stall.ns, t - prev);
     prev = t;
-    if (until_ns != 0 && t >= until_ns) break;
+    if (until_ns != 0 && t >= until_ns) {
+      back = true;
+      break;
+    }
   }
-  return longest;
+  if (!back && stop_ns != 0 && until_ns != 0) {
+    stall.ns = std::max(stall.ns, stop_ns - prev);
+    stall.cut = true;
+  }
+  return stall;
 }
 
 }  // namespace rangekv::testing

@@ -124,10 +124,17 @@ std::vector<std::string> CheckDurable(const lincheck::History& h);
 // successfully: the gaps between successive successful completions,
 // starting at from_ns, up to the first completion at or after until_ns
 // (0: every completion). A stopping owner that still answers right after
-// the fault does not hide the handoff that follows. nullopt when no write
-// completed after from_ns.
-std::optional<int64_t> LongestWriteStallNs(const lincheck::History& h, int64_t from_ns,
-                                           int64_t until_ns,
-                                           const std::function<bool(const std::string&)>& in_range);
+// the fault does not hide the handoff that follows. Nothing at or after
+// stop_ns (0: none) counts: when writes had not come back by then, the
+// stall reaches stop_ns and `cut` says so (the next fault began while the
+// range was still stalled, so the rest is not this fault's alone).
+// nullopt when no write completed after from_ns at all.
+struct WriteStall {
+  int64_t ns = 0;
+  bool cut = false;
+};
+std::optional<WriteStall> LongestWriteStall(const lincheck::History& h, int64_t from_ns,
+                                            int64_t until_ns, int64_t stop_ns,
+                                            const std::function<bool(const std::string&)>& in_range);
 
 }  // namespace rangekv::testing
