@@ -369,6 +369,11 @@ void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
   agreed = std::min(agreed, last.seq);
   const Epoch agreed_epoch = store_->EpochAt(agreed);
   if (agreed < have || older_epoch) {
+    LOG_DEBUG(Name(id) << ": " << replica.str() << " diverged: from " << from.value()
+                       << " last_epoch " << req.fetch.last_epoch.value() << "; ours: last "
+                       << last.seq.value() << "@" << last.epoch.value() << ", agreed "
+                       << agreed.value() << "@" << agreed_epoch.value()
+                       << (older_epoch ? " (our record there is of an older epoch)" : ""));
     proto::Response resp;
     resp.id = req.id;
     resp.kind = proto::Response::Kind::kFetched;

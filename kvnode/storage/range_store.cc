@@ -1,6 +1,6 @@
 // RangeStore: the public surface, reads, and the caller side of the write
-// path (validation, Seq assignment, enqueue). See range_store_impl.h for the
-// threads and the lock order.
+// path (validation, Seq assignment, enqueue), Open and Close. See
+// range_store_impl.h for the parts, the threads and the lock order.
 #include "kvnode/storage/range_store.h"
 
 #include "common/escape.h"
@@ -32,14 +32,7 @@ Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds
                                                      StoreOptions opts) {
   auto impl = std::make_unique<Impl>(id, std::move(bounds), std::move(opts));
   RANGEKV_RETURN_IF_ERROR(impl->Recover());
-  Impl* raw = impl.get();
-  const std::string name = "range-" + std::to_string(id.value());
-  raw->log_worker = raw->env.StartWorker(name + "-log", [raw] { return raw->LogStep(); });
-  if (raw->opts.fsync == FsyncPolicy::kBatch) {
-    raw->sync_worker = raw->env.StartWorker(name + "-sync", [raw] { return raw->SyncStep(); });
-  }
-  raw->snapshot_worker =
-      raw->env.StartWorker(name + "-snapshot", [raw] { return raw->SnapshotStep(); });
+  impl->Start();
   return std::unique_ptr<RangeStore>(new RangeStore(std::move(impl)));
 }
 
@@ -60,66 +53,34 @@ uint64_t RangeStore::instance() const { return impl_->instance; }
 const KeyRange& RangeStore::bounds() const { return impl_->bounds; }
 
 std::optional<proto::Entry> RangeStore::Get(std::string_view key) const {
-  std::shared_lock lock(impl_->map_mu);
-  const StoredValue* v = impl_->map.Find(key);
-  if (v == nullptr) return std::nullopt;
-  return proto::Entry{std::string(key), v->value, v->version};
+  return impl_->map.Get(key);
 }
 
 std::vector<proto::Entry> RangeStore::Scan(std::string_view start,
                                            const std::optional<std::string>& end, uint32_t limit,
                                            bool* more) const {
-  std::vector<proto::Entry> out;
-  bool has_more = false;
-  {
-    std::shared_lock lock(impl_->map_mu);
-    const KeyMap::Ordered& map = impl_->map.ordered();
-    for (auto it = map.lower_bound(start); it != map.end(); ++it) {
-      if (end && it->first >= *end) break;
-      if (out.size() == limit) {
-        has_more = true;
-        break;
-      }
-      out.push_back(proto::Entry{it->first, it->second.value, it->second.version});
-    }
-  }
-  if (more != nullptr) *more = has_more;
-  return out;
+  return impl_->map.Scan(start, end, limit, more);
 }
 
 void RangeStore::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) {
   impl_->Write(std::move(ops), std::move(cb));
 }
 
-bool RangeStore::cut_tail_at_open() const { return impl_->cut_tail; }
+bool RangeStore::cut_tail_at_open() const { return impl_->log.cut_tail(); }
 
-Status RangeStore::health() const {
-  std::lock_guard lock(impl_->mu);
-  return impl_->failed;
-}
+Status RangeStore::health() const { return impl_->log.health(); }
 
 StoreStats RangeStore::Stats() const {
   StoreStats s;
-  {
-    std::shared_lock lock(impl_->map_mu);
-    s.last_seq = impl_->applied_seq;
-    s.keys = impl_->map.size();
-  }
-  {
-    std::lock_guard lock(impl_->seg_mu);
-    s.segments = impl_->segments.size();
-    for (const SegmentInfo& seg : impl_->segments) s.wal_bytes += seg.bytes;
-  }
-  s.snapshot_seq = Seq(impl_->snapshot_seq.load());
+  impl_->map.Stats(&s.last_seq, &s.keys);
+  impl_->log.SegmentStats(&s.segments, &s.wal_bytes);
+  s.snapshot_seq = impl_->snapshots.snapshot_seq();
   return s;
 }
 
 Status RangeStore::SnapshotNow() {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->closing) return Status(Code::kUnavailable, "range store is closed");
-  }
-  return impl_->TakeSnapshot();
+  if (impl_->log.closing()) return Status(Code::kUnavailable, "range store is closed");
+  return impl_->snapshots.TakeSnapshot();
 }
 
 Status RangeStore::Close() { return impl_->Close(); }
@@ -145,33 +106,6 @@ Status RangeStore::Impl::CheckOps(const std::vector<proto::WriteOp>& ops) const 
     if (!bounds.Contains(op.key)) {
       return Status(Code::kBadRequest,
                     "key " + QuoteIfNeeded(op.key) + " is outside range " + bounds.ToString());
-    }
-  }
-  return Status::Ok();
-}
-
-// Every cas in a batch compares against the state before the batch (latest
-// pending write, else the committed map), so the outcome does not depend on
-// the order of ops inside the batch.
-Status RangeStore::Impl::CheckConditionsLocked(const std::vector<proto::WriteOp>& ops,
-                                               Seq* wait) {
-  std::shared_lock<std::shared_mutex> map_lock(map_mu, std::defer_lock);
-  *wait = Seq(0);
-  for (const proto::WriteOp& op : ops) {
-    if (op.kind != proto::WriteOp::Kind::kCas) continue;
-    uint64_t current = 0;
-    if (auto p = pending.find(std::string_view(op.key)); p != pending.end()) {
-      current = p->second.exists ? p->second.seq.value() : 0;
-      *wait = p->second.seq;
-    } else {
-      if (!map_lock.owns_lock()) map_lock.lock();
-      const StoredValue* v = map.Find(op.key);
-      current = v == nullptr ? 0 : v->version;
-    }
-    if (current != op.expected_version) {
-      return Status(Code::kCasFailed, "key " + QuoteIfNeeded(op.key) + " has version " +
-                                          std::to_string(current) + ", expected " +
-                                          std::to_string(op.expected_version));
     }
   }
   return Status::Ok();
@@ -214,76 +148,60 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
                                           " bytes exceeds the log record limit"));
   }
   PendingWrite w;
-  w.epoch = Epoch(write_epoch.load());
+  w.epoch = log.write_epoch();
   w.record = EncodeRecord(ops, w.epoch, payload_size);
   {
-    std::unique_lock lock(mu);
-    Status st = closing ? Status(Code::kUnavailable, "range store is closed") : failed;
+    // One step across both halves: the cas outcome, the Seq and the
+    // pending keys must agree with every other Write's.
+    MutexLock log_lock(log.mu());
+    MutexLock map_lock(map.mu());
+    Status st = log.RefusalLocked();
     Seq wait(0);
-    if (st.ok()) st = CheckConditionsLocked(ops, &wait);
+    if (st.ok()) st = map.CheckConditionsLocked(ops, &wait);
     if (st.code() == Code::kCasFailed && wait.value() != 0) {
-      deferred.emplace(wait, DeferredFailure{std::move(st), std::move(cb)});
+      map.DeferLocked(wait, std::move(st), std::move(cb));
       return;
     }
     if (!st.ok()) {
-      lock.unlock();
+      map_lock.Unlock();
+      log_lock.Unlock();
       return cb(std::move(st));
     }
-    if (w.epoch != history.last_epoch()) {  // BeginEpoch ran meanwhile: rare
-      w.epoch = history.last_epoch();
+    if (w.epoch != log.EpochLocked()) {  // BeginEpoch ran meanwhile: rare
+      w.epoch = log.EpochLocked();
       w.record = EncodeRecord(ops, w.epoch, payload_size);
     }
-    last_record_epoch = w.epoch;
-    w.seq = next_seq;
-    next_seq = next_seq.Next();
+    w.seq = log.TakeSeqLocked(w.epoch);
     wal::FinishRecordHeader(w.seq, w.record.data());
     for (proto::WriteOp& op : ops) {
-      const bool del = op.kind == proto::WriteOp::Kind::kDelete;
       if (op.kind == proto::WriteOp::Kind::kCas) op.kind = proto::WriteOp::Kind::kPut;
-      auto [it, inserted] = pending.try_emplace(op.key);
-      it->second = PendingKey{w.seq, !del};
     }
+    map.AddPendingLocked(w.seq, ops);
     w.ops = std::move(ops);
     w.cb = std::move(cb);
-    queue.push_back(std::move(w));
+    log.EnqueueLocked(std::move(w));
   }
   NotifyLog();
 }
 
 Status RangeStore::Impl::Close() {
-  std::lock_guard close_lock(close_mu);
+  MutexLock close_lock(close_mu);
   if (closed) return close_status;
-  {
-    std::lock_guard lock(mu);
-    closing = true;
-  }
+  log.BeginClose();
   // Snapshots first: the log must not change under a snapshot being
   // finished, and a pending export is answered now.
-  stop_snapshots.store(true);
-  {
-    std::lock_guard lock(bg_mu);
-    bg_stop = true;
-  }
-  if (snapshot_worker) {
-    snapshot_worker->Notify();
-    snapshot_worker->Join();
-  }
+  snapshots.Stop();
   // The log thread drains the queue, fsyncs and exits.
   if (log_worker) {
     log_worker->Notify();
     log_worker->Join();
   }
-  StopSyncWorker();  // after the log thread, whose exit made the log durable
+  log.StopSyncWorker();  // after the log thread, whose exit made the log durable
   if (opts.commit_gate) {
-    Status saved = SaveCheckpoint();  // what was applied last, for the next Open
+    Status saved = snapshots.SaveCheckpoint();  // what was applied last, for the next Open
     if (!saved.ok()) LOG_WARN("range " << id << ": saving the commit point: " << saved.ToString());
   }
-  Status st;
-  if (active) st = active->Close();
-  {
-    std::lock_guard lock(mu);
-    if (!failed.ok()) st = failed;
-  }
+  Status st = log.CloseFile();
   closed = true;
   close_status = st;
   return st;

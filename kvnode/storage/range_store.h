@@ -57,11 +57,13 @@
 // (Write, AppendReplicated, TruncateAfterAsync, ExportSnapshotAsync) and the
 // log listener run on the log or snapshot worker: they must not call
 // TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
-// SetLogListener or Close (post to another thread instead). A mutex guards the
-// pending queue and a shared_mutex the map (readers share it; the log thread
-// takes it exclusively to apply a group); neither is held across I/O
-// (lock order and details: kvnode/storage/range_store_impl.h). Do not destroy a
-// store from inside one of its own write callbacks.
+// SetLogListener or Close (post to another thread instead). The log side
+// (queue, Seqs, files) and the commit side (commit point, pending keys) each
+// have a mutex, and a reader/writer mutex guards the map (readers share it;
+// the log thread takes it exclusively to apply a group); none of them is
+// held across I/O (the parts, lock order and details:
+// kvnode/storage/range_store_impl.h). Do not destroy a store from inside one
+// of its own write callbacks.
 #pragma once
 
 #include <chrono>

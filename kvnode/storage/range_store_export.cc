@@ -1,5 +1,5 @@
-// Snapshot shipping (kvnode/storage/range_store.h): the owner's ExportSnapshot and
-// the replica's OpenFromSnapshot.
+// Snapshot shipping (kvnode/storage/range_store.h): the owner's export
+// (RangeSnapshots::Export) and the replica's OpenFromSnapshot.
 //
 // An export is a hard link `export-<R, 20 digits>.snap` to the store's own
 // snapshot file: free to make, immutable (snapshot files are never
@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "common/log.h"
-#include "kvnode/storage/range_store_impl.h"
+#include "kvnode/storage/range_snapshots.h"
 
 namespace rangekv::kvnode {
 namespace {
@@ -60,34 +60,32 @@ bool IsExportFileName(std::string_view name) {
          name.substr(name.size() - 5) == ".snap";
 }
 
-Result<SnapshotExport> RangeStore::Impl::ExportSnapshot() {
-  {
-    std::lock_guard lock(mu);
-    if (closing) return Status(Code::kUnavailable, "range store is closed");
-  }
-  std::lock_guard lock(snap_mu);
-  const Seq start = LogStart();
-  if (current_export && current_export->replay_from.Next() >= start) return *current_export;
-  if (snapshots.empty() || snapshots.back().Next() < start) {
+Result<SnapshotExport> RangeSnapshots::Export() {
+  if (log_.closing()) return Status(Code::kUnavailable, "range store is closed");
+  MutexLock lock(snap_mu_);
+  const Seq start = log_.LogStart();
+  if (current_export_ && current_export_->replay_from.Next() >= start) return *current_export_;
+  if (snapshots_.empty() || snapshots_.back().Next() < start) {
     RANGEKV_RETURN_IF_ERROR(TakeSnapshotLocked());
   }
-  if (snapshots.empty()) {
-    return Status(Code::kUnavailable, "range " + std::to_string(id.value()) +
+  if (snapshots_.empty()) {
+    return Status(Code::kUnavailable, "range " + std::to_string(id_.value()) +
                                           " has nothing to export: no write was ever applied");
   }
-  const Seq r = snapshots.back();
-  const std::string dst = fs::JoinPath(opts.dir, ExportFileName(r));
-  if (!current_export || current_export->path != dst) {
-    RANGEKV_RETURN_IF_ERROR(fs.Link(fs::JoinPath(opts.dir, snapshot::SnapshotFileName(r)), dst));
+  const Seq r = snapshots_.back();
+  const std::string dst = fs::JoinPath(opts_.dir, ExportFileName(r));
+  if (!current_export_ || current_export_->path != dst) {
+    RANGEKV_RETURN_IF_ERROR(
+        fs_.Link(fs::JoinPath(opts_.dir, snapshot::SnapshotFileName(r)), dst));
   }
-  RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, snapshot::ReadSnapshotInfo(fs, dst, id));
-  RANGEKV_ASSIGN_OR_RETURN(uint64_t size, fs.FileSize(dst));
-  if (current_export && current_export->path != dst) {
-    Status st = fs.Remove(current_export->path);
-    if (!st.ok()) LOG_WARN("range " << id << ": " << st.ToString());
+  RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, snapshot::ReadSnapshotInfo(fs_, dst, id_));
+  RANGEKV_ASSIGN_OR_RETURN(uint64_t size, fs_.FileSize(dst));
+  if (current_export_ && current_export_->path != dst) {
+    Status st = fs_.Remove(current_export_->path);
+    if (!st.ok()) LOG_WARN("range " << id_ << ": " << st.ToString());
   }
-  current_export = SnapshotExport{dst, r, info.end, size};
-  return *current_export;
+  current_export_ = SnapshotExport{dst, r, info.end, size};
+  return *current_export_;
 }
 
 Result<std::unique_ptr<RangeStore>> RangeStore::OpenFromSnapshot(RangeId id, KeyRange bounds,

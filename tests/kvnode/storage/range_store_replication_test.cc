@@ -195,6 +195,33 @@ TEST(Epochs, WritesCarryTheEpochAndEpochEndSpansEpochs) {
   }
 }
 
+// A replica that began an epoch as owner but wrote nothing in it, then
+// follows an owner whose records at those seqs are of an older epoch: the
+// begun epoch has no records and must leave its history, or the replica,
+// once owner again, would send its own replicas after a divergence that is
+// not there (found by simulation seed 106280: replicas copied snapshots
+// forever).
+TEST(Epochs, ReplicatedRecordsReplaceAnEpochBegunWithoutRecords) {
+  TempDir owner_dir, replica_dir;
+  auto owner = MustOpen(ReplOpts(owner_dir.path()));
+  auto replica = MustOpen(ReplOpts(replica_dir.path()));
+  ASSERT_TRUE(owner->BeginEpoch(Epoch(1)).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Put(*owner, "k", std::to_string(i)).ok());  // 1..3
+  std::vector<LogRecord> recs = AllFrom(*owner, Seq(1));
+  ASSERT_EQ(recs.size(), 3u);
+  ASSERT_TRUE(AppendSync(*replica, {recs[0], recs[1]}).ok());
+  ASSERT_TRUE(replica->BeginEpoch(Epoch(2)).ok());  // promoted, wrote nothing
+  EXPECT_EQ(replica->EpochEnd(Epoch(1)), Seq(2));
+  ASSERT_TRUE(AppendSync(*replica, {recs[2]}).ok());  // follows epoch 1's record 3
+  EXPECT_EQ(replica->last(), (LogPosition{Seq(3), Epoch(1)}));
+  EXPECT_EQ(replica->EpochEnd(Epoch(1)), Seq(3));
+  EXPECT_EQ(replica->epoch(), Epoch(1));
+  ASSERT_TRUE(replica->Close().ok());
+  auto reopened = MustOpen(ReplOpts(replica_dir.path()));
+  EXPECT_EQ(reopened->EpochEnd(Epoch(1)), Seq(3));
+  EXPECT_EQ(reopened->EpochAt(Seq(3)), Epoch(1));
+}
+
 // The history file is advisory: without it, recovery re-derives every
 // entry from the records' epochs.
 TEST(Epochs, HistoryIsRebuiltFromTheLog) {

@@ -1,0 +1,236 @@
+// kvnode/storage/committed_map.h — the map half of a RangeStore: the
+// committed key map and everything waiting to join it. Internal to
+// kvnode/storage (committed_map.cc; used by RangeStore::Impl and
+// RangeSnapshots).
+//
+// Owns: the KeyMap and applied_seq (what Get/Scan/committed() see), the
+// commit gate and commit point, the staged records (durable, not yet
+// committed), the pending keys (the newest unapplied write to each key,
+// which a cas compares against) and the cas failures deferred until the
+// write they were decided from is applied. It never touches the log: the
+// log hands it durable records (Stage), and the store asks it whether a
+// truncation may take records back.
+//
+// Threads:
+//   callers      Get/Scan/applied() share map_mu_; Write/AppendReplicated
+//                note pending keys and check cas under mu() (held by
+//                RangeStore::Impl after RangeLog's mutex); Commit and
+//                SetGate move the commit point.
+//   log thread   Stage, ApplyCommitted (map_mu_ exclusive once per group,
+//                then the callbacks, with no lock held), FailStaged, the
+//                truncation's drop.
+//   snapshot     AddChunk copies the map out in chunks under map_mu_ shared.
+//
+// Locks: mu_ -> map_mu_ (and RangeLog's mutex before mu_, see
+// range_store_impl.h). Neither is held across I/O or a callback. map_mu_ is
+// a reader/writer mutex: readers never wait for I/O, and a reader only
+// delays the apply of the next group.
+//
+// Why the commit limit needs no durable seq from the log: staged_ only ever
+// holds durable records (the log hands a group over once it is durable, and
+// a truncation drops staged records above its seq before it lowers the
+// log's durable point), so "committed and durable" is "staged and covered
+// by the commit point" (or just "staged", gate off).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/mutex.h"
+#include "common/protocol.h"
+#include "kvnode/storage/pending_write.h"
+#include "kvnode/storage/range_store.h"
+#include "kvnode/storage/snapshot.h"
+#include "kvnode/storage/wal.h"
+
+namespace rangekv::kvnode {
+
+struct StoredValue {
+  std::string value;
+  uint64_t version = 0;  // Seq of the write that last changed the key
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The committed map: ordered for scans and snapshots, plus a hash index of
+// the same nodes so that point reads and overwrites of existing keys skip
+// the tree walk. The index holds views of the tree's keys and iterators
+// into it; both stay valid until the node is erased (also across a move of
+// the whole KeyMap). Not thread-safe: CommittedMap guards it.
+class KeyMap {
+ public:
+  using Ordered = std::map<std::string, StoredValue, std::less<>>;
+
+  KeyMap() = default;
+  KeyMap(KeyMap&&) = default;
+  KeyMap& operator=(KeyMap&&) = default;
+  KeyMap(const KeyMap&) = delete;
+  KeyMap& operator=(const KeyMap&) = delete;
+
+  // nullptr when absent. Valid until the key is next written or deleted.
+  const StoredValue* Find(std::string_view key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &it->second->second;
+  }
+  void Put(std::string_view key, std::string value, uint64_t version) {
+    if (auto it = index_.find(key); it != index_.end()) {
+      StoredValue& stored = it->second->second;
+      stored.value = std::move(value);
+      stored.version = version;
+      return;
+    }
+    auto [node, inserted] =
+        tree_.try_emplace(std::string(key), StoredValue{std::move(value), version});
+    index_.emplace(std::string_view(node->first), node);
+  }
+  // Put for keys arriving in ascending order (snapshot load): no tree walk.
+  void PutInOrder(std::string_view key, std::string value, uint64_t version) {
+    auto node = tree_.emplace_hint(tree_.end(), std::string(key), StoredValue{});
+    node->second = StoredValue{std::move(value), version};
+    index_.emplace(std::string_view(node->first), node);
+  }
+  void Delete(std::string_view key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    auto node = it->second;
+    index_.erase(it);
+    tree_.erase(node);
+  }
+  size_t size() const { return tree_.size(); }
+  const Ordered& ordered() const { return tree_; }
+
+ private:
+  Ordered tree_;
+  std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
+};
+
+class CommittedMap {
+ public:
+  using WriteCallback = RangeStore::WriteCallback;
+
+  explicit CommittedMap(bool gate) : gate_(gate) {}
+  CommittedMap(const CommittedMap&) = delete;
+  CommittedMap& operator=(const CommittedMap&) = delete;
+
+  // Exposed so RangeStore::Impl can hold it (after RangeLog's mutex) where
+  // one step spans both halves.
+  Mutex& mu() RETURN_CAPABILITY(mu_) { return mu_; }
+
+  // ---- reads ----
+
+  std::optional<proto::Entry> Get(std::string_view key) const EXCLUDES(map_mu_);
+  std::vector<proto::Entry> Scan(std::string_view start, const std::optional<std::string>& end,
+                                 uint32_t limit, bool* more) const EXCLUDES(map_mu_);
+  // The highest Seq applied.
+  Seq applied() const EXCLUDES(map_mu_);
+  // applied() and the number of keys, at one moment.
+  void Stats(Seq* applied, size_t* keys) const EXCLUDES(map_mu_);
+
+  // ---- callers: writes (mu() held) ----
+
+  // Every cas in ops compares against the state before them (the newest
+  // pending write to its key, else the map), so the outcome does not depend
+  // on their order. *wait: the pending write a failure was decided from, or 0.
+  Status CheckConditionsLocked(const std::vector<proto::WriteOp>& ops, Seq* wait) const
+      REQUIRES(mu_) EXCLUDES(map_mu_);
+  // A failed cas decided from a write that is not applied yet answers only
+  // once that write is (or with the error that drops it): a reader must
+  // never see the old version after the cas was told it changed.
+  void DeferLocked(Seq wait, Status st, WriteCallback cb) REQUIRES(mu_);
+  // ops (cas resolved) will be record seq: the newest pending write to their keys.
+  void AddPendingLocked(Seq seq, const std::vector<proto::WriteOp>& ops) REQUIRES(mu_);
+
+  // ---- the commit point ----
+
+  // Both return whether staged records became committed (the log thread
+  // must be woken to apply them).
+  bool SetGate(bool on) EXCLUDES(mu_);
+  bool Commit(Seq through) EXCLUDES(mu_);
+
+  // ---- the log thread ----
+
+  bool CanApplyLocked() const REQUIRES(mu_);
+  // Takes over a group the log made durable (after its durable callbacks).
+  void Stage(std::vector<PendingWrite>& group) EXCLUDES(mu_);
+  // Applies the staged records the commit point covers, in Seq order, then
+  // runs their callbacks and the deferred cas failures they decide. False
+  // when there was nothing to apply.
+  bool ApplyCommitted() EXCLUDES(mu_, map_mu_);
+  // Durable records that will never be applied (close, I/O failure): their
+  // callbacks and every deferred failure get st.
+  void FailStaged(const Status& st) EXCLUDES(mu_);
+  void FailDeferredAbove(Seq seq, const Status& st) EXCLUDES(mu_);
+
+  // ---- truncation (mu() held) ----
+
+  // BAD_REQUEST when records above seq are applied or being applied.
+  Status TruncateRefusalLocked(Seq seq) const REQUIRES(mu_);
+  void LowerCommitLocked(Seq seq) REQUIRES(mu_);
+  // Moves staged records above seq to *dropped, newest first.
+  void DropStagedAboveLocked(Seq seq, std::vector<PendingWrite>* dropped) REQUIRES(mu_);
+  // Pending keys from what is left: the staged records, then `queued`.
+  void RebuildPendingLocked(const std::vector<PendingWrite>& queued) REQUIRES(mu_);
+
+  // ---- Open (no worker runs yet) ----
+
+  void Load(KeyMap map) EXCLUDES(map_mu_);
+  // A record through the commit point: applied now.
+  Status ReplayRecovered(const wal::RecordView& rec) EXCLUDES(map_mu_);
+  // A record past the commit point: staged, as if the log had just written it.
+  Status StageRecovered(const wal::RecordView& rec) EXCLUDES(mu_);
+  // Everything before the first staged record (else through last) is applied.
+  void FinishRecovery(Seq last) EXCLUDES(mu_, map_mu_);
+  size_t staged_count() const EXCLUDES(mu_);
+  size_t size() const EXCLUDES(map_mu_);
+
+  // ---- snapshots ----
+
+  // Adds the entries after *last_key (from the first unless started) to
+  // writer until it buffers chunk_bytes; *end = applied() at that moment.
+  // True once the map is exhausted.
+  bool AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes, bool started,
+                std::string* last_key, Seq* end) const EXCLUDES(map_mu_);
+
+ private:
+  // The newest pending write to a key: what a cas must compare against.
+  struct PendingKey {
+    Seq seq{0};
+    bool exists = false;  // false: the pending write deletes the key
+  };
+  struct DeferredFailure {
+    Status status;
+    WriteCallback cb;
+  };
+
+  // The committed version of key (0: absent).
+  uint64_t CommittedVersion(std::string_view key) const EXCLUDES(map_mu_);
+  void ApplyGroup(std::vector<PendingWrite>& group) EXCLUDES(map_mu_);
+  void ErasePendingLocked(const std::vector<PendingWrite>& applied) REQUIRES(mu_);
+  void FireDeferredUpTo(Seq applied) EXCLUDES(mu_);
+
+  mutable Mutex mu_ ACQUIRED_BEFORE(map_mu_);
+  bool gate_ GUARDED_BY(mu_);
+  Seq commit_seq_ GUARDED_BY(mu_) = Seq(0);  // Commit()'s point; lowered only by a truncation
+  // The highest Seq the log thread took to apply (>= applied_seq_): a
+  // truncation racing with an apply sees those records as applied.
+  Seq committing_seq_ GUARDED_BY(mu_) = Seq(0);
+  std::deque<PendingWrite> staged_ GUARDED_BY(mu_);  // durable, waiting for Commit
+  std::unordered_map<std::string, PendingKey, StringHash, std::equal_to<>> pending_
+      GUARDED_BY(mu_);
+  std::multimap<Seq, DeferredFailure> deferred_ GUARDED_BY(mu_);  // by the Seq each waits for
+
+  mutable SharedMutex map_mu_;
+  KeyMap map_ GUARDED_BY(map_mu_);
+  Seq applied_seq_ GUARDED_BY(map_mu_) = Seq(0);
+};
+
+}  // namespace rangekv::kvnode
