@@ -44,6 +44,15 @@ std::string Join(const std::vector<std::string>& lines) {
   return out;
 }
 
+// Every node's id but `id`, in the cluster's order.
+std::vector<std::string> NodesOtherThan(Scenario& s, const std::string& id) {
+  std::vector<std::string> out;
+  for (auto& n : s.cluster().nodes) {
+    if (n->id() != id) out.push_back(n->id());
+  }
+  return out;
+}
+
 // Heals everything, lets the clients finish, reads every key and checks.
 std::vector<std::string> HealAndCheck(Scenario& s, const std::vector<std::string>& keys) {
   std::vector<std::string> problems;
@@ -66,10 +75,7 @@ TEST(SimScenario, PendingIsrAdditionCountsTowardTheCommitPoint) {
   ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
-  std::vector<std::string> others;
-  for (auto& n : s.cluster().nodes) {
-    if (n->id() != owner) others.push_back(n->id());
-  }
+  const std::vector<std::string> others = NodesOtherThan(s, owner);
   // B: the one the planner prefers on a tie (smaller id).
   const std::string b = others[0], a = others[1];
   const std::vector<std::string> keys = SpreadKeys(4);
@@ -182,10 +188,7 @@ TEST(SimScenario, ReplicaKeepsItsLeasePromiseToTheOldOwnerAcrossAMove) {
   ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
-  std::vector<std::string> others;
-  for (auto& n : s.cluster().nodes) {
-    if (n->id() != owner) others.push_back(n->id());
-  }
+  const std::vector<std::string> others = NodesOtherThan(s, owner);
   const std::string a = others[0], b = others[1];
   const std::vector<std::string> keys = SpreadKeys(2);
   s.StartClients(5, s.world().now() + 10 * kSecond, keys);
@@ -249,10 +252,7 @@ TEST(SimScenario, NodeThatLostItsCopyOfARangeIsNeverPromotedWithIt) {
   ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
-  std::vector<std::string> others;
-  for (auto& n : s.cluster().nodes) {
-    if (n->id() != owner) others.push_back(n->id());
-  }
+  const std::vector<std::string> others = NodesOtherThan(s, owner);
   const std::string a = others[0], b = others[1];
   const std::vector<std::string> keys = SpreadKeys(4);
   s.StartClients(3, s.world().now() + 10 * kSecond, keys);
