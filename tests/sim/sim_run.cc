@@ -81,7 +81,7 @@ class Nemesis {
     LOG_INFO("nemesis: " << what);
   }
   void RestartLater(SimNode& n, Nanos after) {
-    w_.After(after, nullptr, [this, &n] {
+    w_.After(after, nullptr, [&n] {
       if (!n.up()) n.Start();
     });
   }
