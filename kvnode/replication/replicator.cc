@@ -238,7 +238,9 @@ class Replicator::Impl {
     StoreOptions opts = ctx_.store_options(id);
     fs::FileSystem& fs = ctx_.fs();
     const KeyRange bounds = old->bounds();
-    background_->Post([this, id, slot, old, opts, bounds, &fs] {
+    // Acknowledged (to an owner, or to writers) up to here, if durable.
+    const Seq had = old->durable();
+    background_->Post([this, id, slot, old, opts, bounds, had, &fs] {
       (void)old->Close();
       // No files where the open store had its copy: an earlier attempt set
       // them aside and failed after. The empty store that opens now is not
@@ -254,6 +256,18 @@ class Replicator::Impl {
         if (st.ok()) st = fs.SyncDir(fs::DirName(opts.dir));
         fresh = st.ok() ? RangeStore::Open(id, bounds, opts) : Result<std::unique_ptr<RangeStore>>(st);
         rebuilt = fresh.ok();
+      }
+      if (fresh.ok() && !rebuilt && (*fresh)->last().seq < had) {
+        // The reopened log ends below what this copy had made durable
+        // (and so may have acknowledged): it is no longer the copy the ISR
+        // counts, here or after a restart.
+        LOG_ERROR("range " << id.value() << ": reopened at seq " << (*fresh)->last().seq.value()
+                           << ", below the " << had.value()
+                           << " it had made durable; copying the range again");
+        if (Status st = MarkCopying(fs, opts.dir); !st.ok()) {
+          LOG_WARN("range " << id.value() << ": " << st.ToString());
+        }
+        rebuilt = true;
       }
       std::shared_ptr<RangeStore> store =
           fresh.ok() ? std::shared_ptr<RangeStore>(std::move(*fresh)) : nullptr;

@@ -319,8 +319,9 @@ class RangeStore {
   // epoch history based at (R, epoch) with no entry yet (the records that
   // follow add theirs), consistent_from() == E. epoch must be the epoch of
   // the owner's record R (not the owner's current epoch): the base is then
-  // the truth, so EpochEnd answers as any other copy's would. A restart before E is reached reopens the same
-  // way. The commit gate starts off, as for Open.
+  // the truth, so EpochEnd answers as any other copy's would. A restart
+  // before E is reached reopens the same way. The commit gate is
+  // opts.commit_gate, as for Open.
   static Result<std::unique_ptr<RangeStore>> OpenFromSnapshot(RangeId id, KeyRange bounds,
                                                               StoreOptions opts,
                                                               const std::string& snapshot_file,

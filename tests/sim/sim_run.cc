@@ -75,7 +75,29 @@ class Nemesis {
     for (auto& node : c_.nodes) n += node->up() ? 0 : 1;
     return n;
   }
-  bool MayLoseData() const { return w_.now() >= data_loss_ok_after_; }
+  // The store keeps an acknowledged write while one in-sync copy keeps it,
+  // so data is lost on one node at a time, and only on a node none of whose
+  // ranges depends on it alone: each range whose ISR holds it has another
+  // ISR member that is live and not suspect. (Losing the last good copy
+  // leaves the range unavailable, rightly: no checker could tell that from
+  // a liveness bug.)
+  bool MayLoseData(const SimNode& n) const {
+    if (w_.now() < data_loss_ok_after_) return false;
+    const cluster::ClusterMap map = c_.MapNow();
+    for (const auto& [id, r] : map.ranges) {
+      bool in = false, other = false;
+      for (const NodeId& m : r.isr) {
+        if (m.str() == n.id()) {
+          in = true;
+          continue;
+        }
+        const cluster::NodeInfo* live = map.Node(m);
+        other = other || (live != nullptr && !live->suspect && !live->opening);
+      }
+      if (in && !other) return false;
+    }
+    return true;
+  }
   void Note(const std::string& what) {
     result_.faults.push_back(Ms(w_.now() - World::kEpochStart) + ": " + what);
     LOG_INFO("nemesis: " << what);
@@ -100,7 +122,7 @@ class Nemesis {
       n.Kill();
       RestartLater(n, span);
     } else if (dice < 22) {
-      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      if (!n.up() || Down() >= 2 || !MayLoseData(n)) return;
       Note("power loss of " + n.id() + ", back after " + Ms(span));
       n.PowerLoss();
       DataLost(n, span);
@@ -130,13 +152,13 @@ class Nemesis {
       c_.net.SetZkCut(n.id(), true);
       w_.After(span * 2, nullptr, [this, id = n.id()] { c_.net.SetZkCut(id, false); });
     } else if (dice < 78) {
-      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      if (!n.up() || Down() >= 2 || !MayLoseData(n)) return;
       Note("wipe the disk of " + n.id() + ", back after " + Ms(span));
       n.Kill();
       n.WipeDisk();
       DataLost(n, span);
     } else if (dice < 83) {
-      if (!n.up() || Down() >= 2 || !MayLoseData()) return;
+      if (!n.up() || Down() >= 2 || !MayLoseData(n)) return;
       n.Kill();
       const bool corrupted = n.CorruptRange();
       Note(std::string(corrupted ? "corrupt a range file of " : "kill -9 ") + n.id() +
