@@ -19,9 +19,12 @@ uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(now - t).count());
 }
 
-}  // namespace
+// An ISR change that failed without reaching ZooKeeper. UNAVAILABLE and
+// TIMEOUT leave the outcome unknown: the change may have been written.
+bool SurelyNotWritten(const Status& st) {
+  return !st.ok() && st.code() != Code::kUnavailable && st.code() != Code::kTimeout;
+}
 
-namespace {
 // The owner is always in its own ISR (the map's invariant; enforced here so
 // a hand-written map cannot make the owner wait for itself).
 HeldRange WithSelfInIsr(HeldRange r, const NodeId& self) {
@@ -247,10 +250,7 @@ void Leader::CheckIsr() {
                               // Removed (or never there): it counts no more.
                               if (st.ok() && pending) pending_adds_.erase(n);
                               // Surely not written: it is a member again.
-                              if (!st.ok() && st.code() != Code::kUnavailable &&
-                                  st.code() != Code::kTimeout) {
-                                pending_removes_.erase(n);
-                              }
+                              if (SurelyNotWritten(st)) pending_removes_.erase(n);
                             });
     } else if (!in_isr && member && p.fetched && p.acked >= store_->committed() &&
                live != range_.live.end() && (live->second.life.empty() || live->second.life == p.life) &&
@@ -269,10 +269,7 @@ void Leader::CheckIsr() {
           [this, alive, n](Status st) {
             // Not written for sure: it does not count. Unknown outcome: it
             // may be in ZooKeeper's ISR, so it keeps counting.
-            if (alive.lock() && !st.ok() && st.code() != Code::kUnavailable &&
-                st.code() != Code::kTimeout) {
-              pending_adds_.erase(n);
-            }
+            if (alive.lock() && SurelyNotWritten(st)) pending_adds_.erase(n);
           });
     }
   }

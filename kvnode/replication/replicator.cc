@@ -96,9 +96,6 @@ class Replicator::Impl {
     RunHere([&] { Apply(std::move(held), min_insync); });
   }
 
-  // RunHere for the public calls that read or change role state.
-  void RunHereOr(std::function<void()> fn) { RunHere(std::move(fn)); }
-
   // True once Stop has begun.
   bool stopped() EXCLUDES(accept_mu_) {
     MutexLock lock(accept_mu_);
@@ -245,8 +242,7 @@ class Replicator::Impl {
       // No files where the open store had its copy: an earlier attempt set
       // them aside and failed after. The empty store that opens now is not
       // that copy.
-      auto files = fs.ListDir(opts.dir);
-      bool rebuilt = !files.ok() || files->empty() || IsCopying(fs, opts.dir);
+      bool rebuilt = RangeDirEmpty(fs, opts.dir) || IsCopying(fs, opts.dir);
       Result<std::unique_ptr<RangeStore>> fresh = RangeStore::Open(id, bounds, opts);
       if (!fresh.ok() && fresh.status().code() == Code::kCorruption) {
         const std::string aside = opts.dir + ".damaged";
@@ -373,18 +369,25 @@ Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir) {
   return fs.WriteFileAtomically(parent, name + ".copying", "");
 }
 
+bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir) {
+  auto files = fs.ListDir(range_dir);
+  return !files.ok() || files->empty();  // an error: no directory
+}
+
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir) {
   auto kind = fs.IsDirectory(CopyingMarkerPath(range_dir));
   return !kind.ok() || kind->has_value();
 }
 
-void Replicator::MarkUntrusted(RangeId range) { impl_->RunHereOr([&] { impl_->MarkUntrusted(range); }); }
+void Replicator::MarkUntrusted(RangeId range) {
+  impl_->RunHere([&] { impl_->MarkUntrusted(range); });
+}
 
 bool Replicator::lost_records() const { return impl_->lost_records_.load(); }
 
 bool Replicator::AllCaughtUp() {
   bool all = false;
-  impl_->RunHereOr([&] { all = impl_->AllCaughtUp(); });
+  impl_->RunHere([&] { all = impl_->AllCaughtUp(); });
   return all;
 }
 

@@ -120,6 +120,8 @@ std::string CopyingMarkerPath(const std::string& range_dir);
 Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir);
 // Whether the marker exists (an error reading counts as yes).
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir);
+// No range directory (or it cannot be listed), or an empty one.
+bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir);
 
 // One range this node holds, as the control plane hands it over.
 struct HeldRange {

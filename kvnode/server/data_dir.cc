@@ -126,8 +126,10 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(Env& env, const std::string& dir,
   return out;
 }
 
+std::string DataDir::RangesDir() const { return path_ + "/" + std::string(kRangesDirName); }
+
 std::string DataDir::RangeDir(RangeId id) const {
-  return path_ + "/" + std::string(kRangesDirName) + "/" + std::to_string(id.value());
+  return RangesDir() + "/" + std::to_string(id.value());
 }
 
 std::string DataDir::FormatNodeFile(const NodeId& id, std::string_view incarnation) {

@@ -13,7 +13,12 @@
 // | SUSPECT            | present while this node may lack records it had        |
 // |                    | acknowledged and has not caught up since (empty;       |
 // |                    | written and removed durably); survives restarts        |
-// | ranges/<range-id>/ | one RangeStore per range (kvnode/storage/range_store.h)        |
+// | ranges/<id>/       | one RangeStore per range (kvnode/storage/range_store.h) |
+// | ranges/<id>.damaged/ | a corrupt copy set aside for inspection; the next    |
+// |                    | rebuild of the range replaces it                       |
+// | ranges/<id>.copying | present while the range's copy is being made again:  |
+// |                    | the store there is not the copy the ISR counted (empty; |
+// |                    | written and removed durably; replicator.h)             |
 //
 // NODE format, version 1: ASCII text, each line ending in '\n':
 //
@@ -119,6 +124,8 @@ class DataDir {
   Status SetSuspect(bool suspect);
   // DIR/ranges/<id> (not created here; RangeStore::Open creates it).
   std::string RangeDir(RangeId id) const;
+  // DIR/ranges.
+  std::string RangesDir() const;
 
   // The NODE file text, and its parser (exposed for tests). An empty
   // incarnation writes the old two-line form.

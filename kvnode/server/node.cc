@@ -92,7 +92,7 @@ bool Node::SuspectNow() {
 }
 
 void Node::ClearCopyingMarkers() {
-  const std::string ranges = fs::DirName(dir_->RangeDir(RangeId(1)));
+  const std::string ranges = dir_->RangesDir();
   auto names = env_.fs().ListDir(ranges);
   if (!names.ok()) return;  // tried again on the next call
   for (const std::string& name : *names) {
@@ -256,8 +256,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   bool lost = false;
   if (mode_ == Mode::kCluster) {
     const std::string range_dir = dir_->RangeDir(rid);
-    auto files = env_.fs().ListDir(range_dir);  // an error: no directory
-    const bool empty = files.ok() ? files->empty() : true;
+    const bool empty = RangeDirEmpty(env_.fs(), range_dir);
     lost = IsCopying(env_.fs(), range_dir) || (empty && !dir_->created() && InIsrAsThisCopy(r));
     if (lost) {
       if (Status st = MarkCopying(env_.fs(), range_dir); !st.ok()) {

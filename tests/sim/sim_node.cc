@@ -288,16 +288,7 @@ void SimNode::PublishOpened() {
   cluster::NodeInfo opened = inc.self;
   opened.opening = false;
   opened.suspect = inc.node->suspect();
-  const std::string path = c_.paths.node(NodeId(id_));
-  const std::string data = cluster::EncodeNode(opened);
-  inc.clearing_suspect = true;
-  std::weak_ptr<bool> alive = inc.alive;
-  inc.zk->Call([path, data](ZkSim& s, SessionId sid) { return s.Set(sid, path, data, -1); },
-               [this, alive, opened](ZkReply r) {
-                 if (!alive.lock()) return;
-                 inc_->clearing_suspect = false;
-                 if (r.status.ok()) inc_->self = opened;
-               });
+  PublishSelf(std::move(opened));
 }
 
 void SimNode::SyncSuspect() {
@@ -305,17 +296,22 @@ void SimNode::SyncSuspect() {
   if (inc.self.opening || !inc.registered || inc.clearing_suspect) return;
   const bool now = inc.node->SuspectNow();
   if (now == inc.self.suspect) return;
-  cluster::NodeInfo cleared = inc.self;
-  cleared.suspect = now;
+  cluster::NodeInfo updated = inc.self;
+  updated.suspect = now;
+  PublishSelf(std::move(updated));
+}
+
+void SimNode::PublishSelf(cluster::NodeInfo updated) {
+  Incarnation& inc = *inc_;
   const std::string path = c_.paths.node(NodeId(id_));
-  const std::string data = cluster::EncodeNode(cleared);
-  inc.clearing_suspect = true;
+  const std::string data = cluster::EncodeNode(updated);
+  inc.clearing_suspect = true;  // one update of our znode in flight at a time
   std::weak_ptr<bool> alive = inc.alive;
   inc.zk->Call([path, data](ZkSim& s, SessionId sid) { return s.Set(sid, path, data, -1); },
-               [this, alive, cleared](ZkReply r) {
+               [this, alive, updated](ZkReply r) {
                  if (!alive.lock()) return;
                  inc_->clearing_suspect = false;
-                 if (r.status.ok()) inc_->self = cleared;
+                 if (r.status.ok()) inc_->self = updated;
                });
 }
 

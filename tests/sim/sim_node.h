@@ -68,6 +68,9 @@ class SimNode {
   void NextIsrChange();
   void SyncSuspect();
   void PublishOpened();
+  // Writes our node znode as `updated` (and keeps it as inc_->self once
+  // ZooKeeper took it).
+  void PublishSelf(cluster::NodeInfo updated);
   void Exit(const std::string& why);
 
   Cluster& c_;

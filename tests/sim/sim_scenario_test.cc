@@ -44,13 +44,23 @@ std::string Join(const std::vector<std::string>& lines) {
   return out;
 }
 
-// Every node's id but `id`, in the cluster's order.
-std::vector<std::string> NodesOtherThan(Scenario& s, const std::string& id) {
-  std::vector<std::string> out;
+// Boots with the nodes started 10 ms apart, so bootstrap always sees them
+// in the same order.
+bool BootStaggered(Scenario& s) { return s.Boot([](int i) { return i * 10 * kMilli; }); }
+
+// Who holds a range in a three-node cluster: its owner and the two other
+// nodes, in the cluster's order.
+struct Holders {
+  std::string owner, first, second;
+};
+Holders HoldersOf(Scenario& s, RangeId range) {
+  Holders h;
+  h.owner = s.Range(range).owner->str();
   for (auto& n : s.cluster().nodes) {
-    if (n->id() != id) out.push_back(n->id());
+    if (n->id() == h.owner) continue;
+    (h.first.empty() ? h.first : h.second) = n->id();
   }
-  return out;
+  return h;
 }
 
 // Heals everything, lets the clients finish, reads every key and checks.
@@ -72,12 +82,11 @@ std::vector<std::string> HealAndCheck(Scenario& s, const std::vector<std::string
 // pending addition, the owner commits nothing B has not acknowledged.
 TEST(SimScenario, PendingIsrAdditionCountsTowardTheCommitPoint) {
   Scenario s(1, ThreeNodes(), Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
-  const std::string owner = s.Range(range).owner->str();
-  const std::vector<std::string> others = NodesOtherThan(s, owner);
+  const Holders h = HoldersOf(s, range);
   // B: the one the planner prefers on a tie (smaller id).
-  const std::string b = others[0], a = others[1];
+  const std::string owner = h.owner, b = h.first, a = h.second;
   const std::vector<std::string> keys = SpreadKeys(4);
   s.StartClients(3, s.world().now() + 15 * kSecond, keys);
   s.RunFor(500 * kMilli);
@@ -114,7 +123,7 @@ TEST(SimScenario, PendingIsrAdditionCountsTowardTheCommitPoint) {
 // old owner's records at seqs where the new owner commits others.
 TEST(SimScenario, RecoveredTailIsStagedNotCommitted) {
   Scenario s(2, ThreeNodes(), Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
   const Epoch epoch = s.Range(range).epoch;
@@ -153,7 +162,7 @@ TEST(SimScenario, RecoveredTailIsStagedNotCommitted) {
 // prefix-equal within every epoch (checked at the end).
 TEST(SimScenario, OwnerWithFailingFsyncRestartedInItsSessionNeverReusesItsEpoch) {
   Scenario s(3, ThreeNodes(), Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
   const Epoch epoch = s.Range(range).epoch;
@@ -185,11 +194,10 @@ TEST(SimScenario, OwnerWithFailingFsyncRestartedInItsSessionNeverReusesItsEpoch)
 // linearizable.
 TEST(SimScenario, ReplicaKeepsItsLeasePromiseToTheOldOwnerAcrossAMove) {
   Scenario s(5, ThreeNodes(), Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
-  const std::string owner = s.Range(range).owner->str();
-  const std::vector<std::string> others = NodesOtherThan(s, owner);
-  const std::string a = others[0], b = others[1];
+  const Holders h = HoldersOf(s, range);
+  const std::string owner = h.owner, a = h.first, b = h.second;
   const std::vector<std::string> keys = SpreadKeys(2);
   s.StartClients(5, s.world().now() + 10 * kSecond, keys);
   s.RunFor(1500 * kMilli);
@@ -221,7 +229,7 @@ TEST(SimScenario, ReplicaKeepsItsLeasePromiseToTheOldOwnerAcrossAMove) {
 TEST(SimScenario, CorruptRangeOnAClusterNodeFailsOverAndIsCopiedBack) {
   ClusterParams p = ThreeNodes();
   Scenario s(4, p, Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
   const std::string owner = s.Range(range).owner->str();
   const std::vector<std::string> keys = SpreadKeys(4);
@@ -249,11 +257,10 @@ TEST(SimScenario, CorruptRangeOnAClusterNodeFailsOverAndIsCopiedBack) {
 // owner instead.
 TEST(SimScenario, NodeThatLostItsCopyOfARangeIsNeverPromotedWithIt) {
   Scenario s(6, ThreeNodes(), Verbose());
-  ASSERT_TRUE(s.Boot([](int i) { return i * 10 * kMilli; }));
+  ASSERT_TRUE(BootStaggered(s));
   const RangeId range(1);
-  const std::string owner = s.Range(range).owner->str();
-  const std::vector<std::string> others = NodesOtherThan(s, owner);
-  const std::string a = others[0], b = others[1];
+  const Holders h = HoldersOf(s, range);
+  const std::string owner = h.owner, a = h.first, b = h.second;
   const std::vector<std::string> keys = SpreadKeys(4);
   s.StartClients(3, s.world().now() + 10 * kSecond, keys);
   s.RunFor(kSecond);
