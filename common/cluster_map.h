@@ -31,6 +31,8 @@
 //                             life 93ab...  (optional)     isr n1,n2
 //                             suspect 1     (optional)     state active    (active|unavailable)
 //                             opening 1     (optional)
+//                             log_ends 1:4:325,2:2:4
+//                                           (optional)
 //                                                          owner_life 93ab...       (optional)
 //                                                          isr_incarnations 6f1c...,20d4...
 //                                                                                   (optional)
@@ -62,7 +64,15 @@
 //     not known; cleared (and suspect decided) once it has. The coordinator
 //     makes an in-sync replica owner only if it is neither opening nor
 //     suspect; a suspect one only when every in-sync replica is live,
-//     opened and suspect.
+//     opened and suspect, and then one whose log reaches furthest.
+//   - NodeInfo "log_ends": written only while suspect; for each range the
+//     node holds, "<range id>:<epoch>:<seq>" of the last record of its log
+//     (comma-separated, ascending range id). Ordered by epoch, then seq, as
+//     Raft compares logs: a copy that lost a suffix of committed records
+//     (a damaged last record cut at open reads exactly like a torn write)
+//     ends below a copy that kept them, and every record of a newer epoch
+//     follows all that was committed before it. Refreshed while the node
+//     stays suspect; a range it does not list counts as an empty log.
 // Records without these fields (older writers) read as "unknown", which
 // every check treats as a match.
 //
@@ -97,6 +107,13 @@ struct ClusterConfig {
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
 
+// Where a copy's log ends (see "log_ends" above); {0, 0}: empty.
+struct LogEnd {
+  Epoch epoch{0};
+  Seq seq{0};
+  friend auto operator<=>(const LogEnd&, const LogEnd&) = default;
+};
+
 struct NodeInfo {
   NodeId id;
   std::string address;        // host:port clients connect to
@@ -109,6 +126,9 @@ struct NodeInfo {
   std::string life{};    // random per process start ("" when unknown)
   bool suspect = false;  // may have lost acknowledged records (see above)
   bool opening = false;  // ranges not opened yet: suspect unknown (see above)
+  std::map<RangeId, LogEnd> log_ends{};  // while suspect (see above)
+  // log_ends[range], or {0, 0} when not listed.
+  LogEnd LogEndOf(RangeId range) const;
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };
 

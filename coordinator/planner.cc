@@ -133,10 +133,24 @@ std::vector<NodeId> ValidIsr(const ClusterSnapshot& s, const RangeInfo& r) {
   return out;
 }
 
+// Of suspect copies, those whose log reaches furthest (cluster_map.h
+// "log_ends"): one of them holds every committed record any of them kept.
+std::vector<NodeId> FurthestLogs(const ClusterSnapshot& s, RangeId range,
+                                 const std::vector<NodeId>& suspect) {
+  cluster::LogEnd best;
+  for (const NodeId& id : suspect) best = std::max(best, LiveInfo(s, id)->LogEndOf(range));
+  std::vector<NodeId> out;
+  for (const NodeId& id : suspect) {
+    if (LiveInfo(s, id)->LogEndOf(range) == best) out.push_back(id);
+  }
+  return out;
+}
+
 // The ISR members that may be made owner: the valid ones that are neither
 // opening nor suspect; only when no member is trusted (every valid one is
 // suspect, and none is down or still opening and so may turn out trusted)
-// the suspect ones. *waiting is set when such a member holds the choice back.
+// the suspect ones whose logs reach furthest. *waiting is set when such a
+// member holds the choice back.
 std::vector<NodeId> OwnerCandidates(const ClusterSnapshot& s, const RangeInfo& r, bool* waiting) {
   std::vector<NodeId> trusted, suspect;
   bool down = false;
@@ -154,7 +168,7 @@ std::vector<NodeId> OwnerCandidates(const ClusterSnapshot& s, const RangeInfo& r
     *waiting = !suspect.empty() || !r.isr.empty();
     return {};
   }
-  return suspect;
+  return FurthestLogs(s, r.id, suspect);
 }
 
 // The owner holds its grant: live, the same process (life) and copy.
@@ -279,27 +293,53 @@ void ReplaceNamed(const ClusterSnapshot& s, Loads& loads, Draft& d) {
   }
 }
 
-// Rule 8: replicas dead for longer than replace_after.
+// Rule 8: replicas dead for longer than replace_after. One that is among
+// only min-insync ISR members still holds every committed write, so it is
+// not dropped: its replacement joins the replicas first (above rf) and,
+// once the owner has taken it into the ISR and rule 6 has let the dead one
+// out, the dead one leaves the replicas.
 void ReplaceLongDead(const ClusterSnapshot& s, Loads& loads, Draft& d, Plan& plan) {
   if (s.replace_after.count() <= 0) return;
-  for (NodeId& id : d.rec.replicas) {
+  std::vector<NodeId> due;
+  for (const NodeId& id : d.rec.replicas) {
     if (id == *d.rec.owner || loads.Live(id)) continue;
     auto dead = s.dead_for.find(id);
     if (dead == s.dead_for.end()) continue;
-    if (dead->second <= s.replace_after) {
-      auto due = s.replace_after - dead->second + std::chrono::milliseconds(1);
-      if (!plan.recheck_after || due < *plan.recheck_after) plan.recheck_after = due;
+    if (dead->second > s.replace_after) {
+      due.push_back(id);
+      continue;
+    }
+    auto left = s.replace_after - dead->second + std::chrono::milliseconds(1);
+    if (!plan.recheck_after || left < *plan.recheck_after) plan.recheck_after = left;
+  }
+  for (const NodeId& id : due) {
+    const std::string why = "replica " + id.str() + " not live for " +
+                            std::to_string(s.dead_for.at(id).count()) + " ms (> " +
+                            std::to_string(s.replace_after.count()) + " ms)";
+    const bool holds_commits =
+        Contains(d.rec.isr, id) && static_cast<int>(d.rec.isr.size()) <= s.config.min_insync;
+    const bool replacement_added = static_cast<int>(d.rec.replicas.size()) > s.config.rf;
+    if (holds_commits && replacement_added) continue;  // waits for it to catch up
+    if (replacement_added) {
+      d.rec.RemoveFromIsr(id);
+      d.rec.replicas.erase(std::find(d.rec.replicas.begin(), d.rec.replicas.end(), id));
+      d.Note(WriteKind::kReplace, why + ": dropped, its replacement is in the replicas");
       continue;
     }
     std::optional<NodeId> pick = loads.PickReplica(d.rec.replicas);
     if (!pick) return;  // no live node left outside this range
-    d.Note(WriteKind::kReplace, "replica " + id.str() + " not live for " +
-                                    std::to_string(dead->second.count()) + " ms (> " +
-                                    std::to_string(s.replace_after.count()) + " ms): replaced by " +
-                                    pick->str());
-    d.rec.RemoveFromIsr(id);
-    id = *pick;
     loads.AddReplica(*pick);
+    if (holds_commits) {
+      d.rec.replicas.push_back(*pick);
+      d.Note(WriteKind::kReplace, why + ": " + pick->str() +
+                                      " added first; it stays in the isr, one of only min-insync "
+                                      "copies of every committed write, until " +
+                                      pick->str() + " is in sync");
+      continue;
+    }
+    d.rec.RemoveFromIsr(id);
+    *std::find(d.rec.replicas.begin(), d.rec.replicas.end(), id) = *pick;
+    d.Note(WriteKind::kReplace, why + ": replaced by " + pick->str());
   }
 }
 

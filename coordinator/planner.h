@@ -33,10 +33,12 @@
 // live with the life recorded in owner_life and the incarnation recorded
 // for it in the ISR; an ISR member is "valid" when live with its recorded
 // incarnation. "Candidates" are the valid ISR members that are neither
-// opening (still reading their stores) nor suspect (restarted uncleanly
-// under fsync batch/never); suspect ones only when every ISR member is
+// opening (still reading their stores) nor suspect (may lack records it
+// acknowledged: cluster_map.h); suspect ones only when every ISR member is
 // live, opened and suspect (so none that could turn out trusted is passed
-// over).
+// over), and of those only the ones whose logs reach furthest (the
+// "log_ends" of their znodes), since a suspect copy may have lost a suffix
+// of committed records that another still holds.
 //
 // | # | when                                        | change                                 |
 // |---|---------------------------------------------|----------------------------------------|
@@ -65,7 +67,11 @@
 // |   | live, D in replicas, X not                  | place), D out of isr; X not in isr: it |
 // |   |                                             | recovers, the owner adds it (kReplace) |
 // | 8 | a non-owner replica not live for longer     | replaced by the least replicated live  |
-// |   | than replace_after (dead_for; 0 = never)    | non-member, if any (kReplace)          |
+// |   | than replace_after (dead_for; 0 = never)    | non-member, if any (kReplace). One of  |
+// |   |                                             | only min-insync isr members stays: the |
+// |   |                                             | replacement is added (replicas > rf),  |
+// |   |                                             | and the dead one dropped once rule 6   |
+// |   |                                             | has let it out of the isr              |
 // | 9 | fewer than rf replicas                      | least replicated live non-members      |
 // |   |                                             | added to replicas, not isr             |
 // |   |                                             | (kAddReplica)                          |

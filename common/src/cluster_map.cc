@@ -168,6 +168,56 @@ Result<ClusterConfig> DecodeConfig(std::string_view data) {
   return c;
 }
 
+namespace {
+std::string EncodeLogEnds(const std::map<RangeId, LogEnd>& ends) {
+  if (ends.empty()) return "";
+  std::string out = "log_ends ";
+  for (const auto& [range, end] : ends) {
+    if (out.back() != ' ') out += ',';
+    out += std::to_string(range.value()) + ":" + std::to_string(end.epoch.value()) + ":" +
+           std::to_string(end.seq.value());
+  }
+  return out + "\n";
+}
+
+// One unsigned decimal number, all of s.
+std::optional<uint64_t> ParseU64(std::string_view s) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "" or absent: none. Anything malformed makes the record invalid.
+Result<std::map<RangeId, LogEnd>> DecodeLogEnds(const Record& r) {
+  std::map<RangeId, LogEnd> ends;
+  auto text = r.Text("log_ends");
+  if (!text.ok() || text->empty() || *text == "-") return ends;
+  std::string_view rest = *text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    const size_t c1 = item.find(':');
+    const size_t c2 = c1 == std::string_view::npos ? c1 : item.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) break;
+    auto range = ParseU64(item.substr(0, c1));
+    auto epoch = ParseU64(item.substr(c1 + 1, c2 - c1 - 1));
+    auto seq = ParseU64(item.substr(c2 + 1));
+    if (!range || !epoch || !seq || !ends.emplace(RangeId(*range), LogEnd{Epoch(*epoch), Seq(*seq)}).second) {
+      break;
+    }
+    if (comma == std::string_view::npos) return ends;
+    rest = rest.substr(comma + 1);
+  }
+  return Status(Code::kBadRequest, "field 'log_ends' is not <range>:<epoch>:<seq>,...: " + *text);
+}
+}  // namespace
+
+LogEnd NodeInfo::LogEndOf(RangeId range) const {
+  auto it = log_ends.find(range);
+  return it == log_ends.end() ? LogEnd{} : it->second;
+}
+
 std::string EncodeNode(const NodeInfo& n) {
   return "rangekv-node 1\nid " + n.id.str() + "\naddress " + n.address + "\nadmin " +
          (n.admin_address.empty() ? "-" : n.admin_address) + "\nstarted_ms " +
@@ -175,7 +225,8 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.incarnation.empty() ? "-" : n.incarnation) + "\n" +
          (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string()) +
          (n.life.empty() ? std::string() : "life " + n.life + "\n") +
-         (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "");
+         (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "") +
+         EncodeLogEnds(n.log_ends);
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -204,6 +255,7 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   n.suspect = suspect.ok() && *suspect != 0;
   auto opening = r.Int("opening");
   n.opening = opening.ok() && *opening != 0;
+  RANGEKV_ASSIGN_OR_RETURN(n.log_ends, DecodeLogEnds(r));
   return n;
 }
 

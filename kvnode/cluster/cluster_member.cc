@@ -528,7 +528,7 @@ void ClusterMember::Worker::ApplyIsrChanges() {
 void ClusterMember::Worker::PublishOpened() {
   cluster::NodeInfo opened = options_.self;
   opened.opening = false;
-  opened.suspect = node_.suspect();
+  opened = node_.WithSuspicion(std::move(opened), node_.suspect());
   auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(opened));
   if (!set.ok()) return;  // again after the next reconcile
   options_.self = opened;
@@ -539,18 +539,19 @@ void ClusterMember::Worker::PublishOpened() {
   }
 }
 
-// A suspect node (cluster_map.h) says so in its znode until every range it
-// holds has caught up with its owner; it becomes suspect again when a store
-// fails.
+// A suspect node (cluster_map.h) says so in its znode, with where its logs
+// end, until every range it holds has caught up with its owner; it becomes
+// suspect again when a store fails.
 void ClusterMember::Worker::SyncSuspect() {
   if (options_.self.opening || !registered_) return;
   const bool now = node_.SuspectNow();
-  if (now == options_.self.suspect) return;
-  cluster::NodeInfo updated = options_.self;
-  updated.suspect = now;
+  cluster::NodeInfo updated = node_.WithSuspicion(options_.self, now);
+  if (updated == options_.self) return;
+  const bool changed = now != options_.self.suspect;
   auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
   if (!set.ok()) return;  // again after the next reconcile
   options_.self = updated;
+  if (!changed) return;  // only where the logs end moved
   if (now) {
     LOG_WARN("a store failed and was reopened: suspect until every range has caught up");
   } else {

@@ -91,6 +91,19 @@ bool Node::SuspectNow() {
   return now;
 }
 
+cluster::NodeInfo Node::WithSuspicion(cluster::NodeInfo self, bool suspect) const {
+  self.suspect = suspect;
+  self.log_ends.clear();
+  if (!suspect) return self;
+  for (const RangeRoute& r : routing()->ranges()) {
+    std::shared_ptr<RangeStore> store = r.slot ? r.slot->store() : nullptr;
+    if (!store) continue;
+    const LogPosition last = store->last();
+    self.log_ends[r.id] = cluster::LogEnd{last.epoch, last.seq};
+  }
+  return self;
+}
+
 void Node::ClearCopyingMarkers() {
   const std::string ranges = dir_->RangesDir();
   auto names = env_.fs().ListDir(ranges);

@@ -131,6 +131,10 @@ class Node {
   // znode says. Keeps the SUSPECT marker in step. Control plane thread
   // (waits for the replication thread).
   bool SuspectNow();
+  // `self` as this node's znode says it: suspect or not and, while
+  // suspect, where the log of each range it serves ends (cluster_map.h
+  // "log_ends"), by which the coordinator ranks suspect copies. Any thread.
+  cluster::NodeInfo WithSuspicion(cluster::NodeInfo self, bool suspect) const;
 
   // ---- data plane (any thread) ----
 

@@ -63,6 +63,29 @@ TEST(ClusterMapTest, NodeReplacesIsOptionalAndRoundTrips) {
   EXPECT_NE(bad.status().message().find("replaces"), std::string::npos);
 }
 
+TEST(ClusterMapTest, NodeLogEndsRoundTripAndOrderAsLogs) {
+  NodeInfo n{NodeId("n2"), "h:1", "", 5, "inc"};
+  EXPECT_EQ(EncodeNode(n).find("log_ends"), std::string::npos);
+  n.suspect = true;
+  n.log_ends = {{RangeId(1), LogEnd{Epoch(4), Seq(325)}}, {RangeId(7), LogEnd{Epoch(2), Seq(4)}}};
+  const std::string text = EncodeNode(n);
+  EXPECT_NE(text.find("\nlog_ends 1:4:325,7:2:4\n"), std::string::npos) << text;
+  auto back = DecodeNode(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, n);
+  EXPECT_EQ(back->LogEndOf(RangeId(7)), (LogEnd{Epoch(2), Seq(4)}));
+  EXPECT_EQ(back->LogEndOf(RangeId(3)), LogEnd{});
+  // A newer epoch wins over a longer log of an older one.
+  EXPECT_LT((LogEnd{Epoch(4), Seq(900)}), (LogEnd{Epoch(5), Seq(1)}));
+  EXPECT_LT((LogEnd{Epoch(5), Seq(1)}), (LogEnd{Epoch(5), Seq(2)}));
+
+  for (const char* bad : {"1:4", "1:4:x", "1:4:5,", ":4:5", "1:4:5,1:4:6", "1:4:5;2:1:1", "-1:4:5"}) {
+    auto r = DecodeNode(std::string("rangekv-node 1\nid n2\naddress h:1\nlog_ends ") + bad + "\n");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("log_ends"), std::string::npos) << bad;
+  }
+}
+
 TEST(ClusterMapTest, GarbageIsRejectedWithTheField) {
   EXPECT_FALSE(DecodeRange("").ok());
   EXPECT_FALSE(DecodeRange("\xff\xfe garbage").ok());

@@ -124,6 +124,40 @@ TEST(PlannerFailover, NeverPromotesAReplicaOutsideTheIsr) {
   EXPECT_EQ(plan.writes[0].record.state, RangeState::kActive);
 }
 
+// Every in-sync copy is suspect (each may have lost a suffix of its log):
+// the owner goes to one whose log reaches furthest, by epoch and then seq
+// (a copy that lists no end for the range counts as empty); a trusted copy
+// still comes before any suspect one.
+TEST(PlannerFailover, AmongSuspectIsrMembersTheFurthestLogIsPromoted) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
+  RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  r.owner_life = "before";  // n1 restarted since it was made owner
+  auto suspect = [&](const std::string& id, uint64_t epoch, uint64_t seq) {
+    cluster::NodeInfo& n = s.live_nodes.at(NodeId(id));
+    n.life = "now";
+    n.suspect = true;
+    n.log_ends.clear();
+    if (seq > 0) n.log_ends[RangeId(1)] = cluster::LogEnd{Epoch(epoch), Seq(seq)};
+  };
+  auto promoted = [&]() -> std::string {
+    Plan plan = PlanReconcile(s);
+    const RangeWrite* w = WriteFor(plan, 1);
+    if (w == nullptr || w->kind != WriteKind::kPromote) return "none";
+    return w->record.owner->str();
+  };
+  suspect("n1", 1, 10);
+  suspect("n2", 1, 12);
+  suspect("n3", 0, 0);
+  EXPECT_EQ(promoted(), "n2");
+  suspect("n3", 2, 3);  // a newer epoch follows everything committed before it
+  EXPECT_EQ(promoted(), "n3");
+  suspect("n3", 1, 12);  // a tie: the load order decides between n2 and n3
+  const std::string tied = promoted();
+  EXPECT_TRUE(tied == "n2" || tied == "n3") << tied;
+  s.live_nodes.at(NodeId("n1")).suspect = false;  // trusted, though shorter
+  EXPECT_EQ(promoted(), "n1");
+}
+
 TEST(PlannerFailover, UnavailableRangeWhoseOwnerReturnsIsActiveAndShedsDeadIsrMembers) {
   ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
   s.live_nodes.clear();
@@ -238,6 +272,40 @@ TEST(PlannerReplace, ReplicaDeadLongerThanReplaceAfterGoesToTheLeastReplicatedNo
     ++replaced;
   }
   EXPECT_EQ(replaced, 3);
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+// A long-dead replica that is one of only min-insync ISR members still
+// holds every committed write: were it dropped, the owner would be the
+// last copy. Its replacement is added first (replicas above rf for a
+// while); once the owner has taken the replacement into the ISR, the dead
+// one leaves the ISR (rule 6) and then the replicas.
+TEST(PlannerReplace, DeadIsrMemberAtMinInsyncStaysUntilItsReplacementIsInSync) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3", "n4"});
+  RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  ASSERT_EQ(*r.owner, NodeId("n1"));
+  r.replicas = Ids({"n1", "n2", "n3"});
+  r.SetIsr(Ids({"n1", "n2"}));  // n3 lags behind
+  s.live_nodes.erase(NodeId("n2"));
+  s.replace_after = milliseconds(1000);
+  s.dead_for[NodeId("n2")] = milliseconds(5000);
+
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const RangeInfo& added = plan.writes[0].record;
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kReplace);
+  EXPECT_EQ(added.isr, Ids({"n1", "n2"})) << plan.writes[0].reason;
+  EXPECT_EQ(added.replicas, Ids({"n1", "n2", "n3", "n4"})) << plan.writes[0].reason;
+  EXPECT_TRUE(Consistent(added));
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty()) << "the replacement is added once";
+
+  s.ranges.at(RangeId(1)).info->AddToIsr(NodeId("n4"), "");  // caught up
+  plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.isr, Ids({"n1", "n4"})) << plan.writes[0].reason;
+  EXPECT_EQ(plan.writes[0].record.replicas, Ids({"n1", "n3", "n4"})) << plan.writes[0].reason;
   Apply(plan, s);
   EXPECT_TRUE(PlanReconcile(s).empty());
 }

@@ -355,6 +355,15 @@ std::string FileSystemSim::CorruptOneFile(const std::string& prefix,
   return path + " at offset " + std::to_string(at);
 }
 
+bool FileSystemSim::FlipLastByte(const std::string& path) {
+  std::shared_ptr<Inode> inode = Find(path);
+  if (!inode || inode->durable.empty()) return false;
+  const size_t at = inode->durable.size() - 1;
+  inode->durable[at] = static_cast<char>(inode->durable[at] ^ 0x5a);
+  if (at < inode->data.size()) inode->data[at] = inode->durable[at];
+  return true;
+}
+
 void FileSystemSim::SetSyncFailure(const std::string& prefix, double probability) {
   if (probability <= 0) {
     sync_failure_.erase(prefix);

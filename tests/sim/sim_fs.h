@@ -78,6 +78,9 @@ class FileSystemSim final : public fs::FileSystem {
   // <n>", or "" when there is no such file.
   std::string CorruptOneFile(const std::string& prefix,
                              const std::function<bool(const std::string&)>& want);
+  // Flips the last durable byte of the file at path (bit rot inside its
+  // last record); false when there is no such file or it is empty.
+  bool FlipLastByte(const std::string& path);
   // fdatasync / SyncDir of paths under prefix fail with EIO with this
   // probability (0: never).
   void SetSyncFailure(const std::string& prefix, double probability);

@@ -287,18 +287,15 @@ void SimNode::PublishOpened() {
   if (inc.clearing_suspect) return;
   cluster::NodeInfo opened = inc.self;
   opened.opening = false;
-  opened.suspect = inc.node->suspect();
+  opened = inc.node->WithSuspicion(std::move(opened), inc.node->suspect());
   PublishSelf(std::move(opened));
 }
 
 void SimNode::SyncSuspect() {
   Incarnation& inc = *inc_;
   if (inc.self.opening || !inc.registered || inc.clearing_suspect) return;
-  const bool now = inc.node->SuspectNow();
-  if (now == inc.self.suspect) return;
-  cluster::NodeInfo updated = inc.self;
-  updated.suspect = now;
-  PublishSelf(std::move(updated));
+  cluster::NodeInfo updated = inc.node->WithSuspicion(inc.self, inc.node->SuspectNow());
+  if (updated != inc.self) PublishSelf(std::move(updated));
 }
 
 void SimNode::PublishSelf(cluster::NodeInfo updated) {
