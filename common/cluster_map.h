@@ -25,6 +25,8 @@
 //   rf 3                      id n1                        id 3
 //   min_insync 2              address 127.0.0.1:7401       start 6d
 //   initial_ranges 8          admin 127.0.0.1:9401         end 7a          (or "end -": unbounded)
+//   initial_splits 6b3a33,6b3a36
+//            (optional: hex keys, ascending; initial_ranges is their count + 1)
 //                             started_ms 1763772000123     epoch 5
 //                             incarnation 6f1c...          owner n1        (or "owner -": none)
 //                             replaces n4   (optional)     replicas n1,n2,n3
@@ -104,8 +106,16 @@ struct ClusterConfig {
   int rf = 3;
   int min_insync = 2;
   int initial_ranges = 8;
+  // Keys the key space was first cut at (strictly ascending, none empty):
+  // initial_ranges is then their count + 1. Empty: equal slices of the
+  // first byte (InitialSplit below).
+  std::vector<std::string> initial_splits{};
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
+
+// Checks split keys as initial_splits holds them (at most 255, none empty,
+// strictly ascending); BAD_REQUEST naming the first offender.
+Status CheckInitialSplits(const std::vector<std::string>& keys);
 
 // Where a copy's log ends (see "log_ends" above); {0, 0}: empty.
 struct LogEnd {
@@ -207,6 +217,9 @@ class Paths {
 // The initial split: n ranges over the first key byte, as even as 256 allows
 // (n in 1..256). Range ids are 1..n in key order; the last is unbounded.
 std::vector<KeyRange> InitialSplit(int n);
+// The ranges a cluster with `config` starts with: cut at initial_splits,
+// or InitialSplit(initial_ranges) when there are none.
+std::vector<KeyRange> InitialSplit(const ClusterConfig& config);
 
 // A consistent view of the map as one reader saw it.
 struct ClusterMap {

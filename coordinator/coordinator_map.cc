@@ -2,6 +2,7 @@
 // steps 4-6 of a reconcile).
 #include <map>
 
+#include "common/escape.h"
 #include "common/log.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_internal.h"
@@ -16,8 +17,12 @@ using internal::IsNoNode;
 namespace {
 
 std::string ConfigText(const ClusterConfig& c) {
-  return "rf " + std::to_string(c.rf) + ", min_insync " + std::to_string(c.min_insync) +
-         ", initial_ranges " + std::to_string(c.initial_ranges);
+  std::string s = "rf " + std::to_string(c.rf) + ", min_insync " + std::to_string(c.min_insync) +
+                  ", initial_ranges " + std::to_string(c.initial_ranges);
+  for (size_t i = 0; i < c.initial_splits.size(); ++i) {
+    s += (i ? "," : ", initial_splits ") + QuoteIfNeeded(c.initial_splits[i]);
+  }
+  return s;
 }
 
 std::string Describe(const RangeInfo& r) {

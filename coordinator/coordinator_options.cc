@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <string>
 #include <optional>
 
+#include "common/escape.h"
 #include "common/zk/connect_string.h"
 
 namespace rangekv::coordinator {
@@ -53,10 +56,42 @@ Result<log::Level> ParseLevel(const std::string& value) {
   return Bad("--log-level: expected debug, info, warn or error, got '" + value + "'");
 }
 
+// "KEY[,KEY...]": each key as text, where \\xHH is any byte, \\, a comma
+// and \\\\ a backslash. Sorted; empty or duplicate keys are refused.
+Result<std::vector<std::string>> ParseSplitKeys(const std::string& value) {
+  const std::string flag = "--initial-splits";
+  std::vector<std::string> keys(1);
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == ',') {
+      keys.emplace_back();
+    } else if (c != '\\') {
+      keys.back() += c;
+    } else if (i + 1 < value.size() && (value[i + 1] == ',' || value[i + 1] == '\\')) {
+      keys.back() += value[++i];
+    } else if (i + 3 < value.size() && value[i + 1] == 'x' &&
+               std::isxdigit(static_cast<unsigned char>(value[i + 2])) &&
+               std::isxdigit(static_cast<unsigned char>(value[i + 3]))) {
+      keys.back() += static_cast<char>(std::stoi(value.substr(i + 2, 2), nullptr, 16));
+      i += 3;
+    } else {
+      return Bad(flag + ": bad escape at offset " + std::to_string(i) +
+                 " (\\xHH, \\, or \\\\ only)");
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  if (keys.front().empty()) return Bad(flag + ": empty key (the first range starts at \"\" anyway)");
+  if (auto dup = std::adjacent_find(keys.begin(), keys.end()); dup != keys.end()) {
+    return Bad(flag + ": key " + QuoteIfNeeded(*dup) + " given twice");
+  }
+  if (Status st = cluster::CheckInitialSplits(keys); !st.ok()) return Bad(flag + ": " + st.message());
+  return keys;
+}
+
 // Applies one "--flag value" pair. min_insync is kept apart so that its
 // default can follow --rf (see Finish).
 Status Apply(const std::string& flag, const std::string& value, CoordinatorOptions& o,
-             std::optional<int>& min_insync) {
+             std::optional<int>& min_insync, bool& ranges_given) {
   if (flag == "--zk") {
     if (Status st = zk::ParseConnectString(value).status(); !st.ok()) {
       return Bad("--zk: " + st.message());
@@ -75,8 +110,14 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 16));
     min_insync = static_cast<int>(v);
   } else if (flag == "--ranges") {
+    if (!o.config.initial_splits.empty()) return Bad("--ranges: not with --initial-splits");
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 256));
     o.config.initial_ranges = static_cast<int>(v);
+    ranges_given = true;
+  } else if (flag == "--initial-splits") {
+    if (ranges_given) return Bad("--initial-splits: not with --ranges");
+    RANGEKV_ASSIGN_OR_RETURN(o.config.initial_splits, ParseSplitKeys(value));
+    o.config.initial_ranges = static_cast<int>(o.config.initial_splits.size()) + 1;
   } else if (flag == "--session-timeout-ms") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1000, 600000));
     o.session_timeout = std::chrono::milliseconds(v);
@@ -121,6 +162,7 @@ Status Finish(CoordinatorOptions& o, const std::optional<int>& min_insync) {
 Result<ParsedCoordinatorArgs> ParseCoordinatorArgs(const std::vector<std::string>& args) {
   ParsedCoordinatorArgs out;
   std::optional<int> min_insync;
+  bool ranges_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -137,7 +179,7 @@ Result<ParsedCoordinatorArgs> ParseCoordinatorArgs(const std::vector<std::string
       if (i + 1 >= args.size()) return Bad(flag + ": missing value");
       value = args[++i];
     }
-    RANGEKV_RETURN_IF_ERROR(Apply(flag, value, out.options, min_insync));
+    RANGEKV_RETURN_IF_ERROR(Apply(flag, value, out.options, min_insync, ranges_given));
   }
   RANGEKV_RETURN_IF_ERROR(Finish(out.options, min_insync));
   return out;
@@ -154,7 +196,10 @@ std::string CoordinatorUsage() {
          "  --cluster NAME            cluster name (default: default)\n"
          "  --rf N                    replication factor for a new cluster, 1..16 (default 3)\n"
          "  --min-insync N            min in-sync replicas for a new cluster, 1..rf (default 2)\n"
-         "  --ranges K                initial range count for a new cluster, 1..256 (default 8)\n"
+         "  --ranges K                a new cluster starts with K ranges, equal slices of the\n"
+         "                            first key byte, 1..256 (default 8)\n"
+         "  --initial-splits K1,K2..  a new cluster starts cut at these keys instead (text;\n"
+         "                            \\xHH any byte, \\, a comma); up to 255 keys\n"
          "  --id NAME                 coordinator id in logs and the election (default host-pid)\n"
          "  --session-timeout-ms N    ZooKeeper session timeout, 1000..600000 (default 6000)\n"
          "  --reconcile-period-ms N   periodic re-read of the cluster map (default 5000)\n"
@@ -165,8 +210,8 @@ std::string CoordinatorUsage() {
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"
-         "--rf, --min-insync and --ranges only seed the cluster's config when it does not\n"
-         "exist yet; an existing config wins. When an owner's node goes away, a live in-sync\n"
+         "--rf, --min-insync, --ranges and --initial-splits only seed the cluster's config\n"
+         "when it does not exist yet; an existing config wins. When an owner's node goes away, a live in-sync\n"
          "replica is promoted; with none left the range is unavailable until one returns.\n"
          "Stop with SIGTERM or SIGINT.\n";
 }

@@ -1,7 +1,8 @@
 // coordinator/coordinator_options.h — the kvcoord command line.
 //
-//   kvcoord --zk CONNECT [--cluster NAME] [--rf N] [--min-insync N] [--ranges K]
-//           [--id NAME] [--session-timeout-ms N] [--reconcile-period-ms N]
+//   kvcoord --zk CONNECT [--cluster NAME] [--rf N] [--min-insync N]
+//           [--ranges K | --initial-splits KEY[,KEY...]] [--id NAME]
+//           [--session-timeout-ms N] [--reconcile-period-ms N]
 //           [--replace-after DURATION] [--admin HOST:PORT]
 //           [--log-level debug|info|warn|error]
 //
@@ -12,6 +13,7 @@
 // | --rf                  | 1..16                     | 3                           |
 // | --min-insync          | 1..rf                     | 2 (clamped to rf if absent) |
 // | --ranges              | 1..256                    | 8                           |
+// | --initial-splits      | KEY[,KEY...], 1..255 keys | none (--ranges applies)     |
 // | --id                  | [A-Za-z0-9._-]{1,64}      | <hostname>-<pid>            |
 // | --session-timeout-ms  | 1000..600000              | 6000                        |
 // | --reconcile-period-ms | 100..3600000              | 5000                        |
@@ -20,9 +22,14 @@
 // | --log-level           | debug, info, warn, error  | info                        |
 // | --help, -h            | none                      | print usage, exit 0         |
 //
-// --rf, --min-insync and --ranges only seed R/config when a cluster is first
-// bootstrapped; an existing R/config always wins (the coordinator logs a
-// warning when they differ). The server clamps the session timeout to its
+// --ranges K cuts a new cluster's key space into K equal slices of the first
+// byte; --initial-splits cuts it at the given keys instead (text; "\xHH" is
+// any byte, "\," a comma, "\\" a backslash; sorted, none empty or twice).
+// The two exclude each other.
+//
+// --rf, --min-insync, --ranges and --initial-splits only seed R/config when
+// a cluster is first bootstrapped; an existing R/config always wins (the
+// coordinator logs a warning when they differ). The server clamps the session timeout to its
 // own [min, max] (2..20 ticks by default).
 //
 // --replace-after: a replica (not the owner) whose node znode has been gone

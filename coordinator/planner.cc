@@ -430,7 +430,7 @@ void PlanRepairs(const ClusterSnapshot& s, Loads& loads, Plan& plan) {
     }
   }
   std::map<RangeId, KeyRange> bounds =
-      PlanRepairBounds(valid, garbage, s.config.initial_ranges, &plan.notes);
+      PlanRepairBounds(valid, garbage, cluster::InitialSplit(s.config), &plan.notes);
   for (const auto& [id, span] : bounds) {
     const RangeZnode& z = s.ranges.at(id);
     // Who holds the range's data is known only from a valid version of
@@ -484,7 +484,7 @@ std::vector<RangeInfo> PlanBootstrap(const cluster::ClusterConfig& config,
                                      const std::vector<NodeId>& nodes) {
   std::vector<RangeInfo> out;
   if (nodes.empty() || static_cast<int>(nodes.size()) < config.rf) return out;
-  std::vector<KeyRange> split = cluster::InitialSplit(config.initial_ranges);
+  std::vector<KeyRange> split = cluster::InitialSplit(config);
   const size_t n = nodes.size();
   std::vector<int> replicated(n, 0);
   for (size_t i = 0; i < split.size(); ++i) {

@@ -15,8 +15,10 @@
 //
 // | snapshot                                        | plan                                  |
 // |-------------------------------------------------|---------------------------------------|
-// | no range znode at all, >= rf live nodes         | bootstrap: InitialSplit(K) ranges ids |
-// |                                                 | 1..K, owner of range i = node i mod N |
+// | no range znode at all, >= rf live nodes         | bootstrap: InitialSplit(config), K    |
+// |                                                 | ranges (cut at initial_splits, else K |
+// |                                                 | first-byte slices), ids 1..K, owner   |
+// |                                                 | of range i = node i mod N             |
 // |                                                 | (sorted ids), replicas = owner + the  |
 // |                                                 | rf-1 least replicated other nodes so  |
 // |                                                 | far (nearest after the owner first),  |
@@ -207,6 +209,7 @@ std::vector<KeyRange> UncoveredSpans(std::vector<KeyRange> ranges);
 // uncovered span left without a range.
 std::map<RangeId, KeyRange> PlanRepairBounds(const std::vector<KeyRange>& valid,
                                              const std::vector<RangeId>& garbage,
-                                             int initial_ranges, std::vector<std::string>* notes);
+                                             const std::vector<KeyRange>& initial,
+                                             std::vector<std::string>* notes);
 
 }  // namespace rangekv::coordinator

@@ -6,7 +6,7 @@
 namespace rangekv::coordinator {
 namespace {
 
-// The initial-split span of `id`, when it is one of 1..initial_ranges.
+// The initial-split span of `id`, when it is one of the initial ranges.
 std::optional<KeyRange> InitialSpan(RangeId id, const std::vector<KeyRange>& split) {
   if (id.value() < 1 || id.value() > split.size()) return std::nullopt;
   return split[id.value() - 1];
@@ -50,10 +50,10 @@ std::vector<KeyRange> UncoveredSpans(std::vector<KeyRange> ranges) {
 
 std::map<RangeId, KeyRange> PlanRepairBounds(const std::vector<KeyRange>& valid,
                                              const std::vector<RangeId>& garbage,
-                                             int initial_ranges, std::vector<std::string>* notes) {
+                                             const std::vector<KeyRange>& split,
+                                             std::vector<std::string>* notes) {
   std::map<RangeId, KeyRange> out;
   const std::vector<KeyRange> holes = UncoveredSpans(valid);
-  const std::vector<KeyRange> split = cluster::InitialSplit(initial_ranges);
   // members[h]: the garbage ranges that take a part of hole h.
   std::vector<std::vector<std::pair<KeyRange, RangeId>>> members(holes.size());
   std::vector<RangeId> unplaced;

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "common/escape.h"
+
 namespace rangekv::cluster {
 namespace {
 
@@ -145,11 +147,51 @@ bool IsValidNodeId(std::string_view id) {
   return true;
 }
 
-std::string EncodeConfig(const ClusterConfig& c) {
-  return "rangekv-config 1\nrf " + std::to_string(c.rf) + "\nmin_insync " +
-         std::to_string(c.min_insync) + "\ninitial_ranges " + std::to_string(c.initial_ranges) +
-         "\n";
+Status CheckInitialSplits(const std::vector<std::string>& keys) {
+  if (keys.size() > 255) return Status(Code::kBadRequest, "at most 255 split keys (256 ranges)");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].empty()) return Status(Code::kBadRequest, "a split key is empty");
+    if (i > 0 && !(keys[i - 1] < keys[i])) {
+      return Status(Code::kBadRequest, "split keys are not strictly ascending at " +
+                                           QuoteIfNeeded(keys[i]) + " (after " +
+                                           QuoteIfNeeded(keys[i - 1]) + ")");
+    }
+  }
+  return Status::Ok();
 }
+
+std::string EncodeConfig(const ClusterConfig& c) {
+  std::string s = "rangekv-config 1\nrf " + std::to_string(c.rf) + "\nmin_insync " +
+                  std::to_string(c.min_insync) + "\ninitial_ranges " +
+                  std::to_string(c.initial_ranges) + "\n";
+  if (c.initial_splits.empty()) return s;
+  s += "initial_splits ";
+  for (size_t i = 0; i < c.initial_splits.size(); ++i) {
+    s += (i ? "," : "") + ToHex(c.initial_splits[i]);
+  }
+  return s + "\n";
+}
+
+namespace {
+Result<std::vector<std::string>> DecodeSplits(const Record& r) {
+  std::vector<std::string> keys;
+  auto text = r.Text("initial_splits");
+  if (!text.ok() || text->empty() || *text == "-") return keys;
+  size_t pos = 0;
+  while (true) {
+    const size_t comma = text->find(',', pos);
+    auto key = FromHex(text->substr(pos, comma == std::string::npos ? comma : comma - pos));
+    if (!key) return Status(Code::kBadRequest, "field 'initial_splits' is not hex keys");
+    keys.push_back(std::move(*key));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (Status st = CheckInitialSplits(keys); !st.ok()) {
+    return Status(Code::kBadRequest, "field 'initial_splits': " + st.message());
+  }
+  return keys;
+}
+}  // namespace
 
 Result<ClusterConfig> DecodeConfig(std::string_view data) {
   RANGEKV_ASSIGN_OR_RETURN(Record r, Record::Parse(data, "rangekv-config"));
@@ -165,6 +207,11 @@ Result<ClusterConfig> DecodeConfig(std::string_view data) {
   c.rf = static_cast<int>(rf);
   c.min_insync = static_cast<int>(min_insync);
   c.initial_ranges = static_cast<int>(ranges);
+  RANGEKV_ASSIGN_OR_RETURN(c.initial_splits, DecodeSplits(r));
+  if (!c.initial_splits.empty() &&
+      c.initial_ranges != static_cast<int>(c.initial_splits.size()) + 1) {
+    return Status(Code::kBadRequest, "initial_ranges is not the count of initial_splits + 1");
+  }
   return c;
 }
 
@@ -436,6 +483,18 @@ std::vector<KeyRange> InitialSplit(int n) {
     out.emplace_back(start, end);
     prev_end = end;
   }
+  return out;
+}
+
+std::vector<KeyRange> InitialSplit(const ClusterConfig& config) {
+  if (config.initial_splits.empty()) return InitialSplit(config.initial_ranges);
+  std::vector<KeyRange> out;
+  std::string start;
+  for (const std::string& key : config.initial_splits) {
+    out.emplace_back(start, key);
+    start = key;
+  }
+  out.emplace_back(start, std::nullopt);
   return out;
 }
 

@@ -86,6 +86,27 @@ TEST(ClusterMapTest, NodeLogEndsRoundTripAndOrderAsLogs) {
   }
 }
 
+TEST(ClusterMapTest, ConfigWithInitialSplitsRoundTripsAndCutsThere) {
+  ClusterConfig c{3, 2, 3, {"key:3", std::string("key:6\x00", 6)}};
+  const std::string text = EncodeConfig(c);
+  EXPECT_NE(text.find("\ninitial_splits 6b65793a33,6b65793a3600\n"), std::string::npos) << text;
+  auto back = DecodeConfig(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, c);
+  const std::vector<KeyRange> split = InitialSplit(c);
+  ASSERT_EQ(split.size(), 3u);
+  EXPECT_EQ(split[0], KeyRange("", std::string("key:3")));
+  EXPECT_EQ(split[1], KeyRange("key:3", c.initial_splits[1]));
+  EXPECT_EQ(split[2], KeyRange(c.initial_splits[1], std::nullopt));
+  EXPECT_EQ(InitialSplit(ClusterConfig{3, 2, 4}), InitialSplit(4));
+
+  const std::string head = "rangekv-config 1\nrf 3\nmin_insync 2\n";
+  EXPECT_FALSE(DecodeConfig(head + "initial_ranges 3\ninitial_splits 62,61\n").ok());
+  EXPECT_FALSE(DecodeConfig(head + "initial_ranges 3\ninitial_splits 61,,62\n").ok());
+  EXPECT_FALSE(DecodeConfig(head + "initial_ranges 3\ninitial_splits 6x,62\n").ok());
+  EXPECT_FALSE(DecodeConfig(head + "initial_ranges 8\ninitial_splits 61,62\n").ok());
+}
+
 TEST(ClusterMapTest, GarbageIsRejectedWithTheField) {
   EXPECT_FALSE(DecodeRange("").ok());
   EXPECT_FALSE(DecodeRange("\xff\xfe garbage").ok());

@@ -108,6 +108,32 @@ TEST(CoordinatorOptions, BadFlagsGiveOneLineNamingTheFlag) {
   EXPECT_NE(Error({"--zk", "h:1", "stray"}).find("stray"), std::string::npos);
 }
 
+TEST(CoordinatorOptions, InitialSplitsAreSortedKeysWithEscapes) {
+  auto r = Parse({"--zk", "h:1", "--initial-splits", "user:5,order\\,x,key:\\x07,a\\\\b"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const cluster::ClusterConfig& c = r->options.config;
+  EXPECT_EQ(c.initial_splits,
+            (std::vector<std::string>{"a\\b", std::string("key:\x07"), "order,x", "user:5"}));
+  EXPECT_EQ(c.initial_ranges, 5);
+
+  EXPECT_NE(Error({"--zk", "h:1", "--initial-splits", "a,,b"}).find("empty key"),
+            std::string::npos);
+  EXPECT_NE(Error({"--zk", "h:1", "--initial-splits", "b,a,b"}).find("given twice"),
+            std::string::npos);
+  EXPECT_NE(Error({"--zk", "h:1", "--initial-splits", "a\\q"}).find("bad escape"),
+            std::string::npos);
+  EXPECT_NE(Error({"--zk", "h:1", "--initial-splits", "a\\x0"}).find("bad escape"),
+            std::string::npos);
+  EXPECT_EQ(Error({"--zk", "h:1", "--ranges", "4", "--initial-splits", "m"}),
+            "--initial-splits: not with --ranges");
+  EXPECT_EQ(Error({"--zk", "h:1", "--initial-splits", "m", "--ranges", "4"}),
+            "--ranges: not with --initial-splits");
+  std::string many;
+  for (int i = 0; i < 256; ++i) many += (i ? "," : "") + std::to_string(1000 + i);
+  EXPECT_NE(Error({"--zk", "h:1", "--initial-splits", many}).find("at most 255"),
+            std::string::npos);
+}
+
 TEST(CoordinatorOptions, DefaultIdUsesTheIdAlphabet) {
   std::string id = DefaultCoordinatorId();
   EXPECT_TRUE(cluster::IsValidNodeId(id)) << id;

@@ -80,6 +80,34 @@ TEST(PlannerBootstrap, EightRangesOverThreeNodesSpreadOwners332WithDistinctRepli
   EXPECT_TRUE(TilesKeySpace(bounds));
 }
 
+// Text keys all start with a few letters: cut where the user says, the
+// ranges spread over the nodes and a garbage znode is repaired to the span
+// the split gave its id.
+TEST(PlannerBootstrap, InitialSplitsCutTheKeySpaceWhereTheUserSaid) {
+  ClusterSnapshot s;
+  s.config = Config(3, 3);
+  s.config.initial_splits = {"key:3", "key:6"};
+  s.live_nodes = Live({"n1", "n2", "n3"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.bootstrap.size(), 3u);
+  std::set<NodeId> owners;
+  std::vector<KeyRange> bounds;
+  for (const RangeInfo& r : plan.bootstrap) {
+    owners.insert(*r.owner);
+    bounds.push_back(r.bounds);
+  }
+  EXPECT_EQ(owners.size(), 3u);
+  EXPECT_TRUE(TilesKeySpace(bounds));
+  EXPECT_EQ(bounds[1], KeyRange("key:3", std::string("key:6")));
+
+  for (const RangeInfo& r : plan.bootstrap) s.ranges[r.id] = RangeZnode{zk::ZnodeVersion(0), r, ""};
+  s.last_valid[RangeId(2)] = *s.ranges.at(RangeId(2)).info;
+  s.ranges.at(RangeId(2)).info.reset();  // garbage
+  Plan repair = PlanReconcile(s);
+  ASSERT_EQ(repair.writes.size(), 1u);
+  EXPECT_EQ(repair.writes[0].record.bounds, KeyRange("key:3", std::string("key:6")));
+}
+
 TEST(PlannerBootstrap, FiveNodesRf3OwnAtMostTwoEachAndReplicateEvenly) {
   ClusterSnapshot s;
   s.config = Config(3, 8);
