@@ -38,6 +38,7 @@
 //                                                          owner_life 93ab...       (optional)
 //                                                          isr_incarnations 6f1c...,20d4...
 //                                                                                   (optional)
+//                                                          handoff_from 4           (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a
 // restarted process, or a node back with an empty or replaced disk, never
@@ -75,6 +76,13 @@
 //     ends below a copy that kept them, and every record of a newer epoch
 //     follows all that was committed before it. Refreshed while the node
 //     stays suspect; a range it does not list counts as an empty log.
+//   - RangeInfo "handoff_from": written only by an owner that hands the
+//     range to an in-sync replica itself (a transfer): the epoch it owned
+//     the range at. It stopped serving reads and writes before writing the
+//     record, so the lease promises replicas made to it protect nothing:
+//     neither the new owner nor the replicas wait them out. It counts only
+//     on the record of the very next epoch (epoch == handoff_from + 1); the
+//     coordinator clears it whenever it grants a new epoch.
 // Records without these fields (older writers) read as "unknown", which
 // every check treats as a match.
 //
@@ -154,12 +162,19 @@ struct RangeInfo {
   std::vector<NodeId> isr;       // subset of replicas; includes the owner
   RangeState state = RangeState::kActive;
   std::string owner_life{};  // the owner's life when made owner ("" unknown)
+  // The epoch whose owner handed the range to this one itself (see
+  // "handoff_from" above); 0: none.
+  Epoch handoff_from{0};
   // Parallel to isr: each member's incarnation when it joined ("" unknown);
   // empty when every one is unknown. Change the ISR through the helpers
   // below, which keep the two in step.
   std::vector<std::string> isr_incarnations{};
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
 
+  // The owner at epoch e gave the range to the present owner itself, and
+  // this record is that handoff (epoch is e + 1): promises made to it are
+  // void.
+  bool HandedOverFrom(Epoch e) const;
   // The incarnation recorded for ISR member n ("" when unknown or absent).
   std::string IsrIncarnation(const NodeId& n) const;
   // Adds n with its incarnation, or removes n (and its entry).

@@ -37,6 +37,14 @@
 #     no longer has that export (the replica starts over).
 #   - rangeStatus: every range the node owns or replicates, with its
 #     progress (for the REPL and operators).
+#   - transfer: the owner of rangeId (at epoch, when not 0) hands the range
+#     to the in-sync replica `target` without a failover: it stops serving
+#     the range, waits until target holds every record, and writes target
+#     as owner at epoch + 1 into ZooKeeper. pong once written; otherwise an
+#     error, and the owner serves on (BAD_REQUEST: target is not another
+#     in-sync replica; RANGE_UNAVAILABLE: not serving now; TIMEOUT: target
+#     did not catch up in time, or the write's outcome is unknown, when the
+#     owner gives up the range instead).
 
 @0xa2cfe16b32ae3cf2;
 
@@ -83,7 +91,12 @@ struct Request {
     fetch @11 :FetchRequest;
     snapshot @12 :SnapshotRequest;
     rangeStatus @13 :Void;
+    transfer @14 :TransferRequest;
   }
+}
+
+struct TransferRequest {
+  target @0 :Text;   # node id of an in-sync replica
 }
 
 struct FetchRequest {

@@ -35,6 +35,7 @@ enum class Consistency : uint8_t { kLinearizable = 0, kStale = 1 };
 enum class OpKind : uint8_t {
   kGet, kPut, kDelete, kCas, kScan, kBatch, kPing,
   kFetch, kSnapshot, kRangeStatus,  // node to node (replication, status)
+  kTransfer,                         // operator to owner (protocol.capnp)
 };
 
 // True for the kinds a replica sends to an owner (not client operations).
@@ -89,6 +90,7 @@ struct Request {
   uint32_t scan_limit = 0;
   FetchArgs fetch;        // kFetch
   SnapshotArgs snapshot;  // kSnapshot
+  std::string transfer_to;  // kTransfer: node id of the new owner
 
   friend bool operator==(const Request&, const Request&) = default;
 };

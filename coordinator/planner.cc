@@ -209,6 +209,7 @@ void GrantOwner(const ClusterSnapshot& s, Loads& loads, Draft& d, const NodeId& 
   d.rec.owner = owner;
   d.rec.owner_life = LiveInfo(s, owner)->life;
   d.rec.epoch = HighestEpoch(s, d.rec.id, d.rec.epoch).Next();
+  d.rec.handoff_from = Epoch(0);  // a grant, not a handoff: promises are waited out
   d.rec.state = RangeState::kActive;
   loads.AddOwner(owner);
 }

@@ -14,6 +14,7 @@ Result<std::vector<NodeStatus>> Backend::Nodes() { return NeedsZk("nodes"); }
 Result<std::vector<RangeStatus>> Backend::Ranges() { return NeedsZk("ranges"); }
 Result<RangeStatus> Backend::Locate(std::string_view) { return NeedsZk("locate"); }
 Result<Backend::ClusterIdentity> Backend::Identity() { return NeedsZk("status"); }
+Status Backend::Transfer(uint64_t, std::string_view) { return NeedsZk("transfer"); }
 std::map<uint64_t, RangeProgress> Backend::Progress(const std::vector<RangeStatus>&) {
   return {};
 }

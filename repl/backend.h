@@ -71,6 +71,10 @@ class Backend {
   virtual Result<std::vector<RangeStatus>> Ranges();
   virtual Result<RangeStatus> Locate(std::string_view key);
   virtual Result<ClusterIdentity> Identity();
+  // Asks the owner of range `range` to hand it to the in-sync replica
+  // `node` (no failover; common/protocol.capnp "transfer"). OK once the
+  // map names `node` owner.
+  virtual Status Transfer(uint64_t range, std::string_view node);
   // Progress of the given ranges (from Ranges()) by range id, asked of
   // their owners; ranges whose owner did not say (down, not asked, an
   // older node) are missing. Never an error: the map alone is still worth

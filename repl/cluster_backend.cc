@@ -1,5 +1,8 @@
 #include "repl/cluster_backend.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "repl/node_call.h"
 
 namespace rangekv::repl {
@@ -55,6 +58,62 @@ std::optional<std::map<uint64_t, RangeProgress>> ClusterBackend::QueryOwnerRange
   Result<proto::Response> resp = CallNode(owner_address, req, kStatusTimeout);
   if (!resp.ok() || resp->kind != proto::Response::Kind::kRangeStatus) return std::nullopt;
   return ProgressFromRangeStatus(resp->status);
+}
+
+// The map of this client may lag a moment behind ZooKeeper (and a new
+// owner may still be starting): retries while the answer says so, then
+// waits until the map shows the new owner, so that `ranges` right after
+// shows it too.
+Status ClusterBackend::Transfer(uint64_t range, std::string_view node) {
+  const auto deadline = std::chrono::steady_clock::now() + kTransferTimeout;
+  const std::string name = "range " + std::to_string(range);
+  auto owner_now = [&]() -> Result<RangeStatus> {
+    RANGEKV_ASSIGN_OR_RETURN(std::vector<RangeStatus> ranges, Ranges());
+    auto it = std::find_if(ranges.begin(), ranges.end(),
+                           [range](const RangeStatus& r) { return r.id == range; });
+    if (it == ranges.end()) return Status(Code::kBadRequest, "no " + name + " in the cluster map");
+    return *it;
+  };
+  Status last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    RANGEKV_ASSIGN_OR_RETURN(RangeStatus r, owner_now());
+    if (!r.owner || r.owner_address.empty()) {
+      last = Status(Code::kRangeUnavailable, name + " has no live owner to hand it over");
+    } else {
+      proto::Request req;
+      req.id = 1;
+      req.kind = proto::OpKind::kTransfer;
+      req.range = RangeId(range);
+      req.epoch = Epoch(r.epoch);
+      req.transfer_to = std::string(node);
+      Result<proto::Response> resp = CallNode(r.owner_address, req, kTransferTimeout);
+      last = !resp.ok() ? resp.status()
+             : resp->kind == proto::Response::Kind::kError ? resp->error
+             : resp->kind == proto::Response::Kind::kPong
+                 ? Status::Ok()
+                 : Status(Code::kInternal, "unexpected answer to a transfer");
+      if (last.ok()) return AwaitOwner(range, node, deadline);
+    }
+    const Code c = last.code();
+    if (c != Code::kRangeUnavailable && c != Code::kNotOwner && c != Code::kStaleEpoch &&
+        c != Code::kUnavailable) {
+      return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return last;
+}
+
+Status ClusterBackend::AwaitOwner(uint64_t range, std::string_view node,
+                                  std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    RANGEKV_ASSIGN_OR_RETURN(std::vector<RangeStatus> ranges, Ranges());
+    for (const RangeStatus& r : ranges) {
+      if (r.id == range && r.owner && *r.owner == node) return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Status::Ok();  // written; this client's map is only slow to show it
 }
 
 }  // namespace rangekv::repl

@@ -46,6 +46,7 @@ class ClusterBackend : public ClientBackend {
   Result<RangeStatus> Locate(std::string_view key) override { return client_->Locate(key); }
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }
   std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges) override;
+  Status Transfer(uint64_t range, std::string_view node) override;
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
@@ -59,6 +60,12 @@ class ClusterBackend : public ClientBackend {
   // kStatusTimeout, an error such as a standalone node's BAD_REQUEST).
   // One request over its own short-lived connection (repl/node_call.h).
   static constexpr std::chrono::milliseconds kStatusTimeout{1000};
+  // A transfer waits for the target to catch up and for ZooKeeper; it is
+  // asked again while the owner is not ready or this map is behind.
+  static constexpr std::chrono::milliseconds kTransferTimeout{10000};
+  // Until this client's map names `node` owner of `range` (or deadline).
+  Status AwaitOwner(uint64_t range, std::string_view node,
+                    std::chrono::steady_clock::time_point deadline);
   std::optional<std::map<uint64_t, RangeProgress>> QueryOwnerRangeStatus(
       const std::string& owner_id, const std::string& owner_address);
 

@@ -81,6 +81,10 @@ struct LocateCommand {
   std::string key;
 };
 struct StatusCommand {};
+struct TransferCommand {
+  uint64_t range = 0;
+  std::string node;
+};
 struct ConsistencyCommand {
   std::optional<ReadConsistency> set;  // nullopt: print the current level
 };
@@ -91,8 +95,8 @@ struct QuitCommand {};
 
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
                              ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
-                             LocateCommand, StatusCommand, ConsistencyCommand, HelpCommand,
-                             QuitCommand>;
+                             LocateCommand, StatusCommand, TransferCommand, ConsistencyCommand,
+                             HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {

@@ -43,6 +43,10 @@ struct Runner {
     if (!r.ok()) return Failed(r.status());
     return Ok(FormatScan(*r));
   }
+  Reply operator()(const TransferCommand& c) {
+    Status s = backend.Transfer(c.range, c.node);
+    return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
+  }
   Reply operator()(const PingCommand&) {
     Status s = backend.Ping();
     return s.ok() ? Ok(std::string(kPongLine)) : Failed(s);

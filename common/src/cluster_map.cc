@@ -137,6 +137,10 @@ const char* RangeStateName(RangeState s) {
   return s == RangeState::kActive ? "active" : "unavailable";
 }
 
+bool RangeInfo::HandedOverFrom(Epoch e) const {
+  return e.value() != 0 && handoff_from == e && epoch == e.Next();
+}
+
 bool IsValidNodeId(std::string_view id) {
   if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
   for (char c : id) {
@@ -314,6 +318,7 @@ std::string EncodeRange(const RangeInfo& r) {
       "\nreplicas " + JoinIds(r.replicas) + "\nisr " + JoinIds(r.isr) + "\nstate " +
       RangeStateName(r.state) + "\n";
   if (!r.owner_life.empty()) s += "owner_life " + r.owner_life + "\n";
+  if (r.handoff_from.value() != 0) s += "handoff_from " + std::to_string(r.handoff_from.value()) + "\n";
   bool any = false;
   for (const std::string& inc : r.isr_incarnations) any = any || !inc.empty();
   if (any) {
@@ -362,6 +367,10 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
     return Status(Code::kBadRequest, "unknown state '" + state + "'");
   }
   RANGEKV_ASSIGN_OR_RETURN(r.owner_life, OptionalToken(rec, "owner_life"));
+  if (rec.Text("handoff_from").ok()) {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t from, rec.Int("handoff_from"));
+    r.handoff_from = Epoch(static_cast<uint64_t>(from));
+  }
   if (auto incs = rec.Text("isr_incarnations"); incs.ok()) {
     r.isr_incarnations.assign(r.isr.size(), "");
     std::vector<std::string> parts;

@@ -205,6 +205,11 @@ Status Validate(const Request& req) {
     case OpKind::kPing:
     case OpKind::kRangeStatus:
       return Status::Ok();
+    case OpKind::kTransfer:
+      if (req.transfer_to.empty() || req.transfer_to.size() > 64) {
+        return Status(Code::kBadRequest, "transfer target must be a node id");
+      }
+      return Status::Ok();
     case OpKind::kFetch:
       if (req.fetch.max_bytes > Limits::kMaxFetchBytes || req.fetch.wait_ms > Limits::kMaxFetchWaitMs) {
         return Status(Code::kBadRequest, "fetch maxBytes or waitMs out of bounds");
@@ -286,6 +291,7 @@ void EncodeRequest(const Request& req, std::string& out) {
       break;
     }
     case OpKind::kRangeStatus: b.setRangeStatus(); break;
+    case OpKind::kTransfer: b.initTransfer().setTarget(req.transfer_to); break;
   }
   AppendFrame(mb, out);
 }
@@ -357,6 +363,10 @@ Result<Request> DecodeRequest(std::string_view payload) {
       }
       case rpc::Request::RANGE_STATUS:
         req.kind = OpKind::kRangeStatus;
+        break;
+      case rpc::Request::TRANSFER:
+        req.kind = OpKind::kTransfer;
+        req.transfer_to = r.getTransfer().getTarget().cStr();
         break;
       default:
         return Status(Code::kBadRequest, "unknown request kind");

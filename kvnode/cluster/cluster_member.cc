@@ -573,6 +573,11 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
   const cluster::RangeInfo& r = *changed;
   RANGEKV_RETURN_IF_ERROR(
       session_->Set(path, cluster::EncodeRange(r), got->stat.version).status());
+  if (c.transfer) {
+    LOG_INFO("range " << c.range.value() << ": handed to " << c.node.str() << " at epoch "
+                      << r.epoch.value());
+    return Status::Ok();
+  }
   LOG_INFO("range " << c.range.value() << " epoch " << c.epoch.value() << ": ISR now "
                     << [&] {
                          std::string s;

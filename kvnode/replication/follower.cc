@@ -6,9 +6,12 @@
 namespace rangekv::kvnode::replication {
 namespace {
 
-std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
-
 constexpr milliseconds kRetryDelay{100};
+// After the map named a new owner: that node may learn it a moment after
+// this one (its answer is NOT_OWNER meanwhile), so the first retries come
+// sooner; a handoff costs a watch's propagation, not a retry delay.
+constexpr milliseconds kNewOwnerRetryDelay{5};
+constexpr int kNewOwnerQuickRetries = 20;
 constexpr milliseconds kRequestSlack{2000};
 
 }  // namespace
@@ -42,7 +45,8 @@ Follower::Follower(Context& ctx, HeldRange range, Clock::time_point not_before)
       range_(std::move(range)),
       alive_(std::make_shared<bool>(true)),
       timer_(ctx.exec.NewTimer()),
-      not_before_(not_before) {
+      not_before_(not_before),
+      quick_retries_(kNewOwnerQuickRetries) {
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
   if (auto store = range_.slot->store()) store->SetCommitGate(true);
@@ -59,8 +63,12 @@ void Follower::Update(HeldRange range) {
   bool new_owner = range.info.epoch != range_.info.epoch || range.info.owner != range_.info.owner;
   range_ = std::move(range);
   if (new_owner) {
-    // Keep the promise made to the previous owner before following a new one.
+    // Keep the promise made to the previous owner before following a new
+    // one, unless that owner handed the range over itself (it stopped
+    // serving first: cluster_map.h "handoff_from").
+    if (range_.info.HandedOverFrom(promise_epoch_)) promise_until_ = Clock::now();
     not_before_ = std::max(Clock::now(), promise_until_);
+    quick_retries_ = kNewOwnerQuickRetries;
     LOG_INFO(Name(range_.info.id) << ": following "
                                   << (range_.info.owner ? range_.info.owner->str() : "-")
                                   << " at epoch " << range_.info.epoch.value());
@@ -96,7 +104,9 @@ void Follower::Retry(const Status& why) {
                                   << (range_.info.owner ? range_.info.owner->str() : "-") << ": "
                                   << last_error_ << "; retrying");
   }
-  Schedule(Clock::now() + kRetryDelay);
+  const bool quick = why.code() == Code::kNotOwner && quick_retries_ > 0;
+  if (quick) --quick_retries_;
+  Schedule(Clock::now() + (quick ? kNewOwnerRetryDelay : kRetryDelay));
 }
 
 void Follower::SendFetch() {
@@ -138,7 +148,11 @@ void Follower::SendFetch() {
               // when it sent this answer, so the promise runs from now (we
               // received it later). Fetches that get no answer extend
               // nothing: a dead owner's lease runs out while we retry.
-              if (r.ok()) promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
+              // An owner that has handed the range over serves no more.
+              if (r.ok() && !range_.info.HandedOverFrom(sent_epoch)) {
+                promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
+                promise_epoch_ = sent_epoch;
+              }
               if (sent_epoch != range_.info.epoch || sent_owner != range_.info.owner) {
                 // The answer of an owner we no longer follow: its promise is
                 // kept (no fetch to the new one before it ends) and its

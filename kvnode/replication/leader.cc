@@ -8,8 +8,6 @@
 namespace rangekv::kvnode::replication {
 namespace {
 
-std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
-
 proto::Response Error(uint64_t id, Code code, std::string msg) {
   return proto::Response::Error(id, Status(code, std::move(msg)));
 }
@@ -17,12 +15,6 @@ proto::Response Error(uint64_t id, Code code, std::string msg) {
 uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
   if (t == Clock::time_point{}) return UINT64_MAX;
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(now - t).count());
-}
-
-// An ISR change that failed without reaching ZooKeeper. UNAVAILABLE and
-// TIMEOUT leave the outcome unknown: the change may have been written.
-bool SurelyNotWritten(const Status& st) {
-  return !st.ok() && st.code() != Code::kUnavailable && st.code() != Code::kTimeout;
 }
 
 // The owner is always in its own ISR (the map's invariant; enforced here so
@@ -92,6 +84,10 @@ void Leader::Begin() {
 
 Leader::~Leader() {
   *alive_ = false;
+  if (handoff_ && handoff_->done) {
+    handoff_->done(Status(Code::kRangeUnavailable,
+                          Name(range_.info.id) + ": the owner stepped down during the transfer"));
+  }
   if (begun_) store_->SetLogListener(nullptr);
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
@@ -162,6 +158,14 @@ void Leader::RefreshAdmission() {
     slot.set_reads_ready(false);
     return;
   }
+  if (HandingOff()) {
+    // No read may be served past this point: the new owner and the
+    // replicas will not wait out this owner's lease (handoff_from).
+    slot.set_write_state(WriteState::kHandingOff);
+    slot.set_reads_ready(false);
+    slot.set_read_lease_until(Clock::time_point{});
+    return;
+  }
   // Members that are down stay in the ISR while it would otherwise drop
   // below min-insync (they hold what was committed); writes then wait, and
   // are refused as NOT_ENOUGH_REPLICAS rather than left to time out.
@@ -189,6 +193,7 @@ void Leader::RefreshAdmission() {
 
 void Leader::OnLog() {
   RecomputeCommit();
+  CheckHandoff();
   for (size_t i = 0; i < waiters_.size();) {
     if (TryAnswer(waiters_[i], false)) {
       waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -211,6 +216,8 @@ void Leader::Tick() {
   }
   CheckIsr();
   RecomputeCommit();
+  CheckHandoff();
+  ResignAfterHandoff();
   RefreshAdmission();
 }
 
@@ -402,6 +409,7 @@ void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
     p.lease_until = std::max(p.lease_until, *p.answered_at + credit);
   }
   RecomputeCommit();
+  CheckHandoff();
   RefreshAdmission();
   uint32_t wait = std::min<uint32_t>(req.fetch.wait_ms, 10000);
   Waiter w{std::move(req), std::move(reply), now + milliseconds(wait)};

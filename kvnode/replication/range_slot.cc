@@ -46,6 +46,9 @@ Status RangeSlot::Admit(Access access) const {
         case WriteState::kDeposed:
           return Status(Code::kRangeUnavailable,
                         Name(id_) + ": a newer owner exists; this node's map is catching up");
+        case WriteState::kHandingOff:
+          return Status(Code::kRangeUnavailable,
+                        Name(id_) + ": the owner is handing the range to another node");
       }
   }
   return Status(Code::kInternal, "unknown access");

@@ -41,6 +41,7 @@ enum class WriteState : uint8_t {
   kLeaseWait,          // promoted; waiting out the previous owner's lease
   kNotEnoughReplicas,  // ISR below min-insync
   kDeposed,            // a replica reported a newer epoch; waiting for the map
+  kHandingOff,         // transferring the range to an in-sync replica
 };
 
 class RangeSlot {

@@ -22,6 +22,14 @@ namespace rangekv::kvnode::replication {
 using Clock = MonoClock;
 using std::chrono::milliseconds;
 
+inline std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
+
+// An ISR change that failed without reaching ZooKeeper. UNAVAILABLE and
+// TIMEOUT leave the outcome unknown: the change may have been written.
+inline bool SurelyNotWritten(const Status& st) {
+  return !st.ok() && st.code() != Code::kUnavailable && st.code() != Code::kTimeout;
+}
+
 // What the roles share: the executors, options, the transport.
 class Context {
  public:
@@ -98,6 +106,8 @@ class Leader {
   void Update(HeldRange range);
   void OnFetch(proto::Request req, Replicator::Reply reply);
   void OnSnapshot(proto::Request req, Replicator::Reply reply);
+  // A transfer of the range to req.transfer_to (leader_handoff.cc).
+  void OnTransfer(proto::Request req, Replicator::Reply reply);
   void OnLog();
   void Tick();
   proto::RangeStatus Report() const;
@@ -124,6 +134,20 @@ class Leader {
   bool TryAnswer(Waiter& w, bool at_deadline);
   void Answer(const std::string& replica, proto::Response resp, const Replicator::Reply& reply);
   void CheckIsr();
+  // The handoff of a transfer (leader_handoff.cc): writes and reads stop,
+  // every record is committed and held by the target, then the owner asks
+  // ZooKeeper to make the target owner at the next epoch.
+  struct Handoff {
+    NodeId target;
+    std::string life;  // the target's process, as the map shows it live
+    Clock::time_point deadline;
+    std::function<void(Status)> done;
+    bool asked = false;
+  };
+  bool HandingOff() const { return handoff_.has_value() || handed_off_; }
+  void CheckHandoff();
+  void EndHandoff(Status st);
+  void ResignAfterHandoff();
 
   Context& ctx_;
   HeldRange range_;
@@ -150,6 +174,13 @@ class Leader {
   bool exporting_ = false;
   std::optional<Status> export_error_;
   Clock::time_point created_;
+  std::optional<Handoff> handoff_;
+  // The handoff was written, or may have been: this owner never serves
+  // again at this epoch.
+  bool handed_off_ = false;
+  // The handoff's outcome is unknown: the ownership is given up instead.
+  bool must_resign_ = false;
+  Clock::time_point resign_at_{};
 };
 
 class Follower {
@@ -160,8 +191,10 @@ class Follower {
   Follower& operator=(const Follower&) = delete;
 
   void Update(HeldRange range);
-  // The end of the promise made on receiving the owner's last answer.
+  // The end of the promise made on receiving the owner's last answer, and
+  // the epoch of the owner it was made to.
   Clock::time_point promise_until() const { return promise_until_; }
+  Epoch promise_epoch() const { return promise_epoch_; }
   const std::shared_ptr<RangeSlot>& slot() const { return range_.slot; }
   // It has held, since it started, every record the owner had committed
   // when it last answered.
@@ -188,10 +221,12 @@ class Follower {
   bool in_flight_ = false;
   Clock::time_point not_before_;
   Clock::time_point promise_until_{};
+  Epoch promise_epoch_{0};
   Seq hwm_{0};
   bool caught_up_ = false;
   uint64_t copy_ = 0;  // the store instance caught_up_ speaks of
   std::string last_error_;
+  int quick_retries_ = 0;  // NOT_OWNER retries left at the short delay
   // Snapshot copy in progress.
   bool snapshotting_ = false;
   bool restart_copy_ = false;  // an install failed: copy again when the timer fires

@@ -38,6 +38,18 @@ Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInf
                                          std::to_string(current.epoch.value()) + ")");
   }
   const bool replica = std::find(r.replicas.begin(), r.replicas.end(), c.node) != r.replicas.end();
+  if (c.transfer) {
+    if (!in_isr || c.node == self) {
+      return Status(Code::kBadRequest, c.node.str() + " is not another in-sync replica of range " +
+                                           std::to_string(r.id.value()));
+    }
+    r.owner = c.node;
+    r.owner_life = c.life;
+    r.epoch = c.epoch.Next();
+    r.handoff_from = c.epoch;
+    r.state = cluster::RangeState::kActive;
+    return std::optional<cluster::RangeInfo>(std::move(r));
+  }
   if (c.add) {
     if (in_isr || !replica) return std::optional<cluster::RangeInfo>();
     r.AddToIsr(c.node, c.incarnation);
@@ -182,8 +194,9 @@ class Replicator::Impl {
         }
         Clock::time_point serve_after = Clock::now();
         End(id, role);
+        ForgetVoidPromise(id, h.info);
         if (auto p = promised_.find(id); p != promised_.end()) {
-          serve_after = std::max(serve_after, p->second);
+          serve_after = std::max(serve_after, p->second.until);
         }
         role.leader = std::make_unique<Leader>(ctx_, std::move(h), serve_after);
       } else {
@@ -192,8 +205,9 @@ class Replicator::Impl {
           role.follower->Update(std::move(h));
         } else {
           Clock::time_point not_before = Clock::now();
+          ForgetVoidPromise(id, h.info);
           if (auto p = promised_.find(id); p != promised_.end()) {
-            not_before = std::max(not_before, p->second);
+            not_before = std::max(not_before, p->second.until);
           }
           role.follower = std::make_unique<Follower>(ctx_, std::move(h), not_before);
         }
@@ -201,12 +215,21 @@ class Replicator::Impl {
     }
   }
 
+  // A promise to an owner that has handed the range over itself protects
+  // nothing (cluster_map.h "handoff_from"), now or in any later role.
+  void ForgetVoidPromise(RangeId id, const cluster::RangeInfo& info) {
+    auto p = promised_.find(id);
+    if (p != promised_.end() && info.HandedOverFrom(p->second.epoch)) promised_.erase(p);
+  }
+
   // Ends a range's role, remembering what its follower promised (a later
   // role of this process keeps that promise).
   void End(RangeId id, Role& role) {
     if (role.follower) {
-      Clock::time_point& p = promised_[id];
-      p = std::max(p, role.follower->promise_until());
+      Promise& p = promised_[id];
+      if (role.follower->promise_until() > p.until) {
+        p = Promise{role.follower->promise_until(), role.follower->promise_epoch()};
+      }
       if (role.follower->caught_up()) caught_up_.insert(id);
     }
     role.follower.reset();
@@ -331,8 +354,13 @@ class Replicator::Impl {
   std::unique_ptr<exec::Executor> exec_;
   std::unique_ptr<exec::Executor> background_;
   replication::Context ctx_;
-  // Per range: the end of the latest promise a follower of this process made.
-  std::map<RangeId, Clock::time_point> promised_;
+  // Per range: the latest promise a follower of this process made, and the
+  // epoch of the owner it was made to.
+  struct Promise {
+    Clock::time_point until{};
+    Epoch epoch{0};
+  };
+  std::map<RangeId, Promise> promised_;
   std::set<RangeId> untrusted_;  // local copy lost: not led until caught up
   std::set<RangeId> caught_up_;  // a follower caught up since the start
   std::set<RangeId> recovering_;  // a failed store being reopened
@@ -425,6 +453,10 @@ void ToLeader(Replicator::Impl* impl, proto::Request req, Replicator::Reply repl
 
 void Replicator::HandleFetch(proto::Request req, Reply reply) {
   ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnFetch);
+}
+
+void Replicator::HandleTransfer(proto::Request req, Reply reply) {
+  ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnTransfer);
 }
 
 void Replicator::HandleSnapshot(proto::Request req, Reply reply) {

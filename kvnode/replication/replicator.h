@@ -89,6 +89,10 @@ struct ReplicationOptions {
 //     (the coordinator then gives the range to another in-sync replica).
 //   resign with keep_isr: leaves only the ownership (its copy is intact but
 //     may lack its last records: it must not go on at the same epoch).
+//   transfer: by the owner at `epoch`, which has stopped serving and whose
+//     log `node` (an ISR member) holds entirely: `node` becomes owner at
+//     epoch + 1, granted to its process `life`, with handoff_from = epoch
+//     (cluster_map.h); the ISR and replicas stay as they are.
 struct IsrChange {
   RangeId range{0};
   Epoch epoch{0};
@@ -97,6 +101,8 @@ struct IsrChange {
   bool resign = false;
   std::string incarnation{};
   bool keep_isr = false;
+  bool transfer = false;
+  std::string life{};  // transfer: the new owner's process
 };
 
 // The range record an ISR change makes of `current` (the znode as read),
@@ -190,11 +196,14 @@ class Replicator {
   // had acknowledged may be gone (the node is suspect, cluster_map.h).
   bool lost_records() const;
 
-  // Data plane (any thread): the fetch, snapshot and rangeStatus requests.
-  // reply runs exactly once, on any thread.
+  // Data plane (any thread): the fetch, snapshot, transfer and rangeStatus
+  // requests. reply runs exactly once, on any thread.
   using Reply = std::function<void(proto::Response)>;
   void HandleFetch(proto::Request req, Reply reply);
   void HandleSnapshot(proto::Request req, Reply reply);
+  // Hands req.range to the in-sync replica req.transfer_to (protocol.capnp
+  // "transfer"): pong once ZooKeeper names it owner.
+  void HandleTransfer(proto::Request req, Reply reply);
   void HandleStatus(uint64_t id, Reply reply);
 
   // Ends every role (waiting fetches are answered UNAVAILABLE) and the

@@ -6,7 +6,7 @@ namespace {
 constexpr proto::OpKind kAllOps[] = {
     proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
     proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing, proto::OpKind::kFetch,
-    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus};
+    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus, proto::OpKind::kTransfer};
 
 constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
                                           "expired", "auth_failed", "closed"};
@@ -54,6 +54,8 @@ const char* OpName(proto::OpKind op) {
       return "snapshot";
     case proto::OpKind::kRangeStatus:
       return "range_status";
+    case proto::OpKind::kTransfer:
+      return "transfer";
   }
   return "unknown";
 }

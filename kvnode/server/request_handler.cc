@@ -84,6 +84,7 @@ std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
     case proto::OpKind::kFetch:
     case proto::OpKind::kSnapshot:
     case proto::OpKind::kRangeStatus:
+    case proto::OpKind::kTransfer:
       return Replication(std::move(req), sink);
   }
   return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
@@ -154,6 +155,7 @@ std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,
   switch (req.kind) {
     case proto::OpKind::kFetch: rep->HandleFetch(std::move(req), sink.ReplyLater()); break;
     case proto::OpKind::kSnapshot: rep->HandleSnapshot(std::move(req), sink.ReplyLater()); break;
+    case proto::OpKind::kTransfer: rep->HandleTransfer(std::move(req), sink.ReplyLater()); break;
     default: rep->HandleStatus(req.id, sink.ReplyLater()); break;
   }
   return std::nullopt;

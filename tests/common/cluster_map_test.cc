@@ -107,6 +107,29 @@ TEST(ClusterMapTest, ConfigWithInitialSplitsRoundTripsAndCutsThere) {
   EXPECT_FALSE(DecodeConfig(head + "initial_ranges 8\ninitial_splits 61,62\n").ok());
 }
 
+TEST(ClusterMapTest, HandoffFromRoundTripsAndCountsOnlyForTheNextEpoch) {
+  RangeInfo r;
+  r.id = RangeId(3);
+  r.bounds = KeyRange("a", std::string("m"));
+  r.epoch = Epoch(5);
+  r.owner = NodeId("n2");
+  r.replicas = {NodeId("n1"), NodeId("n2")};
+  r.isr = r.replicas;
+  EXPECT_EQ(EncodeRange(r).find("handoff_from"), std::string::npos);
+  r.handoff_from = Epoch(4);
+  auto back = DecodeRange(EncodeRange(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  EXPECT_TRUE(back->HandedOverFrom(Epoch(4)));
+  EXPECT_FALSE(back->HandedOverFrom(Epoch(3)));
+  back->epoch = Epoch(6);  // a later grant: the handoff no longer counts
+  EXPECT_FALSE(back->HandedOverFrom(Epoch(4)));
+  EXPECT_FALSE(RangeInfo{}.HandedOverFrom(Epoch(0)));
+  std::string bad = EncodeRange(r);
+  bad.replace(bad.find("handoff_from 4"), 14, "handoff_from x");
+  EXPECT_FALSE(DecodeRange(bad).ok());
+}
+
 TEST(ClusterMapTest, GarbageIsRejectedWithTheField) {
   EXPECT_FALSE(DecodeRange("").ok());
   EXPECT_FALSE(DecodeRange("\xff\xfe garbage").ok());

@@ -206,5 +206,42 @@ TEST_F(KvreplReplicatedTest, RangesShowsHwmAndLagOfTheOwner) {
   EXPECT_GE(hwm, 1u);
 }
 
+// `transfer` hands the range to the in-sync replica and back, without a
+// failover (no coordinator runs here: the nodes write the map themselves);
+// the data and the epoch follow, and bad targets are refused.
+TEST_F(KvreplReplicatedTest, TransferHandsTheRangeToTheReplicaAndBack) {
+  auto put = Kvrepl({"put apple 1"});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  std::string last;
+  // n2 may still be joining the ISR on a slow machine: ask until it is.
+  auto transfer = [&](const std::string& to) {
+    return WaitFor(
+        [&] {
+          auto r = Kvrepl({"transfer 1 " + to});
+          last = r.out + r.err;
+          return r.exit_code == 0 && r.out == "OK\n";
+        },
+        20s, 200ms);
+  };
+  ASSERT_TRUE(transfer("n2")) << last << cluster_.log("n1") << cluster_.log("n2");
+  auto after = Kvrepl({"ranges", "get apple", "put apple 2"});
+  EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+  EXPECT_TRUE(std::regex_search(
+      after.out, std::regex(R"(^1 +\["", \+inf\) +2 +n2 +)", std::regex::multiline)))
+      << after.out;
+  EXPECT_NE(after.out.find("\n1\nOK\n"), std::string::npos) << after.out;
+  auto bad = Kvrepl({"transfer 1 n9"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE((bad.out + bad.err).find("BAD_REQUEST range 1: n9 is not an in-sync replica"),
+            std::string::npos)
+      << bad.out << bad.err;
+  ASSERT_TRUE(transfer("n1")) << last;
+  auto back = Kvrepl({"ranges", "get apple"});
+  EXPECT_TRUE(std::regex_search(
+      back.out, std::regex(R"(^1 +\["", \+inf\) +3 +n1 +)", std::regex::multiline)))
+      << back.out;
+  EXPECT_NE(back.out.find("\n2\n"), std::string::npos) << back.out;
+}
+
 }  // namespace
 }  // namespace rangekv::repl

@@ -8,7 +8,9 @@
 //                                    '#' comments (regression seeds)
 //   options: --duration-ms D (client load under faults, default 8000),
 //            --max-events E (watchdog per seed, default 3000000),
-//            --no-faults
+//            --no-faults, --no-transfers (the nemesis asks for no
+//            ownership transfers: how seeds found before they existed
+//            replay their old runs)
 //
 // Prints one line per seed that broke an invariant, with how to replay it,
 // then a summary. Exit status: 0 when every seed held every invariant, 1
@@ -30,7 +32,7 @@ using rangekv::sim::RunResult;
 int Usage() {
   std::fprintf(stderr,
                "usage: kvsim --seeds N [--first S] | --seed S [--verbose] | --seed-file F\n"
-               "             [--duration-ms D] [--max-events E] [--no-faults]\n");
+               "             [--duration-ms D] [--max-events E] [--no-faults] [--no-transfers]\n");
   return 2;
 }
 
@@ -42,7 +44,7 @@ bool ParseU64(const char* s, uint64_t* out) {
   return true;
 }
 
-void Report(const RunResult& r, bool always) {
+void Report(const RunResult& r, const RunOptions& o, bool always) {
   if (r.ok() && !always) return;
   std::printf("seed %llu: %s\n", static_cast<unsigned long long>(r.seed),
               r.ok() ? "held every invariant" : "FAILED");
@@ -53,8 +55,8 @@ void Report(const RunResult& r, bool always) {
               static_cast<unsigned long long>(r.events), static_cast<unsigned long long>(r.ops),
               static_cast<unsigned long long>(r.committed));
   if (!r.ok()) {
-    std::printf("  replay: scripts/simulate --seed %llu --verbose\n",
-                static_cast<unsigned long long>(r.seed));
+    std::printf("  replay: scripts/simulate --seed %llu%s --verbose\n",
+                static_cast<unsigned long long>(r.seed), o.transfers ? "" : " --no-transfers");
   }
   std::fflush(stdout);
 }
@@ -121,6 +123,10 @@ int main(int argc, char** argv) {
       base.faults = false;
       continue;
     }
+    if (a == "--no-transfers") {
+      base.transfers = false;
+      continue;
+    }
     return Usage();
   }
   if ((single ? 1 : 0) + (count != 0 ? 1 : 0) + (seed_file.empty() ? 0 : 1) != 1) return Usage();
@@ -141,7 +147,7 @@ int main(int argc, char** argv) {
     events += r.events;
     ops += r.ops;
     if (!r.ok()) ++failed;
-    Report(r, single);
+    Report(r, o, single);
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -21,6 +21,27 @@ std::string SimLogHead() {
 
 }  // namespace
 
+void Cluster::Transfer(RangeId range, const std::string& target,
+                       std::function<void(Status)> done) {
+  const cluster::ClusterMap map = MapNow();
+  auto r = map.ranges.find(range);
+  const cluster::NodeInfo* owner =
+      r == map.ranges.end() || !r->second.owner ? nullptr : map.Node(*r->second.owner);
+  if (owner == nullptr) {
+    return done(Status(Code::kRangeUnavailable, "range has no live owner in the map"));
+  }
+  proto::Request req;
+  req.kind = proto::OpKind::kTransfer;
+  req.range = range;
+  req.epoch = r->second.epoch;
+  req.transfer_to = target;
+  net.Call(operator_, "operator", owner->address, std::move(req), 2 * kSecond,
+           [done = std::move(done)](Result<proto::Response> got) {
+             if (!got.ok()) return done(got.status());
+             done(got->kind == proto::Response::Kind::kError ? got->error : Status::Ok());
+           });
+}
+
 void InstallSimLogPrefix(World& world) {
   g_log_world = &world;
   log::SetLineHeadForTesting(&SimLogHead);

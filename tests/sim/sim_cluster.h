@@ -64,6 +64,13 @@ class Cluster {
   SimNode* Node(const std::string& id);
   // The map as ZooKeeper holds it now (no latency; for checkers and set-up).
   cluster::ClusterMap MapNow() const;
+  // Asks the owner of `range` (as the map shows it now) to hand it to
+  // `target`, as an operator would (protocol.capnp "transfer"); done gets
+  // the answer (OK: ZooKeeper names target owner).
+  void Transfer(RangeId range, const std::string& target, std::function<void(Status)> done);
+
+ private:
+  ProcessRef operator_ = std::make_shared<Process>(Process{"operator"});
 };
 
 // Builds a map from znodes (what a full re-read returns), skipping records

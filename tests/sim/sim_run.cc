@@ -57,6 +57,16 @@ class Nemesis {
     Schedule();
   }
 
+  // Transfers of a range's ownership to one of its in-sync replicas, asked
+  // of the owner like an operator would, on a schedule of their own (drawn
+  // from `rng`, so that adding them left the fault schedule of every seed
+  // as it was).
+  void StartTransfers(Nanos until, Rng& rng) {
+    transfer_rng_ = &rng;
+    until_ = until;
+    ScheduleTransfer();
+  }
+
  private:
   void Schedule() {
     const Nanos at = w_.now() + r_.Uniform(200, 1500) * kMilli;
@@ -185,6 +195,34 @@ class Nemesis {
     }
   }
 
+  void ScheduleTransfer() {
+    const Nanos at = w_.now() + transfer_rng_->Uniform(300, 2000) * kMilli;
+    if (at >= until_) return;
+    w_.At(at, nullptr, [this] {
+      Transfer();
+      ScheduleTransfer();
+    });
+  }
+
+  void Transfer() {
+    const cluster::ClusterMap map = c_.MapNow();
+    std::vector<std::pair<const cluster::RangeInfo*, NodeId>> choices;
+    for (const auto& [id, r] : map.ranges) {
+      if (!r.owner || map.Node(*r.owner) == nullptr) continue;
+      for (const NodeId& m : r.isr) {
+        if (m != *r.owner && map.Node(m) != nullptr) choices.emplace_back(&r, m);
+      }
+    }
+    if (choices.empty()) return;
+    const auto& [r, target] = choices[static_cast<size_t>(
+        transfer_rng_->Uniform(0, static_cast<int64_t>(choices.size()) - 1))];
+    const std::string what = "transfer range " + std::to_string(r->id.value()) + " from " +
+                             r->owner->str() + " to " + target.str();
+    Note(what);
+    c_.Transfer(r->id, target.str(),
+                [what](const Status& st) { LOG_INFO("nemesis: " << what << ": " << st.ToString()); });
+  }
+
   void Cut(const std::string& a, const std::string& b, bool both, Nanos span) {
     c_.net.SetCut(a, b, true);
     if (both) c_.net.SetCut(b, a, true);
@@ -198,6 +236,7 @@ class Nemesis {
   World& w_;
   Rng& r_;  // every decision of the schedule
   RunResult& result_;
+  Rng* transfer_rng_ = nullptr;
   Nanos until_ = 0;
   Nanos data_loss_ok_after_ = 0;
 };
@@ -219,6 +258,8 @@ RunResult RunSeed(const RunOptions& options) {
   s.StartClients(kClients, end, keys);
   Nemesis nemesis(s.cluster(), plan, result);
   if (options.faults) nemesis.Start(end);
+  Rng transfers(options.seed * 0xc2b2ae3d27d4eb4full + 7);
+  if (options.transfers) nemesis.StartTransfers(end, transfers);
   s.world().RunUntil(end);
   s.RunUntil(5 * kSecond, [&s] { return s.ClientsIdle(); });
   s.HealAll();

@@ -17,6 +17,9 @@ struct RunOptions {
   Nanos duration = 8 * kSecond;  // clients run and faults strike
   Nanos settle = 30 * kSecond;   // after healing: the final reads must be done by then
   bool faults = true;
+  // Transfers of ownership mixed in, on a schedule of their own (seeds
+  // found before they existed replay their old runs without them).
+  bool transfers = true;
   bool verbose = false;          // the processes' logs, with simulated time
   // The watchdog: a run that needs more events than this is reported (a
   // livelock, e.g. two nodes copying a snapshot back and forth forever).

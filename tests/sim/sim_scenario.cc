@@ -164,6 +164,19 @@ size_t Scenario::AcknowledgedWrites(Nanos from, Nanos to) const {
   return n;
 }
 
+Nanos Scenario::LongestWriteGap(Nanos from, Nanos to) const {
+  std::vector<Nanos> acks = {from, to};
+  for (const lincheck::Operation& op : history_) {
+    if (!IsWrite(op.kind) || op.outcome.completion != lincheck::Completion::kOk) continue;
+    if (op.kind == lincheck::OpKind::kCas && !op.outcome.found) continue;
+    if (op.return_ns > from && op.return_ns < to) acks.push_back(op.return_ns);
+  }
+  std::sort(acks.begin(), acks.end());
+  Nanos gap = 0;
+  for (size_t i = 1; i < acks.size(); ++i) gap = std::max(gap, acks[i] - acks[i - 1]);
+  return gap;
+}
+
 cluster::RangeInfo Scenario::Range(RangeId id) const {
   cluster::ClusterMap map = cluster_->MapNow();
   auto it = map.ranges.find(id);

@@ -74,6 +74,10 @@ class Scenario {
   // Writes (put, delete, cas that swapped) answered OK with invoke and
   // answer within [from, to].
   size_t AcknowledgedWrites(Nanos from, Nanos to) const;
+  // The longest stretch within [from, to] in which no write was answered
+  // OK (as AcknowledgedWrites counts them): how long clients saw writes
+  // stall.
+  Nanos LongestWriteGap(Nanos from, Nanos to) const;
   // The range's record as ZooKeeper holds it now.
   cluster::RangeInfo Range(RangeId id) const;
   // The store a running node has open for the range, or nullptr.

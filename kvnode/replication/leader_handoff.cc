@@ -1,0 +1,142 @@
+// The owner's side of a transfer (protocol.capnp "transfer"): a handoff of
+// the range to an in-sync replica without a failover.
+//
+// Steps, all on the replication thread:
+//   1. Checks: this leader serves (begun, not deposed, writes open), the
+//      target is another ISR member that the map shows live with a known
+//      process (life). Otherwise an error and nothing changes.
+//   2. Stop: writes and reads are refused (kHandingOff) from here on. Reads
+//      must stop before the record below is written, since neither the new
+//      owner nor the replicas will wait out this owner's lease.
+//   3. Drain: wait until every record of the log is committed and the
+//      target has acknowledged it (the target's log then equals ours), at
+//      most a third of a lease; else TIMEOUT and serving resumes.
+//   4. Write: an IsrChange with transfer (compare-and-set on the range
+//      znode, still naming this node owner at this epoch): owner = target,
+//      its life, epoch + 1, handoff_from = this epoch.
+//   5. Outcome: written -> pong; the map soon makes this node a follower.
+//      Surely not written -> the error, and serving resumes. Unknown -> the
+//      error; this owner never serves again at this epoch and gives the
+//      ownership up (resign, keeping its ISR place; asked again every
+//      second until the map moves on), so that either the handoff or a
+//      coordinator grant at a newer epoch follows.
+#include <algorithm>
+
+#include "common/log.h"
+#include "kvnode/replication/replication_internal.h"
+
+namespace rangekv::kvnode::replication {
+namespace {
+
+proto::Response Pong(uint64_t id) {
+  proto::Response r;
+  r.id = id;
+  r.kind = proto::Response::Kind::kPong;
+  return r;
+}
+
+std::string Join(const std::vector<NodeId>& ids) {
+  std::string s;
+  for (const NodeId& n : ids) s += (s.empty() ? "" : ",") + n.str();
+  return s;
+}
+
+}  // namespace
+
+void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
+  const RangeId id = range_.info.id;
+  const uint64_t rid = req.id;
+  auto refuse = [&](Code code, std::string why) {
+    reply(proto::Response::Error(rid, Status(code, Name(id) + ": " + std::move(why))));
+  };
+  const NodeId target(req.transfer_to);
+  if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
+    return refuse(Code::kStaleEpoch, "owned at epoch " + std::to_string(range_.info.epoch.value()) +
+                                         ", not " + std::to_string(req.epoch.value()));
+  }
+  if (target == ctx_.self) return reply(Pong(rid));  // already there
+  if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is already under way");
+  if (!begun_ || deposed_ || range_.slot->write_state() != WriteState::kOpen) {
+    return refuse(Code::kRangeUnavailable, "the owner is not serving writes right now; retry");
+  }
+  if (!InIsr(target)) {
+    return refuse(Code::kBadRequest,
+                  target.str() + " is not an in-sync replica (isr " + Join(range_.info.isr) + ")");
+  }
+  auto live = range_.live.find(target);
+  if (live == range_.live.end() || live->second.life.empty()) {
+    return refuse(Code::kRangeUnavailable, target.str() + " is not live in the map");
+  }
+  LOG_INFO(Name(id) << ": handing over to " << target.str() << " (epoch "
+                    << range_.info.epoch.value() << " -> " << range_.info.epoch.Next().value()
+                    << ")");
+  handoff_ = Handoff{target, live->second.life, Clock::now() + ctx_.options.lease / 3,
+                     [reply = std::move(reply), rid](Status st) {
+                       reply(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
+                     }};
+  RefreshAdmission();
+  CheckHandoff();
+}
+
+void Leader::CheckHandoff() {
+  if (!handoff_ || handoff_->asked) return;
+  const Seq last = store_->last().seq;
+  auto it = progress_.find(handoff_->target);
+  const Seq acked = it == progress_.end() ? Seq(0) : it->second.acked;
+  const Seq committed = std::min(commit_point_, store_->committed());
+  if (committed < last || acked < last) {
+    if (Clock::now() < handoff_->deadline) return;
+    const std::string why =
+        acked < last ? handoff_->target.str() + " holds records through " +
+                           std::to_string(acked.value()) + " of " + std::to_string(last.value())
+                     : "records are committed through " + std::to_string(committed.value()) +
+                           " of " + std::to_string(last.value()) + " (an in-sync replica lags)";
+    return EndHandoff(Status(Code::kTimeout, Name(range_.info.id) + ": transfer: " + why +
+                                                 " after " +
+                                                 std::to_string(ctx_.options.lease.count() / 3) +
+                                                 " ms; the owner serves on"));
+  }
+  handoff_->asked = true;
+  std::weak_ptr<bool> alive = alive_;
+  IsrChange change{range_.info.id, range_.info.epoch, handoff_->target, false, false, "", false};
+  change.transfer = true;
+  change.life = handoff_->life;
+  ctx_.RequestIsrChange(std::move(change), [this, alive](Status st) {
+    if (!alive.lock() || !handoff_) return;
+    if (!st.ok() && !SurelyNotWritten(st)) {
+      // It may be in ZooKeeper: never serve at this epoch again, and give
+      // the ownership up until the map moves on (ResignAfterHandoff).
+      handed_off_ = true;
+      must_resign_ = true;
+      ResignAfterHandoff();
+    }
+    EndHandoff(st.ok() ? st
+                       : Status(st.code(), Name(range_.info.id) + ": transfer: " + st.message()));
+  });
+}
+
+// Leaves the ownership (keeping its ISR place), at most once a second,
+// until the map names another owner or a new epoch and this leader ends:
+// a resign that meets the handoff already written changes nothing.
+void Leader::ResignAfterHandoff() {
+  const Clock::time_point now = Clock::now();
+  if (!must_resign_ || now < resign_at_) return;
+  resign_at_ = now + std::chrono::seconds(1);
+  ctx_.RequestIsrChange({range_.info.id, Epoch(0), ctx_.self, false, true, "", true},
+                        [](Status) {});
+}
+
+void Leader::EndHandoff(Status st) {
+  if (st.ok()) {
+    handed_off_ = true;
+    LOG_INFO(Name(range_.info.id) << ": handed over to " << handoff_->target.str());
+  } else {
+    LOG_WARN(st.message());
+  }
+  std::function<void(Status)> done = std::move(handoff_->done);
+  handoff_.reset();
+  RefreshAdmission();
+  if (done) done(std::move(st));
+}
+
+}  // namespace rangekv::kvnode::replication
