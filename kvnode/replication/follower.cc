@@ -49,6 +49,7 @@ Follower::Follower(Context& ctx, HeldRange range, Clock::time_point not_before)
       quick_retries_(kNewOwnerQuickRetries) {
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
+  range_.slot->set_handed_to(nullptr);  // the map has caught up with the handoff
   if (auto store = range_.slot->store()) store->SetCommitGate(true);
   RefreshStaleOk();
   Schedule(not_before_);

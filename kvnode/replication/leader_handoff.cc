@@ -56,7 +56,10 @@ void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
   }
   if (target == ctx_.self) return reply(Pong(rid));  // already there
   if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is already under way");
-  if (!begun_ || deposed_ || range_.slot->write_state() != WriteState::kOpen) {
+  // Still waiting out a predecessor's lease is fine: the target and the
+  // replicas keep waiting out the promises made to that predecessor.
+  const WriteState state = range_.slot->write_state();
+  if (!begun_ || deposed_ || (state != WriteState::kOpen && state != WriteState::kLeaseWait)) {
     return refuse(Code::kRangeUnavailable, "the owner is not serving writes right now; retry");
   }
   if (!InIsr(target)) {
@@ -129,6 +132,10 @@ void Leader::ResignAfterHandoff() {
 void Leader::EndHandoff(Status st) {
   if (st.ok()) {
     handed_off_ = true;
+    auto live = range_.live.find(handoff_->target);
+    range_.slot->set_handed_to(std::make_shared<const proto::OwnerHint>(proto::OwnerHint{
+        handoff_->target.str(), live == range_.live.end() ? "" : live->second.address,
+        range_.info.epoch.Next(), range_.info.id}));
     LOG_INFO(Name(range_.info.id) << ": handed over to " << handoff_->target.str());
   } else {
     LOG_WARN(st.message());

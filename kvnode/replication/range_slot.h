@@ -14,6 +14,9 @@
 // | read (owner)     | reads_ready and now < read_lease_until                 |
 // | stale read (any) | stale_ok (the store holds a consistent committed map)  |
 //
+// After a transfer this node wrote, handed_to names the new owner: a
+// request refused here is answered NOT_OWNER with it (routing.h).
+//
 // A slot starts closed for everything; the replicator opens it. A
 // standalone node's slot is opened for everything at once (no replication).
 //
@@ -26,6 +29,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/storage/range_store.h"
 #include "rangekv/status.h"
@@ -71,6 +75,13 @@ class RangeSlot {
     isr_.store(isr);
     min_insync_.store(min_insync);
   }
+  // The owner this node handed the range to (a transfer written to
+  // ZooKeeper), until this node's role changes: routing answers NOT_OWNER
+  // with it, so clients go there at once instead of backing off.
+  void set_handed_to(std::shared_ptr<const proto::OwnerHint> hint) {
+    handed_to_.store(std::move(hint));
+  }
+  std::shared_ptr<const proto::OwnerHint> handed_to() const { return handed_to_.load(); }
 
  private:
   const RangeId id_;
@@ -81,6 +92,7 @@ class RangeSlot {
   std::atomic<bool> stale_ok_{false};
   std::atomic<int> isr_{0};
   std::atomic<int> min_insync_{0};
+  std::atomic<std::shared_ptr<const proto::OwnerHint>> handed_to_;
 };
 
 }  // namespace rangekv::kvnode

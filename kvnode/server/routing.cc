@@ -125,6 +125,12 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
   }
   if (Status st = r.slot->Admit(access); !st.ok()) {
     Route refused;
+    if (auto to = r.slot->handed_to()) {
+      refused.error = Status(Code::kNotOwner, range + " was handed to node " + to->node_id +
+                                                  " (epoch " + Num(to->epoch.value()) + ")");
+      refused.hint = *to;
+      return refused;
+    }
     refused.error = std::move(st);
     return refused;
   }

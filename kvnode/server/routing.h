@@ -26,7 +26,9 @@
 // |10 | K's range is this node's, but its store is not   | RANGE_UNAVAILABLE (why: open   |
 // |   | open                                             | failed, e.g. CORRUPTION)       |
 // |11 | K's range is this node's and open, but its slot  | the slot's error (kvnode/      |
-// |   | does not admit the access                        | range_slot.h)                  |
+// |   | does not admit the access                        | range_slot.h); NOT_OWNER + hint|
+// |   |                                                  | for the new owner once this    |
+// |   |                                                  | node handed the range over     |
 // |12 | K's range is this node's and open                | the store                      |
 //
 // A stale read (Access::kStaleRead) first tries a shortcut: when this node

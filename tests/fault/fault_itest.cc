@@ -4,7 +4,8 @@
 //
 //   RandomFaults       the CI run: 6 client threads for 60 s while the
 //                      nemesis (fault_nemesis.h) kills, pauses and stops
-//                      nodes one at a time; then everything is healed, every
+//                      nodes and transfers ranges, one at a time; then
+//                      everything is healed, every
 //                      key is read once more (these reads join the history),
 //                      and the whole history must be linearizable
 //                      (lincheck::Check: ok for every key), every
@@ -21,7 +22,8 @@
 //   RANGEKV_FAULT_SECONDS  workload length (default 60, heavy 600)
 //   RANGEKV_FAULT_SEED     the nemesis' and workload's seed (default: time)
 //   RANGEKV_FAULT_KINDS    e.g. "kill-owner,pause-owner": only these faults
-//                          (kill-owner, kill-replica, pause-owner, stop-owner)
+//                          (kill-owner, kill-replica, pause-owner, stop-owner,
+//                          transfer)
 //   RANGEKV_FAULT_CAS_PCT  share of cas ops in percent (default 25; 0-55)
 //   RANGEKV_FAULT_KEEP=1   write the history and timeline even on success
 //   RANGEKV_KEEP_LOGS=dir  (harness) keep the process logs; the history
@@ -170,6 +172,7 @@ std::vector<std::string> FinalReads(ReplCluster& c, lincheck::HistoryRecorder& r
 struct Windows {
   std::vector<int64_t> owner_ms;     // one per fault that deposed an owner
   std::vector<int64_t> follower_ms;  // one per fault with followed ranges
+  std::vector<int64_t> transfer_ms;  // one per transfer (no failover)
   std::vector<std::string> problems;
 };
 
@@ -213,7 +216,7 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
     if (!f.owned.empty()) {
       bool cut = false;
       int64_t ms = window(f, stop_ns, f.owned, &missing, &cut);
-      if (!cut) w.owner_ms.push_back(ms);
+      if (!cut) (f.kind == FaultKind::kTransfer ? w.transfer_ms : w.owner_ms).push_back(ms);
       line << " (owner of ranges " << JoinRanges(f.owned) << "): " << (cut ? ">= " : "") << ms
            << " ms" << (cut ? " (still stalled when the next fault began)" : "");
     } else {
@@ -356,6 +359,8 @@ void RunFaultTest(const RunConfig& cfg) {
   std::cout << "[measure] failover windows (owner): " << MinMedMax(windows.owner_ms) << "\n"
             << "[measure] write stall of followed ranges: " << MinMedMax(windows.follower_ms)
             << "\n"
+            << "[measure] write stall of a transferred range: " << MinMedMax(windows.transfer_ms)
+            << "\n"
             << "[measure] lincheck: " << check.ops << " ops on " << check.keys.size()
             << " keys (longest key history " << LongestKeyHistory(h) << ") in " << check_ms
             << " ms: " << ok_keys << " ok, " << bad_keys << " violation, " << unknown_keys
@@ -370,7 +375,7 @@ void RunFaultTest(const RunConfig& cfg) {
   const bool failed = !nemesis_ok || !settled || !unread.empty() ||
                       check.verdict != Verdict::kOk || !lost.empty() ||
                       !windows.problems.empty() || over(windows.owner_ms) ||
-                      over(windows.follower_ms) || hung;
+                      over(windows.follower_ms) || over(windows.transfer_ms) || hung;
   const char* keep = std::getenv("RANGEKV_FAULT_KEEP");
   if (failed || (keep && *keep == '1')) {
     SaveEvidence(OutputDir(), c, h, nemesis.faults(), &check, wall, cfg);
@@ -399,6 +404,9 @@ void RunFaultTest(const RunConfig& cfg) {
   for (const std::string& p : windows.problems) ADD_FAILURE() << p;
   for (int64_t ms : windows.owner_ms) EXPECT_LT(ms, bound) << "failover window too long";
   for (int64_t ms : windows.follower_ms) EXPECT_LT(ms, bound) << "ISR shrink window too long";
+  // A transfer's stall is milliseconds on an idle machine; the bound only
+  // catches a handoff that fell back to waiting out a lease or worse.
+  for (int64_t ms : windows.transfer_ms) EXPECT_LT(ms, bound) << "transfer stalled writes too long";
   auto counts = CountOutcomes(h);
   uint64_t acked = counts["put"]["ok"] + counts["cas"]["ok"] + counts["delete"]["ok"];
   EXPECT_GT(acked, 100u) << "the workload hardly wrote anything";

@@ -26,6 +26,7 @@ const char* FaultKindName(FaultKind k) {
     case FaultKind::kKillReplica: return "kill-replica";
     case FaultKind::kPauseOwner: return "pause-owner";
     case FaultKind::kStopOwner: return "stop-owner";
+    case FaultKind::kTransfer: return "transfer";
   }
   return "?";
 }
@@ -36,6 +37,7 @@ const char* FaultVerb(FaultKind k) {
     case FaultKind::kKillReplica: return "kill";
     case FaultKind::kPauseOwner: return "pause";
     case FaultKind::kStopOwner: return "stop";
+    case FaultKind::kTransfer: return "transfer";
   }
   return "?";
 }
@@ -48,7 +50,7 @@ std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
     if (name.empty()) continue;
     bool known = false;
     for (FaultKind k : {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-                        FaultKind::kStopOwner}) {
+                        FaultKind::kStopOwner, FaultKind::kTransfer}) {
       if (name == FaultKindName(k)) {
         out.push_back(k);
         known = true;
@@ -86,7 +88,7 @@ FaultKind Nemesis::NextKind() {
     deck_ = options_.kinds;
     if (deck_.empty()) {
       deck_ = {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-               FaultKind::kStopOwner};
+               FaultKind::kStopOwner, FaultKind::kTransfer};
     }
     std::shuffle(deck_.begin(), deck_.end(), rng_);
   }
@@ -104,6 +106,9 @@ std::string Nemesis::Describe(const FaultRecord& f) {
     << (f.heal_ns ? std::to_string(NsToMs(f.heal_ns - f.fault_ns)) + " ms" : "never")
     << ", settled after "
     << (f.settled_ns ? std::to_string(NsToMs(f.settled_ns - f.fault_ns)) + " ms" : "never");
+  if (f.kind == FaultKind::kTransfer) {
+    o << "; to " << f.target << ": " << f.transfer_status.ToString();
+  }
   if (f.kind == FaultKind::kStopOwner) {
     o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
                             : "; exit code " + std::to_string(f.stop_exit));
@@ -158,6 +163,20 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   } else {
     f.node = r.owner->str();
   }
+  if (f.kind == FaultKind::kTransfer) {
+    // Only this range changes hands; the owner's others go on.
+    std::vector<std::string> others;
+    for (const NodeId& n : r.isr) {
+      if (n != *r.owner) others.push_back(n.str());
+    }
+    if (others.empty()) {
+      *why = "range " + std::to_string(r.id.value()) + " has no follower although settled";
+      return false;
+    }
+    f.target = others[rng_() % others.size()];
+    f.owned.push_back(r.id);
+    return Transfer(r, std::move(f), why);
+  }
   for (const auto& [rid, ri] : map.ranges) {
     if (ri.owner && ri.owner->str() == f.node) {
       f.owned.push_back(rid);
@@ -179,6 +198,7 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     case FaultKind::kKillReplica: c_.KillNode(f.node); break;
     case FaultKind::kPauseOwner: c_.PauseNode(f.node); break;
     case FaultKind::kStopOwner: f.stop_exit = c_.StopNode(f.node); break;
+    case FaultKind::kTransfer: break;  // Transfer() above
   }
   // The fault's length is what is being tested, not a wait for a state.
   std::this_thread::sleep_for(milliseconds(f.down_ms));
@@ -195,6 +215,38 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     return false;
   }
   rec.heal_ns = lincheck::MonotonicNowNs();
+  cluster::ClusterMap last;
+  if (!c_.WaitAllActive(options_.settle_timeout, &last)) {
+    *why = "the cluster did not settle within " + std::to_string(options_.settle_timeout.count()) +
+           " ms after " + Describe(rec) + "\n" + StateDump(last);
+    return false;
+  }
+  rec.settled_ns = lincheck::MonotonicNowNs();
+  std::cout << "[nemesis] " << Describe(rec) << std::endl;
+  return true;
+}
+
+// A transfer stops nothing: it is asked of the owner and answered once
+// ZooKeeper names the target (or refused, when the target lagged: then
+// the owner serves on, which is a valid outcome too).
+bool Nemesis::Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why) {
+  std::cout << "[nemesis] " << WallClockNow() << " transfer range " << r.id.value() << " from "
+            << f.node << " to " << f.target << std::endl;
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  proto::Request req;
+  req.id = 1;
+  req.kind = proto::OpKind::kTransfer;
+  req.range = r.id;
+  req.epoch = r.epoch;
+  req.transfer_to = f.target;
+  Result<proto::Response> resp = c_.CallNode(f.node, req);
+  f.transfer_status = !resp.ok() ? resp.status()
+                      : resp->kind == proto::Response::Kind::kError ? resp->error
+                                                                    : Status::Ok();
+  f.heal_ns = lincheck::MonotonicNowNs();
+  faults_.push_back(f);
+  FaultRecord& rec = faults_.back();
   cluster::ClusterMap last;
   if (!c_.WaitAllActive(options_.settle_timeout, &last)) {
     *why = "the cluster did not settle within " + std::to_string(options_.settle_timeout.count()) +

@@ -10,6 +10,9 @@
 //                 timeout + 1.5 s (its session expires, another node takes
 //                 over), then SIGCONT (it must notice it was deposed)
 //   stop-owner    SIGTERM the owner of a random range, restart it after 1-3 s
+//   transfer      ask the owner of a random range to hand it to another of
+//                 its in-sync replicas (no process stops; the window is the
+//                 handoff's)
 // The kinds are dealt in shuffled rounds so a short run sees each of them.
 // Before every fault it waits until the whole cluster is settled again
 // (ReplCluster::WaitAllActive), so each fault starts from a clean state and
@@ -34,9 +37,9 @@
 
 namespace rangekv::testing {
 
-enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner };
+enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner, kTransfer };
 const char* FaultKindName(FaultKind k);  // "kill-owner", ...
-const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop"
+const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer"
 // Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
 // name.
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
@@ -55,6 +58,9 @@ struct FaultRecord {
   // stop-owner: the exit code after SIGTERM; -1 when it had not exited
   // within the harness' 5 s and was killed.
   int stop_exit = 0;
+  // transfer: the node the range went to, and the owner's answer.
+  std::string target;
+  Status transfer_status;
 };
 
 struct NemesisOptions {
@@ -66,7 +72,7 @@ struct NemesisOptions {
   std::chrono::milliseconds min_down{1000};
   std::chrono::milliseconds max_down{3000};
   uint64_t seed = 1;
-  // The kinds dealt; empty = all four.
+  // The kinds dealt; empty = all five.
   std::vector<FaultKind> kinds;
 };
 
@@ -87,6 +93,7 @@ class Nemesis {
  private:
   FaultKind NextKind();
   bool Inject(const cluster::ClusterMap& map, std::string* why);
+  bool Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
   std::string StateDump(const cluster::ClusterMap& map);
 
   ReplCluster& c_;
