@@ -215,6 +215,11 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     return false;
   }
   rec.heal_ns = lincheck::MonotonicNowNs();
+  return Settle(rec, why);
+}
+
+// Waits until the whole cluster is settled again after fault `rec`.
+bool Nemesis::Settle(FaultRecord& rec, std::string* why) {
   cluster::ClusterMap last;
   if (!c_.WaitAllActive(options_.settle_timeout, &last)) {
     *why = "the cluster did not settle within " + std::to_string(options_.settle_timeout.count()) +
@@ -247,15 +252,7 @@ bool Nemesis::Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* 
   f.heal_ns = lincheck::MonotonicNowNs();
   faults_.push_back(f);
   FaultRecord& rec = faults_.back();
-  cluster::ClusterMap last;
-  if (!c_.WaitAllActive(options_.settle_timeout, &last)) {
-    *why = "the cluster did not settle within " + std::to_string(options_.settle_timeout.count()) +
-           " ms after " + Describe(rec) + "\n" + StateDump(last);
-    return false;
-  }
-  rec.settled_ns = lincheck::MonotonicNowNs();
-  std::cout << "[nemesis] " << Describe(rec) << std::endl;
-  return true;
+  return Settle(rec, why);
 }
 
 bool Nemesis::Run(ReplClock::time_point end, std::string* why) {

@@ -94,6 +94,7 @@ class Nemesis {
   FaultKind NextKind();
   bool Inject(const cluster::ClusterMap& map, std::string* why);
   bool Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
+  bool Settle(FaultRecord& rec, std::string* why);
   std::string StateDump(const cluster::ClusterMap& map);
 
   ReplCluster& c_;
