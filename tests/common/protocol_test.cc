@@ -145,6 +145,17 @@ TEST(ProtocolTest, ReplicationRequestsRoundTrip) {
   st.id = 12;
   st.kind = OpKind::kRangeStatus;
   EXPECT_EQ(RoundTrip(st), st);
+
+  Request t;
+  t.id = 13;
+  t.range = RangeId(4);
+  t.epoch = Epoch(6);
+  t.kind = OpKind::kTransfer;
+  t.transfer_to = "n3";
+  ASSERT_TRUE(Validate(t).ok());
+  EXPECT_EQ(RoundTrip(t), t);
+  t.transfer_to.clear();
+  EXPECT_EQ(Validate(t).code(), Code::kBadRequest);
 }
 
 TEST(ProtocolTest, FetchLimitsAreChecked) {
