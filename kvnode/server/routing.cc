@@ -168,7 +168,8 @@ Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
   for (const auto& op : ops) {
     if (!r->bounds.Contains(op.key)) {
       return Fail(Code::kCrossRange, "batch keys " + ShortKey(first) + " and " + ShortKey(op.key) +
-                                         " are in different ranges");
+                                         " are in different ranges (range " + Num(r->id.value()) +
+                                         " is " + r->bounds.ToString() + ")");
     }
   }
   return Owner(requested, *r, Access::kWrite);

@@ -117,6 +117,8 @@ TEST_F(RoutingTableTest, BatchesStayInOneRange) {
   Route two = table_->ForBatch(RangeId(0), Epoch(0),
                                {proto::WriteOp::Put(Key(0x50), "a"), proto::WriteOp::Delete("")});
   EXPECT_EQ(two.error.code(), Code::kCrossRange);
+  // The boundary is named: the first key's range and its bounds.
+  EXPECT_NE(two.error.message().find(" is ["), std::string::npos) << two.error.message();
   EXPECT_EQ(table_->ForBatch(RangeId(0), Epoch(0), {}).error.code(), Code::kBadRequest);
 }
 
