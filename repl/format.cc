@@ -1,6 +1,7 @@
 #include "repl/format.h"
 
 #include <algorithm>
+#include <map>
 
 #include "common/escape.h"
 #include "repl/command.h"
@@ -145,6 +146,18 @@ std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
   out += "ranges: " + std::to_string(ranges.size()) + " total, " + std::to_string(active) +
          " active, " + std::to_string(unavailable) + " unavailable, " + std::to_string(ownerless) +
          " without owner\n";
+  // Ranges owned per node (every node listed, 0 included): how evenly the
+  // owners' work is spread.
+  std::map<std::string, size_t> owned;
+  for (const auto& n : nodes) owned[n.id] = 0;
+  for (const auto& r : ranges) {
+    if (r.owner) ++owned[*r.owner];
+  }
+  if (!owned.empty()) {
+    out += "owned:";
+    for (const auto& [id, n] : owned) out += " " + id + " " + std::to_string(n);
+    out += "\n";
+  }
   return out;
 }
 

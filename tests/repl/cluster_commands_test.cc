@@ -121,7 +121,8 @@ TEST(ClusterCommandsTest, FormatStatus) {
             "cluster: local\n"
             "zookeeper: 127.0.0.1:2181\n"
             "nodes: 2 up, 1 down\n"
-            "ranges: 3 total, 2 active, 1 unavailable, 1 without owner\n");
+            "ranges: 3 total, 2 active, 1 unavailable, 1 without owner\n"
+            "owned: n1 1 n2 1 n3 0\n");
 }
 
 TEST(ClusterCommandsTest, NodeModeBackendRefusesThemNamingZk) {
