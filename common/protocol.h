@@ -175,6 +175,12 @@ struct Response {
   friend bool operator==(const Response&, const Response&) = default;
 };
 
+// A transfer of `range` (owned at `epoch`, 0: any) to node `target`, and
+// what its answer says: OK for pong, the error, or INTERNAL for any other
+// kind. One definition for every sender (REPL, tests).
+Request MakeTransfer(RangeId range, Epoch epoch, std::string target);
+Status TransferOutcome(const Result<Response>& answer);
+
 // Checks the limits of the header of protocol.capnp (sizes, arity, scan
 // bounds). OK or TOO_LARGE / BAD_REQUEST with a message naming the field.
 Status Validate(const Request& req);

@@ -80,18 +80,9 @@ Status ClusterBackend::Transfer(uint64_t range, std::string_view node) {
     if (!r.owner || r.owner_address.empty()) {
       last = Status(Code::kRangeUnavailable, name + " has no live owner to hand it over");
     } else {
-      proto::Request req;
-      req.id = 1;
-      req.kind = proto::OpKind::kTransfer;
-      req.range = RangeId(range);
-      req.epoch = Epoch(r.epoch);
-      req.transfer_to = std::string(node);
-      Result<proto::Response> resp = CallNode(r.owner_address, req, kTransferTimeout);
-      last = !resp.ok() ? resp.status()
-             : resp->kind == proto::Response::Kind::kError ? resp->error
-             : resp->kind == proto::Response::Kind::kPong
-                 ? Status::Ok()
-                 : Status(Code::kInternal, "unexpected answer to a transfer");
+      const proto::Request req =
+          proto::MakeTransfer(RangeId(range), Epoch(r.epoch), std::string(node));
+      last = proto::TransferOutcome(CallNode(r.owner_address, req, kTransferTimeout));
       if (last.ok()) return AwaitOwner(range, node, deadline);
     }
     const Code c = last.code();

@@ -229,6 +229,23 @@ Status Validate(const Request& req) {
   return Status::Ok();
 }
 
+Request MakeTransfer(RangeId range, Epoch epoch, std::string target) {
+  Request req;
+  req.id = 1;
+  req.kind = OpKind::kTransfer;
+  req.range = range;
+  req.epoch = epoch;
+  req.transfer_to = std::move(target);
+  return req;
+}
+
+Status TransferOutcome(const Result<Response>& answer) {
+  if (!answer.ok()) return answer.status();
+  if (answer->kind == Response::Kind::kError) return answer->error;
+  if (answer->kind == Response::Kind::kPong) return Status::Ok();
+  return Status(Code::kInternal, "unexpected answer to a transfer");
+}
+
 void EncodeRequest(const Request& req, std::string& out) {
   size_t bytes = req.scan_start.size() + (req.scan_end ? req.scan_end->size() : 0);
   for (const auto& op : req.ops) bytes += op.key.size() + op.value.size() + 32;

@@ -146,16 +146,22 @@ TEST(ProtocolTest, ReplicationRequestsRoundTrip) {
   st.kind = OpKind::kRangeStatus;
   EXPECT_EQ(RoundTrip(st), st);
 
-  Request t;
-  t.id = 13;
-  t.range = RangeId(4);
-  t.epoch = Epoch(6);
-  t.kind = OpKind::kTransfer;
-  t.transfer_to = "n3";
+  Request t = MakeTransfer(RangeId(4), Epoch(6), "n3");
+  EXPECT_EQ(t.kind, OpKind::kTransfer);
   ASSERT_TRUE(Validate(t).ok());
   EXPECT_EQ(RoundTrip(t), t);
   t.transfer_to.clear();
   EXPECT_EQ(Validate(t).code(), Code::kBadRequest);
+
+  Response pong;
+  pong.kind = Response::Kind::kPong;
+  EXPECT_TRUE(TransferOutcome(pong).ok());
+  EXPECT_EQ(TransferOutcome(Response::Error(1, Status(Code::kBadRequest, "x"))).code(),
+            Code::kBadRequest);
+  Response other;
+  other.kind = Response::Kind::kWritten;
+  EXPECT_EQ(TransferOutcome(other).code(), Code::kInternal);
+  EXPECT_EQ(TransferOutcome(Status(Code::kTimeout, "t")).code(), Code::kTimeout);
 }
 
 TEST(ProtocolTest, FetchLimitsAreChecked) {

@@ -239,16 +239,8 @@ bool Nemesis::Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* 
             << f.node << " to " << f.target << std::endl;
   f.fault_wall = WallClockNow();
   f.fault_ns = lincheck::MonotonicNowNs();
-  proto::Request req;
-  req.id = 1;
-  req.kind = proto::OpKind::kTransfer;
-  req.range = r.id;
-  req.epoch = r.epoch;
-  req.transfer_to = f.target;
-  Result<proto::Response> resp = c_.CallNode(f.node, req);
-  f.transfer_status = !resp.ok() ? resp.status()
-                      : resp->kind == proto::Response::Kind::kError ? resp->error
-                                                                    : Status::Ok();
+  f.transfer_status =
+      proto::TransferOutcome(c_.CallNode(f.node, proto::MakeTransfer(r.id, r.epoch, f.target)));
   f.heal_ns = lincheck::MonotonicNowNs();
   faults_.push_back(f);
   FaultRecord& rec = faults_.back();

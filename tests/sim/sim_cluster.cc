@@ -30,15 +30,10 @@ void Cluster::Transfer(RangeId range, const std::string& target,
   if (owner == nullptr) {
     return done(Status(Code::kRangeUnavailable, "range has no live owner in the map"));
   }
-  proto::Request req;
-  req.kind = proto::OpKind::kTransfer;
-  req.range = range;
-  req.epoch = r->second.epoch;
-  req.transfer_to = target;
-  net.Call(operator_, "operator", owner->address, std::move(req), 2 * kSecond,
+  net.Call(operator_, "operator", owner->address,
+           proto::MakeTransfer(range, r->second.epoch, target), 2 * kSecond,
            [done = std::move(done)](Result<proto::Response> got) {
-             if (!got.ok()) return done(got.status());
-             done(got->kind == proto::Response::Kind::kError ? got->error : Status::Ok());
+             done(proto::TransferOutcome(got));
            });
 }
 

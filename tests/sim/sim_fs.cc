@@ -336,6 +336,12 @@ void FileSystemSim::Wipe(const std::string& prefix) {
   (void)CreateDirs(prefix);
 }
 
+// Bit rot at `at`: the durable byte and the page cache see the same flip.
+void FileSystemSim::FlipByte(Inode& inode, size_t at) {
+  inode.durable[at] = static_cast<char>(inode.durable[at] ^ 0x5a);
+  if (at < inode.data.size()) inode.data[at] = inode.durable[at];
+}
+
 std::string FileSystemSim::CorruptOneFile(const std::string& prefix,
                                           const std::function<bool(const std::string&)>& want) {
   std::vector<std::pair<std::string, std::shared_ptr<Inode>>> candidates;
@@ -350,17 +356,14 @@ std::string FileSystemSim::CorruptOneFile(const std::string& prefix,
   auto& [path, inode] = candidates[static_cast<size_t>(
       world_.Uniform(0, static_cast<int64_t>(candidates.size()) - 1))];
   size_t at = static_cast<size_t>(world_.Uniform(0, static_cast<int64_t>(inode->durable.size()) - 1));
-  inode->durable[at] = static_cast<char>(inode->durable[at] ^ 0x5a);
-  if (at < inode->data.size()) inode->data[at] = inode->durable[at];
+  FlipByte(*inode, at);
   return path + " at offset " + std::to_string(at);
 }
 
 bool FileSystemSim::FlipLastByte(const std::string& path) {
   std::shared_ptr<Inode> inode = Find(path);
   if (!inode || inode->durable.empty()) return false;
-  const size_t at = inode->durable.size() - 1;
-  inode->durable[at] = static_cast<char>(inode->durable[at] ^ 0x5a);
-  if (at < inode->data.size()) inode->data[at] = inode->durable[at];
+  FlipByte(*inode, inode->durable.size() - 1);
   return true;
 }
 

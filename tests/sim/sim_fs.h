@@ -101,6 +101,7 @@ class FileSystemSim final : public fs::FileSystem {
   Status Fault(const std::string& path, const char* op);
   void SyncCost() { io_time_ += world_.Latency(100 * kMicro, 2 * kMilli); }
   Dir* DirOf(const std::string& path);  // nullptr when the parent is missing
+  static void FlipByte(Inode& inode, size_t at);
   std::shared_ptr<Inode> Find(const std::string& path);
   friend class SimAppendFile;
 

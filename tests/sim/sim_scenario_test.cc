@@ -9,9 +9,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "kvnode/server/data_dir.h"
+#include "kvnode/storage/wal_format.h"
 #include "tests/sim/sim_scenario.h"
 
 namespace rangekv::sim {
@@ -286,11 +289,14 @@ std::string NewestSegment(Scenario& s, const std::string& node, RangeId range) {
   const std::string dir = s.node(node).data_dir() + "/ranges/" + std::to_string(range.value());
   auto names = s.cluster().fs.ListDir(dir);
   if (!names.ok()) return "";
-  std::string newest;
+  std::optional<Seq> newest;
   for (const std::string& name : *names) {
-    if (name.rfind("wal-", 0) == 0 && name > newest) newest = name;
+    Seq first{0};
+    if (kvnode::wal::ParseSegmentName(name, &first) && (!newest || first > *newest)) {
+      newest = first;
+    }
   }
-  return newest.empty() ? "" : dir + "/" + newest;
+  return newest ? dir + "/" + kvnode::wal::SegmentFileName(*newest) : "";
 }
 
 // Soak seed 184980. Every live in-sync copy of a range is suspect: a
@@ -325,7 +331,7 @@ TEST(SimScenario, AmongSuspectCopiesTheLongestLogIsPromoted) {
   s.node(owner).Kill();
   s.node(a).Kill();
   ASSERT_TRUE(s.cluster().fs.FlipLastByte(segment));
-  ASSERT_TRUE(s.cluster().fs.WriteFileAtomically(s.node(a).data_dir(), "SUSPECT", "").ok());
+  ASSERT_TRUE(s.cluster().fs.WriteFileAtomically(s.node(a).data_dir(), kvnode::kSuspectFileName, "").ok());
   s.node(owner).Start();
   s.node(a).Start();
   // The first promotion may go to a process that is already gone (its
