@@ -39,6 +39,8 @@
 //                                                          isr_incarnations 6f1c...,20d4...
 //                                                                                   (optional)
 //                                                          handoff_from 4           (optional)
+//                                                          generation 2             (optional)
+//                                                          split_from 3@1542        (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a
 // restarted process, or a node back with an empty or replaced disk, never
@@ -83,8 +85,23 @@
 //     neither the new owner nor the replicas wait them out. It counts only
 //     on the record of the very next epoch (epoch == handoff_from + 1); the
 //     coordinator clears it whenever it grants a new epoch.
+//   - RangeInfo "generation": grows by one with every split of the range's
+//     span (both parts take the parent's generation + 1), so a map that
+//     predates a split is told apart from one that follows it even where
+//     bounds repeat. Absent: 0.
+//   - RangeInfo "split_from": "<parent id>@<seq>": this range was cut off
+//     the right of the parent when the parent's log ended at seq (every ISR
+//     member held it durably). A replica in this range's ISR builds its copy
+//     from its own copy of the parent as of seq (docs/elastic.md §3); the
+//     range's log continues at seq + 1. Kept for history; written only by a
+//     split (the parent's owner, in one multi with the parent's new bounds).
 // Records without these fields (older writers) read as "unknown", which
 // every check treats as a match.
+//
+// R/next_range_id (persistent, decimal text): the lowest id no range has
+// had, so a split never reuses the id of a range that existed before.
+// Created by the first split (as one more than the highest id then), and
+// changed only inside the multi that creates a range.
 //
 // Node ids: 1..64 bytes of [A-Za-z0-9._-]; they are znode names.
 //
@@ -169,6 +186,11 @@ struct RangeInfo {
   // empty when every one is unknown. Change the ISR through the helpers
   // below, which keep the two in step.
   std::vector<std::string> isr_incarnations{};
+  uint64_t generation = 0;  // see "generation" above
+  // The parent this range was split from, and the parent's last seq then
+  // (see "split_from" above); id 0: not split from anything.
+  RangeId split_parent{0};
+  Seq split_seq{0};
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
 
   // The owner at epoch e gave the range to the present owner itself, and
@@ -222,6 +244,7 @@ class Paths {
   std::string ranges() const { return root_ + "/ranges"; }
   std::string range(RangeId id) const;
   std::string coordinator() const { return root_ + "/coordinator"; }
+  std::string next_range_id() const { return root_ + "/next_range_id"; }
   // Parses a child name of ranges(); nullopt when it is not one.
   static std::optional<RangeId> ParseRangeName(std::string_view name);
 

@@ -45,6 +45,13 @@
 #     in-sync replica; RANGE_UNAVAILABLE: not serving now; TIMEOUT: target
 #     did not catch up in time, or the write's outcome is unknown, when the
 #     owner gives up the range instead).
+#   - split: the owner of rangeId (at epoch, when not 0) cuts the range at
+#     key: [start, key) keeps the id, [key, end) becomes a new range with
+#     the same owner, epoch and ISR, built by every replica from its own
+#     copy (no data moves). Writes pause while it runs; reads go on. pong
+#     once ZooKeeper holds the new map (BAD_REQUEST: key outside the range
+#     or at its start; RANGE_UNAVAILABLE: not serving writes now, or a
+#     split or transfer is under way; TIMEOUT: a replica did not catch up).
 
 @0xa2cfe16b32ae3cf2;
 
@@ -92,6 +99,7 @@ struct Request {
     snapshot @12 :SnapshotRequest;
     rangeStatus @13 :Void;
     transfer @14 :TransferRequest;
+    split @15 :KeyOnly;
   }
 }
 

@@ -35,7 +35,7 @@ enum class Consistency : uint8_t { kLinearizable = 0, kStale = 1 };
 enum class OpKind : uint8_t {
   kGet, kPut, kDelete, kCas, kScan, kBatch, kPing,
   kFetch, kSnapshot, kRangeStatus,  // node to node (replication, status)
-  kTransfer,                         // operator to owner (protocol.capnp)
+  kTransfer, kSplit,                 // operator to owner (protocol.capnp)
 };
 
 // True for the kinds a replica sends to an owner (not client operations).
@@ -180,6 +180,9 @@ struct Response {
 // kind. One definition for every sender (REPL, tests).
 Request MakeTransfer(RangeId range, Epoch epoch, std::string target);
 Status TransferOutcome(const Result<Response>& answer);
+// A split of `range` (owned at `epoch`, 0: any) at `key`; its outcome is
+// read like a transfer's.
+Request MakeSplit(RangeId range, Epoch epoch, std::string key);
 
 // Checks the limits of the header of protocol.capnp (sizes, arity, scan
 // bounds). OK or TOO_LARGE / BAD_REQUEST with a message naming the field.

@@ -75,6 +75,10 @@ class Backend {
   // `node` (no failover; common/protocol.capnp "transfer"). OK once the
   // map names `node` owner.
   virtual Status Transfer(uint64_t range, std::string_view node);
+  // Asks the owner of the range holding `key` to split it at key
+  // (common/protocol.capnp "split"). OK once the map shows a range
+  // starting at key.
+  virtual Status Split(std::string_view key);
   // Progress of the given ranges (from Ranges()) by range id, asked of
   // their owners; ranges whose owner did not say (down, not asked, an
   // older node) are missing. Never an error: the map alone is still worth

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/escape.h"
 #include "repl/node_call.h"
 
 namespace rangekv::repl {
@@ -93,6 +94,48 @@ Status ClusterBackend::Transfer(uint64_t range, std::string_view node) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return last;
+}
+
+// Like a transfer: asked again while the owner is not ready or this map is
+// behind, then waits until the map shows a range starting at key.
+Status ClusterBackend::Split(std::string_view key) {
+  const auto deadline = std::chrono::steady_clock::now() + kTransferTimeout;
+  Status last;
+  bool asked = false;  // an earlier attempt's outcome may be unknown
+  while (std::chrono::steady_clock::now() < deadline) {
+    RANGEKV_ASSIGN_OR_RETURN(RangeStatus r, Locate(key));
+    if (r.start == key) {
+      if (asked) return Status::Ok();
+      return Status(Code::kBadRequest, "range " + std::to_string(r.id) + " already starts at " +
+                                           QuoteIfNeeded(key) + ": nothing to split");
+    }
+    if (!r.owner || r.owner_address.empty()) {
+      last = Status(Code::kRangeUnavailable,
+                    "range " + std::to_string(r.id) + " has no live owner to split it");
+    } else {
+      const proto::Request req = proto::MakeSplit(RangeId(r.id), Epoch(r.epoch), std::string(key));
+      asked = true;
+      last = proto::TransferOutcome(CallNode(r.owner_address, req, kTransferTimeout));
+      if (last.ok()) return AwaitBoundary(key, deadline);
+    }
+    const Code c = last.code();
+    if (c != Code::kRangeUnavailable && c != Code::kNotOwner && c != Code::kStaleEpoch &&
+        c != Code::kUnavailable) {
+      return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return last;
+}
+
+Status ClusterBackend::AwaitBoundary(std::string_view key,
+                                     std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    RANGEKV_ASSIGN_OR_RETURN(RangeStatus r, Locate(key));
+    if (r.start == key) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Status::Ok();  // written; this client's map is only slow to show it
 }
 
 Status ClusterBackend::AwaitOwner(uint64_t range, std::string_view node,

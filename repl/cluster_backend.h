@@ -47,6 +47,7 @@ class ClusterBackend : public ClientBackend {
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }
   std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges) override;
   Status Transfer(uint64_t range, std::string_view node) override;
+  Status Split(std::string_view key) override;
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
@@ -66,6 +67,8 @@ class ClusterBackend : public ClientBackend {
   // Until this client's map names `node` owner of `range` (or deadline).
   Status AwaitOwner(uint64_t range, std::string_view node,
                     std::chrono::steady_clock::time_point deadline);
+  // Until this client's map shows a range starting at key (or deadline).
+  Status AwaitBoundary(std::string_view key, std::chrono::steady_clock::time_point deadline);
   std::optional<std::map<uint64_t, RangeProgress>> QueryOwnerRangeStatus(
       const std::string& owner_id, const std::string& owner_address);
 

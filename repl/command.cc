@@ -11,7 +11,7 @@
 namespace rangekv::repl {
 namespace {
 
-constexpr std::array<CommandSpec, 17> kCommands{{
+constexpr std::array<CommandSpec, 18> kCommands{{
     {"put", "put <key> <value>", "store value under key", 2, 2},
     {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
     {"del", "del <key>", "delete key", 1, 1},
@@ -30,6 +30,8 @@ constexpr std::array<CommandSpec, 17> kCommands{{
     {"status", "status", "summary of the cluster: nodes up/down, ranges by state (--zk)", 0, 0},
     {"transfer", "transfer <range-id> <node>",
      "hand a range to one of its in-sync replicas, without a failover (--zk)", 2, 2},
+    {"split", "split <key>",
+     "cut the range holding key in two at key; the new range starts at key (--zk)", 1, 1},
     {"consistency", "consistency [stale|linearizable]",
      "show or set the consistency of later get/getv/scan (stale: any replica answers)", 0, 1},
     {"help", "help [command]", "show usage of every command, or of one", 0, 1},
@@ -167,6 +169,10 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
     RANGEKV_ASSIGN_OR_RETURN(uint64_t range, ParseUnsigned<uint64_t>(a[0].text, "range id"));
     if (range == 0) return BadRequest("transfer: range ids start at 1");
     return Command(TransferCommand{range, a[1].text});
+  }
+  if (name == "split") {
+    if (a[0].text.empty()) return BadRequest("split: the empty key starts the key space");
+    return Command(SplitCommand{a[0].text});
   }
   if (name == "consistency") return ParseConsistency(a);
   if (name == "help") return ParseHelp(a);

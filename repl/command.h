@@ -85,6 +85,9 @@ struct TransferCommand {
   uint64_t range = 0;
   std::string node;
 };
+struct SplitCommand {
+  std::string key;
+};
 struct ConsistencyCommand {
   std::optional<ReadConsistency> set;  // nullopt: print the current level
 };
@@ -95,7 +98,8 @@ struct QuitCommand {};
 
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
                              ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
-                             LocateCommand, StatusCommand, TransferCommand, ConsistencyCommand,
+                             LocateCommand, StatusCommand, TransferCommand, SplitCommand,
+                             ConsistencyCommand,
                              HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.

@@ -47,6 +47,10 @@ struct Runner {
     Status s = backend.Transfer(c.range, c.node);
     return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
   }
+  Reply operator()(const SplitCommand& c) {
+    Status s = backend.Split(c.key);
+    return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
+  }
   Reply operator()(const PingCommand&) {
     Status s = backend.Ping();
     return s.ok() ? Ok(std::string(kPongLine)) : Failed(s);

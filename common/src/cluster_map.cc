@@ -319,6 +319,11 @@ std::string EncodeRange(const RangeInfo& r) {
       RangeStateName(r.state) + "\n";
   if (!r.owner_life.empty()) s += "owner_life " + r.owner_life + "\n";
   if (r.handoff_from.value() != 0) s += "handoff_from " + std::to_string(r.handoff_from.value()) + "\n";
+  if (r.generation != 0) s += "generation " + std::to_string(r.generation) + "\n";
+  if (r.split_parent.value() != 0) {
+    s += "split_from " + std::to_string(r.split_parent.value()) + "@" +
+         std::to_string(r.split_seq.value()) + "\n";
+  }
   bool any = false;
   for (const std::string& inc : r.isr_incarnations) any = any || !inc.empty();
   if (any) {
@@ -370,6 +375,21 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
   if (rec.Text("handoff_from").ok()) {
     RANGEKV_ASSIGN_OR_RETURN(int64_t from, rec.Int("handoff_from"));
     r.handoff_from = Epoch(static_cast<uint64_t>(from));
+  }
+  if (rec.Text("generation").ok()) {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t g, rec.Int("generation"));
+    r.generation = static_cast<uint64_t>(g);
+  }
+  if (auto from = rec.Text("split_from"); from.ok()) {
+    const size_t at = from->find('@');
+    const std::string_view text(*from);
+    auto parent = at == std::string::npos ? std::nullopt : ParseU64(text.substr(0, at));
+    auto seq = at == std::string::npos ? std::nullopt : ParseU64(text.substr(at + 1));
+    if (!parent || !seq || *parent == 0) {
+      return Status(Code::kBadRequest, "field 'split_from' is not <range id>@<seq>");
+    }
+    r.split_parent = RangeId(*parent);
+    r.split_seq = Seq(*seq);
   }
   if (auto incs = rec.Text("isr_incarnations"); incs.ok()) {
     r.isr_incarnations.assign(r.isr.size(), "");

@@ -185,6 +185,7 @@ Status Validate(const Request& req) {
   size_t want_ops = 0;
   switch (req.kind) {
     case OpKind::kGet: case OpKind::kPut: case OpKind::kDelete: case OpKind::kCas:
+    case OpKind::kSplit:
       want_ops = 1;
       break;
     case OpKind::kBatch:
@@ -239,6 +240,16 @@ Request MakeTransfer(RangeId range, Epoch epoch, std::string target) {
   return req;
 }
 
+Request MakeSplit(RangeId range, Epoch epoch, std::string key) {
+  Request req;
+  req.id = 1;
+  req.kind = OpKind::kSplit;
+  req.range = range;
+  req.epoch = epoch;
+  req.ops.push_back(WriteOp::Delete(std::move(key)));  // the key alone, like a get
+  return req;
+}
+
 Status TransferOutcome(const Result<Response>& answer) {
   if (!answer.ok()) return answer.status();
   if (answer->kind == Response::Kind::kError) return answer->error;
@@ -261,6 +272,7 @@ void EncodeRequest(const Request& req, std::string& out) {
   switch (req.kind) {
     case OpKind::kGet: b.initGet().setKey(Bytes(op0.key)); break;
     case OpKind::kDelete: b.initDelete().setKey(Bytes(op0.key)); break;
+    case OpKind::kSplit: b.initSplit().setKey(Bytes(op0.key)); break;
     case OpKind::kPut: {
       auto p = b.initPut();
       p.setKey(Bytes(op0.key));
@@ -380,6 +392,10 @@ Result<Request> DecodeRequest(std::string_view payload) {
       }
       case rpc::Request::RANGE_STATUS:
         req.kind = OpKind::kRangeStatus;
+        break;
+      case rpc::Request::SPLIT:
+        req.kind = OpKind::kSplit;
+        req.ops.push_back(WriteOp::Delete(Str(r.getSplit().getKey())));
         break;
       case rpc::Request::TRANSFER:
         req.kind = OpKind::kTransfer;

@@ -22,6 +22,7 @@ using std::chrono::milliseconds;
 constexpr milliseconds kBackoffInitial{100};
 constexpr milliseconds kBackoffMax{5000};
 constexpr milliseconds kReconcileRetry{500};
+constexpr milliseconds kSplitRetry{20};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 
@@ -123,6 +124,7 @@ class ClusterMember::Worker {
   void Reconcile() EXCLUDES(mu_);
   void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
+  Status ApplySplit(const IsrChange& change);
   void SyncSuspect();
   void PublishOpened();
 
@@ -484,6 +486,9 @@ void ClusterMember::Worker::Reconcile() {
     return;
   }
   ApplyReport report = node_.Apply(read->map);
+  // A range split off waits for its parent's copy to apply the split
+  // point: the same map is applied again shortly.
+  if (report.retry_soon) reconcile_retry_at_ = Clock::now() + kSplitRetry;
   if (options_.self.opening) PublishOpened();
   if (metrics_ != nullptr) {
     metrics_->CountReconcile(ReconcileResult::kOk);
@@ -515,7 +520,7 @@ void ClusterMember::Worker::ApplyIsrChanges() {
     Status st = ApplyIsrChange(c);
     if (!st.ok()) {
       LOG_WARN("range " << c.range.value() << ": ISR "
-                        << (c.resign ? "resignation of " : c.add ? "add " : "removal of ")
+                        << (c.split ? "split asked by " : c.resign ? "resignation of " : c.add ? "add " : "removal of ")
                         << c.node.str() << " not written: " << st.ToString()
                         << " (asked again if it still applies)");
     }
@@ -563,6 +568,7 @@ void ClusterMember::Worker::SyncSuspect() {
 // node as owner at the epoch the replicator led, so a stale request can
 // never touch a newer owner's ISR.
 Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
+  if (c.split) return ApplySplit(c);
   const std::string path = reader_.paths().range(c.range);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
   if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
@@ -584,6 +590,41 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
                          for (const NodeId& n : r.isr) s += (s.empty() ? "" : ",") + n.str();
                          return s;
                        }());
+  return Status::Ok();
+}
+
+// A split's map change (docs/elastic.md §3): one multi, conditioned on the
+// versions read, narrows the parent, creates the new range and moves the
+// id counter on, so no reader ever sees a hole, an overlap or a reused id.
+Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
+  const cluster::Paths& paths = reader_.paths();
+  const std::string path = paths.range(c.range);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
+  if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(got->data));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> counter,
+                           session_->Get(paths.next_range_id()));
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, session_->Children(paths.ranges()));
+  std::vector<RangeId> existing;
+  for (const std::string& name : names) {
+    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
+  }
+  RANGEKV_ASSIGN_OR_RETURN(
+      RangeId child_id,
+      NextRangeId(counter ? std::optional<std::string>(counter->data) : std::nullopt, existing));
+  RANGEKV_ASSIGN_OR_RETURN(SplitRecords split,
+                           MakeSplitRecords(current, c, options_.self.id, child_id));
+  const std::string next = std::to_string(child_id.value() + 1);
+  std::vector<zk::ZkOp> ops{
+      zk::ZkOp::SetData(path, cluster::EncodeRange(split.parent), got->stat.version),
+      zk::ZkOp::Create(paths.range(child_id), cluster::EncodeRange(split.child)),
+      counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
+              : zk::ZkOp::Create(paths.next_range_id(), next)};
+  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
+                    << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
+                    << split.child.bounds.ToString() << " (generation "
+                    << split.child.generation << ")");
   return Status::Ok();
 }
 

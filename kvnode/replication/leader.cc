@@ -88,6 +88,10 @@ Leader::~Leader() {
     handoff_->done(Status(Code::kRangeUnavailable,
                           Name(range_.info.id) + ": the owner stepped down during the transfer"));
   }
+  if (split_ && split_->done) {
+    split_->done(Status(Code::kRangeUnavailable,
+                        Name(range_.info.id) + ": the owner stepped down during the split"));
+  }
   if (begun_) store_->SetLogListener(nullptr);
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
@@ -112,6 +116,7 @@ void Leader::Update(HeldRange range) {
     it = InIsr(*it) ? std::next(it) : pending_removes_.erase(it);
   }
   RecomputeCommit();
+  CheckSplit();
   RefreshAdmission();
 }
 
@@ -166,6 +171,8 @@ void Leader::RefreshAdmission() {
     slot.set_read_lease_until(Clock::time_point{});
     return;
   }
+  // A split only fences writes: reads see the same data throughout.
+  const bool splitting = split_.has_value();
   // Members that are down stay in the ISR while it would otherwise drop
   // below min-insync (they hold what was committed); writes then wait, and
   // are refused as NOT_ENOUGH_REPLICAS rather than left to time out.
@@ -176,6 +183,8 @@ void Leader::RefreshAdmission() {
   slot.set_isr_info(isr, ctx_.min_insync);
   if (now < serve_after_) {
     slot.set_write_state(WriteState::kLeaseWait);
+  } else if (splitting) {
+    slot.set_write_state(WriteState::kSplitting);
   } else {
     slot.set_write_state(isr < ctx_.min_insync ? WriteState::kNotEnoughReplicas : WriteState::kOpen);
   }
@@ -194,6 +203,12 @@ void Leader::RefreshAdmission() {
 void Leader::OnLog() {
   RecomputeCommit();
   CheckHandoff();
+  CheckSplit();
+  AnswerWaiters();
+  RefreshAdmission();
+}
+
+void Leader::AnswerWaiters() {
   for (size_t i = 0; i < waiters_.size();) {
     if (TryAnswer(waiters_[i], false)) {
       waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -201,7 +216,6 @@ void Leader::OnLog() {
       ++i;
     }
   }
-  RefreshAdmission();
 }
 
 void Leader::Tick() {
@@ -217,6 +231,7 @@ void Leader::Tick() {
   CheckIsr();
   RecomputeCommit();
   CheckHandoff();
+  CheckSplit();
   ResignAfterHandoff();
   RefreshAdmission();
 }
@@ -408,8 +423,14 @@ void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {
     auto credit = std::chrono::duration_cast<Clock::duration>(ctx_.options.lease * 9 / 10);
     p.lease_until = std::max(p.lease_until, *p.answered_at + credit);
   }
+  const Seq commit_before = commit_point_;
   RecomputeCommit();
+  // This ack may have moved the commit point: the other replicas hear of
+  // it now rather than at the end of their long poll (they apply it, and a
+  // range split off waits for exactly that).
+  if (commit_point_ > commit_before) AnswerWaiters();
   CheckHandoff();
+  CheckSplit();
   RefreshAdmission();
   uint32_t wait = std::min<uint32_t>(req.fetch.wait_ms, 10000);
   Waiter w{std::move(req), std::move(reply), now + milliseconds(wait)};

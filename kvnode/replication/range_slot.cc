@@ -49,6 +49,8 @@ Status RangeSlot::Admit(Access access) const {
         case WriteState::kHandingOff:
           return Status(Code::kRangeUnavailable,
                         Name(id_) + ": the owner is handing the range to another node");
+        case WriteState::kSplitting:
+          return Status(Code::kRangeUnavailable, Name(id_) + " is splitting; retry");
       }
   }
   return Status(Code::kInternal, "unknown access");

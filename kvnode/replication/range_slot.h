@@ -46,6 +46,7 @@ enum class WriteState : uint8_t {
   kNotEnoughReplicas,  // ISR below min-insync
   kDeposed,            // a replica reported a newer epoch; waiting for the map
   kHandingOff,         // transferring the range to an in-sync replica
+  kSplitting,          // fenced at the split point until the map shows the split
 };
 
 class RangeSlot {

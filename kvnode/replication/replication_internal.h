@@ -108,6 +108,8 @@ class Leader {
   void OnSnapshot(proto::Request req, Replicator::Reply reply);
   // A transfer of the range to req.transfer_to (leader_handoff.cc).
   void OnTransfer(proto::Request req, Replicator::Reply reply);
+  // A split of the range at req.ops[0].key (leader_split.cc).
+  void OnSplit(proto::Request req, Replicator::Reply reply);
   void OnLog();
   void Tick();
   proto::RangeStatus Report() const;
@@ -132,6 +134,8 @@ class Leader {
   void RefreshAdmission();
   // Answers a fetch with records if there are any (or at the deadline).
   bool TryAnswer(Waiter& w, bool at_deadline);
+  // Answers every waiting fetch that has records or news of the commit point.
+  void AnswerWaiters();
   void Answer(const std::string& replica, proto::Response resp, const Replicator::Reply& reply);
   void CheckIsr();
   // The handoff of a transfer (leader_handoff.cc): writes and reads stop,
@@ -145,6 +149,20 @@ class Leader {
     bool asked = false;
   };
   bool HandingOff() const { return handoff_.has_value() || handed_off_; }
+  // A split (leader_split.cc): writes stop, every record is committed, the
+  // owner asks ZooKeeper for the split at that seq, and writes resume once
+  // the map (and the store) show the narrowed range.
+  struct SplitFence {
+    std::string key;
+    uint64_t generation = 0;  // the range's generation when asked
+    Clock::time_point deadline;
+    std::function<void(Status)> done;
+    Seq at{0};            // the split point, once asked
+    bool asked = false;
+    bool written = false;  // ZooKeeper holds the split
+  };
+  void CheckSplit();
+  void EndSplit(Status st);
   void CheckHandoff();
   void EndHandoff(Status st);
   void ResignAfterHandoff();
@@ -175,6 +193,7 @@ class Leader {
   std::optional<Status> export_error_;
   Clock::time_point created_;
   std::optional<Handoff> handoff_;
+  std::optional<SplitFence> split_;
   // The handoff was written, or may have been: this owner never serves
   // again at this epoch.
   bool handed_off_ = false;
@@ -194,6 +213,15 @@ class Follower {
   // The end of the promise made on receiving the owner's last answer, and
   // the epoch of the owner it was made to.
   Clock::time_point promise_until() const { return promise_until_; }
+  // A promise this process made earlier (another role, or the parent of a
+  // range split off): kept as if made here, so a later owner of a newer
+  // epoch is not followed before it runs out.
+  void KeepPromise(Clock::time_point until, Epoch epoch) {
+    if (until > promise_until_) {
+      promise_until_ = until;
+      promise_epoch_ = epoch;
+    }
+  }
   Epoch promise_epoch() const { return promise_epoch_; }
   const std::shared_ptr<RangeSlot>& slot() const { return range_.slot; }
   // It has held, since it started, every record the owner had committed

@@ -1,6 +1,7 @@
 #include "kvnode/replication/replicator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <future>
 #include <set>
@@ -58,6 +59,43 @@ Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInf
     r.RemoveFromIsr(c.node);
   }
   return std::optional<cluster::RangeInfo>(std::move(r));
+}
+
+Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const IsrChange& c,
+                                      const NodeId& self, RangeId child_id) {
+  if (current.owner != self || current.epoch != c.epoch) {
+    return Status(Code::kStaleEpoch, "the range moved on (epoch " +
+                                         std::to_string(current.epoch.value()) + ")");
+  }
+  const KeyRange& b = current.bounds;
+  if (!b.Contains(c.split_key) || c.split_key == b.start()) {
+    return Status(Code::kBadRequest, "range " + std::to_string(current.id.value()) + " is " +
+                                         b.ToString() + ": a split key must lie inside it, after "
+                                         "its start");
+  }
+  SplitRecords out{current, current};
+  out.parent.bounds = KeyRange(b.start(), c.split_key);
+  out.parent.generation = current.generation + 1;
+  out.child.id = child_id;
+  out.child.bounds = KeyRange(c.split_key, b.end());
+  out.child.generation = current.generation + 1;
+  out.child.split_parent = current.id;
+  out.child.split_seq = c.split_seq;
+  return out;
+}
+
+Result<RangeId> NextRangeId(const std::optional<std::string>& counter,
+                            const std::vector<RangeId>& existing) {
+  uint64_t next = 1;
+  for (RangeId id : existing) next = std::max(next, id.value() + 1);
+  if (!counter) return RangeId(next);
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(counter->data(), counter->data() + counter->size(), v);
+  if (counter->empty() || ec != std::errc() || p != counter->data() + counter->size() || v == 0) {
+    return Status(Code::kBadRequest, "next_range_id holds '" + *counter + "', not a range id");
+  }
+  // Never below an id in use, whatever the counter says.
+  return RangeId(std::max(v, next));
 }
 
 using replication::Clock;
@@ -194,6 +232,7 @@ class Replicator::Impl {
         }
         Clock::time_point serve_after = Clock::now();
         End(id, role);
+        InheritPromise(id, h.info);
         ForgetVoidPromise(id, h.info);
         if (auto p = promised_.find(id); p != promised_.end()) {
           serve_after = std::max(serve_after, p->second.until);
@@ -205,14 +244,36 @@ class Replicator::Impl {
           role.follower->Update(std::move(h));
         } else {
           Clock::time_point not_before = Clock::now();
+          InheritPromise(id, h.info);
           ForgetVoidPromise(id, h.info);
-          if (auto p = promised_.find(id); p != promised_.end()) {
+          // A promise binds against newer owners only: following the owner
+          // it was made to, at its epoch (a range split off its parent),
+          // keeps it.
+          if (auto p = promised_.find(id); p != promised_.end() && p->second.epoch < h.info.epoch) {
             not_before = std::max(not_before, p->second.until);
           }
           role.follower = std::make_unique<Follower>(ctx_, std::move(h), not_before);
+          if (auto p = promised_.find(id); p != promised_.end()) {
+            role.follower->KeepPromise(p->second.until, p->second.epoch);
+          }
         }
       }
     }
+  }
+
+  // A range split off a parent holds data the parent's owner served under
+  // the leases this process promised it: the new range keeps those
+  // promises (a newer owner of it must not serve before they run out).
+  void InheritPromise(RangeId id, const cluster::RangeInfo& info) {
+    if (info.split_parent.value() == 0) return;
+    Promise inherited;
+    if (auto p = promised_.find(info.split_parent); p != promised_.end()) inherited = p->second;
+    if (auto r = roles_.find(info.split_parent); r != roles_.end() && r->second.follower) {
+      const Follower& f = *r->second.follower;
+      if (f.promise_until() > inherited.until) inherited = Promise{f.promise_until(), f.promise_epoch()};
+    }
+    Promise& mine = promised_[id];
+    if (inherited.until > mine.until) mine = inherited;
   }
 
   // A promise to an owner that has handed the range over itself protects
@@ -457,6 +518,10 @@ void Replicator::HandleFetch(proto::Request req, Reply reply) {
 
 void Replicator::HandleTransfer(proto::Request req, Reply reply) {
   ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnTransfer);
+}
+
+void Replicator::HandleSplit(proto::Request req, Reply reply) {
+  ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnSplit);
 }
 
 void Replicator::HandleSnapshot(proto::Request req, Reply reply) {

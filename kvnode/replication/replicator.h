@@ -93,6 +93,10 @@ struct ReplicationOptions {
 //     log `node` (an ISR member) holds entirely: `node` becomes owner at
 //     epoch + 1, granted to its process `life`, with handoff_from = epoch
 //     (cluster_map.h); the ISR and replicas stay as they are.
+//   split: by the owner at `epoch`, which has stopped writes and whose log
+//     through `split_seq` every ISR member holds: the range is cut at
+//     `split_key` (MakeSplitRecords), in one multi that also takes a new
+//     range id (docs/elastic.md §3).
 struct IsrChange {
   RangeId range{0};
   Epoch epoch{0};
@@ -103,7 +107,30 @@ struct IsrChange {
   bool keep_isr = false;
   bool transfer = false;
   std::string life{};  // transfer: the new owner's process
+  bool split = false;
+  std::string split_key{};
+  Seq split_seq{0};
 };
+
+// The two records a split makes of `current` (the parent's znode as read):
+// the parent narrowed to [start, split_key) and the new range `child_id`
+// over [split_key, end), both at generation + 1; the new one with the
+// parent's owner, epoch, grant, replicas and ISR, and split_from =
+// parent@split_seq. STALE_EPOCH unless `current` names self owner at
+// change.epoch; BAD_REQUEST unless split_key lies inside the range and
+// after its start.
+struct SplitRecords {
+  cluster::RangeInfo parent;
+  cluster::RangeInfo child;
+};
+Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const IsrChange& change,
+                                      const NodeId& self, RangeId child_id);
+// The id a new range takes: the value of R/next_range_id (`counter`, its
+// data; nullopt when the znode does not exist yet), but never below one
+// more than the highest of `existing`. BAD_REQUEST when the counter's data is not a
+// number.
+Result<RangeId> NextRangeId(const std::optional<std::string>& counter,
+                            const std::vector<RangeId>& existing);
 
 // The range record an ISR change makes of `current` (the znode as read),
 // requested by `self`: STALE_EPOCH when an owner's change meets a znode that
@@ -204,6 +231,9 @@ class Replicator {
   // Hands req.range to the in-sync replica req.transfer_to (protocol.capnp
   // "transfer"): pong once ZooKeeper names it owner.
   void HandleTransfer(proto::Request req, Reply reply);
+  // Splits req.range at req.ops[0].key (protocol.capnp "split"): pong once
+  // ZooKeeper holds the new map.
+  void HandleSplit(proto::Request req, Reply reply);
   void HandleStatus(uint64_t id, Reply reply);
 
   // Ends every role (waiting fetches are answered UNAVAILABLE) and the

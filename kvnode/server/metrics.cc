@@ -6,7 +6,8 @@ namespace {
 constexpr proto::OpKind kAllOps[] = {
     proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
     proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing, proto::OpKind::kFetch,
-    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus, proto::OpKind::kTransfer};
+    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus, proto::OpKind::kTransfer,
+    proto::OpKind::kSplit};
 
 constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
                                           "expired", "auth_failed", "closed"};
@@ -56,6 +57,8 @@ const char* OpName(proto::OpKind op) {
       return "range_status";
     case proto::OpKind::kTransfer:
       return "transfer";
+    case proto::OpKind::kSplit:
+      return "split";
   }
   return "unknown";
 }

@@ -60,7 +60,7 @@ class NodeMetrics {
   void CountReconcile(ReconcileResult result);
 
  private:
-  static constexpr size_t kOps = 11;  // proto::OpKind values
+  static constexpr size_t kOps = 12;  // proto::OpKind values
 
   metrics::CounterFamily requests_;
   std::array<metrics::Counter, kOps> ok_;

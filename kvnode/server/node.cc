@@ -197,6 +197,8 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   std::vector<RangeRoute> routes;
   std::vector<HeldRange> held;
   std::set<RangeId> kept;
+  std::set<RangeId> busy_parents;
+  const std::map<RangeId, Status> waiting = DeriveSplits(map, report, &busy_parents);
   for (const auto& [rid, r] : map.ranges) {
     RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, nullptr, Status()};
     if (r.owner) {
@@ -204,9 +206,15 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     }
     bool holds = r.owner == id() ||
                  std::find(r.replicas.begin(), r.replicas.end(), id()) != r.replicas.end();
-    if (holds) {
+    if (holds && waiting.count(rid)) {
+      route.unavailable = waiting.at(rid);  // built at a later Apply
+    } else if (holds) {
       kept.insert(rid);
-      route.slot = HoldRange(r, report, &route.unavailable);
+      // A parent keeps every key (its store as it is) until the ranges
+      // split off it are built here.
+      route.slot = busy_parents.count(rid) && slots_.count(rid)
+                       ? slots_.at(rid)
+                       : HoldRange(r, report, &route.unavailable);
       if (route.slot) {
         HeldRange h{r, route.slot, route.owner_address, {}};
         for (const NodeId& n : r.replicas) {
@@ -255,7 +263,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   auto it = slots_.find(rid);
   if (it != slots_.end()) {
     std::shared_ptr<RangeStore> store = it->second->store();
-    if (store && store->bounds() == r.bounds) return it->second;
+    if (store && Narrow(*it->second, r)) return it->second;  // as it is, or after a split
     LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
     if (store) (void)CloseStore(rid, *store);  // logged; the reopen below decides
     slots_.erase(it);

@@ -42,6 +42,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,7 +92,13 @@ struct ApplyReport {
   // of the ISR and ownership until they have (Replicator::MarkUntrusted).
   std::vector<RangeId> rebuilt;
   std::vector<RangeId> overlapping;  // left out of the table: they overlap another range
+  // Ranges split off a parent this node holds, built here from the
+  // parent's copy (docs/elastic.md §3).
+  std::vector<RangeId> derived;
   size_t served = 0;                 // ranges served after the Apply
+  // A split range waits for its parent's copy to apply the split point:
+  // the caller should Apply again soon (the map need not change).
+  bool retry_soon = false;
 };
 
 class Node {
@@ -190,6 +197,23 @@ class Node {
   // reason in *unavailable) when the store does not open.
   std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
                                        Status* unavailable) REQUIRES(control_mu_);
+  // A split (node_split.cc): builds the stores of ranges split off parents
+  // this node holds, from its own copies of the parents. Returns the ranges
+  // that must wait (their parent's copy has not applied the split point),
+  // and adds their parents to *busy_parents: those keep their bounds until
+  // every child is built.
+  std::map<RangeId, Status> DeriveSplits(const cluster::ClusterMap& map, ApplyReport& report,
+                                         std::set<RangeId>* busy_parents) REQUIRES(control_mu_);
+  // Whether this node should build r from its copy of r's parent: r was
+  // split off it, this node is in r's ISR as this copy, and has no
+  // directory for r yet.
+  bool ShouldDerive(const cluster::RangeInfo& r) const REQUIRES(control_mu_);
+  std::shared_ptr<RangeStore> ParentStore(const cluster::ClusterMap& map, RangeId parent,
+                                          ApplyReport& report) REQUIRES(control_mu_);
+  // Narrows a held store to the map's bounds after a split (also one that
+  // opened with them but still holds keys of a range split off); false
+  // when it cannot (the store is then reopened).
+  bool Narrow(RangeSlot& slot, const cluster::RangeInfo& r) REQUIRES(control_mu_);
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;

@@ -85,6 +85,7 @@ std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
     case proto::OpKind::kSnapshot:
     case proto::OpKind::kRangeStatus:
     case proto::OpKind::kTransfer:
+    case proto::OpKind::kSplit:
       return Replication(std::move(req), sink);
   }
   return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
@@ -107,7 +108,8 @@ proto::Response RequestHandler::Scan(const proto::Request& req) const {
   const std::shared_ptr<RangeStore>& store = route.store;
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kEntries);
   // Stop at the range's end; `more` then tells the caller to go on there.
-  const std::optional<std::string>& range_end = store->bounds().end();
+  const KeyRange bounds = store->bounds();
+  const std::optional<std::string>& range_end = bounds.end();
   bool clamped = range_end && (!req.scan_end || *range_end < *req.scan_end);
   const std::optional<std::string>& end = clamped ? range_end : req.scan_end;
   if (end && *end <= req.scan_start) return r;  // empty span: nothing to ask the store
@@ -156,6 +158,7 @@ std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,
     case proto::OpKind::kFetch: rep->HandleFetch(std::move(req), sink.ReplyLater()); break;
     case proto::OpKind::kSnapshot: rep->HandleSnapshot(std::move(req), sink.ReplyLater()); break;
     case proto::OpKind::kTransfer: rep->HandleTransfer(std::move(req), sink.ReplyLater()); break;
+    case proto::OpKind::kSplit: rep->HandleSplit(std::move(req), sink.ReplyLater()); break;
     default: rep->HandleStatus(req.id, sink.ReplyLater()); break;
   }
   return std::nullopt;

@@ -176,6 +176,7 @@ void CommittedMap::ApplyGroup(std::vector<PendingWrite>& group) {
   WriterMutexLock lock(map_mu_);
   for (PendingWrite& w : group) {
     for (proto::WriteOp& op : w.ops) {
+      if (!Kept(op.key)) continue;
       if (op.kind == proto::WriteOp::Kind::kDelete) {
         map_.Delete(op.key);
       } else {
@@ -264,12 +265,14 @@ void CommittedMap::RebuildPendingLocked(const std::vector<PendingWrite>& queued)
 void CommittedMap::Load(KeyMap map) {
   WriterMutexLock lock(map_mu_);
   map_ = std::move(map);
+  if (keep_) DropOutsideLocked();
 }
 
 Status CommittedMap::ReplayRecovered(const wal::RecordView& rec) {
   RANGEKV_ASSIGN_OR_RETURN(wal::DecodedBatch batch, wal::DecodeBatchPayload(rec.payload));
   WriterMutexLock lock(map_mu_);
   for (const wal::BatchOp& op : batch.ops) {
+    if (!Kept(op.key)) continue;
     if (op.op == wal::OpCode::kPut) {
       ApplyPut(map_, op.key, std::string(op.value), rec.seq);
     } else {
@@ -314,6 +317,47 @@ bool CommittedMap::AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes
   if (!done) *last_key = std::prev(it)->first;
   *end = applied_seq_;  // grows monotonically; the last chunk's is the max
   return done;
+}
+
+bool CommittedMap::AddSpanChunk(snapshot::SnapshotWriter* writer, const KeyRange& span,
+                                size_t chunk_bytes, bool started, std::string* last_key,
+                                uint64_t* max_version) const {
+  ReaderMutexLock lock(map_mu_);
+  const KeyMap::Ordered& tree = map_.ordered();
+  auto it = started ? tree.upper_bound(*last_key) : tree.lower_bound(span.start());
+  for (; it != tree.end() && span.Contains(it->first) && writer->buffered() < chunk_bytes; ++it) {
+    writer->Add(it->first, it->second.value, it->second.version);
+    *max_version = std::max(*max_version, it->second.version);
+  }
+  const bool done = it == tree.end() || !span.Contains(it->first);
+  if (!done) *last_key = std::prev(it)->first;
+  return done;
+}
+
+void CommittedMap::Retain(const KeyRange& keep) {
+  WriterMutexLock lock(map_mu_);
+  keep_ = keep;
+  DropOutsideLocked();
+}
+
+void CommittedMap::DropOutsideLocked() {
+  std::vector<std::string> drop;
+  for (const auto& [key, v] : map_.ordered()) {
+    if (!keep_->Contains(key)) drop.push_back(key);
+  }
+  for (const std::string& key : drop) map_.Delete(key);
+}
+
+bool CommittedMap::HasKeysOutside(const KeyRange& b) const {
+  ReaderMutexLock lock(map_mu_);
+  const KeyMap::Ordered& tree = map_.ordered();
+  if (!tree.empty() && tree.begin()->first < b.start()) return true;
+  return b.end() && tree.lower_bound(*b.end()) != tree.end();
+}
+
+std::optional<KeyRange> CommittedMap::retained() const {
+  ReaderMutexLock lock(map_mu_);
+  return keep_;
 }
 
 }  // namespace rangekv::kvnode

@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/key_range.h"
 #include "common/mutex.h"
 #include "common/protocol.h"
 #include "kvnode/storage/pending_write.h"
@@ -199,6 +200,23 @@ class CommittedMap {
   // True once the map is exhausted.
   bool AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes, bool started,
                 std::string* last_key, Seq* end) const EXCLUDES(map_mu_);
+  // The same for the keys of span only; *max_version: the highest version
+  // added so far (a split checks that nothing in span changed after its
+  // seq).
+  bool AddSpanChunk(snapshot::SnapshotWriter* writer, const KeyRange& span, size_t chunk_bytes,
+                    bool started, std::string* last_key, uint64_t* max_version) const
+      EXCLUDES(map_mu_);
+
+  // ---- a split's narrowing (range_store_split.cc) ----
+
+  // From now on the map holds only keys of `keep`: the others are dropped
+  // now, and records applied later (a replica catching up, a replay of the
+  // log) leave them out. Only ever narrows.
+  void Retain(const KeyRange& keep) EXCLUDES(map_mu_);
+  // Whether a key outside b is in the map (two tree lookups).
+  bool HasKeysOutside(const KeyRange& b) const EXCLUDES(map_mu_);
+  // The span the map holds every key of (nullopt: the whole key space).
+  std::optional<KeyRange> retained() const EXCLUDES(map_mu_);
 
  private:
   // The newest pending write to a key: what a cas must compare against.
@@ -228,8 +246,14 @@ class CommittedMap {
       GUARDED_BY(mu_);
   std::multimap<Seq, DeferredFailure> deferred_ GUARDED_BY(mu_);  // by the Seq each waits for
 
+  void DropOutsideLocked() REQUIRES(map_mu_);
+  bool Kept(std::string_view key) const REQUIRES_SHARED(map_mu_) {
+    return !keep_ || keep_->Contains(key);
+  }
+
   mutable SharedMutex map_mu_;
   KeyMap map_ GUARDED_BY(map_mu_);
+  std::optional<KeyRange> keep_ GUARDED_BY(map_mu_);
   Seq applied_seq_ GUARDED_BY(map_mu_) = Seq(0);
 };
 

@@ -105,6 +105,8 @@ class RangeLog {
   Epoch write_epoch() const { return Epoch(write_epoch_.load()); }
   // The next Seq, for a record of epoch e that will be queued.
   Seq TakeSeqLocked(Epoch e) REQUIRES(mu_);
+  // The last Seq taken (queued, maybe not written yet).
+  Seq AssignedLocked() const REQUIRES(mu_) { return Seq(next_seq_.value() - 1); }
   void EnqueueLocked(PendingWrite w) REQUIRES(mu_) { queue_.push_back(std::move(w)); }
   Status CheckAppendLocked(const std::vector<LogRecord>& records) const REQUIRES(mu_);
   // Queues replicated records (checked) under their own Seqs and epochs.

@@ -50,7 +50,7 @@ uint64_t NextInstance() {
 
 RangeId RangeStore::id() const { return impl_->id; }
 uint64_t RangeStore::instance() const { return impl_->instance; }
-const KeyRange& RangeStore::bounds() const { return impl_->bounds; }
+KeyRange RangeStore::bounds() const { return impl_->bounds(); }
 
 std::optional<proto::Entry> RangeStore::Get(std::string_view key) const {
   return impl_->map.Get(key);
@@ -103,9 +103,11 @@ Status RangeStore::Impl::CheckOps(const std::vector<proto::WriteOp>& ops) const 
                                          " bytes exceeds " +
                                          std::to_string(proto::Limits::kMaxValueBytes));
     }
-    if (!bounds.Contains(op.key)) {
-      return Status(Code::kBadRequest,
-                    "key " + QuoteIfNeeded(op.key) + " is outside range " + bounds.ToString());
+    if (const KeyRange b = bounds(); !b.Contains(op.key)) {
+      // NOT_OWNER: after a split the key belongs to another range, which
+      // the client finds in the map.
+      return Status(Code::kNotOwner, "key " + QuoteIfNeeded(op.key) + " is outside range " +
+                                         std::to_string(id.value()) + " " + b.ToString());
     }
   }
   return Status::Ok();

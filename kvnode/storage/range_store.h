@@ -164,7 +164,9 @@ class RangeStore {
   RangeStore& operator=(const RangeStore&) = delete;
 
   RangeId id() const;
-  const KeyRange& bounds() const;
+  // The keys Write admits (the bounds given at Open, narrowed by
+  // RetainOnly).
+  KeyRange bounds() const;
   // Distinct for every store this process opens, and growing: names this
   // copy of the range (a replica's acknowledgements speak for one copy).
   uint64_t instance() const;
@@ -226,6 +228,8 @@ class RangeStore {
   Seq durable() const;
   // The last record written to the log file (maybe not durable yet).
   LogPosition last() const;
+  // The last Seq a Write took, written or still queued (>= last().seq).
+  Seq assigned() const;
   // The first Seq the log still holds; records below are only in snapshots.
   // last().seq + 1 when the log holds none.
   Seq log_start() const;
@@ -322,10 +326,38 @@ class RangeStore {
   // the truth, so EpochEnd answers as any other copy's would. A restart
   // before E is reached reopens the same way. The commit gate is
   // opts.commit_gate, as for Open.
+  // The installed store holds only `bounds` (see RetainOnly): the owner's
+  // snapshot may come from after a split that dropped the rest.
   static Result<std::unique_ptr<RangeStore>> OpenFromSnapshot(RangeId id, KeyRange bounds,
                                                               StoreOptions opts,
                                                               const std::string& snapshot_file,
                                                               Epoch epoch);
+
+  // ---- splits (docs/elastic.md §3; range_store_split.cc) ----
+
+  // The parent's side: from now on the store admits and holds only keys of
+  // `keep` (inside bounds(), else BAD_REQUEST). Durably first (the file
+  // "retained" in its directory), then the other keys leave the map, and
+  // records applied later (a replica catching up on records from before
+  // the split, a replay at Open) leave them out.
+  Status RetainOnly(const KeyRange& keep);
+  // The span the map holds every key of; nullopt: every key its log and
+  // snapshots name (never narrowed).
+  std::optional<KeyRange> retained() const;
+  // Whether the map holds every key of span (a split may build from it).
+  bool Holds(const KeyRange& span) const;
+  // Whether the map holds no key outside `bounds` and admits none: true
+  // once RetainOnly(bounds) ran, or when bounds() is `bounds` and no key
+  // outside it was ever applied.
+  bool HoldsOnly(const KeyRange& bounds) const;
+  // Writes the committed entries of `span` as a snapshot file of range
+  // `child` with replay seq and end seq `at`, in dir; returns its path.
+  // The new range is then OpenFromSnapshot of it. RANGE_UNAVAILABLE when
+  // the map does not hold span or has not applied `at` yet; INTERNAL when
+  // a key of span has a version after `at` (a write slipped past the
+  // split's fence: the copy would not be the parent's state at `at`).
+  Result<std::string> WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
+                                        const std::string& dir) const;
 
  private:
   struct Impl;

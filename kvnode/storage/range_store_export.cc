@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "kvnode/storage/range_snapshots.h"
+#include "kvnode/storage/range_store_impl.h"
 
 namespace rangekv::kvnode {
 namespace {
@@ -115,6 +116,7 @@ Result<std::unique_ptr<RangeStore>> RangeStore::OpenFromSnapshot(RangeId id, Key
   EpochHistory h;
   h.SetBase(info.replay_from, epoch, info.end);
   RANGEKV_RETURN_IF_ERROR(h.Save(fs, opts.dir));
+  RANGEKV_RETURN_IF_ERROR(SaveRetainedFile(fs, opts.dir, bounds));
   LOG_INFO("range " << id << ": installed snapshot " << info.replay_from << " (end " << info.end
                     << ", " << info.entries << " keys; its last record of epoch " << epoch << ")");
   return Open(id, std::move(bounds), std::move(opts));

@@ -81,10 +81,15 @@ namespace rangekv::kvnode {
 
 uint64_t NextInstance();  // range_store.cc
 
+// The span a split left the store (range_store_split.cc).
+inline constexpr char kRetainedFileName[] = "retained";
+inline constexpr char kRetainedTempName[] = "retained.tmp";
+Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep);
+
 struct RangeStore::Impl {
   Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
       : id(id_in),
-        bounds(std::move(bounds_in)),
+        bounds_(std::move(bounds_in)),
         opts(std::move(opts_in)),
         env(opts.env != nullptr ? *opts.env : DefaultEnv()),
         fs(env.fs()),
@@ -95,7 +100,8 @@ struct RangeStore::Impl {
   // ---- fixed at Open ----
   const uint64_t instance = NextInstance();
   const RangeId id;
-  const KeyRange bounds;
+  mutable Mutex bounds_mu_;
+  KeyRange bounds_ GUARDED_BY(bounds_mu_);  // see bounds()
   const StoreOptions opts;
   Env& env;
   fs::FileSystem& fs;
@@ -106,6 +112,16 @@ struct RangeStore::Impl {
 
   std::unique_ptr<exec::Worker> log_worker;
 
+  // The keys Write admits: the range's bounds at Open, narrowed by a split
+  // (RetainOnly).
+  KeyRange bounds() const EXCLUDES(bounds_mu_) {
+    MutexLock lock(bounds_mu_);
+    return bounds_;
+  }
+  void set_bounds(KeyRange b) EXCLUDES(bounds_mu_) {
+    MutexLock lock(bounds_mu_);
+    bounds_ = std::move(b);
+  }
   Mutex close_mu;
   bool closed GUARDED_BY(close_mu) = false;
   Status close_status GUARDED_BY(close_mu);
@@ -138,6 +154,9 @@ struct RangeStore::Impl {
 
   // range_store_recovery.cc
   Status Recover();
+
+  // range_store_split.cc
+  Status LoadRetained();
 };
 
 }  // namespace rangekv::kvnode

@@ -33,11 +33,11 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
     } else if (snapshot::ParseSnapshotName(name, &seq)) {
       l.snapshots.push_back(seq);
     } else if (snapshot::IsSnapshotTempName(name) || name == kEpochsTempName ||
-               name == kCommitTempName || IsExportFileName(name)) {
+               name == kCommitTempName || name == kRetainedTempName || IsExportFileName(name)) {
       // An unfinished snapshot or history from before a crash (never
       // renamed, so unused), or an export of the previous run.
       RANGEKV_RETURN_IF_ERROR(fs.Remove(fs::JoinPath(dir, name)));
-    } else if (name == kEpochsFileName || name == kCommitFileName) {
+    } else if (name == kEpochsFileName || name == kCommitFileName || name == kRetainedFileName) {
       continue;
     } else {
       LOG_WARN(dir << ": ignoring unknown file " << name);
@@ -61,6 +61,7 @@ Status RangeStore::Impl::Recover() {
   KeyMap base;
   RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snap,
                            snapshots.LoadUsable(listing.snapshots, log_start, &base));
+  RANGEKV_RETURN_IF_ERROR(LoadRetained());  // before the map: it filters what loads
   map.Load(std::move(base));
 
   RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));

@@ -12,7 +12,9 @@ namespace rangekv::kvnode {
 namespace {
 
 // Checks one shipped record and decodes it into a pending write.
-Status DecodeShipped(const LogRecord& r, const KeyRange& bounds, PendingWrite* w) {
+// Keys outside the range's bounds are fine: a log from before a split names
+// keys that are another range's now (the map leaves them out, Retain).
+Status DecodeShipped(const LogRecord& r, PendingWrite* w) {
   auto corrupt = [&r](const std::string& what) {
     return Status(Code::kCorruption,
                   "replicated record " + std::to_string(r.seq.value()) + ": " + what);
@@ -34,10 +36,6 @@ Status DecodeShipped(const LogRecord& r, const KeyRange& bounds, PendingWrite* w
   w->epoch = r.epoch;
   w->ops.reserve(batch->ops.size());
   for (const wal::BatchOp& op : batch->ops) {
-    if (!bounds.Contains(op.key)) {
-      return Status(Code::kBadRequest, "replicated key " + QuoteIfNeeded(op.key) +
-                                           " is outside range " + bounds.ToString());
-    }
     if (op.op == wal::OpCode::kPut) {
       w->ops.push_back(proto::WriteOp::Put(std::string(op.key), std::string(op.value)));
     } else {
@@ -63,6 +61,10 @@ void RangeStore::Commit(Seq through) {
 Seq RangeStore::committed() const { return impl_->map.applied(); }
 Seq RangeStore::durable() const { return impl_->log.durable(); }
 LogPosition RangeStore::last() const { return impl_->log.last(); }
+Seq RangeStore::assigned() const {
+  MutexLock lock(impl_->log.mu());
+  return impl_->log.AssignedLocked();
+}
 Seq RangeStore::log_start() const { return impl_->log.LogStart(); }
 Seq RangeStore::consistent_from() const { return impl_->log.consistent_from(); }
 
@@ -114,7 +116,7 @@ void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCal
       return cb(Status(Code::kBadRequest, "replicated record epochs go down at seq " +
                                               std::to_string(records[i].seq.value())));
     }
-    if (Status st = DecodeShipped(records[i], bounds, &ws[i]); !st.ok()) return cb(std::move(st));
+    if (Status st = DecodeShipped(records[i], &ws[i]); !st.ok()) return cb(std::move(st));
   }
   MutexLock hist_lock(log.history_mu());
   std::optional<EpochHistory> changed;

@@ -158,7 +158,7 @@ proto::Response FakeNode::Handle(const proto::Request& req) {
       break;
     }
     case proto::OpKind::kFetch: case proto::OpKind::kSnapshot: case proto::OpKind::kRangeStatus:
-    case proto::OpKind::kTransfer:
+    case proto::OpKind::kTransfer: case proto::OpKind::kSplit:
       return proto::Response::Error(req.id, Status(Code::kBadRequest, "not a client request"));
   }
   return r;

@@ -8,9 +8,9 @@
 //                                    '#' comments (regression seeds)
 //   options: --duration-ms D (client load under faults, default 8000),
 //            --max-events E (watchdog per seed, default 3000000),
-//            --no-faults, --no-transfers (the nemesis asks for no
-//            ownership transfers: how seeds found before they existed
-//            replay their old runs)
+//            --no-faults, --no-transfers, --no-splits (the nemesis asks
+//            for no ownership transfers, no splits: how seeds found
+//            before they existed replay their old runs)
 //
 // Prints one line per seed that broke an invariant, with how to replay it,
 // then a summary. Exit status: 0 when every seed held every invariant, 1
@@ -32,7 +32,8 @@ using rangekv::sim::RunResult;
 int Usage() {
   std::fprintf(stderr,
                "usage: kvsim --seeds N [--first S] | --seed S [--verbose] | --seed-file F\n"
-               "             [--duration-ms D] [--max-events E] [--no-faults] [--no-transfers]\n");
+               "             [--duration-ms D] [--max-events E] [--no-faults] [--no-transfers]\n"
+               "             [--no-splits]\n");
   return 2;
 }
 
@@ -55,8 +56,9 @@ void Report(const RunResult& r, const RunOptions& o, bool always) {
               static_cast<unsigned long long>(r.events), static_cast<unsigned long long>(r.ops),
               static_cast<unsigned long long>(r.committed));
   if (!r.ok()) {
-    std::printf("  replay: scripts/simulate --seed %llu%s --verbose\n",
-                static_cast<unsigned long long>(r.seed), o.transfers ? "" : " --no-transfers");
+    std::printf("  replay: scripts/simulate --seed %llu%s%s --verbose\n",
+                static_cast<unsigned long long>(r.seed), o.transfers ? "" : " --no-transfers",
+                o.splits ? "" : " --no-splits");
   }
   std::fflush(stdout);
 }
@@ -125,6 +127,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--no-transfers") {
       base.transfers = false;
+      continue;
+    }
+    if (a == "--no-splits") {
+      base.splits = false;
       continue;
     }
     return Usage();

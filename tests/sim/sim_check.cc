@@ -43,6 +43,35 @@ void Checker::AfterEvent() {
   }
 }
 
+void Checker::OnMapChange() {
+  const cluster::ClusterMap map = c_.MapNow();
+  if (map.ranges.empty()) return;  // not bootstrapped yet
+  std::vector<const cluster::RangeInfo*> sorted;
+  for (const auto& [id, r] : map.ranges) sorted.push_back(&r);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
+    return a->bounds.start() < b->bounds.start();
+  });
+  std::optional<std::string> covered = std::string();  // every key below is covered
+  for (const cluster::RangeInfo* r : sorted) {
+    if (!covered || r->bounds.start() != *covered) {
+      Violation("map at " + At(c_.world.now()) + ": range " + std::to_string(r->id.value()) + " " +
+                r->bounds.ToString() + (covered ? " leaves a hole or overlaps before it"
+                                                : " lies above an unbounded range"));
+      return;
+    }
+    covered = r->bounds.end();
+  }
+  if (covered) Violation("map at " + At(c_.world.now()) + ": no range reaches the top");
+  for (const auto& [id, r] : map.ranges) {
+    auto [it, fresh] = versions_.try_emplace(id, r.generation, r.epoch);
+    if (!fresh && std::make_pair(r.generation, r.epoch) < it->second) {
+      Violation("range " + std::to_string(id.value()) + " went back to generation " +
+                std::to_string(r.generation) + " epoch " + std::to_string(r.epoch.value()));
+    }
+    it->second = std::max(it->second, std::make_pair(r.generation, r.epoch));
+  }
+}
+
 void Checker::Scan(const std::string& node, const std::shared_ptr<kvnode::RangeStore>& store) {
   Watched& w = watched_[{node, store->id()}];
   if (w.store.lock() != store) w = Watched{store, Seq(0)};

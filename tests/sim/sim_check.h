@@ -13,6 +13,10 @@
 //   log matching       At the end, two nodes' logs of a range hold the same
 //                      bytes wherever they hold a record of the same seq and
 //                      epoch (prefix-equal within an epoch).
+//   map tiling         After every change of ZooKeeper, the ranges' bounds
+//                      tile the key space (no hole, no overlap; a split's
+//                      one multi keeps it so), and no range's (generation,
+//                      epoch) ever goes down.
 //   linearizability    The clients' history, checked per key by
 //                      tests/lincheck; the final reads after all faults heal
 //                      are part of it, so an acknowledged write that was lost
@@ -37,6 +41,8 @@ class Checker {
   // After every event: looks at the commit point of every open store.
   void AfterEvent();
   void OnRead(const std::string& node, RangeId range, Epoch epoch);
+  // After every change of ZooKeeper: the map tiling invariant.
+  void OnMapChange();
   // At the end, with every node up.
   void CheckLogs();
 
@@ -62,6 +68,7 @@ class Checker {
   std::map<RangeId, std::map<Epoch, Nanos>> first_commit_;  // of a record of that epoch
   std::map<std::pair<std::string, RangeId>, Watched> watched_;
   std::vector<std::string> violations_;
+  std::map<RangeId, std::pair<uint64_t, Epoch>> versions_;  // (generation, epoch) seen
 };
 
 }  // namespace rangekv::sim

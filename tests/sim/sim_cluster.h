@@ -68,6 +68,10 @@ class Cluster {
   // `target`, as an operator would (protocol.capnp "transfer"); done gets
   // the answer (OK: ZooKeeper names target owner).
   void Transfer(RangeId range, const std::string& target, std::function<void(Status)> done);
+  // Asks the owner of the range holding `key` to split it there
+  // (protocol.capnp "split"); done gets the answer (OK: ZooKeeper holds
+  // the new map).
+  void Split(const std::string& key, std::function<void(Status)> done);
 
  private:
   ProcessRef operator_ = std::make_shared<Process>(Process{"operator"});

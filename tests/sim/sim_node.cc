@@ -232,7 +232,9 @@ void SimNode::Reconcile() {
             inc.registered = false;
             Register();
           } else {
-            inc.node->Apply(out->first);
+            kvnode::ApplyReport report = inc.node->Apply(out->first);
+            // A range split off waits for its parent's copy: look again soon.
+            if (report.retry_soon) inc.next_periodic = std::min(inc.next_periodic, c_.world.now());
             inc.serving = true;
             inc.suspended = false;
             if (inc.self.opening) PublishOpened();
@@ -312,6 +314,42 @@ void SimNode::PublishSelf(cluster::NodeInfo updated) {
                });
 }
 
+// A split's reads and multi (cluster_member.cc ApplySplit), on the server.
+static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths, const NodeId& self,
+                      const kvnode::IsrChange& change) {
+  const std::string path = paths.range(change.range);
+  ZkReply got = s.Get(sid, path);
+  if (!got.status.ok()) return got;
+  auto fail = [](Status st) {
+    ZkReply r;
+    r.status = std::move(st);
+    return r;
+  };
+  if (!got.node) return fail(Status(Code::kRangeUnavailable, path + " is gone"));
+  auto current = cluster::DecodeRange(got.node->data);
+  if (!current.ok()) return fail(current.status());
+  ZkReply counter = s.Get(sid, paths.next_range_id());
+  ZkReply names = s.Children(sid, paths.ranges());
+  if (!counter.status.ok() || !names.status.ok()) return fail(Status(Code::kUnavailable, "read"));
+  std::vector<RangeId> existing;
+  for (const std::string& name : names.children) {
+    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
+  }
+  auto child_id = kvnode::NextRangeId(
+      counter.node ? std::optional<std::string>(counter.node->data) : std::nullopt, existing);
+  if (!child_id.ok()) return fail(child_id.status());
+  auto split = kvnode::MakeSplitRecords(*current, change, self, *child_id);
+  if (!split.ok()) return fail(split.status());
+  const std::string next = std::to_string(child_id->value() + 1);
+  std::vector<ZkOp> ops(3);
+  ops[0] = {ZkOp::Kind::kSet, path, cluster::EncodeRange(split->parent), got.node->version};
+  ops[1] = {ZkOp::Kind::kCreate, paths.range(*child_id), cluster::EncodeRange(split->child)};
+  ops[2] = counter.node
+               ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
+               : ZkOp{ZkOp::Kind::kCreate, paths.next_range_id(), next};
+  return s.Multi(sid, ops);
+}
+
 void SimNode::NextIsrChange() {
   Incarnation& inc = *inc_;
   if (inc.isr_busy || inc.isr_queue.empty() || !inc.registered) return;
@@ -327,6 +365,17 @@ void SimNode::NextIsrChange() {
     if (changed) TriggerReconcile();
     NextIsrChange();
   };
+  if (change.split) {
+    // The reads and the multi in one server step: the multi's version
+    // checks make that equivalent to reading first (cluster_member.cc).
+    const cluster::Paths paths = c_.paths;
+    const NodeId self(id_);
+    inc.zk->Call([paths, self, change = change](ZkSim& s, SessionId sid) {
+                   return SplitOnServer(s, sid, paths, self, change);
+                 },
+                 [finish](ZkReply r) { finish(r.status, r.status.ok()); });
+    return;
+  }
   inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },
                [this, alive, path, change = change, finish](ZkReply got) {
                  if (!alive.lock()) return;

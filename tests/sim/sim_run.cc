@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/escape.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "tests/sim/sim_scenario.h"
@@ -65,6 +66,15 @@ class Nemesis {
     transfer_rng_ = &rng;
     until_ = until;
     ScheduleTransfer();
+  }
+
+  // Splits at the checked keys (or just after one), asked of the owner like
+  // an operator would, on a schedule of their own too.
+  void StartSplits(Nanos until, Rng& rng, std::vector<std::string> keys) {
+    split_rng_ = &rng;
+    split_keys_ = std::move(keys);
+    until_ = until;
+    ScheduleSplit();
   }
 
  private:
@@ -223,6 +233,25 @@ class Nemesis {
                 [what](const Status& st) { LOG_INFO("nemesis: " << what << ": " << st.ToString()); });
   }
 
+  void ScheduleSplit() {
+    const Nanos at = w_.now() + split_rng_->Uniform(300, 2500) * kMilli;
+    if (at >= until_) return;
+    w_.At(at, nullptr, [this] {
+      Split();
+      ScheduleSplit();
+    });
+  }
+
+  void Split() {
+    const size_t i = static_cast<size_t>(
+        split_rng_->Uniform(0, static_cast<int64_t>(split_keys_.size()) - 1));
+    std::string key = split_keys_[i];
+    if (split_rng_->Chance(0.3)) key.push_back('\x01');  // between two checked keys
+    const std::string what = "split at " + QuoteIfNeeded(key);
+    Note(what);
+    c_.Split(key, [what](const Status& st) { LOG_INFO("nemesis: " << what << ": " << st.ToString()); });
+  }
+
   void Cut(const std::string& a, const std::string& b, bool both, Nanos span) {
     c_.net.SetCut(a, b, true);
     if (both) c_.net.SetCut(b, a, true);
@@ -237,6 +266,8 @@ class Nemesis {
   Rng& r_;  // every decision of the schedule
   RunResult& result_;
   Rng* transfer_rng_ = nullptr;
+  Rng* split_rng_ = nullptr;
+  std::vector<std::string> split_keys_;
   Nanos until_ = 0;
   Nanos data_loss_ok_after_ = 0;
 };
@@ -260,6 +291,8 @@ RunResult RunSeed(const RunOptions& options) {
   if (options.faults) nemesis.Start(end);
   Rng transfers(options.seed * 0xc2b2ae3d27d4eb4full + 7);
   if (options.transfers) nemesis.StartTransfers(end, transfers);
+  Rng splits(options.seed * 0x165667b19e3779f9ull + 13);
+  if (options.splits) nemesis.StartSplits(end, splits, keys);
   s.world().RunUntil(end);
   s.RunUntil(5 * kSecond, [&s] { return s.ClientsIdle(); });
   s.HealAll();

@@ -20,6 +20,9 @@ struct RunOptions {
   // Transfers of ownership mixed in, on a schedule of their own (seeds
   // found before they existed replay their old runs without them).
   bool transfers = true;
+  // Splits at the checked keys, likewise (seeds found before they existed
+  // replay with neither).
+  bool splits = true;
   bool verbose = false;          // the processes' logs, with simulated time
   // The watchdog: a run that needs more events than this is reported (a
   // livelock, e.g. two nodes copying a snapshot back and forth forever).

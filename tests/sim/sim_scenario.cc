@@ -45,6 +45,9 @@ Scenario::Scenario(uint64_t seed, const ClusterParams& params, bool verbose, uin
     checker_->OnRead(node, range, epoch);
   };
   world_.SetAfterEvent([this] { checker_->AfterEvent(); });
+  cluster_->zk.AddWatcher([this] {
+    if (checker_) checker_->OnMapChange();
+  });
 }
 
 Scenario::~Scenario() {

@@ -394,5 +394,61 @@ TEST(SimScenario, TransferUnderLoadStallsWritesBrieflyAndLosesNothing) {
   EXPECT_GT(s.client_ops(), 100u);
 }
 
+// A split under load (docs/elastic.md §3): the owner fences writes at a
+// committed seq S, one multi narrows the range and creates the new one,
+// and every replica builds the new range from its own copy. Writes stall
+// briefly, nothing is lost, each part serves its own keys afterwards, and
+// every node holds the new range with the right keys.
+TEST(SimScenario, SplitUnderLoadBuildsTheNewRangeOnEveryReplica) {
+  ClusterParams p = ThreeNodes();
+  Scenario s(11, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(3, s.world().now() + 7 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  const std::string at = keys[4];
+  const cluster::RangeInfo before = s.Range(RangeId(1));
+  std::optional<Status> answer;
+  const Nanos asked = s.world().now();
+  s.cluster().Split(at, [&answer](Status st) { answer = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return answer.has_value(); }));
+  ASSERT_TRUE(answer->ok()) << answer->ToString();
+  const cluster::ClusterMap map = s.cluster().MapNow();
+  ASSERT_EQ(map.ranges.size(), 2u);
+  const cluster::RangeInfo& left = map.ranges.at(RangeId(1));
+  const cluster::RangeInfo& right = map.ranges.at(RangeId(2));
+  EXPECT_EQ(left.bounds, KeyRange(before.bounds.start(), at));
+  EXPECT_EQ(right.bounds, KeyRange(at, before.bounds.end()));
+  EXPECT_EQ(left.generation, before.generation + 1);
+  EXPECT_EQ(right.generation, before.generation + 1);
+  EXPECT_EQ(right.split_parent, RangeId(1));
+  EXPECT_EQ(right.owner, before.owner);
+  EXPECT_EQ(right.epoch, before.epoch);
+  EXPECT_EQ(right.isr, left.isr);
+  s.RunFor(kSecond);
+  const Nanos gap = s.LongestWriteGap(asked - 100 * kMilli, asked + kSecond);
+  EXPECT_LT(gap, 100 * kMilli) << "writes stalled for " << gap / kMilli << " ms";
+  std::printf("[measure] split: writes stalled at most %.1f ms\n",
+              static_cast<double>(gap) / kMilli);
+  // Every node built the new range from its copy, and narrowed the parent.
+  for (auto& n : s.cluster().nodes) {
+    auto child = s.Store(n->id(), RangeId(2));
+    auto parent = s.Store(n->id(), RangeId(1));
+    ASSERT_TRUE(child && parent) << n->id();
+    EXPECT_EQ(child->bounds(), right.bounds) << n->id();
+    EXPECT_EQ(parent->bounds(), left.bounds) << n->id();
+    EXPECT_GE(child->last().seq, right.split_seq) << n->id();
+  }
+  // Refused, nothing changed: a key at a range's start.
+  std::optional<Status> bad;
+  s.cluster().Split(at, [&bad](Status st) { bad = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(kSecond, [&] { return bad.has_value(); }));
+  EXPECT_EQ(bad->code(), Code::kBadRequest) << bad->ToString();
+  EXPECT_EQ(s.cluster().MapNow().ranges.size(), 2u);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+  EXPECT_GT(s.client_ops(), 100u);
+}
+
 }  // namespace
 }  // namespace rangekv::sim

@@ -1,0 +1,144 @@
+// A node's part in a split (docs/elastic.md §3): every replica builds the
+// new range from its own copy of the parent, as of the split point.
+//
+// Crash safety: the new store is built in "<range dir>.split" (its snapshot
+// written in "<range dir>.split-snap" first) and renamed into place only
+// once it is whole and closed, so a crash leaves either no directory (the
+// build runs again at the next Apply: it is a pure function of the
+// parent's log through the split seq) or a complete one. The parent keeps
+// every key until each child this node builds exists: only then does it
+// narrow (RangeStore::RetainOnly), durably.
+#include <algorithm>
+
+#include "common/log.h"
+#include "kvnode/server/node.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
+
+bool Inside(const KeyRange& inner, const KeyRange& outer) {
+  return inner.end() ? outer.ContainsSpan(inner.start(), std::string_view(*inner.end()))
+                     : outer.ContainsSpan(inner.start(), std::nullopt);
+}
+
+// Builds r's store in opts.dir from `parent` as of r.split_seq.
+Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const cluster::RangeInfo& r,
+                       StoreOptions opts) {
+  const std::string dir = opts.dir;
+  const std::string building = dir + ".split";
+  const std::string snap_dir = dir + ".split-snap";
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
+  opts.dir = building;
+  if (r.split_seq.value() == 0) {
+    // The parent had no record: the new range starts as an empty store.
+    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::Open(r.id, r.bounds, opts));
+    RANGEKV_RETURN_IF_ERROR(store->Close());
+  } else {
+    RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
+    RANGEKV_ASSIGN_OR_RETURN(std::string file,
+                             parent.WriteSpanSnapshot(r.id, r.bounds, r.split_seq, snap_dir));
+    RANGEKV_ASSIGN_OR_RETURN(auto store,
+                             RangeStore::OpenFromSnapshot(r.id, r.bounds, opts, file,
+                                                          parent.EpochAt(r.split_seq)));
+    RANGEKV_RETURN_IF_ERROR(store->Close());
+    RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
+  }
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
+  return fs.SyncDir(fs::DirName(dir));
+}
+
+}  // namespace
+
+bool Node::ShouldDerive(const cluster::RangeInfo& r) const {
+  return r.split_parent.value() != 0 && !slots_.count(r.id) && InIsrAsThisCopy(r) &&
+         RangeDirEmpty(env_.fs(), dir_->RangeDir(r.id));
+}
+
+std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, ApplyReport& report,
+                                             std::set<RangeId>* busy_parents) {
+  std::map<RangeId, Status> waiting;
+  for (const auto& [rid, r] : map.ranges) {
+    const bool holds = r.owner == id() || std::find(r.replicas.begin(), r.replicas.end(), id()) !=
+                                              r.replicas.end();
+    if (!holds || !ShouldDerive(r)) continue;
+    std::shared_ptr<RangeStore> parent = ParentStore(map, r.split_parent, report);
+    // Without the parent's whole copy there is nothing to build from: the
+    // range is then copied from its owner like any lost copy. (A parent
+    // opened by this process after the split has the narrowed bounds, but
+    // holds every key until RetainOnly says otherwise.)
+    if (!parent || !parent->Holds(r.bounds)) continue;
+    busy_parents->insert(r.split_parent);
+    if (parent->committed() < r.split_seq) {
+      // An ISR member holds the split point durably; it learns that it is
+      // committed with the owner's next answer.
+      waiting[rid] = Status(Code::kRangeUnavailable,
+                            RangeName(rid) + " is being split off " + RangeName(r.split_parent) +
+                                " here (its copy has applied " +
+                                std::to_string(parent->committed().value()) + " of " +
+                                std::to_string(r.split_seq.value()) + ")");
+      report.retry_soon = true;
+      continue;
+    }
+    auto start = MonoClock::now();
+    Status st = BuildFromParent(env_.fs(), *parent, r, StoreOptionsFor(rid));
+    if (!st.ok()) {
+      LOG_ERROR(RangeName(rid) << ": building it from " << RangeName(r.split_parent) << " at seq "
+                               << r.split_seq.value() << ": " << st.ToString());
+      waiting[rid] = st;
+      report.retry_soon = true;
+      continue;
+    }
+    report.derived.push_back(rid);
+    LOG_INFO(RangeName(rid) << " " << r.bounds.ToString() << ": split off "
+                            << RangeName(r.split_parent) << " at seq " << r.split_seq.value()
+                            << ", built from the local copy in "
+                            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   MonoClock::now() - start)
+                                   .count()
+                            << " ms");
+  }
+  // A parent may narrow once none of its children waits.
+  for (auto it = busy_parents->begin(); it != busy_parents->end();) {
+    bool still = false;
+    for (const auto& [child, why] : waiting) {
+      still = still || map.ranges.at(child).split_parent == *it;
+    }
+    it = still ? std::next(it) : busy_parents->erase(it);
+  }
+  return waiting;
+}
+
+// The parent's store, opened now when this process has not opened it yet
+// (a restart): as it is on disk, every key still there.
+std::shared_ptr<RangeStore> Node::ParentStore(const cluster::ClusterMap& map, RangeId parent,
+                                              ApplyReport& report) {
+  if (auto it = slots_.find(parent); it != slots_.end()) return it->second->store();
+  auto info = map.ranges.find(parent);
+  if (info == map.ranges.end()) return nullptr;
+  const cluster::RangeInfo& p = info->second;
+  const bool holds = p.owner == id() ||
+                     std::find(p.replicas.begin(), p.replicas.end(), id()) != p.replicas.end();
+  if (!holds) return nullptr;
+  Status unavailable;
+  std::shared_ptr<RangeSlot> slot = HoldRange(p, report, &unavailable);
+  return slot ? slot->store() : nullptr;
+}
+
+bool Node::Narrow(RangeSlot& slot, const cluster::RangeInfo& r) {
+  std::shared_ptr<RangeStore> store = slot.store();
+  if (!store || !Inside(r.bounds, store->bounds())) return false;
+  if (store->HoldsOnly(r.bounds)) return true;
+  Status st = store->RetainOnly(r.bounds);
+  if (!st.ok()) {
+    LOG_ERROR(RangeName(r.id) << ": narrowing to " << r.bounds.ToString() << ": "
+                              << st.ToString());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace rangekv::kvnode

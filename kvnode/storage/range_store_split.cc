@@ -1,0 +1,172 @@
+// A store's part in a split (docs/elastic.md §3): the snapshot of the span
+// that becomes the new range, and the parent's narrowing (RetainOnly).
+//
+// The file "retained" in the store's directory says which keys the map
+// holds; without it, every key its log and snapshots name. It is written
+// (temp file, fsync, rename, directory fsync) before any key is dropped,
+// so a snapshot taken after the narrowing, which lacks the dropped keys,
+// is never read as complete for them. Layout, little-endian:
+//
+//   | off | size | field                                   |
+//   |-----|------|-----------------------------------------|
+//   |   0 |    8 | magic "RKVKEEP\n"                       |
+//   |   8 |    4 | version (1)                             |
+//   |  12 |    4 | start length s (<= 4 KiB)               |
+//   |  16 |    s | start                                   |
+//   |16+s |    1 | 1: bounded above, 0: unbounded          |
+//   |17+s |    4 | end length e (0 when unbounded)         |
+//   |21+s |    e | end                                     |
+//   |21+s+e|   4 | crc(x) = crc32c::Mask(CRC32C(bytes before)) |
+//
+// A file that does not check makes Open fail with CORRUPTION (the copy is
+// then made again from the replicas): guessing would either resurrect
+// dropped keys or lose kept ones.
+#include <cstring>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "kvnode/storage/range_store_impl.h"
+#include "kvnode/storage/wal_format.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+constexpr char kRetainedMagic[8] = {'R', 'K', 'V', 'K', 'E', 'E', 'P', '\n'};
+constexpr uint32_t kRetainedVersion = 1;
+constexpr size_t kMaxBoundBytes = 4096;
+
+std::string EncodeRetained(const KeyRange& keep) {
+  std::string out(kRetainedMagic, 8);
+  char u32[4];
+  auto put32 = [&](uint32_t v) {
+    wal::PutFixed32(u32, v);
+    out.append(u32, 4);
+  };
+  put32(kRetainedVersion);
+  put32(static_cast<uint32_t>(keep.start().size()));
+  out += keep.start();
+  out.push_back(keep.end() ? 1 : 0);
+  put32(keep.end() ? static_cast<uint32_t>(keep.end()->size()) : 0);
+  if (keep.end()) out += *keep.end();
+  put32(crc32c::Mask(crc32c::Value(out.data(), out.size())));
+  return out;
+}
+
+Result<KeyRange> DecodeRetained(const std::string& d, const std::string& path) {
+  auto bad = [&path](const char* what) {
+    return Status(Code::kCorruption, path + ": " + what);
+  };
+  if (d.size() < 25 || std::memcmp(d.data(), kRetainedMagic, 8) != 0) return bad("bad magic");
+  if (wal::GetFixed32(d.data() + d.size() - 4) !=
+      crc32c::Mask(crc32c::Value(d.data(), d.size() - 4))) {
+    return bad("crc mismatch");
+  }
+  if (wal::GetFixed32(d.data() + 8) != kRetainedVersion) return bad("unknown version");
+  const size_t s = wal::GetFixed32(d.data() + 12);
+  if (s > kMaxBoundBytes || 16 + s + 5 + 4 > d.size()) return bad("start length out of bounds");
+  std::string start = d.substr(16, s);
+  const bool bounded = d[16 + s] == 1;
+  const size_t e = wal::GetFixed32(d.data() + 17 + s);
+  if (e > kMaxBoundBytes || 21 + s + e + 4 != d.size()) return bad("end length out of bounds");
+  if (!bounded) return KeyRange(std::move(start), std::nullopt);
+  std::string end = d.substr(21 + s, e);
+  if (!(start < end)) return bad("end not after start");
+  return KeyRange(std::move(start), std::move(end));
+}
+
+Status SaveRetained(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep) {
+  const std::string tmp = fs::JoinPath(dir, kRetainedTempName);
+  {
+    RANGEKV_ASSIGN_OR_RETURN(auto f, fs.OpenAppend(tmp, fs::AppendFile::Mode::kTruncate));
+    RANGEKV_RETURN_IF_ERROR(f->Append(EncodeRetained(keep)));
+    RANGEKV_RETURN_IF_ERROR(f->Sync());
+    RANGEKV_RETURN_IF_ERROR(f->Close());
+  }
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(tmp, fs::JoinPath(dir, kRetainedFileName)));
+  return fs.SyncDir(dir);
+}
+
+bool Inside(const KeyRange& inner, const KeyRange& outer) {
+  return inner.end() ? outer.ContainsSpan(inner.start(), std::string_view(*inner.end()))
+                     : outer.ContainsSpan(inner.start(), std::nullopt);
+}
+
+}  // namespace
+
+Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep) {
+  return SaveRetained(fs, dir, keep);
+}
+
+Status RangeStore::Impl::LoadRetained() {
+  const std::string path = fs::JoinPath(opts.dir, kRetainedFileName);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<std::string> data, fs.ReadSmallFile(path, 16384));
+  if (!data) return Status::Ok();
+  RANGEKV_ASSIGN_OR_RETURN(KeyRange keep, DecodeRetained(*data, path));
+  map.Retain(keep);
+  return Status::Ok();
+}
+
+Status RangeStore::RetainOnly(const KeyRange& keep) {
+  Impl& s = *impl_;
+  if (!Inside(keep, s.bounds())) {
+    return Status(Code::kBadRequest, "range " + std::to_string(s.id.value()) + ": " +
+                                         keep.ToString() + " is not inside its bounds " +
+                                         s.bounds().ToString());
+  }
+  // Writes first: from here on nothing outside `keep` is admitted, so no
+  // record written after this moment names a dropped key.
+  s.set_bounds(keep);
+  RANGEKV_RETURN_IF_ERROR(SaveRetained(s.fs, s.opts.dir, keep));
+  s.map.Retain(keep);
+  LOG_INFO("range " << s.id << ": narrowed to " << keep.ToString());
+  return Status::Ok();
+}
+
+std::optional<KeyRange> RangeStore::retained() const { return impl_->map.retained(); }
+
+bool RangeStore::Holds(const KeyRange& span) const {
+  std::optional<KeyRange> keep = impl_->map.retained();
+  return !keep || Inside(span, *keep);
+}
+
+bool RangeStore::HoldsOnly(const KeyRange& b) const {
+  if (impl_->bounds() != b) return false;
+  std::optional<KeyRange> keep = impl_->map.retained();
+  if (keep) return Inside(*keep, b);
+  return !impl_->map.HasKeysOutside(b);
+}
+
+Result<std::string> RangeStore::WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
+                                                  const std::string& dir) const {
+  const Impl& s = *impl_;
+  if (!Holds(span)) {
+    return Status(Code::kRangeUnavailable, "range " + std::to_string(s.id.value()) +
+                                               " no longer holds " + span.ToString());
+  }
+  if (s.map.applied() < at) {
+    return Status(Code::kRangeUnavailable, "range " + std::to_string(s.id.value()) +
+                                               " has applied only through " +
+                                               std::to_string(s.map.applied().value()) +
+                                               ", not " + std::to_string(at.value()));
+  }
+  RANGEKV_ASSIGN_OR_RETURN(auto writer, snapshot::SnapshotWriter::Create(s.fs, dir, child, at));
+  std::string last_key;
+  uint64_t max_version = 0;
+  for (bool started = false, done = false; !done; started = true) {
+    done = s.map.AddSpanChunk(writer.get(), span, 1u << 20, started, &last_key, &max_version);
+    RANGEKV_RETURN_IF_ERROR(writer->Flush());
+  }
+  if (max_version > at.value()) {
+    // The parent's log wrote a key of the span after the split point: the
+    // owner's fence failed. Never build a copy from it.
+    return Status(Code::kInternal, "range " + std::to_string(s.id.value()) + ": a key of " +
+                                       span.ToString() + " has version " +
+                                       std::to_string(max_version) + " after split seq " +
+                                       std::to_string(at.value()));
+  }
+  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
+  RANGEKV_RETURN_IF_ERROR(writer->Commit());
+  return writer->final_path();
+}
+
+}  // namespace rangekv::kvnode
