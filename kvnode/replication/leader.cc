@@ -232,6 +232,7 @@ void Leader::Tick() {
   RecomputeCommit();
   CheckHandoff();
   CheckSplit();
+  CheckAutoSplit();
   ResignAfterHandoff();
   RefreshAdmission();
 }

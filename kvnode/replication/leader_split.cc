@@ -20,6 +20,8 @@
 //      (resign, keeping its ISR place) so that a new epoch follows, as
 //      after an unknown transfer: resuming could put a key of the new
 //      range after S.
+#include <algorithm>
+
 #include "common/escape.h"
 #include "common/log.h"
 #include "kvnode/replication/replication_internal.h"
@@ -37,21 +39,31 @@ proto::Response Pong(uint64_t id) {
 }  // namespace
 
 void Leader::OnSplit(proto::Request req, Replicator::Reply reply) {
-  const RangeId id = range_.info.id;
   const uint64_t rid = req.id;
-  auto refuse = [&](Code code, std::string why) {
-    reply(proto::Response::Error(rid, Status(code, Name(id) + ": " + std::move(why))));
-  };
-  if (req.ops.empty()) return refuse(Code::kBadRequest, "split needs a key");
-  const std::string& key = req.ops.front().key;
-  if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
-    return refuse(Code::kStaleEpoch, "owned at epoch " + std::to_string(range_.info.epoch.value()) +
-                                         ", not " + std::to_string(req.epoch.value()));
+  auto refuse = [&](Status st) { reply(proto::Response::Error(rid, std::move(st))); };
+  if (req.ops.empty()) {
+    return refuse(Status(Code::kBadRequest, Name(range_.info.id) + ": split needs a key"));
   }
+  if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
+    return refuse(Status(Code::kStaleEpoch,
+                         Name(range_.info.id) + ": owned at epoch " +
+                             std::to_string(range_.info.epoch.value()) + ", not " +
+                             std::to_string(req.epoch.value())));
+  }
+  auto shared = std::make_shared<Replicator::Reply>(std::move(reply));
+  Status st = StartSplit(req.ops.front().key, [shared, rid](Status st) {
+    (*shared)(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
+  });
+  if (!st.ok()) refuse(std::move(st));
+}
+
+Status Leader::StartSplit(const std::string& key, std::function<void(Status)> done) {
+  const RangeId id = range_.info.id;
+  auto refuse = [&](Code code, std::string why) { return Status(code, Name(id) + ": " + why); };
   const KeyRange& b = range_.info.bounds;
   if (!b.Contains(key) || key == b.start()) {
-    return refuse(Code::kBadRequest, "is " + b.ToString() +
-                                         ": a split key must lie inside it, after its start");
+    return refuse(Code::kBadRequest,
+                  "is " + b.ToString() + ": a split key must lie inside it, after its start");
   }
   if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is under way");
   if (split_) return refuse(Code::kRangeUnavailable, "a split is already under way; retry");
@@ -63,11 +75,79 @@ void Leader::OnSplit(proto::Request req, Replicator::Reply reply) {
   }
   LOG_INFO(Name(id) << ": splitting " << b.ToString() << " at " << QuoteIfNeeded(key));
   split_ = SplitFence{key, range_.info.generation, Clock::now() + ctx_.options.lease / 3,
-                      [reply = std::move(reply), rid](Status st) {
-                        reply(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
-                      }};
+                      std::move(done)};
   RefreshAdmission();
   CheckSplit();
+  return Status::Ok();
+}
+
+// Once a second: a split by size (the map's bytes past split_bytes, at the
+// key that halves them) or by load (past split_qps for the whole window,
+// at the median of the sampled keys). The owner decides: it holds the data
+// and sees the traffic.
+void Leader::CheckAutoSplit() {
+  const Clock::time_point now = Clock::now();
+  if (now < next_auto_check_) return;
+  const bool first = next_auto_check_ == Clock::time_point{};
+  const auto elapsed = now - (next_auto_check_ - std::chrono::seconds(1));
+  next_auto_check_ = now + std::chrono::seconds(1);
+  const uint64_t count = range_.slot->requests();
+  const uint64_t served = count - load_count_;
+  load_count_ = count;
+  if (first || split_ || !begun_) return;
+  std::vector<std::string> samples = range_.slot->TakeSamples();
+  const ReplicationOptions& o = ctx_.options;
+  const double secs = std::chrono::duration<double>(elapsed).count();
+  const double qps = secs > 0 ? static_cast<double>(served) / secs : 0;
+  if (o.split_qps != 0 && qps > o.split_qps) {
+    if (!hot_since_) hot_since_ = now;
+    load_samples_.insert(load_samples_.end(), samples.begin(), samples.end());
+  } else {
+    hot_since_.reset();
+    load_samples_.clear();
+  }
+  std::optional<std::string> key;
+  const char* why = "";
+  if (o.split_bytes != 0 && store_->Stats().bytes > o.split_bytes) {
+    key = store_->MiddleKey();
+    why = "size";
+  }
+  if (!key && hot_since_ && now - *hot_since_ >= o.split_load_window) {
+    key = LoadSplitKey();
+    why = "load";
+    hot_since_.reset();
+    load_samples_.clear();
+  }
+  if (!key) return;
+  const std::string at = *key;
+  Status st = StartSplit(at, [id = range_.info.id, at, why](Status st) {
+    if (st.ok()) {
+      LOG_INFO(Name(id) << ": split by " << why << " at " << QuoteIfNeeded(at));
+    } else {
+      LOG_WARN(Name(id) << ": split by " << why << " at " << QuoteIfNeeded(at) << ": "
+                        << st.message());
+    }
+  });
+  if (!st.ok()) LOG_DEBUG(st.message());
+}
+
+// The median sampled key: half the sampled requests fall below it. None
+// when it is the range's start or the sample holds one key only (a range
+// whose load is one key gains nothing from a split).
+std::optional<std::string> Leader::LoadSplitKey() {
+  std::vector<std::string>& s = load_samples_;
+  if (s.size() < 2) return std::nullopt;
+  std::sort(s.begin(), s.end());
+  if (s.front() == s.back()) return std::nullopt;
+  std::string mid = s[s.size() / 2];
+  // Cut before the run of the median key, so that key's requests stay
+  // together and the left part gets every smaller key.
+  if (mid == s.front()) {
+    mid = *std::upper_bound(s.begin(), s.end(), s.front());
+  }
+  const KeyRange& b = range_.info.bounds;
+  if (!b.Contains(mid) || mid == b.start()) return std::nullopt;
+  return mid;
 }
 
 void Leader::CheckSplit() {

@@ -17,6 +17,10 @@
 // After a transfer this node wrote, handed_to names the new owner: a
 // request refused here is answered NOT_OWNER with it (routing.h).
 //
+// Load: routing counts every request it admits to the owner, and keeps
+// every 16th key in a small ring, so the owner can tell a range busy past
+// --split-qps and where half of its requests fall (a load split).
+//
 // A slot starts closed for everything; the replicator opens it. A
 // standalone node's slot is opened for everything at once (no replication).
 //
@@ -27,8 +31,11 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/protocol.h"
 #include "common/types.h"
 #include "kvnode/storage/range_store.h"
@@ -84,6 +91,29 @@ class RangeSlot {
   }
   std::shared_ptr<const proto::OwnerHint> handed_to() const { return handed_to_.load(); }
 
+  // ---- load (routing counts; the owner reads) ----
+  void CountRequest(std::string_view key) {
+    if (requests_.fetch_add(1, std::memory_order_relaxed) % kSampleEvery != 0) return;
+    MutexLock lock(sample_mu_);
+    if (samples_.size() < kSampleRing) {
+      samples_.emplace_back(key);
+    } else {
+      samples_[next_sample_] = std::string(key);
+    }
+    next_sample_ = (next_sample_ + 1) % kSampleRing;
+  }
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  // The keys sampled since the last call (at most kSampleRing, the newest).
+  std::vector<std::string> TakeSamples() {
+    MutexLock lock(sample_mu_);
+    std::vector<std::string> out;
+    out.swap(samples_);
+    next_sample_ = 0;
+    return out;
+  }
+  static constexpr uint64_t kSampleEvery = 16;
+  static constexpr size_t kSampleRing = 256;
+
  private:
   const RangeId id_;
   std::atomic<std::shared_ptr<RangeStore>> store_;
@@ -94,6 +124,10 @@ class RangeSlot {
   std::atomic<int> isr_{0};
   std::atomic<int> min_insync_{0};
   std::atomic<std::shared_ptr<const proto::OwnerHint>> handed_to_;
+  std::atomic<uint64_t> requests_{0};
+  Mutex sample_mu_;
+  std::vector<std::string> samples_ GUARDED_BY(sample_mu_);
+  size_t next_sample_ GUARDED_BY(sample_mu_) = 0;
 };
 
 }  // namespace rangekv::kvnode

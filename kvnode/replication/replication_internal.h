@@ -163,6 +163,15 @@ class Leader {
   };
   void CheckSplit();
   void EndSplit(Status st);
+  // Starts a split at key (what OnSplit checks); the error when it cannot.
+  Status StartSplit(const std::string& key, std::function<void(Status)> done);
+  // A split by size or load, when one is due (at most once a second).
+  void CheckAutoSplit();
+  std::optional<std::string> LoadSplitKey();
+  Clock::time_point next_auto_check_{};
+  uint64_t load_count_ = 0;                     // slot's requests() at the last check
+  std::optional<Clock::time_point> hot_since_;  // above split_qps every second since
+  std::vector<std::string> load_samples_;       // keys sampled while hot
   void CheckHandoff();
   void EndHandoff(Status st);
   void ResignAfterHandoff();

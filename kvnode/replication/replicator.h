@@ -78,6 +78,14 @@ struct ReplicationOptions {
   uint32_t fetch_max_bytes = 4u << 20;
   uint32_t snapshot_chunk_bytes = 1u << 20;
   uint64_t snapshot_bytes_per_sec = 64u << 20;       // throttle of a snapshot copy
+  // The owner splits a range by itself (docs/elastic.md §3): by size once
+  // its map holds more than split_bytes of keys and values (at the key
+  // that halves them), by load once it admitted more than split_qps
+  // requests a second for split_load_window (at the key that halves the
+  // sampled requests). 0: never.
+  uint64_t split_bytes = 64u << 20;
+  uint32_t split_qps = 2000;
+  std::chrono::milliseconds split_load_window{10000};
 };
 
 // A change of a range's ISR that this node asks ZooKeeper for.

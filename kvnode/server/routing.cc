@@ -155,7 +155,9 @@ Route RoutingTable::ForKey(RangeId requested, Epoch epoch, std::string_view key,
   if (std::optional<Route> fenced = Fence(requested, epoch)) return std::move(*fenced);
   const RangeRoute* r = Locate(key);
   if (r == nullptr) return NoRange(key);
-  return Owner(requested, *r, access == Access::kStaleRead ? Access::kRead : access);
+  Route route = Owner(requested, *r, access == Access::kStaleRead ? Access::kRead : access);
+  if (route.ok()) r->slot->CountRequest(key);
+  return route;
 }
 
 Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
@@ -172,7 +174,9 @@ Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
                                          " is " + r->bounds.ToString() + ")");
     }
   }
-  return Owner(requested, *r, Access::kWrite);
+  Route route = Owner(requested, *r, Access::kWrite);
+  if (route.ok()) r->slot->CountRequest(first);
+  return route;
 }
 
 }  // namespace rangekv::kvnode

@@ -65,10 +65,26 @@ Seq CommittedMap::applied() const {
   return applied_seq_;
 }
 
-void CommittedMap::Stats(Seq* applied, size_t* keys) const {
+void CommittedMap::Stats(Seq* applied, size_t* keys, uint64_t* bytes) const {
   ReaderMutexLock lock(map_mu_);
   *applied = applied_seq_;
   *keys = map_.size();
+  *bytes = map_.bytes();
+}
+
+std::optional<std::string> CommittedMap::MiddleKey(const KeyRange& span) const {
+  ReaderMutexLock lock(map_mu_);
+  const KeyMap::Ordered& tree = map_.ordered();
+  auto first = tree.lower_bound(span.start());
+  auto last = span.end() ? tree.lower_bound(*span.end()) : tree.end();
+  uint64_t total = 0;
+  for (auto it = first; it != last; ++it) total += it->first.size() + it->second.value.size();
+  uint64_t seen = 0;
+  for (auto it = first; it != last; ++it) {
+    if (it != first && seen * 2 >= total) return it->first;
+    seen += it->first.size() + it->second.value.size();
+  }
+  return std::nullopt;
 }
 
 size_t CommittedMap::size() const {

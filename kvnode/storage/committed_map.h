@@ -85,16 +85,20 @@ class KeyMap {
   void Put(std::string_view key, std::string value, uint64_t version) {
     if (auto it = index_.find(key); it != index_.end()) {
       StoredValue& stored = it->second->second;
+      bytes_ += value.size();
+      bytes_ -= stored.value.size();
       stored.value = std::move(value);
       stored.version = version;
       return;
     }
+    bytes_ += key.size() + value.size();
     auto [node, inserted] =
         tree_.try_emplace(std::string(key), StoredValue{std::move(value), version});
     index_.emplace(std::string_view(node->first), node);
   }
   // Put for keys arriving in ascending order (snapshot load): no tree walk.
   void PutInOrder(std::string_view key, std::string value, uint64_t version) {
+    bytes_ += key.size() + value.size();
     auto node = tree_.emplace_hint(tree_.end(), std::string(key), StoredValue{});
     node->second = StoredValue{std::move(value), version};
     index_.emplace(std::string_view(node->first), node);
@@ -103,15 +107,19 @@ class KeyMap {
     auto it = index_.find(key);
     if (it == index_.end()) return;
     auto node = it->second;
+    bytes_ -= node->first.size() + node->second.value.size();
     index_.erase(it);
     tree_.erase(node);
   }
   size_t size() const { return tree_.size(); }
+  // Key and value bytes of every entry (what a size split halves).
+  uint64_t bytes() const { return bytes_; }
   const Ordered& ordered() const { return tree_; }
 
  private:
   Ordered tree_;
   std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
+  uint64_t bytes_ = 0;
 };
 
 class CommittedMap {
@@ -133,8 +141,12 @@ class CommittedMap {
                                  uint32_t limit, bool* more) const EXCLUDES(map_mu_);
   // The highest Seq applied.
   Seq applied() const EXCLUDES(map_mu_);
-  // applied() and the number of keys, at one moment.
-  void Stats(Seq* applied, size_t* keys) const EXCLUDES(map_mu_);
+  // applied(), the number of keys and their bytes, at one moment.
+  void Stats(Seq* applied, size_t* keys, uint64_t* bytes) const EXCLUDES(map_mu_);
+  // The first key at or after which the keys of span hold at most half of
+  // their bytes, past span's start; nullopt when there is none (fewer than
+  // two keys in span). What a size split cuts at.
+  std::optional<std::string> MiddleKey(const KeyRange& span) const EXCLUDES(map_mu_);
 
   // ---- callers: writes (mu() held) ----
 

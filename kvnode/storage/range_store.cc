@@ -72,7 +72,7 @@ Status RangeStore::health() const { return impl_->log.health(); }
 
 StoreStats RangeStore::Stats() const {
   StoreStats s;
-  impl_->map.Stats(&s.last_seq, &s.keys);
+  impl_->map.Stats(&s.last_seq, &s.keys, &s.bytes);
   impl_->log.SegmentStats(&s.segments, &s.wal_bytes);
   s.snapshot_seq = impl_->snapshots.snapshot_seq();
   return s;

@@ -144,6 +144,7 @@ struct SnapshotExport {
 struct StoreStats {
   Seq last_seq{0};  // highest Seq durable and applied
   size_t keys = 0;
+  uint64_t bytes = 0;      // key and value bytes of the committed map
   uint64_t wal_bytes = 0;  // bytes in live segments
   size_t segments = 0;
   Seq snapshot_seq{0};  // Seq covered by the newest snapshot (0: none)
@@ -344,6 +345,9 @@ class RangeStore {
   // The span the map holds every key of; nullopt: every key its log and
   // snapshots name (never narrowed).
   std::optional<KeyRange> retained() const;
+  // The key that halves the bytes of the committed map within bounds()
+  // (a size split cuts there); nullopt with fewer than two keys.
+  std::optional<std::string> MiddleKey() const;
   // Whether the map holds every key of span (a split may build from it).
   bool Holds(const KeyRange& span) const;
   // Whether the map holds no key outside `bounds` and admits none: true

@@ -129,6 +129,10 @@ bool RangeStore::Holds(const KeyRange& span) const {
   return !keep || Inside(span, *keep);
 }
 
+std::optional<std::string> RangeStore::MiddleKey() const {
+  return impl_->map.MiddleKey(impl_->bounds());
+}
+
 bool RangeStore::HoldsOnly(const KeyRange& b) const {
   if (impl_->bounds() != b) return false;
   std::optional<KeyRange> keep = impl_->map.retained();

@@ -27,6 +27,30 @@ TEST(ClusterMapTest, RangeRoundTripsWithBinaryBounds) {
   EXPECT_TRUE(back2->bounds.unbounded());
 }
 
+TEST(ClusterMapTest, SplitFieldsRoundTripAndAreOptional) {
+  RangeInfo r;
+  r.id = RangeId(12);
+  r.bounds = KeyRange("user:5", std::nullopt);
+  r.epoch = Epoch(4);
+  r.generation = 3;
+  r.split_parent = RangeId(2);
+  r.split_seq = Seq(1542);
+  const std::string text = EncodeRange(r);
+  EXPECT_NE(text.find("generation 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("split_from 2@1542\n"), std::string::npos) << text;
+  auto back = DecodeRange(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  // A record from before splits existed: generation 0, split from nothing.
+  RangeInfo plain;
+  plain.id = RangeId(1);
+  EXPECT_EQ(EncodeRange(plain).find("generation"), std::string::npos);
+  for (const char* bad : {"split_from 2", "split_from @5", "split_from 0@5", "split_from 2@x"}) {
+    auto rec = DecodeRange(EncodeRange(plain) + bad + "\n");
+    EXPECT_EQ(rec.status().code(), Code::kBadRequest) << bad;
+  }
+}
+
 TEST(ClusterMapTest, NodeAndConfigRoundTrip) {
   NodeInfo n{NodeId("node-1.a"), "127.0.0.1:7401", "127.0.0.1:9401", 1763772000123, "abc"};
   auto nb = DecodeNode(EncodeNode(n));

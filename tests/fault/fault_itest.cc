@@ -4,7 +4,8 @@
 //
 //   RandomFaults       the CI run: 6 client threads for 60 s while the
 //                      nemesis (fault_nemesis.h) kills, pauses and stops
-//                      nodes and transfers ranges, one at a time; then
+//                      nodes, transfers and splits ranges, one at a time;
+//                      then
 //                      everything is healed, every
 //                      key is read once more (these reads join the history),
 //                      and the whole history must be linearizable
@@ -23,7 +24,7 @@
 //   RANGEKV_FAULT_SEED     the nemesis' and workload's seed (default: time)
 //   RANGEKV_FAULT_KINDS    e.g. "kill-owner,pause-owner": only these faults
 //                          (kill-owner, kill-replica, pause-owner, stop-owner,
-//                          transfer)
+//                          transfer, split)
 //   RANGEKV_FAULT_CAS_PCT  share of cas ops in percent (default 25; 0-55)
 //   RANGEKV_FAULT_KEEP=1   write the history and timeline even on success
 //   RANGEKV_KEEP_LOGS=dir  (harness) keep the process logs; the history
@@ -173,6 +174,7 @@ struct Windows {
   std::vector<int64_t> owner_ms;     // one per fault that deposed an owner
   std::vector<int64_t> follower_ms;  // one per fault with followed ranges
   std::vector<int64_t> transfer_ms;  // one per transfer (no failover)
+  std::vector<int64_t> split_ms;     // one per split
   std::vector<std::string> problems;
 };
 
@@ -194,8 +196,12 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
                     std::string* missing, bool* cut) -> int64_t {
     int64_t worst = 0;
     for (RangeId rid : ranges) {
+      auto span = f.spans.find(rid);
       auto stall = LongestWriteStall(h, f.fault_ns, f.settled_ns, stop_ns,
-                                     [&](const std::string& key) { return range_of[key] == rid; });
+                                     [&](const std::string& key) {
+                                       return span != f.spans.end() ? span->second.Contains(key)
+                                                                    : range_of[key] == rid;
+                                     });
       if (!stall) {
         *missing += (missing->empty() ? "" : ",") + std::to_string(rid.value());
         continue;
@@ -216,7 +222,12 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
     if (!f.owned.empty()) {
       bool cut = false;
       int64_t ms = window(f, stop_ns, f.owned, &missing, &cut);
-      if (!cut) (f.kind == FaultKind::kTransfer ? w.transfer_ms : w.owner_ms).push_back(ms);
+      if (!cut) {
+        (f.kind == FaultKind::kTransfer ? w.transfer_ms
+         : f.kind == FaultKind::kSplit  ? w.split_ms
+                                        : w.owner_ms)
+            .push_back(ms);
+      }
       line << " (owner of ranges " << JoinRanges(f.owned) << "): " << (cut ? ">= " : "") << ms
            << " ms" << (cut ? " (still stalled when the next fault began)" : "");
     } else {
@@ -320,6 +331,7 @@ void RunFaultTest(const RunConfig& cfg) {
   no.settle_timeout = kSettle;
   no.seed = cfg.seed;
   no.kinds = cfg.kinds;
+  no.split_keys = [&workload] { return workload.Keys(); };
   Nemesis nemesis(c, no);
   const ReplClock::time_point end = ReplClock::now() + seconds(cfg.seconds);
   std::string stuck;
@@ -361,6 +373,7 @@ void RunFaultTest(const RunConfig& cfg) {
             << "\n"
             << "[measure] write stall of a transferred range: " << MinMedMax(windows.transfer_ms)
             << "\n"
+            << "[measure] write stall of a split range: " << MinMedMax(windows.split_ms) << "\n"
             << "[measure] lincheck: " << check.ops << " ops on " << check.keys.size()
             << " keys (longest key history " << LongestKeyHistory(h) << ") in " << check_ms
             << " ms: " << ok_keys << " ok, " << bad_keys << " violation, " << unknown_keys
@@ -375,7 +388,8 @@ void RunFaultTest(const RunConfig& cfg) {
   const bool failed = !nemesis_ok || !settled || !unread.empty() ||
                       check.verdict != Verdict::kOk || !lost.empty() ||
                       !windows.problems.empty() || over(windows.owner_ms) ||
-                      over(windows.follower_ms) || over(windows.transfer_ms) || hung;
+                      over(windows.follower_ms) || over(windows.transfer_ms) ||
+                      over(windows.split_ms) || hung;
   const char* keep = std::getenv("RANGEKV_FAULT_KEEP");
   if (failed || (keep && *keep == '1')) {
     SaveEvidence(OutputDir(), c, h, nemesis.faults(), &check, wall, cfg);
@@ -407,6 +421,7 @@ void RunFaultTest(const RunConfig& cfg) {
   // A transfer's stall is milliseconds on an idle machine; the bound only
   // catches a handoff that fell back to waiting out a lease or worse.
   for (int64_t ms : windows.transfer_ms) EXPECT_LT(ms, bound) << "transfer stalled writes too long";
+  for (int64_t ms : windows.split_ms) EXPECT_LT(ms, bound) << "split stalled writes too long";
   auto counts = CountOutcomes(h);
   uint64_t acked = counts["put"]["ok"] + counts["cas"]["ok"] + counts["delete"]["ok"];
   EXPECT_GT(acked, 100u) << "the workload hardly wrote anything";

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/escape.h"
 #include "tests/lincheck/lincheck.h"
 
 namespace rangekv::testing {
@@ -27,6 +28,7 @@ const char* FaultKindName(FaultKind k) {
     case FaultKind::kPauseOwner: return "pause-owner";
     case FaultKind::kStopOwner: return "stop-owner";
     case FaultKind::kTransfer: return "transfer";
+    case FaultKind::kSplit: return "split";
   }
   return "?";
 }
@@ -38,6 +40,7 @@ const char* FaultVerb(FaultKind k) {
     case FaultKind::kPauseOwner: return "pause";
     case FaultKind::kStopOwner: return "stop";
     case FaultKind::kTransfer: return "transfer";
+    case FaultKind::kSplit: return "split";
   }
   return "?";
 }
@@ -50,7 +53,7 @@ std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
     if (name.empty()) continue;
     bool known = false;
     for (FaultKind k : {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-                        FaultKind::kStopOwner, FaultKind::kTransfer}) {
+                        FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit}) {
       if (name == FaultKindName(k)) {
         out.push_back(k);
         known = true;
@@ -88,7 +91,7 @@ FaultKind Nemesis::NextKind() {
     deck_ = options_.kinds;
     if (deck_.empty()) {
       deck_ = {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-               FaultKind::kStopOwner, FaultKind::kTransfer};
+               FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit};
     }
     std::shuffle(deck_.begin(), deck_.end(), rng_);
   }
@@ -108,6 +111,9 @@ std::string Nemesis::Describe(const FaultRecord& f) {
     << (f.settled_ns ? std::to_string(NsToMs(f.settled_ns - f.fault_ns)) + " ms" : "never");
   if (f.kind == FaultKind::kTransfer) {
     o << "; to " << f.target << ": " << f.transfer_status.ToString();
+  }
+  if (f.kind == FaultKind::kSplit) {
+    o << "; at " << f.target << ": " << f.transfer_status.ToString();
   }
   if (f.kind == FaultKind::kStopOwner) {
     o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
@@ -163,6 +169,11 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   } else {
     f.node = r.owner->str();
   }
+  if (f.kind == FaultKind::kSplit) {
+    f.owned.push_back(r.id);
+    f.spans.emplace(r.id, r.bounds);
+    return Split(r, std::move(f), why);
+  }
   if (f.kind == FaultKind::kTransfer) {
     // Only this range changes hands; the owner's others go on.
     std::vector<std::string> others;
@@ -175,13 +186,16 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     }
     f.target = others[rng_() % others.size()];
     f.owned.push_back(r.id);
+    f.spans.emplace(r.id, r.bounds);
     return Transfer(r, std::move(f), why);
   }
   for (const auto& [rid, ri] : map.ranges) {
     if (ri.owner && ri.owner->str() == f.node) {
       f.owned.push_back(rid);
+      f.spans.emplace(rid, ri.bounds);
     } else if (Contains(ri.isr, f.node)) {
       f.followed.push_back(rid);
+      f.spans.emplace(rid, ri.bounds);
     }
   }
   const int64_t span = (options_.max_down - options_.min_down).count();
@@ -198,7 +212,8 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     case FaultKind::kKillReplica: c_.KillNode(f.node); break;
     case FaultKind::kPauseOwner: c_.PauseNode(f.node); break;
     case FaultKind::kStopOwner: f.stop_exit = c_.StopNode(f.node); break;
-    case FaultKind::kTransfer: break;  // Transfer() above
+    case FaultKind::kTransfer:
+    case FaultKind::kSplit: break;  // Transfer() and Split() above
   }
   // The fault's length is what is being tested, not a wait for a state.
   std::this_thread::sleep_for(milliseconds(f.down_ms));
@@ -245,6 +260,41 @@ bool Nemesis::Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* 
   faults_.push_back(f);
   FaultRecord& rec = faults_.back();
   return Settle(rec, why);
+}
+
+// A split stops nothing either: asked of the owner at a workload key
+// inside the range (past its start), answered once ZooKeeper holds the new
+// map; refused when the range has no such key or was busy (a valid outcome).
+bool Nemesis::Split(const cluster::RangeInfo& r, FaultRecord f, std::string* why) {
+  std::vector<std::string> inside;
+  const std::vector<std::string> keys =
+      options_.split_keys ? options_.split_keys() : std::vector<std::string>();
+  for (const std::string& k : keys) {
+    if (r.bounds.Contains(k) && k != r.bounds.start()) inside.push_back(k);
+  }
+  std::sort(inside.begin(), inside.end());
+  inside.erase(std::unique(inside.begin(), inside.end()), inside.end());
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  if (inside.empty()) {
+    f.transfer_status = Status(Code::kBadRequest, "no workload key inside the range");
+  } else {
+    const std::string key = inside[rng_() % inside.size()];
+    f.target = QuoteIfNeeded(key);
+    std::cout << "[nemesis] " << WallClockNow() << " split range " << r.id.value() << " "
+              << r.bounds.ToString() << " at " << f.target << std::endl;
+    // Asked again while the owner is not serving writes (a lease wait or
+    // an ISR change left by the last fault), as the REPL does.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      f.transfer_status =
+          proto::TransferOutcome(c_.CallNode(f.node, proto::MakeSplit(r.id, r.epoch, key)));
+      if (f.transfer_status.code() != Code::kRangeUnavailable) break;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  f.heal_ns = lincheck::MonotonicNowNs();
+  faults_.push_back(f);
+  return Settle(faults_.back(), why);
 }
 
 bool Nemesis::Run(ReplClock::time_point end, std::string* why) {

@@ -13,6 +13,9 @@
 //   transfer      ask the owner of a random range to hand it to another of
 //                 its in-sync replicas (no process stops; the window is the
 //                 handoff's)
+//   split         ask the owner of a random range to split it at one of the
+//                 workload's keys inside it (no process stops; the window
+//                 is the split's, over the keys of both parts)
 // The kinds are dealt in shuffled rounds so a short run sees each of them.
 // Before every fault it waits until the whole cluster is settled again
 // (ReplCluster::WaitAllActive), so each fault starts from a clean state and
@@ -27,6 +30,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -37,9 +42,9 @@
 
 namespace rangekv::testing {
 
-enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner, kTransfer };
+enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner, kTransfer, kSplit };
 const char* FaultKindName(FaultKind k);  // "kill-owner", ...
-const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer"
+const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer", "split"
 // Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
 // name.
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
@@ -50,6 +55,9 @@ struct FaultRecord {
   std::string node;
   std::vector<RangeId> owned;     // ranges the node owned at the fault
   std::vector<RangeId> followed;  // ranges where it was a non-owner ISR member
+  // The bounds of the ranges above at the fault (later splits move keys to
+  // other ranges): the window is measured over the keys they held then.
+  std::map<RangeId, KeyRange> spans;
   int64_t down_ms = 0;            // how long it stayed down / paused
   int64_t fault_ns = 0;           // signal sent (lincheck::MonotonicNowNs)
   std::string fault_wall;         // the same moment, UTC, as the logs print it
@@ -58,7 +66,8 @@ struct FaultRecord {
   // stop-owner: the exit code after SIGTERM; -1 when it had not exited
   // within the harness' 5 s and was killed.
   int stop_exit = 0;
-  // transfer: the node the range went to, and the owner's answer.
+  // transfer: the node the range went to; split: the key (quoted); and
+  // the owner's answer.
   std::string target;
   Status transfer_status;
 };
@@ -72,8 +81,10 @@ struct NemesisOptions {
   std::chrono::milliseconds min_down{1000};
   std::chrono::milliseconds max_down{3000};
   uint64_t seed = 1;
-  // The kinds dealt; empty = all five.
+  // The kinds dealt; empty = all six.
   std::vector<FaultKind> kinds;
+  // The keys a split may cut at (the workload's keys so far).
+  std::function<std::vector<std::string>()> split_keys;
 };
 
 class Nemesis {
@@ -94,6 +105,7 @@ class Nemesis {
   FaultKind NextKind();
   bool Inject(const cluster::ClusterMap& map, std::string* why);
   bool Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
+  bool Split(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
   bool Settle(FaultRecord& rec, std::string* why);
   std::string StateDump(const cluster::ClusterMap& map);
 

@@ -31,6 +31,16 @@ bool Mentions(const Status& s, std::string_view what) {
   return s.message().find(what) != std::string::npos;
 }
 
+TEST(CommandTest, SplitTakesOneNonEmptyKey) {
+  EXPECT_EQ(As<SplitCommand>(Parse("split user:5")).key, "user:5");
+  EXPECT_EQ(As<SplitCommand>(Parse(R"(split "a b\x00")")).key, std::string("a b\0", 4));
+  EXPECT_EQ(ParseError("split").code(), Code::kBadRequest);
+  EXPECT_EQ(ParseError("split a b").code(), Code::kBadRequest);
+  Status empty = ParseError(R"(split "")");
+  EXPECT_EQ(empty.code(), Code::kBadRequest);
+  EXPECT_TRUE(Mentions(empty, "empty key")) << empty.ToString();
+}
+
 TEST(CommandTest, PutGetDelGetv) {
   auto put = As<PutCommand>(Parse(R"(put "k 1" "")"));
   EXPECT_EQ(put.key, "k 1");
@@ -167,7 +177,7 @@ TEST(CommandTest, Consistency) {
 TEST(CommandTest, Completions) {
   using V = std::vector<std::string>;
   EXPECT_EQ(Completions("", "co"), V{"consistency"});
-  EXPECT_EQ(Completions("  ", "s"), (V{"scan", "status"}));
+  EXPECT_EQ(Completions("  ", "s"), (V{"scan", "status", "split"}));
   EXPECT_EQ(Completions("", "").size(), AllCommands().size());
   EXPECT_EQ(Completions("consistency ", ""), (V{"linearizable", "stale"}));
   EXPECT_EQ(Completions("Consistency  ", "st"), V{"stale"});

@@ -3,6 +3,7 @@
 // test writes the map; each node's data shows where a request went).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 #include <vector>
@@ -204,6 +205,45 @@ TEST_F(KvreplReplicatedTest, RangesShowsHwmAndLagOfTheOwner) {
       20s, 200ms);
   EXPECT_TRUE(shown) << last;
   EXPECT_GE(hwm, 1u);
+}
+
+// `split` cuts the range at a key: the new range starts there with the same
+// owner and epoch, both parts serve their keys, a scan across the boundary
+// returns each key once and in order, and splitting at an existing
+// boundary or at the empty key is refused with nothing changed.
+TEST_F(KvreplReplicatedTest, SplitCutsTheRangeAndBothPartsServe) {
+  auto put = Kvrepl({"put user:1 a", "put user:5 b", "put user:9 c"});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  std::string last;
+  bool split = WaitFor(
+      [&] {
+        auto r = Kvrepl({"split user:5"});
+        last = r.out + r.err;
+        return r.exit_code == 0 && r.out == "OK\n";
+      },
+      20s, 200ms);
+  ASSERT_TRUE(split) << last << cluster_.log("n1");
+  auto after = Kvrepl({"ranges", "get user:1", "get user:9", "put user:7 d", "scan \"\" \"\""});
+  EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+  EXPECT_TRUE(std::regex_search(
+      after.out, std::regex(R"(^1 +\["", user:5\) +1 +n1 +)", std::regex::multiline)))
+      << after.out;
+  EXPECT_TRUE(std::regex_search(
+      after.out, std::regex(R"(^2 +\[user:5, \+inf\) +1 +n1 +)", std::regex::multiline)))
+      << after.out;
+  EXPECT_NE(after.out.find("\na\nc\nOK\nuser:1 a\nuser:5 b\nuser:7 d\nuser:9 c\n(4 keys)\n"),
+            std::string::npos)
+      << after.out;
+  auto again = Kvrepl({"split user:5"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE((again.out + again.err).find("(error) BAD_REQUEST range 2 already starts at user:5"),
+            std::string::npos)
+      << again.out << again.err;
+  auto empty = Kvrepl({"split \"\""});
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE((empty.out + empty.err).find("(error) BAD_REQUEST"), std::string::npos) << empty.out;
+  auto ranges = Kvrepl({"ranges"});
+  EXPECT_EQ(std::count(ranges.out.begin(), ranges.out.end(), '\n'), 3) << ranges.out;
 }
 
 // `transfer` hands the range to the in-sync replica and back, without a

@@ -314,7 +314,8 @@ Result<cluster::RangeInfo> ReplCluster::ReadRange(RangeId id) {
 }
 
 bool ReplCluster::Settled(const cluster::ClusterMap& map) {
-  if (map.ranges.size() != static_cast<size_t>(options_.ranges)) return false;
+  // Bootstrapped (splits only add ranges).
+  if (map.ranges.size() < static_cast<size_t>(options_.ranges)) return false;
   for (const auto& [rid, r] : map.ranges) {
     if (r.state != cluster::RangeState::kActive || !r.owner || !map.Node(*r.owner)) return false;
     if (r.replicas.size() != static_cast<size_t>(options_.rf)) return false;
