@@ -111,6 +111,9 @@ int Serve(const NodeOptions& o) {
   NodeConfig config{o.data_dir, o.id, o.fsync, o.fsync_interval, {}};
   config.replication.lease = o.lease;
   config.replication.isr_lag_timeout = o.isr_lag;
+  config.replication.split_bytes = o.split_bytes;
+  config.replication.split_qps = o.split_qps;
+  config.replication.split_load_window = o.split_load_window;
   config.segment_bytes = o.segment_bytes;
   config.snapshot_after_bytes = o.snapshot_after_bytes;
   config.keep_log_records = o.keep_log_records;

@@ -12,11 +12,12 @@
 //   4. Write: one ZooKeeper multi (the member's ApplySplit) narrows the
 //      range to [start, key) and creates [key, end) with split_from = this
 //      range @ S, at the same owner, epoch and ISR.
-//   5. Outcome: written -> pong; the fence stays until the map names the
-//      new generation and the store is narrowed (Node::Apply builds the new
-//      range from this copy first), so no write to a key of the new range
-//      ever lands in this log after S. Surely not written -> the error and
-//      writes resume. Unknown -> the error; the owner gives the range up
+//   5. Outcome: written -> pong, and writes resume at once on [start, key):
+//      the store admits no key of the new range from then on
+//      (NarrowWrites), so none ever lands in this log after S, while its
+//      map keeps them until Node::Apply has built the new range from this
+//      copy (then RetainOnly drops them). Writes to the new range wait for
+//      that build. Surely not written -> the error and writes resume. Unknown -> the error; the owner gives the range up
 //      (resign, keeping its ISR place) so that a new epoch follows, as
 //      after an unknown transfer: resuming could put a key of the new
 //      range after S.
@@ -54,7 +55,7 @@ void Leader::OnSplit(proto::Request req, Replicator::Reply reply) {
   Status st = StartSplit(req.ops.front().key, [shared, rid](Status st) {
     (*shared)(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
   });
-  if (!st.ok()) refuse(std::move(st));
+  if (!st.ok()) (*shared)(proto::Response::Error(rid, std::move(st)));
 }
 
 Status Leader::StartSplit(const std::string& key, std::function<void(Status)> done) {
@@ -155,14 +156,16 @@ void Leader::CheckSplit() {
   // The map may show the split before the member's answer arrives.
   if (split_->asked && range_.info.generation > split_->generation) split_->written = true;
   if (split_->written) {
-    // Resume once the map shows the split and the store holds only the
-    // narrowed range (built and narrowed by Node::Apply before this Update).
-    if (range_.info.generation > split_->generation && store_->bounds() == range_.info.bounds) {
-      LOG_INFO(Name(range_.info.id) << ": split done; writes resume on "
-                                    << range_.info.bounds.ToString());
-      split_.reset();
-      RefreshAdmission();
+    const KeyRange left(range_.info.bounds.start(), split_->key);
+    if (Status st = store_->NarrowWrites(left); !st.ok()) {
+      // Narrowed already (the map and Node::Apply were first): fine.
+      LOG_DEBUG(st.message());
     }
+    LOG_INFO(Name(range_.info.id) << ": split at seq " << split_->at.value()
+                                  << " written; writes resume on " << left.ToString());
+    if (split_->done) split_->done(Status::Ok());
+    split_.reset();
+    RefreshAdmission();
     return;
   }
   if (split_->asked) return;
@@ -188,8 +191,6 @@ void Leader::CheckSplit() {
     if (!alive.lock() || !split_) return;
     if (st.ok()) {
       split_->written = true;
-      if (split_->done) split_->done(Status::Ok());
-      split_->done = nullptr;
       return CheckSplit();
     }
     if (!SurelyNotWritten(st)) {

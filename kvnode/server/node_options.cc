@@ -102,6 +102,24 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
          o.keep_log_records = static_cast<uint64_t>(n);
          return Status::Ok();
        }},
+      {"--split-bytes",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t n, ParseInt("--split-bytes", v, 0, int64_t{1} << 40));
+         o.split_bytes = static_cast<uint64_t>(n);
+         return Status::Ok();
+       }},
+      {"--split-qps",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t n, ParseInt("--split-qps", v, 0, 100000000));
+         o.split_qps = static_cast<uint32_t>(n);
+         return Status::Ok();
+       }},
+      {"--split-load-window-ms",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--split-load-window-ms", v, 1000, 3600000));
+         o.split_load_window = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
       {"--admin",
        [](NodeOptions& o, std::string_view v) {
          auto hp = ParseHostPort(v);
@@ -163,7 +181,8 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
 Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& given) {
   if (o.mode == NodeMode::kStandalone) {
     for (std::string_view cluster_only : {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms",
-                                          "--isr-lag-ms", "--replace"}) {
+                                          "--isr-lag-ms", "--replace", "--split-bytes",
+                                          "--split-qps", "--split-load-window-ms"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -274,6 +293,13 @@ std::string NodeUsage() {
          "  --isr-lag-ms N          drop a replica from the ISR after lagging this long\n"
          "                          (default 2000)\n"
          "  --replace ID            take over the replicas of dead node ID\n"
+         "  --split-bytes N         an owned range splits in two once its keys and values\n"
+         "                          pass N bytes, at the key that halves them (default\n"
+         "                          64 MiB; 0: never)\n"
+         "  --split-qps N           ... or once it serves more than N requests a second\n"
+         "                          for the load window, at the key that halves them\n"
+         "                          (default 2000; 0: never)\n"
+         "  --split-load-window-ms N  the load window (default 10000)\n"
          "  --segment-bytes N       rotate a range's log segment past N bytes (default 64 MiB)\n"
          "  --snapshot-after-bytes N  snapshot a range after N bytes of log (default 256 MiB)\n"
          "  --keep-log-records N    log records kept below a snapshot for replicas catching\n"

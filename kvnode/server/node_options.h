@@ -91,6 +91,10 @@ struct NodeOptions {
   size_t segment_bytes = 0;                  // 0: the store's default (64 MiB)
   size_t snapshot_after_bytes = 0;           // 0: the store's default (256 MiB)
   uint64_t keep_log_records = 0;             // 0: the store's default (100000)
+  // Splits the owner makes by itself (cluster mode only; 0: never).
+  uint64_t split_bytes = 64u << 20;
+  uint32_t split_qps = 2000;
+  std::chrono::milliseconds split_load_window{10000};
   log::Level log_level = log::Level::kInfo;
 };
 

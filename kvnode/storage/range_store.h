@@ -342,6 +342,10 @@ class RangeStore {
   // records applied later (a replica catching up on records from before
   // the split, a replay at Open) leave them out.
   Status RetainOnly(const KeyRange& keep);
+  // Only the admission part of RetainOnly, at once and in memory: Write
+  // refuses keys outside `keep` (NOT_OWNER) from now on, and the map keeps
+  // every key (a range split off is still to be built from it).
+  Status NarrowWrites(const KeyRange& keep);
   // The span the map holds every key of; nullopt: every key its log and
   // snapshots name (never narrowed).
   std::optional<KeyRange> retained() const;

@@ -122,6 +122,17 @@ Status RangeStore::RetainOnly(const KeyRange& keep) {
   return Status::Ok();
 }
 
+Status RangeStore::NarrowWrites(const KeyRange& keep) {
+  Impl& s = *impl_;
+  if (!Inside(keep, s.bounds())) {
+    return Status(Code::kBadRequest, "range " + std::to_string(s.id.value()) + ": " +
+                                         keep.ToString() + " is not inside its bounds " +
+                                         s.bounds().ToString());
+  }
+  s.set_bounds(keep);
+  return Status::Ok();
+}
+
 std::optional<KeyRange> RangeStore::retained() const { return impl_->map.retained(); }
 
 bool RangeStore::Holds(const KeyRange& span) const {

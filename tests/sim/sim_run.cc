@@ -40,7 +40,11 @@ std::string Describe(const ClusterParams& p) {
          kvnode::FsyncPolicyName(p.fsync) + ", session " + Ms(p.session_timeout) + ", lease " +
          std::to_string(p.replication.lease.count()) + " ms, isr-lag " +
          std::to_string(p.replication.isr_lag_timeout.count()) + " ms, fetch-wait " +
-         std::to_string(p.replication.fetch_wait.count()) + " ms";
+         std::to_string(p.replication.fetch_wait.count()) + " ms" +
+         (p.replication.split_qps != 0
+              ? ", split-qps " + std::to_string(p.replication.split_qps) + " for " +
+                    std::to_string(p.replication.split_load_window.count()) + " ms"
+              : "");
 }
 
 // Strikes faults at random moments and undoes each after a while. At most
@@ -278,7 +282,18 @@ RunResult RunSeed(const RunOptions& options) {
   RunResult result;
   result.seed = options.seed;
   Rng plan(options.seed * 0x9e3779b97f4a7c15ull + 1);
-  const ClusterParams params = ChooseParams(plan);
+  ClusterParams params = ChooseParams(plan);
+  // Splits have a stream of their own (old seeds replay unchanged without
+  // them): the nemesis splits at checked keys, and in some runs the owners
+  // also split by load, at a threshold the clients pass.
+  Rng splits(options.seed * 0x165667b19e3779f9ull + 13);
+  if (options.splits && splits.Chance(0.3)) {
+    params.replication.split_qps = static_cast<uint32_t>(splits.Uniform(20, 120));
+    params.replication.split_load_window = std::chrono::milliseconds(splits.Uniform(500, 2000));
+  } else {
+    params.replication.split_qps = 0;
+  }
+  params.replication.split_bytes = 0;
   result.setup = Describe(params);
   Scenario s(options.seed, params, options.verbose, options.max_events);
   if (!s.Boot([&plan](int) { return plan.Uniform(0, 300) * kMilli; })) {
@@ -291,7 +306,6 @@ RunResult RunSeed(const RunOptions& options) {
   if (options.faults) nemesis.Start(end);
   Rng transfers(options.seed * 0xc2b2ae3d27d4eb4full + 7);
   if (options.transfers) nemesis.StartTransfers(end, transfers);
-  Rng splits(options.seed * 0x165667b19e3779f9ull + 13);
   if (options.splits) nemesis.StartSplits(end, splits, keys);
   s.world().RunUntil(end);
   s.RunUntil(5 * kSecond, [&s] { return s.ClientsIdle(); });

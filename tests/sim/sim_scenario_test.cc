@@ -450,5 +450,34 @@ TEST(SimScenario, SplitUnderLoadBuildsTheNewRangeOnEveryReplica) {
   EXPECT_GT(s.client_ops(), 100u);
 }
 
+// The owner splits by itself: by load (past split_qps for the window, at
+// the median sampled key) and by size (past split_bytes, at the key that
+// halves the bytes); each new range is served, nothing is lost, and the
+// map tiles the key space throughout (checked after every change).
+TEST(SimScenario, OwnerSplitsByLoadAndBySize) {
+  for (const bool by_load : {true, false}) {
+    ClusterParams p = ThreeNodes();
+    p.replication.split_qps = by_load ? 50 : 0;
+    p.replication.split_load_window = std::chrono::milliseconds(1000);
+    p.replication.split_bytes = by_load ? 0 : 30;
+    Scenario s(by_load ? 21 : 22, p, Verbose());
+    ASSERT_TRUE(BootStaggered(s));
+    const std::vector<std::string> keys = SpreadKeys(8);
+    s.StartClients(3, s.world().now() + 6 * kSecond, keys);
+    ASSERT_TRUE(s.RunUntil(6 * kSecond, [&] { return s.cluster().MapNow().ranges.size() >= 3; }))
+        << (by_load ? "load" : "size") << ": " << s.cluster().MapNow().ranges.size()
+        << " ranges";
+    std::vector<std::string> problems = HealAndCheck(s, keys);
+    EXPECT_TRUE(problems.empty()) << Join(problems);
+    // Every key's range is one of its own, with the owner's copy open.
+    const cluster::ClusterMap map = s.cluster().MapNow();
+    for (const auto& [id, r] : map.ranges) {
+      EXPECT_NE(s.Store(r.owner->str(), id), nullptr) << "range " << id.value();
+    }
+    std::printf("[measure] split by %s: %zu ranges after the run\n", by_load ? "load" : "size",
+                map.ranges.size());
+  }
+}
+
 }  // namespace
 }  // namespace rangekv::sim
