@@ -158,6 +158,9 @@ struct RangeStatus {
   lastSeq @3 :UInt64;
   hwm @4 :UInt64;
   replicas @5 :List(ReplicaProgress);   # owner only: every other replica
+  keys @6 :UInt64;             # owner only: keys in the range
+  bytes @7 :UInt64;            # owner only: their key and value bytes
+  requestsPerSec @8 :UInt32;   # owner only: requests admitted, last second
 }
 
 struct OwnerHint {

@@ -145,6 +145,10 @@ struct RangeStatus {
   Seq last_seq{0};
   Seq hwm{0};
   std::vector<ReplicaProgress> replicas;
+  // The owner's: what the range holds and how busy it is.
+  uint64_t keys = 0;
+  uint64_t bytes = 0;
+  uint32_t requests_per_sec = 0;
   friend bool operator==(const RangeStatus&, const RangeStatus&) = default;
 };
 

@@ -41,6 +41,9 @@ struct RangeProgress {
     uint64_t records = 0;  // owner's last seq minus the replica's acked seq
   };
   std::vector<Lag> lag;  // in the owner's order
+  uint64_t keys = 0;
+  uint64_t bytes = 0;
+  uint32_t requests_per_sec = 0;
 };
 
 class Backend {

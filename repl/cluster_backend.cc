@@ -15,6 +15,9 @@ std::map<uint64_t, RangeProgress> ProgressFromRangeStatus(
     if (!s.owner) continue;
     RangeProgress& p = out[s.range.value()];
     p.hwm = s.hwm.value();
+    p.keys = s.keys;
+    p.bytes = s.bytes;
+    p.requests_per_sec = s.requests_per_sec;
     for (const proto::ReplicaProgress& r : s.replicas) {
       const uint64_t last = s.last_seq.value(), acked = r.acked.value();
       p.lag.push_back(RangeProgress::Lag{r.node_id, last > acked ? last - acked : 0});

@@ -25,7 +25,8 @@ constexpr std::array<CommandSpec, 18> kCommands{{
     {"ping", "ping", "check that the node answers (PONG)", 0, 0},
     {"nodes", "nodes", "list the cluster's nodes: id, address, up/down (--zk)", 0, 0},
     {"ranges", "ranges",
-     "list the ranges: bounds, epoch, owner, isr, replicas, state, hwm, lag (--zk)", 0, 0},
+     "list the ranges: bounds, epoch, owner, isr, replicas, state, hwm, lag, keys, bytes, "
+     "req/s (--zk)", 0, 0},
     {"locate", "locate <key>", "show the range holding key and its owner (--zk)", 1, 1},
     {"status", "status", "summary of the cluster: nodes up/down, ranges by state (--zk)", 0, 0},
     {"transfer", "transfer <range-id> <node>",

@@ -93,11 +93,15 @@ std::string FormatRanges(const std::vector<RangeStatus>& ranges,
                          const std::map<uint64_t, RangeProgress>& progress) {
   if (ranges.empty()) return "(no ranges)\n";
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"range", "bounds", "epoch", "owner", "isr", "replicas", "state", "hwm", "lag"});
+  rows.push_back({"range", "bounds", "epoch", "owner", "isr", "replicas", "state", "hwm", "lag",
+                  "keys", "bytes", "req/s"});
   for (const auto& r : ranges) {
-    std::string hwm = "-", lag = "-";
+    std::string hwm = "-", lag = "-", keys = "-", bytes = "-", qps = "-";
     if (auto it = progress.find(r.id); it != progress.end()) {
       hwm = std::to_string(it->second.hwm);
+      keys = std::to_string(it->second.keys);
+      bytes = std::to_string(it->second.bytes);
+      qps = std::to_string(it->second.requests_per_sec);
       std::vector<std::string> parts;
       for (const auto& l : it->second.lag) {
         parts.push_back(l.node + ":" + std::to_string(l.records));
@@ -106,7 +110,7 @@ std::string FormatRanges(const std::vector<RangeStatus>& ranges,
     }
     rows.push_back({std::to_string(r.id), FormatBounds(r), std::to_string(r.epoch),
                     r.owner.value_or("-"), JoinIds(r.isr), JoinIds(r.replicas),
-                    RangeHealthName(r.state), hwm, lag});
+                    RangeHealthName(r.state), hwm, lag, keys, bytes, qps});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {

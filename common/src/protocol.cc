@@ -132,6 +132,9 @@ void SetStatus(const std::vector<RangeStatus>& all, rpc::Response::Builder b) {
     o.setOwner(s.owner);
     o.setLastSeq(s.last_seq.value());
     o.setHwm(s.hwm.value());
+    o.setKeys(s.keys);
+    o.setBytes(s.bytes);
+    o.setRequestsPerSec(s.requests_per_sec);
     auto reps = o.initReplicas(static_cast<unsigned>(s.replicas.size()));
     for (size_t j = 0; j < s.replicas.size(); ++j) {
       reps[j].setNodeId(s.replicas[j].node_id);
@@ -147,7 +150,7 @@ std::vector<RangeStatus> GetStatus(capnp::List<rpc::RangeStatus>::Reader l) {
   out.reserve(l.size());
   for (auto o : l) {
     RangeStatus s{RangeId(o.getRangeId()), Epoch(o.getEpoch()), o.getOwner(), Seq(o.getLastSeq()),
-                  Seq(o.getHwm()), {}};
+                  Seq(o.getHwm()), {}, o.getKeys(), o.getBytes(), o.getRequestsPerSec()};
     for (auto r : o.getReplicas()) {
       s.replicas.push_back(
           ReplicaProgress{r.getNodeId().cStr(), Seq(r.getAckedSeq()), r.getInIsr(), r.getSinceContactMs()});

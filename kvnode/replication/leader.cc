@@ -549,6 +549,10 @@ proto::RangeStatus Leader::Report() const {
   s.owner = true;
   s.last_seq = store_->last().seq;
   s.hwm = store_->committed();
+  const StoreStats stats = store_->Stats();
+  s.keys = stats.keys;
+  s.bytes = stats.bytes;
+  s.requests_per_sec = last_qps_;
   Clock::time_point now = Clock::now();
   for (const NodeId& n : range_.info.replicas) {
     if (n == ctx_.self) continue;

@@ -100,6 +100,7 @@ void Leader::CheckAutoSplit() {
   const ReplicationOptions& o = ctx_.options;
   const double secs = std::chrono::duration<double>(elapsed).count();
   const double qps = secs > 0 ? static_cast<double>(served) / secs : 0;
+  last_qps_ = static_cast<uint32_t>(std::min(qps, 4e9));
   if (o.split_qps != 0 && qps > o.split_qps) {
     if (!hot_since_) hot_since_ = now;
     load_samples_.insert(load_samples_.end(), samples.begin(), samples.end());

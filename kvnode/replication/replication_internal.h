@@ -170,6 +170,7 @@ class Leader {
   std::optional<std::string> LoadSplitKey();
   Clock::time_point next_auto_check_{};
   uint64_t load_count_ = 0;                     // slot's requests() at the last check
+  uint32_t last_qps_ = 0;                       // requests a second, last check
   std::optional<Clock::time_point> hot_since_;  // above split_qps every second since
   std::vector<std::string> load_samples_;       // keys sampled while hot
   void CheckHandoff();

@@ -56,9 +56,9 @@ TEST(ClusterCommandsTest, FormatRangesAndLocate) {
   auto r2 = Range(2, "m", std::nullopt, std::nullopt);
   r2.state = RangeHealth::kUnavailable;
   EXPECT_EQ(FormatRanges({r1, r2}),
-            "range  bounds     epoch  owner  isr  replicas  state        hwm  lag\n"
-            "1      [\"\", m)    4      n1     n1   n1,n9     active       -    -\n"
-            "2      [m, +inf)  4      -      -    -         unavailable  -    -\n");
+            "range  bounds     epoch  owner  isr  replicas  state        hwm  lag  keys  bytes  req/s\n"
+            "1      [\"\", m)    4      n1     n1   n1,n9     active       -    -    -     -      -\n"
+            "2      [m, +inf)  4      -      -    -         unavailable  -    -    -     -      -\n");
   EXPECT_EQ(FormatRanges({}), "(no ranges)\n");
   // A real bound "+inf" never looks like the unbounded end.
   EXPECT_EQ(FormatLocate(Range(3, "a", "+inf", "n1")),
@@ -75,13 +75,13 @@ TEST(ClusterCommandsTest, FormatRangesWithProgress) {
   auto r3 = Range(3, "x", std::nullopt, "n3");
   r3.replicas = {"n3", "n4"};
   std::map<uint64_t, RangeProgress> progress;
-  progress[1] = RangeProgress{812, {{"n9", 17}}};
+  progress[1] = RangeProgress{812, {{"n9", 17}}, 40, 5120, 1500};
   progress[2] = RangeProgress{5, {}};  // no replica besides the owner
   EXPECT_EQ(FormatRanges({Range(1, "", "m", "n1"), r2, r3}, progress),
-            "range  bounds     epoch  owner  isr  replicas  state   hwm  lag\n"
-            "1      [\"\", m)    4      n1     n1   n1,n9     active  812  n9:17\n"
-            "2      [m, x)     4      n2     n2   n2        active  5    -\n"
-            "3      [x, +inf)  4      n3     n3   n3,n4     active  -    -\n");
+            "range  bounds     epoch  owner  isr  replicas  state   hwm  lag    keys  bytes  req/s\n"
+            "1      [\"\", m)    4      n1     n1   n1,n9     active  812  n9:17  40    5120   1500\n"
+            "2      [m, x)     4      n2     n2   n2        active  5    -      0     0      0\n"
+            "3      [x, +inf)  4      n3     n3   n3,n4     active  -    -      -     -      -\n");
 }
 
 // A cluster backend whose map and owner answers are given by the test.
@@ -106,7 +106,7 @@ TEST(ClusterCommandsTest, RangesAsksForProgressAndPrintsIt) {
   Reply r = RunLine("ranges", backend);
   ASSERT_EQ(r.outcome, Outcome::kOk) << r.text;
   EXPECT_EQ(backend.progress_calls, 1);
-  EXPECT_NE(r.text.find("  3    n9:0\n"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("  3    n9:0  0     0      0\n"), std::string::npos) << r.text;
   // The node-mode default knows no progress, and is never reached there.
   testing::FakeBackend plain;
   EXPECT_TRUE(plain.Progress({Range(1, "", std::nullopt, "n1")}).empty());

@@ -73,9 +73,9 @@ TEST_F(KvreplClusterTest, NodesRangesAndLocate) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string expected =
       "n1 " + cluster_.address("n1") + " up\n" + "n2 " + cluster_.address("n2") + " up\n" +
-      "range  bounds     epoch  owner  isr  replicas  state   hwm  lag\n" +
-      "1      [\"\", m)    1      n1     n1   n1        active  -    -\n" +
-      "2      [m, +inf)  1      n2     n2   n2        active  -    -\n" +
+      "range  bounds     epoch  owner  isr  replicas  state   hwm  lag  keys  bytes  req/s\n" +
+      "1      [\"\", m)    1      n1     n1   n1        active  -    -    -     -      -\n" +
+      "2      [m, +inf)  1      n2     n2   n2        active  -    -    -     -      -\n" +
       "range 1 [\"\", m) owner n1 " + cluster_.address("n1") + "\n" +
       "range 2 [m, +inf) owner n2 " + cluster_.address("n2") + "\n";
   EXPECT_EQ(r.out, expected);
@@ -90,7 +90,7 @@ TEST_F(KvreplClusterTest, PausedOwnerDoesNotHangRanges) {
   const auto took = std::chrono::steady_clock::now() - start;
   cluster_.ResumeNode("n1");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::regex row(R"(^1 +\["", m\) +1 +n1 +n1 +n1 +active +- +-$)", std::regex::multiline);
+  std::regex row(R"(^1 +\["", m\) +1 +n1 +n1 +n1 +active +- +- +- +- +-$)", std::regex::multiline);
   EXPECT_TRUE(std::regex_search(r.out, row)) << r.out;
   EXPECT_LT(took, 10s);
 }
@@ -187,7 +187,7 @@ TEST_F(KvreplReplicatedTest, RangesShowsHwmAndLagOfTheOwner) {
   ASSERT_EQ(put.out, "OK\n");
   // The isr column may lose n2 for a while (lag timeout) on a slow machine;
   // hwm and lag are numbers either way.
-  std::regex row(R"(^1 +\["", \+inf\) +1 +n1 +\S+ +n1,n2 +active +(\d+) +n2:(\d+)$)",
+  std::regex row(R"(^1 +\["", \+inf\) +1 +n1 +\S+ +n1,n2 +active +(\d+) +n2:(\d+) +1 +\d+ +\d+$)",
                  std::regex::multiline);
   std::string last;
   uint64_t hwm = 0;
