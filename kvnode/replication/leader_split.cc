@@ -158,6 +158,7 @@ void Leader::CheckSplit() {
   if (split_->asked && range_.info.generation > split_->generation) split_->written = true;
   if (split_->written) {
     const KeyRange left(range_.info.bounds.start(), split_->key);
+    range_.slot->RaiseGeneration(split_->generation + 1);
     if (Status st = store_->NarrowWrites(left); !st.ok()) {
       // Narrowed already (the map and Node::Apply were first): fine.
       LOG_DEBUG(st.message());

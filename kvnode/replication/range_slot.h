@@ -91,6 +91,16 @@ class RangeSlot {
   }
   std::shared_ptr<const proto::OwnerHint> handed_to() const { return handed_to_.load(); }
 
+  // The newest generation of the range's bounds this node has acted on (a
+  // split written by its owner, or a map applied): a map read earlier and
+  // applied late must not widen the store again (Node::HoldRange).
+  uint64_t generation() const { return generation_.load(); }
+  void RaiseGeneration(uint64_t g) {
+    uint64_t cur = generation_.load();
+    while (cur < g && !generation_.compare_exchange_weak(cur, g)) {
+    }
+  }
+
   // ---- load (routing counts; the owner reads) ----
   void CountRequest(std::string_view key) {
     if (requests_.fetch_add(1, std::memory_order_relaxed) % kSampleEvery != 0) return;
@@ -125,6 +135,7 @@ class RangeSlot {
   std::atomic<int> min_insync_{0};
   std::atomic<std::shared_ptr<const proto::OwnerHint>> handed_to_;
   std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> generation_{0};
   Mutex sample_mu_;
   std::vector<std::string> samples_ GUARDED_BY(sample_mu_);
   size_t next_sample_ GUARDED_BY(sample_mu_) = 0;

@@ -262,6 +262,10 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   const RangeId rid = r.id;
   auto it = slots_.find(rid);
   if (it != slots_.end()) {
+    // A map older than what this node acted on (read before a split and
+    // applied after it): the store stays as it is, never widened.
+    if (r.generation < it->second->generation()) return it->second;
+    it->second->RaiseGeneration(r.generation);
     std::shared_ptr<RangeStore> store = it->second->store();
     if (store && Narrow(*it->second, r)) return it->second;  // as it is, or after a split
     LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
@@ -309,6 +313,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   open_errors_.erase(rid);
   report.opened.push_back(rid);
   auto slot = std::make_shared<RangeSlot>(rid, std::move(*store));
+  slot->RaiseGeneration(r.generation);
   slots_.emplace(rid, slot);
   return slot;
 }

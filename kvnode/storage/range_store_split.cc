@@ -103,6 +103,9 @@ Status RangeStore::Impl::LoadRetained() {
   if (!data) return Status::Ok();
   RANGEKV_ASSIGN_OR_RETURN(KeyRange keep, DecodeRetained(*data, path));
   map.Retain(keep);
+  // A store narrowed by a split never admits more, whatever bounds it was
+  // opened with (a map read before the split, arriving late).
+  set_bounds(keep);
   return Status::Ok();
 }
 
