@@ -198,6 +198,7 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   std::vector<HeldRange> held;
   std::set<RangeId> kept;
   std::set<RangeId> busy_parents;
+  split_lost_.clear();
   const std::map<RangeId, Status> waiting = DeriveSplits(map, report, &busy_parents);
   for (const auto& [rid, r] : map.ranges) {
     RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, nullptr, Status()};
@@ -282,7 +283,8 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   if (mode_ == Mode::kCluster) {
     const std::string range_dir = dir_->RangeDir(rid);
     const bool empty = RangeDirEmpty(env_.fs(), range_dir);
-    lost = IsCopying(env_.fs(), range_dir) || (empty && !dir_->created() && InIsrAsThisCopy(r));
+    lost = IsCopying(env_.fs(), range_dir) || (empty && !dir_->created() && InIsrAsThisCopy(r)) ||
+           (empty && split_lost_.count(rid));
     if (lost) {
       if (Status st = MarkCopying(env_.fs(), range_dir); !st.ok()) {
         LOG_WARN(RangeName(rid) << ": marking its copy as being made again: " << st.ToString());

@@ -229,6 +229,10 @@ class Node {
   std::map<RangeId, std::shared_ptr<RangeSlot>> slots_ GUARDED_BY(control_mu_);
   // Set by OpenCluster before the Node is shared; thread-safe itself.
   std::unique_ptr<Replicator> replicator_;
+  // Ranges split off a parent whose copy here cannot build them although
+  // this node is in their ISR (set by DeriveSplits): HoldRange treats the
+  // copy as lost.
+  std::set<RangeId> split_lost_ GUARDED_BY(control_mu_);
   // Latest open failure per range, logged once per distinct message.
   std::map<RangeId, std::string> open_errors_ GUARDED_BY(control_mu_);
   bool closed_ GUARDED_BY(control_mu_) = false;

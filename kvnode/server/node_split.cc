@@ -65,12 +65,29 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
     const bool holds = r.owner == id() || std::find(r.replicas.begin(), r.replicas.end(), id()) !=
                                               r.replicas.end();
     if (!holds || !ShouldDerive(r)) continue;
+    // The parent is itself still to be built here (a split of a range just
+    // split off): this one waits for it. Opening the parent now would make
+    // an empty store that later passes for its copy.
+    auto parent_info = map.ranges.find(r.split_parent);
+    if (waiting.count(r.split_parent) ||
+        (parent_info != map.ranges.end() && ShouldDerive(parent_info->second))) {
+      waiting[rid] = Status(Code::kRangeUnavailable,
+                            RangeName(rid) + " waits for " + RangeName(r.split_parent) +
+                                " to be split off its own parent here first");
+      report.retry_soon = true;
+      continue;
+    }
     std::shared_ptr<RangeStore> parent = ParentStore(map, r.split_parent, report);
-    // Without the parent's whole copy there is nothing to build from: the
-    // range is then copied from its owner like any lost copy. (A parent
-    // opened by this process after the split has the narrowed bounds, but
-    // holds every key until RetainOnly says otherwise.)
-    if (!parent || !parent->Holds(r.bounds)) continue;
+    // Without the parent's whole copy there is nothing to build from: this
+    // node's place in the ISR names a copy it does not have, so the range
+    // is copied from its owner like any lost copy (never an empty store
+    // passing for it). (A parent opened by this process after the split has
+    // the narrowed bounds, but holds every key until RetainOnly says
+    // otherwise.)
+    if (!parent || !parent->Holds(r.bounds)) {
+      split_lost_.insert(rid);
+      continue;
+    }
     busy_parents->insert(r.split_parent);
     if (parent->committed() < r.split_seq) {
       // An ISR member holds the split point durably; it learns that it is
