@@ -9,8 +9,10 @@
 //      must stop before the record below is written, since neither the new
 //      owner nor the replicas will wait out this owner's lease.
 //   3. Drain: wait until every record of the log is committed and the
-//      target has acknowledged it (the target's log then equals ours), at
-//      most a third of a lease; else TIMEOUT and serving resumes.
+//      target's present process (the life the map shows) has acknowledged
+//      it (the target's log then equals ours), at most a third of a lease;
+//      else TIMEOUT and serving resumes. A suspect or opening target is
+//      refused at step 1.
 //   4. Write: an IsrChange with transfer (compare-and-set on the range
 //      znode, still naming this node owner at this epoch): owner = target,
 //      its life, epoch + 1, handoff_from = this epoch.
@@ -70,6 +72,15 @@ void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
   if (live == range_.live.end() || live->second.life.empty()) {
     return refuse(Code::kRangeUnavailable, target.str() + " is not live in the map");
   }
+  // A copy that may lack records it acknowledged (or whose state is not
+  // known yet) is never handed a range: the coordinator would not promote
+  // it either.
+  if (live->second.suspect || live->second.opening) {
+    return refuse(Code::kRangeUnavailable,
+                  target.str() + (live->second.opening ? " is still opening its ranges"
+                                                       : " is suspect (it may lack records it "
+                                                         "acknowledged)"));
+  }
   LOG_INFO(Name(id) << ": handing over to " << target.str() << " (epoch "
                     << range_.info.epoch.value() << " -> " << range_.info.epoch.Next().value()
                     << ")");
@@ -85,7 +96,11 @@ void Leader::CheckHandoff() {
   if (!handoff_ || handoff_->asked) return;
   const Seq last = store_->last().seq;
   auto it = progress_.find(handoff_->target);
-  const Seq acked = it == progress_.end() ? Seq(0) : it->second.acked;
+  // Only acknowledgements of the very process the grant names count: an
+  // earlier life of the target (restarted, maybe after losing what it had
+  // acknowledged) left its count behind until the new one fetches.
+  const bool same_life = it != progress_.end() && it->second.life == handoff_->life;
+  const Seq acked = same_life ? it->second.acked : Seq(0);
   const Seq committed = std::min(commit_point_, store_->committed());
   if (committed < last || acked < last) {
     if (Clock::now() < handoff_->deadline) return;

@@ -244,6 +244,7 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   auto table = RoutingTable::Build(id(), std::move(routes), &report.overlapping);
   report.served = table->served();
   Publish(std::move(table));
+  NarrowPending();
   // Only now, with no new request able to reach them, close what moved away.
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (kept.count(it->first)) {

@@ -214,6 +214,14 @@ class Node {
   // opened with them but still holds keys of a range split off); false
   // when it cannot (the store is then reopened).
   bool Narrow(RangeSlot& slot, const cluster::RangeInfo& r) REQUIRES(control_mu_);
+  // The narrowings Narrow queued, run once the new table is published.
+  void NarrowPending() REQUIRES(control_mu_);
+  struct PendingNarrow {
+    std::shared_ptr<RangeStore> store;
+    KeyRange bounds;
+    RangeId range{0};
+  };
+  std::vector<PendingNarrow> narrow_later_ GUARDED_BY(control_mu_);
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;

@@ -149,13 +149,21 @@ bool Node::Narrow(RangeSlot& slot, const cluster::RangeInfo& r) {
   std::shared_ptr<RangeStore> store = slot.store();
   if (!store || !Inside(r.bounds, store->bounds())) return false;
   if (store->HoldsOnly(r.bounds)) return true;
-  Status st = store->RetainOnly(r.bounds);
-  if (!st.ok()) {
-    LOG_ERROR(RangeName(r.id) << ": narrowing to " << r.bounds.ToString() << ": "
-                              << st.ToString());
-    return false;
-  }
+  // Dropping the keys walks the map: done once the new table is out, so
+  // the ranges split off (and everything else) serve first.
+  narrow_later_.push_back({store, r.bounds, r.id});
   return true;
+}
+
+void Node::NarrowPending() {
+  for (const PendingNarrow& n : narrow_later_) {
+    if (Status st = n.store->RetainOnly(n.bounds); !st.ok()) {
+      // Tried again at the next Apply (it still holds keys outside).
+      LOG_ERROR(RangeName(n.range) << ": narrowing to " << n.bounds.ToString() << ": "
+                                   << st.ToString());
+    }
+  }
+  narrow_later_.clear();
 }
 
 }  // namespace rangekv::kvnode
