@@ -41,6 +41,8 @@
 //                                                          handoff_from 4           (optional)
 //                                                          generation 2             (optional)
 //                                                          split_from 3@1542        (optional)
+//                             load 1:523,4:12             move_to n2               (optional)
+//                                           (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a
 // restarted process, or a node back with an empty or replaced disk, never
@@ -97,6 +99,15 @@
 //     split (the parent's owner, in one multi with the parent's new bounds).
 // Records without these fields (older writers) read as "unknown", which
 // every check treats as a match.
+//
+//   - NodeInfo "load": for each range the node owns, the requests a second
+//     its owner admitted lately ("<range id>:<n>", ascending id); refreshed
+//     every few seconds when it changes much. The coordinator balances
+//     owners by it (coordinator/planner.h, balance).
+//   - RangeInfo "move_to": the coordinator asks the owner to hand the range
+//     to this in-sync replica (a transfer, docs/elastic.md §5). The
+//     handoff's record clears it, as does any new grant; the coordinator
+//     clears one that can no longer happen.
 //
 // R/next_range_id (persistent, decimal text): the lowest id no range has
 // had, so a split never reuses the id of a range that existed before.
@@ -162,6 +173,7 @@ struct NodeInfo {
   bool suspect = false;  // may have lost acknowledged records (see above)
   bool opening = false;  // ranges not opened yet: suspect unknown (see above)
   std::map<RangeId, LogEnd> log_ends{};  // while suspect (see above)
+  std::map<RangeId, uint32_t> load{};    // requests/s of owned ranges (see above)
   // log_ends[range], or {0, 0} when not listed.
   LogEnd LogEndOf(RangeId range) const;
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
@@ -191,6 +203,7 @@ struct RangeInfo {
   // (see "split_from" above); id 0: not split from anything.
   RangeId split_parent{0};
   Seq split_seq{0};
+  std::optional<NodeId> move_to{};  // see "move_to" above
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
 
   // The owner at epoch e gave the range to the present owner itself, and

@@ -289,6 +289,7 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   snap.known_epochs = known_epochs_;
   snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
+  snap.balance = options_.balance;
   Plan plan = PlanReconcile(snap);
   LogNotes(plan.notes);
   if (plan.recheck_after) ArmRecheck(*plan.recheck_after);

@@ -109,6 +109,7 @@ struct CoordinatorStats {
   uint64_t isr_shrinks = 0;        // dead members removed from an ISR
   uint64_t replicas_replaced = 0;  // dead replicas swapped for live nodes
   uint64_t replicas_added = 0;     // ranges brought back up to rf
+  uint64_t balance_moves = 0;      // owners asked to hand a range over (or asks dropped)
   uint64_t failovers_timed = 0;    // promotions whose failover window is known
   uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;

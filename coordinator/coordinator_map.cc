@@ -231,6 +231,9 @@ asio::awaitable<bool> Coordinator::Write(zkawait::Calls& z, const RangeWrite& w)
       case WriteKind::kAddReplica:
         ++st.replicas_added;
         break;
+      case WriteKind::kBalance:
+        ++st.balance_moves;
+        break;
     }
   });
   if (w.kind == WriteKind::kPromote) {

@@ -126,6 +126,9 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
     o.reconcile_period = std::chrono::milliseconds(v);
   } else if (flag == "--replace-after") {
     RANGEKV_ASSIGN_OR_RETURN(o.replace_after, ParseDuration(flag, value));
+  } else if (flag == "--balance") {
+    if (value != "on" && value != "off") return Bad("--balance: expected on or off");
+    o.balance = value == "on";
   } else if (flag == "--admin") {
     size_t colon = value.rfind(':');
     if (colon == std::string::npos || colon == 0) return Bad("--admin: expected HOST:PORT");
@@ -206,6 +209,8 @@ std::string CoordinatorUsage() {
          "  --replace-after D         replace a replica whose node is gone for longer than D\n"
          "                            by a live node (N = seconds, or Nms/Ns/Nm; 0 = never;\n"
          "                            default 30s)\n"
+         "  --balance on|off          move owners between in-sync replicas so each node's\n"
+         "                            ranges carry a fair share of the requests (default on)\n"
          "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"

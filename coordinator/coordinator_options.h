@@ -60,6 +60,7 @@ struct CoordinatorOptions {
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
   std::chrono::milliseconds replace_after{30000};  // 0 = never
+  bool balance = true;  // move owners to balance load (planner.h, PlanBalance)
   log::Level log_level = log::Level::kInfo;
   // --admin HOST:PORT: serve Prometheus metrics there; empty host = none.
   std::string admin_host;

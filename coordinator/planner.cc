@@ -210,6 +210,7 @@ void GrantOwner(const ClusterSnapshot& s, Loads& loads, Draft& d, const NodeId& 
   d.rec.owner_life = LiveInfo(s, owner)->life;
   d.rec.epoch = HighestEpoch(s, d.rec.id, d.rec.epoch).Next();
   d.rec.handoff_from = Epoch(0);  // a grant, not a handoff: promises are waited out
+  d.rec.move_to.reset();          // a move asked of the previous owner
   d.rec.state = RangeState::kActive;
   loads.AddOwner(owner);
 }
@@ -477,6 +478,8 @@ const char* WriteKindName(WriteKind kind) {
       return "replace";
     case WriteKind::kAddReplica:
       return "add-replica";
+    case WriteKind::kBalance:
+      return "balance";
   }
   return "unknown";
 }
@@ -544,6 +547,7 @@ Plan PlanReconcile(const ClusterSnapshot& s) {
   for (const auto& [id, z] : s.ranges) {
     if (z.info) PlanValidRange(s, z, loads, plan);
   }
+  PlanBalance(s, plan);
   return plan;
 }
 

@@ -152,6 +152,8 @@ struct ClusterSnapshot {
   std::map<NodeId, std::chrono::milliseconds> dead_for;
   // Rule 8's threshold; 0 disables it.
   std::chrono::milliseconds replace_after{0};
+  // Whether owners are balanced (PlanBalance below).
+  bool balance = false;
 };
 
 enum class WriteKind : uint8_t {
@@ -163,6 +165,7 @@ enum class WriteKind : uint8_t {
   kShrinkIsr,        // dead members left the ISR
   kReplace,          // a dead replica was swapped for a live node
   kAddReplica,       // fewer replicas than rf
+  kBalance,          // an owner asked to hand a range over (move_to set or cleared)
 };
 const char* WriteKindName(WriteKind kind);
 
@@ -194,6 +197,24 @@ struct Plan {
 };
 
 Plan PlanReconcile(const ClusterSnapshot& snapshot);
+
+// Balance (planner_balance.cc), after every rule above and only when they
+// planned no write: a move_to that can no longer happen (its node is no
+// longer a valid in-sync member fit to own: live, opened, not suspect, or
+// the owner's grant is gone) is cleared; while one is pending nothing else
+// moves. Then, when every range is active with an owner, the live nodes
+// fit to own are compared by the requests/s their node znodes report for
+// the ranges they own ("load"), or by ranges owned when the whole cluster
+// serves fewer than kBalanceMinQps. When the hottest carries more than the
+// coldest by more than max(kBalanceMinGapQps, a fifth of its own) (by
+// count: by 2 or more), one range the hottest owns and the coldest holds
+// in sync gets move_to = coldest (kBalance): the one whose load is nearest
+// half the gap, below it. The owner performs the move (a transfer) and its
+// record clears move_to; one move at a time, so the loads it reports next
+// decide the next.
+inline constexpr uint64_t kBalanceMinQps = 200;
+inline constexpr uint64_t kBalanceMinGapQps = 100;
+void PlanBalance(const ClusterSnapshot& snapshot, Plan& plan);
 
 // The initial ranges of a new cluster over `nodes` (sorted, >= rf of them),
 // as in the table above. Exposed for tests.

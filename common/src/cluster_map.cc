@@ -262,6 +262,39 @@ Result<std::map<RangeId, LogEnd>> DecodeLogEnds(const Record& r) {
   }
   return Status(Code::kBadRequest, "field 'log_ends' is not <range>:<epoch>:<seq>,...: " + *text);
 }
+
+std::string EncodeLoad(const std::map<RangeId, uint32_t>& load) {
+  if (load.empty()) return "";
+  std::string out = "load ";
+  for (const auto& [range, qps] : load) {
+    if (out.back() != ' ') out += ',';
+    out += std::to_string(range.value()) + ":" + std::to_string(qps);
+  }
+  return out + "\n";
+}
+
+// "" or absent: none. Anything malformed makes the record invalid.
+Result<std::map<RangeId, uint32_t>> DecodeLoad(const Record& r) {
+  std::map<RangeId, uint32_t> load;
+  auto text = r.Text("load");
+  if (!text.ok() || text->empty() || *text == "-") return load;
+  std::string_view rest = *text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    const size_t colon = item.find(':');
+    if (colon == std::string_view::npos) break;
+    auto range = ParseU64(item.substr(0, colon));
+    auto qps = ParseU64(item.substr(colon + 1));
+    if (!range || !qps || *qps > UINT32_MAX ||
+        !load.emplace(RangeId(*range), static_cast<uint32_t>(*qps)).second) {
+      break;
+    }
+    if (comma == std::string_view::npos) return load;
+    rest = rest.substr(comma + 1);
+  }
+  return Status(Code::kBadRequest, "field 'load' is not <range>:<requests/s>,...: " + *text);
+}
 }  // namespace
 
 LogEnd NodeInfo::LogEndOf(RangeId range) const {
@@ -277,7 +310,7 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string()) +
          (n.life.empty() ? std::string() : "life " + n.life + "\n") +
          (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "") +
-         EncodeLogEnds(n.log_ends);
+         EncodeLogEnds(n.log_ends) + EncodeLoad(n.load);
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -307,6 +340,7 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   auto opening = r.Int("opening");
   n.opening = opening.ok() && *opening != 0;
   RANGEKV_ASSIGN_OR_RETURN(n.log_ends, DecodeLogEnds(r));
+  RANGEKV_ASSIGN_OR_RETURN(n.load, DecodeLoad(r));
   return n;
 }
 
@@ -320,6 +354,7 @@ std::string EncodeRange(const RangeInfo& r) {
   if (!r.owner_life.empty()) s += "owner_life " + r.owner_life + "\n";
   if (r.handoff_from.value() != 0) s += "handoff_from " + std::to_string(r.handoff_from.value()) + "\n";
   if (r.generation != 0) s += "generation " + std::to_string(r.generation) + "\n";
+  if (r.move_to) s += "move_to " + r.move_to->str() + "\n";
   if (r.split_parent.value() != 0) {
     s += "split_from " + std::to_string(r.split_parent.value()) + "@" +
          std::to_string(r.split_seq.value()) + "\n";
@@ -379,6 +414,10 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
   if (rec.Text("generation").ok()) {
     RANGEKV_ASSIGN_OR_RETURN(int64_t g, rec.Int("generation"));
     r.generation = static_cast<uint64_t>(g);
+  }
+  if (auto to = rec.Text("move_to"); to.ok()) {
+    if (!IsValidNodeId(*to)) return Status(Code::kBadRequest, "field 'move_to' is not a node id");
+    r.move_to = NodeId(*to);
   }
   if (auto from = rec.Text("split_from"); from.ok()) {
     const size_t at = from->find('@');

@@ -23,6 +23,7 @@ constexpr milliseconds kBackoffInitial{100};
 constexpr milliseconds kBackoffMax{5000};
 constexpr milliseconds kReconcileRetry{500};
 constexpr milliseconds kSplitRetry{20};
+constexpr milliseconds kLoadPeriod{3000};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 
@@ -126,6 +127,7 @@ class ClusterMember::Worker {
   Status ApplyIsrChange(const IsrChange& change);
   Status ApplySplit(const IsrChange& change);
   void SyncSuspect();
+  void SyncLoad();
   void PublishOpened();
 
   MemberOptions options_;  // self.suspect changes once every range caught up
@@ -158,6 +160,9 @@ class ClusterMember::Worker {
   milliseconds wait_log_spacing_ = kFirstWaitLog;
   bool suspended_for_disconnect_ = false;
   std::optional<Clock::time_point> reconcile_retry_at_;
+  // Load reports (cluster_map.h "load"): the request counts at the last look.
+  Clock::time_point load_at_{};
+  std::map<RangeId, uint64_t> load_counts_;
   std::string last_read_error_;
   // Another incarnation's registration of our id, and since when we have
   // seen that session hold it (a wiped or replaced data directory restarted
@@ -314,9 +319,11 @@ void ClusterMember::Worker::Step() {
     ApplyIsrChanges();
     Reconcile();
     SyncSuspect();
+    SyncLoad();
     return;
   }
   SyncSuspect();
+  SyncLoad();
   // Looks again soon whether it has caught up, or a store failed.
   Clock::time_point until = Clock::now() + std::chrono::seconds(1);
   WaitEvent(std::min(until, reconcile_retry_at_.value_or(until)), WakeOn::kAnyEvent);
@@ -562,6 +569,44 @@ void ClusterMember::Worker::SyncSuspect() {
   } else {
     LOG_INFO("every range caught up with its owner: no longer suspect");
   }
+}
+
+// Every few seconds: the requests a second of each range this node owns,
+// in its znode when they changed much (the coordinator balances owners by
+// them; cluster_map.h "load").
+void ClusterMember::Worker::SyncLoad() {
+  const Clock::time_point now = Clock::now();
+  if (!registered_ || options_.self.opening || now - load_at_ < kLoadPeriod) return;
+  const double secs = std::chrono::duration<double>(now - load_at_).count();
+  const bool first = load_at_ == Clock::time_point{};
+  load_at_ = now;
+  std::map<RangeId, uint64_t> counts = node_.OwnedRequestCounts();
+  std::map<RangeId, uint32_t> load;
+  for (const auto& [id, n] : counts) {
+    auto before = load_counts_.find(id);
+    if (before == load_counts_.end() || n < before->second) continue;  // new: next time
+    load[id] = static_cast<uint32_t>(std::min(4e9, static_cast<double>(n - before->second) / secs));
+  }
+  load_counts_ = std::move(counts);
+  if (first) return;
+  // Rewritten only when a range came or went, or moved by a quarter (and
+  // 50 requests/s): a busy cluster's loads jitter all the time.
+  const std::map<RangeId, uint32_t>& old = options_.self.load;
+  bool changed = old.size() != load.size();
+  for (const auto& [id, q] : load) {
+    auto o = old.find(id);
+    if (o == old.end()) {
+      changed = true;
+      continue;
+    }
+    const uint32_t diff = q > o->second ? q - o->second : o->second - q;
+    changed = changed || (diff > 50 && diff * 4 > std::max(q, o->second));
+  }
+  if (!changed) return;
+  cluster::NodeInfo updated = options_.self;
+  updated.load = std::move(load);
+  auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
+  if (set.ok()) options_.self = std::move(updated);
 }
 
 // A compare-and-set of the range znode: only while it still names this

@@ -233,6 +233,7 @@ void Leader::Tick() {
   CheckHandoff();
   CheckSplit();
   CheckAutoSplit();
+  CheckMoveAsked();
   ResignAfterHandoff();
   RefreshAdmission();
 }

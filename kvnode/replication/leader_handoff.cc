@@ -30,13 +30,6 @@
 namespace rangekv::kvnode::replication {
 namespace {
 
-proto::Response Pong(uint64_t id) {
-  proto::Response r;
-  r.id = id;
-  r.kind = proto::Response::Kind::kPong;
-  return r;
-}
-
 std::string Join(const std::vector<NodeId>& ids) {
   std::string s;
   for (const NodeId& n : ids) s += (s.empty() ? "" : ",") + n.str();
@@ -46,18 +39,29 @@ std::string Join(const std::vector<NodeId>& ids) {
 }  // namespace
 
 void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
-  const RangeId id = range_.info.id;
   const uint64_t rid = req.id;
-  auto refuse = [&](Code code, std::string why) {
-    reply(proto::Response::Error(rid, Status(code, Name(id) + ": " + std::move(why))));
-  };
-  const NodeId target(req.transfer_to);
   if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
-    return refuse(Code::kStaleEpoch, "owned at epoch " + std::to_string(range_.info.epoch.value()) +
-                                         ", not " + std::to_string(req.epoch.value()));
+    return reply(proto::Response::Error(
+        rid, Status(Code::kStaleEpoch, Name(range_.info.id) + ": owned at epoch " +
+                                           std::to_string(range_.info.epoch.value()) + ", not " +
+                                           std::to_string(req.epoch.value()))));
   }
-  if (target == ctx_.self) return reply(Pong(rid));  // already there
+  auto shared = std::make_shared<Replicator::Reply>(std::move(reply));
+  Status st = StartTransfer(NodeId(req.transfer_to), [shared, rid](Status st) {
+    (*shared)(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
+  });
+  if (!st.ok()) (*shared)(proto::Response::Error(rid, std::move(st)));
+}
+
+Status Leader::StartTransfer(const NodeId& target, std::function<void(Status)> done) {
+  const RangeId id = range_.info.id;
+  auto refuse = [&](Code code, std::string why) { return Status(code, Name(id) + ": " + why); };
+  if (target == ctx_.self) {  // already there
+    done(Status::Ok());
+    return Status::Ok();
+  }
   if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is already under way");
+  if (split_) return refuse(Code::kRangeUnavailable, "a split is under way; retry");
   // Still waiting out a predecessor's lease is fine: the target and the
   // replicas keep waiting out the promises made to that predecessor.
   const WriteState state = range_.slot->write_state();
@@ -85,11 +89,29 @@ void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
                     << range_.info.epoch.value() << " -> " << range_.info.epoch.Next().value()
                     << ")");
   handoff_ = Handoff{target, live->second.life, Clock::now() + ctx_.options.lease / 3,
-                     [reply = std::move(reply), rid](Status st) {
-                       reply(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
-                     }};
+                     std::move(done)};
   RefreshAdmission();
   CheckHandoff();
+  return Status::Ok();
+}
+
+// The coordinator asked for a move (RangeInfo::move_to): the same handoff,
+// tried at most once a second while the ask stands.
+void Leader::CheckMoveAsked() {
+  const std::optional<NodeId>& to = range_.info.move_to;
+  const Clock::time_point now = Clock::now();
+  if (!to || *to == ctx_.self || HandingOff() || split_ || now < next_move_try_) return;
+  next_move_try_ = now + std::chrono::seconds(1);
+  const NodeId target = *to;
+  Status st = StartTransfer(target, [id = range_.info.id, target](Status st) {
+    if (st.ok()) {
+      LOG_INFO(Name(id) << ": moved to " << target.str() << " to balance load");
+    } else {
+      LOG_INFO(Name(id) << ": move to " << target.str() << " asked by the coordinator: "
+                        << st.message() << " (asked again while the ask stands)");
+    }
+  });
+  if (!st.ok()) LOG_DEBUG(st.message());
 }
 
 void Leader::CheckHandoff() {

@@ -17,10 +17,10 @@
 //      (NarrowWrites), so none ever lands in this log after S, while its
 //      map keeps them until Node::Apply has built the new range from this
 //      copy (then RetainOnly drops them). Writes to the new range wait for
-//      that build. Surely not written -> the error and writes resume. Unknown -> the error; the owner gives the range up
-//      (resign, keeping its ISR place) so that a new epoch follows, as
-//      after an unknown transfer: resuming could put a key of the new
-//      range after S.
+//      that build. Surely not written -> the error and writes resume.
+//      Unknown -> the error; the owner gives the range up (resign, keeping
+//      its ISR place) so that a new epoch follows, as after an unknown
+//      transfer: resuming could put a key of the new range after S.
 #include <algorithm>
 
 #include "common/escape.h"
@@ -28,16 +28,6 @@
 #include "kvnode/replication/replication_internal.h"
 
 namespace rangekv::kvnode::replication {
-namespace {
-
-proto::Response Pong(uint64_t id) {
-  proto::Response r;
-  r.id = id;
-  r.kind = proto::Response::Kind::kPong;
-  return r;
-}
-
-}  // namespace
 
 void Leader::OnSplit(proto::Request req, Replicator::Reply reply) {
   const uint64_t rid = req.id;

@@ -24,6 +24,14 @@ using std::chrono::milliseconds;
 
 inline std::string Name(RangeId id) { return "range " + std::to_string(id.value()); }
 
+// The answer to an operator's request that succeeded (transfer, split).
+inline proto::Response Pong(uint64_t id) {
+  proto::Response r;
+  r.id = id;
+  r.kind = proto::Response::Kind::kPong;
+  return r;
+}
+
 // An ISR change that failed without reaching ZooKeeper. UNAVAILABLE and
 // TIMEOUT leave the outcome unknown: the change may have been written.
 inline bool SurelyNotWritten(const Status& st) {
@@ -175,6 +183,12 @@ class Leader {
   std::vector<std::string> load_samples_;       // keys sampled while hot
   void CheckHandoff();
   void EndHandoff(Status st);
+  // Starts a handoff to target (what OnTransfer checks); the error when it
+  // cannot. done gets the outcome.
+  Status StartTransfer(const NodeId& target, std::function<void(Status)> done);
+  // A move the coordinator asked for (RangeInfo::move_to).
+  void CheckMoveAsked();
+  Clock::time_point next_move_try_{};
   void ResignAfterHandoff();
 
   Context& ctx_;

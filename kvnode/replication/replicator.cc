@@ -48,6 +48,7 @@ Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInf
     r.owner_life = c.life;
     r.epoch = c.epoch.Next();
     r.handoff_from = c.epoch;
+    r.move_to.reset();  // done (or overtaken by this operator's choice)
     r.state = cluster::RangeState::kActive;
     return std::optional<cluster::RangeInfo>(std::move(r));
   }

@@ -130,6 +130,14 @@ StoreOptions Node::StoreOptionsFor(RangeId id) const {
   return opts;
 }
 
+std::map<RangeId, uint64_t> Node::OwnedRequestCounts() const {
+  std::map<RangeId, uint64_t> out;
+  for (const RangeRoute& r : routing()->ranges()) {
+    if (r.slot && r.owner == id()) out[r.id] = r.slot->requests();
+  }
+  return out;
+}
+
 Route Node::RouteKey(RangeId requested, Epoch epoch, std::string_view key,
                      Access access) const {
   return routing()->ForKey(requested, epoch, key, access);

@@ -154,6 +154,9 @@ class Node {
   Route RouteBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
   // Ranges served right now.
   size_t range_count() const { return routing()->served(); }
+  // Requests admitted so far (RangeSlot::requests) of each range this node
+  // owns per the current table.
+  std::map<RangeId, uint64_t> OwnedRequestCounts() const;
 
   // The replication of a cluster node (nullptr when standalone).
   Replicator* replicator() const { return replicator_.get(); }

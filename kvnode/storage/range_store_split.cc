@@ -109,13 +109,17 @@ Status RangeStore::Impl::LoadRetained() {
   return Status::Ok();
 }
 
+// Narrowing only ever narrows.
+static Status CheckNarrower(const RangeStore& store, const KeyRange& keep) {
+  if (Inside(keep, store.bounds())) return Status::Ok();
+  return Status(Code::kBadRequest, "range " + std::to_string(store.id().value()) + ": " +
+                                       keep.ToString() + " is not inside its bounds " +
+                                       store.bounds().ToString());
+}
+
 Status RangeStore::RetainOnly(const KeyRange& keep) {
   Impl& s = *impl_;
-  if (!Inside(keep, s.bounds())) {
-    return Status(Code::kBadRequest, "range " + std::to_string(s.id.value()) + ": " +
-                                         keep.ToString() + " is not inside its bounds " +
-                                         s.bounds().ToString());
-  }
+  RANGEKV_RETURN_IF_ERROR(CheckNarrower(*this, keep));
   // Writes first: from here on nothing outside `keep` is admitted, so no
   // record written after this moment names a dropped key.
   s.set_bounds(keep);
@@ -126,13 +130,8 @@ Status RangeStore::RetainOnly(const KeyRange& keep) {
 }
 
 Status RangeStore::NarrowWrites(const KeyRange& keep) {
-  Impl& s = *impl_;
-  if (!Inside(keep, s.bounds())) {
-    return Status(Code::kBadRequest, "range " + std::to_string(s.id.value()) + ": " +
-                                         keep.ToString() + " is not inside its bounds " +
-                                         s.bounds().ToString());
-  }
-  s.set_bounds(keep);
+  RANGEKV_RETURN_IF_ERROR(CheckNarrower(*this, keep));
+  impl_->set_bounds(keep);
   return Status::Ok();
 }
 

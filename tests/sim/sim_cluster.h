@@ -34,6 +34,9 @@ struct ClusterParams {
   size_t segment_bytes = 16 << 10;
   size_t snapshot_after_bytes = 24 << 10;
   uint64_t keep_log_records = 40;
+  // The coordinator balances owners (by ranges owned: simulated nodes
+  // report no load).
+  bool balance = false;
 };
 
 // What the checkers hear about as it happens.

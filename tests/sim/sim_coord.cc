@@ -202,6 +202,7 @@ void SimCoordinator::Decide(bool leading, const std::map<std::string, Znode>& zn
   snap.known_epochs = inc.known_epochs;
   snap.last_valid = inc.last_valid;
   snap.replace_after = std::chrono::milliseconds(3000);
+  snap.balance = c_.params.balance;
   coordinator::Plan plan = coordinator::PlanReconcile(snap);
   if (plan.recheck_after) {
     inc.recheck_at = now + plan.recheck_after->count() * kMilli;

@@ -41,6 +41,7 @@ std::string Describe(const ClusterParams& p) {
          std::to_string(p.replication.lease.count()) + " ms, isr-lag " +
          std::to_string(p.replication.isr_lag_timeout.count()) + " ms, fetch-wait " +
          std::to_string(p.replication.fetch_wait.count()) + " ms" +
+         (p.balance ? ", balance" : "") +
          (p.replication.split_qps != 0
               ? ", split-qps " + std::to_string(p.replication.split_qps) + " for " +
                     std::to_string(p.replication.split_load_window.count()) + " ms"
@@ -294,6 +295,9 @@ RunResult RunSeed(const RunOptions& options) {
     params.replication.split_qps = 0;
   }
   params.replication.split_bytes = 0;
+  // Splits leave every part with its owner: the coordinator moves owners
+  // (by ranges owned) in the runs that split.
+  params.balance = options.splits;
   result.setup = Describe(params);
   Scenario s(options.seed, params, options.verbose, options.max_events);
   if (!s.Boot([&plan](int) { return plan.Uniform(0, 300) * kMilli; })) {

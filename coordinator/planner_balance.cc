@@ -1,0 +1,136 @@
+// Balance: owners moved between in-sync replicas so that each live node's
+// owned ranges carry a fair share of the requests (planner.h, balance).
+#include <algorithm>
+#include <cstdlib>
+
+#include "coordinator/planner.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+using cluster::RangeInfo;
+
+const cluster::NodeInfo* Live(const ClusterSnapshot& s, const NodeId& id) {
+  auto it = s.live_nodes.find(id);
+  return it == s.live_nodes.end() ? nullptr : &it->second;
+}
+
+// A node fit to own a range now: live, opened, not suspect.
+bool Fit(const ClusterSnapshot& s, const NodeId& id) {
+  const cluster::NodeInfo* n = Live(s, id);
+  return n != nullptr && !n->opening && !n->suspect;
+}
+
+// `to` may take r from its owner by a transfer: a valid in-sync member fit
+// to own, and the owner's grant is to its present process.
+bool CanMove(const ClusterSnapshot& s, const RangeInfo& r, const NodeId& to) {
+  if (!r.owner || *r.owner == to || !Fit(s, to)) return false;
+  if (std::find(r.isr.begin(), r.isr.end(), to) == r.isr.end()) return false;
+  const cluster::NodeInfo* owner = Live(s, *r.owner);
+  return owner != nullptr && cluster::OwnerLifeValid(r, owner) &&
+         cluster::IsrMemberValid(r, to, Live(s, to));
+}
+
+struct NodeLoad {
+  uint64_t qps = 0;
+  int owned = 0;
+};
+
+RangeWrite Write(const RangeZnode& z, RangeInfo rec, std::string reason) {
+  RangeWrite w;
+  w.kind = WriteKind::kBalance;
+  w.record = std::move(rec);
+  w.expected_version = z.version;
+  w.reason = std::move(reason);
+  return w;
+}
+
+// Moves that can no longer happen are cleared; true while one is pending.
+bool CheckPendingMoves(const ClusterSnapshot& s, Plan& plan) {
+  bool pending = false;
+  for (const auto& [id, z] : s.ranges) {
+    if (!z.info || !z.info->move_to) continue;
+    if (CanMove(s, *z.info, *z.info->move_to)) {
+      pending = true;
+      continue;
+    }
+    RangeInfo rec = *z.info;
+    rec.move_to.reset();
+    plan.writes.push_back(Write(z, std::move(rec),
+                                "move to " + z.info->move_to->str() +
+                                    " can no longer happen (not an in-sync replica fit to own "
+                                    "it, or the owner changed); dropped"));
+  }
+  return pending;
+}
+
+}  // namespace
+
+void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
+  if (!s.balance || !plan.empty()) return;
+  if (CheckPendingMoves(s, plan) || !plan.empty()) return;
+  std::map<NodeId, NodeLoad> load;
+  for (const auto& [id, n] : s.live_nodes) {
+    if (Fit(s, id)) load[id];
+  }
+  if (load.size() < 2) return;
+  for (const auto& [id, z] : s.ranges) {
+    // Only a settled map is balanced: every range active with its owner.
+    if (!z.info || z.info->state != cluster::RangeState::kActive || !z.info->owner) return;
+    auto it = load.find(*z.info->owner);
+    if (it == load.end()) continue;
+    ++it->second.owned;
+    auto q = Live(s, *z.info->owner)->load.find(id);
+    if (q != Live(s, *z.info->owner)->load.end()) it->second.qps += q->second;
+  }
+  uint64_t total = 0;
+  for (const auto& [id, l] : load) total += l.qps;
+  const bool by_load = total >= kBalanceMinQps;
+  auto metric = [&](const NodeLoad& l) { return by_load ? l.qps : static_cast<uint64_t>(l.owned); };
+  auto hot = std::max_element(load.begin(), load.end(), [&](const auto& a, const auto& b) {
+    return metric(a.second) < metric(b.second);
+  });
+  auto cold = std::min_element(load.begin(), load.end(), [&](const auto& a, const auto& b) {
+    return metric(a.second) < metric(b.second);
+  });
+  const uint64_t gap = metric(hot->second) - metric(cold->second);
+  const bool worth = by_load ? gap > std::max<uint64_t>(kBalanceMinGapQps, metric(hot->second) / 5)
+                             : gap >= 2;
+  if (!worth) return;
+  // The range whose move leaves the two closest: its load nearest half
+  // the gap, and below the gap (else the move only swaps their roles).
+  const RangeZnode* best = nullptr;
+  uint64_t best_q = 0;
+  uint64_t best_miss = UINT64_MAX;
+  for (const auto& [id, z] : s.ranges) {
+    if (z.info->owner != hot->first || !CanMove(s, *z.info, cold->first)) continue;
+    uint64_t q = 1;
+    if (by_load) {
+      const auto& reported = Live(s, hot->first)->load;
+      auto it = reported.find(id);
+      q = it == reported.end() ? 0 : it->second;
+      if (q == 0 || q >= gap) continue;
+    }
+    const uint64_t miss = by_load ? static_cast<uint64_t>(std::llabs(
+                                        static_cast<long long>(gap) - 2 * static_cast<long long>(q)))
+                                  : 0;
+    if (miss < best_miss) {
+      best = &z;
+      best_q = q;
+      best_miss = miss;
+    }
+  }
+  if (best == nullptr) return;
+  RangeInfo rec = *best->info;
+  rec.move_to = cold->first;
+  const std::string unit = by_load ? " req/s" : " ranges";
+  plan.writes.push_back(Write(
+      *best, std::move(rec),
+      hot->first.str() + " carries " + std::to_string(metric(hot->second)) + unit +
+          ", " + cold->first.str() + " " + std::to_string(metric(cold->second)) + unit +
+          ": moving range " + std::to_string(best->info->id.value()) +
+          (by_load ? " (" + std::to_string(best_q) + " req/s)" : "") + " to " +
+          cold->first.str()));
+}
+
+}  // namespace rangekv::coordinator

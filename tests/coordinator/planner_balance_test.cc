@@ -1,0 +1,94 @@
+// Balance (coordinator/planner.h, PlanBalance): owners move between
+// in-sync replicas by the load the nodes report, or by ranges owned when
+// the cluster is idle; one move at a time.
+#include <gtest/gtest.h>
+
+#include "tests/coordinator/planner_test_util.h"
+
+namespace rangekv::coordinator {
+namespace {
+
+using namespace planner_test;
+
+// Four ranges over three nodes, all owned by n1 (as after splits).
+ClusterSnapshot AllOnN1() {
+  ClusterSnapshot s = Bootstrapped(Config(3, 4), {"n1", "n2", "n3"});
+  for (auto& [id, z] : s.ranges) z.info->owner = NodeId("n1");
+  s.balance = true;
+  return s;
+}
+
+TEST(PlannerBalance, IdleClusterSpreadsRangesOwnedOneMoveAtATime) {
+  ClusterSnapshot s = AllOnN1();
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kBalance);
+  ASSERT_TRUE(plan.writes[0].record.move_to.has_value());
+  EXPECT_NE(*plan.writes[0].record.move_to, NodeId("n1"));
+  EXPECT_EQ(plan.writes[0].record.owner, NodeId("n1"));  // the owner moves it itself
+  Apply(plan, s);
+  // While the ask stands, nothing else moves.
+  EXPECT_TRUE(PlanReconcile(s).empty());
+  // Off: nothing.
+  ClusterSnapshot off = AllOnN1();
+  off.balance = false;
+  EXPECT_TRUE(PlanReconcile(off).empty());
+}
+
+TEST(PlannerBalance, BusyClusterMovesTheRangeNearestHalfTheGap) {
+  ClusterSnapshot s = AllOnN1();
+  s.live_nodes.at(NodeId("n1")).load = {{RangeId(1), 100}, {RangeId(2), 900},
+                                        {RangeId(3), 1000}, {RangeId(4), 2000}};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  // Gap 4000 (n1) - 0: the range nearest 2000 below the gap is range 4.
+  EXPECT_EQ(plan.writes[0].record.id, RangeId(4));
+  EXPECT_NE(plan.writes[0].reason.find("req/s"), std::string::npos) << plan.writes[0].reason;
+}
+
+TEST(PlannerBalance, BalancedOrSmallGapsStayPut) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 3), {"n1", "n2", "n3"});
+  s.balance = true;
+  EXPECT_TRUE(PlanReconcile(s).empty());  // one range each
+  for (const char* n : {"n1", "n2", "n3"}) s.live_nodes.at(NodeId(n)).load.clear();
+  s.live_nodes.at(NodeId(s.ranges.at(RangeId(1)).info->owner->str())).load = {{RangeId(1), 500}};
+  s.live_nodes.at(NodeId(s.ranges.at(RangeId(2)).info->owner->str())).load = {{RangeId(2), 450}};
+  s.live_nodes.at(NodeId(s.ranges.at(RangeId(3)).info->owner->str())).load = {{RangeId(3), 420}};
+  EXPECT_TRUE(PlanReconcile(s).empty());  // within a fifth of the hottest
+}
+
+TEST(PlannerBalance, AMoveThatCanNoLongerHappenIsDropped) {
+  ClusterSnapshot s = AllOnN1();
+  // n3 left range 2's ISR (it lags): it can no longer take the range.
+  cluster::RangeInfo& r = *s.ranges.at(RangeId(2)).info;
+  r.move_to = NodeId("n3");
+  std::vector<NodeId> isr;
+  for (const NodeId& n : r.isr) {
+    if (n != NodeId("n3")) isr.push_back(n);
+  }
+  r.SetIsr(isr);
+  Plan plan = PlanReconcile(s);
+  bool dropped = false;
+  for (const RangeWrite& w : plan.writes) {
+    if (w.record.id == RangeId(2) && w.kind == WriteKind::kBalance) {
+      dropped = !w.record.move_to.has_value();
+    }
+  }
+  EXPECT_TRUE(dropped);
+}
+
+TEST(PlannerBalance, ANewGrantClearsTheAsk) {
+  ClusterSnapshot s = AllOnN1();
+  s.ranges.at(RangeId(1)).info->move_to = NodeId("n2");
+  s.live_nodes.erase(NodeId("n1"));  // owner gone: rule 1 promotes
+  Plan plan = PlanReconcile(s);
+  for (const RangeWrite& w : plan.writes) {
+    if (w.record.id == RangeId(1)) {
+      EXPECT_EQ(w.kind, WriteKind::kPromote);
+      EXPECT_FALSE(w.record.move_to.has_value());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rangekv::coordinator
