@@ -12,12 +12,13 @@
 // | --cluster             | [A-Za-z0-9._-]{1,64}      | default                     |
 // | --rf                  | 1..16                     | 3                           |
 // | --min-insync          | 1..rf                     | 2 (clamped to rf if absent) |
-// | --ranges              | 1..256                    | 8                           |
+// | --ranges              | 1..256                    | 1                           |
 // | --initial-splits      | KEY[,KEY...], 1..255 keys | none (--ranges applies)     |
 // | --id                  | [A-Za-z0-9._-]{1,64}      | <hostname>-<pid>            |
 // | --session-timeout-ms  | 1000..600000              | 6000                        |
 // | --reconcile-period-ms | 100..3600000              | 5000                        |
 // | --replace-after       | N[ms|s|m], 0..24 h; 0=off | 30s                         |
+// | --balance             | on, off                   | on                          |
 // | --admin               | HOST:PORT (port 0 = any)  | none                        |
 // | --log-level           | debug, info, warn, error  | info                        |
 // | --help, -h            | none                      | print usage, exit 0         |
@@ -55,7 +56,9 @@ namespace rangekv::coordinator {
 struct CoordinatorOptions {
   std::string zk;                   // connect string, passed to ZooKeeper as is
   std::string cluster{cluster::kDefaultCluster};  // R = /rangekv/<cluster>
-  cluster::ClusterConfig config;    // seeds R/config when it is missing
+  // Seeds R/config when it is missing. One range: splits by size and load
+  // (kvnode) and owner balancing (--balance) spread it as it fills.
+  cluster::ClusterConfig config{.rf = 3, .min_insync = 2, .initial_ranges = 1};
   std::string id;                   // "" until main() fills in <hostname>-<pid>
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};

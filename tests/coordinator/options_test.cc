@@ -28,7 +28,7 @@ TEST(CoordinatorOptions, DefaultsNeedOnlyZk) {
   EXPECT_EQ(o.cluster, "default");
   EXPECT_EQ(o.config.rf, 3);
   EXPECT_EQ(o.config.min_insync, 2);
-  EXPECT_EQ(o.config.initial_ranges, 8);
+  EXPECT_EQ(o.config.initial_ranges, 1);
   EXPECT_EQ(o.id, "");
   EXPECT_EQ(o.session_timeout, std::chrono::milliseconds(6000));
   EXPECT_EQ(o.reconcile_period, std::chrono::milliseconds(5000));
