@@ -612,9 +612,9 @@ TEST_F(CoordinatorITest, OwnerlessRangeGoesToItsInSyncReplicaNeverToAnyNode) {
 }
 
 TEST_F(CoordinatorITest, PausedLeaderLosesItsSessionAndRejoinsAsStandby) {
-  Coord& c1 = StartCoord("c1");
+  Coord& c1 = StartCoord("c1", {"--ranges", "8"});
   ASSERT_TRUE(WaitFor([&] { return c1.Has("became leader"); }, kLong));
-  Coord& c2 = StartCoord("c2");
+  Coord& c2 = StartCoord("c2", {"--ranges", "8"});
   ASSERT_TRUE(WaitFor([&] { return c2.Has("standing by"); }, kLong));
   auto t0 = Clock::now();
   c1.process.Signal(SIGSTOP);  // frozen: no pings, its session expires
