@@ -527,7 +527,10 @@ void ClusterMember::Worker::ApplyIsrChanges() {
     Status st = ApplyIsrChange(c);
     if (!st.ok()) {
       LOG_WARN("range " << c.range.value() << ": ISR "
-                        << (c.split ? "split asked by " : c.resign ? "resignation of " : c.add ? "add " : "removal of ")
+                        << (c.split    ? "split asked by "
+                            : c.resign ? "resignation of "
+                            : c.add    ? "add "
+                                       : "removal of ")
                         << c.node.str() << " not written: " << st.ToString()
                         << " (asked again if it still applies)");
     }
