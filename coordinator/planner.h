@@ -204,7 +204,9 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // the owner's grant is gone) is cleared; while one is pending nothing else
 // moves. Then, when every range is active with an owner, the live nodes
 // fit to own are compared by the requests/s their node znodes report for
-// the ranges they own ("load"), or by ranges owned when the whole cluster
+// the ranges they own ("load"; a range counts with the highest load any
+// node reports for it, so one just moved is not taken for idle), or by
+// ranges owned when the whole cluster
 // serves fewer than kBalanceMinQps. When the hottest carries more than the
 // coldest by more than max(kBalanceMinGapQps, a fifth of its own) (by
 // count: by 2 or more), one range the hottest owns and the coldest holds

@@ -64,6 +64,18 @@ bool CheckPendingMoves(const ClusterSnapshot& s, Plan& plan) {
   return pending;
 }
 
+// A range's requests/s: the highest any node reports for it. Right after a
+// move the new owner has not reported it yet while the previous one still
+// does; counting it as idle would make the next move overshoot.
+uint64_t RangeLoad(const ClusterSnapshot& s, RangeId id) {
+  uint64_t q = 0;
+  for (const auto& [n, info] : s.live_nodes) {
+    auto it = info.load.find(id);
+    if (it != info.load.end()) q = std::max<uint64_t>(q, it->second);
+  }
+  return q;
+}
+
 }  // namespace
 
 void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
@@ -80,8 +92,7 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
     auto it = load.find(*z.info->owner);
     if (it == load.end()) continue;
     ++it->second.owned;
-    auto q = Live(s, *z.info->owner)->load.find(id);
-    if (q != Live(s, *z.info->owner)->load.end()) it->second.qps += q->second;
+    it->second.qps += RangeLoad(s, id);
   }
   uint64_t total = 0;
   for (const auto& [id, l] : load) total += l.qps;
@@ -106,9 +117,7 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
     if (z.info->owner != hot->first || !CanMove(s, *z.info, cold->first)) continue;
     uint64_t q = 1;
     if (by_load) {
-      const auto& reported = Live(s, hot->first)->load;
-      auto it = reported.find(id);
-      q = it == reported.end() ? 0 : it->second;
+      q = RangeLoad(s, id);
       if (q == 0 || q >= gap) continue;
     }
     const uint64_t miss = by_load ? static_cast<uint64_t>(std::llabs(
