@@ -197,11 +197,17 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
     int64_t worst = 0;
     for (RangeId rid : ranges) {
       auto span = f.spans.find(rid);
-      auto stall = LongestWriteStall(h, f.fault_ns, f.settled_ns, stop_ns,
-                                     [&](const std::string& key) {
-                                       return span != f.spans.end() ? span->second.Contains(key)
-                                                                    : range_of[key] == rid;
-                                     });
+      auto in_range = [&](const std::string& key) {
+        return span != f.spans.end() ? span->second.Contains(key) : range_of[key] == rid;
+      };
+      auto stall = LongestWriteStall(h, f.fault_ns, f.settled_ns, stop_ns, in_range);
+      // A range nobody wrote to after the fault has no window: splits at
+      // the workload's keys leave ranges that only hold keys whose turn is
+      // over (the workload moves on to new keys per slot).
+      const bool written = std::any_of(h.begin(), h.end(), [&](const Operation& op) {
+        return op.kind != lincheck::OpKind::kGet && op.invoke_ns >= f.fault_ns && in_range(op.key);
+      });
+      if (!stall && !written) continue;
       if (!stall) {
         *missing += (missing->empty() ? "" : ",") + std::to_string(rid.value());
         continue;
