@@ -87,13 +87,16 @@ Status ClusterBackend::Transfer(uint64_t range, std::string_view node) {
       const proto::Request req =
           proto::MakeTransfer(RangeId(range), Epoch(r.epoch), std::string(node));
       last = proto::TransferOutcome(CallNode(r.owner_address, req, kTransferTimeout));
-      if (last.ok()) return AwaitOwner(range, node, deadline);
+      if (last.ok()) {
+        return AwaitMap(
+            [&]() -> Result<bool> {
+              RANGEKV_ASSIGN_OR_RETURN(RangeStatus now, owner_now());
+              return now.owner && *now.owner == node;
+            },
+            deadline);
+      }
     }
-    const Code c = last.code();
-    if (c != Code::kRangeUnavailable && c != Code::kNotOwner && c != Code::kStaleEpoch &&
-        c != Code::kUnavailable) {
-      return last;
-    }
+    if (!NotNow(last)) return last;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return last;
@@ -119,35 +122,33 @@ Status ClusterBackend::Split(std::string_view key) {
       const proto::Request req = proto::MakeSplit(RangeId(r.id), Epoch(r.epoch), std::string(key));
       asked = true;
       last = proto::TransferOutcome(CallNode(r.owner_address, req, kTransferTimeout));
-      if (last.ok()) return AwaitBoundary(key, deadline);
+      if (last.ok()) {
+        return AwaitMap(
+            [&]() -> Result<bool> {
+              RANGEKV_ASSIGN_OR_RETURN(RangeStatus now, Locate(key));
+              return now.start == key;
+            },
+            deadline);
+      }
     }
-    const Code c = last.code();
-    if (c != Code::kRangeUnavailable && c != Code::kNotOwner && c != Code::kStaleEpoch &&
-        c != Code::kUnavailable) {
-      return last;
-    }
+    if (!NotNow(last)) return last;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return last;
 }
 
-Status ClusterBackend::AwaitBoundary(std::string_view key,
-                                     std::chrono::steady_clock::time_point deadline) {
-  while (std::chrono::steady_clock::now() < deadline) {
-    RANGEKV_ASSIGN_OR_RETURN(RangeStatus r, Locate(key));
-    if (r.start == key) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return Status::Ok();  // written; this client's map is only slow to show it
+// The owner or this client's map is not ready yet: ask again.
+bool ClusterBackend::NotNow(const Status& st) {
+  const Code c = st.code();
+  return c == Code::kRangeUnavailable || c == Code::kNotOwner || c == Code::kStaleEpoch ||
+         c == Code::kUnavailable;
 }
 
-Status ClusterBackend::AwaitOwner(uint64_t range, std::string_view node,
-                                  std::chrono::steady_clock::time_point deadline) {
+Status ClusterBackend::AwaitMap(const std::function<Result<bool>()>& shown,
+                                std::chrono::steady_clock::time_point deadline) {
   while (std::chrono::steady_clock::now() < deadline) {
-    RANGEKV_ASSIGN_OR_RETURN(std::vector<RangeStatus> ranges, Ranges());
-    for (const RangeStatus& r : ranges) {
-      if (r.id == range && r.owner && *r.owner == node) return Status::Ok();
-    }
+    RANGEKV_ASSIGN_OR_RETURN(bool yes, shown());
+    if (yes) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return Status::Ok();  // written; this client's map is only slow to show it

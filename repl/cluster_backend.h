@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,11 +65,11 @@ class ClusterBackend : public ClientBackend {
   // A transfer waits for the target to catch up and for ZooKeeper; it is
   // asked again while the owner is not ready or this map is behind.
   static constexpr std::chrono::milliseconds kTransferTimeout{10000};
-  // Until this client's map names `node` owner of `range` (or deadline).
-  Status AwaitOwner(uint64_t range, std::string_view node,
-                    std::chrono::steady_clock::time_point deadline);
-  // Until this client's map shows a range starting at key (or deadline).
-  Status AwaitBoundary(std::string_view key, std::chrono::steady_clock::time_point deadline);
+  // Until shown() holds in this client's map (or deadline: the change is
+  // written, the map only slow to show it).
+  Status AwaitMap(const std::function<Result<bool>()>& shown,
+                  std::chrono::steady_clock::time_point deadline);
+  static bool NotNow(const Status& st);
   std::optional<std::map<uint64_t, RangeProgress>> QueryOwnerRangeStatus(
       const std::string& owner_id, const std::string& owner_address);
 

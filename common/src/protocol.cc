@@ -233,22 +233,26 @@ Status Validate(const Request& req) {
   return Status::Ok();
 }
 
-Request MakeTransfer(RangeId range, Epoch epoch, std::string target) {
+namespace {
+// An operator's request to the owner of `range` at `epoch` (0: any).
+Request ToOwner(OpKind kind, RangeId range, Epoch epoch) {
   Request req;
   req.id = 1;
-  req.kind = OpKind::kTransfer;
+  req.kind = kind;
   req.range = range;
   req.epoch = epoch;
+  return req;
+}
+}  // namespace
+
+Request MakeTransfer(RangeId range, Epoch epoch, std::string target) {
+  Request req = ToOwner(OpKind::kTransfer, range, epoch);
   req.transfer_to = std::move(target);
   return req;
 }
 
 Request MakeSplit(RangeId range, Epoch epoch, std::string key) {
-  Request req;
-  req.id = 1;
-  req.kind = OpKind::kSplit;
-  req.range = range;
-  req.epoch = epoch;
+  Request req = ToOwner(OpKind::kSplit, range, epoch);
   req.ops.push_back(WriteOp::Delete(std::move(key)));  // the key alone, like a get
   return req;
 }

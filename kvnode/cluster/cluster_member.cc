@@ -511,7 +511,9 @@ void ClusterMember::Worker::Reconcile() {
     LOG_INFO((serving_ ? "cluster map changed" : "joined cluster " + options_.cluster)
              << ": serving " << report.served << " of " << read->map.ranges.size()
              << " ranges (opened " << JoinIds(report.opened) << ", closed "
-             << JoinIds(report.closed) << ", failed " << JoinIds(report.failed) << ") in " << took
+             << JoinIds(report.closed) << ", failed " << JoinIds(report.failed)
+             << (report.derived.empty() ? "" : ", built from a split " + JoinIds(report.derived))
+             << ") in " << took
              << " ms");
   }
   serving_ = true;

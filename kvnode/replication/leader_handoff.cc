@@ -39,6 +39,14 @@ std::string Join(const std::vector<NodeId>& ids) {
 }  // namespace
 
 void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
+  const NodeId target(req.transfer_to);
+  OnOperatorRequest(req, std::move(reply), [&](std::function<void(Status)> done) {
+    return StartTransfer(target, std::move(done));
+  });
+}
+
+void Leader::OnOperatorRequest(const proto::Request& req, Replicator::Reply reply,
+                               const std::function<Status(std::function<void(Status)>)>& start) {
   const uint64_t rid = req.id;
   if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
     return reply(proto::Response::Error(
@@ -47,7 +55,7 @@ void Leader::OnTransfer(proto::Request req, Replicator::Reply reply) {
                                            std::to_string(req.epoch.value()))));
   }
   auto shared = std::make_shared<Replicator::Reply>(std::move(reply));
-  Status st = StartTransfer(NodeId(req.transfer_to), [shared, rid](Status st) {
+  Status st = start([shared, rid](Status st) {
     (*shared)(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
   });
   if (!st.ok()) (*shared)(proto::Response::Error(rid, std::move(st)));

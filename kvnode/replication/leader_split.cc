@@ -30,22 +30,9 @@
 namespace rangekv::kvnode::replication {
 
 void Leader::OnSplit(proto::Request req, Replicator::Reply reply) {
-  const uint64_t rid = req.id;
-  auto refuse = [&](Status st) { reply(proto::Response::Error(rid, std::move(st))); };
-  if (req.ops.empty()) {
-    return refuse(Status(Code::kBadRequest, Name(range_.info.id) + ": split needs a key"));
-  }
-  if (req.epoch.value() != 0 && req.epoch != range_.info.epoch) {
-    return refuse(Status(Code::kStaleEpoch,
-                         Name(range_.info.id) + ": owned at epoch " +
-                             std::to_string(range_.info.epoch.value()) + ", not " +
-                             std::to_string(req.epoch.value())));
-  }
-  auto shared = std::make_shared<Replicator::Reply>(std::move(reply));
-  Status st = StartSplit(req.ops.front().key, [shared, rid](Status st) {
-    (*shared)(st.ok() ? Pong(rid) : proto::Response::Error(rid, std::move(st)));
-  });
-  if (!st.ok()) (*shared)(proto::Response::Error(rid, std::move(st)));
+  const std::string key = req.ops.empty() ? std::string() : req.ops.front().key;  // Validate: 1 op
+  OnOperatorRequest(req, std::move(reply),
+                    [&](std::function<void(Status)> done) { return StartSplit(key, std::move(done)); });
 }
 
 Status Leader::StartSplit(const std::string& key, std::function<void(Status)> done) {

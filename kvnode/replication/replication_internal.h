@@ -118,6 +118,12 @@ class Leader {
   void OnTransfer(proto::Request req, Replicator::Reply reply);
   // A split of the range at req.ops[0].key (leader_split.cc).
   void OnSplit(proto::Request req, Replicator::Reply reply);
+  // An operator's request (transfer, split) at req.epoch (0: any): refused
+  // with STALE_EPOCH when this leader is at another, else start(done) runs
+  // and the request is answered pong or with the error start returned or
+  // done got.
+  void OnOperatorRequest(const proto::Request& req, Replicator::Reply reply,
+                         const std::function<Status(std::function<void(Status)>)>& start);
   void OnLog();
   void Tick();
   proto::RangeStatus Report() const;

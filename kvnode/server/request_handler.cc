@@ -3,8 +3,6 @@
 #include <chrono>
 #include <utility>
 
-#include "common/escape.h"
-
 namespace rangekv::kvnode {
 namespace {
 
@@ -93,49 +91,26 @@ std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
   return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
 }
 
-// After a split the parent's store drops the keys of the part split off
-// (RangeStore::RetainOnly narrows its bounds first): a read that reached it
-// through a table from before the split must be refused, never answered
-// "not found". Checked before the read and, for an absent key, after it
-// too, since the keys may have gone in between.
-static proto::Response OutsideAfterSplit(uint64_t id, const RangeStore& store, std::string_view key) {
-  return proto::Response::Error(
-      id, Status(Code::kNotOwner, "key " + QuoteIfNeeded(key) + " is no longer in range " +
-                                      std::to_string(store.id().value()) + " " +
-                                      store.bounds().ToString() + " (it was split)"));
-}
-
 proto::Response RequestHandler::Get(const proto::Request& req) const {
   const std::string& key = req.ops.front().key;  // Validate checked the arity
   Route route = node_.RouteKey(req.range, req.epoch, key, ReadAccess(req));
   if (!route.ok()) return RouteError(req.id, std::move(route));
-  if (!route.store->bounds().Contains(key)) return OutsideAfterSplit(req.id, *route.store, key);
-  std::optional<proto::Entry> e = route.store->Get(key);
-  if (!e && !route.store->bounds().Contains(key)) {
-    return OutsideAfterSplit(req.id, *route.store, key);
-  }
-  if (!e) return MakeResponse(req.id, proto::Response::Kind::kNotFound);
+  Result<std::optional<proto::Entry>> e = route.store->GetInBounds(key);
+  if (!e.ok()) return proto::Response::Error(req.id, e.status());
+  if (!*e) return MakeResponse(req.id, proto::Response::Kind::kNotFound);
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kFound);
-  r.found = std::move(*e);
+  r.found = std::move(**e);
   return r;
 }
 
 proto::Response RequestHandler::Scan(const proto::Request& req) const {
   Route route = node_.RouteKey(req.range, req.epoch, req.scan_start, ReadAccess(req));
   if (!route.ok()) return RouteError(req.id, std::move(route));
-  const std::shared_ptr<RangeStore>& store = route.store;
   proto::Response r = MakeResponse(req.id, proto::Response::Kind::kEntries);
-  // Stop at the range's end; `more` then tells the caller to go on there.
-  const KeyRange bounds = store->bounds();
-  if (!bounds.Contains(req.scan_start)) return OutsideAfterSplit(req.id, *store, req.scan_start);
-  const std::optional<std::string>& range_end = bounds.end();
-  bool clamped = range_end && (!req.scan_end || *range_end < *req.scan_end);
-  const std::optional<std::string>& end = clamped ? range_end : req.scan_end;
-  if (end && *end <= req.scan_start) return r;  // empty span: nothing to ask the store
   uint32_t limit = req.scan_limit == 0 ? proto::Limits::kDefaultScanLimit : req.scan_limit;
-  r.entries = store->Scan(req.scan_start, end, limit, &r.more);
-  if (store->bounds() != bounds) return OutsideAfterSplit(req.id, *store, req.scan_start);
-  if (clamped) r.more = true;
+  auto entries = route.store->ScanInBounds(req.scan_start, req.scan_end, limit, &r.more);
+  if (!entries.ok()) return proto::Response::Error(req.id, entries.status());
+  r.entries = std::move(*entries);
   return r;
 }
 

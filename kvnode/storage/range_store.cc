@@ -62,6 +62,38 @@ std::vector<proto::Entry> RangeStore::Scan(std::string_view start,
   return impl_->map.Scan(start, end, limit, more);
 }
 
+Status RangeStore::Impl::Outside(std::string_view key) const {
+  return Status(Code::kNotOwner, "key " + QuoteIfNeeded(key) + " is outside range " +
+                                     std::to_string(id.value()) + " " + bounds().ToString() +
+                                     " (it was split)");
+}
+
+// The bounds are checked before the read and, for an absent key, after it
+// too: RetainOnly narrows them before it drops the keys, so an absent key
+// still inside them afterwards was absent indeed.
+Result<std::optional<proto::Entry>> RangeStore::GetInBounds(std::string_view key) const {
+  if (!impl_->InBounds(key)) return impl_->Outside(key);
+  std::optional<proto::Entry> e = impl_->map.Get(key);
+  if (!e && !impl_->InBounds(key)) return impl_->Outside(key);
+  return e;
+}
+
+Result<std::vector<proto::Entry>> RangeStore::ScanInBounds(std::string_view start,
+                                                           const std::optional<std::string>& end,
+                                                           uint32_t limit, bool* more) const {
+  const KeyRange b = impl_->bounds();
+  if (!b.Contains(start)) return impl_->Outside(start);
+  // Stop at the range's end; `more` then tells the caller to go on there.
+  const bool clamped = b.end() && (!end || *b.end() < *end);
+  const std::optional<std::string>& stop = clamped ? b.end() : end;
+  *more = false;
+  if (stop && *stop <= start) return std::vector<proto::Entry>();
+  std::vector<proto::Entry> out = impl_->map.Scan(start, stop, limit, more);
+  if (impl_->bounds() != b) return impl_->Outside(start);  // narrowed meanwhile
+  if (clamped) *more = true;
+  return out;
+}
+
 void RangeStore::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) {
   impl_->Write(std::move(ops), std::move(cb));
 }
@@ -103,13 +135,18 @@ Status RangeStore::Impl::CheckOps(const std::vector<proto::WriteOp>& ops) const 
                                          " bytes exceeds " +
                                          std::to_string(proto::Limits::kMaxValueBytes));
     }
-    if (const KeyRange b = bounds(); !b.Contains(op.key)) {
-      // NOT_OWNER: after a split the key belongs to another range, which
-      // the client finds in the map.
-      return Status(Code::kNotOwner, "key " + QuoteIfNeeded(op.key) + " is outside range " +
-                                         std::to_string(id.value()) + " " + b.ToString());
+  }
+  const std::string* outside = nullptr;
+  {
+    MutexLock lock(bounds_mu_);  // one lock for the whole batch, no copy
+    for (const proto::WriteOp& op : ops) {
+      if (!bounds_.Contains(op.key)) {
+        outside = &op.key;
+        break;
+      }
     }
   }
+  if (outside != nullptr) return Outside(*outside);
   return Status::Ok();
 }
 

@@ -178,6 +178,15 @@ class RangeStore {
   // in key order; *more is set when entries remain past the limit.
   std::vector<proto::Entry> Scan(std::string_view start, const std::optional<std::string>& end,
                                  uint32_t limit, bool* more) const;
+  // The reads a server answers with: NOT_OWNER for a key (a scan's start)
+  // outside bounds(), so a read that reached the store through a table
+  // from before a split is refused, never answered "not found" after the
+  // keys split off were dropped. The scan stops at the bounds' end (*more
+  // is then set: the rest is in the next range).
+  Result<std::optional<proto::Entry>> GetInBounds(std::string_view key) const;
+  Result<std::vector<proto::Entry>> ScanInBounds(std::string_view start,
+                                                 const std::optional<std::string>& end,
+                                                 uint32_t limit, bool* more) const;
 
   // Appends ops as one atomic record. cb runs exactly once, on the log
   // thread (or inline for an immediate error such as CAS_FAILED): with the

@@ -122,13 +122,22 @@ struct RangeStore::Impl {
     MutexLock lock(bounds_mu_);
     bounds_ = std::move(b);
   }
+  // Whether the key is inside the bounds (no copy of them: the read path
+  // asks this for every request).
+  bool InBounds(std::string_view key) const EXCLUDES(bounds_mu_) {
+    MutexLock lock(bounds_mu_);
+    return bounds_.Contains(key);
+  }
+  // NOT_OWNER for a key outside the bounds: after a split it belongs to
+  // another range, which the client finds in the map.
+  Status Outside(std::string_view key) const;
   Mutex close_mu;
   bool closed GUARDED_BY(close_mu) = false;
   Status close_status GUARDED_BY(close_mu);
 
   // range_store.cc
   void Write(std::vector<proto::WriteOp> ops, WriteCallback cb);
-  Status CheckOps(const std::vector<proto::WriteOp>& ops) const;
+  Status CheckOps(const std::vector<proto::WriteOp>& ops) const EXCLUDES(bounds_mu_);
   Status Close() EXCLUDES(close_mu);
 
   // range_store_log.cc
