@@ -101,8 +101,9 @@
 // every check treats as a match.
 //
 //   - NodeInfo "load": for each range the node owns, the requests a second
-//     its owner admitted lately ("<range id>:<n>", ascending id); refreshed
-//     every few seconds when it changes much. The coordinator balances
+//     its owner admitted over the last three seconds ("<range id>:<n>",
+//     ascending id); looked at every second, rewritten when a range came
+//     or went or its figure changed much. The coordinator balances
 //     owners by it (coordinator/planner.h, balance).
 //   - RangeInfo "move_to": the coordinator asks the owner to hand the range
 //     to this in-sync replica (a transfer, docs/elastic.md §5). The

@@ -168,6 +168,13 @@ struct OwnerHint {
   address @1 :Text;
   epoch @2 :UInt64;
   rangeId @3 :UInt64;
+  # The range's bounds [start, end) and generation, when the node sent them
+  # (hasBounds); end absent (hasEnd false) means to the end of the key space.
+  hasBounds @4 :Bool;
+  start @5 :Data;
+  hasEnd @6 :Bool;
+  end @7 :Data;
+  generation @8 :UInt64;
 }
 
 struct Error {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/key_range.h"
 #include "common/types.h"
 #include "rangekv/status.h"
 
@@ -107,6 +108,11 @@ struct OwnerHint {
   std::string address;
   Epoch epoch{0};
   RangeId range{0};
+  // The range's layout as the answering node knows it (nodes since splits
+  // fill them): a client whose map predates a split or a move corrects its
+  // copy from the answer without waiting for ZooKeeper.
+  std::optional<KeyRange> bounds{};
+  uint64_t generation = 0;
   friend bool operator==(const OwnerHint&, const OwnerHint&) = default;
 };
 

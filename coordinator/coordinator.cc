@@ -290,6 +290,14 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
   snap.balance = options_.balance;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = balance_asked_.begin(); it != balance_asked_.end();) {
+    if (now - it->second >= kBalanceCooldown) {
+      it = balance_asked_.erase(it);
+    } else {
+      snap.recently_moved.insert((it++)->first);
+    }
+  }
   Plan plan = PlanReconcile(snap);
   LogNotes(plan.notes);
   if (plan.recheck_after) ArmRecheck(*plan.recheck_after);

@@ -224,6 +224,10 @@ class Coordinator {
   std::string last_leader_;  // id of the leader last logged
   std::optional<cluster::ClusterConfig> warned_config_;
   std::map<RangeId, Epoch> known_epochs_;
+  // When this coordinator last asked each range's owner to move it for
+  // balance (planner.h, kBalanceCooldown). Lost on a failover: the next
+  // leader may move a range sooner, no harm done.
+  std::map<RangeId, std::chrono::steady_clock::time_point> balance_asked_;
   // The last valid record of each range read or written: whom a damaged
   // znode's data is with.
   std::map<RangeId, cluster::RangeInfo> last_valid_;

@@ -236,6 +236,9 @@ asio::awaitable<bool> Coordinator::Write(zkawait::Calls& z, const RangeWrite& w)
         break;
     }
   });
+  if (w.kind == WriteKind::kBalance && r.move_to) {
+    balance_asked_[r.id] = std::chrono::steady_clock::now();
+  }
   if (w.kind == WriteKind::kPromote) {
     LogPromotion(w, what);
   } else if (w.kind == WriteKind::kRepair) {

@@ -121,6 +121,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,8 @@ struct ClusterSnapshot {
   std::chrono::milliseconds replace_after{0};
   // Whether owners are balanced (PlanBalance below).
   bool balance = false;
+  // Ranges moved for balance within kBalanceCooldown: not moved again yet.
+  std::set<RangeId> recently_moved;
 };
 
 enum class WriteKind : uint8_t {
@@ -207,13 +210,20 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // the ranges they own ("load"; a range counts with the highest load any
 // node reports for it, so one just moved is not taken for idle), or by
 // ranges owned when the whole cluster
-// serves fewer than kBalanceMinQps. When the hottest carries more than the
+// serves fewer than kBalanceMinQps. By load, only once every range is in
+// its owner's report (a range just moved or split off is not yet, and
+// would count as idle). When the hottest carries more than the
 // coldest by more than max(kBalanceMinGapQps, a fifth of its own) (by
 // count: by 2 or more), one range the hottest owns and the coldest holds
 // in sync gets move_to = coldest (kBalance): the one whose load is nearest
-// half the gap, below it. The owner performs the move (a transfer) and its
+// half the gap, below it, among those not moved for balance within
+// kBalanceCooldown. The owner performs the move (a transfer) and its
 // record clears move_to; one move at a time, so the loads it reports next
 // decide the next.
+// A range moved for balance is not moved again for this long: request
+// rates jitter by a quarter from one look to the next, and without it the
+// same range went back and forth between two nodes every few seconds.
+inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;
 inline constexpr uint64_t kBalanceMinGapQps = 100;
 void PlanBalance(const ClusterSnapshot& snapshot, Plan& plan);

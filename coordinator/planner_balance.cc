@@ -76,6 +76,17 @@ uint64_t RangeLoad(const ClusterSnapshot& s, RangeId id) {
   return q;
 }
 
+// Every range owned by a node fit to own is in that node's report. Until
+// then a range just moved (or split off) counts only its previous owner's
+// stale figure, or nothing, and a move planned on that overshoots.
+bool LoadsSettled(const ClusterSnapshot& s) {
+  for (const auto& [id, z] : s.ranges) {
+    if (!z.info->owner || !Fit(s, *z.info->owner)) continue;
+    if (!Live(s, *z.info->owner)->load.count(id)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
@@ -97,6 +108,7 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
   uint64_t total = 0;
   for (const auto& [id, l] : load) total += l.qps;
   const bool by_load = total >= kBalanceMinQps;
+  if (by_load && !LoadsSettled(s)) return;
   auto metric = [&](const NodeLoad& l) { return by_load ? l.qps : static_cast<uint64_t>(l.owned); };
   auto hot = std::max_element(load.begin(), load.end(), [&](const auto& a, const auto& b) {
     return metric(a.second) < metric(b.second);
@@ -114,7 +126,10 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
   uint64_t best_q = 0;
   uint64_t best_miss = UINT64_MAX;
   for (const auto& [id, z] : s.ranges) {
-    if (z.info->owner != hot->first || !CanMove(s, *z.info, cold->first)) continue;
+    if (z.info->owner != hot->first || s.recently_moved.count(id) ||
+        !CanMove(s, *z.info, cold->first)) {
+      continue;
+    }
     uint64_t q = 1;
     if (by_load) {
       q = RangeLoad(s, id);

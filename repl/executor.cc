@@ -75,7 +75,7 @@ struct Runner {
     if (!nodes.ok()) return Failed(nodes.status());
     auto ranges = backend.Ranges();
     if (!ranges.ok()) return Failed(ranges.status());
-    return Ok(FormatStatus(id->cluster, id->zookeeper, *nodes, *ranges));
+    return Ok(FormatStatus(id->cluster, id->zookeeper, *nodes, *ranges, backend.Progress(*ranges)));
   }
   Reply operator()(const ConsistencyCommand& c) {
     if (!c.set) return Ok(std::string(ConsistencyName(backend.consistency())) + "\n");

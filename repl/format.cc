@@ -136,7 +136,8 @@ std::string FormatLocate(const RangeStatus& r) {
 
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
                          const std::vector<NodeStatus>& nodes,
-                         const std::vector<RangeStatus>& ranges) {
+                         const std::vector<RangeStatus>& ranges,
+                         const std::map<uint64_t, RangeProgress>& progress) {
   size_t up = 0, active = 0, unavailable = 0, ownerless = 0;
   for (const auto& n : nodes) up += n.up ? 1 : 0;
   for (const auto& r : ranges) {
@@ -160,6 +161,25 @@ std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
   if (!owned.empty()) {
     out += "owned:";
     for (const auto& [id, n] : owned) out += " " + id + " " + std::to_string(n);
+    out += "\n";
+  }
+  // Requests a second per node, as its owned ranges report them, and each
+  // node's share: whether the requests (not only the ranges) are spread.
+  std::map<std::string, uint64_t> qps;
+  uint64_t total = 0;
+  for (const auto& n : nodes) qps[n.id] = 0;
+  for (const auto& r : ranges) {
+    auto p = progress.find(r.id);
+    if (!r.owner || p == progress.end()) continue;
+    qps[*r.owner] += p->second.requests_per_sec;
+    total += p->second.requests_per_sec;
+  }
+  if (!progress.empty() && !qps.empty()) {
+    out += "load:";
+    for (const auto& [id, q] : qps) {
+      out += " " + id + " " + std::to_string(q) + " req/s";
+      if (total > 0) out += " (" + std::to_string((q * 100 + total / 2) / total) + "%)";
+    }
     out += "\n";
   }
   return out;

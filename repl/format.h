@@ -83,9 +83,12 @@ std::string FormatNodes(const std::vector<NodeStatus>& nodes);
 std::string FormatRanges(const std::vector<RangeStatus>& ranges,
                          const std::map<uint64_t, RangeProgress>& progress = {});
 std::string FormatLocate(const RangeStatus& range);
+// progress (as for FormatRanges) adds a line "load:" with each node's
+// requests a second over the ranges it owns and its share of them.
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
                          const std::vector<NodeStatus>& nodes,
-                         const std::vector<RangeStatus>& ranges);
+                         const std::vector<RangeStatus>& ranges,
+                         const std::map<uint64_t, RangeProgress>& progress = {});
 
 // Usage of every command (topic empty) or of one (topic = canonical name),
 // plus a short note on quoting when listing all.

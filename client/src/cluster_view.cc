@@ -11,6 +11,7 @@
 namespace rangekv::client_internal {
 
 using cluster::ClusterMap;
+using cluster::RangeInfo;
 
 // One reconcile run: the map being built plus the run's continuation.
 struct ClusterView::ReadState {
@@ -160,6 +161,59 @@ std::shared_ptr<const ClusterMap> ClusterView::Current() const {
 
 void ClusterView::Refresh() {
   if (reconciler_) reconciler_->TriggerNow();
+}
+
+void ClusterView::Learn(const proto::OwnerHint& hint) {
+  MutexLock lock(mu_);
+  auto patched = std::make_shared<ClusterMap>(*map_);
+  if (ApplyHint(*patched, hint)) map_ = std::move(patched);
+}
+
+bool ApplyHint(ClusterMap& map, const proto::OwnerHint& hint) {
+  if (!hint.bounds || hint.range.value() == 0 || hint.node_id.empty()) return false;
+  const KeyRange& b = *hint.bounds;
+  auto known = map.ranges.find(hint.range);
+  if (known != map.ranges.end()) {
+    const RangeInfo& k = known->second;
+    if (std::tie(k.generation, k.epoch) >= std::tie(hint.generation, hint.epoch)) return false;
+  }
+  for (auto it = map.ranges.begin(); it != map.ranges.end();) {
+    RangeInfo& o = it->second;
+    if (o.id == hint.range || !o.bounds.Overlaps(b) || o.generation >= hint.generation) {
+      ++it;
+      continue;
+    }
+    // What o still covers outside the hinted bounds, when that is one span.
+    const bool left = o.bounds.start() < b.start();
+    const bool right = b.end() && (!o.bounds.end() || *b.end() < *o.bounds.end());
+    if (left && !right) {
+      o.bounds = KeyRange(o.bounds.start(), b.start());
+    } else if (right && !left) {
+      o.bounds = KeyRange(*b.end(), o.bounds.end());
+    } else {
+      it = map.ranges.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  RangeInfo r = known != map.ranges.end() ? known->second : RangeInfo{};
+  r.id = hint.range;
+  r.bounds = b;
+  r.epoch = hint.epoch;
+  r.generation = hint.generation;
+  r.owner = NodeId(hint.node_id);
+  r.state = cluster::RangeState::kActive;
+  if (std::find(r.replicas.begin(), r.replicas.end(), *r.owner) == r.replicas.end()) {
+    r.replicas.push_back(*r.owner);
+  }
+  map.ranges[hint.range] = std::move(r);
+  if (!hint.address.empty() && map.Node(NodeId(hint.node_id)) == nullptr) {
+    cluster::NodeInfo n;
+    n.id = NodeId(hint.node_id);
+    n.address = hint.address;
+    map.live_nodes[n.id] = std::move(n);
+  }
+  return true;
 }
 
 uint64_t ClusterView::generation() const {

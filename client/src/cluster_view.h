@@ -34,11 +34,21 @@
 #include "common/asio.h"
 #include "common/cluster_map.h"
 #include "common/mutex.h"
+#include "common/protocol.h"
 #include "common/zk/reconciler.h"
 #include "common/zk/session.h"
 #include "rangekv/status.h"
 
 namespace rangekv::client_internal {
+
+// Corrects map from a node's NOT_OWNER or STALE_EPOCH answer that carries
+// the range's layout (hint.bounds): the range takes the hinted bounds,
+// owner and epoch unless map already knows it at a newer (generation,
+// epoch); other ranges of an older generation that overlap those bounds
+// are cut back to what lies outside them, or dropped (a hole is routed
+// after a re-read, never guessed). The owner's address joins the live
+// nodes when map does not know the node. True when map changed.
+bool ApplyHint(cluster::ClusterMap& map, const proto::OwnerHint& hint);
 
 class ClusterView {
  public:
@@ -61,6 +71,9 @@ class ClusterView {
   std::shared_ptr<const cluster::ClusterMap> Current() const EXCLUDES(mu_);
   // Asks for a re-read soon (coalesced). Non-blocking.
   void Refresh();
+  // Publishes the current map corrected by hint (ApplyHint), until the
+  // next read replaces it. Non-blocking.
+  void Learn(const proto::OwnerHint& hint) EXCLUDES(mu_);
   // Completed reads so far.
   uint64_t generation() const EXCLUDES(mu_);
 

@@ -14,8 +14,8 @@ using cluster::RangeInfo;
 
 namespace {
 
-constexpr std::chrono::milliseconds kInitialBackoff{10};
-constexpr std::chrono::milliseconds kMaxBackoff{500};
+constexpr std::chrono::milliseconds kInitialBackoff{2};
+constexpr std::chrono::milliseconds kMaxBackoff{100};
 // NOT_OWNER hints followed in a row before falling back to the map: two
 // nodes that disagree must not bounce a request forever.
 constexpr int kMaxHintHops = 3;
@@ -266,6 +266,13 @@ void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) 
         // refuses a stale read: the next replica may hold it.
         if (call->stale) return TryElsewhere(std::move(call), r->error);
         view_->Refresh();
+        if (r->hint && r->hint->bounds && call->hops < kMaxHintHops) {
+          // The answer carries the range's layout: route by the corrected
+          // map at once (a range split off on the same node included).
+          view_->Learn(*r->hint);
+          ++call->hops;
+          return Dispatch(std::move(call));
+        }
         if (r->hint && !r->hint->address.empty() && r->hint->address != call->target &&
             call->hops < kMaxHintHops) {
           ++call->hops;
@@ -273,7 +280,10 @@ void Router::OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r) 
           return Dispatch(std::move(call));
         }
         return RetryLater(std::move(call), r->error);
-      case Code::kRangeUnavailable: case Code::kStaleEpoch:
+      case Code::kStaleEpoch:
+        if (r->hint && r->hint->bounds) view_->Learn(*r->hint);
+        return TryElsewhere(std::move(call), r->error);
+      case Code::kRangeUnavailable:
         return TryElsewhere(std::move(call), r->error);
       default: break;
     }

@@ -99,6 +99,11 @@ Gauge GaugeFamily::WithLabels(const Labels& labels) const {
       "gauge labels", LabelText(labels), [&] { return Gauge(&f_->Add(labels)); }, Gauge());
 }
 
+void GaugeFamily::Remove(Gauge& g) const {
+  if (f_ != nullptr && g.g_ != nullptr) f_->Remove(g.g_);
+  g.g_ = nullptr;
+}
+
 Histogram HistogramFamily::WithLabels(const Labels& labels) const {
   if (f_ == nullptr) return Histogram();
   return Guarded(

@@ -80,6 +80,7 @@ class Gauge {
   bool attached() const { return g_ != nullptr; }
 
  private:
+  friend class GaugeFamily;
   prometheus::Gauge* g_ = nullptr;
 };
 
@@ -111,6 +112,9 @@ class GaugeFamily {
   GaugeFamily() = default;
   explicit GaugeFamily(prometheus::Family<prometheus::Gauge>* f) : f_(f) {}
   Gauge WithLabels(const Labels& labels = {}) const;
+  // Drops the series (a range this node no longer owns); g is detached
+  // and must not be used again.
+  void Remove(Gauge& g) const;
 
  private:
   prometheus::Family<prometheus::Gauge>* f_ = nullptr;

@@ -433,6 +433,15 @@ void EncodeResponse(const Response& resp, std::string& out) {
         h.setAddress(resp.hint->address);
         h.setEpoch(resp.hint->epoch.value());
         h.setRangeId(resp.hint->range.value());
+        if (const auto& b = resp.hint->bounds) {
+          h.setHasBounds(true);
+          h.setStart(Bytes(b->start()));
+          if (b->end()) {
+            h.setHasEnd(true);
+            h.setEnd(Bytes(*b->end()));
+          }
+          h.setGeneration(resp.hint->generation);
+        }
       }
       break;
     }
@@ -488,6 +497,16 @@ Result<Response> DecodeResponse(std::string_view payload) {
           auto h = e.getOwnerHint();
           resp.hint = OwnerHint{h.getNodeId().cStr(), h.getAddress().cStr(), Epoch(h.getEpoch()),
                                 RangeId(h.getRangeId())};
+          if (h.getHasBounds()) {
+            std::string start = Str(h.getStart());
+            std::optional<std::string> end;
+            if (h.getHasEnd()) end = Str(h.getEnd());
+            // A hint whose bounds are empty or reversed is ignored, not trusted.
+            if (!end || start < *end) {
+              resp.hint->bounds = KeyRange(std::move(start), std::move(end));
+              resp.hint->generation = h.getGeneration();
+            }
+          }
         }
         break;
       }

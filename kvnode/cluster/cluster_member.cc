@@ -1,5 +1,6 @@
 #include "kvnode/cluster/cluster_member.h"
 
+#include <deque>
 #include <algorithm>
 #include <optional>
 #include <sstream>
@@ -23,7 +24,11 @@ constexpr milliseconds kBackoffInitial{100};
 constexpr milliseconds kBackoffMax{5000};
 constexpr milliseconds kReconcileRetry{500};
 constexpr milliseconds kSplitRetry{20};
-constexpr milliseconds kLoadPeriod{3000};
+// Request counts are looked at every second and each range's rate taken
+// over the last three: a range this node just took over is reported a
+// second later (the coordinator waits for that before its next move).
+constexpr milliseconds kLoadPeriod{1000};
+constexpr milliseconds kLoadSpan{3000};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 
@@ -162,7 +167,9 @@ class ClusterMember::Worker {
   std::optional<Clock::time_point> reconcile_retry_at_;
   // Load reports (cluster_map.h "load"): the request counts at the last look.
   Clock::time_point load_at_{};
-  std::map<RangeId, uint64_t> load_counts_;
+  // Per owned range: (when, request count) at the looks of the last
+  // kLoadSpan, oldest first.
+  std::map<RangeId, std::deque<std::pair<Clock::time_point, uint64_t>>> load_looks_;
   std::string last_read_error_;
   // Another incarnation's registration of our id, and since when we have
   // seen that session hold it (a wiped or replaced data directory restarted
@@ -576,24 +583,38 @@ void ClusterMember::Worker::SyncSuspect() {
   }
 }
 
-// Every few seconds: the requests a second of each range this node owns,
-// in its znode when they changed much (the coordinator balances owners by
+// Every second: the requests a second of each range this node owns (over
+// the last three seconds), in its znode when they changed much (the coordinator balances owners by
 // them; cluster_map.h "load").
 void ClusterMember::Worker::SyncLoad() {
   const Clock::time_point now = Clock::now();
   if (!registered_ || options_.self.opening || now - load_at_ < kLoadPeriod) return;
-  const double secs = std::chrono::duration<double>(now - load_at_).count();
-  const bool first = load_at_ == Clock::time_point{};
   load_at_ = now;
-  std::map<RangeId, uint64_t> counts = node_.OwnedRequestCounts();
+  const std::map<RangeId, Node::OwnedCounts> counts = node_.OwnedRequestCounts();
   std::map<RangeId, uint32_t> load;
-  for (const auto& [id, n] : counts) {
-    auto before = load_counts_.find(id);
-    if (before == load_counts_.end() || n < before->second) continue;  // new: next time
-    load[id] = static_cast<uint32_t>(std::min(4e9, static_cast<double>(n - before->second) / secs));
+  std::map<RangeId, NodeMetrics::OwnedRange> owned;
+  for (auto it = load_looks_.begin(); it != load_looks_.end();) {
+    it = counts.count(it->first) ? std::next(it) : load_looks_.erase(it);
   }
-  load_counts_ = std::move(counts);
-  if (first) return;
+  for (const auto& [id, c] : counts) {
+    owned[id] = {c.keys, c.bytes, 0};
+    const uint64_t n = c.requests;
+    auto& looks = load_looks_[id];
+    if (!looks.empty() && n < looks.back().second) looks.clear();  // a new slot
+    looks.emplace_back(now, n);
+    while (looks.size() > 2 && now - looks[1].first >= kLoadSpan) looks.pop_front();
+    if (looks.size() < 2) continue;  // new: next time
+    const double secs = std::chrono::duration<double>(now - looks.front().first).count();
+    load[id] = static_cast<uint32_t>(
+        std::min(4e9, static_cast<double>(n - looks.front().second) / secs));
+    owned[id].requests_per_sec = load[id];
+  }
+  if (metrics_ != nullptr) {
+    metrics_->SetOwnedRanges(owned);
+    if (const Replicator* r = node_.replicator()) {
+      metrics_->SetRangeChanges(r->splits_done(), r->transfers_done());
+    }
+  }
   // Rewritten only when a range came or went, or moved by a quarter (and
   // 50 requests/s): a busy cluster's loads jitter all the time.
   const std::map<RangeId, uint32_t>& old = options_.self.load;

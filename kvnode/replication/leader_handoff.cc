@@ -177,10 +177,11 @@ void Leader::ResignAfterHandoff() {
 void Leader::EndHandoff(Status st) {
   if (st.ok()) {
     handed_off_ = true;
+    ++ctx_.transfers_done;
     auto live = range_.live.find(handoff_->target);
     range_.slot->set_handed_to(std::make_shared<const proto::OwnerHint>(proto::OwnerHint{
         handoff_->target.str(), live == range_.live.end() ? "" : live->second.address,
-        range_.info.epoch.Next(), range_.info.id}));
+        range_.info.epoch.Next(), range_.info.id, range_.info.bounds, range_.info.generation}));
     LOG_INFO(Name(range_.info.id) << ": handed over to " << handoff_->target.str());
   } else {
     LOG_WARN(st.message());

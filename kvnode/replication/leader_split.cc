@@ -61,8 +61,8 @@ Status Leader::StartSplit(const std::string& key, std::function<void(Status)> do
 
 // Once a second: a split by size (the map's bytes past split_bytes, at the
 // key that halves them) or by load (past split_qps for the whole window,
-// at the median of the sampled keys). The owner decides: it holds the data
-// and sees the traffic.
+// at the median of the sampled keys; load_history.h). The owner decides:
+// it holds the data and sees the traffic.
 void Leader::CheckAutoSplit() {
   const Clock::time_point now = Clock::now();
   if (now < next_auto_check_) return;
@@ -73,29 +73,21 @@ void Leader::CheckAutoSplit() {
   const uint64_t served = count - load_count_;
   load_count_ = count;
   if (first || split_ || !begun_) return;
-  std::vector<std::string> samples = range_.slot->TakeSamples();
   const ReplicationOptions& o = ctx_.options;
   const double secs = std::chrono::duration<double>(elapsed).count();
   const double qps = secs > 0 ? static_cast<double>(served) / secs : 0;
   last_qps_ = static_cast<uint32_t>(std::min(qps, 4e9));
-  if (o.split_qps != 0 && qps > o.split_qps) {
-    if (!hot_since_) hot_since_ = now;
-    load_samples_.insert(load_samples_.end(), samples.begin(), samples.end());
-  } else {
-    hot_since_.reset();
-    load_samples_.clear();
-  }
+  RangeSlot& slot = *range_.slot;
+  slot.RecordLoad({now, qps, slot.TakeSamples()}, o.split_load_window + std::chrono::seconds(2));
   std::optional<std::string> key;
   const char* why = "";
   if (o.split_bytes != 0 && store_->Stats().bytes > o.split_bytes) {
     key = store_->MiddleKey();
     why = "size";
   }
-  if (!key && hot_since_ && now - *hot_since_ >= o.split_load_window) {
-    key = LoadSplitKey();
+  if (!key && o.split_qps != 0) {
+    key = slot.LoadSplitKey(o.split_qps, o.split_load_window, now, range_.info.bounds);
     why = "load";
-    hot_since_.reset();
-    load_samples_.clear();
   }
   if (!key) return;
   const std::string at = *key;
@@ -108,25 +100,6 @@ void Leader::CheckAutoSplit() {
     }
   });
   if (!st.ok()) LOG_DEBUG(st.message());
-}
-
-// The median sampled key: half the sampled requests fall below it. None
-// when it is the range's start or the sample holds one key only (a range
-// whose load is one key gains nothing from a split).
-std::optional<std::string> Leader::LoadSplitKey() {
-  std::vector<std::string>& s = load_samples_;
-  if (s.size() < 2) return std::nullopt;
-  std::sort(s.begin(), s.end());
-  if (s.front() == s.back()) return std::nullopt;
-  std::string mid = s[s.size() / 2];
-  // Cut before the run of the median key, so that key's requests stay
-  // together and the left part gets every smaller key.
-  if (mid == s.front()) {
-    mid = *std::upper_bound(s.begin(), s.end(), s.front());
-  }
-  const KeyRange& b = range_.info.bounds;
-  if (!b.Contains(mid) || mid == b.start()) return std::nullopt;
-  return mid;
 }
 
 void Leader::CheckSplit() {
@@ -182,6 +155,7 @@ void Leader::CheckSplit() {
 }
 
 void Leader::EndSplit(Status st) {
+  if (st.ok()) ++ctx_.splits_done;
   if (!st.ok()) LOG_WARN(st.message());
   std::function<void(Status)> done = std::move(split_->done);
   split_.reset();

@@ -18,8 +18,10 @@
 // request refused here is answered NOT_OWNER with it (routing.h).
 //
 // Load: routing counts every request it admits to the owner, and keeps
-// every 16th key in a small ring, so the owner can tell a range busy past
-// --split-qps and where half of its requests fall (a load split).
+// every 16th key in a small ring; once a second the owner moves them into
+// the slot's load history, so it can tell a range busy past --split-qps and
+// where half of its requests fall (a load split). A range split off on
+// this node inherits its parent's history.
 //
 // A slot starts closed for everything; the replicator opens it. A
 // standalone node's slot is opened for everything at once (no replication).
@@ -30,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +41,7 @@
 #include "common/mutex.h"
 #include "common/protocol.h"
 #include "common/types.h"
+#include "kvnode/replication/load_history.h"
 #include "kvnode/storage/range_store.h"
 #include "rangekv/status.h"
 
@@ -121,6 +125,30 @@ class RangeSlot {
     next_sample_ = 0;
     return out;
   }
+  // The owner's load, second by second (load_history.h).
+  void RecordLoad(LoadHistory::Second s, Clock::duration keep) {
+    MutexLock lock(sample_mu_);
+    load_.Add(std::move(s), keep);
+  }
+  // Where to split by load: the key halving the sampled load within bounds,
+  // once the range was past qps within bounds for the whole window.
+  std::optional<std::string> LoadSplitKey(double qps, Clock::duration window,
+                                          Clock::time_point now, const KeyRange& bounds) {
+    MutexLock lock(sample_mu_);
+    if (!load_.HotFor(qps, window, now, bounds)) return std::nullopt;
+    return load_.SplitKey(window, now, bounds);
+  }
+  // A range split off the parent's range on this node starts with the
+  // parent's load history: its own share of it is its load so far.
+  void InheritLoad(RangeSlot& parent) {
+    LoadHistory h;
+    {
+      MutexLock lock(parent.sample_mu_);
+      h = parent.load_;
+    }
+    MutexLock lock(sample_mu_);
+    load_ = std::move(h);
+  }
   static constexpr uint64_t kSampleEvery = 16;
   static constexpr size_t kSampleRing = 256;
 
@@ -139,6 +167,7 @@ class RangeSlot {
   Mutex sample_mu_;
   std::vector<std::string> samples_ GUARDED_BY(sample_mu_);
   size_t next_sample_ GUARDED_BY(sample_mu_) = 0;
+  LoadHistory load_ GUARDED_BY(sample_mu_);
 };
 
 }  // namespace rangekv::kvnode

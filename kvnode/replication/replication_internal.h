@@ -3,6 +3,7 @@
 // here runs on the replication thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -80,6 +81,9 @@ class Context {
   const Clock::time_point started;  // a restarted process knows no earlier promise
   Replicator::IsrChangeFn isr_changer;
   int min_insync = 1;
+  // Completed as owner (metrics; read from other threads).
+  std::atomic<uint64_t> splits_done{0};
+  std::atomic<uint64_t> transfers_done{0};
 
  private:
   uint64_t next_id_ = 1;
@@ -181,12 +185,9 @@ class Leader {
   Status StartSplit(const std::string& key, std::function<void(Status)> done);
   // A split by size or load, when one is due (at most once a second).
   void CheckAutoSplit();
-  std::optional<std::string> LoadSplitKey();
   Clock::time_point next_auto_check_{};
   uint64_t load_count_ = 0;                     // slot's requests() at the last check
   uint32_t last_qps_ = 0;                       // requests a second, last check
-  std::optional<Clock::time_point> hot_since_;  // above split_qps every second since
-  std::vector<std::string> load_samples_;       // keys sampled while hot
   void CheckHandoff();
   void EndHandoff(Status st);
   // Starts a handoff to target (what OnTransfer checks); the error when it

@@ -265,8 +265,12 @@ class Replicator::Impl {
   // A range split off a parent holds data the parent's owner served under
   // the leases this process promised it: the new range keeps those
   // promises (a newer owner of it must not serve before they run out).
+  // Only once, at the first role this process takes for the range: the
+  // promises made to the parent's owner after the split cover the
+  // parent's keys alone, and taking them again at each later role made
+  // every move of the range wait out the parent's lease.
   void InheritPromise(RangeId id, const cluster::RangeInfo& info) {
-    if (info.split_parent.value() == 0) return;
+    if (info.split_parent.value() == 0 || !inherited_.insert(id).second) return;
     Promise inherited;
     if (auto p = promised_.find(info.split_parent); p != promised_.end()) inherited = p->second;
     if (auto r = roles_.find(info.split_parent); r != roles_.end() && r->second.follower) {
@@ -423,6 +427,8 @@ class Replicator::Impl {
     Epoch epoch{0};
   };
   std::map<RangeId, Promise> promised_;
+  // Ranges split off a parent whose promises this process took (once).
+  std::set<RangeId> inherited_;
   std::set<RangeId> untrusted_;  // local copy lost: not led until caught up
   std::set<RangeId> caught_up_;  // a follower caught up since the start
   std::set<RangeId> recovering_;  // a failed store being reopened
@@ -474,6 +480,8 @@ void Replicator::MarkUntrusted(RangeId range) {
 }
 
 bool Replicator::lost_records() const { return impl_->lost_records_.load(); }
+uint64_t Replicator::splits_done() const { return impl_->ctx_.splits_done.load(); }
+uint64_t Replicator::transfers_done() const { return impl_->ctx_.transfers_done.load(); }
 
 bool Replicator::AllCaughtUp() {
   bool all = false;

@@ -230,6 +230,9 @@ class Replicator {
   // A store of this process hit an I/O error and was reopened: records it
   // had acknowledged may be gone (the node is suspect, cluster_map.h).
   bool lost_records() const;
+  // Splits and transfers this process completed as owner, so far.
+  uint64_t splits_done() const;
+  uint64_t transfers_done() const;
 
   // Data plane (any thread): the fetch, snapshot, transfer and rangeStatus
   // requests. reply runs exactly once, on any thread.

@@ -1,5 +1,7 @@
 #include "kvnode/server/metrics.h"
 
+#include <algorithm>
+
 namespace rangekv::kvnode {
 namespace {
 
@@ -92,7 +94,56 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                                               "Re-reads of the cluster map, by result.");
   reconciles_ok_ = reconciles.WithLabels({{"result", "ok"}});
   reconciles_failed_ = reconciles.WithLabels({{"result", "failed"}});
+  range_keys_ = registry.AddGaugeFamily("rangekv_kvnode_range_keys",
+                                        "Keys of each range this node owns.");
+  range_bytes_ = registry.AddGaugeFamily("rangekv_kvnode_range_bytes",
+                                         "Key and value bytes of each range this node owns.");
+  range_qps_ = registry.AddGaugeFamily(
+      "rangekv_kvnode_range_requests_per_second",
+      "Requests a second each range this node owns admitted, over the last three seconds.");
+  splits_ = registry
+                .AddCounterFamily("rangekv_kvnode_splits_total",
+                                  "Splits this node completed as the range's owner.")
+                .WithLabels();
+  transfers_ = registry
+                   .AddCounterFamily("rangekv_kvnode_transfers_total",
+                                     "Ranges this node handed over to another owner.")
+                   .WithLabels();
   SetSessionState(std::nullopt);
+}
+
+void NodeMetrics::SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) {
+  MutexLock lock(ranges_mu_);
+  for (auto it = ranges_.begin(); it != ranges_.end();) {
+    if (ranges.count(it->first)) {
+      ++it;
+      continue;
+    }
+    range_keys_.Remove(it->second.keys);
+    range_bytes_.Remove(it->second.bytes);
+    range_qps_.Remove(it->second.qps);
+    it = ranges_.erase(it);
+  }
+  for (const auto& [id, r] : ranges) {
+    auto it = ranges_.find(id);
+    if (it == ranges_.end()) {
+      const metrics::Labels l{{"range", std::to_string(id.value())}};
+      it = ranges_.emplace(id, RangeSeries{range_keys_.WithLabels(l), range_bytes_.WithLabels(l),
+                                           range_qps_.WithLabels(l)})
+               .first;
+    }
+    it->second.keys.Set(static_cast<double>(r.keys));
+    it->second.bytes.Set(static_cast<double>(r.bytes));
+    it->second.qps.Set(r.requests_per_sec);
+  }
+}
+
+void NodeMetrics::SetRangeChanges(uint64_t splits, uint64_t transfers) {
+  MutexLock lock(ranges_mu_);
+  if (splits > splits_seen_) splits_.Inc(static_cast<double>(splits - splits_seen_));
+  if (transfers > transfers_seen_) transfers_.Inc(static_cast<double>(transfers - transfers_seen_));
+  splits_seen_ = std::max(splits_seen_, splits);
+  transfers_seen_ = std::max(transfers_seen_, transfers);
 }
 
 void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency) {

@@ -18,6 +18,14 @@
 // |                          |           |            | auth_failed, closed; 0 for the others   |
 // | zk_watch_events_total    | counter   | type       | watch channel events (NodeCreated, ...) |
 // | reconciles_total         | counter   | result     | cluster map re-reads: ok / failed       |
+// | range_keys               | gauge     | range      | keys of each range this node owns       |
+// | range_bytes              | gauge     | range      | their key and value bytes               |
+// | range_requests_per_second| gauge     | range      | requests admitted, last three seconds   |
+// | splits_total             | counter   |            | splits this node completed as owner     |
+// | transfers_total          | counter   |            | ranges this node handed over as owner   |
+//
+// The range_* series exist while this node owns the range (looked at once
+// a second); a range that moved or merged away drops its series.
 //
 // Latency buckets: 25 us doubling up to ~1.6 s (17 buckets, then +Inf).
 //
@@ -34,6 +42,7 @@
 #include "common/metrics/metrics.h"
 #include "common/mutex.h"
 #include "common/protocol.h"
+#include "common/types.h"
 #include "common/zk/session.h"
 #include "common/zk/watch_channel.h"
 #include "rangekv/status.h"
@@ -58,6 +67,15 @@ class NodeMetrics {
   void SetSessionState(std::optional<zk::SessionState> state);
   void CountWatchEvent(zk::WatchEventType type);
   void CountReconcile(ReconcileResult result);
+  struct OwnedRange {
+    uint64_t keys = 0;
+    uint64_t bytes = 0;
+    uint32_t requests_per_sec = 0;
+  };
+  // The ranges this node owns now (the others' series are dropped).
+  void SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) EXCLUDES(ranges_mu_);
+  // Totals so far (the counters move by the difference).
+  void SetRangeChanges(uint64_t splits, uint64_t transfers) EXCLUDES(ranges_mu_);
 
  private:
   static constexpr size_t kOps = 12;  // proto::OpKind values
@@ -73,6 +91,15 @@ class NodeMetrics {
   metrics::CounterFamily watch_events_;
   metrics::Counter reconciles_ok_;
   metrics::Counter reconciles_failed_;
+  struct RangeSeries {
+    metrics::Gauge keys, bytes, qps;
+  };
+  metrics::GaugeFamily range_keys_, range_bytes_, range_qps_;
+  metrics::Counter splits_, transfers_;
+  Mutex ranges_mu_;
+  std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
+  uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;
+  uint64_t transfers_seen_ GUARDED_BY(ranges_mu_) = 0;
 };
 
 }  // namespace rangekv::kvnode

@@ -130,10 +130,17 @@ StoreOptions Node::StoreOptionsFor(RangeId id) const {
   return opts;
 }
 
-std::map<RangeId, uint64_t> Node::OwnedRequestCounts() const {
-  std::map<RangeId, uint64_t> out;
+std::map<RangeId, Node::OwnedCounts> Node::OwnedRequestCounts() const {
+  std::map<RangeId, OwnedCounts> out;
   for (const RangeRoute& r : routing()->ranges()) {
-    if (r.slot && r.owner == id()) out[r.id] = r.slot->requests();
+    if (!r.slot || r.owner != id()) continue;
+    OwnedCounts& c = out[r.id];
+    c.requests = r.slot->requests();
+    if (auto store = r.slot->store()) {
+      const StoreStats st = store->Stats();
+      c.keys = st.keys;
+      c.bytes = st.bytes;
+    }
   }
   return out;
 }
@@ -209,7 +216,8 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   split_lost_.clear();
   const std::map<RangeId, Status> waiting = DeriveSplits(map, report, &busy_parents);
   for (const auto& [rid, r] : map.ranges) {
-    RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, nullptr, Status()};
+    RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, r.generation, nullptr,
+                     Status()};
     if (r.owner) {
       if (const cluster::NodeInfo* n = map.Node(*r.owner)) route.owner_address = n->address;
     }
@@ -223,7 +231,7 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
       // split off it are built here.
       route.slot = busy_parents.count(rid) && slots_.count(rid)
                        ? slots_.at(rid)
-                       : HoldRange(r, report, &route.unavailable);
+                       : HoldRange(r, map, report, &route.unavailable);
       if (route.slot) {
         HeldRange h{r, route.slot, route.owner_address, {}};
         for (const NodeId& n : r.replicas) {
@@ -267,7 +275,8 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   return report;
 }
 
-std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
+std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
+                                           const cluster::ClusterMap& map, ApplyReport& report,
                                            Status* unavailable) {
   const RangeId rid = r.id;
   auto it = slots_.find(rid);
@@ -277,7 +286,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
     if (r.generation < it->second->generation()) return it->second;
     it->second->RaiseGeneration(r.generation);
     std::shared_ptr<RangeStore> store = it->second->store();
-    if (store && Narrow(*it->second, r)) return it->second;  // as it is, or after a split
+    if (store && Narrow(*it->second, r, map)) return it->second;  // as is, or split
     LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
     if (store) (void)CloseStore(rid, *store);  // logged; the reopen below decides
     slots_.erase(it);
@@ -325,6 +334,10 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r, ApplyRep
   report.opened.push_back(rid);
   auto slot = std::make_shared<RangeSlot>(rid, std::move(*store));
   slot->RaiseGeneration(r.generation);
+  if (auto parent = slots_.find(r.split_parent);
+      r.split_parent.value() != 0 && parent != slots_.end()) {
+    slot->InheritLoad(*parent->second);
+  }
   slots_.emplace(rid, slot);
   return slot;
 }

@@ -154,9 +154,14 @@ class Node {
   Route RouteBatch(RangeId requested, Epoch epoch, const std::vector<proto::WriteOp>& ops) const;
   // Ranges served right now.
   size_t range_count() const { return routing()->served(); }
-  // Requests admitted so far (RangeSlot::requests) of each range this node
-  // owns per the current table.
-  std::map<RangeId, uint64_t> OwnedRequestCounts() const;
+  // Requests admitted so far (RangeSlot::requests), keys and bytes of each
+  // range this node owns per the current table.
+  struct OwnedCounts {
+    uint64_t requests = 0;  // admitted since the slot opened
+    uint64_t keys = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<RangeId, OwnedCounts> OwnedRequestCounts() const;
 
   // The replication of a cluster node (nullptr when standalone).
   Replicator* replicator() const { return replicator_.get(); }
@@ -198,8 +203,9 @@ class Node {
   StoreOptions StoreOptionsFor(RangeId id) const;
   // The slot of range r, opening its store if needed; nullptr (and the
   // reason in *unavailable) when the store does not open.
-  std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, ApplyReport& report,
-                                       Status* unavailable) REQUIRES(control_mu_);
+  std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, const cluster::ClusterMap& map,
+                                       ApplyReport& report, Status* unavailable)
+      REQUIRES(control_mu_);
   // A split (node_split.cc): builds the stores of ranges split off parents
   // this node holds, from its own copies of the parents. Returns the ranges
   // that must wait (their parent's copy has not applied the split point),
@@ -215,8 +221,10 @@ class Node {
                                           ApplyReport& report) REQUIRES(control_mu_);
   // Narrows a held store to the map's bounds after a split (also one that
   // opened with them but still holds keys of a range split off); false
-  // when it cannot (the store is then reopened).
-  bool Narrow(RangeSlot& slot, const cluster::RangeInfo& r) REQUIRES(control_mu_);
+  // when it cannot (the store is then reopened). Keys no other range of
+  // the map holds (a read straddling a split) stay until a later read.
+  bool Narrow(RangeSlot& slot, const cluster::RangeInfo& r, const cluster::ClusterMap& map)
+      REQUIRES(control_mu_);
   // The narrowings Narrow queued, run once the new table is published.
   void NarrowPending() REQUIRES(control_mu_);
   struct PendingNarrow {

@@ -23,6 +23,24 @@ bool Inside(const KeyRange& inner, const KeyRange& outer) {
                      : outer.ContainsSpan(inner.start(), std::nullopt);
 }
 
+// Whether the ranges of map other than `except` cover [start, end) (end
+// nullopt: to the end of the key space).
+bool Covered(const cluster::ClusterMap& map, RangeId except, std::string start,
+             const std::optional<std::string>& end) {
+  for (bool moved = true; moved;) {
+    if (end && start >= *end) return true;
+    moved = false;
+    for (const auto& [id, r] : map.ranges) {
+      if (id == except || !r.bounds.Contains(start)) continue;
+      if (!r.bounds.end()) return true;
+      start = *r.bounds.end();
+      moved = true;
+      break;
+    }
+  }
+  return false;
+}
+
 // Builds r's store in opts.dir from `parent` as of r.split_seq.
 Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const cluster::RangeInfo& r,
                        StoreOptions opts) {
@@ -141,14 +159,31 @@ std::shared_ptr<RangeStore> Node::ParentStore(const cluster::ClusterMap& map, Ra
                      std::find(p.replicas.begin(), p.replicas.end(), id()) != p.replicas.end();
   if (!holds) return nullptr;
   Status unavailable;
-  std::shared_ptr<RangeSlot> slot = HoldRange(p, report, &unavailable);
+  std::shared_ptr<RangeSlot> slot = HoldRange(p, map, report, &unavailable);
   return slot ? slot->store() : nullptr;
 }
 
-bool Node::Narrow(RangeSlot& slot, const cluster::RangeInfo& r) {
+bool Node::Narrow(RangeSlot& slot, const cluster::RangeInfo& r, const cluster::ClusterMap& map) {
   std::shared_ptr<RangeStore> store = slot.store();
   if (!store || !Inside(r.bounds, store->bounds())) return false;
   if (store->HoldsOnly(r.bounds)) return true;
+  // The map is read znode by znode: a read that straddles a split shows the
+  // parent narrowed while the range split off it is not listed yet. Its
+  // keys stay until a read shows who holds them (the new range's znode
+  // fires the watch, so that read follows at once), or this copy of the
+  // parent is the copy the new range is built from. What the store holds
+  // is what it retained, not its bounds: an owner narrows those for its
+  // writes the moment the split is written.
+  const KeyRange wide = store->retained().value_or(KeyRange("", std::nullopt));
+  const bool left_held =
+      wide.start() >= r.bounds.start() || Covered(map, r.id, wide.start(), r.bounds.start());
+  const bool right_held = !r.bounds.end() || (wide.end() && *wide.end() <= *r.bounds.end()) ||
+                          Covered(map, r.id, *r.bounds.end(), wide.end());
+  if (!left_held || !right_held) {
+    LOG_DEBUG(RangeName(r.id) << ": not narrowed to " << r.bounds.ToString()
+                              << " yet: the map read shows no range holding the rest");
+    return true;
+  }
   // Dropping the keys walks the map: done once the new table is out, so
   // the ranges split off (and everything else) serve first.
   narrow_later_.push_back({store, r.bounds, r.id});

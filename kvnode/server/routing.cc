@@ -16,6 +16,11 @@ std::string ShortKey(std::string_view key) {
 
 std::string Num(uint64_t v) { return std::to_string(v); }
 
+// Where the range lives and what it covers, as this node's map says.
+proto::OwnerHint Hint(const RangeRoute& r) {
+  return proto::OwnerHint{r.owner->str(), r.owner_address, r.epoch, r.id, r.bounds, r.generation};
+}
+
 Route Fail(Code code, std::string message) {
   Route r;
   r.error = Status(code, std::move(message));
@@ -82,7 +87,7 @@ std::optional<Route> RoutingTable::Fence(RangeId requested, Epoch epoch) const {
                                               Num(r->epoch.value()) +
                                               "; the request carries epoch " + Num(epoch.value()));
     // The client's map is behind: say what this node knows, like NOT_OWNER does.
-    if (r->owner) stale.hint = proto::OwnerHint{r->owner->str(), r->owner_address, r->epoch, r->id};
+    if (r->owner) stale.hint = Hint(*r);
     return stale;
   }
   if (epoch > r->epoch) {
@@ -102,7 +107,7 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
   std::string range = "range " + Num(r.id.value());
   if (!r.owner) return Fail(Code::kRangeUnavailable, range + " has no owner");
   Route route;
-  route.hint = proto::OwnerHint{r.owner->str(), r.owner_address, r.epoch, r.id};
+  route.hint = Hint(r);
   if (requested.value() != 0 && requested != r.id) {
     route.error =
         Status(Code::kNotOwner, "the key is in " + range + ", not range " + Num(requested.value()));

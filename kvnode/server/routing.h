@@ -69,6 +69,7 @@ struct RangeRoute {
   std::optional<NodeId> owner;
   std::string owner_address;  // "" when the owner has no live node znode
   cluster::RangeState state = cluster::RangeState::kActive;
+  uint64_t generation = 0;  // of the bounds (cluster_map.h), sent in hints
   // Set iff this node holds the range's store (owner or replica) and it is open.
   std::shared_ptr<RangeSlot> slot;
   // When this node owns the range but has no store: why (rule 10).

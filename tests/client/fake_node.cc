@@ -66,9 +66,13 @@ void FakeNode::Read(std::shared_ptr<Session> s) {
       switch (mode_.load()) {
         case Mode::kServe: Send(s, Handle(req)); break;
         case Mode::kHold: held_.emplace_back(s, req); break;
-        case Mode::kRefuse:
-          Send(s, proto::Response::Error(req.id, Status(Code::kNotOwner, "fake node refuses")));
+        case Mode::kRefuse: {
+          proto::Response refused =
+              proto::Response::Error(req.id, Status(Code::kNotOwner, "fake node refuses"));
+          refused.hint = RefusalHint();
+          Send(s, refused);
           break;
+        }
         case Mode::kCloseOnRequest: {
           mode_ = Mode::kServe;
           error_code ignored;

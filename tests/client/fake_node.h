@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +44,11 @@ class FakeNode {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void SetMode(Mode m) { mode_ = m; }
+  // kRefuse answers carry this hint from now on.
+  void SetRefusalHint(proto::OwnerHint h) {
+    std::lock_guard<std::mutex> lock(hint_mu_);
+    hint_ = std::move(h);
+  }
   // Answers every held request whose connection is still open.
   void ReleaseHeld();
 
@@ -52,6 +59,12 @@ class FakeNode {
   int stale_requests() const { return stale_requests_; }
 
  private:
+  std::optional<proto::OwnerHint> RefusalHint() {
+    std::lock_guard<std::mutex> lock(hint_mu_);
+    return hint_;
+  }
+  std::mutex hint_mu_;
+  std::optional<proto::OwnerHint> hint_;
   struct Session;
   void Accept();
   void Read(std::shared_ptr<Session> s);

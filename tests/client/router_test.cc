@@ -338,5 +338,71 @@ TEST(RouterStaleReadTest, NoLiveReplicaWaitsForTheMap) {
   EXPECT_EQ(ValueOf(h.Run(Get("k", kStale), milliseconds(2000))), "from-n2");
 }
 
+// ---- a NOT_OWNER answer that carries the range's layout ----
+
+RangeInfo Span(uint64_t id, std::string start, std::optional<std::string> end, const char* owner,
+               uint64_t generation, uint64_t epoch = 3) {
+  RangeInfo r;
+  r.id = RangeId(id);
+  r.bounds = KeyRange(std::move(start), std::move(end));
+  r.epoch = Epoch(epoch);
+  r.owner = Id(owner);
+  r.replicas = {Id("n1"), Id("n2"), Id("n3")};
+  r.isr = r.replicas;
+  r.generation = generation;
+  return r;
+}
+
+TEST(ApplyHintTest, ARangeSplitOffAndMovedIsLearnedAndTheParentCutBack) {
+  ClusterMap map;
+  AddLive(map, "n1", "a:1");
+  map.ranges[RangeId(1)] = Span(1, "", std::nullopt, "n1", 0);
+  // Range 2 = [m, +inf) split off range 1 (generation 1), now owned by n2.
+  proto::OwnerHint h{"n2", "b:2", Epoch(4), RangeId(2), KeyRange("m", std::nullopt), 1};
+  ASSERT_TRUE(ApplyHint(map, h));
+  ASSERT_EQ(map.ranges.size(), 2u);
+  EXPECT_EQ(map.ranges.at(RangeId(1)).bounds, KeyRange("", std::string("m")));
+  EXPECT_EQ(map.ranges.at(RangeId(2)).bounds, KeyRange("m", std::nullopt));
+  EXPECT_EQ(map.ranges.at(RangeId(2)).owner, Id("n2"));
+  EXPECT_EQ(map.Locate("z")->id, RangeId(2));
+  ASSERT_NE(map.Node(Id("n2")), nullptr);
+  EXPECT_EQ(map.Node(Id("n2"))->address, "b:2");
+  // The same news again, or older news, changes nothing.
+  EXPECT_FALSE(ApplyHint(map, h));
+  proto::OwnerHint older{"n3", "c:3", Epoch(3), RangeId(2), KeyRange("m", std::nullopt), 1};
+  EXPECT_FALSE(ApplyHint(map, older));
+  EXPECT_EQ(map.ranges.at(RangeId(2)).owner, Id("n2"));
+  // A hint without a layout (an older node) is not applied.
+  EXPECT_FALSE(ApplyHint(map, proto::OwnerHint{"n3", "c:3", Epoch(9), RangeId(2)}));
+}
+
+TEST(ApplyHintTest, ARangeNarrowedInTheMiddleOfAnOlderOneLeavesAHoleNotAGuess) {
+  ClusterMap map;
+  map.ranges[RangeId(1)] = Span(1, "", std::nullopt, "n1", 0);
+  proto::OwnerHint h{"n1", "a:1", Epoch(3), RangeId(3), KeyRange("f", std::string("p")), 2};
+  ASSERT_TRUE(ApplyHint(map, h));
+  ASSERT_EQ(map.ranges.size(), 1u);
+  EXPECT_EQ(map.Locate("a"), nullptr);
+  EXPECT_EQ(map.Locate("g")->id, RangeId(3));
+}
+
+// A client whose map predates a move: the refusal names the new owner and
+// the range's bounds, so this request and the next ones go there at once.
+TEST(RouterHintTest, ALayoutInTheRefusalRoutesLaterRequestsWithoutAnotherRefusal) {
+  ThreeNodes nodes;
+  ClusterMap map;
+  AddLive(map, "n1", nodes.n1.address());
+  map.ranges[RangeId(1)] = WholeRange({"n1", "n2", "n3"}, "n1");
+  nodes.n1.SetMode(FakeNode::Mode::kRefuse);
+  nodes.n1.SetRefusalHint(proto::OwnerHint{"n2", nodes.n2.address(), Epoch(4), RangeId(1),
+                                           KeyRange("", std::nullopt), 0});
+  RouterHarness h(std::move(map));
+  EXPECT_EQ(ValueOf(h.Run(Get("k", kLinearizable), milliseconds(2000))), "from-n2");
+  EXPECT_EQ(Hits(nodes.n1), 1);
+  EXPECT_EQ(ValueOf(h.Run(Get("k", kLinearizable), milliseconds(2000))), "from-n2");
+  EXPECT_EQ(Hits(nodes.n1), 1);  // the corrected map went straight to n2
+  EXPECT_EQ(Hits(nodes.n2), 2);
+}
+
 }  // namespace
 }  // namespace rangekv::client_internal

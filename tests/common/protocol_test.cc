@@ -71,6 +71,12 @@ TEST(ProtocolTest, ResponsesRoundTrip) {
   Response nh = Response::Error(6, Status(Code::kNotOwner, "owned elsewhere"));
   nh.hint = OwnerHint{"n2", "127.0.0.1:7001", Epoch(4), RangeId(2)};
   rs.push_back(nh);
+  // With the range's layout, bounded and to the end of the key space.
+  nh.hint->bounds = KeyRange(std::string("a\0b", 3), std::string("m"));
+  nh.hint->generation = 3;
+  rs.push_back(nh);
+  nh.hint->bounds = KeyRange("m", std::nullopt);
+  rs.push_back(nh);
   Response f;
   f.id = 8;
   f.kind = Response::Kind::kFound;

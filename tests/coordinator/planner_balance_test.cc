@@ -46,6 +46,35 @@ TEST(PlannerBalance, BusyClusterMovesTheRangeNearestHalfTheGap) {
   EXPECT_NE(plan.writes[0].reason.find("req/s"), std::string::npos) << plan.writes[0].reason;
 }
 
+// Right after a move the new owner has not reported the range yet, and the
+// previous owner no longer does: nothing moves until the loads settle, or
+// the range would count as idle and the next move would overshoot.
+TEST(PlannerBalance, NothingMovesWhileAnOwnerHasNotReportedARangeItOwns) {
+  ClusterSnapshot s = AllOnN1();
+  s.live_nodes.at(NodeId("n1")).load = {{RangeId(1), 900}, {RangeId(2), 900}, {RangeId(3), 900}};
+  s.ranges.at(RangeId(4)).info->owner = NodeId("n2");
+  s.live_nodes.at(NodeId("n2")).load = {};
+  EXPECT_TRUE(PlanReconcile(s).empty());
+  s.live_nodes.at(NodeId("n2")).load = {{RangeId(4), 900}};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.move_to, NodeId("n3"));
+}
+
+// A range just moved for balance is not moved again within the cooldown,
+// whatever the (jittering) loads say; another range may go instead.
+TEST(PlannerBalance, ARangeMovedRecentlyStaysPut) {
+  ClusterSnapshot s = AllOnN1();
+  s.live_nodes.at(NodeId("n1")).load = {{RangeId(1), 100}, {RangeId(2), 900},
+                                        {RangeId(3), 1000}, {RangeId(4), 2000}};
+  s.recently_moved = {RangeId(4)};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.id, RangeId(3));
+  s.recently_moved = {RangeId(1), RangeId(2), RangeId(3), RangeId(4)};
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
 TEST(PlannerBalance, BalancedOrSmallGapsStayPut) {
   ClusterSnapshot s = Bootstrapped(Config(3, 3), {"n1", "n2", "n3"});
   s.balance = true;

@@ -123,6 +123,18 @@ TEST(ClusterCommandsTest, FormatStatus) {
             "nodes: 2 up, 1 down\n"
             "ranges: 3 total, 2 active, 1 unavailable, 1 without owner\n"
             "owned: n1 1 n2 1 n3 0\n");
+  // With the owners' reports: each node's requests a second and share.
+  std::map<uint64_t, RangeProgress> progress;
+  progress[1].requests_per_sec = 300;
+  progress[2].requests_per_sec = 100;
+  const std::string with = FormatStatus("local", "127.0.0.1:2181",
+                                        {{"n1", "a:1", true}, {"n2", "", false}, {"n3", "b:1", true}},
+                                        {Range(1, "", "m", "n1"), Range(2, "m", "x", "n2"), r3},
+                                        progress);
+  EXPECT_NE(with.find("owned: n1 1 n2 1 n3 0\n"
+                      "load: n1 300 req/s (75%) n2 100 req/s (25%) n3 0 req/s (0%)\n"),
+            std::string::npos)
+      << with;
 }
 
 TEST(ClusterCommandsTest, NodeModeBackendRefusesThemNamingZk) {

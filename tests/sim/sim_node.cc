@@ -212,39 +212,73 @@ void SimNode::Reconcile() {
   Incarnation& inc = *inc_;
   if (!inc.registered) return;
   inc.reading = true;
+  // The children lists first (MapReader: Children of R/nodes, R/ranges)...
+  auto names = std::make_shared<std::set<std::string>>();
+  const cluster::Paths paths = c_.paths;
+  std::weak_ptr<bool> alive = inc.alive;
+  inc.zk->Call(
+      [names, paths](ZkSim& s, SessionId sid) {
+        ZkReply r = s.Get(sid, paths.root());
+        if (!r.status.ok()) return r;
+        for (const std::string& dir : {paths.nodes(), paths.ranges()}) {
+          const std::string prefix = dir + "/";
+          for (const auto& kid : s.Children(sid, dir).children) names->insert(prefix + kid);
+        }
+        return r;
+      },
+      [this, alive, names](ZkReply r) {
+        if (!alive.lock()) return;
+        if (!r.status.ok()) return EndReconcile(r, nullptr);
+        ReadListed(names);
+      });
+}
+
+// ...then the data of what was listed, a round trip later: a znode created
+// in between is not seen, one deleted in between reads as absent.
+void SimNode::ReadListed(std::shared_ptr<std::set<std::string>> names) {
   auto out = std::make_shared<std::pair<cluster::ClusterMap, SessionId>>();
   const cluster::Paths paths = c_.paths;
   const std::string self = id_;
-  std::weak_ptr<bool> alive = inc.alive;
-  inc.zk->Call(
-      [out, paths, self](ZkSim& s, SessionId sid) {
+  std::weak_ptr<bool> alive = inc_->alive;
+  inc_->zk->Call(
+      [out, paths, self, names](ZkSim& s, SessionId sid) {
         ZkReply r = s.Get(sid, paths.root());
-        if (r.status.ok()) out->first = MapFromZnodes(paths, s.znodes(), self, &out->second);
+        if (!r.status.ok()) return r;
+        std::map<std::string, Znode> listed;
+        for (const auto& [path, z] : s.znodes()) {
+          if (path == paths.config() || names->count(path)) listed.emplace(path, z);
+        }
+        out->first = MapFromZnodes(paths, listed, self, &out->second);
         return r;
       },
       [this, alive, out](ZkReply r) {
         if (!alive.lock()) return;
-        Incarnation& inc = *inc_;
-        inc.reading = false;
-        if (r.status.ok()) {
-          if (out->second != inc.zk->session()) {
-            LOG_WARN(id_ << ": our node znode is gone; registering again");
-            inc.registered = false;
-            Register();
-          } else {
-            kvnode::ApplyReport report = inc.node->Apply(out->first);
-            // A range split off waits for its parent's copy: look again soon.
-            if (report.retry_soon) inc.next_periodic = std::min(inc.next_periodic, c_.world.now());
-            inc.serving = true;
-            inc.suspended = false;
-            if (inc.self.opening) PublishOpened();
-          }
-        }
-        if (inc.read_again) {
-          inc.read_again = false;
-          Reconcile();
-        }
+        EndReconcile(r, out.get());
       });
+}
+
+void SimNode::EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out) {
+  Incarnation& inc = *inc_;
+  inc.reading = false;
+  if (r.status.ok() && out != nullptr) {
+    if (out->second != inc.zk->session()) {
+      LOG_WARN(id_ << ": our node znode is gone; registering again");
+      inc.registered = false;
+      Register();
+    } else {
+      kvnode::ApplyReport report = inc.node->Apply(out->first);
+      copies_rebuilt_ += static_cast<int>(report.rebuilt.size());
+      // A range split off waits for its parent's copy: look again soon.
+      if (report.retry_soon) inc.next_periodic = std::min(inc.next_periodic, c_.world.now());
+      inc.serving = true;
+      inc.suspended = false;
+      if (inc.self.opening) PublishOpened();
+    }
+  }
+  if (inc.read_again) {
+    inc.read_again = false;
+    Reconcile();
+  }
 }
 
 void SimNode::MemberTick() {

@@ -11,7 +11,10 @@
 //     another incarnation's is waited for (a wiped disk restarted quickly)
 //     and taken for a live duplicate (exit) after twice the session timeout;
 //   - re-read the whole map on every watch notification, every second, and
-//     after each ISR change, then Node::Apply; re-register when our znode
+//     after each ISR change, then Node::Apply; like MapReader, the names
+//     of the nodes and ranges first and their data one round trip later,
+//     so a change in between is seen in part (a split's new range missing
+//     while its parent already shows the narrowed bounds); re-register when our znode
 //     is gone or belongs to another session;
 //   - an ISR change the replicator asks for is a get and a compare-and-set
 //     of the range znode (kvnode::ApplyIsrChange decides it);
@@ -24,6 +27,7 @@
 
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "kvnode/server/node.h"
@@ -55,6 +59,9 @@ class SimNode {
   void WipeDisk();
   bool CorruptRange();
   int incarnations() const { return started_; }
+  // Ranges this node copied again from their owner (a lost or damaged
+  // copy), over all its incarnations: without a disk fault, a bug.
+  int copies_rebuilt() const { return copies_rebuilt_; }
 
  private:
   struct Incarnation;
@@ -64,6 +71,8 @@ class SimNode {
   void OnRegistered(ZkReply r);
   void TriggerReconcile();
   void Reconcile();
+  void ReadListed(std::shared_ptr<std::set<std::string>> names);
+  void EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out);
   void MemberTick();
   void NextIsrChange();
   void SyncSuspect();
@@ -78,6 +87,7 @@ class SimNode {
   std::unique_ptr<Incarnation> inc_;
   int started_ = 0;
   int boots_ = 1;  // the simulated machine's boot count (power losses + 1)
+  int copies_rebuilt_ = 0;
 };
 
 }  // namespace rangekv::sim

@@ -109,8 +109,8 @@ class RANGEKV_EXPORT Client {
   //   - NOT_OWNER: resent at once to the node named by the owner hint, and
   //     the map is re-read;
   //   - connect refused, RANGE_UNAVAILABLE, a range with no owner or whose
-  //     owner is down: map re-read, retry with backoff (10 ms doubling to
-  //     500 ms) until the deadline, which then fails with the last error;
+  //     owner is down: map re-read, retry with backoff (2 ms doubling to
+  //     100 ms) until the deadline, which then fails with the last error;
   //   - a read whose connection is lost after it was sent: retried the same
   //     way; a write is not (its outcome is unknown): UNAVAILABLE. A write
   //     is only sent on a connection already established, so a refused

@@ -106,7 +106,14 @@ class MemberTest : public rangekv::testing::ZkSuite<MemberTest> {
         },
         kConverge);
     ASSERT_TRUE(ok) << "range " << range << ": " << last.error.ToString();
-    EXPECT_EQ(*last.hint, (proto::OwnerHint{owner_id, owner.address(), epoch, RangeId(range)}));
+    const proto::OwnerHint& h = *last.hint;
+    EXPECT_EQ(h.node_id, owner_id);
+    EXPECT_EQ(h.address, owner.address());
+    EXPECT_EQ(h.epoch, epoch);
+    EXPECT_EQ(h.range, RangeId(range));
+    // With the range's layout: its bounds hold the key asked for.
+    ASSERT_TRUE(h.bounds.has_value());
+    EXPECT_TRUE(h.bounds->Contains(KeyIn(range)));
   }
 
   TempDir tmp_;
@@ -385,6 +392,22 @@ TEST_F(MemberTest, MetricsEndpointCountsRequests) {
                 .value_or(0),
             5.0)
       << second->body;
+  // Per range, for the ranges it owns only (looked at once a second).
+  const std::string keys1 = "rangekv_kvnode_range_keys{range=\"1\"}";
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto m = HttpGet(o.admin_port, "/metrics");
+        if (!m.has_value()) return false;
+        body = m->body;
+        return MetricValue(body, keys1) == 5.0;
+      },
+      kConverge, milliseconds(200)))
+      << body;
+  EXPECT_GT(MetricValue(body, "rangekv_kvnode_range_bytes{range=\"1\"}").value_or(0), 0.0);
+  EXPECT_FALSE(MetricValue(body, "rangekv_kvnode_range_keys{range=\"2\"}").has_value()) << body;
+  EXPECT_EQ(MetricValue(body, "rangekv_kvnode_splits_total"), 0.0) << body;
+  EXPECT_EQ(MetricValue(body, "rangekv_kvnode_transfers_total"), 0.0) << body;
   auto missing = HttpGet(o.admin_port, "/nothing-here");
   ASSERT_TRUE(missing.has_value());
   EXPECT_EQ(missing->status, 404);

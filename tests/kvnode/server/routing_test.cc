@@ -37,18 +37,18 @@ class RoutingTableTest : public ::testing::Test {
     slot->OpenAll();
     std::vector<RangeRoute> ranges = {
         // Out of order on purpose: Build sorts.
-        {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive, nullptr,
-         Status(Code::kCorruption, "bad record")},
-        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, slot,
-         Status()},
+        {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive, 0,
+         nullptr, Status(Code::kCorruption, "bad record")},
+        {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, 7,
+         slot, Status()},
         {RangeId(2), Bounds(0x40, 0x80), Epoch(2), kPeer, "peer:2", cluster::RangeState::kActive,
-         nullptr, Status()},
+         4, nullptr, Status()},
         {RangeId(4), Bounds(0xc0, 0xe0), Epoch(1), std::nullopt, "", cluster::RangeState::kActive,
-         nullptr, Status()},
+         0, nullptr, Status()},
         {RangeId(5), Bounds(0xe0, std::nullopt), Epoch(1), kPeer, "",
-         cluster::RangeState::kUnavailable, nullptr, Status()},
-        {RangeId(6), Bounds(0x30, 0x50), Epoch(1), kSelf, "", cluster::RangeState::kActive, nullptr,
-         Status()},  // overlaps 1 and 2
+         cluster::RangeState::kUnavailable, 0, nullptr, Status()},
+        {RangeId(6), Bounds(0x30, 0x50), Epoch(1), kSelf, "", cluster::RangeState::kActive, 0,
+         nullptr, Status()},  // overlaps 1 and 2
     };
     table_ = RoutingTable::Build(kSelf, std::move(ranges), &overlapping_);
   }
@@ -76,19 +76,20 @@ TEST_F(RoutingTableTest, OtherOwnersGetAHint) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error.code(), Code::kNotOwner);
   ASSERT_TRUE(r.hint.has_value());
-  EXPECT_EQ(*r.hint, (proto::OwnerHint{"n2", "peer:2", Epoch(2), RangeId(2)}));
+  // With the range's layout: a client corrects its map from the answer.
+  EXPECT_EQ(*r.hint, (proto::OwnerHint{"n2", "peer:2", Epoch(2), RangeId(2), Bounds(0x40, 0x80), 4}));
   // Naming the wrong range for a key of ours: NOT_OWNER pointing at the right range.
   Route wrong = table_->ForKey(RangeId(2), Epoch(0), Key(0x10));
   EXPECT_EQ(wrong.error.code(), Code::kNotOwner);
   ASSERT_TRUE(wrong.hint.has_value());
-  EXPECT_EQ(*wrong.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1)}));
+  EXPECT_EQ(*wrong.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
 }
 
 TEST_F(RoutingTableTest, EpochFencing) {
   Route stale = table_->ForKey(RangeId(1), Epoch(4), Key(0x10));
   EXPECT_EQ(stale.error.code(), Code::kStaleEpoch) << stale.error.ToString();
   ASSERT_TRUE(stale.hint.has_value());
-  EXPECT_EQ(*stale.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1)}));
+  EXPECT_EQ(*stale.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
   Route ahead = table_->ForKey(RangeId(1), Epoch(6), Key(0x10));
   EXPECT_EQ(ahead.error.code(), Code::kRangeUnavailable) << ahead.error.ToString();
   // The fence applies to the range the request names, whatever the key.
@@ -129,7 +130,7 @@ TEST(RoutingTableHoles, NotJoinedAndHoles) {
   EXPECT_EQ(r.error.message(), "node n1: not yet joined");
   EXPECT_FALSE(waiting->joined());
   auto holey = RoutingTable::Build(
-      kSelf, {{RangeId(1), Bounds(0x10, 0x20), Epoch(1), kPeer, "", {}, nullptr, Status()}});
+      kSelf, {{RangeId(1), Bounds(0x10, 0x20), Epoch(1), kPeer, "", {}, 0, nullptr, Status()}});
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), "a").error.code(), Code::kRangeUnavailable);
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), "").error.code(), Code::kRangeUnavailable);
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), Key(0x10)).error.code(), Code::kNotOwner);
