@@ -42,7 +42,8 @@
 //                                                          generation 2             (optional)
 //                                                          split_from 3@1542        (optional)
 //                             load 1:523,4:12             move_to n2               (optional)
-//                                           (optional)
+//                                           (optional)     history split-from:3:6b:1542,handed:n1>n2:6
+//                                                                                   (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a
 // restarted process, or a node back with an empty or replaced disk, never
@@ -97,6 +98,15 @@
 //     from its own copy of the parent as of seq (docs/elastic.md §3); the
 //     range's log continues at seq + 1. Kept for history; written only by a
 //     split (the parent's owner, in one multi with the parent's new bounds).
+//   - RangeInfo "history": what happened to the range, oldest first, for
+//     operators (REPL `history <range-id>`): comma-separated events, each
+//     colon-separated words of [A-Za-z0-9_.>@-] (keys in hex):
+//       split:<key>:<new range>:<seq>      split at key; the right part is
+//                                          the new range (its log from seq+1)
+//       split-from:<parent>:<key>:<seq>    created by a split of parent
+//       handed:<from>><to>:<epoch>         transferred by its owner
+//       promoted:<from|->><to>:<epoch>     the coordinator named a new owner
+//     Only the last kHistoryMax events are kept. Never read by any rule.
 // Records without these fields (older writers) read as "unknown", which
 // every check treats as a match.
 //
@@ -205,7 +215,13 @@ struct RangeInfo {
   RangeId split_parent{0};
   Seq split_seq{0};
   std::optional<NodeId> move_to{};  // see "move_to" above
+  std::vector<std::string> history{};  // see "history" above; oldest first
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
+
+  static constexpr size_t kHistoryMax = 16;
+  // Appends an event (words joined by ':'), dropping the oldest beyond
+  // kHistoryMax.
+  void AddHistory(const std::vector<std::string>& words);
 
   // The owner at epoch e gave the range to the present owner itself, and
   // this record is that handoff (epoch is e + 1): promises made to it are
@@ -229,6 +245,8 @@ bool IsrMemberValid(const RangeInfo& r, const NodeId& n, const NodeInfo* live);
 bool OwnerLifeValid(const RangeInfo& r, const NodeInfo* live);
 
 bool IsValidNodeId(std::string_view id);
+// Lower-case hex of bytes, as keys appear in the records above.
+std::string ToHex(std::string_view bytes);
 
 std::string EncodeConfig(const ClusterConfig& c);
 Result<ClusterConfig> DecodeConfig(std::string_view data);

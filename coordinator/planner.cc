@@ -230,6 +230,7 @@ bool Promote(const ClusterSnapshot& s, Loads& loads, Draft& d, std::string* why_
   const NodeId owner = *loads.PickOwner(&candidates);
   GrantOwner(s, loads, d, owner);
   if (owner != old) d.deposed = old;
+  d.rec.AddHistory({"promoted", old.str() + ">" + owner.str(), std::to_string(d.rec.epoch.value())});
   d.Note(WriteKind::kPromote, why + "; promoted ISR member " + owner.str() + " (epoch " +
                                   std::to_string(d.rec.epoch.value()) + ")");
   return true;
@@ -251,6 +252,7 @@ bool AssignOwner(const ClusterSnapshot& s, Loads& loads, Draft& d) {
     return false;
   }
   GrantOwner(s, loads, d, *owner);
+  d.rec.AddHistory({"promoted", "->" + owner->str(), std::to_string(d.rec.epoch.value())});
   d.rec.replicas = loads.FillReplicas(*owner, d.rec.replicas, s.config.rf);
   d.Note(WriteKind::kAssignOwner, "had no owner; assigned to in-sync replica " + owner->str());
   return true;

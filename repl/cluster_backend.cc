@@ -147,8 +147,9 @@ bool ClusterBackend::NotNow(const Status& st) {
 Status ClusterBackend::AwaitMap(const std::function<Result<bool>()>& shown,
                                 std::chrono::steady_clock::time_point deadline) {
   while (std::chrono::steady_clock::now() < deadline) {
-    RANGEKV_ASSIGN_OR_RETURN(bool yes, shown());
-    if (yes) return Status::Ok();
+    // An error (a map read mid-change) is only "not shown yet".
+    Result<bool> yes = shown();
+    if (yes.ok() && *yes) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return Status::Ok();  // written; this client's map is only slow to show it

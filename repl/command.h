@@ -88,6 +88,9 @@ struct TransferCommand {
 struct SplitCommand {
   std::string key;
 };
+struct HistoryCommand {
+  uint64_t range = 0;
+};
 struct ConsistencyCommand {
   std::optional<ReadConsistency> set;  // nullopt: print the current level
 };
@@ -99,7 +102,7 @@ struct QuitCommand {};
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
                              ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
                              LocateCommand, StatusCommand, TransferCommand, SplitCommand,
-                             ConsistencyCommand,
+                             HistoryCommand, ConsistencyCommand,
                              HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.

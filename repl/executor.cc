@@ -51,6 +51,15 @@ struct Runner {
     Status s = backend.Split(c.key);
     return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
   }
+  Reply operator()(const HistoryCommand& c) {
+    auto ranges = backend.Ranges();
+    if (!ranges.ok()) return Failed(ranges.status());
+    for (const RangeStatus& r : *ranges) {
+      if (r.id == c.range) return Ok(FormatHistory(r));
+    }
+    return Failed(Status(Code::kBadRequest, "no range " + std::to_string(c.range) +
+                                                " in the cluster map (see: ranges)"));
+  }
   Reply operator()(const PingCommand&) {
     Status s = backend.Ping();
     return s.ok() ? Ok(std::string(kPongLine)) : Failed(s);

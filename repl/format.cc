@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "common/escape.h"
 #include "repl/command.h"
@@ -132,6 +134,74 @@ std::string FormatLocate(const RangeStatus& r) {
   std::string owner = "-";
   if (r.owner) owner = *r.owner + " " + (r.owner_address.empty() ? "(down)" : r.owner_address);
   return "range " + std::to_string(r.id) + " " + FormatBounds(r) + " owner " + owner + "\n";
+}
+
+namespace {
+
+// Bytes of a hex key from a history event; nullopt when it is not hex.
+std::optional<std::string> KeyOfHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int v = 0;
+    for (char c : hex.substr(i, 2)) {
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + d;
+    }
+    out += static_cast<char>(v);
+  }
+  return out;
+}
+
+std::vector<std::string> Words(std::string_view event) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t colon = event.find(':', pos);
+    out.emplace_back(event.substr(pos, colon == std::string_view::npos ? event.npos : colon - pos));
+    if (colon == std::string_view::npos) return out;
+    pos = colon + 1;
+  }
+}
+
+// "a>b" as "a to b" ("-" for none).
+std::string Move(const std::string& w) {
+  const size_t gt = w.find('>');
+  if (gt == std::string::npos) return w;
+  const std::string from = w.substr(0, gt);
+  return (from == "-" ? std::string("no owner") : from) + " to " + w.substr(gt + 1);
+}
+
+std::string DescribeEvent(const std::string& event) {
+  const std::vector<std::string> w = Words(event);
+  auto key = [&](const std::string& hex) {
+    auto k = KeyOfHex(hex);
+    return k ? QuoteIfNeeded(*k) : hex;
+  };
+  if (w[0] == "split" && w.size() == 4) {
+    return "split at " + key(w[1]) + ": the right part became range " + w[2] + " (at seq " +
+           w[3] + ")";
+  }
+  if (w[0] == "split-from" && w.size() == 4) {
+    return "created by a split of range " + w[1] + " at " + key(w[2]) + " (at seq " + w[3] + ")";
+  }
+  if (w[0] == "handed" && w.size() == 3) {
+    return "handed over by its owner from " + Move(w[1]) + " (epoch " + w[2] + ")";
+  }
+  if (w[0] == "promoted" && w.size() == 3) {
+    return "owner changed by the coordinator from " + Move(w[1]) + " (epoch " + w[2] + ")";
+  }
+  return event;
+}
+
+}  // namespace
+
+std::string FormatHistory(const RangeStatus& range) {
+  std::string out;
+  if (range.history.empty()) return "created with the cluster (no split or move recorded)\n";
+  for (const std::string& e : range.history) out += DescribeEvent(e) + "\n";
+  return out;
 }
 
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,

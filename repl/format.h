@@ -83,6 +83,9 @@ std::string FormatNodes(const std::vector<NodeStatus>& nodes);
 std::string FormatRanges(const std::vector<RangeStatus>& ranges,
                          const std::map<uint64_t, RangeProgress>& progress = {});
 std::string FormatLocate(const RangeStatus& range);
+// One line per event of the range's history, oldest first, in words
+// ("created with the cluster" when it has none).
+std::string FormatHistory(const RangeStatus& range);
 // progress (as for FormatRanges) adds a line "load:" with each node's
 // requests a second over the ranges it owns and its share of them.
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,

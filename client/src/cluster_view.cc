@@ -163,6 +163,35 @@ void ClusterView::Refresh() {
   if (reconciler_) reconciler_->TriggerNow();
 }
 
+namespace {
+
+// Whether the ranges of map cover the whole key space.
+bool Tiles(const ClusterMap& map) {
+  std::vector<const RangeInfo*> rs;
+  for (const auto& [id, r] : map.ranges) rs.push_back(&r);
+  std::sort(rs.begin(), rs.end(),
+            [](const RangeInfo* a, const RangeInfo* b) { return a->bounds.start() < b->bounds.start(); });
+  std::string at;
+  for (const RangeInfo* r : rs) {
+    if (r->bounds.start() != at) return false;
+    if (!r->bounds.end()) return true;
+    at = *r->bounds.end();
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ClusterView::Torn(const ClusterMap& read) {
+  MutexLock lock(mu_);
+  if (Tiles(read) || !map_ || !Tiles(*map_) || torn_reads_ >= kMaxTornReads) {
+    torn_reads_ = 0;
+    return false;
+  }
+  ++torn_reads_;
+  return true;
+}
+
 void ClusterView::Learn(const proto::OwnerHint& hint) {
   MutexLock lock(mu_);
   auto patched = std::make_shared<ClusterMap>(*map_);
@@ -303,7 +332,14 @@ void ClusterView::Reconcile(zk::Reconciler::Done done) {
         auto c = cluster::DecodeConfig((*r)->data);
         if (c.ok()) st->map->config = *c;
       }
-      Publish(st->map);
+      if (Torn(*st->map)) {
+        // Read across a split: the new range's znode fires the watch, so
+        // the next read follows at once; the map in hand stays meanwhile.
+        LOG_DEBUG("cluster map read shows a hole the previous one did not; reading again");
+        reconciler_->TriggerNow();
+      } else {
+        Publish(st->map);
+      }
       st->done();
     });
   };

@@ -11,7 +11,9 @@
 //   | children of R/ranges, each Get| ClusterMap::ranges           |
 //   | Get R/config                  | ClusterMap::config           |
 //
-// and replaces the map as a whole (readers never see half a run). A missing
+// and replaces the map as a whole (readers never see half a run). A run
+// that read across a split (a hole the previous map did not have) is read
+// again before it is published (Torn). A missing
 // nodes/ or ranges/ parent reads as empty; a record that does not decode is
 // logged and skipped. A run that fails part-way keeps the previous map; the
 // next trigger retries. Open refuses a cluster whose root does not appear
@@ -87,6 +89,12 @@ class ClusterView {
   struct ReadState;
   void Reconcile(zk::Reconciler::Done done) EXCLUDES(mu_);
   void Publish(std::shared_ptr<cluster::ClusterMap> map) EXCLUDES(mu_);
+  // A read that leaves a hole where the published map had none is taken
+  // for one that straddled a split (znodes are read one by one) and read
+  // again, up to kMaxTornReads times in a row; then it is published (a
+  // hole an operator made stays a hole).
+  bool Torn(const cluster::ClusterMap& read) EXCLUDES(mu_);
+  static constexpr int kMaxTornReads = 3;
 
   cluster::Paths paths_;
   zk::SessionOptions session_options_;
@@ -101,6 +109,7 @@ class ClusterView {
   std::shared_ptr<const cluster::ClusterMap> map_ GUARDED_BY(mu_);
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool reading_ GUARDED_BY(mu_) = false;  // a reconcile run is in flight
+  int torn_reads_ GUARDED_BY(mu_) = 0;    // reads in a row not published (Torn)
 };
 
 }  // namespace rangekv::client_internal

@@ -64,6 +64,7 @@ RangeStatus ToStatus(const RangeInfo& r, const ClusterMap& map) {
   for (const auto& id : r.isr) s.isr.push_back(id.str());
   s.state = r.state == cluster::RangeState::kActive ? RangeHealth::kActive
                                                     : RangeHealth::kUnavailable;
+  s.history = r.history;
   return s;
 }
 

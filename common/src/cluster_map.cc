@@ -1,16 +1,17 @@
 #include "common/cluster_map.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "common/escape.h"
 
 namespace rangekv::cluster {
-namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
 
 std::string ToHex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
   for (unsigned char c : bytes) {
@@ -19,6 +20,8 @@ std::string ToHex(std::string_view bytes) {
   }
   return out;
 }
+
+namespace {
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -139,6 +142,15 @@ const char* RangeStateName(RangeState s) {
 
 bool RangeInfo::HandedOverFrom(Epoch e) const {
   return e.value() != 0 && handoff_from == e && epoch == e.Next();
+}
+
+void RangeInfo::AddHistory(const std::vector<std::string>& words) {
+  std::string event;
+  for (const std::string& w : words) event += (event.empty() ? "" : ":") + w;
+  history.push_back(std::move(event));
+  if (history.size() > kHistoryMax) {
+    history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(kHistoryMax));
+  }
 }
 
 bool IsValidNodeId(std::string_view id) {
@@ -359,6 +371,11 @@ std::string EncodeRange(const RangeInfo& r) {
     s += "split_from " + std::to_string(r.split_parent.value()) + "@" +
          std::to_string(r.split_seq.value()) + "\n";
   }
+  if (!r.history.empty()) {
+    s += "history ";
+    for (size_t i = 0; i < r.history.size(); ++i) s += (i ? "," : "") + r.history[i];
+    s += "\n";
+  }
   bool any = false;
   for (const std::string& inc : r.isr_incarnations) any = any || !inc.empty();
   if (any) {
@@ -429,6 +446,19 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
     }
     r.split_parent = RangeId(*parent);
     r.split_seq = Seq(*seq);
+  }
+  if (auto h = rec.Text("history"); h.ok() && !h->empty()) {
+    const bool clean = std::all_of(h->begin(), h->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_.>@-:,", c) != nullptr;
+    });
+    if (!clean) return Status(Code::kBadRequest, "field 'history' holds a character it may not");
+    size_t pos = 0;
+    while (true) {
+      const size_t comma = h->find(',', pos);
+      r.history.push_back(h->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
   }
   if (auto incs = rec.Text("isr_incarnations"); incs.ok()) {
     r.isr_incarnations.assign(r.isr.size(), "");

@@ -99,6 +99,7 @@ Status Leader::StartTransfer(const NodeId& target, std::function<void(Status)> d
   handoff_ = Handoff{target, live->second.life, Clock::now() + ctx_.options.lease / 3,
                      std::move(done)};
   RefreshAdmission();
+  ctx_.Step("transfer.fenced", id);
   CheckHandoff();
   return Status::Ok();
 }
@@ -149,6 +150,7 @@ void Leader::CheckHandoff() {
   IsrChange change{range_.info.id, range_.info.epoch, handoff_->target, false, false, "", false};
   change.transfer = true;
   change.life = handoff_->life;
+  ctx_.Step("transfer.asked", range_.info.id);
   ctx_.RequestIsrChange(std::move(change), [this, alive](Status st) {
     if (!alive.lock() || !handoff_) return;
     if (!st.ok() && !SurelyNotWritten(st)) {
@@ -183,6 +185,7 @@ void Leader::EndHandoff(Status st) {
         handoff_->target.str(), live == range_.live.end() ? "" : live->second.address,
         range_.info.epoch.Next(), range_.info.id, range_.info.bounds, range_.info.generation}));
     LOG_INFO(Name(range_.info.id) << ": handed over to " << handoff_->target.str());
+    ctx_.Step("transfer.written", range_.info.id);
   } else {
     LOG_WARN(st.message());
   }

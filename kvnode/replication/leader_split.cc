@@ -55,6 +55,7 @@ Status Leader::StartSplit(const std::string& key, std::function<void(Status)> do
   split_ = SplitFence{key, range_.info.generation, Clock::now() + ctx_.options.lease / 3,
                       std::move(done)};
   RefreshAdmission();
+  ctx_.Step("split.fenced", id);
   CheckSplit();
   return Status::Ok();
 }
@@ -115,9 +116,11 @@ void Leader::CheckSplit() {
     }
     LOG_INFO(Name(range_.info.id) << ": split at seq " << split_->at.value()
                                   << " written; writes resume on " << left.ToString());
+    ++ctx_.splits_done;
     if (split_->done) split_->done(Status::Ok());
     split_.reset();
     RefreshAdmission();
+    ctx_.Step("split.written", range_.info.id);
     return;
   }
   if (split_->asked) return;
@@ -139,6 +142,7 @@ void Leader::CheckSplit() {
   change.split = true;
   change.split_key = split_->key;
   change.split_seq = last;
+  ctx_.Step("split.asked", range_.info.id);
   ctx_.RequestIsrChange(std::move(change), [this, alive](Status st) {
     if (!alive.lock() || !split_) return;
     if (st.ok()) {
@@ -155,7 +159,6 @@ void Leader::CheckSplit() {
 }
 
 void Leader::EndSplit(Status st) {
-  if (st.ok()) ++ctx_.splits_done;
   if (!st.ok()) LOG_WARN(st.message());
   std::function<void(Status)> done = std::move(split_->done);
   split_.reset();

@@ -69,6 +69,10 @@ class Context {
     });
   }
   fs::FileSystem& fs() { return env.fs(); }
+  // A failpoint (ReplicationOptions::step_hook).
+  void Step(std::string_view step, RangeId range) const {
+    if (options.step_hook) options.step_hook(step, range);
+  }
 
   Env& env;
   exec::Executor& exec;        // this thread

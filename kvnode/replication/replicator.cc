@@ -49,6 +49,7 @@ Result<std::optional<cluster::RangeInfo>> ApplyIsrChange(const cluster::RangeInf
     r.epoch = c.epoch.Next();
     r.handoff_from = c.epoch;
     r.move_to.reset();  // done (or overtaken by this operator's choice)
+    r.AddHistory({"handed", self.str() + ">" + c.node.str(), std::to_string(r.epoch.value())});
     r.state = cluster::RangeState::kActive;
     return std::optional<cluster::RangeInfo>(std::move(r));
   }
@@ -82,6 +83,11 @@ Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const I
   out.child.generation = current.generation + 1;
   out.child.split_parent = current.id;
   out.child.split_seq = c.split_seq;
+  const std::string key = cluster::ToHex(c.split_key);
+  const std::string seq = std::to_string(c.split_seq.value());
+  out.parent.AddHistory({"split", key, std::to_string(child_id.value()), seq});
+  out.child.history.clear();
+  out.child.AddHistory({"split-from", std::to_string(current.id.value()), key, seq});
   return out;
 }
 

@@ -55,6 +55,7 @@
 #pragma once
 
 #include <chrono>
+#include <string_view>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,6 +87,12 @@ struct ReplicationOptions {
   uint64_t split_bytes = 64u << 20;
   uint32_t split_qps = 2000;
   std::chrono::milliseconds split_load_window{10000};
+  // Tests only (the simulation's failpoints): called at each step of a
+  // split or a transfer, on the thread taking the step, right after it:
+  // split.fenced, split.asked, split.written (owner), split.built,
+  // split.narrowed (every node holding the range), transfer.fenced,
+  // transfer.asked, transfer.written (owner). Empty: nothing is called.
+  std::function<void(std::string_view step, RangeId range)> step_hook{};
 };
 
 // A change of a range's ISR that this node asks ZooKeeper for.

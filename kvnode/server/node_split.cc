@@ -128,6 +128,7 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
       continue;
     }
     report.derived.push_back(rid);
+    if (config_.replication.step_hook) config_.replication.step_hook("split.built", rid);
     LOG_INFO(RangeName(rid) << " " << r.bounds.ToString() << ": split off "
                             << RangeName(r.split_parent) << " at seq " << r.split_seq.value()
                             << ", built from the local copy in "
@@ -196,6 +197,8 @@ void Node::NarrowPending() {
       // Tried again at the next Apply (it still holds keys outside).
       LOG_ERROR(RangeName(n.range) << ": narrowing to " << n.bounds.ToString() << ": "
                                    << st.ToString());
+    } else if (config_.replication.step_hook) {
+      config_.replication.step_hook("split.narrowed", n.range);
     }
   }
   narrow_later_.clear();

@@ -51,6 +51,29 @@ TEST(ClusterMapTest, SplitFieldsRoundTripAndAreOptional) {
   }
 }
 
+TEST(ClusterMapTest, HistoryRoundTripsKeepsTheNewestAndRefusesStrayCharacters) {
+  RangeInfo r;
+  r.id = RangeId(9);
+  r.bounds = KeyRange("m", std::nullopt);
+  EXPECT_EQ(EncodeRange(r).find("history"), std::string::npos);  // optional
+  r.AddHistory({"split-from", "3", ToHex("m"), "1542"});
+  r.AddHistory({"handed", "n1>n2", "6"});
+  const std::string text = EncodeRange(r);
+  EXPECT_NE(text.find("history split-from:3:6d:1542,handed:n1>n2:6\n"), std::string::npos) << text;
+  auto back = DecodeRange(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  for (size_t i = 0; i < RangeInfo::kHistoryMax + 5; ++i) {
+    r.AddHistory({"promoted", "->n" + std::to_string(i), std::to_string(i)});
+  }
+  ASSERT_EQ(r.history.size(), RangeInfo::kHistoryMax);
+  EXPECT_EQ(r.history.back(), "promoted:->n" + std::to_string(RangeInfo::kHistoryMax + 4) + ":" +
+                                  std::to_string(RangeInfo::kHistoryMax + 4));
+  RangeInfo plain;
+  plain.id = RangeId(1);
+  EXPECT_EQ(DecodeRange(EncodeRange(plain) + "history a b\n").status().code(), Code::kBadRequest);
+}
+
 TEST(ClusterMapTest, NodeAndConfigRoundTrip) {
   NodeInfo n{NodeId("node-1.a"), "127.0.0.1:7401", "127.0.0.1:9401", 1763772000123, "abc"};
   auto nb = DecodeNode(EncodeNode(n));

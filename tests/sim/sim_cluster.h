@@ -64,6 +64,12 @@ class Cluster {
   std::vector<std::unique_ptr<SimNode>> nodes;
   std::vector<std::unique_ptr<SimCoordinator>> coordinators;
 
+  // Failpoints: called with the node's id at each step of a split or a
+  // transfer it takes (ReplicationOptions::step_hook), inside that node's
+  // event; a test that crashes something there schedules it (World::After
+  // with no delay), so the crash lands right after the step.
+  std::function<void(const std::string& node, std::string_view step, RangeId range)> on_step;
+
   SimNode* Node(const std::string& id);
   // The map as ZooKeeper holds it now (no latency; for checkers and set-up).
   cluster::ClusterMap MapNow() const;

@@ -28,6 +28,8 @@ struct SimCoordinator::Incarnation {
   std::map<NodeId, Nanos> missing_since;
 };
 
+bool SimCoordinator::leading() const { return inc_ != nullptr && inc_->leader_since != 0; }
+
 SimCoordinator::SimCoordinator(Cluster& cluster, std::string id)
     : c_(cluster), id_(std::move(id)) {}
 

@@ -25,6 +25,8 @@ class SimCoordinator {
   ~SimCoordinator();
   const std::string& id() const { return id_; }
   bool up() const { return inc_ != nullptr; }
+  // Up and leading (it has seen its candidate lowest).
+  bool leading() const;
   void Start();
   void Kill();
 

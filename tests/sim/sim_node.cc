@@ -64,6 +64,9 @@ void SimNode::Start() {
   cfg.id = NodeId(id_);
   cfg.fsync = p.fsync;
   cfg.replication = p.replication;
+  cfg.replication.step_hook = [this](std::string_view step, RangeId range) {
+    if (c_.on_step) c_.on_step(id_, step, range);
+  };
   cfg.segment_bytes = p.segment_bytes;
   cfg.snapshot_after_bytes = p.snapshot_after_bytes;
   cfg.keep_log_records = p.keep_log_records;

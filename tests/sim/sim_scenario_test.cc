@@ -16,66 +16,10 @@
 #include "kvnode/server/data_dir.h"
 #include "kvnode/storage/wal_format.h"
 #include "tests/sim/sim_scenario.h"
+#include "tests/sim/sim_test_util.h"
 
 namespace rangekv::sim {
 namespace {
-
-bool Verbose() { return std::getenv("KVSIM_VERBOSE") != nullptr; }
-
-ClusterParams ThreeNodes() {
-  ClusterParams p;
-  p.nodes = 3;
-  p.coordinators = 1;
-  p.ranges = 1;
-  p.rf = 3;
-  p.min_insync = 2;
-  p.fsync = kvnode::FsyncPolicy::kAlways;
-  p.session_timeout = 2 * kSecond;
-  p.replication.lease = std::chrono::milliseconds(800);
-  p.replication.isr_lag_timeout = std::chrono::milliseconds(600);
-  p.replication.fetch_wait = std::chrono::milliseconds(100);
-  p.replication.snapshot_chunk_bytes = 8 << 10;
-  return p;
-}
-
-bool Has(const std::vector<NodeId>& v, const std::string& id) {
-  return std::find(v.begin(), v.end(), NodeId(id)) != v.end();
-}
-
-std::string Join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const std::string& l : lines) out += l + "\n";
-  return out;
-}
-
-// Boots with the nodes started 10 ms apart, so bootstrap always sees them
-// in the same order.
-bool BootStaggered(Scenario& s) { return s.Boot([](int i) { return i * 10 * kMilli; }); }
-
-// Who holds a range in a three-node cluster: its owner and the two other
-// nodes, in the cluster's order.
-struct Holders {
-  std::string owner, first, second;
-};
-Holders HoldersOf(Scenario& s, RangeId range) {
-  Holders h;
-  h.owner = s.Range(range).owner->str();
-  for (auto& n : s.cluster().nodes) {
-    if (n->id() == h.owner) continue;
-    (h.first.empty() ? h.first : h.second) = n->id();
-  }
-  return h;
-}
-
-// Heals everything, lets the clients finish, reads every key and checks.
-std::vector<std::string> HealAndCheck(Scenario& s, const std::vector<std::string>& keys) {
-  std::vector<std::string> problems;
-  s.HealAll();
-  s.RunUntil(30 * kSecond, [&s] { return s.ClientsIdle(); });
-  s.FinalReads(keys, kSecond, 30 * kSecond, &problems);
-  s.Check(&problems);
-  return problems;
-}
 
 // Review item 1. The owner asks ZooKeeper to add a caught-up replica B to
 // the ISR; the change lands, but the owner does not hear of it (cut from

@@ -42,6 +42,9 @@ struct RangeStatus {
   std::vector<std::string> replicas;
   std::vector<std::string> isr;
   RangeHealth state = RangeHealth::kActive;
+  // What happened to the range, oldest first (common/cluster_map.h
+  // "history": split, split-from, handed, promoted events).
+  std::vector<std::string> history;
 };
 
 }  // namespace rangekv

@@ -1,0 +1,160 @@
+// Crashes at every step of a split and of a transfer (docs/elastic.md §7):
+// the node taking the step, another node holding the range, or the leading
+// coordinator is killed -9 right after the step (the failpoints of
+// ReplicationOptions::step_hook), restarted half a second later, and then
+// everything is healed. Afterwards the map tiles the key space (checked
+// after every ZooKeeper change), the operation either happened or did not
+// (one range or two, never a hole), every acknowledged write is readable
+// and the clients' history is linearizable.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/sim/sim_scenario.h"
+#include "tests/sim/sim_test_util.h"
+
+namespace rangekv::sim {
+namespace {
+
+enum class Victim { kStepper, kOtherNode, kCoordinator };
+
+const char* VictimName(Victim v) {
+  switch (v) {
+    case Victim::kStepper: return "the node taking the step";
+    case Victim::kOtherNode: return "another node";
+    case Victim::kCoordinator: return "the leading coordinator";
+  }
+  return "?";
+}
+
+struct Case {
+  std::string step;
+  Victim victim;
+};
+
+// Kills the victim once, right after the first time any node takes `step`,
+// and brings it back after `down`. True once it fired.
+class Failpoint {
+ public:
+  Failpoint(Scenario& s, Case c, Nanos down) : s_(s), c_(std::move(c)), down_(down) {
+    s_.cluster().on_step = [this](const std::string& node, std::string_view step, RangeId) {
+      if (fired_ || step != c_.step) return;
+      fired_ = true;
+      // After this event: the step itself completes, nothing after it does.
+      s_.world().After(0, nullptr, [this, node] { Crash(node); });
+    };
+  }
+  ~Failpoint() { s_.cluster().on_step = nullptr; }
+  bool fired() const { return fired_; }
+
+ private:
+  void Crash(const std::string& stepper) {
+    Cluster& c = s_.cluster();
+    if (c_.victim == Victim::kCoordinator) {
+      for (auto& co : c.coordinators) {
+        if (!co->leading()) continue;
+        co->Kill();
+        SimCoordinator* back = co.get();
+        s_.world().After(down_, nullptr, [back] { back->Start(); });
+        return;
+      }
+      return;
+    }
+    std::string victim = stepper;
+    if (c_.victim == Victim::kOtherNode) {
+      for (auto& n : c.nodes) {
+        if (n->id() != stepper && n->up()) {
+          victim = n->id();
+          break;
+        }
+      }
+    }
+    SimNode& n = s_.node(victim);
+    n.Kill();
+    s_.world().After(down_, nullptr, [&n] { n.Start(); });
+  }
+
+  Scenario& s_;
+  const Case c_;
+  const Nanos down_;
+  bool fired_ = false;
+};
+
+ClusterParams TwoCoordinators() {
+  ClusterParams p = ThreeNodes();
+  p.coordinators = 2;
+  return p;
+}
+
+// Asks for op until it is answered with something other than "not now"
+// (as the REPL does), for at most 3 s.
+template <typename Op>
+std::optional<Status> Ask(Scenario& s, Op op) {
+  std::optional<Status> answer;
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    answer.reset();
+    op([&answer](Status st) { answer = std::move(st); });
+    if (!s.RunUntil(3 * kSecond, [&] { return answer.has_value(); })) return std::nullopt;
+    if (answer->code() != Code::kNotOwner && answer->code() != Code::kRangeUnavailable) break;
+    s.RunFor(100 * kMilli);
+  }
+  return answer;
+}
+
+std::vector<Case> Cases(const std::vector<std::string>& steps) {
+  std::vector<Case> out;
+  for (const std::string& step : steps) {
+    for (Victim v : {Victim::kStepper, Victim::kOtherNode, Victim::kCoordinator}) {
+      out.push_back({step, v});
+    }
+  }
+  return out;
+}
+
+TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
+  uint64_t seed = 100;
+  for (const Case& c : Cases({"split.fenced", "split.asked", "split.written", "split.built",
+                              "split.narrowed"})) {
+    SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
+    Scenario s(++seed, TwoCoordinators(), Verbose());
+    ASSERT_TRUE(BootStaggered(s));
+    const std::vector<std::string> keys = SpreadKeys(8);
+    s.StartClients(3, s.world().now() + 6 * kSecond, keys);
+    s.RunFor(2 * kSecond);
+    Failpoint fp(s, c, 500 * kMilli);
+    // The outcome may be an error (the owner died under it): both are fine
+    // as long as the map and the data are.
+    (void)Ask(s, [&](auto done) { s.cluster().Split(keys[4], std::move(done)); });
+    s.RunFor(2 * kSecond);
+    EXPECT_TRUE(fp.fired()) << "the split never reached " << c.step;
+    std::vector<std::string> problems = HealAndCheck(s, keys);
+    EXPECT_TRUE(problems.empty()) << Join(problems);
+    const size_t ranges = s.cluster().MapNow().ranges.size();
+    EXPECT_TRUE(ranges == 1 || ranges == 2) << ranges << " ranges";
+  }
+}
+
+TEST(SimFailpoints, ACrashAtAnyStepOfATransferLosesNothing) {
+  uint64_t seed = 200;
+  for (const Case& c : Cases({"transfer.fenced", "transfer.asked", "transfer.written"})) {
+    SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
+    Scenario s(++seed, TwoCoordinators(), Verbose());
+    ASSERT_TRUE(BootStaggered(s));
+    const std::vector<std::string> keys = SpreadKeys(8);
+    s.StartClients(3, s.world().now() + 6 * kSecond, keys);
+    s.RunFor(2 * kSecond);
+    const Holders h = HoldersOf(s, RangeId(1));
+    Failpoint fp(s, c, 500 * kMilli);
+    (void)Ask(s, [&](auto done) { s.cluster().Transfer(RangeId(1), h.first, std::move(done)); });
+    s.RunFor(2 * kSecond);
+    EXPECT_TRUE(fp.fired()) << "the transfer never reached " << c.step;
+    std::vector<std::string> problems = HealAndCheck(s, keys);
+    EXPECT_TRUE(problems.empty()) << Join(problems);
+    EXPECT_EQ(s.cluster().MapNow().ranges.size(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace rangekv::sim
