@@ -8,6 +8,7 @@
 // and the clients' history is linearizable.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,7 +92,7 @@ ClusterParams TwoCoordinators() {
 // Asks for op until it is answered with something other than "not now"
 // (as the REPL does), for at most 3 s.
 template <typename Op>
-std::optional<Status> Ask(Scenario& s, Op op) {
+std::optional<Status> Ask(Scenario& s, const Op& op) {
   std::optional<Status> answer;
   for (int attempt = 0; attempt < 30; ++attempt) {
     answer.reset();
@@ -113,46 +114,47 @@ std::vector<Case> Cases(const std::vector<std::string>& steps) {
   return out;
 }
 
+using Done = std::function<void(Status)>;
+
+// Boots a cluster under load, arms the failpoint, asks for op (split or
+// transfer), then heals and checks everything. The map's range count after.
+size_t CrashDuring(uint64_t seed, const Case& c,
+                   const std::function<void(Scenario&, const std::vector<std::string>&, Done)>& op) {
+  SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
+  Scenario s(seed, TwoCoordinators(), Verbose());
+  EXPECT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(3, s.world().now() + 6 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  Failpoint fp(s, c, 500 * kMilli);
+  // The answer may be an error (its owner died under it): either is fine
+  // as long as the map and the data are.
+  (void)Ask(s, [&](Done done) { op(s, keys, std::move(done)); });
+  s.RunFor(2 * kSecond);
+  EXPECT_TRUE(fp.fired()) << "the operation never reached " << c.step;
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+  return s.cluster().MapNow().ranges.size();
+}
+
 TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
   uint64_t seed = 100;
   for (const Case& c : Cases({"split.fenced", "split.asked", "split.written", "split.built",
                               "split.narrowed"})) {
-    SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
-    Scenario s(++seed, TwoCoordinators(), Verbose());
-    ASSERT_TRUE(BootStaggered(s));
-    const std::vector<std::string> keys = SpreadKeys(8);
-    s.StartClients(3, s.world().now() + 6 * kSecond, keys);
-    s.RunFor(2 * kSecond);
-    Failpoint fp(s, c, 500 * kMilli);
-    // The outcome may be an error (the owner died under it): both are fine
-    // as long as the map and the data are.
-    (void)Ask(s, [&](auto done) { s.cluster().Split(keys[4], std::move(done)); });
-    s.RunFor(2 * kSecond);
-    EXPECT_TRUE(fp.fired()) << "the split never reached " << c.step;
-    std::vector<std::string> problems = HealAndCheck(s, keys);
-    EXPECT_TRUE(problems.empty()) << Join(problems);
-    const size_t ranges = s.cluster().MapNow().ranges.size();
-    EXPECT_TRUE(ranges == 1 || ranges == 2) << ranges << " ranges";
+    const size_t ranges = CrashDuring(++seed, c, [](Scenario& s, const auto& keys, Done done) {
+      s.cluster().Split(keys[4], std::move(done));
+    });
+    EXPECT_TRUE(ranges == 1 || ranges == 2) << c.step << ": " << ranges << " ranges";
   }
 }
 
 TEST(SimFailpoints, ACrashAtAnyStepOfATransferLosesNothing) {
   uint64_t seed = 200;
   for (const Case& c : Cases({"transfer.fenced", "transfer.asked", "transfer.written"})) {
-    SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
-    Scenario s(++seed, TwoCoordinators(), Verbose());
-    ASSERT_TRUE(BootStaggered(s));
-    const std::vector<std::string> keys = SpreadKeys(8);
-    s.StartClients(3, s.world().now() + 6 * kSecond, keys);
-    s.RunFor(2 * kSecond);
-    const Holders h = HoldersOf(s, RangeId(1));
-    Failpoint fp(s, c, 500 * kMilli);
-    (void)Ask(s, [&](auto done) { s.cluster().Transfer(RangeId(1), h.first, std::move(done)); });
-    s.RunFor(2 * kSecond);
-    EXPECT_TRUE(fp.fired()) << "the transfer never reached " << c.step;
-    std::vector<std::string> problems = HealAndCheck(s, keys);
-    EXPECT_TRUE(problems.empty()) << Join(problems);
-    EXPECT_EQ(s.cluster().MapNow().ranges.size(), 1u);
+    const size_t ranges = CrashDuring(++seed, c, [](Scenario& s, const auto&, Done done) {
+      s.cluster().Transfer(RangeId(1), HoldersOf(s, RangeId(1)).first, std::move(done));
+    });
+    EXPECT_EQ(ranges, 1u) << c.step;
   }
 }
 
