@@ -42,7 +42,7 @@
 //                                                          generation 2             (optional)
 //                                                          split_from 3@1542        (optional)
 //                             load 1:523,4:12             move_to n2               (optional)
-//                                           (optional)     history split-from:3:6b:1542,handed:n1>n2:6
+//                                           (optional)     history split-from:3:6b:1542
 //                                                                                   (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a

@@ -230,7 +230,8 @@ bool Promote(const ClusterSnapshot& s, Loads& loads, Draft& d, std::string* why_
   const NodeId owner = *loads.PickOwner(&candidates);
   GrantOwner(s, loads, d, owner);
   if (owner != old) d.deposed = old;
-  d.rec.AddHistory({"promoted", old.str() + ">" + owner.str(), std::to_string(d.rec.epoch.value())});
+  d.rec.AddHistory(
+      {"promoted", old.str() + ">" + owner.str(), std::to_string(d.rec.epoch.value())});
   d.Note(WriteKind::kPromote, why + "; promoted ISR member " + owner.str() + " (epoch " +
                                   std::to_string(d.rec.epoch.value()) + ")");
   return true;

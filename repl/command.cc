@@ -26,9 +26,11 @@ constexpr std::array<CommandSpec, 19> kCommands{{
     {"nodes", "nodes", "list the cluster's nodes: id, address, up/down (--zk)", 0, 0},
     {"ranges", "ranges",
      "list the ranges: bounds, epoch, owner, isr, replicas, state, hwm, lag, keys, bytes, "
-     "req/s (--zk)", 0, 0},
+     "req/s (--zk)",
+     0, 0},
     {"locate", "locate <key>", "show the range holding key and its owner (--zk)", 1, 1},
-    {"status", "status", "summary: nodes up/down, ranges by state, per node ranges owned and req/s (--zk)", 0, 0},
+    {"status", "status",
+     "summary: nodes up/down, ranges by state, per node ranges owned and req/s (--zk)", 0, 0},
     {"transfer", "transfer <range-id> <node>",
      "hand a range to one of its in-sync replicas, without a failover (--zk)", 2, 2},
     {"split", "split <key>",

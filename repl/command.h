@@ -102,8 +102,7 @@ struct QuitCommand {};
 using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
                              ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
                              LocateCommand, StatusCommand, TransferCommand, SplitCommand,
-                             HistoryCommand, ConsistencyCommand,
-                             HelpCommand, QuitCommand>;
+                             HistoryCommand, ConsistencyCommand, HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {

@@ -180,8 +180,8 @@ std::string DescribeEvent(const std::string& event) {
     return k ? QuoteIfNeeded(*k) : hex;
   };
   if (w[0] == "split" && w.size() == 4) {
-    return "split at " + key(w[1]) + ": the right part became range " + w[2] + " (at seq " +
-           w[3] + ")";
+    return "split at " + key(w[1]) + ": the right part became range " + w[2] + " (at seq " + w[3] +
+           ")";
   }
   if (w[0] == "split-from" && w.size() == 4) {
     return "created by a split of range " + w[1] + " at " + key(w[2]) + " (at seq " + w[3] + ")";

@@ -169,8 +169,9 @@ namespace {
 bool Tiles(const ClusterMap& map) {
   std::vector<const RangeInfo*> rs;
   for (const auto& [id, r] : map.ranges) rs.push_back(&r);
-  std::sort(rs.begin(), rs.end(),
-            [](const RangeInfo* a, const RangeInfo* b) { return a->bounds.start() < b->bounds.start(); });
+  std::sort(rs.begin(), rs.end(), [](const RangeInfo* a, const RangeInfo* b) {
+    return a->bounds.start() < b->bounds.start();
+  });
   std::string at;
   for (const RangeInfo* r : rs) {
     if (r->bounds.start() != at) return false;

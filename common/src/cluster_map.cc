@@ -455,7 +455,8 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
     size_t pos = 0;
     while (true) {
       const size_t comma = h->find(',', pos);
-      r.history.push_back(h->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      r.history.push_back(
+          h->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
       if (comma == std::string::npos) break;
       pos = comma + 1;
     }

@@ -1,7 +1,7 @@
 #include "kvnode/cluster/cluster_member.h"
 
-#include <deque>
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -165,7 +165,7 @@ class ClusterMember::Worker {
   milliseconds wait_log_spacing_ = kFirstWaitLog;
   bool suspended_for_disconnect_ = false;
   std::optional<Clock::time_point> reconcile_retry_at_;
-  // Load reports (cluster_map.h "load"): the request counts at the last look.
+  // Load reports (cluster_map.h "load"): when the counts were last looked at.
   Clock::time_point load_at_{};
   // Per owned range: (when, request count) at the looks of the last
   // kLoadSpan, oldest first.
@@ -584,8 +584,9 @@ void ClusterMember::Worker::SyncSuspect() {
 }
 
 // Every second: the requests a second of each range this node owns (over
-// the last three seconds), in its znode when they changed much (the coordinator balances owners by
-// them; cluster_map.h "load").
+// the last three seconds), in its znode when they changed much (the
+// coordinator balances owners by them; cluster_map.h "load"), and in the
+// node's metrics with the range's keys and bytes.
 void ClusterMember::Worker::SyncLoad() {
   const Clock::time_point now = Clock::now();
   if (!registered_ || options_.self.opening || now - load_at_ < kLoadPeriod) return;
@@ -605,8 +606,8 @@ void ClusterMember::Worker::SyncLoad() {
     while (looks.size() > 2 && now - looks[1].first >= kLoadSpan) looks.pop_front();
     if (looks.size() < 2) continue;  // new: next time
     const double secs = std::chrono::duration<double>(now - looks.front().first).count();
-    load[id] = static_cast<uint32_t>(
-        std::min(4e9, static_cast<double>(n - looks.front().second) / secs));
+    load[id] =
+        static_cast<uint32_t>(std::min(4e9, static_cast<double>(n - looks.front().second) / secs));
     owned[id].requests_per_sec = load[id];
   }
   if (metrics_ != nullptr) {

@@ -132,8 +132,8 @@ class RangeSlot {
   }
   // Where to split by load: the key halving the sampled load within bounds,
   // once the range was past qps within bounds for the whole window.
-  std::optional<std::string> LoadSplitKey(double qps, Clock::duration window,
-                                          Clock::time_point now, const KeyRange& bounds) {
+  std::optional<std::string> LoadSplitKey(double qps, Clock::duration window, Clock::time_point now,
+                                          const KeyRange& bounds) {
     MutexLock lock(sample_mu_);
     if (!load_.HotFor(qps, window, now, bounds)) return std::nullopt;
     return load_.SplitKey(window, now, bounds);

@@ -55,12 +55,12 @@
 #pragma once
 
 #include <chrono>
-#include <string_view>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/cluster_map.h"

@@ -94,8 +94,8 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                                               "Re-reads of the cluster map, by result.");
   reconciles_ok_ = reconciles.WithLabels({{"result", "ok"}});
   reconciles_failed_ = reconciles.WithLabels({{"result", "failed"}});
-  range_keys_ = registry.AddGaugeFamily("rangekv_kvnode_range_keys",
-                                        "Keys of each range this node owns.");
+  range_keys_ =
+      registry.AddGaugeFamily("rangekv_kvnode_range_keys", "Keys of each range this node owns.");
   range_bytes_ = registry.AddGaugeFamily("rangekv_kvnode_range_bytes",
                                          "Key and value bytes of each range this node owns.");
   range_qps_ = registry.AddGaugeFamily(
@@ -128,8 +128,9 @@ void NodeMetrics::SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) {
     auto it = ranges_.find(id);
     if (it == ranges_.end()) {
       const metrics::Labels l{{"range", std::to_string(id.value())}};
-      it = ranges_.emplace(id, RangeSeries{range_keys_.WithLabels(l), range_bytes_.WithLabels(l),
-                                           range_qps_.WithLabels(l)})
+      it = ranges_
+               .emplace(id, RangeSeries{range_keys_.WithLabels(l), range_bytes_.WithLabels(l),
+                                        range_qps_.WithLabels(l)})
                .first;
     }
     it->second.keys.Set(static_cast<double>(r.keys));

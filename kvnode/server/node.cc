@@ -216,8 +216,8 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   split_lost_.clear();
   const std::map<RangeId, Status> waiting = DeriveSplits(map, report, &busy_parents);
   for (const auto& [rid, r] : map.ranges) {
-    RangeRoute route{r.id, r.bounds, r.epoch, r.owner, "", r.state, r.generation, nullptr,
-                     Status()};
+    RangeRoute route{r.id,    r.bounds,     r.epoch, r.owner, "",
+                     r.state, r.generation, nullptr, Status()};
     if (r.owner) {
       if (const cluster::NodeInfo* n = map.Node(*r.owner)) route.owner_address = n->address;
     }

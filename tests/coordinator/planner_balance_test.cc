@@ -65,8 +65,8 @@ TEST(PlannerBalance, NothingMovesWhileAnOwnerHasNotReportedARangeItOwns) {
 // whatever the (jittering) loads say; another range may go instead.
 TEST(PlannerBalance, ARangeMovedRecentlyStaysPut) {
   ClusterSnapshot s = AllOnN1();
-  s.live_nodes.at(NodeId("n1")).load = {{RangeId(1), 100}, {RangeId(2), 900},
-                                        {RangeId(3), 1000}, {RangeId(4), 2000}};
+  s.live_nodes.at(NodeId("n1")).load = {
+      {RangeId(1), 100}, {RangeId(2), 900}, {RangeId(3), 1000}, {RangeId(4), 2000}};
   s.recently_moved = {RangeId(4)};
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);

@@ -140,10 +140,9 @@ TEST(ClusterCommandsTest, FormatStatus) {
   std::map<uint64_t, RangeProgress> progress;
   progress[1].requests_per_sec = 300;
   progress[2].requests_per_sec = 100;
-  const std::string with = FormatStatus("local", "127.0.0.1:2181",
-                                        {{"n1", "a:1", true}, {"n2", "", false}, {"n3", "b:1", true}},
-                                        {Range(1, "", "m", "n1"), Range(2, "m", "x", "n2"), r3},
-                                        progress);
+  const std::string with = FormatStatus(
+      "local", "127.0.0.1:2181", {{"n1", "a:1", true}, {"n2", "", false}, {"n3", "b:1", true}},
+      {Range(1, "", "m", "n1"), Range(2, "m", "x", "n2"), r3}, progress);
   EXPECT_NE(with.find("owned: n1 1 n2 1 n3 0\n"
                       "load: n1 300 req/s (75%) n2 100 req/s (25%) n3 0 req/s (0%)\n"),
             std::string::npos)

@@ -222,8 +222,9 @@ TEST_F(KvreplReplicatedTest, SplitCutsTheRangeAndBothPartsServe) {
   bool split = WaitFor(
       [&] {
         auto r = Kvrepl({"split user:5"});
-        const bool done_before = !attempts.empty() &&
-                                 r.out.find("range 2 already starts at user:5") != std::string::npos;
+        const bool done_before =
+            !attempts.empty() &&
+            r.out.find("range 2 already starts at user:5") != std::string::npos;
         attempts += "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err + "\n";
         return (r.exit_code == 0 && r.out == "OK\n") || done_before;
       },

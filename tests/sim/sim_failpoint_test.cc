@@ -23,9 +23,12 @@ enum class Victim { kStepper, kOtherNode, kCoordinator };
 
 const char* VictimName(Victim v) {
   switch (v) {
-    case Victim::kStepper: return "the node taking the step";
-    case Victim::kOtherNode: return "another node";
-    case Victim::kCoordinator: return "the leading coordinator";
+    case Victim::kStepper:
+      return "the node taking the step";
+    case Victim::kOtherNode:
+      return "another node";
+    case Victim::kCoordinator:
+      return "the leading coordinator";
   }
   return "?";
 }
@@ -118,8 +121,9 @@ using Done = std::function<void(Status)>;
 
 // Boots a cluster under load, arms the failpoint, asks for op (split or
 // transfer), then heals and checks everything. The map's range count after.
-size_t CrashDuring(uint64_t seed, const Case& c,
-                   const std::function<void(Scenario&, const std::vector<std::string>&, Done)>& op) {
+size_t CrashDuring(
+    uint64_t seed, const Case& c,
+    const std::function<void(Scenario&, const std::vector<std::string>&, Done)>& op) {
   SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
   Scenario s(seed, TwoCoordinators(), Verbose());
   EXPECT_TRUE(BootStaggered(s));
@@ -139,8 +143,8 @@ size_t CrashDuring(uint64_t seed, const Case& c,
 
 TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
   uint64_t seed = 100;
-  for (const Case& c : Cases({"split.fenced", "split.asked", "split.written", "split.built",
-                              "split.narrowed"})) {
+  for (const Case& c :
+       Cases({"split.fenced", "split.asked", "split.written", "split.built", "split.narrowed"})) {
     const size_t ranges = CrashDuring(++seed, c, [](Scenario& s, const auto& keys, Done done) {
       s.cluster().Split(keys[4], std::move(done));
     });

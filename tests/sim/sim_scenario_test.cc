@@ -5,6 +5,8 @@
 // clients' history and the final reads, plus what the scenario is about.
 // A failure prints the problems; KVSIM_VERBOSE=1 prints the processes'
 // logs with simulated time.
+#include "tests/sim/sim_scenario.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,7 +17,6 @@
 
 #include "kvnode/server/data_dir.h"
 #include "kvnode/storage/wal_format.h"
-#include "tests/sim/sim_scenario.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace rangekv::sim {
@@ -451,8 +452,7 @@ TEST(SimScenario, SplitsInQuickSuccessionBuildEveryRangeFromTheLocalCopy) {
       for (int attempt = 0; attempt < 50; ++attempt) {
         answer.reset();
         s.cluster().Split(keys[i], [&answer](Status st) { answer = std::move(st); });
-        ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return answer.has_value(); }))
-            << "seed " << seed;
+        ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return answer.has_value(); })) << "seed " << seed;
         if (answer->code() != Code::kNotOwner && answer->code() != Code::kRangeUnavailable) break;
         s.RunFor(20 * kMilli);
       }
@@ -461,8 +461,8 @@ TEST(SimScenario, SplitsInQuickSuccessionBuildEveryRangeFromTheLocalCopy) {
     s.RunFor(2 * kSecond);
     EXPECT_EQ(s.cluster().MapNow().ranges.size(), 8u) << "seed " << seed;
     for (auto& n : s.cluster().nodes) {
-      EXPECT_EQ(n->copies_rebuilt(), 0) << "seed " << seed << ": " << n->id()
-                                        << " copied a range again from its owner";
+      EXPECT_EQ(n->copies_rebuilt(), 0)
+          << "seed " << seed << ": " << n->id() << " copied a range again from its owner";
     }
     std::vector<std::string> problems = HealAndCheck(s, keys);
     EXPECT_TRUE(problems.empty()) << "seed " << seed << ": " << Join(problems);

@@ -42,7 +42,9 @@ inline std::string Join(const std::vector<std::string>& lines) {
 
 // Boots with the nodes started 10 ms apart, so bootstrap always sees them
 // in the same order.
-inline bool BootStaggered(Scenario& s) { return s.Boot([](int i) { return i * 10 * kMilli; }); }
+inline bool BootStaggered(Scenario& s) {
+  return s.Boot([](int i) { return i * 10 * kMilli; });
+}
 
 // Who holds a range in a three-node cluster: its owner and the two other
 // nodes, in the cluster's order.

@@ -31,8 +31,8 @@ TEST(LoadHistory, HotOnlyOnceTheWholeWindowWasPastTheThreshold) {
   EXPECT_TRUE(Steady(now, 11, 5000, Keys('a', 'z')).HotFor(2000, seconds(10), now, kAll));
   EXPECT_FALSE(Steady(now, 11, 1500, Keys('a', 'z')).HotFor(2000, seconds(10), now, kAll));
   // History that stopped a while ago says nothing about now.
-  EXPECT_FALSE(Steady(now - seconds(5), 11, 5000, Keys('a', 'z')).HotFor(2000, seconds(10), now,
-                                                                          kAll));
+  EXPECT_FALSE(
+      Steady(now - seconds(5), 11, 5000, Keys('a', 'z')).HotFor(2000, seconds(10), now, kAll));
 }
 
 TEST(LoadHistory, OneColdSecondOrAGapRestartsTheCount) {

@@ -41,8 +41,8 @@ class RoutingTableTest : public ::testing::Test {
          nullptr, Status(Code::kCorruption, "bad record")},
         {RangeId(1), Bounds(0, 0x40), Epoch(5), kSelf, "me:1", cluster::RangeState::kActive, 7,
          slot, Status()},
-        {RangeId(2), Bounds(0x40, 0x80), Epoch(2), kPeer, "peer:2", cluster::RangeState::kActive,
-         4, nullptr, Status()},
+        {RangeId(2), Bounds(0x40, 0x80), Epoch(2), kPeer, "peer:2", cluster::RangeState::kActive, 4,
+         nullptr, Status()},
         {RangeId(4), Bounds(0xc0, 0xe0), Epoch(1), std::nullopt, "", cluster::RangeState::kActive,
          0, nullptr, Status()},
         {RangeId(5), Bounds(0xe0, std::nullopt), Epoch(1), kPeer, "",
@@ -77,19 +77,22 @@ TEST_F(RoutingTableTest, OtherOwnersGetAHint) {
   EXPECT_EQ(r.error.code(), Code::kNotOwner);
   ASSERT_TRUE(r.hint.has_value());
   // With the range's layout: a client corrects its map from the answer.
-  EXPECT_EQ(*r.hint, (proto::OwnerHint{"n2", "peer:2", Epoch(2), RangeId(2), Bounds(0x40, 0x80), 4}));
+  EXPECT_EQ(*r.hint,
+            (proto::OwnerHint{"n2", "peer:2", Epoch(2), RangeId(2), Bounds(0x40, 0x80), 4}));
   // Naming the wrong range for a key of ours: NOT_OWNER pointing at the right range.
   Route wrong = table_->ForKey(RangeId(2), Epoch(0), Key(0x10));
   EXPECT_EQ(wrong.error.code(), Code::kNotOwner);
   ASSERT_TRUE(wrong.hint.has_value());
-  EXPECT_EQ(*wrong.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
+  EXPECT_EQ(*wrong.hint,
+            (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
 }
 
 TEST_F(RoutingTableTest, EpochFencing) {
   Route stale = table_->ForKey(RangeId(1), Epoch(4), Key(0x10));
   EXPECT_EQ(stale.error.code(), Code::kStaleEpoch) << stale.error.ToString();
   ASSERT_TRUE(stale.hint.has_value());
-  EXPECT_EQ(*stale.hint, (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
+  EXPECT_EQ(*stale.hint,
+            (proto::OwnerHint{"n1", "me:1", Epoch(5), RangeId(1), Bounds(0, 0x40), 7}));
   Route ahead = table_->ForKey(RangeId(1), Epoch(6), Key(0x10));
   EXPECT_EQ(ahead.error.code(), Code::kRangeUnavailable) << ahead.error.ToString();
   // The fence applies to the range the request names, whatever the key.
