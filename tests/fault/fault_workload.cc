@@ -259,17 +259,27 @@ std::optional<WriteStall> LongestWriteStall(const History& h, int64_t from_ns, i
                                             int64_t stop_ns,
                                             const std::function<bool(const std::string&)>& in_range) {
   std::vector<int64_t> done;
+  std::vector<int64_t> asked;  // every write tried in the range, whatever came of it
   for (const Operation& op : h) {
-    if (Acked(op) && op.return_ns >= from_ns && in_range(op.key)) done.push_back(op.return_ns);
+    if (!in_range(op.key)) continue;
+    if (Acked(op) && op.return_ns >= from_ns) done.push_back(op.return_ns);
+    if (IsWrite(op.kind)) asked.push_back(op.invoke_ns);
   }
   if (done.empty()) return std::nullopt;
   std::sort(done.begin(), done.end());
+  std::sort(asked.begin(), asked.end());
+  // A gap counts from the first write tried after the previous success: a
+  // range the workload seldom writes to is idle, not stalled.
+  auto waited_since = [&](int64_t prev) {
+    auto it = std::lower_bound(asked.begin(), asked.end(), prev);
+    return it == asked.end() ? std::optional<int64_t>() : std::optional<int64_t>(*it);
+  };
   WriteStall stall;
   int64_t prev = from_ns;
   bool back = false;
   for (int64_t t : done) {
     if (stop_ns != 0 && t >= stop_ns) break;
-    stall.ns = std::max(stall.ns, t - prev);
+    stall.ns = std::max(stall.ns, t - std::max(prev, waited_since(prev).value_or(t)));
     prev = t;
     if (until_ns != 0 && t >= until_ns) {
       back = true;
@@ -277,8 +287,10 @@ std::optional<WriteStall> LongestWriteStall(const History& h, int64_t from_ns, i
     }
   }
   if (!back && stop_ns != 0 && until_ns != 0) {
-    stall.ns = std::max(stall.ns, stop_ns - prev);
-    stall.cut = true;
+    if (auto first = waited_since(prev); first && *first < stop_ns) {
+      stall.ns = std::max(stall.ns, stop_ns - *first);
+      stall.cut = true;
+    }
   }
   return stall;
 }

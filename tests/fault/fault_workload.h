@@ -121,8 +121,10 @@ std::vector<std::string> CheckDurable(const lincheck::History& h);
 
 // The longest time, as clients saw it, during which no write (put,
 // delete, swapped cas) on a key for which in_range(key) holds completed
-// successfully: the gaps between successive successful completions,
-// starting at from_ns, up to the first completion at or after until_ns
+// successfully: the gaps between successive successful completions, each
+// counted from the first write tried after the earlier one (a range the
+// workload did not write to meanwhile was idle, not stalled), starting at
+// from_ns, up to the first completion at or after until_ns
 // (0: every completion). A stopping owner that still answers right after
 // the fault does not hide the handoff that follows. Nothing at or after
 // stop_ns (0: none) counts: when writes had not come back by then, the
