@@ -299,6 +299,11 @@ struct ClusterMap {
 
   // The range containing key; nullptr if none does (a hole in the map).
   const RangeInfo* Locate(std::string_view key) const;
+  // Whether ranges other than `except` hold every key of [start, end)
+  // (end nullopt: to the end of the key space). A read of the map that
+  // straddled a split shows a hole (znodes are read one by one).
+  bool Covers(std::string start, const std::optional<std::string>& end,
+              RangeId except = RangeId(0)) const;
   // The address of a live node, or nullptr.
   const NodeInfo* Node(const NodeId& id) const;
 };

@@ -163,29 +163,10 @@ void ClusterView::Refresh() {
   if (reconciler_) reconciler_->TriggerNow();
 }
 
-namespace {
-
-// Whether the ranges of map cover the whole key space.
-bool Tiles(const ClusterMap& map) {
-  std::vector<const RangeInfo*> rs;
-  for (const auto& [id, r] : map.ranges) rs.push_back(&r);
-  std::sort(rs.begin(), rs.end(), [](const RangeInfo* a, const RangeInfo* b) {
-    return a->bounds.start() < b->bounds.start();
-  });
-  std::string at;
-  for (const RangeInfo* r : rs) {
-    if (r->bounds.start() != at) return false;
-    if (!r->bounds.end()) return true;
-    at = *r->bounds.end();
-  }
-  return false;
-}
-
-}  // namespace
-
 bool ClusterView::Torn(const ClusterMap& read) {
   MutexLock lock(mu_);
-  if (Tiles(read) || !map_ || !Tiles(*map_) || torn_reads_ >= kMaxTornReads) {
+  const auto tiles = [](const ClusterMap& m) { return m.Covers("", std::nullopt); };
+  if (tiles(read) || !map_ || !tiles(*map_) || torn_reads_ >= kMaxTornReads) {
     torn_reads_ = 0;
     return false;
   }

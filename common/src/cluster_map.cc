@@ -597,6 +597,22 @@ std::vector<KeyRange> InitialSplit(const ClusterConfig& config) {
   return out;
 }
 
+bool ClusterMap::Covers(std::string start, const std::optional<std::string>& end,
+                        RangeId except) const {
+  for (bool moved = true; moved;) {
+    if (end && start >= *end) return true;
+    moved = false;
+    for (const auto& [id, r] : ranges) {
+      if (id == except || !r.bounds.Contains(start)) continue;
+      if (!r.bounds.end()) return true;
+      start = *r.bounds.end();
+      moved = true;
+      break;
+    }
+  }
+  return false;
+}
+
 const RangeInfo* ClusterMap::Locate(std::string_view key) const {
   for (const auto& [id, r] : ranges) {
     if (r.bounds.Contains(key)) return &r;

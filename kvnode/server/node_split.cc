@@ -9,6 +9,7 @@
 // every key until each child this node builds exists: only then does it
 // narrow (RangeStore::RetainOnly), durably.
 #include <algorithm>
+#include <set>
 
 #include "common/log.h"
 #include "kvnode/server/node.h"
@@ -23,27 +24,32 @@ bool Inside(const KeyRange& inner, const KeyRange& outer) {
                      : outer.ContainsSpan(inner.start(), std::nullopt);
 }
 
-// Whether the ranges of map other than `except` cover [start, end) (end
-// nullopt: to the end of the key space).
-bool Covered(const cluster::ClusterMap& map, RangeId except, std::string start,
-             const std::optional<std::string>& end) {
-  for (bool moved = true; moved;) {
-    if (end && start >= *end) return true;
-    moved = false;
-    for (const auto& [id, r] : map.ranges) {
-      if (id == except || !r.bounds.Contains(start)) continue;
-      if (!r.bounds.end()) return true;
-      start = *r.bounds.end();
-      moved = true;
-      break;
+// The keys r held when it was split off its parent: its bounds, and to
+// their right every range split off r (or off those) since. A node that
+// builds r late, from a map where r has been split again, needs them all:
+// the ranges split off r are built from this copy of r in turn.
+KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r) {
+  std::set<RangeId> family{r.id};
+  std::optional<std::string> end = r.bounds.end();
+  for (bool grew = true; grew && end;) {
+    grew = false;
+    for (const auto& [id, d] : map.ranges) {
+      if (family.count(d.split_parent) && d.bounds.start() == *end) {
+        family.insert(id);
+        end = d.bounds.end();
+        grew = true;
+        break;
+      }
     }
   }
-  return false;
+  return KeyRange(r.bounds.start(), end);
 }
 
-// Builds r's store in opts.dir from `parent` as of r.split_seq.
+// Builds r's store in opts.dir from `parent` as of r.split_seq, with the
+// keys of `span` (SpanAtSplit; retained, so the ranges split off r are
+// built from it in turn, and r narrows to its bounds after them).
 Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const cluster::RangeInfo& r,
-                       StoreOptions opts) {
+                       const KeyRange& span, StoreOptions opts) {
   const std::string dir = opts.dir;
   const std::string building = dir + ".split";
   const std::string snap_dir = dir + ".split-snap";
@@ -57,9 +63,9 @@ Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const clust
   } else {
     RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
     RANGEKV_ASSIGN_OR_RETURN(std::string file,
-                             parent.WriteSpanSnapshot(r.id, r.bounds, r.split_seq, snap_dir));
+                             parent.WriteSpanSnapshot(r.id, span, r.split_seq, snap_dir));
     RANGEKV_ASSIGN_OR_RETURN(auto store,
-                             RangeStore::OpenFromSnapshot(r.id, r.bounds, opts, file,
+                             RangeStore::OpenFromSnapshot(r.id, span, opts, file,
                                                           parent.EpochAt(r.split_seq)));
     RANGEKV_RETURN_IF_ERROR(store->Close());
     RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
@@ -95,6 +101,16 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
       report.retry_soon = true;
       continue;
     }
+    const KeyRange span = SpanAtSplit(map, r);
+    if (span.end() && map.Locate(*span.end()) == nullptr) {
+      // No range holds the keys right of r's family: this read straddled a
+      // split of r (znodes are read one by one) and misses the new range.
+      // Built now, r would lack its keys; the next read shows them.
+      waiting[rid] = Status(Code::kRangeUnavailable,
+                            RangeName(rid) + " waits for a map read that shows all of it");
+      report.retry_soon = true;
+      continue;
+    }
     std::shared_ptr<RangeStore> parent = ParentStore(map, r.split_parent, report);
     // Without the parent's whole copy there is nothing to build from: this
     // node's place in the ISR names a copy it does not have, so the range
@@ -102,7 +118,7 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
     // passing for it). (A parent opened by this process after the split has
     // the narrowed bounds, but holds every key until RetainOnly says
     // otherwise.)
-    if (!parent || !parent->Holds(r.bounds)) {
+    if (!parent || !parent->Holds(span)) {
       split_lost_.insert(rid);
       continue;
     }
@@ -119,7 +135,7 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
       continue;
     }
     auto start = MonoClock::now();
-    Status st = BuildFromParent(env_.fs(), *parent, r, StoreOptionsFor(rid));
+    Status st = BuildFromParent(env_.fs(), *parent, r, span, StoreOptionsFor(rid));
     if (!st.ok()) {
       LOG_ERROR(RangeName(rid) << ": building it from " << RangeName(r.split_parent) << " at seq "
                                << r.split_seq.value() << ": " << st.ToString());
@@ -177,9 +193,9 @@ bool Node::Narrow(RangeSlot& slot, const cluster::RangeInfo& r, const cluster::C
   // writes the moment the split is written.
   const KeyRange wide = store->retained().value_or(KeyRange("", std::nullopt));
   const bool left_held =
-      wide.start() >= r.bounds.start() || Covered(map, r.id, wide.start(), r.bounds.start());
+      wide.start() >= r.bounds.start() || map.Covers(wide.start(), r.bounds.start(), r.id);
   const bool right_held = !r.bounds.end() || (wide.end() && *wide.end() <= *r.bounds.end()) ||
-                          Covered(map, r.id, *r.bounds.end(), wide.end());
+                          map.Covers(*r.bounds.end(), wide.end(), r.id);
   if (!left_held || !right_held) {
     LOG_DEBUG(RangeName(r.id) << ": not narrowed to " << r.bounds.ToString()
                               << " yet: the map read shows no range holding the rest");

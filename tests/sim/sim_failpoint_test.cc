@@ -92,21 +92,6 @@ ClusterParams TwoCoordinators() {
   return p;
 }
 
-// Asks for op until it is answered with something other than "not now"
-// (as the REPL does), for at most 3 s.
-template <typename Op>
-std::optional<Status> Ask(Scenario& s, const Op& op) {
-  std::optional<Status> answer;
-  for (int attempt = 0; attempt < 30; ++attempt) {
-    answer.reset();
-    op([&answer](Status st) { answer = std::move(st); });
-    if (!s.RunUntil(3 * kSecond, [&] { return answer.has_value(); })) return std::nullopt;
-    if (answer->code() != Code::kNotOwner && answer->code() != Code::kRangeUnavailable) break;
-    s.RunFor(100 * kMilli);
-  }
-  return answer;
-}
-
 std::vector<Case> Cases(const std::vector<std::string>& steps) {
   std::vector<Case> out;
   for (const std::string& step : steps) {
@@ -133,7 +118,7 @@ size_t CrashDuring(
   Failpoint fp(s, c, 500 * kMilli);
   // The answer may be an error (its owner died under it): either is fine
   // as long as the map and the data are.
-  (void)Ask(s, [&](Done done) { op(s, keys, std::move(done)); });
+  (void)AskUntilServed(s, [&](Done done) { op(s, keys, std::move(done)); });
   s.RunFor(2 * kSecond);
   EXPECT_TRUE(fp.fired()) << "the operation never reached " << c.step;
   std::vector<std::string> problems = HealAndCheck(s, keys);

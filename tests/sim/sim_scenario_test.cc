@@ -447,15 +447,9 @@ TEST(SimScenario, SplitsInQuickSuccessionBuildEveryRangeFromTheLocalCopy) {
     s.StartClients(3, s.world().now() + 10 * kSecond, keys);
     s.RunFor(2 * kSecond);
     for (size_t i : {8, 4, 12, 2, 6, 10, 14}) {
-      // As the REPL does: a range just split off may not be served yet.
-      std::optional<Status> answer;
-      for (int attempt = 0; attempt < 50; ++attempt) {
-        answer.reset();
-        s.cluster().Split(keys[i], [&answer](Status st) { answer = std::move(st); });
-        ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return answer.has_value(); })) << "seed " << seed;
-        if (answer->code() != Code::kNotOwner && answer->code() != Code::kRangeUnavailable) break;
-        s.RunFor(20 * kMilli);
-      }
+      const std::optional<Status> answer = AskUntilServed(
+          s, [&](auto done) { s.cluster().Split(keys[i], std::move(done)); });
+      ASSERT_TRUE(answer.has_value()) << "seed " << seed;
       ASSERT_TRUE(answer->ok()) << "seed " << seed << ": " << answer->ToString();
     }
     s.RunFor(2 * kSecond);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,23 @@ inline Holders HoldersOf(Scenario& s, RangeId range) {
     (h.first.empty() ? h.first : h.second) = n->id();
   }
   return h;
+}
+
+// Asks for op (a split or transfer: op(done)) again while it is answered
+// "not now" (NOT_OWNER, RANGE_UNAVAILABLE: a range just split off is not
+// served yet), as the REPL does, at most 30 times 100 ms apart. nullopt
+// when an attempt got no answer within 3 s.
+template <typename Op>
+std::optional<Status> AskUntilServed(Scenario& s, const Op& op) {
+  std::optional<Status> answer;
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    answer.reset();
+    op([&answer](Status st) { answer = std::move(st); });
+    if (!s.RunUntil(3 * kSecond, [&] { return answer.has_value(); })) return std::nullopt;
+    if (answer->code() != Code::kNotOwner && answer->code() != Code::kRangeUnavailable) break;
+    s.RunFor(100 * kMilli);
+  }
+  return answer;
 }
 
 // Heals everything, lets the clients finish, reads every key and checks.
