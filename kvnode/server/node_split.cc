@@ -64,9 +64,8 @@ Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const clust
     RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
     RANGEKV_ASSIGN_OR_RETURN(std::string file,
                              parent.WriteSpanSnapshot(r.id, span, r.split_seq, snap_dir));
-    RANGEKV_ASSIGN_OR_RETURN(auto store,
-                             RangeStore::OpenFromSnapshot(r.id, span, opts, file,
-                                                          parent.EpochAt(r.split_seq)));
+    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::OpenFromSnapshot(r.id, span, opts, file,
+                                                                      parent.EpochAt(r.split_seq)));
     RANGEKV_RETURN_IF_ERROR(store->Close());
     RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
   }

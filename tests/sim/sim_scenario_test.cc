@@ -447,8 +447,8 @@ TEST(SimScenario, SplitsInQuickSuccessionBuildEveryRangeFromTheLocalCopy) {
     s.StartClients(3, s.world().now() + 10 * kSecond, keys);
     s.RunFor(2 * kSecond);
     for (size_t i : {8, 4, 12, 2, 6, 10, 14}) {
-      const std::optional<Status> answer = AskUntilServed(
-          s, [&](auto done) { s.cluster().Split(keys[i], std::move(done)); });
+      const std::optional<Status> answer =
+          AskUntilServed(s, [&](auto done) { s.cluster().Split(keys[i], std::move(done)); });
       ASSERT_TRUE(answer.has_value()) << "seed " << seed;
       ASSERT_TRUE(answer->ok()) << "seed " << seed << ": " << answer->ToString();
     }
