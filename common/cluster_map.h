@@ -44,6 +44,8 @@
 //                             load 1:523,4:12             move_to n2               (optional)
 //                                           (optional)     history split-from:3:6b:1542
 //                                                                                   (optional)
+//                                                          merged_from 3@1542,7@980 (optional)
+//                                                          merge_key 6b             (optional)
 //
 // Grants are to a process and a copy of the data, not to a node id (so a
 // restarted process, or a node back with an empty or replaced disk, never
@@ -98,12 +100,24 @@
 //     from its own copy of the parent as of seq (docs/elastic.md §3); the
 //     range's log continues at seq + 1. Kept for history; written only by a
 //     split (the parent's owner, in one multi with the parent's new bounds).
+//   - RangeInfo "merged_from": "<left id>@<seq>,<right id>@<seq>", with
+//     "merge_key" (hex) where the two met: this range was made by merging
+//     the two adjacent ranges, whose logs ended at those seqs (every ISR
+//     member held them durably; the same owner had fenced both). Both
+//     znodes were deleted in the multi that created this one. A replica in
+//     this range's ISR builds its copy from its own copies of the two
+//     (docs/elastic.md §4); the log continues above the larger seq. Written
+//     only by a merge (the owner of both, in one multi); a split keeps it
+//     on the left part (whose bounds may then end before merge_key) and
+//     leaves it off the part split off.
 //   - RangeInfo "history": what happened to the range, oldest first, for
 //     operators (REPL `history <range-id>`): comma-separated events, each
 //     colon-separated words of [A-Za-z0-9_.>@-] (keys in hex):
 //       split:<key>:<new range>:<seq>      split at key; the right part is
 //                                          the new range (its log from seq+1)
 //       split-from:<parent>:<key>:<seq>    created by a split of parent
+//       merged-from:<l>@<seq>:<r>@<seq>:<key>
+//                                          created by merging l and r
 //       handed:<from>><to>:<epoch>         transferred by its owner
 //       promoted:<from|->><to>:<epoch>     the coordinator named a new owner
 //     Only the last kHistoryMax events are kept. Never read by any rule.
@@ -115,6 +129,11 @@
 //     ascending id); looked at every second, rewritten when a range came
 //     or went or its figure changed much. The coordinator balances
 //     owners by it (coordinator/planner.h, balance).
+//   - NodeInfo "mergeable": the owned ranges (ascending ids, comma-
+//     separated) this owner finds small and cold enough to merge with a
+//     neighbour (kvnode --merge-delay-ms). The coordinator moves the right
+//     one of two such neighbours to the left one's owner, which then merges
+//     them (docs/elastic.md §4). Absent: none.
 //   - RangeInfo "move_to": the coordinator asks the owner to hand the range
 //     to this in-sync replica (a transfer, docs/elastic.md §5). The
 //     handoff's record clears it, as does any new grant; the coordinator
@@ -185,6 +204,7 @@ struct NodeInfo {
   bool opening = false;  // ranges not opened yet: suspect unknown (see above)
   std::map<RangeId, LogEnd> log_ends{};  // while suspect (see above)
   std::map<RangeId, uint32_t> load{};    // requests/s of owned ranges (see above)
+  std::vector<RangeId> mergeable{};      // owned ranges that may merge (see above)
   // log_ends[range], or {0, 0} when not listed.
   LogEnd LogEndOf(RangeId range) const;
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
@@ -214,11 +234,19 @@ struct RangeInfo {
   // (see "split_from" above); id 0: not split from anything.
   RangeId split_parent{0};
   Seq split_seq{0};
+  // The two ranges merged into this one, their last seqs then and the key
+  // where they met (see "merged_from" above); ids 0: not a merge.
+  RangeId merge_left{0};
+  Seq merge_left_seq{0};
+  RangeId merge_right{0};
+  Seq merge_right_seq{0};
+  std::string merge_key{};
   std::optional<NodeId> move_to{};  // see "move_to" above
   std::vector<std::string> history{};  // see "history" above; oldest first
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
 
   static constexpr size_t kHistoryMax = 16;
+  bool merged() const { return merge_left.value() != 0; }
   // Appends an event (words joined by ':'), dropping the oldest beyond
   // kHistoryMax.
   void AddHistory(const std::vector<std::string>& words);

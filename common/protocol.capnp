@@ -52,6 +52,15 @@
 #     once ZooKeeper holds the new map (BAD_REQUEST: key outside the range
 #     or at its start; RANGE_UNAVAILABLE: not serving writes now, or a
 #     split or transfer is under way; TIMEOUT: a replica did not catch up).
+#   - merge: the owner of rangeId (at epoch, when not 0) merges it with the
+#     range right of it, which it must own too with the same replicas and
+#     ISR: both become one new range (a new id, the union of the bounds),
+#     built by every replica from its own two copies (no data moves).
+#     Writes to both pause while it runs; reads go on. pong once ZooKeeper
+#     holds the new map (BAD_REQUEST: the last range, or the two cannot
+#     merge, with the reason; RANGE_UNAVAILABLE: not serving writes now,
+#     or a split, transfer or merge is under way; TIMEOUT: a replica did
+#     not catch up).
 
 @0xa2cfe16b32ae3cf2;
 
@@ -100,6 +109,7 @@ struct Request {
     rangeStatus @13 :Void;
     transfer @14 :TransferRequest;
     split @15 :KeyOnly;
+    merge @16 :Void;
   }
 }
 

@@ -36,7 +36,7 @@ enum class Consistency : uint8_t { kLinearizable = 0, kStale = 1 };
 enum class OpKind : uint8_t {
   kGet, kPut, kDelete, kCas, kScan, kBatch, kPing,
   kFetch, kSnapshot, kRangeStatus,  // node to node (replication, status)
-  kTransfer, kSplit,                 // operator to owner (protocol.capnp)
+  kTransfer, kSplit, kMerge,         // operator to owner (protocol.capnp)
 };
 
 // True for the kinds a replica sends to an owner (not client operations).
@@ -193,6 +193,9 @@ Status TransferOutcome(const Result<Response>& answer);
 // A split of `range` (owned at `epoch`, 0: any) at `key`; its outcome is
 // read like a transfer's.
 Request MakeSplit(RangeId range, Epoch epoch, std::string key);
+// A merge of `range` (owned at `epoch`, 0: any) with the range right of it;
+// its outcome is read like a transfer's.
+Request MakeMerge(RangeId range, Epoch epoch);
 
 // Checks the limits of the header of protocol.capnp (sizes, arity, scan
 // bounds). OK or TOO_LARGE / BAD_REQUEST with a message naming the field.

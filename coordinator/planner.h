@@ -205,7 +205,11 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // planned no write: a move_to that can no longer happen (its node is no
 // longer a valid in-sync member fit to own: live, opened, not suspect, or
 // the owner's grant is gone) is cleared; while one is pending nothing else
-// moves. Then, when every range is active with an owner, the live nodes
+// moves. Then two neighbours both reported mergeable by their owners
+// (NodeInfo "mergeable") and held by the same copies but owned by
+// different nodes: the right one gets move_to = the left one's owner, so
+// that the owner merges them (one such move at a time, kBalance). Then,
+// when every range is active with an owner, the live nodes
 // fit to own are compared by the requests/s their node znodes report for
 // the ranges they own ("load"; a range counts with the highest load any
 // node reports for it, so one just moved is not taken for idle), or by
@@ -217,12 +221,11 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // count: by 2 or more), one range the hottest owns and the coldest holds
 // in sync gets move_to = coldest (kBalance): the one whose load is nearest
 // half the gap, below it, among those not moved for balance within
-// kBalanceCooldown. The owner performs the move (a transfer) and its
-// record clears move_to; one move at a time, so the loads it reports next
-// decide the next.
-// A range moved for balance is not moved again for this long: request
-// rates jitter by a quarter from one look to the next, and without it the
-// same range went back and forth between two nodes every few seconds.
+// kBalanceCooldown and not one of two mergeable neighbours. The owner performs the move (a
+// transfer) and its record clears move_to; one move at a time, so the loads it reports next decide
+// the next. A range moved for balance is not moved again for this long: request rates jitter by a
+// quarter from one look to the next, and without it the same range went back and forth between two
+// nodes every few seconds.
 inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;
 inline constexpr uint64_t kBalanceMinGapQps = 100;

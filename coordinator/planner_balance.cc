@@ -2,6 +2,7 @@
 // owned ranges carry a fair share of the requests (planner.h, balance).
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "coordinator/planner.h"
 
@@ -87,11 +88,80 @@ bool LoadsSettled(const ClusterSnapshot& s) {
   return true;
 }
 
+// Whether r's owner reports it small and cold enough to merge.
+bool ReportedMergeable(const ClusterSnapshot& s, const RangeInfo& r) {
+  const cluster::NodeInfo* owner = r.owner ? Live(s, *r.owner) : nullptr;
+  return owner != nullptr && std::find(owner->mergeable.begin(), owner->mergeable.end(), r.id) !=
+                                 owner->mergeable.end();
+}
+
+// The same copies hold both: one owner could merge them.
+bool SameCopies(const RangeInfo& a, const RangeInfo& b) {
+  auto sorted = [](std::vector<NodeId> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (sorted(a.replicas) != sorted(b.replicas) || sorted(a.isr) != sorted(b.isr)) return false;
+  for (const NodeId& n : a.isr) {
+    if (a.IsrIncarnation(n) != b.IsrIncarnation(n)) return false;
+  }
+  return true;
+}
+
+// Neighbours both reported mergeable by their owners and held by the same
+// copies, in key order: (left, right).
+std::vector<std::pair<const RangeZnode*, const RangeZnode*>> MergePairs(const ClusterSnapshot& s) {
+  std::vector<const RangeZnode*> ordered;
+  for (const auto& [id, z] : s.ranges) {
+    if (z.info) ordered.push_back(&z);
+  }
+  std::sort(ordered.begin(), ordered.end(), [](const RangeZnode* a, const RangeZnode* b) {
+    return a->info->bounds.start() < b->info->bounds.start();
+  });
+  std::vector<std::pair<const RangeZnode*, const RangeZnode*>> out;
+  for (size_t i = 0; i + 1 < ordered.size(); ++i) {
+    const RangeInfo& l = *ordered[i]->info;
+    const RangeInfo& r = *ordered[i + 1]->info;
+    if (l.bounds.end() == r.bounds.start() && ReportedMergeable(s, l) && ReportedMergeable(s, r) &&
+        SameCopies(l, r)) {
+      out.emplace_back(ordered[i], ordered[i + 1]);
+    }
+  }
+  return out;
+}
+
+// Brings two mergeable neighbours with different owners to one owner (the
+// left one's), which then merges them (docs/elastic.md §4). True when it
+// asked for a move.
+bool PlanColocation(const ClusterSnapshot& s, Plan& plan) {
+  for (const auto& [left, right] : MergePairs(s)) {
+    const RangeInfo& l = *left->info;
+    const RangeInfo& r = *right->info;
+    if (l.owner == r.owner || s.recently_moved.count(r.id) || !CanMove(s, r, *l.owner)) continue;
+    RangeInfo rec = r;
+    rec.move_to = l.owner;
+    plan.writes.push_back(
+        Write(*right, std::move(rec),
+              "ranges " + std::to_string(l.id.value()) + " and " + std::to_string(r.id.value()) +
+                  " are small and cold: moving range " + std::to_string(r.id.value()) + " to " +
+                  l.owner->str() + " so that they merge"));
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
   if (!s.balance || !plan.empty()) return;
   if (CheckPendingMoves(s, plan) || !plan.empty()) return;
+  if (PlanColocation(s, plan)) return;
+  // Ranges about to merge are not moved apart again.
+  std::set<RangeId> merging;
+  for (const auto& [left, right] : MergePairs(s)) {
+    merging.insert(left->info->id);
+    merging.insert(right->info->id);
+  }
   std::map<NodeId, NodeLoad> load;
   for (const auto& [id, n] : s.live_nodes) {
     if (Fit(s, id)) load[id];
@@ -126,7 +196,7 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
   uint64_t best_q = 0;
   uint64_t best_miss = UINT64_MAX;
   for (const auto& [id, z] : s.ranges) {
-    if (z.info->owner != hot->first || s.recently_moved.count(id) ||
+    if (z.info->owner != hot->first || s.recently_moved.count(id) || merging.count(id) ||
         !CanMove(s, *z.info, cold->first)) {
       continue;
     }

@@ -114,6 +114,7 @@ int Serve(const NodeOptions& o) {
   config.replication.split_bytes = o.split_bytes;
   config.replication.split_qps = o.split_qps;
   config.replication.split_load_window = o.split_load_window;
+  config.replication.merge_delay = o.merge_delay;
   config.segment_bytes = o.segment_bytes;
   config.snapshot_after_bytes = o.snapshot_after_bytes;
   config.keep_log_records = o.keep_log_records;

@@ -16,6 +16,7 @@ Result<RangeStatus> Backend::Locate(std::string_view) { return NeedsZk("locate")
 Result<Backend::ClusterIdentity> Backend::Identity() { return NeedsZk("status"); }
 Status Backend::Transfer(uint64_t, std::string_view) { return NeedsZk("transfer"); }
 Status Backend::Split(std::string_view) { return NeedsZk("split"); }
+Status Backend::Merge(std::string_view) { return NeedsZk("merge"); }
 std::map<uint64_t, RangeProgress> Backend::Progress(const std::vector<RangeStatus>&) {
   return {};
 }

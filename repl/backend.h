@@ -82,6 +82,11 @@ class Backend {
   // (common/protocol.capnp "split"). OK once the map shows a range
   // starting at key.
   virtual Status Split(std::string_view key);
+  // Merges the range holding `key` with the range right of it
+  // (common/protocol.capnp "merge"), handing the right one to the left's
+  // owner first when they differ. OK once the map shows one range over
+  // both.
+  virtual Status Merge(std::string_view key);
   // Progress of the given ranges (from Ranges()) by range id, asked of
   // their owners; ranges whose owner did not say (down, not asked, an
   // older node) are missing. Never an error: the map alone is still worth

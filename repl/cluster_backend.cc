@@ -137,6 +137,60 @@ Status ClusterBackend::Split(std::string_view key) {
   return last;
 }
 
+// Both ranges must have one owner: the right one is handed to the left's
+// owner first (a transfer, like `transfer`). Then like a split: asked again
+// while the owner is not ready or its map is behind, then waits until the
+// map shows one range over both.
+Status ClusterBackend::Merge(std::string_view key) {
+  const auto deadline = std::chrono::steady_clock::now() + kTransferTimeout;
+  Status last;
+  bool moved = false;  // the owner's map may not show our transfer yet
+  while (std::chrono::steady_clock::now() < deadline) {
+    RANGEKV_ASSIGN_OR_RETURN(RangeStatus left, Locate(key));
+    const std::string name = "range " + std::to_string(left.id);
+    if (!left.end) {
+      last =
+          Status(Code::kBadRequest, name + " is the last range: nothing right of it to merge with");
+      // A map read straddling a split (this client's own, just before) may
+      // still show the range unbounded beside the range split off it.
+      RANGEKV_ASSIGN_OR_RETURN(std::vector<RangeStatus> all, Ranges());
+      const bool torn = std::any_of(all.begin(), all.end(),
+                                    [&](const RangeStatus& r) { return r.start > left.start; });
+      if (!torn) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    RANGEKV_ASSIGN_OR_RETURN(RangeStatus right, Locate(*left.end));
+    if (!left.owner || left.owner_address.empty()) {
+      last = Status(Code::kRangeUnavailable, name + " has no live owner to merge it");
+    } else if (right.owner != left.owner) {
+      RANGEKV_RETURN_IF_ERROR(Transfer(right.id, *left.owner));
+      moved = true;
+      continue;
+    } else {
+      const proto::Request req = proto::MakeMerge(RangeId(left.id), Epoch(left.epoch));
+      last = proto::TransferOutcome(CallNode(left.owner_address, req, kTransferTimeout));
+      const std::optional<std::string> end = right.end;
+      if (last.ok()) {
+        return AwaitMap(
+            [&]() -> Result<bool> {
+              RANGEKV_ASSIGN_OR_RETURN(RangeStatus now, Locate(key));
+              return now.end == end;
+            },
+            deadline);
+      }
+      // Just handed over: the owner may not have read the map naming it yet.
+      if (moved && last.code() == Code::kBadRequest &&
+          last.message().find("not owned by this node") != std::string::npos) {
+        last = Status(Code::kRangeUnavailable, last.message());
+      }
+    }
+    if (!NotNow(last)) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return last;
+}
+
 // The owner or this client's map is not ready yet: ask again.
 bool ClusterBackend::NotNow(const Status& st) {
   const Code c = st.code();

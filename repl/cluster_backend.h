@@ -49,6 +49,7 @@ class ClusterBackend : public ClientBackend {
   std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges) override;
   Status Transfer(uint64_t range, std::string_view node) override;
   Status Split(std::string_view key) override;
+  Status Merge(std::string_view key) override;
 
  private:
   ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)

@@ -11,7 +11,7 @@
 namespace rangekv::repl {
 namespace {
 
-constexpr std::array<CommandSpec, 19> kCommands{{
+constexpr std::array<CommandSpec, 20> kCommands{{
     {"put", "put <key> <value>", "store value under key", 2, 2},
     {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
     {"del", "del <key>", "delete key", 1, 1},
@@ -35,6 +35,10 @@ constexpr std::array<CommandSpec, 19> kCommands{{
      "hand a range to one of its in-sync replicas, without a failover (--zk)", 2, 2},
     {"split", "split <key>",
      "cut the range holding key in two at key; the new range starts at key (--zk)", 1, 1},
+    {"merge", "merge <key>",
+     "merge the range holding key with the range right of it, moving that one to the same "
+     "owner first (--zk)",
+     1, 1},
     {"history", "history <range-id>",
      "what happened to a range: splits, transfers, owners named by the coordinator (--zk)", 1, 1},
     {"consistency", "consistency [stale|linearizable]",
@@ -179,6 +183,7 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
     if (a[0].text.empty()) return BadRequest("split: the empty key starts the key space");
     return Command(SplitCommand{a[0].text});
   }
+  if (name == "merge") return Command(MergeCommand{a[0].text});
   if (name == "history") {
     RANGEKV_ASSIGN_OR_RETURN(uint64_t range, ParseUnsigned<uint64_t>(a[0].text, "range id"));
     return Command(HistoryCommand{range});

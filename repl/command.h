@@ -88,6 +88,9 @@ struct TransferCommand {
 struct SplitCommand {
   std::string key;
 };
+struct MergeCommand {
+  std::string key;
+};
 struct HistoryCommand {
   uint64_t range = 0;
 };
@@ -99,10 +102,11 @@ struct HelpCommand {
 };
 struct QuitCommand {};
 
-using Command = std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand,
-                             ScanCommand, BatchCommand, PingCommand, NodesCommand, RangesCommand,
-                             LocateCommand, StatusCommand, TransferCommand, SplitCommand,
-                             HistoryCommand, ConsistencyCommand, HelpCommand, QuitCommand>;
+using Command =
+    std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand, ScanCommand,
+                 BatchCommand, PingCommand, NodesCommand, RangesCommand, LocateCommand,
+                 StatusCommand, TransferCommand, SplitCommand, MergeCommand, HistoryCommand,
+                 ConsistencyCommand, HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {

@@ -51,6 +51,10 @@ struct Runner {
     Status s = backend.Split(c.key);
     return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
   }
+  Reply operator()(const MergeCommand& c) {
+    Status s = backend.Merge(c.key);
+    return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
+  }
   Reply operator()(const HistoryCommand& c) {
     auto ranges = backend.Ranges();
     if (!ranges.ok()) return Failed(ranges.status());

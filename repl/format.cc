@@ -186,6 +186,16 @@ std::string DescribeEvent(const std::string& event) {
   if (w[0] == "split-from" && w.size() == 4) {
     return "created by a split of range " + w[1] + " at " + key(w[2]) + " (at seq " + w[3] + ")";
   }
+  if (w[0] == "merged-from" && w.size() == 4) {
+    auto range_at = [](const std::string& id_at) {
+      const size_t at = id_at.find('@');
+      return at == std::string::npos
+                 ? id_at
+                 : "range " + id_at.substr(0, at) + " (at seq " + id_at.substr(at + 1) + ")";
+    };
+    return "created by merging " + range_at(w[1]) + " and " + range_at(w[2]) + ", which met at " +
+           key(w[3]);
+  }
   if (w[0] == "handed" && w.size() == 3) {
     return "handed over by its owner from " + Move(w[1]) + " (epoch " + w[2] + ")";
   }

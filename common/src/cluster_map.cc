@@ -285,6 +285,30 @@ std::string EncodeLoad(const std::map<RangeId, uint32_t>& load) {
   return out + "\n";
 }
 
+std::string EncodeMergeable(const std::vector<RangeId>& ids) {
+  if (ids.empty()) return "";
+  std::string out = "mergeable ";
+  for (RangeId id : ids) out += (out.back() == ' ' ? "" : ",") + std::to_string(id.value());
+  return out + "\n";
+}
+
+Result<std::vector<RangeId>> DecodeMergeable(const Record& r) {
+  std::vector<RangeId> ids;
+  auto text = r.Text("mergeable");
+  if (!text.ok() || text->empty()) return ids;
+  std::string_view rest = *text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    auto id = ParseU64(rest.substr(0, comma));
+    if (!id || *id == 0) {
+      return Status(Code::kBadRequest, "field 'mergeable' is not <range>,...: " + *text);
+    }
+    ids.push_back(RangeId(*id));
+    if (comma == std::string_view::npos) return ids;
+    rest = rest.substr(comma + 1);
+  }
+}
+
 // "" or absent: none. Anything malformed makes the record invalid.
 Result<std::map<RangeId, uint32_t>> DecodeLoad(const Record& r) {
   std::map<RangeId, uint32_t> load;
@@ -322,7 +346,7 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string()) +
          (n.life.empty() ? std::string() : "life " + n.life + "\n") +
          (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "") +
-         EncodeLogEnds(n.log_ends) + EncodeLoad(n.load);
+         EncodeLogEnds(n.log_ends) + EncodeLoad(n.load) + EncodeMergeable(n.mergeable);
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -353,8 +377,44 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   n.opening = opening.ok() && *opening != 0;
   RANGEKV_ASSIGN_OR_RETURN(n.log_ends, DecodeLogEnds(r));
   RANGEKV_ASSIGN_OR_RETURN(n.load, DecodeLoad(r));
+  RANGEKV_ASSIGN_OR_RETURN(n.mergeable, DecodeMergeable(r));
   return n;
 }
+
+namespace {
+
+// "<id>@<seq>" of merged_from: nullopt unless both are numbers and id > 0.
+std::optional<std::pair<RangeId, Seq>> ParseIdAtSeq(std::string_view text) {
+  const size_t at = text.find('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  auto id = ParseU64(text.substr(0, at));
+  auto seq = ParseU64(text.substr(at + 1));
+  if (!id || !seq || *id == 0) return std::nullopt;
+  return std::make_pair(RangeId(*id), Seq(*seq));
+}
+
+Status DecodeMergedFrom(std::string_view from, const Result<std::string>& key_hex, RangeInfo& r) {
+  const size_t comma = from.find(',');
+  auto left = comma == std::string_view::npos ? std::nullopt : ParseIdAtSeq(from.substr(0, comma));
+  auto right =
+      comma == std::string_view::npos ? std::nullopt : ParseIdAtSeq(from.substr(comma + 1));
+  if (!left || !right) {
+    return Status(Code::kBadRequest, "field 'merged_from' is not <id>@<seq>,<id>@<seq>");
+  }
+  std::optional<std::string> key = key_hex.ok() ? FromHex(*key_hex) : std::nullopt;
+  // Not necessarily inside the bounds: a split after the merge may have
+  // cut the range left of it.
+  if (!key || key->empty())
+    return Status(Code::kBadRequest, "field 'merge_key' is not hex of a key");
+  r.merge_left = left->first;
+  r.merge_left_seq = left->second;
+  r.merge_right = right->first;
+  r.merge_right_seq = right->second;
+  r.merge_key = std::move(*key);
+  return Status::Ok();
+}
+
+}  // namespace
 
 std::string EncodeRange(const RangeInfo& r) {
   std::string s =
@@ -370,6 +430,12 @@ std::string EncodeRange(const RangeInfo& r) {
   if (r.split_parent.value() != 0) {
     s += "split_from " + std::to_string(r.split_parent.value()) + "@" +
          std::to_string(r.split_seq.value()) + "\n";
+  }
+  if (r.merged()) {
+    s += "merged_from " + std::to_string(r.merge_left.value()) + "@" +
+         std::to_string(r.merge_left_seq.value()) + "," + std::to_string(r.merge_right.value()) +
+         "@" + std::to_string(r.merge_right_seq.value()) + "\nmerge_key " + ToHex(r.merge_key) +
+         "\n";
   }
   if (!r.history.empty()) {
     s += "history ";
@@ -446,6 +512,9 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
     }
     r.split_parent = RangeId(*parent);
     r.split_seq = Seq(*seq);
+  }
+  if (auto from = rec.Text("merged_from"); from.ok()) {
+    RANGEKV_RETURN_IF_ERROR(DecodeMergedFrom(*from, rec.Text("merge_key"), r));
   }
   if (auto h = rec.Text("history"); h.ok() && !h->empty()) {
     const bool clean = std::all_of(h->begin(), h->end(), [](char c) {

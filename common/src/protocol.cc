@@ -208,6 +208,7 @@ Status Validate(const Request& req) {
       return Status::Ok();
     case OpKind::kPing:
     case OpKind::kRangeStatus:
+    case OpKind::kMerge:
       return Status::Ok();
     case OpKind::kTransfer:
       if (req.transfer_to.empty() || req.transfer_to.size() > 64) {
@@ -256,6 +257,8 @@ Request MakeSplit(RangeId range, Epoch epoch, std::string key) {
   req.ops.push_back(WriteOp::Delete(std::move(key)));  // the key alone, like a get
   return req;
 }
+
+Request MakeMerge(RangeId range, Epoch epoch) { return ToOwner(OpKind::kMerge, range, epoch); }
 
 Status TransferOutcome(const Result<Response>& answer) {
   if (!answer.ok()) return answer.status();
@@ -328,6 +331,9 @@ void EncodeRequest(const Request& req, std::string& out) {
     }
     case OpKind::kRangeStatus: b.setRangeStatus(); break;
     case OpKind::kTransfer: b.initTransfer().setTarget(req.transfer_to); break;
+    case OpKind::kMerge:
+      b.setMerge();
+      break;
   }
   AppendFrame(mb, out);
 }
@@ -403,6 +409,9 @@ Result<Request> DecodeRequest(std::string_view payload) {
       case rpc::Request::SPLIT:
         req.kind = OpKind::kSplit;
         req.ops.push_back(WriteOp::Delete(Str(r.getSplit().getKey())));
+        break;
+      case rpc::Request::MERGE:
+        req.kind = OpKind::kMerge;
         break;
       case rpc::Request::TRANSFER:
         req.kind = OpKind::kTransfer;

@@ -131,6 +131,8 @@ class ClusterMember::Worker {
   void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
   Status ApplySplit(const IsrChange& change);
+  Status ApplyMerge(const IsrChange& change);
+  Result<RangeId> TakeRangeId(std::optional<zk::ZnodeData>* counter);
   void SyncSuspect();
   void SyncLoad();
   void PublishOpened();
@@ -537,6 +539,7 @@ void ClusterMember::Worker::ApplyIsrChanges() {
     if (!st.ok()) {
       LOG_WARN("range " << c.range.value() << ": ISR "
                         << (c.split    ? "split asked by "
+                            : c.merge  ? "merge asked by "
                             : c.resign ? "resignation of "
                             : c.add    ? "add "
                                        : "removal of ")
@@ -593,12 +596,14 @@ void ClusterMember::Worker::SyncLoad() {
   load_at_ = now;
   const std::map<RangeId, Node::OwnedCounts> counts = node_.OwnedRequestCounts();
   std::map<RangeId, uint32_t> load;
+  std::vector<RangeId> mergeable;
   std::map<RangeId, NodeMetrics::OwnedRange> owned;
   for (auto it = load_looks_.begin(); it != load_looks_.end();) {
     it = counts.count(it->first) ? std::next(it) : load_looks_.erase(it);
   }
   for (const auto& [id, c] : counts) {
     owned[id] = {c.keys, c.bytes, 0};
+    if (c.mergeable) mergeable.push_back(id);
     const uint64_t n = c.requests;
     auto& looks = load_looks_[id];
     if (!looks.empty() && n < looks.back().second) looks.clear();  // a new slot
@@ -613,13 +618,13 @@ void ClusterMember::Worker::SyncLoad() {
   if (metrics_ != nullptr) {
     metrics_->SetOwnedRanges(owned);
     if (const Replicator* r = node_.replicator()) {
-      metrics_->SetRangeChanges(r->splits_done(), r->transfers_done());
+      metrics_->SetRangeChanges(r->splits_done(), r->transfers_done(), r->merges_done());
     }
   }
   // Rewritten only when a range came or went, or moved by a quarter (and
   // 50 requests/s): a busy cluster's loads jitter all the time.
   const std::map<RangeId, uint32_t>& old = options_.self.load;
-  bool changed = old.size() != load.size();
+  bool changed = old.size() != load.size() || mergeable != options_.self.mergeable;
   for (const auto& [id, q] : load) {
     auto o = old.find(id);
     if (o == old.end()) {
@@ -632,6 +637,7 @@ void ClusterMember::Worker::SyncLoad() {
   if (!changed) return;
   cluster::NodeInfo updated = options_.self;
   updated.load = std::move(load);
+  updated.mergeable = std::move(mergeable);
   auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
   if (set.ok()) options_.self = std::move(updated);
 }
@@ -641,6 +647,7 @@ void ClusterMember::Worker::SyncLoad() {
 // never touch a newer owner's ISR.
 Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
   if (c.split) return ApplySplit(c);
+  if (c.merge) return ApplyMerge(c);
   const std::string path = reader_.paths().range(c.range);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
   if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
@@ -674,16 +681,8 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
   RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
   if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(got->data));
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> counter,
-                           session_->Get(paths.next_range_id()));
-  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, session_->Children(paths.ranges()));
-  std::vector<RangeId> existing;
-  for (const std::string& name : names) {
-    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
-  }
-  RANGEKV_ASSIGN_OR_RETURN(
-      RangeId child_id,
-      NextRangeId(counter ? std::optional<std::string>(counter->data) : std::nullopt, existing));
+  std::optional<zk::ZnodeData> counter;
+  RANGEKV_ASSIGN_OR_RETURN(RangeId child_id, TakeRangeId(&counter));
   RANGEKV_ASSIGN_OR_RETURN(SplitRecords split,
                            MakeSplitRecords(current, c, options_.self.id, child_id));
   const std::string next = std::to_string(child_id.value() + 1);
@@ -697,6 +696,51 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
                     << split.child.bounds.ToString() << " (generation "
                     << split.child.generation << ")");
+  return Status::Ok();
+}
+
+// The id the next new range takes (NextRangeId), and the counter's znode
+// as read (nullopt: not created yet) for the multi that moves it on.
+Result<RangeId> ClusterMember::Worker::TakeRangeId(std::optional<zk::ZnodeData>* counter) {
+  const cluster::Paths& paths = reader_.paths();
+  RANGEKV_ASSIGN_OR_RETURN(*counter, session_->Get(paths.next_range_id()));
+  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, session_->Children(paths.ranges()));
+  std::vector<RangeId> existing;
+  for (const std::string& name : names) {
+    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
+  }
+  return NextRangeId(*counter ? std::optional<std::string>((*counter)->data) : std::nullopt,
+                     existing);
+}
+
+// A merge's map change (docs/elastic.md §4): one multi, conditioned on the
+// versions read, deletes both ranges and creates the merged one under a
+// new id, so no reader ever sees a hole or an overlap.
+Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
+  const cluster::Paths& paths = reader_.paths();
+  const std::string left_path = paths.range(c.range);
+  const std::string right_path = paths.range(c.merge_right);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> left, session_->Get(left_path));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> right, session_->Get(right_path));
+  if (!left || !right) return Status(Code::kStaleEpoch, "a range to merge is gone");
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo l, cluster::DecodeRange(left->data));
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo r, cluster::DecodeRange(right->data));
+  std::optional<zk::ZnodeData> counter;
+  RANGEKV_ASSIGN_OR_RETURN(RangeId merged_id, TakeRangeId(&counter));
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo m,
+                           MakeMergeRecord(l, r, c, options_.self.id, merged_id));
+  const std::string next = std::to_string(merged_id.value() + 1);
+  std::vector<zk::ZkOp> ops{
+      zk::ZkOp::Delete(left_path, left->stat.version),
+      zk::ZkOp::Delete(right_path, right->stat.version),
+      zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
+      counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
+              : zk::ZkOp::Create(paths.next_range_id(), next)};
+  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
+                     << c.merge_right.value() << " (seq " << c.merge_right_seq.value()
+                     << ") merged into range " << merged_id.value() << " " << m.bounds.ToString()
+                     << " (generation " << m.generation << ")");
   return Status::Ok();
 }
 

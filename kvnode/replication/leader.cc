@@ -95,6 +95,7 @@ Leader::~Leader() {
   if (begun_) store_->SetLogListener(nullptr);
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
+  range_.slot->set_mergeable(false);
   for (Waiter& w : waiters_) {
     w.reply(Error(w.req.id, Code::kRangeUnavailable, Name(range_.info.id) + ": owner stepping down"));
   }
@@ -185,6 +186,8 @@ void Leader::RefreshAdmission() {
     slot.set_write_state(WriteState::kLeaseWait);
   } else if (splitting) {
     slot.set_write_state(WriteState::kSplitting);
+  } else if (merging_) {
+    slot.set_write_state(WriteState::kMerging);
   } else {
     slot.set_write_state(isr < ctx_.min_insync ? WriteState::kNotEnoughReplicas : WriteState::kOpen);
   }

@@ -70,6 +70,7 @@ Status Leader::StartTransfer(const NodeId& target, std::function<void(Status)> d
   }
   if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is already under way");
   if (split_) return refuse(Code::kRangeUnavailable, "a split is under way; retry");
+  if (merging_) return refuse(Code::kRangeUnavailable, "a merge is under way");
   // Still waiting out a predecessor's lease is fine: the target and the
   // replicas keep waiting out the promises made to that predecessor.
   const WriteState state = range_.slot->write_state();
@@ -96,9 +97,19 @@ Status Leader::StartTransfer(const NodeId& target, std::function<void(Status)> d
   LOG_INFO(Name(id) << ": handing over to " << target.str() << " (epoch "
                     << range_.info.epoch.value() << " -> " << range_.info.epoch.Next().value()
                     << ")");
-  handoff_ = Handoff{target, live->second.life, Clock::now() + ctx_.options.lease / 3,
-                     std::move(done)};
+  const Clock::time_point now = Clock::now();
+  handoff_ = Handoff{target, live->second.life, now + ctx_.options.lease / 3, std::move(done)};
+  handoff_->since = now;
   RefreshAdmission();
+  // Only a fetch that arrives from now on shows the target's process holds
+  // the log: the map may still show a process that was killed after it
+  // acknowledged (its disk since wiped; simulation seed 81150). Its waiting
+  // fetch is answered at once so that the next one comes in a round trip.
+  for (size_t i = 0; i < waiters_.size(); ++i) {
+    if (waiters_[i].req.fetch.replica != target.str() || !TryAnswer(waiters_[i], true)) continue;
+    waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
   ctx_.Step("transfer.fenced", id);
   CheckHandoff();
   return Status::Ok();
@@ -130,16 +141,19 @@ void Leader::CheckHandoff() {
   // Only acknowledgements of the very process the grant names count: an
   // earlier life of the target (restarted, maybe after losing what it had
   // acknowledged) left its count behind until the new one fetches.
-  const bool same_life = it != progress_.end() && it->second.life == handoff_->life;
+  const bool same_life = it != progress_.end() && it->second.life == handoff_->life &&
+                         it->second.last_fetch >= handoff_->since;
   const Seq acked = same_life ? it->second.acked : Seq(0);
   const Seq committed = std::min(commit_point_, store_->committed());
   if (committed < last || acked < last) {
     if (Clock::now() < handoff_->deadline) return;
+    const bool heard = it != progress_.end() && it->second.last_fetch >= handoff_->since;
     const std::string why =
-        acked < last ? handoff_->target.str() + " holds records through " +
-                           std::to_string(acked.value()) + " of " + std::to_string(last.value())
-                     : "records are committed through " + std::to_string(committed.value()) +
-                           " of " + std::to_string(last.value()) + " (an in-sync replica lags)";
+        !heard         ? handoff_->target.str() + " did not fetch since the transfer began"
+        : acked < last ? handoff_->target.str() + " holds records through " +
+                             std::to_string(acked.value()) + " of " + std::to_string(last.value())
+                       : "records are committed through " + std::to_string(committed.value()) +
+                             " of " + std::to_string(last.value()) + " (an in-sync replica lags)";
     return EndHandoff(Status(Code::kTimeout, Name(range_.info.id) + ": transfer: " + why +
                                                  " after " +
                                                  std::to_string(ctx_.options.lease.count() / 3) +

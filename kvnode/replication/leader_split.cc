@@ -45,6 +45,7 @@ Status Leader::StartSplit(const std::string& key, std::function<void(Status)> do
   }
   if (HandingOff()) return refuse(Code::kRangeUnavailable, "a transfer is under way");
   if (split_) return refuse(Code::kRangeUnavailable, "a split is already under way; retry");
+  if (merging_) return refuse(Code::kRangeUnavailable, "a merge is under way");
   if (!begun_ || deposed_ || range_.slot->write_state() != WriteState::kOpen) {
     return refuse(Code::kRangeUnavailable, "the owner is not serving writes right now; retry");
   }
@@ -80,6 +81,7 @@ void Leader::CheckAutoSplit() {
   last_qps_ = static_cast<uint32_t>(std::min(qps, 4e9));
   RangeSlot& slot = *range_.slot;
   slot.RecordLoad({now, qps, slot.TakeSamples()}, o.split_load_window + std::chrono::seconds(2));
+  slot.set_mergeable(JudgeMergeable(now));
   std::optional<std::string> key;
   const char* why = "";
   if (o.split_bytes != 0 && store_->Stats().bytes > o.split_bytes) {

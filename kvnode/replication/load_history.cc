@@ -35,6 +35,18 @@ bool LoadHistory::HotFor(double qps, Clock::duration window, Clock::time_point n
   return false;
 }
 
+bool LoadHistory::ColdFor(double qps, Clock::duration window, Clock::time_point now,
+                          const KeyRange& bounds) const {
+  const Clock::time_point since = now - window;
+  Clock::time_point later = now;
+  for (auto it = seconds_.rbegin(); it != seconds_.rend(); ++it) {
+    if (later - it->at > kMaxGap || Within(*it, bounds) > qps) return false;
+    if (it->at - kSecond <= since) return true;
+    later = it->at;
+  }
+  return false;
+}
+
 std::optional<std::string> LoadHistory::SplitKey(Clock::duration window, Clock::time_point now,
                                                  const KeyRange& bounds) const {
   std::vector<std::string_view> s;

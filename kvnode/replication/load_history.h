@@ -50,6 +50,12 @@ class LoadHistory {
   bool HotFor(double qps, Clock::duration window, Clock::time_point now,
               const KeyRange& bounds) const;
 
+  // True when the entries cover the whole last window before now without
+  // a gap and no second of it carried more than qps requests/s within
+  // bounds: a range that may merge (docs/elastic.md §4).
+  bool ColdFor(double qps, Clock::duration window, Clock::time_point now,
+               const KeyRange& bounds) const;
+
   // The key that halves the sampled load within bounds over the last
   // window: the smallest key with half of the samples below it. None when
   // the samples hold one key only, or the cut would be the range's start.

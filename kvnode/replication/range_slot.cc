@@ -51,6 +51,8 @@ Status RangeSlot::Admit(Access access) const {
                         Name(id_) + ": the owner is handing the range to another node");
         case WriteState::kSplitting:
           return Status(Code::kRangeUnavailable, Name(id_) + " is splitting; retry");
+        case WriteState::kMerging:
+          return Status(Code::kRangeUnavailable, Name(id_) + " is merging; retry");
       }
   }
   return Status(Code::kInternal, "unknown access");

@@ -58,6 +58,7 @@ enum class WriteState : uint8_t {
   kDeposed,            // a replica reported a newer epoch; waiting for the map
   kHandingOff,         // transferring the range to an in-sync replica
   kSplitting,          // fenced at the split point until the map shows the split
+  kMerging,            // fenced for a merge (for good once it is written)
 };
 
 class RangeSlot {
@@ -103,7 +104,18 @@ class RangeSlot {
     uint64_t cur = generation_.load();
     while (cur < g && !generation_.compare_exchange_weak(cur, g)) {
     }
+    if (cur < g) changed_ns_.store(Clock::now().time_since_epoch().count());
   }
+  // When this slot was made or its bounds last changed (a split): a range
+  // merges only once both parts have kept their bounds for merge_delay.
+  Clock::time_point changed_at() const {
+    return Clock::time_point(Clock::duration(changed_ns_.load()));
+  }
+  // The owner's judgement, once a second: small, cold and unchanged long
+  // enough to merge with a neighbour (the node reports it for the
+  // coordinator, which brings such neighbours to one owner).
+  void set_mergeable(bool on) { mergeable_.store(on); }
+  bool mergeable() const { return mergeable_.load(); }
 
   // ---- load (routing counts; the owner reads) ----
   void CountRequest(std::string_view key) {
@@ -144,6 +156,11 @@ class RangeSlot {
     }
     return hot.SplitKey(window, now, bounds);
   }
+  // Whether the range was under qps within bounds for the whole window.
+  bool ColdFor(double qps, Clock::duration window, Clock::time_point now, const KeyRange& bounds) {
+    MutexLock lock(sample_mu_);
+    return load_.ColdFor(qps, window, now, bounds);
+  }
   // A range split off the parent's range on this node starts with the
   // parent's load history: its own share of it is its load so far.
   void InheritLoad(RangeSlot& parent) {
@@ -170,6 +187,8 @@ class RangeSlot {
   std::atomic<std::shared_ptr<const proto::OwnerHint>> handed_to_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> generation_{0};
+  std::atomic<Clock::rep> changed_ns_{Clock::now().time_since_epoch().count()};
+  std::atomic<bool> mergeable_{false};
   Mutex sample_mu_;
   std::vector<std::string> samples_ GUARDED_BY(sample_mu_);
   size_t next_sample_ GUARDED_BY(sample_mu_) = 0;

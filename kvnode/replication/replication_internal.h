@@ -88,6 +88,7 @@ class Context {
   // Completed as owner (metrics; read from other threads).
   std::atomic<uint64_t> splits_done{0};
   std::atomic<uint64_t> transfers_done{0};
+  std::atomic<uint64_t> merges_done{0};
 
  private:
   uint64_t next_id_ = 1;
@@ -135,6 +136,26 @@ class Leader {
   void OnLog();
   void Tick();
   proto::RangeStatus Report() const;
+  const cluster::RangeInfo& info() const { return range_.info; }
+
+  // This leader's part in a merge (leader_merge.cc; MergeRun drives it).
+  // Why it cannot be fenced for a merge now, or OK.
+  Status MergeCheck() const;
+  // Fences writes (kMerging; reads go on) or lifts the fence.
+  void SetMergeFence(bool on);
+  // The log's end once every record the store took is written and
+  // committed; nullopt while some are not.
+  std::optional<Seq> MergePoint() const;
+  // ZooKeeper holds the merge: this leader never writes again (the range
+  // is gone from the map; its role ends at the next Update).
+  void MergeWritten();
+  // The merge's outcome is unknown: the ownership is given up (a new
+  // epoch follows, as after an unknown split).
+  void MergeUnknown();
+  // Small, cold and unchanged for merge_delay, serving writes: a range
+  // that merges with a neighbour by itself (ReplicationOptions). As last
+  // judged (once a second, CheckAutoSplit).
+  bool Mergeable() const { return range_.slot->mergeable(); }
 
  private:
   struct Waiter {
@@ -169,6 +190,7 @@ class Leader {
     Clock::time_point deadline;
     std::function<void(Status)> done;
     bool asked = false;
+    Clock::time_point since{};  // fetches of the target count from here
   };
   bool HandingOff() const { return handoff_.has_value() || handed_off_; }
   // A split (leader_split.cc): writes stop, every record is committed, the
@@ -189,6 +211,7 @@ class Leader {
   Status StartSplit(const std::string& key, std::function<void(Status)> done);
   // A split by size or load, when one is due (at most once a second).
   void CheckAutoSplit();
+  bool JudgeMergeable(Clock::time_point now);
   Clock::time_point next_auto_check_{};
   uint64_t load_count_ = 0;                     // slot's requests() at the last check
   uint32_t last_qps_ = 0;                       // requests a second, last check
@@ -229,6 +252,7 @@ class Leader {
   Clock::time_point created_;
   std::optional<Handoff> handoff_;
   std::optional<SplitFence> split_;
+  bool merging_ = false;  // fenced for a merge (MergeRun)
   // The handoff was written, or may have been: this owner never serves
   // again at this epoch.
   bool handed_off_ = false;
@@ -298,6 +322,38 @@ class Follower {
   std::unique_ptr<fs::AppendFile> snap_file_;
   std::string snap_path_;
   bool installing_ = false;  // on the background executor
+};
+
+// A merge of two adjacent ranges this process owns (docs/elastic.md §4),
+// on the replication thread: fence both, wait until both logs are
+// committed, ask ZooKeeper for the merge, end with the outcome. The
+// leaders are looked up by id at every step (a role may end meanwhile).
+class MergeRun {
+ public:
+  using Lookup = std::function<Leader*(RangeId)>;
+  MergeRun(Context& ctx, Lookup lookup, RangeId left, RangeId right,
+           std::function<void(Status)> done);
+  ~MergeRun();
+  // Fences both; the error (nothing changed, done never called) when one
+  // cannot be fenced.
+  Status Start();
+  // Takes the next step when it can; true once finished (done has run).
+  bool Poll();
+
+ private:
+  Status Check() const;
+  void Finish(Status st);
+  void Ask(Leader& left, Leader& right, Seq left_at, Seq right_at);
+
+  Context& ctx_;
+  Lookup lookup_;
+  const RangeId left_;
+  const RangeId right_;
+  std::function<void(Status)> done_;
+  Clock::time_point deadline_{};
+  bool asked_ = false;
+  bool finished_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // The production transport: one pipelined TCP connection per peer (common/net),

@@ -14,6 +14,9 @@ namespace rangekv::kvnode {
 namespace replication {
 
 constexpr milliseconds kTick{50};
+// How often a merge looks whether both logs are committed (only while one
+// runs): the fence lasts about one commit round trip.
+constexpr milliseconds kMergePoll{2};
 
 }  // namespace replication
 
@@ -76,6 +79,12 @@ Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const I
                                          "its start");
   }
   SplitRecords out{current, current};
+  // The part split off is built from the parent; the parent keeps how it
+  // was made (a replica that has not built it yet builds it with the
+  // span the merge gave it, SpanAtSplit, and this part from that).
+  out.child.merge_left = out.child.merge_right = RangeId(0);
+  out.child.merge_left_seq = out.child.merge_right_seq = Seq(0);
+  out.child.merge_key.clear();
   out.parent.bounds = KeyRange(b.start(), c.split_key);
   out.parent.generation = current.generation + 1;
   out.child.id = child_id;
@@ -89,6 +98,64 @@ Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const I
   out.child.history.clear();
   out.child.AddHistory({"split-from", std::to_string(current.id.value()), key, seq});
   return out;
+}
+
+Status CheckMergeable(const cluster::RangeInfo& left, const cluster::RangeInfo& right) {
+  auto refuse = [&](const std::string& why) {
+    return Status(Code::kBadRequest, "ranges " + std::to_string(left.id.value()) + " and " +
+                                         std::to_string(right.id.value()) + " " + why);
+  };
+  if (!left.bounds.end() || *left.bounds.end() != right.bounds.start()) {
+    return refuse("are not neighbours");
+  }
+  if (left.owner != right.owner || left.owner_life != right.owner_life) {
+    return refuse("have different owners (transfer one to the other's owner first)");
+  }
+  auto sorted = [](std::vector<NodeId> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (sorted(left.replicas) != sorted(right.replicas)) return refuse("have different replicas");
+  if (sorted(left.isr) != sorted(right.isr)) {
+    return refuse("have different in-sync replicas (retry once both have caught up)");
+  }
+  for (const NodeId& n : left.isr) {
+    if (left.IsrIncarnation(n) != right.IsrIncarnation(n)) {
+      return refuse("hold different copies on " + n.str());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<cluster::RangeInfo> MakeMergeRecord(const cluster::RangeInfo& left,
+                                           const cluster::RangeInfo& right, const IsrChange& c,
+                                           const NodeId& self, RangeId merged_id) {
+  if (left.owner != self || left.epoch != c.epoch || right.owner != self ||
+      right.epoch != c.merge_right_epoch) {
+    return Status(Code::kStaleEpoch, "the ranges moved on (epochs " +
+                                         std::to_string(left.epoch.value()) + " and " +
+                                         std::to_string(right.epoch.value()) + ")");
+  }
+  RANGEKV_RETURN_IF_ERROR(CheckMergeable(left, right));
+  cluster::RangeInfo m = left;
+  m.id = merged_id;
+  m.bounds = KeyRange(left.bounds.start(), right.bounds.end());
+  m.epoch = std::max(left.epoch, right.epoch);
+  m.generation = std::max(left.generation, right.generation) + 1;
+  m.handoff_from = Epoch(0);
+  m.split_parent = RangeId(0);
+  m.split_seq = Seq(0);
+  m.move_to.reset();
+  m.merge_left = left.id;
+  m.merge_left_seq = c.merge_left_seq;
+  m.merge_right = right.id;
+  m.merge_right_seq = c.merge_right_seq;
+  m.merge_key = right.bounds.start();
+  m.AddHistory({"merged-from",
+                std::to_string(left.id.value()) + "@" + std::to_string(c.merge_left_seq.value()),
+                std::to_string(right.id.value()) + "@" + std::to_string(c.merge_right_seq.value()),
+                cluster::ToHex(m.merge_key)});
+  return m;
 }
 
 Result<RangeId> NextRangeId(const std::optional<std::string>& counter,
@@ -105,6 +172,13 @@ Result<RangeId> NextRangeId(const std::optional<std::string>& counter,
   return RangeId(std::max(v, next));
 }
 
+namespace {
+proto::Response NotOwnedHere(uint64_t id, RangeId range) {
+  return proto::Response::Error(
+      id, Status(Code::kNotOwner, "range " + std::to_string(range.value()) + " is not owned here"));
+}
+}  // namespace
+
 using replication::Clock;
 using replication::Follower;
 using replication::Leader;
@@ -113,13 +187,21 @@ class Replicator::Impl {
   friend class Replicator;
 
  public:
+  // A promise a follower of this process made: until when, and the epoch of
+  // the owner it was made to.
+  struct Promise {
+    Clock::time_point until{};
+    Epoch epoch{0};
+  };
+
   Impl(NodeId self, std::string life, ReplicationOptions options, StoreOptionsFn store_options,
        Env& env, const TransportFactory& transport)
       : exec_(env.NewExecutor("replication")),
         background_(env.NewExecutor("replication-io")),
         ctx_(env, *exec_, *background_, std::move(self), std::move(life), options,
              std::move(store_options)),
-        ticker_(exec_->NewTimer()) {
+        ticker_(exec_->NewTimer()),
+        merge_timer_(exec_->NewTimer()) {
     ctx_.transport = transport ? transport(*exec_) : replication::NewTcpTransport(*exec_);
     exec_->Post([this] { Tick(); });
   }
@@ -134,6 +216,8 @@ class Replicator::Impl {
     RunHere([this] {
       MutexLock lock(accept_mu_);
       accepting_ = false;  // an Update racing with Stop returns at once from now on
+      merge_.reset();
+      merge_timer_->Cancel();
       roles_.clear();
       ticker_->Cancel();
       ctx_.transport->CloseAll();
@@ -275,16 +359,38 @@ class Replicator::Impl {
   // promises made to the parent's owner after the split cover the
   // parent's keys alone, and taking them again at each later role made
   // every move of the range wait out the parent's lease.
+  //
+  // A merged range holds the data of both ranges merged, so it keeps the
+  // promises made for either. They were made to the owner of both, which
+  // the merged range's record names at its epoch: they count as made at
+  // that epoch (its followers start at once; a newer owner waits them out).
   void InheritPromise(RangeId id, const cluster::RangeInfo& info) {
-    if (info.split_parent.value() == 0 || !inherited_.insert(id).second) return;
+    if ((info.split_parent.value() == 0 && !info.merged()) || !inherited_.insert(id).second) {
+      return;
+    }
     Promise inherited;
-    if (auto p = promised_.find(info.split_parent); p != promised_.end()) inherited = p->second;
-    if (auto r = roles_.find(info.split_parent); r != roles_.end() && r->second.follower) {
-      const Follower& f = *r->second.follower;
-      if (f.promise_until() > inherited.until) inherited = Promise{f.promise_until(), f.promise_epoch()};
+    if (info.merged()) {
+      for (RangeId from : {info.merge_left, info.merge_right}) {
+        const Promise p = PromiseOf(from);
+        if (p.until > inherited.until) inherited = Promise{p.until, info.epoch};
+      }
+    } else {
+      inherited = PromiseOf(info.split_parent);
     }
     Promise& mine = promised_[id];
     if (inherited.until > mine.until) mine = inherited;
+  }
+
+  // The latest promise this process made for range id, in a role ended or
+  // running.
+  Promise PromiseOf(RangeId id) const {
+    Promise out;
+    if (auto p = promised_.find(id); p != promised_.end()) out = p->second;
+    if (auto r = roles_.find(id); r != roles_.end() && r->second.follower) {
+      const Follower& f = *r->second.follower;
+      if (f.promise_until() > out.until) out = Promise{f.promise_until(), f.promise_epoch()};
+    }
+    return out;
   }
 
   // A promise to an owner that has handed the range over itself protects
@@ -408,8 +514,97 @@ class Replicator::Impl {
     return all;
   }
 
+  Leader* LeaderOf(RangeId id) {
+    auto it = roles_.find(id);
+    return it == roles_.end() ? nullptr : it->second.leader.get();
+  }
+
+  // A merge of req.range with its right neighbour (leader_merge.cc); both
+  // must be owned here.
+  void StartMerge(const proto::Request& req, Reply reply) {
+    const uint64_t rid = req.id;
+    auto fail = [&](Code code, const std::string& why) {
+      reply(proto::Response::Error(rid, Status(code, why)));
+    };
+    Leader* left = LeaderOf(req.range);
+    if (!left) return reply(NotOwnedHere(rid, req.range));
+    const cluster::RangeInfo& l = left->info();
+    if (req.epoch.value() != 0 && req.epoch != l.epoch) {
+      return fail(Code::kStaleEpoch, replication::Name(l.id) + ": owned at epoch " +
+                                         std::to_string(l.epoch.value()) + ", not " +
+                                         std::to_string(req.epoch.value()));
+    }
+    // First whether it serves writes as its map says: right after a split
+    // of this range its map may still show the bounds from before.
+    if (Status st = left->MergeCheck(); !st.ok()) return fail(st.code(), st.message());
+    if (!l.bounds.end()) {
+      return fail(Code::kBadRequest, replication::Name(l.id) + " " + l.bounds.ToString() +
+                                         " is the last range: nothing right of it to merge with");
+    }
+    if (merge_) return fail(Code::kRangeUnavailable, "a merge is already under way here; retry");
+    RangeId right{0};
+    for (const auto& [id, role] : roles_) {
+      if (role.leader && role.leader->info().bounds.start() == *l.bounds.end()) right = id;
+    }
+    if (right.value() == 0) {
+      return fail(Code::kBadRequest, replication::Name(l.id) + " " + l.bounds.ToString() +
+                                         ": the range right of it is not owned by this node "
+                                         "(transfer it here first)");
+    }
+    auto shared = std::make_shared<Reply>(std::move(reply));
+    merge_ = std::make_unique<replication::MergeRun>(
+        ctx_, [this](RangeId id) { return LeaderOf(id); }, l.id, right,
+        [shared, rid](Status st) {
+          (*shared)(st.ok() ? replication::Pong(rid) : proto::Response::Error(rid, std::move(st)));
+        });
+    if (Status st = merge_->Start(); !st.ok()) {
+      merge_.reset();
+      return (*shared)(proto::Response::Error(rid, std::move(st)));
+    }
+    PollMerge();
+  }
+
+  // Two neighbours led here, both mergeable (Leader::Mergeable) and fit to
+  // merge, merge by themselves; at most one merge at a time.
+  void CheckAutoMerge() {
+    if (merge_ || ctx_.options.merge_delay.count() == 0) return;
+    for (const auto& [id, role] : roles_) {
+      if (!role.leader || !role.leader->Mergeable() || !role.leader->info().bounds.end()) continue;
+      const cluster::RangeInfo& l = role.leader->info();
+      for (const auto& [rid, other] : roles_) {
+        if (!other.leader || other.leader->info().bounds.start() != *l.bounds.end()) continue;
+        if (!other.leader->Mergeable() || !CheckMergeable(l, other.leader->info()).ok()) break;
+        const RangeId left = l.id;
+        merge_ = std::make_unique<replication::MergeRun>(
+            ctx_, [this](RangeId r) { return LeaderOf(r); }, left, rid,
+            [left, rid](Status st) {
+              if (st.ok()) {
+                LOG_INFO("ranges " << left.value() << " and " << rid.value()
+                                   << " merged: both small and cold");
+              }
+            });
+        if (!merge_->Start().ok()) {
+          merge_.reset();
+          continue;
+        }
+        PollMerge();
+        return;
+      }
+    }
+  }
+
+  void PollMerge() {
+    if (merge_ && merge_->Poll()) merge_.reset();
+    if (merge_)
+      merge_timer_->ExpiresAt(Clock::now() + replication::kMergePoll, [this] { PollMerge(); });
+  }
+
   void Tick() {
     if (stopped()) return;
+    if (Clock::now() >= next_merge_check_) {
+      next_merge_check_ = Clock::now() + std::chrono::seconds(1);
+      CheckAutoMerge();
+    }
     for (auto& [id, role] : roles_) {
       if (role.leader) role.leader->Tick();
       if (role.follower && role.follower->caught_up()) {
@@ -428,10 +623,6 @@ class Replicator::Impl {
   replication::Context ctx_;
   // Per range: the latest promise a follower of this process made, and the
   // epoch of the owner it was made to.
-  struct Promise {
-    Clock::time_point until{};
-    Epoch epoch{0};
-  };
   std::map<RangeId, Promise> promised_;
   // Ranges split off a parent whose promises this process took (once).
   std::set<RangeId> inherited_;
@@ -442,6 +633,9 @@ class Replicator::Impl {
   std::atomic<bool> lost_records_{false};
   std::map<RangeId, Clock::time_point> resigned_at_;
   std::unique_ptr<exec::Timer> ticker_;
+  std::unique_ptr<replication::MergeRun> merge_;  // one at a time
+  Clock::time_point next_merge_check_{};
+  std::unique_ptr<exec::Timer> merge_timer_;
   Mutex accept_mu_;
   bool stopped_ GUARDED_BY(accept_mu_) = false;
   bool accepting_ GUARDED_BY(accept_mu_) = true;
@@ -488,19 +682,13 @@ void Replicator::MarkUntrusted(RangeId range) {
 bool Replicator::lost_records() const { return impl_->lost_records_.load(); }
 uint64_t Replicator::splits_done() const { return impl_->ctx_.splits_done.load(); }
 uint64_t Replicator::transfers_done() const { return impl_->ctx_.transfers_done.load(); }
+uint64_t Replicator::merges_done() const { return impl_->ctx_.merges_done.load(); }
 
 bool Replicator::AllCaughtUp() {
   bool all = false;
   impl_->RunHere([&] { all = impl_->AllCaughtUp(); });
   return all;
 }
-
-namespace {
-proto::Response NotHere(uint64_t id, RangeId range) {
-  return proto::Response::Error(
-      id, Status(Code::kNotOwner, "range " + std::to_string(range.value()) + " is not owned here"));
-}
-}  // namespace
 
 namespace {
 proto::Response Stopping(uint64_t id) {
@@ -519,7 +707,7 @@ void ToLeader(Replicator::Impl* impl, proto::Request req, Replicator::Reply repl
       [impl, req = std::move(req), shared, method]() mutable {
         auto it = impl->roles_.find(req.range);
         if (it == impl->roles_.end() || !it->second.leader) {
-          return (*shared)(NotHere(req.id, req.range));
+          return (*shared)(NotOwnedHere(req.id, req.range));
         }
         ((*it->second.leader).*method)(std::move(req), std::move(*shared));
       },
@@ -537,6 +725,14 @@ void Replicator::HandleTransfer(proto::Request req, Reply reply) {
 
 void Replicator::HandleSplit(proto::Request req, Reply reply) {
   ToLeader(impl_.get(), std::move(req), std::move(reply), &Leader::OnSplit);
+}
+
+void Replicator::HandleMerge(proto::Request req, Reply reply) {
+  Impl* impl = impl_.get();
+  const uint64_t id = req.id;
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  impl->PostOr([impl, req = std::move(req), shared] { impl->StartMerge(req, std::move(*shared)); },
+               [id, shared] { (*shared)(Stopping(id)); });
 }
 
 void Replicator::HandleSnapshot(proto::Request req, Reply reply) {

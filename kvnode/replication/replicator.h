@@ -87,10 +87,19 @@ struct ReplicationOptions {
   uint64_t split_bytes = 64u << 20;
   uint32_t split_qps = 2000;
   std::chrono::milliseconds split_load_window{10000};
+  // Two neighbours this node owns merge by themselves once both are small
+  // (under a quarter of split_bytes), cold (under a quarter of split_qps
+  // for the whole split_load_window) and have kept their bounds for
+  // merge_delay, so a load split is not undone at once (docs/elastic.md
+  // §4). 0: never.
+  std::chrono::milliseconds merge_delay{300000};
   // Tests only (the simulation's failpoints): called at each step of a
   // split or a transfer, on the thread taking the step, right after it:
   // split.fenced, split.asked, split.written (owner), split.built,
-  // split.narrowed (every node holding the range), transfer.fenced,
+  // split.narrowed (every node holding the range), merge.fenced,
+  // merge.asked, merge.written (owner; the left range), merge.built (every
+  // node; the merged range), merge.dropped (every node; each range merged
+  // away, once its directory is deleted), transfer.fenced,
   // transfer.asked, transfer.written (owner). Empty: nothing is called.
   std::function<void(std::string_view step, RangeId range)> step_hook{};
 };
@@ -112,6 +121,12 @@ struct ReplicationOptions {
 //     through `split_seq` every ISR member holds: the range is cut at
 //     `split_key` (MakeSplitRecords), in one multi that also takes a new
 //     range id (docs/elastic.md §3).
+//   merge: by the owner of `range` at `epoch` and of its right neighbour
+//     `merge_right` at `merge_right_epoch`, which has stopped writes to
+//     both and whose logs through `merge_left_seq` and `merge_right_seq`
+//     every ISR member holds: both znodes are deleted and the merged range
+//     created under a new id (MakeMergeRecord), in one multi
+//     (docs/elastic.md §4).
 struct IsrChange {
   RangeId range{0};
   Epoch epoch{0};
@@ -125,6 +140,11 @@ struct IsrChange {
   bool split = false;
   std::string split_key{};
   Seq split_seq{0};
+  bool merge = false;
+  Seq merge_left_seq{0};
+  RangeId merge_right{0};
+  Epoch merge_right_epoch{0};
+  Seq merge_right_seq{0};
 };
 
 // The two records a split makes of `current` (the parent's znode as read):
@@ -140,6 +160,20 @@ struct SplitRecords {
 };
 Result<SplitRecords> MakeSplitRecords(const cluster::RangeInfo& current, const IsrChange& change,
                                       const NodeId& self, RangeId child_id);
+// The record a merge makes of `left` and `right` (their znodes as read):
+// range `merged_id` over [left.start, right.end) with their owner, grant,
+// replicas and ISR, at the larger of their epochs, max(generations) + 1,
+// and merged_from = left@merge_left_seq,right@merge_right_seq. STALE_EPOCH
+// unless both name self owner at the change's epochs; BAD_REQUEST unless
+// they are adjacent, granted to the same process and hold the same
+// replicas and ISR (each member the same copy).
+Result<cluster::RangeInfo> MakeMergeRecord(const cluster::RangeInfo& left,
+                                           const cluster::RangeInfo& right, const IsrChange& change,
+                                           const NodeId& self, RangeId merged_id);
+// Why left and right (as a map shows them) cannot be merged, or OK: they
+// must be adjacent, have one owner with one grant, and the same replicas
+// and ISR (each member the same copy).
+Status CheckMergeable(const cluster::RangeInfo& left, const cluster::RangeInfo& right);
 // The id a new range takes: the value of R/next_range_id (`counter`, its
 // data; nullopt when the znode does not exist yet), but never below one
 // more than the highest of `existing`. BAD_REQUEST when the counter's data is not a
@@ -240,6 +274,7 @@ class Replicator {
   // Splits and transfers this process completed as owner, so far.
   uint64_t splits_done() const;
   uint64_t transfers_done() const;
+  uint64_t merges_done() const;
 
   // Data plane (any thread): the fetch, snapshot, transfer and rangeStatus
   // requests. reply runs exactly once, on any thread.
@@ -252,6 +287,9 @@ class Replicator {
   // Splits req.range at req.ops[0].key (protocol.capnp "split"): pong once
   // ZooKeeper holds the new map.
   void HandleSplit(proto::Request req, Reply reply);
+  // Merges req.range with the range right of it, both owned here
+  // (protocol.capnp "merge"): pong once ZooKeeper holds the new map.
+  void HandleMerge(proto::Request req, Reply reply);
   void HandleStatus(uint64_t id, Reply reply);
 
   // Ends every role (waiting fetches are answered UNAVAILABLE) and the

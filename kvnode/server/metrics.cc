@@ -6,10 +6,11 @@ namespace rangekv::kvnode {
 namespace {
 
 constexpr proto::OpKind kAllOps[] = {
-    proto::OpKind::kGet,  proto::OpKind::kPut,   proto::OpKind::kDelete, proto::OpKind::kCas,
-    proto::OpKind::kScan, proto::OpKind::kBatch, proto::OpKind::kPing, proto::OpKind::kFetch,
-    proto::OpKind::kSnapshot, proto::OpKind::kRangeStatus, proto::OpKind::kTransfer,
-    proto::OpKind::kSplit};
+    proto::OpKind::kGet,         proto::OpKind::kPut,      proto::OpKind::kDelete,
+    proto::OpKind::kCas,         proto::OpKind::kScan,     proto::OpKind::kBatch,
+    proto::OpKind::kPing,        proto::OpKind::kFetch,    proto::OpKind::kSnapshot,
+    proto::OpKind::kRangeStatus, proto::OpKind::kTransfer, proto::OpKind::kSplit,
+    proto::OpKind::kMerge};
 
 constexpr const char* kSessionStates[] = {"none",    "connecting",  "connected",
                                           "expired", "auth_failed", "closed"};
@@ -61,6 +62,8 @@ const char* OpName(proto::OpKind op) {
       return "transfer";
     case proto::OpKind::kSplit:
       return "split";
+    case proto::OpKind::kMerge:
+      return "merge";
   }
   return "unknown";
 }
@@ -109,6 +112,10 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                    .AddCounterFamily("rangekv_kvnode_transfers_total",
                                      "Ranges this node handed over to another owner.")
                    .WithLabels();
+  merges_ = registry
+                .AddCounterFamily("rangekv_kvnode_merges_total",
+                                  "Merges of two ranges this node completed as their owner.")
+                .WithLabels();
   SetSessionState(std::nullopt);
 }
 
@@ -139,8 +146,10 @@ void NodeMetrics::SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) {
   }
 }
 
-void NodeMetrics::SetRangeChanges(uint64_t splits, uint64_t transfers) {
+void NodeMetrics::SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t merges) {
   MutexLock lock(ranges_mu_);
+  if (merges > merges_seen_) merges_.Inc(static_cast<double>(merges - merges_seen_));
+  merges_seen_ = std::max(merges_seen_, merges);
   if (splits > splits_seen_) splits_.Inc(static_cast<double>(splits - splits_seen_));
   if (transfers > transfers_seen_) transfers_.Inc(static_cast<double>(transfers - transfers_seen_));
   splits_seen_ = std::max(splits_seen_, splits);

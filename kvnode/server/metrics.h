@@ -23,6 +23,7 @@
 // | range_requests_per_second| gauge     | range      | requests admitted, last three seconds   |
 // | splits_total             | counter   |            | splits this node completed as owner     |
 // | transfers_total          | counter   |            | ranges this node handed over as owner   |
+// | merges_total             | counter   |            | merges this node completed as owner     |
 //
 // The range_* series exist while this node owns the range (looked at once
 // a second); a range that moved or merged away drops its series.
@@ -75,10 +76,10 @@ class NodeMetrics {
   // The ranges this node owns now (the others' series are dropped).
   void SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) EXCLUDES(ranges_mu_);
   // Totals so far (the counters move by the difference).
-  void SetRangeChanges(uint64_t splits, uint64_t transfers) EXCLUDES(ranges_mu_);
+  void SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t merges) EXCLUDES(ranges_mu_);
 
  private:
-  static constexpr size_t kOps = 12;  // proto::OpKind values
+  static constexpr size_t kOps = 13;  // proto::OpKind values
 
   metrics::CounterFamily requests_;
   std::array<metrics::Counter, kOps> ok_;
@@ -95,11 +96,12 @@ class NodeMetrics {
     metrics::Gauge keys, bytes, qps;
   };
   metrics::GaugeFamily range_keys_, range_bytes_, range_qps_;
-  metrics::Counter splits_, transfers_;
+  metrics::Counter splits_, transfers_, merges_;
   Mutex ranges_mu_;
   std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
   uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t transfers_seen_ GUARDED_BY(ranges_mu_) = 0;
+  uint64_t merges_seen_ GUARDED_BY(ranges_mu_) = 0;
 };
 
 }  // namespace rangekv::kvnode

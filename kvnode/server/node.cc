@@ -136,6 +136,7 @@ std::map<RangeId, Node::OwnedCounts> Node::OwnedRequestCounts() const {
     if (!r.slot || r.owner != id()) continue;
     OwnedCounts& c = out[r.id];
     c.requests = r.slot->requests();
+    c.mergeable = r.slot->mergeable();
     if (auto store = r.slot->store()) {
       const StoreStats st = store->Stats();
       c.keys = st.keys;
@@ -267,11 +268,16 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
       ++it;
       continue;
     }
-    if (auto store = it->second->store()) (void)CloseStore(it->first, *store);  // logged
+    auto store = it->second->store();
+    auto merging = merge_parents_.find(it->first);
+    if (store && (merging == merge_parents_.end() || merging->second != store)) {
+      (void)CloseStore(it->first, *store);  // logged
+    }
     report.closed.push_back(it->first);
     open_errors_.erase(it->first);
     it = slots_.erase(it);
   }
+  DropMergedParents(map);
   return report;
 }
 
@@ -362,6 +368,11 @@ Status Node::Close() {
     if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
   }
   slots_.clear();
+  for (auto& [rid, store] : merge_parents_) {
+    Status st = store->Close();
+    if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
+  }
+  merge_parents_.clear();
   if (first.ok()) {
     // Everything is closed and fsynced: the next start may trust it.
     if (Status st = dir_->MarkClean(); !st.ok()) LOG_WARN("marking a clean stop: " << st.ToString());

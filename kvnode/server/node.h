@@ -39,23 +39,25 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/cluster_map.h"
 #include "common/mutex.h"
 #include "common/protocol.h"
 #include "common/types.h"
-#include "kvnode/server/data_dir.h"
 #include "kvnode/replication/range_slot.h"
-#include "kvnode/storage/range_store.h"
 #include "kvnode/replication/replicator.h"
+#include "kvnode/server/data_dir.h"
 #include "kvnode/server/routing.h"
+#include "kvnode/storage/range_store.h"
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode {
@@ -100,6 +102,21 @@ struct ApplyReport {
   // the caller should Apply again soon (the map need not change).
   bool retry_soon = false;
 };
+
+// The keys r held when it was made (split off its parent, or merged): its
+// bounds, and to their right every range split off r (or off those) since
+// (node_split.cc).
+KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r);
+
+// Builds range id's store from a snapshot `write` makes (its file and the
+// epoch of its last record) in "<opts.dir><suffix>" ("<...>-snap" for the
+// snapshot), and renames it into place only once whole, so a crash leaves
+// no directory or a complete one (node_split.cc). `at` 0: no record, an
+// empty store.
+using SnapshotWriterFn =
+    std::function<Result<std::pair<std::string, Epoch>>(const std::string& snap_dir)>;
+Status BuildAside(fs::FileSystem& fs, RangeId id, const KeyRange& span, Seq at, StoreOptions opts,
+                  const std::string& suffix, const SnapshotWriterFn& write);
 
 class Node {
  public:
@@ -160,6 +177,7 @@ class Node {
     uint64_t requests = 0;  // admitted since the slot opened
     uint64_t keys = 0;
     uint64_t bytes = 0;
+    bool mergeable = false;  // RangeSlot::mergeable
   };
   std::map<RangeId, OwnedCounts> OwnedRequestCounts() const;
 
@@ -217,6 +235,23 @@ class Node {
   // split off it, this node is in r's ISR as this copy, and has no
   // directory for r yet.
   bool ShouldDerive(const cluster::RangeInfo& r) const REQUIRES(control_mu_);
+  // A merge (node_merge.cc): builds merged range r from this node's copies
+  // of the two ranges merged. OK once built; RANGE_UNAVAILABLE while a
+  // copy has not applied its merge point (r then waits, and the parents'
+  // stores stay open in merge_parents_); a copy that cannot build it puts
+  // r in split_lost_ (copied from its owner like any lost copy).
+  Status DeriveMerge(const cluster::ClusterMap& map, const cluster::RangeInfo& r,
+                     ApplyReport& report) REQUIRES(control_mu_);
+  // The store of a range merged away, to build from: its slot's when this
+  // process holds it, else opened from its directory (either kept in
+  // merge_parents_ until DropMergedParents); nullptr when there is none.
+  std::shared_ptr<RangeStore> MergeParentStore(RangeId id, const KeyRange& bounds)
+      REQUIRES(control_mu_);
+  // Ranges merged into a range this node has built (or copied): their
+  // stores are closed and their directories deleted, once the new table is
+  // out. Also the leftovers of a crash between the build and the delete.
+  void DropMergedParents(const cluster::ClusterMap& map) REQUIRES(control_mu_);
+  std::map<RangeId, std::shared_ptr<RangeStore>> merge_parents_ GUARDED_BY(control_mu_);
   std::shared_ptr<RangeStore> ParentStore(const cluster::ClusterMap& map, RangeId parent,
                                           ApplyReport& report) REQUIRES(control_mu_);
   // Narrows a held store to the map's bounds after a split (also one that

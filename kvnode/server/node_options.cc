@@ -79,7 +79,8 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
        }},
       {"--replace",
        [](NodeOptions& o, std::string_view v) {
-         if (!cluster::IsValidNodeId(v)) return BadFlag("--replace: bad node id '" + std::string(v) + "'");
+         if (!cluster::IsValidNodeId(v))
+           return BadFlag("--replace: bad node id '" + std::string(v) + "'");
          o.replaces = NodeId(std::string(v));
          return Status::Ok();
        }},
@@ -118,6 +119,12 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--split-load-window-ms", v, 1000, 3600000));
          o.split_load_window = std::chrono::milliseconds(ms);
+         return Status::Ok();
+       }},
+      {"--merge-delay-ms",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--merge-delay-ms", v, 0, int64_t{1} << 40));
+         o.merge_delay = std::chrono::milliseconds(ms);
          return Status::Ok();
        }},
       {"--admin",
@@ -180,9 +187,9 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
 // The flags each mode requires, checked after every flag is read.
 Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& given) {
   if (o.mode == NodeMode::kStandalone) {
-    for (std::string_view cluster_only : {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms",
-                                          "--isr-lag-ms", "--replace", "--split-bytes",
-                                          "--split-qps", "--split-load-window-ms"}) {
+    for (std::string_view cluster_only :
+         {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms", "--isr-lag-ms", "--replace",
+          "--split-bytes", "--split-qps", "--split-load-window-ms", "--merge-delay-ms"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -300,6 +307,11 @@ std::string NodeUsage() {
          "                          for the load window, at the key that halves them\n"
          "                          (default 2000; 0: never)\n"
          "  --split-load-window-ms N  the load window (default 10000)\n"
+         "  --merge-delay-ms N      two neighbours this node owns with the same replicas\n"
+         "                          merge once both are under a quarter of --split-bytes,\n"
+         "                          under a quarter of --split-qps for the load window,\n"
+         "                          and unchanged (not split) for N ms (default 300000;\n"
+         "                          0: never)\n"
          "  --segment-bytes N       rotate a range's log segment past N bytes (default 64 MiB)\n"
          "  --snapshot-after-bytes N  snapshot a range after N bytes of log (default 256 MiB)\n"
          "  --keep-log-records N    log records kept below a snapshot for replicas catching\n"

@@ -24,10 +24,37 @@ bool Inside(const KeyRange& inner, const KeyRange& outer) {
                      : outer.ContainsSpan(inner.start(), std::nullopt);
 }
 
+}  // namespace
+
 // The keys r held when it was split off its parent: its bounds, and to
 // their right every range split off r (or off those) since. A node that
 // builds r late, from a map where r has been split again, needs them all:
 // the ranges split off r are built from this copy of r in turn.
+Status BuildAside(fs::FileSystem& fs, RangeId id, const KeyRange& span, Seq at, StoreOptions opts,
+                  const std::string& suffix, const SnapshotWriterFn& write) {
+  const std::string dir = opts.dir;
+  const std::string building = dir + suffix;
+  const std::string snap_dir = dir + suffix + "-snap";
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
+  opts.dir = building;
+  if (at.value() == 0) {
+    // No record to start from: the new range starts as an empty store.
+    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::Open(id, span, opts));
+    RANGEKV_RETURN_IF_ERROR(store->Close());
+  } else {
+    RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
+    RANGEKV_ASSIGN_OR_RETURN(auto written, write(snap_dir));
+    RANGEKV_ASSIGN_OR_RETURN(
+        auto store, RangeStore::OpenFromSnapshot(id, span, opts, written.first, written.second));
+    RANGEKV_RETURN_IF_ERROR(store->Close());
+    RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
+  }
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
+  return fs.SyncDir(fs::DirName(dir));
+}
+
 KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r) {
   std::set<RangeId> family{r.id};
   std::optional<std::string> end = r.bounds.end();
@@ -45,39 +72,26 @@ KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r
   return KeyRange(r.bounds.start(), end);
 }
 
+namespace {
+
 // Builds r's store in opts.dir from `parent` as of r.split_seq, with the
 // keys of `span` (SpanAtSplit; retained, so the ranges split off r are
 // built from it in turn, and r narrows to its bounds after them).
 Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const cluster::RangeInfo& r,
                        const KeyRange& span, StoreOptions opts) {
-  const std::string dir = opts.dir;
-  const std::string building = dir + ".split";
-  const std::string snap_dir = dir + ".split-snap";
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
-  opts.dir = building;
-  if (r.split_seq.value() == 0) {
-    // The parent had no record: the new range starts as an empty store.
-    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::Open(r.id, r.bounds, opts));
-    RANGEKV_RETURN_IF_ERROR(store->Close());
-  } else {
-    RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
-    RANGEKV_ASSIGN_OR_RETURN(std::string file,
-                             parent.WriteSpanSnapshot(r.id, span, r.split_seq, snap_dir));
-    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::OpenFromSnapshot(r.id, span, opts, file,
-                                                                      parent.EpochAt(r.split_seq)));
-    RANGEKV_RETURN_IF_ERROR(store->Close());
-    RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
-  }
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
-  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
-  return fs.SyncDir(fs::DirName(dir));
+  return BuildAside(fs, r.id, span, r.split_seq, std::move(opts), ".split",
+                    [&](const std::string& snap_dir) -> Result<std::pair<std::string, Epoch>> {
+                      RANGEKV_ASSIGN_OR_RETURN(
+                          std::string file,
+                          parent.WriteSpanSnapshot(r.id, span, r.split_seq, snap_dir));
+                      return std::make_pair(std::move(file), parent.EpochAt(r.split_seq));
+                    });
 }
 
 }  // namespace
 
 bool Node::ShouldDerive(const cluster::RangeInfo& r) const {
-  return r.split_parent.value() != 0 && !slots_.count(r.id) && InIsrAsThisCopy(r) &&
+  return (r.split_parent.value() != 0 || r.merged()) && !slots_.count(r.id) && InIsrAsThisCopy(r) &&
          RangeDirEmpty(env_.fs(), dir_->RangeDir(r.id));
 }
 
@@ -88,6 +102,13 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
     const bool holds = r.owner == id() || std::find(r.replicas.begin(), r.replicas.end(), id()) !=
                                               r.replicas.end();
     if (!holds || !ShouldDerive(r)) continue;
+    if (r.merged()) {
+      if (Status st = DeriveMerge(map, r, report); !st.ok()) {
+        waiting[rid] = st;
+        report.retry_soon = true;
+      }
+      continue;
+    }
     // The parent is itself still to be built here (a split of a range just
     // split off): this one waits for it. Opening the parent now would make
     // an empty store that later passes for its copy.
@@ -156,7 +177,8 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
   for (auto it = busy_parents->begin(); it != busy_parents->end();) {
     bool still = false;
     for (const auto& [child, why] : waiting) {
-      still = still || map.ranges.at(child).split_parent == *it;
+      const cluster::RangeInfo& c = map.ranges.at(child);
+      still = still || (!c.merged() && c.split_parent == *it);
     }
     it = still ? std::next(it) : busy_parents->erase(it);
   }
@@ -169,7 +191,13 @@ std::shared_ptr<RangeStore> Node::ParentStore(const cluster::ClusterMap& map, Ra
                                               ApplyReport& report) {
   if (auto it = slots_.find(parent); it != slots_.end()) return it->second->store();
   auto info = map.ranges.find(parent);
-  if (info == map.ranges.end()) return nullptr;
+  if (info == map.ranges.end()) {
+    // Merged away since: its store stays open, and its directory kept,
+    // while a range split off it is still to be built here (simulation
+    // seed 91225: a replica whose build had failed found no parent and
+    // took the range for a lost copy).
+    return MergeParentStore(parent, KeyRange("", std::nullopt));
+  }
   const cluster::RangeInfo& p = info->second;
   const bool holds = p.owner == id() ||
                      std::find(p.replicas.begin(), p.replicas.end(), id()) != p.replicas.end();

@@ -86,6 +86,7 @@ std::optional<proto::Response> RequestHandler::Dispatch(proto::Request&& req,
     case proto::OpKind::kRangeStatus:
     case proto::OpKind::kTransfer:
     case proto::OpKind::kSplit:
+    case proto::OpKind::kMerge:
       return Replication(std::move(req), sink);
   }
   return proto::Response::Error(req.id, Status(Code::kBadRequest, "unknown request kind"));
@@ -154,6 +155,9 @@ std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,
     case proto::OpKind::kSnapshot: rep->HandleSnapshot(std::move(req), sink.ReplyLater()); break;
     case proto::OpKind::kTransfer: rep->HandleTransfer(std::move(req), sink.ReplyLater()); break;
     case proto::OpKind::kSplit: rep->HandleSplit(std::move(req), sink.ReplyLater()); break;
+    case proto::OpKind::kMerge:
+      rep->HandleMerge(std::move(req), sink.ReplyLater());
+      break;
     default: rep->HandleStatus(req.id, sink.ReplyLater()); break;
   }
   return std::nullopt;

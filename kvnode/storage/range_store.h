@@ -70,6 +70,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,9 @@
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode {
+namespace snapshot {
+class SnapshotWriter;
+}  // namespace snapshot
 
 enum class FsyncPolicy : uint8_t {
   kAlways,  // fsync before acknowledging (group commit shares one fsync)
@@ -148,6 +152,14 @@ struct StoreStats {
   uint64_t wal_bytes = 0;  // bytes in live segments
   size_t segments = 0;
   Seq snapshot_seq{0};  // Seq covered by the newest snapshot (0: none)
+};
+
+class RangeStore;
+// One of the two ranges a merge reads (RangeStore::WriteMergedSnapshot).
+struct MergeSource {
+  const RangeStore* store;
+  KeyRange span;
+  Seq at;
 };
 
 class RangeStore {
@@ -375,10 +387,19 @@ class RangeStore {
   // split's fence: the copy would not be the parent's state at `at`).
   Result<std::string> WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
                                         const std::string& dir) const;
+  // The same for a merge: the committed entries of each source's span as
+  // of its seq (sources in key order, spans adjacent), as one snapshot of
+  // range `merged` with replay and end seq `at` (the largest of theirs).
+  static Result<std::string> WriteMergedSnapshot(RangeId merged,
+                                                 std::span<const MergeSource> sources, Seq at,
+                                                 const std::string& dir);
 
  private:
   struct Impl;
   explicit RangeStore(std::unique_ptr<Impl> impl);
+  // Adds the committed entries of span as of `at` to a snapshot being
+  // written (the checks of WriteSpanSnapshot).
+  Status AddSpanTo(snapshot::SnapshotWriter& writer, const KeyRange& span, Seq at) const;
   std::unique_ptr<Impl> impl_;
 };
 

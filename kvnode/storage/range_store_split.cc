@@ -155,6 +155,29 @@ bool RangeStore::HoldsOnly(const KeyRange& b) const {
 
 Result<std::string> RangeStore::WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
                                                   const std::string& dir) const {
+  RANGEKV_ASSIGN_OR_RETURN(auto writer,
+                           snapshot::SnapshotWriter::Create(impl_->fs, dir, child, at));
+  RANGEKV_RETURN_IF_ERROR(AddSpanTo(*writer, span, at));
+  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
+  RANGEKV_RETURN_IF_ERROR(writer->Commit());
+  return writer->final_path();
+}
+
+Result<std::string> RangeStore::WriteMergedSnapshot(RangeId merged,
+                                                    std::span<const MergeSource> sources, Seq at,
+                                                    const std::string& dir) {
+  if (sources.empty()) return Status(Code::kInternal, "a merge of nothing");
+  RANGEKV_ASSIGN_OR_RETURN(
+      auto writer, snapshot::SnapshotWriter::Create(sources[0].store->impl_->fs, dir, merged, at));
+  for (const MergeSource& m : sources) {
+    RANGEKV_RETURN_IF_ERROR(m.store->AddSpanTo(*writer, m.span, m.at));
+  }
+  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
+  RANGEKV_RETURN_IF_ERROR(writer->Commit());
+  return writer->final_path();
+}
+
+Status RangeStore::AddSpanTo(snapshot::SnapshotWriter& writer, const KeyRange& span, Seq at) const {
   const Impl& s = *impl_;
   if (!Holds(span)) {
     return Status(Code::kRangeUnavailable, "range " + std::to_string(s.id.value()) +
@@ -166,24 +189,21 @@ Result<std::string> RangeStore::WriteSpanSnapshot(RangeId child, const KeyRange&
                                                std::to_string(s.map.applied().value()) +
                                                ", not " + std::to_string(at.value()));
   }
-  RANGEKV_ASSIGN_OR_RETURN(auto writer, snapshot::SnapshotWriter::Create(s.fs, dir, child, at));
   std::string last_key;
   uint64_t max_version = 0;
   for (bool started = false, done = false; !done; started = true) {
-    done = s.map.AddSpanChunk(writer.get(), span, 1u << 20, started, &last_key, &max_version);
-    RANGEKV_RETURN_IF_ERROR(writer->Flush());
+    done = s.map.AddSpanChunk(&writer, span, 1u << 20, started, &last_key, &max_version);
+    RANGEKV_RETURN_IF_ERROR(writer.Flush());
   }
   if (max_version > at.value()) {
     // The parent's log wrote a key of the span after the split point: the
     // owner's fence failed. Never build a copy from it.
     return Status(Code::kInternal, "range " + std::to_string(s.id.value()) + ": a key of " +
                                        span.ToString() + " has version " +
-                                       std::to_string(max_version) + " after split seq " +
-                                       std::to_string(at.value()));
+                                       std::to_string(max_version) + " after its seq " +
+                                       std::to_string(at.value()) + " of a split or merge");
   }
-  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
-  RANGEKV_RETURN_IF_ERROR(writer->Commit());
-  return writer->final_path();
+  return Status::Ok();
 }
 
 }  // namespace rangekv::kvnode

@@ -162,7 +162,9 @@ proto::Response FakeNode::Handle(const proto::Request& req) {
       break;
     }
     case proto::OpKind::kFetch: case proto::OpKind::kSnapshot: case proto::OpKind::kRangeStatus:
-    case proto::OpKind::kTransfer: case proto::OpKind::kSplit:
+    case proto::OpKind::kTransfer:
+    case proto::OpKind::kSplit:
+    case proto::OpKind::kMerge:
       return proto::Response::Error(req.id, Status(Code::kBadRequest, "not a client request"));
   }
   return r;

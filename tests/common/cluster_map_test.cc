@@ -51,6 +51,35 @@ TEST(ClusterMapTest, SplitFieldsRoundTripAndAreOptional) {
   }
 }
 
+TEST(ClusterMapTest, MergeFieldsRoundTripAndBadOnesAreRefused) {
+  RangeInfo r;
+  r.id = RangeId(7);
+  r.bounds = KeyRange("a", std::nullopt);
+  r.merge_left = RangeId(3);
+  r.merge_left_seq = Seq(1542);
+  r.merge_right = RangeId(5);
+  r.merge_right_seq = Seq(980);
+  r.merge_key = "m";
+  const std::string text = EncodeRange(r);
+  EXPECT_NE(text.find("merged_from 3@1542,5@980\nmerge_key 6d\n"), std::string::npos) << text;
+  auto back = DecodeRange(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  EXPECT_TRUE(back->merged());
+  RangeInfo plain;
+  plain.id = RangeId(1);
+  EXPECT_FALSE(plain.merged());
+  EXPECT_EQ(EncodeRange(plain).find("merged_from"), std::string::npos);
+  for (const char* bad : {"merged_from 3@1,5@2\n",                   // no merge_key
+                          "merged_from 3@1\nmerge_key 6d\n",         // one range
+                          "merged_from 0@1,5@2\nmerge_key 6d\n",     // id 0
+                          "merged_from 3@1,5@x\nmerge_key 6d\n",     // not a seq
+                          "merged_from 3@1,5@2\nmerge_key zz\n"}) {  // not hex
+    auto rec = DecodeRange(EncodeRange(plain) + bad);
+    EXPECT_EQ(rec.status().code(), Code::kBadRequest) << bad;
+  }
+}
+
 TEST(ClusterMapTest, HistoryRoundTripsKeepsTheNewestAndRefusesStrayCharacters) {
   RangeInfo r;
   r.id = RangeId(9);

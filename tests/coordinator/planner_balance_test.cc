@@ -119,5 +119,27 @@ TEST(PlannerBalance, ANewGrantClearsTheAsk) {
   }
 }
 
+// Two neighbours their owners report mergeable, held by the same copies
+// but owned by different nodes: the right one is moved to the left one's
+// owner, so that it merges them; such a pair is not moved apart again.
+TEST(PlannerBalance, MergeableNeighboursAreBroughtToOneOwner) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 4), {"n1", "n2", "n3"});
+  s.balance = true;
+  const cluster::RangeInfo& r1 = *s.ranges.at(RangeId(1)).info;
+  const cluster::RangeInfo& r2 = *s.ranges.at(RangeId(2)).info;
+  ASSERT_NE(r1.owner, r2.owner);
+  s.live_nodes.at(*r1.owner).mergeable = {RangeId(1)};
+  s.live_nodes.at(*r2.owner).mergeable = {RangeId(2)};
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.id, RangeId(2));
+  EXPECT_EQ(plan.writes[0].record.move_to, r1.owner);
+  EXPECT_NE(plan.writes[0].reason.find("so that they merge"), std::string::npos)
+      << plan.writes[0].reason;
+  // Only one of the two reported: nothing to bring together.
+  s.live_nodes.at(*r2.owner).mergeable.clear();
+  for (const RangeWrite& w : PlanReconcile(s).writes) EXPECT_NE(w.record.id, RangeId(2));
+}
+
 }  // namespace
 }  // namespace rangekv::coordinator

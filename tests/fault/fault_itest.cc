@@ -174,7 +174,7 @@ struct Windows {
   std::vector<int64_t> owner_ms;     // one per fault that deposed an owner
   std::vector<int64_t> follower_ms;  // one per fault with followed ranges
   std::vector<int64_t> transfer_ms;  // one per transfer (no failover)
-  std::vector<int64_t> split_ms;     // one per split
+  std::vector<int64_t> split_ms;     // one per split or merge
   std::vector<std::string> problems;
 };
 
@@ -229,9 +229,9 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
       bool cut = false;
       int64_t ms = window(f, stop_ns, f.owned, &missing, &cut);
       if (!cut) {
-        (f.kind == FaultKind::kTransfer ? w.transfer_ms
-         : f.kind == FaultKind::kSplit  ? w.split_ms
-                                        : w.owner_ms)
+        (f.kind == FaultKind::kTransfer                               ? w.transfer_ms
+         : f.kind == FaultKind::kSplit || f.kind == FaultKind::kMerge ? w.split_ms
+                                                                      : w.owner_ms)
             .push_back(ms);
       }
       line << " (owner of ranges " << JoinRanges(f.owned) << "): " << (cut ? ">= " : "") << ms
@@ -379,7 +379,8 @@ void RunFaultTest(const RunConfig& cfg) {
             << "\n"
             << "[measure] write stall of a transferred range: " << MinMedMax(windows.transfer_ms)
             << "\n"
-            << "[measure] write stall of a split range: " << MinMedMax(windows.split_ms) << "\n"
+            << "[measure] write stall of a split or merged range: " << MinMedMax(windows.split_ms)
+            << "\n"
             << "[measure] lincheck: " << check.ops << " ops on " << check.keys.size()
             << " keys (longest key history " << LongestKeyHistory(h) << ") in " << check_ms
             << " ms: " << ok_keys << " ok, " << bad_keys << " violation, " << unknown_keys
@@ -427,7 +428,8 @@ void RunFaultTest(const RunConfig& cfg) {
   // A transfer's stall is milliseconds on an idle machine; the bound only
   // catches a handoff that fell back to waiting out a lease or worse.
   for (int64_t ms : windows.transfer_ms) EXPECT_LT(ms, bound) << "transfer stalled writes too long";
-  for (int64_t ms : windows.split_ms) EXPECT_LT(ms, bound) << "split stalled writes too long";
+  for (int64_t ms : windows.split_ms)
+    EXPECT_LT(ms, bound) << "split or merge stalled writes too long";
   auto counts = CountOutcomes(h);
   uint64_t acked = counts["put"]["ok"] + counts["cas"]["ok"] + counts["delete"]["ok"];
   EXPECT_GT(acked, 100u) << "the workload hardly wrote anything";

@@ -29,6 +29,8 @@ const char* FaultKindName(FaultKind k) {
     case FaultKind::kStopOwner: return "stop-owner";
     case FaultKind::kTransfer: return "transfer";
     case FaultKind::kSplit: return "split";
+    case FaultKind::kMerge:
+      return "merge";
   }
   return "?";
 }
@@ -41,6 +43,8 @@ const char* FaultVerb(FaultKind k) {
     case FaultKind::kStopOwner: return "stop";
     case FaultKind::kTransfer: return "transfer";
     case FaultKind::kSplit: return "split";
+    case FaultKind::kMerge:
+      return "merge";
   }
   return "?";
 }
@@ -52,8 +56,9 @@ std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
   while (std::getline(in, name, ',')) {
     if (name.empty()) continue;
     bool known = false;
-    for (FaultKind k : {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-                        FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit}) {
+    for (FaultKind k :
+         {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
+          FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit, FaultKind::kMerge}) {
       if (name == FaultKindName(k)) {
         out.push_back(k);
         known = true;
@@ -91,7 +96,8 @@ FaultKind Nemesis::NextKind() {
     deck_ = options_.kinds;
     if (deck_.empty()) {
       deck_ = {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-               FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit};
+               FaultKind::kStopOwner, FaultKind::kTransfer,    FaultKind::kSplit,
+               FaultKind::kMerge};
     }
     std::shuffle(deck_.begin(), deck_.end(), rng_);
   }
@@ -112,7 +118,7 @@ std::string Nemesis::Describe(const FaultRecord& f) {
   if (f.kind == FaultKind::kTransfer) {
     o << "; to " << f.target << ": " << f.transfer_status.ToString();
   }
-  if (f.kind == FaultKind::kSplit) {
+  if (f.kind == FaultKind::kSplit || f.kind == FaultKind::kMerge) {
     o << "; at " << f.target << ": " << f.transfer_status.ToString();
   }
   if (f.kind == FaultKind::kStopOwner) {
@@ -174,6 +180,7 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     f.spans.emplace(r.id, r.bounds);
     return Split(r, std::move(f), why);
   }
+  if (f.kind == FaultKind::kMerge) return Merge(map, r, std::move(f), why);
   if (f.kind == FaultKind::kTransfer) {
     // Only this range changes hands; the owner's others go on.
     std::vector<std::string> others;
@@ -213,7 +220,9 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     case FaultKind::kPauseOwner: c_.PauseNode(f.node); break;
     case FaultKind::kStopOwner: f.stop_exit = c_.StopNode(f.node); break;
     case FaultKind::kTransfer:
-    case FaultKind::kSplit: break;  // Transfer() and Split() above
+    case FaultKind::kSplit:
+    case FaultKind::kMerge:
+      break;  // Transfer(), Split() and Merge() above
   }
   // The fault's length is what is being tested, not a wait for a state.
   std::this_thread::sleep_for(milliseconds(f.down_ms));
@@ -295,6 +304,78 @@ bool Nemesis::Split(const cluster::RangeInfo& r, FaultRecord f, std::string* why
   f.heal_ns = lincheck::MonotonicNowNs();
   faults_.push_back(f);
   return Settle(faults_.back(), why);
+}
+
+// A merge stops nothing either: two neighbours held by the same replicas
+// (a random such pair; else the picked range and the one right of it),
+// the right one handed to the left's owner first when they differ, then
+// the merge asked of that owner; refused when the two cannot merge (a
+// valid outcome).
+bool Nemesis::Merge(const cluster::ClusterMap& map, const cluster::RangeInfo& picked, FaultRecord f,
+                    std::string* why) {
+  auto sorted = [](std::vector<NodeId> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<const cluster::RangeInfo*> pairable;
+  for (const auto& [id, r] : map.ranges) {
+    const cluster::RangeInfo* next = r.bounds.end() ? map.Locate(*r.bounds.end()) : nullptr;
+    if (next && sorted(next->replicas) == sorted(r.replicas)) pairable.push_back(&r);
+  }
+  const cluster::RangeInfo* left = pairable.empty() ? &picked : pairable[rng_() % pairable.size()];
+  if (!left->bounds.end()) {
+    const std::string start = left->bounds.start();
+    left = nullptr;
+    for (const auto& [id, r] : map.ranges) {
+      if (r.bounds.end() == start) left = &r;
+    }
+  }
+  const cluster::RangeInfo* right =
+      left && left->bounds.end() ? map.Locate(*left->bounds.end()) : nullptr;
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  if (!left || !right || !left->owner || !right->owner) {
+    f.transfer_status = Status(Code::kBadRequest, "no neighbour to merge with");
+  } else {
+    f.node = left->owner->str();
+    f.target =
+        "range " + std::to_string(left->id.value()) + "+" + std::to_string(right->id.value());
+    for (const cluster::RangeInfo* r : {left, right}) {
+      f.owned.push_back(r->id);
+      f.spans.emplace(r->id, r->bounds);
+    }
+    std::cout << "[nemesis] " << WallClockNow() << " merge range " << left->id.value() << " "
+              << left->bounds.ToString() << " with range " << right->id.value() << std::endl;
+    f.transfer_status = Status::Ok();
+    if (right->owner != left->owner) {
+      f.transfer_status = Retried([&] {
+        return c_.CallNode(right->owner->str(),
+                           proto::MakeTransfer(right->id, right->epoch, f.node));
+      });
+    }
+    if (f.transfer_status.ok()) {
+      f.transfer_status =
+          Retried([&] { return c_.CallNode(f.node, proto::MakeMerge(left->id, left->epoch)); });
+    }
+  }
+  f.heal_ns = lincheck::MonotonicNowNs();
+  faults_.push_back(f);
+  return Settle(faults_.back(), why);
+}
+
+// Asks again while the answer is "not now" (the owner is not serving
+// writes yet, or has not read the map naming it), as the REPL does.
+Status Nemesis::Retried(const std::function<Result<proto::Response>()>& call) {
+  Status st;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    st = proto::TransferOutcome(call());
+    const bool not_now = st.code() == Code::kRangeUnavailable ||
+                         (st.code() == Code::kBadRequest &&
+                          st.message().find("not owned by this node") != std::string::npos);
+    if (!not_now) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return st;
 }
 
 bool Nemesis::Run(ReplClock::time_point end, std::string* why) {

@@ -16,6 +16,9 @@
 //   split         ask the owner of a random range to split it at one of the
 //                 workload's keys inside it (no process stops; the window
 //                 is the split's, over the keys of both parts)
+//   merge         ask the owner of a random range to merge it with the range
+//                 right of it, handing that one to it first when another
+//                 node owns it (the window is the merge's, over both)
 // The kinds are dealt in shuffled rounds so a short run sees each of them.
 // Before every fault it waits until the whole cluster is settled again
 // (ReplCluster::WaitAllActive), so each fault starts from a clean state and
@@ -42,9 +45,17 @@
 
 namespace rangekv::testing {
 
-enum class FaultKind { kKillOwner, kKillReplica, kPauseOwner, kStopOwner, kTransfer, kSplit };
+enum class FaultKind {
+  kKillOwner,
+  kKillReplica,
+  kPauseOwner,
+  kStopOwner,
+  kTransfer,
+  kSplit,
+  kMerge
+};
 const char* FaultKindName(FaultKind k);  // "kill-owner", ...
-const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer", "split"
+const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer", "split", "merge"
 // Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
 // name.
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
@@ -106,6 +117,9 @@ class Nemesis {
   bool Inject(const cluster::ClusterMap& map, std::string* why);
   bool Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
   bool Split(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
+  Status Retried(const std::function<Result<proto::Response>()>& call);
+  bool Merge(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
+             std::string* why);
   bool Settle(FaultRecord& rec, std::string* why);
   std::string StateDump(const cluster::ClusterMap& map);
 

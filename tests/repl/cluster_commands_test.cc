@@ -115,13 +115,16 @@ TEST(ClusterCommandsTest, RangesAsksForProgressAndPrintsIt) {
 TEST(ClusterCommandsTest, FormatHistoryInWords) {
   RangeStatus r = Range(9, "m", std::nullopt, "n2");
   EXPECT_EQ(FormatHistory(r), "created with the cluster (no split or move recorded)\n");
-  r.history = {"split-from:3:6d:1542", "split:7a:12:1900", "handed:n1>n2:6", "promoted:->n3:7",
-               "something-new:1"};
+  r.history = {
+      "split-from:3:6d:1542",          "split:7a:12:1900", "handed:n1>n2:6", "promoted:->n3:7",
+      "merged-from:9@2000:12@1950:7a", "something-new:1"};
   EXPECT_EQ(FormatHistory(r),
             "created by a split of range 3 at m (at seq 1542)\n"
             "split at z: the right part became range 12 (at seq 1900)\n"
             "handed over by its owner from n1 to n2 (epoch 6)\n"
             "owner changed by the coordinator from no owner to n3 (epoch 7)\n"
+            "created by merging range 9 (at seq 2000) and range 12 (at seq 1950), which met at "
+            "z\n"
             "something-new:1\n");
 }
 

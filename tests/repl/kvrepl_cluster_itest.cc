@@ -210,8 +210,9 @@ TEST_F(KvreplReplicatedTest, RangesShowsHwmAndLagOfTheOwner) {
 // `split` cuts the range at a key: the new range starts there with the same
 // owner and epoch, both parts serve their keys, a scan across the boundary
 // returns each key once and in order, and splitting at an existing
-// boundary or at the empty key is refused with nothing changed.
-TEST_F(KvreplReplicatedTest, SplitCutsTheRangeAndBothPartsServe) {
+// boundary or at the empty key is refused with nothing changed; `merge`
+// joins the parts again.
+TEST_F(KvreplReplicatedTest, SplitCutsTheRangeAndMergeJoinsItAgain) {
   auto put = Kvrepl({"put user:1 a", "put user:5 b", "put user:9 c"});
   ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
   // Asked again while the answer is not OK (the cluster may still be
@@ -247,6 +248,30 @@ TEST_F(KvreplReplicatedTest, SplitCutsTheRangeAndBothPartsServe) {
   EXPECT_NE((empty.out + empty.err).find("(error) BAD_REQUEST"), std::string::npos) << empty.out;
   auto ranges = Kvrepl({"ranges"});
   EXPECT_EQ(std::count(ranges.out.begin(), ranges.out.end(), '\n'), 3) << ranges.out;
+  // `merge` puts the two back together as one new range (id 3) holding
+  // every key; the last range has nothing to merge with.
+  std::string merges;
+  bool merged = WaitFor(
+      [&] {
+        auto r = Kvrepl({"merge user:1"});
+        merges += "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err + "\n";
+        return r.exit_code == 0 && r.out == "OK\n";
+      },
+      20s, 200ms);
+  ASSERT_TRUE(merged) << merges << cluster_.log("n1");
+  auto one = Kvrepl({"ranges", "scan \"\" \"\"", "history 3"});
+  EXPECT_EQ(one.exit_code, 0) << one.out << one.err;
+  EXPECT_TRUE(std::regex_search(one.out,
+                                std::regex(R"(^3 +\["", \+inf\) +1 +n1 +)", std::regex::multiline)))
+      << one.out;
+  EXPECT_NE(one.out.find("user:1 a\nuser:5 b\nuser:7 d\nuser:9 c\n(4 keys)\n"), std::string::npos)
+      << one.out;
+  EXPECT_NE(one.out.find("created by merging range 1 (at seq"), std::string::npos) << one.out;
+  auto last = Kvrepl({"merge user:1"});
+  EXPECT_NE(last.exit_code, 0);
+  EXPECT_NE((last.out + last.err).find("(error) BAD_REQUEST range 3 is the last range"),
+            std::string::npos)
+      << last.out << last.err;
 }
 
 // `transfer` hands the range to the in-sync replica and back, without a

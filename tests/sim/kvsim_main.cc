@@ -8,8 +8,8 @@
 //                                    '#' comments (regression seeds)
 //   options: --duration-ms D (client load under faults, default 8000),
 //            --max-events E (watchdog per seed, default 3000000),
-//            --no-faults, --no-transfers, --no-splits (the nemesis asks
-//            for no ownership transfers, no splits: how seeds found
+//            --no-faults, --no-transfers, --no-splits, --no-merges (the
+//            nemesis asks for no ownership transfers, splits, merges: how seeds found
 //            before they existed replay their old runs)
 //
 // Prints one line per seed that broke an invariant, with how to replay it,
@@ -33,7 +33,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kvsim --seeds N [--first S] | --seed S [--verbose] | --seed-file F\n"
                "             [--duration-ms D] [--max-events E] [--no-faults] [--no-transfers]\n"
-               "             [--no-splits]\n");
+               "             [--no-splits] [--no-merges]\n");
   return 2;
 }
 
@@ -56,9 +56,9 @@ void Report(const RunResult& r, const RunOptions& o, bool always) {
               static_cast<unsigned long long>(r.events), static_cast<unsigned long long>(r.ops),
               static_cast<unsigned long long>(r.committed));
   if (!r.ok()) {
-    std::printf("  replay: scripts/simulate --seed %llu%s%s --verbose\n",
+    std::printf("  replay: scripts/simulate --seed %llu%s%s%s --verbose\n",
                 static_cast<unsigned long long>(r.seed), o.transfers ? "" : " --no-transfers",
-                o.splits ? "" : " --no-splits");
+                o.splits ? "" : " --no-splits", o.merges ? "" : " --no-merges");
   }
   std::fflush(stdout);
 }
@@ -131,6 +131,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--no-splits") {
       base.splits = false;
+      continue;
+    }
+    if (a == "--no-merges") {
+      base.merges = false;
       continue;
     }
     return Usage();

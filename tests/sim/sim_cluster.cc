@@ -50,6 +50,18 @@ void Cluster::Split(const std::string& key, std::function<void(Status)> done) {
            });
 }
 
+void Cluster::Merge(const std::string& key, std::function<void(Status)> done) {
+  const cluster::ClusterMap map = MapNow();
+  const cluster::RangeInfo* r = map.Locate(key);
+  const cluster::NodeInfo* owner = r == nullptr || !r->owner ? nullptr : map.Node(*r->owner);
+  if (owner == nullptr) {
+    return done(Status(Code::kRangeUnavailable, "the key's range has no live owner in the map"));
+  }
+  net.Call(
+      operator_, "operator", owner->address, proto::MakeMerge(r->id, r->epoch), 2 * kSecond,
+      [done = std::move(done)](Result<proto::Response> got) { done(proto::TransferOutcome(got)); });
+}
+
 void InstallSimLogPrefix(World& world) {
   g_log_world = &world;
   log::SetLineHeadForTesting(&SimLogHead);

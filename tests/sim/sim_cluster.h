@@ -81,6 +81,9 @@ class Cluster {
   // (protocol.capnp "split"); done gets the answer (OK: ZooKeeper holds
   // the new map).
   void Split(const std::string& key, std::function<void(Status)> done);
+  // Asks the owner of the range holding `key` to merge it with the range
+  // right of it (protocol.capnp "merge"); done gets the answer.
+  void Merge(const std::string& key, std::function<void(Status)> done);
 
  private:
   ProcessRef operator_ = std::make_shared<Process>(Process{"operator"});

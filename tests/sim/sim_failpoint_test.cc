@@ -1,4 +1,5 @@
-// Crashes at every step of a split and of a transfer (docs/elastic.md §7):
+// Crashes at every step of a split, a merge and a transfer (docs/elastic.md
+// §3 step 7, §4):
 // the node taking the step, another node holding the range, or the leading
 // coordinator is killed -9 right after the step (the failpoints of
 // ReplicationOptions::step_hook), restarted half a second later, and then
@@ -104,17 +105,24 @@ std::vector<Case> Cases(const std::vector<std::string>& steps) {
 
 using Done = std::function<void(Status)>;
 
-// Boots a cluster under load, arms the failpoint, asks for op (split or
-// transfer), then heals and checks everything. The map's range count after.
-size_t CrashDuring(
-    uint64_t seed, const Case& c,
-    const std::function<void(Scenario&, const std::vector<std::string>&, Done)>& op) {
+using Op = std::function<void(Scenario&, const std::vector<std::string>&, Done)>;
+
+// Boots a cluster under load, runs `setup` (when given) until answered,
+// arms the failpoint, asks for op (split, merge or transfer), then heals
+// and checks everything. The map's range count after.
+size_t CrashDuring(uint64_t seed, const Case& c, const Op& op, const Op& setup = nullptr) {
   SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
   Scenario s(seed, TwoCoordinators(), Verbose());
   EXPECT_TRUE(BootStaggered(s));
   const std::vector<std::string> keys = SpreadKeys(8);
   s.StartClients(3, s.world().now() + 6 * kSecond, keys);
   s.RunFor(2 * kSecond);
+  if (setup) {
+    std::optional<Status> st =
+        AskUntilServed(s, [&](Done done) { setup(s, keys, std::move(done)); });
+    EXPECT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer to the setup");
+    s.RunFor(500 * kMilli);
+  }
   Failpoint fp(s, c, 500 * kMilli);
   // The answer may be an error (its owner died under it): either is fine
   // as long as the map and the data are.
@@ -133,6 +141,22 @@ TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
     const size_t ranges = CrashDuring(++seed, c, [](Scenario& s, const auto& keys, Done done) {
       s.cluster().Split(keys[4], std::move(done));
     });
+    EXPECT_TRUE(ranges == 1 || ranges == 2) << c.step << ": " << ranges << " ranges";
+  }
+}
+
+TEST(SimFailpoints, ACrashAtAnyStepOfAMergeLosesNothing) {
+  uint64_t seed = 300;
+  for (const Case& c :
+       Cases({"merge.fenced", "merge.asked", "merge.written", "merge.built", "merge.dropped"})) {
+    const size_t ranges = CrashDuring(
+        ++seed, c,
+        [](Scenario& s, const auto& keys, Done done) {
+          s.cluster().Merge(keys[0], std::move(done));
+        },
+        [](Scenario& s, const auto& keys, Done done) {
+          s.cluster().Split(keys[4], std::move(done));
+        });
     EXPECT_TRUE(ranges == 1 || ranges == 2) << c.step << ": " << ranges << " ranges";
   }
 }

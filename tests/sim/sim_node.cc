@@ -351,6 +351,28 @@ void SimNode::PublishSelf(cluster::NodeInfo updated) {
                });
 }
 
+// The id a new range takes (cluster_member.cc TakeRangeId), and the
+// counter's znode as read into *counter.
+static Result<RangeId> NewRangeIdOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths,
+                                          ZkReply* counter) {
+  *counter = s.Get(sid, paths.next_range_id());
+  ZkReply names = s.Children(sid, paths.ranges());
+  if (!counter->status.ok() || !names.status.ok()) return Status(Code::kUnavailable, "read");
+  std::vector<RangeId> existing;
+  for (const std::string& name : names.children) {
+    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
+  }
+  return kvnode::NextRangeId(
+      counter->node ? std::optional<std::string>(counter->node->data) : std::nullopt, existing);
+}
+
+// Moves the id counter on to `next`, in the multi that creates a range.
+static ZkOp CounterOp(const cluster::Paths& paths, const ZkReply& counter,
+                      const std::string& next) {
+  return counter.node ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
+                      : ZkOp{ZkOp::Kind::kCreate, paths.next_range_id(), next};
+}
+
 // A split's reads and multi (cluster_member.cc ApplySplit), on the server.
 static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths, const NodeId& self,
                       const kvnode::IsrChange& change) {
@@ -365,15 +387,8 @@ static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& path
   if (!got.node) return fail(Status(Code::kRangeUnavailable, path + " is gone"));
   auto current = cluster::DecodeRange(got.node->data);
   if (!current.ok()) return fail(current.status());
-  ZkReply counter = s.Get(sid, paths.next_range_id());
-  ZkReply names = s.Children(sid, paths.ranges());
-  if (!counter.status.ok() || !names.status.ok()) return fail(Status(Code::kUnavailable, "read"));
-  std::vector<RangeId> existing;
-  for (const std::string& name : names.children) {
-    if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
-  }
-  auto child_id = kvnode::NextRangeId(
-      counter.node ? std::optional<std::string>(counter.node->data) : std::nullopt, existing);
+  ZkReply counter;
+  auto child_id = NewRangeIdOnServer(s, sid, paths, &counter);
   if (!child_id.ok()) return fail(child_id.status());
   auto split = kvnode::MakeSplitRecords(*current, change, self, *child_id);
   if (!split.ok()) return fail(split.status());
@@ -381,9 +396,41 @@ static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& path
   std::vector<ZkOp> ops(3);
   ops[0] = {ZkOp::Kind::kSet, path, cluster::EncodeRange(split->parent), got.node->version};
   ops[1] = {ZkOp::Kind::kCreate, paths.range(*child_id), cluster::EncodeRange(split->child)};
-  ops[2] = counter.node
-               ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
-               : ZkOp{ZkOp::Kind::kCreate, paths.next_range_id(), next};
+  ops[2] = CounterOp(paths, counter, next);
+  return s.Multi(sid, ops);
+}
+
+// A merge's reads and multi (cluster_member.cc ApplyMerge), on the server.
+static ZkReply MergeOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths,
+                             const NodeId& self, const kvnode::IsrChange& change) {
+  auto fail = [](Status st) {
+    ZkReply r;
+    r.status = std::move(st);
+    return r;
+  };
+  const std::string left_path = paths.range(change.range);
+  const std::string right_path = paths.range(change.merge_right);
+  ZkReply left = s.Get(sid, left_path);
+  ZkReply right = s.Get(sid, right_path);
+  if (!left.status.ok()) return left;
+  if (!right.status.ok()) return right;
+  if (!left.node || !right.node) return fail(Status(Code::kStaleEpoch, "a range to merge is gone"));
+  auto l = cluster::DecodeRange(left.node->data);
+  auto r = cluster::DecodeRange(right.node->data);
+  if (!l.ok()) return fail(l.status());
+  if (!r.ok()) return fail(r.status());
+  ZkReply counter;
+  auto merged_id = NewRangeIdOnServer(s, sid, paths, &counter);
+  if (!merged_id.ok()) return fail(merged_id.status());
+  auto m = kvnode::MakeMergeRecord(*l, *r, change, self, *merged_id);
+  if (!m.ok()) return fail(m.status());
+  const std::string next = std::to_string(merged_id->value() + 1);
+  std::vector<ZkOp> ops(4);
+  ops[0] = {ZkOp::Kind::kDelete, left_path, "", left.node->version};
+  ops[1] = {ZkOp::Kind::kDelete, right_path, "", right.node->version};
+  ops[2] = {ZkOp::Kind::kCreate, paths.range(*merged_id), cluster::EncodeRange(*m)};
+  ops[3] = counter.node ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
+                        : ZkOp{ZkOp::Kind::kCreate, paths.next_range_id(), next};
   return s.Multi(sid, ops);
 }
 
@@ -402,15 +449,17 @@ void SimNode::NextIsrChange() {
     if (changed) TriggerReconcile();
     NextIsrChange();
   };
-  if (change.split) {
+  if (change.split || change.merge) {
     // The reads and the multi in one server step: the multi's version
     // checks make that equivalent to reading first (cluster_member.cc).
     const cluster::Paths paths = c_.paths;
     const NodeId self(id_);
-    inc.zk->Call([paths, self, change = change](ZkSim& s, SessionId sid) {
-                   return SplitOnServer(s, sid, paths, self, change);
-                 },
-                 [finish](ZkReply r) { finish(r.status, r.status.ok()); });
+    inc.zk->Call(
+        [paths, self, change = change](ZkSim& s, SessionId sid) {
+          return change.split ? SplitOnServer(s, sid, paths, self, change)
+                              : MergeOnServer(s, sid, paths, self, change);
+        },
+        [finish](ZkReply r) { finish(r.status, r.status.ok()); });
     return;
   }
   inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },

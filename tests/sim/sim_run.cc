@@ -75,6 +75,17 @@ class Nemesis {
 
   // Splits at the checked keys (or just after one), asked of the owner like
   // an operator would, on a schedule of their own too.
+  // Merges of the range holding a checked key with its right neighbour;
+  // when they have different owners, the right one is first handed to the
+  // left's owner (as an operator would), and the merge asked once that is
+  // answered.
+  void StartMerges(Nanos until, Rng& rng, std::vector<std::string> keys) {
+    merge_rng_ = &rng;
+    merge_keys_ = std::move(keys);
+    until_ = until;
+    ScheduleMerge();
+  }
+
   void StartSplits(Nanos until, Rng& rng, std::vector<std::string> keys) {
     split_rng_ = &rng;
     split_keys_ = std::move(keys);
@@ -238,6 +249,40 @@ class Nemesis {
                 [what](const Status& st) { LOG_INFO("nemesis: " << what << ": " << st.ToString()); });
   }
 
+  void ScheduleMerge() {
+    const Nanos at = w_.now() + merge_rng_->Uniform(500, 3000) * kMilli;
+    if (at >= until_) return;
+    w_.At(at, nullptr, [this] {
+      Merge();
+      ScheduleMerge();
+    });
+  }
+
+  void Merge() {
+    const std::string key = merge_keys_[static_cast<size_t>(
+        merge_rng_->Uniform(0, static_cast<int64_t>(merge_keys_.size()) - 1))];
+    const cluster::ClusterMap map = c_.MapNow();
+    const cluster::RangeInfo* left = map.Locate(key);
+    if (left == nullptr || !left->owner || !left->bounds.end()) return;
+    const cluster::RangeInfo* right = map.Locate(*left->bounds.end());
+    const std::string what = "merge at " + QuoteIfNeeded(key);
+    auto merge = [this, key, what] {
+      Note(what);
+      c_.Merge(key, [what](const Status& st) {
+        LOG_INFO("nemesis: " << what << ": " << st.ToString());
+      });
+    };
+    if (right == nullptr || right->owner == left->owner) return merge();
+    const std::string move = "transfer range " + std::to_string(right->id.value()) + " to " +
+                             left->owner->str() + " to merge it";
+    Note(move);
+    c_.Transfer(right->id, left->owner->str(), [this, move, merge](const Status& st) {
+      LOG_INFO("nemesis: " << move << ": " << st.ToString());
+      if (st.ok() && w_.now() < until_)
+        w_.After(merge_rng_->Uniform(0, 200) * kMilli, nullptr, merge);
+    });
+  }
+
   void ScheduleSplit() {
     const Nanos at = w_.now() + split_rng_->Uniform(300, 2500) * kMilli;
     if (at >= until_) return;
@@ -273,6 +318,8 @@ class Nemesis {
   Rng* transfer_rng_ = nullptr;
   Rng* split_rng_ = nullptr;
   std::vector<std::string> split_keys_;
+  Rng* merge_rng_ = nullptr;
+  std::vector<std::string> merge_keys_;
   Nanos until_ = 0;
   Nanos data_loss_ok_after_ = 0;
 };
@@ -295,6 +342,12 @@ RunResult RunSeed(const RunOptions& options) {
     params.replication.split_qps = 0;
   }
   params.replication.split_bytes = 0;
+  // Merges have a stream of their own too: the nemesis asks for some, and
+  // owners merge cold neighbours by themselves after a short delay.
+  Rng merges(options.seed * 0x27d4eb2f165667c5ull + 29);
+  params.replication.merge_delay = options.splits && options.merges
+                                       ? std::chrono::milliseconds(merges.Uniform(1000, 4000))
+                                       : std::chrono::milliseconds(0);
   // Splits leave every part with its owner: the coordinator moves owners
   // (by ranges owned) in the runs that split.
   params.balance = options.splits;
@@ -311,6 +364,7 @@ RunResult RunSeed(const RunOptions& options) {
   Rng transfers(options.seed * 0xc2b2ae3d27d4eb4full + 7);
   if (options.transfers) nemesis.StartTransfers(end, transfers);
   if (options.splits) nemesis.StartSplits(end, splits, keys);
+  if (options.splits && options.merges) nemesis.StartMerges(end, merges, keys);
   s.world().RunUntil(end);
   s.RunUntil(5 * kSecond, [&s] { return s.ClientsIdle(); });
   s.HealAll();

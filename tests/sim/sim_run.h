@@ -23,6 +23,9 @@ struct RunOptions {
   // Splits at the checked keys, likewise (seeds found before they existed
   // replay with neither).
   bool splits = true;
+  // Merges of neighbours (at the checked keys' boundaries), likewise, in
+  // runs that split (seeds found before merges existed replay without).
+  bool merges = true;
   bool verbose = false;          // the processes' logs, with simulated time
   // The watchdog: a run that needs more events than this is reported (a
   // livelock, e.g. two nodes copying a snapshot back and forth forever).

@@ -492,5 +492,130 @@ TEST(SimScenario, OwnerSplitsByLoadAndBySize) {
   }
 }
 
+// A merge under load (docs/elastic.md §4): the owner of two neighbours
+// fences both at committed seqs, one multi deletes both znodes and creates
+// the merged range under a new id, and every replica builds it from its
+// own two copies, then deletes them. Writes stall briefly, nothing is
+// lost, a split at the same key afterwards is told apart by its
+// generation, and the merge's refusals change nothing.
+TEST(SimScenario, MergeUnderLoadBuildsTheMergedRangeOnEveryReplica) {
+  ClusterParams p = ThreeNodes();
+  Scenario s(13, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(3, s.world().now() + 8 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  const std::string at = keys[4];
+  std::optional<Status> split =
+      AskUntilServed(s, [&](auto done) { s.cluster().Split(at, std::move(done)); });
+  ASSERT_TRUE(split && split->ok()) << (split ? split->ToString() : "no answer");
+  s.RunFor(500 * kMilli);  // the new range is built everywhere
+  const cluster::ClusterMap before = s.cluster().MapNow();
+  ASSERT_EQ(before.ranges.size(), 2u);
+  const Nanos asked = s.world().now();
+  std::optional<Status> answer =
+      AskUntilServed(s, [&](auto done) { s.cluster().Merge(keys[0], std::move(done)); });
+  ASSERT_TRUE(answer && answer->ok()) << (answer ? answer->ToString() : "no answer");
+  const cluster::ClusterMap map = s.cluster().MapNow();
+  ASSERT_EQ(map.ranges.size(), 1u);
+  const cluster::RangeInfo& merged = map.ranges.begin()->second;
+  EXPECT_EQ(merged.id, RangeId(3));
+  EXPECT_EQ(merged.bounds, KeyRange("", std::nullopt));
+  EXPECT_EQ(merged.merge_left, RangeId(1));
+  EXPECT_EQ(merged.merge_right, RangeId(2));
+  EXPECT_EQ(merged.merge_key, at);
+  EXPECT_EQ(merged.generation, before.ranges.at(RangeId(1)).generation + 1);
+  EXPECT_EQ(merged.owner, before.ranges.at(RangeId(1)).owner);
+  s.RunFor(kSecond);
+  const Nanos gap = s.LongestWriteGap(asked - 100 * kMilli, asked + kSecond);
+  EXPECT_LT(gap, 150 * kMilli) << "writes stalled for " << gap / kMilli << " ms";
+  std::printf("[measure] merge: writes stalled at most %.1f ms\n",
+              static_cast<double>(gap) / kMilli);
+  for (auto& n : s.cluster().nodes) {
+    auto store = s.Store(n->id(), merged.id);
+    ASSERT_TRUE(store) << n->id();
+    EXPECT_EQ(store->bounds(), merged.bounds) << n->id();
+    EXPECT_EQ(s.Store(n->id(), RangeId(1)), nullptr) << n->id();
+    EXPECT_EQ(n->copies_rebuilt(), 0) << n->id() << " copied the merged range from its owner";
+  }
+  // Refused, nothing changed: the last range has no right neighbour.
+  std::optional<Status> bad;
+  s.cluster().Merge(keys[0], [&bad](Status st) { bad = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(kSecond, [&] { return bad.has_value(); }));
+  EXPECT_EQ(bad->code(), Code::kBadRequest) << bad->ToString();
+  EXPECT_EQ(s.cluster().MapNow().ranges.size(), 1u);
+  // Split again at the same key: same bounds as before the merge, newer
+  // generations.
+  split = AskUntilServed(s, [&](auto done) { s.cluster().Split(at, std::move(done)); });
+  ASSERT_TRUE(split && split->ok()) << (split ? split->ToString() : "no answer");
+  const cluster::ClusterMap again = s.cluster().MapNow();
+  ASSERT_EQ(again.ranges.size(), 2u);
+  for (const auto& [id, r] : again.ranges) EXPECT_EQ(r.generation, merged.generation + 1);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+  EXPECT_GT(s.client_ops(), 100u);
+}
+
+// Two neighbours with different owners do not merge: a clear refusal,
+// nothing changed; once one owner holds both, they merge.
+TEST(SimScenario, MergeOfNeighboursWithDifferentOwnersIsRefusedUntilOneOwnsBoth) {
+  ClusterParams p = ThreeNodes();
+  Scenario s(14, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(2, s.world().now() + 6 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  std::optional<Status> st =
+      AskUntilServed(s, [&](auto done) { s.cluster().Split(keys[4], std::move(done)); });
+  ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  const Holders h = HoldersOf(s, RangeId(2));
+  st = AskUntilServed(
+      s, [&](auto done) { s.cluster().Transfer(RangeId(2), h.first, std::move(done)); });
+  ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  st = AskUntilServed(s, [&](auto done) { s.cluster().Merge(keys[0], std::move(done)); });
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->code(), Code::kBadRequest) << st->ToString();
+  EXPECT_EQ(s.cluster().MapNow().ranges.size(), 2u);
+  st = AskUntilServed(
+      s, [&](auto done) { s.cluster().Transfer(RangeId(2), h.owner, std::move(done)); });
+  ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  s.RunFor(200 * kMilli);  // the owner's node has read the map that names it
+  st = AskUntilServed(s, [&](auto done) { s.cluster().Merge(keys[0], std::move(done)); });
+  ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  EXPECT_EQ(s.cluster().MapNow().ranges.size(), 1u);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+}
+
+// Two neighbours one node owns, small and cold for merge_delay, merge by
+// themselves; a part split less than merge_delay ago does not.
+TEST(SimScenario, ColdNeighboursMergeByThemselvesAfterTheDelay) {
+  ClusterParams p = ThreeNodes();
+  p.replication.merge_delay = std::chrono::milliseconds(1500);
+  p.replication.split_load_window = std::chrono::milliseconds(1000);
+  // Cold is under a quarter of split_qps: the clients' few hundred
+  // requests a second are, and no split by load happens.
+  p.replication.split_qps = 100000;
+  Scenario s(15, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(2, s.world().now() + 8 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  std::optional<Status> st =
+      AskUntilServed(s, [&](auto done) { s.cluster().Split(keys[4], std::move(done)); });
+  ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  const Nanos split_at = s.world().now();
+  ASSERT_TRUE(s.RunUntil(6 * kSecond, [&] { return s.cluster().MapNow().ranges.size() == 1; }))
+      << s.cluster().MapNow().ranges.size() << " ranges";
+  const Nanos after = s.world().now() - split_at;
+  EXPECT_GE(after, 1500 * kMilli) << "merged before the delay";
+  const cluster::RangeInfo merged = s.cluster().MapNow().ranges.begin()->second;
+  EXPECT_TRUE(merged.merged());
+  std::printf("[measure] cold neighbours merged %.0f ms after their split (delay 1500 ms)\n",
+              static_cast<double>(after) / kMilli);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+}
+
 }  // namespace
 }  // namespace rangekv::sim

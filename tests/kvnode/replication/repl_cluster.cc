@@ -314,8 +314,9 @@ Result<cluster::RangeInfo> ReplCluster::ReadRange(RangeId id) {
 }
 
 bool ReplCluster::Settled(const cluster::ClusterMap& map) {
-  // Bootstrapped (splits only add ranges).
-  if (map.ranges.size() < static_cast<size_t>(options_.ranges)) return false;
+  // Bootstrapped: it creates every range in one multi (later splits add
+  // ranges, merges take them away).
+  if (map.ranges.empty()) return false;
   for (const auto& [rid, r] : map.ranges) {
     if (r.state != cluster::RangeState::kActive || !r.owner || !map.Node(*r.owner)) return false;
     if (r.replicas.size() != static_cast<size_t>(options_.rf)) return false;
