@@ -575,11 +575,12 @@ class Replicator::Impl {
         if (!other.leader || other.leader->info().bounds.start() != *l.bounds.end()) continue;
         if (!other.leader->Mergeable() || !CheckMergeable(l, other.leader->info()).ok()) break;
         const RangeId left = l.id;
+        const RangeId right = rid;  // a structured binding cannot be captured (clang 14)
         merge_ = std::make_unique<replication::MergeRun>(
-            ctx_, [this](RangeId r) { return LeaderOf(r); }, left, rid,
-            [left, rid](Status st) {
+            ctx_, [this](RangeId r) { return LeaderOf(r); }, left, right,
+            [left, right](Status st) {
               if (st.ok()) {
-                LOG_INFO("ranges " << left.value() << " and " << rid.value()
+                LOG_INFO("ranges " << left.value() << " and " << right.value()
                                    << " merged: both small and cold");
               }
             });
