@@ -98,7 +98,8 @@ struct ReplicationOptions {
   // split.fenced, split.asked, split.written (owner), split.built,
   // split.narrowed (every node holding the range), merge.fenced,
   // merge.asked, merge.written (owner; the left range), merge.built (every
-  // node; the merged range), merge.dropped (every node; each range merged
+  // node; the merged range), seed.opened (every node; a range opened from
+  // a seed, before its first snapshot), merge.dropped (every node; each range merged
   // away, once its directory is deleted), transfer.fenced,
   // transfer.asked, transfer.written (owner). Empty: nothing is called.
   std::function<void(std::string_view step, RangeId range)> step_hook{};

@@ -156,10 +156,12 @@ Route Node::RouteBatch(RangeId requested, Epoch epoch,
   return routing()->ForBatch(requested, epoch, ops);
 }
 
-Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r) {
+Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r,
+                                                    std::optional<StoreSeed> seed) {
   StoreOptions opts = StoreOptionsFor(r.id);
   auto start = MonoClock::now();
-  auto store = RangeStore::Open(r.id, r.bounds, opts);
+  auto store = seed ? RangeStore::Open(r.id, r.bounds, opts, std::move(*seed))
+                    : RangeStore::Open(r.id, r.bounds, opts);
   if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
   if ((*store)->cut_tail_at_open()) tail_cut_.store(true);
   // The store logs what it recovered; the time it took matters when it is long.
@@ -170,6 +172,72 @@ Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r)
     LOG_DEBUG(RangeName(r.id) << " " << r.bounds.ToString() << ": opened in " << ms << " ms");
   }
   return std::shared_ptr<RangeStore>(std::move(*store));
+}
+
+Result<std::shared_ptr<RangeStore>> Node::OpenRangeStore(const cluster::RangeInfo& r,
+                                                         const cluster::ClusterMap& map,
+                                                         ApplyReport& report) {
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<SeedRecipe> recipe,
+                           RangeStore::PendingSeed(env_.fs(), dir_->RangeDir(r.id)));
+  if (!recipe) return OpenStore(r);
+  auto start = MonoClock::now();
+  Result<StoreSeed> seed = MakeSeed(*recipe, map, report);
+  if (!seed.ok()) return seed.status().WithContext(RangeName(r.id) + "'s seed");
+  const int64_t copied_ms = MsSince(start);
+  const size_t keys = seed->keys();
+  auto store = OpenStore(r, std::move(*seed));
+  if (store.ok()) {
+    LOG_INFO(RangeName(r.id) << " " << r.bounds.ToString() << ": opened from " << keys
+                             << " keys copied from the local copies at seq " << recipe->at.value()
+                             << " in " << copied_ms << " ms (+" << MsSince(start) - copied_ms
+                             << " ms to open); its first snapshot is being written");
+    if (config_.replication.step_hook) config_.replication.step_hook("seed.opened", r.id);
+  }
+  return store;
+}
+
+Result<StoreSeed> Node::MakeSeed(const SeedRecipe& recipe, const cluster::ClusterMap& map,
+                                 ApplyReport& report) {
+  std::vector<std::shared_ptr<RangeStore>> held;
+  std::vector<const RangeStore*> stores;
+  for (const SeedSource& src : recipe.sources) {
+    std::shared_ptr<RangeStore> store = ParentStore(map, src.range, src.span, report);
+    if (!store) {
+      return Status(Code::kCorruption, "no copy of its source " + RangeName(src.range) + " here");
+    }
+    if (store->committed() < src.at) {
+      // The split or merge record in the map proves every ISR member held
+      // the source's log through src.at durably, and the owner saw it
+      // committed: apply it (after a restart, the commit point on disk
+      // may lag behind).
+      store->Commit(src.at);
+      report.retry_soon = true;
+      return Status(Code::kRangeUnavailable, RangeName(src.range) + " has applied " +
+                                                 std::to_string(store->committed().value()) +
+                                                 " of " + std::to_string(src.at.value()));
+    }
+    stores.push_back(store.get());
+    held.push_back(std::move(store));
+  }
+  return RangeStore::CopySeed(recipe, stores);
+}
+
+std::set<RangeId> Node::SeedSources() const {
+  std::set<RangeId> out;
+  auto names = env_.fs().ListDir(dir_->RangesDir());
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".seed") != 0) continue;
+    const std::string range_dir = fs::JoinPath(dir_->RangesDir(), name.substr(0, name.size() - 5));
+    auto recipe = ReadSeedMarker(env_.fs(), range_dir);
+    if (!recipe.ok()) {
+      LOG_WARN(range_dir << ": " << recipe.status().ToString());
+      continue;
+    }
+    if (!*recipe) continue;
+    for (const SeedSource& src : (*recipe)->sources) out.insert(src.range);
+  }
+  return out;
 }
 
 bool Node::InIsrAsThisCopy(const cluster::RangeInfo& r) const {
@@ -216,6 +284,10 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   std::set<RangeId> busy_parents;
   split_lost_.clear();
   const std::map<RangeId, Status> waiting = DeriveSplits(map, report, &busy_parents);
+  // Ranges still to write their first snapshot are built from these again
+  // after a crash: they keep every key, as they are.
+  const std::set<RangeId> seed_sources = SeedSources();
+  busy_parents.insert(seed_sources.begin(), seed_sources.end());
   for (const auto& [rid, r] : map.ranges) {
     RangeRoute route{r.id,    r.bounds,     r.epoch, r.owner, "",
                      r.state, r.generation, nullptr, Status()};
@@ -229,10 +301,8 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     } else if (holds) {
       kept.insert(rid);
       // A parent keeps every key (its store as it is) until the ranges
-      // split off it are built here.
-      route.slot = busy_parents.count(rid) && slots_.count(rid)
-                       ? slots_.at(rid)
-                       : HoldRange(r, map, report, &route.unavailable);
+      // split off it are built here, and durable.
+      route.slot = HoldRange(r, map, report, &route.unavailable, !busy_parents.count(rid));
       if (route.slot) {
         HeldRange h{r, route.slot, route.owner_address, {}};
         for (const NodeId& n : r.replicas) {
@@ -272,18 +342,36 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     auto merging = merge_parents_.find(it->first);
     if (store && (merging == merge_parents_.end() || merging->second != store)) {
       (void)CloseStore(it->first, *store);  // logged
+      if (store->base_pending()) {
+        // Not held here any more, and its base never reached the disk: no
+        // longer a copy, and its sources need not keep their keys for it
+        // (opened again, it is copied anew).
+        const std::string dir = dir_->RangeDir(it->first);
+        if (Status st = RemoveSeedMarker(env_.fs(), dir); !st.ok()) {
+          LOG_WARN(RangeName(it->first) << ": " << st.ToString());
+        }
+      }
     }
     report.closed.push_back(it->first);
     open_errors_.erase(it->first);
     it = slots_.erase(it);
   }
-  DropMergedParents(map);
+  DropMergedParents(map, seed_sources);
+  // Applied again soon while a range's base is only in memory: its
+  // sources narrow (or go) once it is durable.
+  for (const auto& [rid, slot] : slots_) {
+    std::shared_ptr<RangeStore> store = slot->store();
+    report.retry_soon = report.retry_soon || (store && store->base_pending());
+  }
+  for (const auto& [rid, store] : merge_parents_) {
+    report.retry_soon = report.retry_soon || store->base_pending();
+  }
   return report;
 }
 
 std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
                                            const cluster::ClusterMap& map, ApplyReport& report,
-                                           Status* unavailable) {
+                                           Status* unavailable, bool narrow) {
   const RangeId rid = r.id;
   auto it = slots_.find(rid);
   if (it != slots_.end()) {
@@ -292,6 +380,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
     if (r.generation < it->second->generation()) return it->second;
     it->second->RaiseGeneration(r.generation);
     std::shared_ptr<RangeStore> store = it->second->store();
+    if (!narrow) return it->second;
     if (store && Narrow(*it->second, r, map)) return it->second;  // as is, or split
     LOG_INFO(RangeName(rid) << ": bounds changed to " << r.bounds.ToString() << "; reopening");
     if (store) (void)CloseStore(rid, *store);  // logged; the reopen below decides
@@ -315,7 +404,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
       }
     }
   }
-  auto store = OpenStore(r);
+  auto store = OpenRangeStore(r, map, report);
   if (!store.ok() && store.status().code() == Code::kCorruption && mode_ == Mode::kCluster) {
     // The replicas hold the range: set the damaged copy aside and copy the
     // range again from them.

@@ -108,16 +108,6 @@ struct ApplyReport {
 // (node_split.cc).
 KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r);
 
-// Builds range id's store from a snapshot `write` makes (its file and the
-// epoch of its last record) in "<opts.dir><suffix>" ("<...>-snap" for the
-// snapshot), and renames it into place only once whole, so a crash leaves
-// no directory or a complete one (node_split.cc). `at` 0: no record, an
-// empty store.
-using SnapshotWriterFn =
-    std::function<Result<std::pair<std::string, Epoch>>(const std::string& snap_dir)>;
-Status BuildAside(fs::FileSystem& fs, RangeId id, const KeyRange& span, Seq at, StoreOptions opts,
-                  const std::string& suffix, const SnapshotWriterFn& write);
-
 class Node {
  public:
   // Opens the data directory (DataDir::Open's errors) and the single
@@ -207,8 +197,20 @@ class Node {
   enum class Mode { kStandalone, kCluster };
   Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode);
   void Publish(std::shared_ptr<const RoutingTable> table) { table_.store(std::move(table)); }
-  // Opens the store of range r (blocking: log replay).
-  Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r);
+  // Opens the store of range r (blocking: log replay); seed: for a
+  // directory that needs one (RangeStore::PendingSeed).
+  Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r,
+                                                std::optional<StoreSeed> seed = std::nullopt);
+  // OpenStore, with the seed its directory needs copied from the stores
+  // of its sources here (opened when they are not yet).
+  Result<std::shared_ptr<RangeStore>> OpenRangeStore(const cluster::RangeInfo& r,
+                                                     const cluster::ClusterMap& map,
+                                                     ApplyReport& report) REQUIRES(control_mu_);
+  Result<StoreSeed> MakeSeed(const SeedRecipe& recipe, const cluster::ClusterMap& map,
+                             ApplyReport& report) REQUIRES(control_mu_);
+  // The ranges a seed marker names (store_seed.h): they keep every key of
+  // their spans, and their directories, until the markers go.
+  std::set<RangeId> SeedSources() const;
   Status CloseStore(RangeId id, RangeStore& store);
   // Every range caught up: the copies once lost are whole again.
   void ClearCopyingMarkers();
@@ -221,8 +223,10 @@ class Node {
   StoreOptions StoreOptionsFor(RangeId id) const;
   // The slot of range r, opening its store if needed; nullptr (and the
   // reason in *unavailable) when the store does not open.
+  // narrow false: a held store is left as it is (its keys are still
+  // needed: a range is being built from it).
   std::shared_ptr<RangeSlot> HoldRange(const cluster::RangeInfo& r, const cluster::ClusterMap& map,
-                                       ApplyReport& report, Status* unavailable)
+                                       ApplyReport& report, Status* unavailable, bool narrow = true)
       REQUIRES(control_mu_);
   // A split (node_split.cc): builds the stores of ranges split off parents
   // this node holds, from its own copies of the parents. Returns the ranges
@@ -245,15 +249,22 @@ class Node {
   // The store of a range merged away, to build from: its slot's when this
   // process holds it, else opened from its directory (either kept in
   // merge_parents_ until DropMergedParents); nullptr when there is none.
-  std::shared_ptr<RangeStore> MergeParentStore(RangeId id, const KeyRange& bounds)
+  std::shared_ptr<RangeStore> MergeParentStore(RangeId id, const KeyRange& bounds,
+                                               const cluster::ClusterMap& map, ApplyReport& report)
       REQUIRES(control_mu_);
   // Ranges merged into a range this node has built (or copied): their
   // stores are closed and their directories deleted, once the new table is
   // out. Also the leftovers of a crash between the build and the delete.
-  void DropMergedParents(const cluster::ClusterMap& map) REQUIRES(control_mu_);
+  // Not those a seed marker names.
+  void DropMergedParents(const cluster::ClusterMap& map, const std::set<RangeId>& seed_sources)
+      REQUIRES(control_mu_);
   std::map<RangeId, std::shared_ptr<RangeStore>> merge_parents_ GUARDED_BY(control_mu_);
+  // The store of `parent` to copy `span` from: its slot's; opened (and
+  // held) when the map gives it to this node; a merged-away range's
+  // (MergeParentStore); nullptr when this node has none.
   std::shared_ptr<RangeStore> ParentStore(const cluster::ClusterMap& map, RangeId parent,
-                                          ApplyReport& report) REQUIRES(control_mu_);
+                                          const KeyRange& span, ApplyReport& report)
+      REQUIRES(control_mu_);
   // Narrows a held store to the map's bounds after a split (also one that
   // opened with them but still holds keys of a range split off); false
   // when it cannot (the store is then reopened). Keys no other range of

@@ -2,14 +2,17 @@
 // merged range's ISR builds it from its own copies of the two ranges
 // merged, as of their merge points.
 //
-// Crash safety: the merged store is built in "<range dir>.merge" (its
-// snapshot written in "<range dir>.merge-snap" first) and renamed into
-// place only once it is whole and closed, so a crash leaves either no
-// directory (the build runs again at the next Apply: it is a pure function
-// of the two logs through their merge points) or a complete one. The two
-// ranges' directories are deleted only after that rename, so the data of
-// both is on disk at every moment.
+// The merged range opens from an in-memory copy of both as of their merge
+// points (kvnode/storage/store_seed.h) and writes its first snapshot in
+// the background. Crash safety: its directory starts with a seed marker
+// naming the two ranges (written before the directory, removed once the
+// first snapshot is durable), and their directories are deleted only once
+// no marker names them, so the data of both is on disk at every moment: a
+// crash leaves no directory (the build runs again at the next Apply: it
+// is a pure function of the two logs through their merge points) or a
+// marked one, which opens from a seed copied again from the two.
 #include <algorithm>
+#include <set>
 
 #include "common/log.h"
 #include "kvnode/server/node.h"
@@ -19,29 +22,11 @@ namespace {
 
 std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
 
-Status BuildMerged(fs::FileSystem& fs, const RangeStore& left, const RangeStore& right,
-                   const cluster::RangeInfo& r, const KeyRange& span, StoreOptions opts) {
-  const Seq at = std::max(r.merge_left_seq, r.merge_right_seq);
-  return BuildAside(fs, r.id, span, at, std::move(opts), ".merge",
-                    [&](const std::string& snap_dir) -> Result<std::pair<std::string, Epoch>> {
-                      const MergeSource sources[] = {
-                          {&left, KeyRange(span.start(), r.merge_key), r.merge_left_seq},
-                          {&right, KeyRange(r.merge_key, span.end()), r.merge_right_seq}};
-                      RANGEKV_ASSIGN_OR_RETURN(std::string file, RangeStore::WriteMergedSnapshot(
-                                                                     r.id, sources, at, snap_dir));
-                      // The log continues above the later of the two ends; its base is
-                      // that record's epoch (the left's when they end at the same seq),
-                      // the same on every replica.
-                      const Epoch base = r.merge_left_seq >= r.merge_right_seq
-                                             ? left.EpochAt(r.merge_left_seq)
-                                             : right.EpochAt(r.merge_right_seq);
-                      return std::make_pair(std::move(file), base);
-                    });
-}
-
 }  // namespace
 
-std::shared_ptr<RangeStore> Node::MergeParentStore(RangeId id, const KeyRange& bounds) {
+std::shared_ptr<RangeStore> Node::MergeParentStore(RangeId id, const KeyRange& bounds,
+                                                   const cluster::ClusterMap& map,
+                                                   ApplyReport& report) {
   if (auto it = merge_parents_.find(id); it != merge_parents_.end()) return it->second;
   if (auto it = slots_.find(id); it != slots_.end()) {
     // Kept open past the slot's end (Apply closes slots of ranges gone from
@@ -55,7 +40,7 @@ std::shared_ptr<RangeStore> Node::MergeParentStore(RangeId id, const KeyRange& b
   cluster::RangeInfo info;
   info.id = id;
   info.bounds = bounds;
-  auto store = OpenStore(info);
+  auto store = OpenRangeStore(info, map, report);
   if (!store.ok()) {
     LOG_WARN(RangeName(id) << ": opening it to build the range it was merged into: "
                            << store.status().ToString());
@@ -85,7 +70,7 @@ Status Node::DeriveMerge(const cluster::ClusterMap& map, const cluster::RangeInf
   Part parts[] = {{r.merge_left, KeyRange(span.start(), r.merge_key), r.merge_left_seq, {}},
                   {r.merge_right, KeyRange(r.merge_key, span.end()), r.merge_right_seq, {}}};
   for (Part& p : parts) {
-    p.store = MergeParentStore(p.id, p.bounds);
+    p.store = MergeParentStore(p.id, p.bounds, map, report);
     // Every ISR member held the log through the merge point durably when
     // the owner asked for the merge: a copy that ends before it (or holds
     // no longer the keys) is not that copy. It is copied from the owner.
@@ -109,10 +94,20 @@ Status Node::DeriveMerge(const cluster::ClusterMap& map, const cluster::RangeInf
     }
   }
   const auto start = MonoClock::now();
-  Status st =
-      BuildMerged(env_.fs(), *parts[0].store, *parts[1].store, r, span, StoreOptionsFor(r.id));
+  // The log continues above the later of the two ends; its base is that
+  // record's epoch (the left's when they end at the same seq), the same on
+  // every replica.
+  const Seq at = std::max(r.merge_left_seq, r.merge_right_seq);
+  const Epoch base = r.merge_left_seq >= r.merge_right_seq
+                         ? parts[0].store->EpochAt(r.merge_left_seq)
+                         : parts[1].store->EpochAt(r.merge_right_seq);
+  const SeedRecipe recipe{at,
+                          base,
+                          {SeedSource{parts[0].id, parts[0].bounds, parts[0].at},
+                           SeedSource{parts[1].id, parts[1].bounds, parts[1].at}}};
+  Status st = RangeStore::PrepareSeeded(r.id, span, recipe, StoreOptionsFor(r.id));
   if (!st.ok()) {
-    LOG_ERROR(RangeName(r.id) << ": building it from " << RangeName(r.merge_left) << " and "
+    LOG_ERROR(RangeName(r.id) << ": preparing it from " << RangeName(r.merge_left) << " and "
                               << RangeName(r.merge_right) << ": " << st.ToString());
     return st;
   }
@@ -122,19 +117,25 @@ Status Node::DeriveMerge(const cluster::ClusterMap& map, const cluster::RangeInf
       RangeName(r.id)
       << " " << r.bounds.ToString() << ": merged from " << RangeName(r.merge_left) << " (seq "
       << r.merge_left_seq.value() << ") and " << RangeName(r.merge_right) << " (seq "
-      << r.merge_right_seq.value() << "), built from the local copies in "
+      << r.merge_right_seq.value() << "), prepared to open from the local copies in "
       << std::chrono::duration_cast<std::chrono::milliseconds>(MonoClock::now() - start).count()
       << " ms");
   return Status::Ok();
 }
 
-void Node::DropMergedParents(const cluster::ClusterMap& map) {
+void Node::DropMergedParents(const cluster::ClusterMap& map,
+                             const std::set<RangeId>& seed_sources) {
   for (const auto& [rid, r] : map.ranges) {
     if (!r.merged() || !slots_.count(rid) || RangeDirEmpty(env_.fs(), dir_->RangeDir(rid))) {
       continue;
     }
     for (RangeId parent : {r.merge_left, r.merge_right}) {
-      if (map.ranges.count(parent) || slots_.count(parent)) continue;
+      // Named by a seed marker: a range whose first snapshot is still to
+      // be durable (the merged one, or one split off the parent) would be
+      // built from it again after a crash.
+      if (map.ranges.count(parent) || slots_.count(parent) || seed_sources.count(parent)) {
+        continue;
+      }
       // A range split off the parent and still to be built from it here
       // keeps it.
       bool needed = false;
@@ -148,7 +149,10 @@ void Node::DropMergedParents(const cluster::ClusterMap& map) {
       }
       const std::string dir = dir_->RangeDir(parent);
       if (RangeDirEmpty(env_.fs(), dir)) continue;
-      if (Status st = env_.fs().RemoveAll(dir); !st.ok()) {
+      // Its own marker first (it would keep its sources), then its files.
+      Status st = RemoveSeedMarker(env_.fs(), dir);
+      if (st.ok()) st = env_.fs().RemoveAll(dir);
+      if (!st.ok()) {
         LOG_WARN(RangeName(parent) << ": deleting its directory after the merge into "
                                    << RangeName(rid) << ": " << st.ToString());
         continue;

@@ -1,13 +1,16 @@
 // A node's part in a split (docs/elastic.md §3): every replica builds the
 // new range from its own copy of the parent, as of the split point.
 //
-// Crash safety: the new store is built in "<range dir>.split" (its snapshot
-// written in "<range dir>.split-snap" first) and renamed into place only
-// once it is whole and closed, so a crash leaves either no directory (the
-// build runs again at the next Apply: it is a pure function of the
-// parent's log through the split seq) or a complete one. The parent keeps
-// every key until each child this node builds exists: only then does it
-// narrow (RangeStore::RetainOnly), durably.
+// The new range opens from an in-memory copy of the parent's span as of
+// the split seq (kvnode/storage/store_seed.h) and writes its first
+// snapshot in the background: its writes never wait for a copy on disk.
+// Crash safety: its directory starts with a seed marker naming the parent
+// (written before the directory, removed once the first snapshot is
+// durable). A crash before leaves no directory (the build runs again at
+// the next Apply: it is a pure function of the parent's log through the
+// split seq) or a marked one, which opens from a seed copied again from
+// the parent. The parent keeps every key while a marker names it: only
+// then does it narrow (RangeStore::RetainOnly), durably.
 #include <algorithm>
 #include <set>
 
@@ -26,35 +29,6 @@ bool Inside(const KeyRange& inner, const KeyRange& outer) {
 
 }  // namespace
 
-// The keys r held when it was split off its parent: its bounds, and to
-// their right every range split off r (or off those) since. A node that
-// builds r late, from a map where r has been split again, needs them all:
-// the ranges split off r are built from this copy of r in turn.
-Status BuildAside(fs::FileSystem& fs, RangeId id, const KeyRange& span, Seq at, StoreOptions opts,
-                  const std::string& suffix, const SnapshotWriterFn& write) {
-  const std::string dir = opts.dir;
-  const std::string building = dir + suffix;
-  const std::string snap_dir = dir + suffix + "-snap";
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
-  opts.dir = building;
-  if (at.value() == 0) {
-    // No record to start from: the new range starts as an empty store.
-    RANGEKV_ASSIGN_OR_RETURN(auto store, RangeStore::Open(id, span, opts));
-    RANGEKV_RETURN_IF_ERROR(store->Close());
-  } else {
-    RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(snap_dir));
-    RANGEKV_ASSIGN_OR_RETURN(auto written, write(snap_dir));
-    RANGEKV_ASSIGN_OR_RETURN(
-        auto store, RangeStore::OpenFromSnapshot(id, span, opts, written.first, written.second));
-    RANGEKV_RETURN_IF_ERROR(store->Close());
-    RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(snap_dir));
-  }
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
-  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
-  return fs.SyncDir(fs::DirName(dir));
-}
-
 KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r) {
   std::set<RangeId> family{r.id};
   std::optional<std::string> end = r.bounds.end();
@@ -71,24 +45,6 @@ KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r
   }
   return KeyRange(r.bounds.start(), end);
 }
-
-namespace {
-
-// Builds r's store in opts.dir from `parent` as of r.split_seq, with the
-// keys of `span` (SpanAtSplit; retained, so the ranges split off r are
-// built from it in turn, and r narrows to its bounds after them).
-Status BuildFromParent(fs::FileSystem& fs, const RangeStore& parent, const cluster::RangeInfo& r,
-                       const KeyRange& span, StoreOptions opts) {
-  return BuildAside(fs, r.id, span, r.split_seq, std::move(opts), ".split",
-                    [&](const std::string& snap_dir) -> Result<std::pair<std::string, Epoch>> {
-                      RANGEKV_ASSIGN_OR_RETURN(
-                          std::string file,
-                          parent.WriteSpanSnapshot(r.id, span, r.split_seq, snap_dir));
-                      return std::make_pair(std::move(file), parent.EpochAt(r.split_seq));
-                    });
-}
-
-}  // namespace
 
 bool Node::ShouldDerive(const cluster::RangeInfo& r) const {
   return (r.split_parent.value() != 0 || r.merged()) && !slots_.count(r.id) && InIsrAsThisCopy(r) &&
@@ -131,14 +87,18 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
       report.retry_soon = true;
       continue;
     }
-    std::shared_ptr<RangeStore> parent = ParentStore(map, r.split_parent, report);
+    std::shared_ptr<RangeStore> parent = ParentStore(map, r.split_parent, span, report);
     // Without the parent's whole copy there is nothing to build from: this
     // node's place in the ISR names a copy it does not have, so the range
     // is copied from its owner like any lost copy (never an empty store
     // passing for it). (A parent opened by this process after the split has
     // the narrowed bounds, but holds every key until RetainOnly says
-    // otherwise.)
-    if (!parent || !parent->Holds(span)) {
+    // otherwise.) Every ISR member held the parent's log through the split
+    // point durably: a copy that ends before it is not that copy (seed
+    // 81150: a replica dropped from the parent's ISR before it had built
+    // the parent opened it as a new copy, and waited in the new range's
+    // ISR for a build that could never come; it was promoted with nothing).
+    if (!parent || !parent->Holds(span) || parent->last().seq < r.split_seq) {
       split_lost_.insert(rid);
       continue;
     }
@@ -155,7 +115,9 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
       continue;
     }
     auto start = MonoClock::now();
-    Status st = BuildFromParent(env_.fs(), *parent, r, span, StoreOptionsFor(rid));
+    const SeedRecipe recipe{
+        r.split_seq, parent->EpochAt(r.split_seq), {SeedSource{r.split_parent, span, r.split_seq}}};
+    Status st = RangeStore::PrepareSeeded(rid, span, recipe, StoreOptionsFor(rid));
     if (!st.ok()) {
       LOG_ERROR(RangeName(rid) << ": building it from " << RangeName(r.split_parent) << " at seq "
                                << r.split_seq.value() << ": " << st.ToString());
@@ -165,13 +127,12 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
     }
     report.derived.push_back(rid);
     if (config_.replication.step_hook) config_.replication.step_hook("split.built", rid);
-    LOG_INFO(RangeName(rid) << " " << r.bounds.ToString() << ": split off "
-                            << RangeName(r.split_parent) << " at seq " << r.split_seq.value()
-                            << ", built from the local copy in "
-                            << std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   MonoClock::now() - start)
-                                   .count()
-                            << " ms");
+    LOG_INFO(
+        RangeName(rid)
+        << " " << r.bounds.ToString() << ": split off " << RangeName(r.split_parent) << " at seq "
+        << r.split_seq.value() << ", prepared to open from the local copy in "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(MonoClock::now() - start).count()
+        << " ms");
   }
   // A parent may narrow once none of its children waits.
   for (auto it = busy_parents->begin(); it != busy_parents->end();) {
@@ -188,7 +149,7 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
 // The parent's store, opened now when this process has not opened it yet
 // (a restart): as it is on disk, every key still there.
 std::shared_ptr<RangeStore> Node::ParentStore(const cluster::ClusterMap& map, RangeId parent,
-                                              ApplyReport& report) {
+                                              const KeyRange& span, ApplyReport& report) {
   if (auto it = slots_.find(parent); it != slots_.end()) return it->second->store();
   auto info = map.ranges.find(parent);
   if (info == map.ranges.end()) {
@@ -196,14 +157,14 @@ std::shared_ptr<RangeStore> Node::ParentStore(const cluster::ClusterMap& map, Ra
     // while a range split off it is still to be built here (simulation
     // seed 91225: a replica whose build had failed found no parent and
     // took the range for a lost copy).
-    return MergeParentStore(parent, KeyRange("", std::nullopt));
+    return MergeParentStore(parent, span, map, report);
   }
   const cluster::RangeInfo& p = info->second;
   const bool holds = p.owner == id() ||
                      std::find(p.replicas.begin(), p.replicas.end(), id()) != p.replicas.end();
   if (!holds) return nullptr;
   Status unavailable;
-  std::shared_ptr<RangeSlot> slot = HoldRange(p, map, report, &unavailable);
+  std::shared_ptr<RangeSlot> slot = HoldRange(p, map, report, &unavailable, /*narrow=*/false);
   return slot ? slot->store() : nullptr;
 }
 

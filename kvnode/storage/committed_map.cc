@@ -335,14 +335,13 @@ bool CommittedMap::AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes
   return done;
 }
 
-bool CommittedMap::AddSpanChunk(snapshot::SnapshotWriter* writer, const KeyRange& span,
-                                size_t chunk_bytes, bool started, std::string* last_key,
-                                uint64_t* max_version) const {
+bool CommittedMap::CopySpanChunk(KeyMap* out, const KeyRange& span, size_t max_entries,
+                                 bool started, std::string* last_key, uint64_t* max_version) const {
   ReaderMutexLock lock(map_mu_);
   const KeyMap::Ordered& tree = map_.ordered();
   auto it = started ? tree.upper_bound(*last_key) : tree.lower_bound(span.start());
-  for (; it != tree.end() && span.Contains(it->first) && writer->buffered() < chunk_bytes; ++it) {
-    writer->Add(it->first, it->second.value, it->second.version);
+  for (size_t n = 0; it != tree.end() && span.Contains(it->first) && n < max_entries; ++it, ++n) {
+    out->PutInOrder(it->first, it->second.value, it->second.version);
     *max_version = std::max(*max_version, it->second.version);
   }
   const bool done = it == tree.end() || !span.Contains(it->first);

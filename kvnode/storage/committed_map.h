@@ -19,7 +19,8 @@
 //   log thread   Stage, ApplyCommitted (map_mu_ exclusive once per group,
 //                then the callbacks, with no lock held), FailStaged, the
 //                truncation's drop.
-//   snapshot     AddChunk copies the map out in chunks under map_mu_ shared.
+//   snapshot     AddChunk copies the map out in chunks under map_mu_ shared
+//                (and CopySpanChunk, for a range built from this one).
 //
 // Locks: mu_ -> map_mu_ (and RangeLog's mutex before mu_, see
 // range_store_impl.h). Neither is held across I/O or a callback. map_mu_ is
@@ -212,12 +213,13 @@ class CommittedMap {
   // True once the map is exhausted.
   bool AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes, bool started,
                 std::string* last_key, Seq* end) const EXCLUDES(map_mu_);
-  // The same for the keys of span only; *max_version: the highest version
-  // added so far (a split checks that nothing in span changed after its
-  // seq).
-  bool AddSpanChunk(snapshot::SnapshotWriter* writer, const KeyRange& span, size_t chunk_bytes,
-                    bool started, std::string* last_key, uint64_t* max_version) const
-      EXCLUDES(map_mu_);
+  // Copies the entries of span after *last_key (from span's start unless
+  // started) into *out, up to max_entries; *max_version: the highest
+  // version copied so far (a split or merge checks that nothing in span
+  // changed after its seq). True once span is exhausted. For a range built
+  // from this one (store_seed.h).
+  bool CopySpanChunk(KeyMap* out, const KeyRange& span, size_t max_entries, bool started,
+                     std::string* last_key, uint64_t* max_version) const EXCLUDES(map_mu_);
 
   // ---- a split's narrowing (range_store_split.cc) ----
 

@@ -78,6 +78,12 @@ void RangeSnapshots::Recovered(Seq replay_from, uint64_t replayed_bytes) {
   snapshot_seq_ = replay_from.value();
 }
 
+void RangeSnapshots::SetBasePending() {
+  base_pending_.store(true);
+  MutexLock lock(bg_mu_);
+  requested_ = true;  // the worker, once started, takes it at once
+}
+
 void RangeSnapshots::Start(Env& env, const std::string& name) {
   worker_ = env.StartWorker(name + "-snapshot", [this] { return Step(); });
 }
@@ -185,8 +191,9 @@ exec::NextStep RangeSnapshots::Step() {
       // Retry later rather than on the very next group.
       retry_after_ = MonoClock::now() + kRetryAfterFailure;
     }
-    // Cleared only now, so the log thread does not re-request while one runs.
-    requested_ = false;
+    // Cleared only now, so the log thread does not re-request while one
+    // runs; kept while the base is still only in memory (retried).
+    requested_ = base_pending_.load();
   }
   return exec::NextStep::Again();
 }
@@ -220,6 +227,13 @@ Status RangeSnapshots::TakeSnapshotLocked() {
     LOG_INFO("range " << id_ << ": snapshot at seq " << from << " (end " << end << ")");
   }
   bytes_since_snapshot_.fetch_sub(std::min(bytes_at_start, bytes_since_snapshot_.load()));
+  if (base_pending_.load()) {
+    // The snapshot is durable (committed, its directory synced): the
+    // store no longer needs its sources.
+    RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs_, opts_.dir));
+    base_pending_.store(false);
+    LOG_INFO("range " << id_ << ": its base is durable (snapshot at seq " << from << ")");
+  }
   PruneSnapshots();
   const uint64_t keep = opts_.keep_records_below_snapshot;
   log_.DeleteSegmentsBelow(Seq(from.value() > keep ? from.value() - keep : 0));

@@ -68,6 +68,10 @@ class RangeSnapshots {
   // Open used the snapshot at replay_from (0: none) and replayed
   // replayed_bytes of log after it.
   void Recovered(Seq replay_from, uint64_t replayed_bytes) EXCLUDES(snap_mu_);
+  // Open used a seed (store_seed.h): the first snapshot is taken as soon
+  // as the worker starts, and only once it is durable does the seed
+  // marker go (then base_pending() turns false).
+  void SetBasePending() EXCLUDES(bg_mu_);
   void Start(Env& env, const std::string& name);
 
   // ---- the log thread ----
@@ -84,6 +88,7 @@ class RangeSnapshots {
   Result<SnapshotExport> Export() EXCLUDES(snap_mu_);
   void ExportAsync(std::function<void(Result<SnapshotExport>)> done) EXCLUDES(bg_mu_);
   Seq snapshot_seq() const { return Seq(snapshot_seq_.load()); }
+  bool base_pending() const { return base_pending_.load(); }
 
   // ---- Close ----
 
@@ -113,6 +118,7 @@ class RangeSnapshots {
   std::atomic<uint64_t> snapshot_seq_{0};
   std::atomic<uint64_t> bytes_since_snapshot_{0};
   std::atomic<bool> stop_{false};  // a snapshot being written gives up
+  std::atomic<bool> base_pending_{false};  // SetBasePending, until a snapshot is durable
 
   Mutex bg_mu_;
   bool requested_ GUARDED_BY(bg_mu_) = false;

@@ -79,13 +79,10 @@
 #include "common/key_range.h"
 #include "common/protocol.h"
 #include "common/types.h"
+#include "kvnode/storage/store_seed.h"
 #include "rangekv/status.h"
 
 namespace rangekv::kvnode {
-namespace snapshot {
-class SnapshotWriter;
-}  // namespace snapshot
-
 enum class FsyncPolicy : uint8_t {
   kAlways,  // fsync before acknowledging (group commit shares one fsync)
   kBatch,   // acknowledge after write(); fsync at most batch_interval later
@@ -154,14 +151,6 @@ struct StoreStats {
   Seq snapshot_seq{0};  // Seq covered by the newest snapshot (0: none)
 };
 
-class RangeStore;
-// One of the two ranges a merge reads (RangeStore::WriteMergedSnapshot).
-struct MergeSource {
-  const RangeStore* store;
-  KeyRange span;
-  Seq at;
-};
-
 class RangeStore {
  public:
   using WriteCallback = std::function<void(Result<Seq>)>;
@@ -171,6 +160,12 @@ class RangeStore {
   // segment. Corruption anywhere else returns CORRUPTION naming the file and
   // offset; the range must then not be served.
   static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts);
+  // The same for a directory PrepareSeeded made whose first snapshot is
+  // not written yet (PendingSeed): its map at the recipe's seq is `seed`,
+  // its log continues after it. The snapshot is written in the background
+  // at once (base_pending() until it is durable).
+  static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts,
+                                                  StoreSeed seed);
 
   ~RangeStore();  // Close() if not yet closed
   RangeStore(const RangeStore&) = delete;
@@ -379,27 +374,35 @@ class RangeStore {
   // once RetainOnly(bounds) ran, or when bounds() is `bounds` and no key
   // outside it was ever applied.
   bool HoldsOnly(const KeyRange& bounds) const;
-  // Writes the committed entries of `span` as a snapshot file of range
-  // `child` with replay seq and end seq `at`, in dir; returns its path.
-  // The new range is then OpenFromSnapshot of it. RANGE_UNAVAILABLE when
-  // the map does not hold span or has not applied `at` yet; INTERNAL when
-  // a key of span has a version after `at` (a write slipped past the
-  // split's fence: the copy would not be the parent's state at `at`).
-  Result<std::string> WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
-                                        const std::string& dir) const;
-  // The same for a merge: the committed entries of each source's span as
-  // of its seq (sources in key order, spans adjacent), as one snapshot of
-  // range `merged` with replay and end seq `at` (the largest of theirs).
-  static Result<std::string> WriteMergedSnapshot(RangeId merged,
-                                                 std::span<const MergeSource> sources, Seq at,
-                                                 const std::string& dir);
+
+  // ---- ranges built from ranges on this node (store_seed.h) ----
+
+  // The keys of recipe.sources[i].span in stores[i] as of its seq, for
+  // Open. RANGE_UNAVAILABLE when a store does not hold its span or has not
+  // applied its seq yet; INTERNAL when a key of a span has a version after
+  // its seq (a write slipped past the split's or merge's fence: the copy
+  // would not be the source's state at that seq).
+  static Result<StoreSeed> CopySeed(const SeedRecipe& recipe,
+                                    std::span<const RangeStore* const> stores);
+  // Makes opts.dir the directory of range id built from `recipe`: the
+  // marker first (durably), then, built aside and renamed into place, the
+  // epoch history based at (recipe.at, recipe.epoch) and `span` retained.
+  // recipe.at 0 (no record yet): an empty store, no marker.
+  static Status PrepareSeeded(RangeId id, const KeyRange& span, const SeedRecipe& recipe,
+                              StoreOptions opts);
+  // The recipe of a directory PrepareSeeded made whose first snapshot is
+  // not durable yet: Open needs its seed. nullopt otherwise.
+  static Result<std::optional<SeedRecipe>> PendingSeed(fs::FileSystem& fs, const std::string& dir);
+  // This store was opened from a seed and its first snapshot is not
+  // durable yet: its sources must keep their keys.
+  bool base_pending() const;
 
  private:
   struct Impl;
   explicit RangeStore(std::unique_ptr<Impl> impl);
-  // Adds the committed entries of span as of `at` to a snapshot being
-  // written (the checks of WriteSpanSnapshot).
-  Status AddSpanTo(snapshot::SnapshotWriter& writer, const KeyRange& span, Seq at) const;
+  // Adds the committed entries of span as of `at` to *seed (the checks
+  // of CopySeed).
+  Status CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -21,7 +21,9 @@
 // range_store.cc (public surface, Write, Close), range_store_log.cc (the
 // log worker), range_store_recovery.cc (Open), range_store_replication.cc
 // (replication surface, AppendReplicated), range_store_truncate.cc
-// (TruncateAfter), range_store_export.cc (exports, OpenFromSnapshot).
+// (TruncateAfter), range_store_export.cc (exports, OpenFromSnapshot),
+// range_store_split.cc (a split's narrowing), range_store_seed.cc (ranges
+// built from ranges on this node, store_seed.h).
 //
 // Threads:
 //   callers      Write() validates, takes a Seq and enqueues; Get/Scan read
@@ -85,6 +87,12 @@ uint64_t NextInstance();  // range_store.cc
 inline constexpr char kRetainedFileName[] = "retained";
 inline constexpr char kRetainedTempName[] = "retained.tmp";
 Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep);
+
+// A new range's keys as of its recipe's seq (store_seed.h).
+struct StoreSeed::Data {
+  KeyMap map;
+  Seq at{0};
+};
 
 struct RangeStore::Impl {
   Impl(RangeId id_in, KeyRange bounds_in, StoreOptions opts_in)
@@ -161,8 +169,9 @@ struct RangeStore::Impl {
   void TruncateAfter(Seq seq, std::function<void(Status)> done);
   void RunTruncation();
 
-  // range_store_recovery.cc
-  Status Recover();
+  // range_store_recovery.cc. seed: the map of a store PrepareSeeded made
+  // (store_seed.h), or nullptr.
+  Status Recover(std::unique_ptr<StoreSeed::Data> seed = nullptr);
 
   // range_store_split.cc
   Status LoadRetained();

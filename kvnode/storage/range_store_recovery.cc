@@ -9,6 +9,11 @@
 // corrupt newest snapshot falls back to the next older one under the same
 // rule; with none usable, the log must start at seq 1. Anything else is
 // CORRUPTION: the range must then be recovered from its replicas.
+//
+// A directory PrepareSeeded made (store_seed.h) has no snapshot until its
+// first one is durable: its base is the seed the caller copied from the
+// recipe's sources, at the seq its epoch history is based at, and its log
+// continues after it. Without the seed it is CORRUPTION (copied again).
 #include <algorithm>
 
 #include "common/log.h"
@@ -19,6 +24,7 @@ namespace rangekv::kvnode {
 namespace {
 
 struct DirListing {
+  bool empty = true;
   std::vector<std::pair<Seq, std::string>> segments;  // ascending
   std::vector<Seq> snapshots;                         // ascending
 };
@@ -26,6 +32,7 @@ struct DirListing {
 Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
   RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(dir));
   DirListing l;
+  l.empty = names.empty();
   for (const std::string& name : names) {
     Seq seq;
     if (wal::ParseSegmentName(name, &seq)) {
@@ -48,23 +55,57 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
   return l;
 }
 
+// The recipe a seeded directory still needs its seed for. nullopt: none;
+// *stale: a marker may be there but speaks of nothing any more (the first
+// snapshot is made, or the directory was made again since, set aside as
+// damaged): it goes once Open succeeds.
+Result<std::optional<SeedRecipe>> SeedInForce(fs::FileSystem& fs, const std::string& dir,
+                                              const DirListing& listing, bool* stale) {
+  *stale = listing.empty || !listing.snapshots.empty();
+  if (*stale) return std::optional<SeedRecipe>();
+  return ReadSeedMarker(fs, dir);
+}
+
 }  // namespace
 
-Status RangeStore::Impl::Recover() {
+Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
   if (opts.dir.empty()) return Status(Code::kBadRequest, "store directory not set");
   RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(opts.dir));
   RANGEKV_ASSIGN_OR_RETURN(DirListing listing, ListStoreDir(fs, opts.dir));
   const auto& segs = listing.segments;
+  bool seed_stale = false;
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<SeedRecipe> recipe,
+                           SeedInForce(fs, opts.dir, listing, &seed_stale));
+  if (recipe && (!seed || seed->at != recipe->at)) {
+    std::string names;
+    for (const SeedSource& src : recipe->sources) {
+      names += (names.empty() ? "range " : " and range ") + std::to_string(src.range.value());
+    }
+    return Status(Code::kCorruption, opts.dir + ": its base (seq " +
+                                         std::to_string(recipe->at.value()) + ") is only in " +
+                                         names + " (" + SeedMarkerPath(opts.dir) +
+                                         "), and was not given");
+  }
 
   std::optional<Seq> log_start;
   if (!segs.empty()) log_start = segs.front().first;
   KeyMap base;
-  RANGEKV_ASSIGN_OR_RETURN(snapshot::SnapshotInfo snap,
-                           snapshots.LoadUsable(listing.snapshots, log_start, &base));
+  snapshot::SnapshotInfo snap;
+  if (recipe) {
+    base = std::move(seed->map);
+    snap.replay_from = snap.end = recipe->at;
+  } else {
+    RANGEKV_ASSIGN_OR_RETURN(snap, snapshots.LoadUsable(listing.snapshots, log_start, &base));
+  }
   RANGEKV_RETURN_IF_ERROR(LoadRetained());  // before the map: it filters what loads
   map.Load(std::move(base));
 
   RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));
+  if (recipe && loaded.base_seq() != recipe->at) {
+    return Status(Code::kCorruption, opts.dir + ": epoch history based at seq " +
+                                         std::to_string(loaded.base_seq().value()) +
+                                         ", its seed at " + std::to_string(recipe->at.value()));
+  }
   // Records after this stay staged (commit_gate stores).
   std::optional<Seq> apply_through;
   if (opts.commit_gate) {
@@ -83,11 +124,18 @@ Status RangeStore::Impl::Recover() {
   RANGEKV_ASSIGN_OR_RETURN(Seq last,
                            log.Recover(segs, std::move(loaded), snap, replay, &replayed_bytes));
   map.FinishRecovery(last);
-  snapshots.Recovered(snap.replay_from, replayed_bytes);
+  if (recipe) {
+    // No snapshot file holds the base: the first one is written now.
+    snapshots.Recovered(Seq(0), replayed_bytes);
+    snapshots.SetBasePending();
+  } else {
+    snapshots.Recovered(snap.replay_from, replayed_bytes);
+  }
+  if (seed_stale) RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs, opts.dir));
   const size_t staged = map.staged_count();
   LOG_INFO("range " << id << ": opened " << opts.dir << " at seq " << last << " with " << map.size()
-                    << " keys (snapshot " << snap.replay_from << ", " << log.segment_count()
-                    << " segments"
+                    << " keys (" << (recipe ? "seeded at " : "snapshot ") << snap.replay_from
+                    << ", " << log.segment_count() << " segments"
                     << (staged == 0 ? std::string()
                                     : ", " + std::to_string(staged) +
                                           " records past the commit point staged")

@@ -1,5 +1,5 @@
-// A store's part in a split (docs/elastic.md §3): the snapshot of the span
-// that becomes the new range, and the parent's narrowing (RetainOnly).
+// A store's part in a split (docs/elastic.md §3): the parent's narrowing
+// (RetainOnly). The new range's copy of the span is range_store_seed.cc's.
 //
 // The file "retained" in the store's directory says which keys the map
 // holds; without it, every key its log and snapshots name. It is written
@@ -151,59 +151,6 @@ bool RangeStore::HoldsOnly(const KeyRange& b) const {
   std::optional<KeyRange> keep = impl_->map.retained();
   if (keep) return Inside(*keep, b);
   return !impl_->map.HasKeysOutside(b);
-}
-
-Result<std::string> RangeStore::WriteSpanSnapshot(RangeId child, const KeyRange& span, Seq at,
-                                                  const std::string& dir) const {
-  RANGEKV_ASSIGN_OR_RETURN(auto writer,
-                           snapshot::SnapshotWriter::Create(impl_->fs, dir, child, at));
-  RANGEKV_RETURN_IF_ERROR(AddSpanTo(*writer, span, at));
-  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
-  RANGEKV_RETURN_IF_ERROR(writer->Commit());
-  return writer->final_path();
-}
-
-Result<std::string> RangeStore::WriteMergedSnapshot(RangeId merged,
-                                                    std::span<const MergeSource> sources, Seq at,
-                                                    const std::string& dir) {
-  if (sources.empty()) return Status(Code::kInternal, "a merge of nothing");
-  RANGEKV_ASSIGN_OR_RETURN(
-      auto writer, snapshot::SnapshotWriter::Create(sources[0].store->impl_->fs, dir, merged, at));
-  for (const MergeSource& m : sources) {
-    RANGEKV_RETURN_IF_ERROR(m.store->AddSpanTo(*writer, m.span, m.at));
-  }
-  RANGEKV_RETURN_IF_ERROR(writer->Finish(at));
-  RANGEKV_RETURN_IF_ERROR(writer->Commit());
-  return writer->final_path();
-}
-
-Status RangeStore::AddSpanTo(snapshot::SnapshotWriter& writer, const KeyRange& span, Seq at) const {
-  const Impl& s = *impl_;
-  if (!Holds(span)) {
-    return Status(Code::kRangeUnavailable, "range " + std::to_string(s.id.value()) +
-                                               " no longer holds " + span.ToString());
-  }
-  if (s.map.applied() < at) {
-    return Status(Code::kRangeUnavailable, "range " + std::to_string(s.id.value()) +
-                                               " has applied only through " +
-                                               std::to_string(s.map.applied().value()) +
-                                               ", not " + std::to_string(at.value()));
-  }
-  std::string last_key;
-  uint64_t max_version = 0;
-  for (bool started = false, done = false; !done; started = true) {
-    done = s.map.AddSpanChunk(&writer, span, 1u << 20, started, &last_key, &max_version);
-    RANGEKV_RETURN_IF_ERROR(writer.Flush());
-  }
-  if (max_version > at.value()) {
-    // The parent's log wrote a key of the span after the split point: the
-    // owner's fence failed. Never build a copy from it.
-    return Status(Code::kInternal, "range " + std::to_string(s.id.value()) + ": a key of " +
-                                       span.ToString() + " has version " +
-                                       std::to_string(max_version) + " after its seq " +
-                                       std::to_string(at.value()) + " of a split or merge");
-  }
-  return Status::Ok();
 }
 
 }  // namespace rangekv::kvnode

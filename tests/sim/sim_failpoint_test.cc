@@ -136,8 +136,8 @@ size_t CrashDuring(uint64_t seed, const Case& c, const Op& op, const Op& setup =
 
 TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
   uint64_t seed = 100;
-  for (const Case& c :
-       Cases({"split.fenced", "split.asked", "split.written", "split.built", "split.narrowed"})) {
+  for (const Case& c : Cases({"split.fenced", "split.asked", "split.written", "split.built",
+                              "seed.opened", "split.narrowed"})) {
     const size_t ranges = CrashDuring(++seed, c, [](Scenario& s, const auto& keys, Done done) {
       s.cluster().Split(keys[4], std::move(done));
     });
@@ -147,8 +147,8 @@ TEST(SimFailpoints, ACrashAtAnyStepOfASplitLosesNothing) {
 
 TEST(SimFailpoints, ACrashAtAnyStepOfAMergeLosesNothing) {
   uint64_t seed = 300;
-  for (const Case& c :
-       Cases({"merge.fenced", "merge.asked", "merge.written", "merge.built", "merge.dropped"})) {
+  for (const Case& c : Cases({"merge.fenced", "merge.asked", "merge.written", "merge.built",
+                              "seed.opened", "merge.dropped"})) {
     const size_t ranges = CrashDuring(
         ++seed, c,
         [](Scenario& s, const auto& keys, Done done) {

@@ -1,5 +1,6 @@
-// A store's part in a split: the snapshot of the span that becomes the new
-// range, and the parent's narrowing (RetainOnly), durable across a reopen.
+// A store's part in a split or merge: the new range opened from a seed of
+// its sources' spans (store_seed.h), and the parent's narrowing
+// (RetainOnly), durable across a reopen.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,39 +29,149 @@ std::unique_ptr<RangeStore> SixKeys(const std::string& dir) {
   return store;
 }
 
-TEST(SplitStore, SpanSnapshotBuildsTheNewRangeAsOfTheSplitSeq) {
+// The recipe of a split of SixKeys' store at "d" as of seq 6.
+SeedRecipe SplitAtD(Seq at = Seq(6)) {
+  return SeedRecipe{at, Epoch(0), {SeedSource{RangeId(7), KeyRange("d", std::nullopt), at}}};
+}
+
+// Opens range 9 in dir from `recipe`'s span of parent, as a node does.
+Result<std::unique_ptr<RangeStore>> OpenSeeded(const RangeStore& parent, const SeedRecipe& recipe,
+                                               const std::string& dir) {
+  const RangeStore* stores[] = {&parent};
+  RANGEKV_ASSIGN_OR_RETURN(StoreSeed seed, RangeStore::CopySeed(recipe, stores));
+  const KeyRange span = recipe.sources.front().span;
+  RANGEKV_RETURN_IF_ERROR(RangeStore::PrepareSeeded(RangeId(9), span, recipe, Opts(dir)));
+  return RangeStore::Open(RangeId(9), span, Opts(dir), std::move(seed));
+}
+
+TEST(SplitStore, ASeedBuildsTheNewRangeAsOfTheSplitSeqAndItsSnapshotFollows) {
   TempDir tmp;
   auto parent = SixKeys(tmp.path() + "/parent");
-  std::filesystem::create_directories(tmp.path() + "/snap");
-  const KeyRange right("d", std::nullopt);
-  auto file = parent->WriteSpanSnapshot(RangeId(9), right, Seq(6), tmp.path() + "/snap");
-  ASSERT_TRUE(file.ok()) << file.status().ToString();
-  auto child = RangeStore::OpenFromSnapshot(RangeId(9), right, Opts(tmp.path() + "/child"), *file,
-                                            Epoch(0));
+  const std::string dir = tmp.path() + "/child";
+  auto child = OpenSeeded(*parent, SplitAtD(), dir);
   ASSERT_TRUE(child.ok()) << child.status().ToString();
   const Model want{{"d", {"v", 4}}, {"e", {"v", 5}}, {"f", {"v", 6}}};
   EXPECT_EQ(Dump(**child), want);
   EXPECT_EQ((*child)->last().seq, Seq(6));  // the log goes on above the split seq
-  EXPECT_EQ((*child)->bounds(), right);
+  EXPECT_EQ((*child)->bounds(), KeyRange("d", std::nullopt));
   auto next = Put(**child, "g", "w");
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(*next, Seq(7));
-  auto outside = Put(**child, "a", "w");
-  EXPECT_EQ(outside.status().code(), Code::kNotOwner);
+  EXPECT_EQ(Put(**child, "a", "w").status().code(), Code::kNotOwner);
+  // The first snapshot is written in the background; the marker goes once
+  // it is durable.
+  ASSERT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
+                                        std::chrono::seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists(SeedMarkerPath(dir)));
+  EXPECT_FALSE(SnapshotPaths(dir).empty());
+  ASSERT_TRUE((*child)->Close().ok());
+  child->reset();
+  // Reopened like any store, without a seed.
+  auto again = RangeStore::Open(RangeId(9), KeyRange("d", std::nullopt), Opts(dir));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  Model want2 = want;
+  want2["g"] = {"w", 7};
+  EXPECT_EQ(Dump(**again), want2);
 }
 
-TEST(SplitStore, SpanSnapshotRefusesAKeyWrittenAfterTheSplitSeq) {
+TEST(SplitStore, ASeededDirectoryWithoutItsSnapshotNeedsTheSeedAgain) {
   TempDir tmp;
   auto parent = SixKeys(tmp.path() + "/parent");
-  std::filesystem::create_directories(tmp.path() + "/snap");
+  const std::string dir = tmp.path() + "/child";
+  const SeedRecipe recipe = SplitAtD();
+  ASSERT_TRUE(
+      RangeStore::PrepareSeeded(RangeId(9), KeyRange("d", std::nullopt), recipe, Opts(dir)).ok());
+  auto marker = ReadSeedMarker(fs::Posix(), dir);
+  ASSERT_TRUE(marker.ok() && marker->has_value());
+  EXPECT_EQ(**marker, recipe);
+  // Without its seed the directory is not a copy of the range.
+  auto bare = RangeStore::Open(RangeId(9), KeyRange("d", std::nullopt), Opts(dir));
+  EXPECT_EQ(bare.status().code(), Code::kCorruption) << bare.status().ToString();
+  EXPECT_NE(bare.status().message().find("range 7"), std::string::npos);
+  {
+    const RangeStore* stores[] = {parent.get()};
+    auto seed = RangeStore::CopySeed(recipe, stores);
+    ASSERT_TRUE(seed.ok()) << seed.status().ToString();
+    auto child =
+        RangeStore::Open(RangeId(9), KeyRange("d", std::nullopt), Opts(dir), std::move(*seed));
+    ASSERT_TRUE(child.ok()) << child.status().ToString();
+    ASSERT_TRUE(Put(**child, "e", "x").ok());
+    ASSERT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
+                                          std::chrono::seconds(10)));
+    ASSERT_TRUE((*child)->Close().ok());
+  }
+  // A crash before the first snapshot was durable: the marker is there,
+  // no snapshot is, and the log holds the writes after the split seq.
+  for (const std::string& snap : SnapshotPaths(dir)) std::filesystem::remove(snap);
+  ASSERT_TRUE(WriteSeedMarker(fs::Posix(), dir, recipe).ok());
+  const RangeStore* stores[] = {parent.get()};
+  auto seed = RangeStore::CopySeed(recipe, stores);
+  ASSERT_TRUE(seed.ok());
+  auto child =
+      RangeStore::Open(RangeId(9), KeyRange("d", std::nullopt), Opts(dir), std::move(*seed));
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  const Model want{{"d", {"v", 4}}, {"e", {"x", 7}}, {"f", {"v", 6}}};
+  EXPECT_EQ(Dump(**child), want);
+  EXPECT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
+                                        std::chrono::seconds(10)));
+}
+
+TEST(SplitStore, ASeedRefusesAKeyWrittenAfterTheSplitSeq) {
+  TempDir tmp;
+  auto parent = SixKeys(tmp.path() + "/parent");
+  const RangeStore* stores[] = {parent.get()};
   // "e" has version 5: it changed after seq 4.
-  auto file = parent->WriteSpanSnapshot(RangeId(9), KeyRange("d", std::nullopt), Seq(4),
-                                        tmp.path() + "/snap");
-  EXPECT_EQ(file.status().code(), Code::kInternal) << file.status().ToString();
+  auto seed = RangeStore::CopySeed(SplitAtD(Seq(4)), stores);
+  EXPECT_EQ(seed.status().code(), Code::kInternal) << seed.status().ToString();
   // Not applied that far yet: not now.
-  auto later = parent->WriteSpanSnapshot(RangeId(9), KeyRange("d", std::nullopt), Seq(60),
-                                         tmp.path() + "/snap");
+  auto later = RangeStore::CopySeed(SplitAtD(Seq(60)), stores);
   EXPECT_EQ(later.status().code(), Code::kRangeUnavailable);
+  // No longer holding the span: not from this copy.
+  ASSERT_TRUE(parent->RetainOnly(KeyRange("", std::string("e"))).ok());
+  auto narrowed = RangeStore::CopySeed(SplitAtD(), stores);
+  EXPECT_EQ(narrowed.status().code(), Code::kRangeUnavailable);
+}
+
+TEST(SplitStore, AMergeSeedTakesEachSpanAsOfItsOwnSeq) {
+  TempDir tmp;
+  auto left = MustOpen(Opts(tmp.path() + "/left"));
+  ASSERT_TRUE(Put(*left, "a", "l1").ok());
+  ASSERT_TRUE(Put(*left, "b", "l2").ok());  // seq 2
+  auto right = RangeStore::Open(RangeId(8), KeyRange(), Opts(tmp.path() + "/right"));
+  ASSERT_TRUE(right.ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(**right, "m", "r" + std::to_string(i)).ok());
+  const SeedRecipe recipe{Seq(5),
+                          Epoch(0),
+                          {SeedSource{RangeId(7), KeyRange("", std::string("k")), Seq(2)},
+                           SeedSource{RangeId(8), KeyRange("k", std::nullopt), Seq(5)}}};
+  const RangeStore* stores[] = {left.get(), right->get()};
+  auto seed = RangeStore::CopySeed(recipe, stores);
+  ASSERT_TRUE(seed.ok()) << seed.status().ToString();
+  EXPECT_EQ(seed->keys(), 3u);
+  const std::string dir = tmp.path() + "/merged";
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(10), KeyRange(), recipe, Opts(dir)).ok());
+  auto merged = RangeStore::Open(RangeId(10), KeyRange(), Opts(dir), std::move(*seed));
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  const Model want{{"a", {"l1", 1}}, {"b", {"l2", 2}}, {"m", {"r4", 5}}};
+  EXPECT_EQ(Dump(**merged), want);
+  auto next = Put(**merged, "z", "z");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, Seq(6));
+}
+
+TEST(SplitStore, ASeedMarkerThatDoesNotCheckIsRefused) {
+  const SeedRecipe recipe = SplitAtD();
+  std::string bytes = EncodeSeedRecipe(recipe);
+  auto back = DecodeSeedRecipe(bytes, "m");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, recipe);
+  for (size_t i = 0; i < bytes.size(); i += 7) {
+    std::string bad = bytes;
+    bad[i] ^= 0x10;
+    EXPECT_EQ(DecodeSeedRecipe(bad, "m").status().code(), Code::kCorruption) << "byte " << i;
+  }
+  EXPECT_EQ(DecodeSeedRecipe(bytes.substr(0, bytes.size() - 1), "m").status().code(),
+            Code::kCorruption);
 }
 
 TEST(SplitStore, RetainOnlyDropsTheRestDurablyAndRefusesItsWrites) {

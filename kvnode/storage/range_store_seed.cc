@@ -1,0 +1,106 @@
+// A range built from ranges on this node (kvnode/storage/store_seed.h):
+// its seed copied out of their maps, its directory prepared, and Open
+// from the seed.
+#include "common/log.h"
+#include "kvnode/storage/epoch_history.h"
+#include "kvnode/storage/range_store_impl.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+// Entries copied per hold of a source's map lock: its log thread's apply
+// waits at most this long.
+constexpr size_t kCopyChunkEntries = 4096;
+
+std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
+
+}  // namespace
+
+Result<StoreSeed> RangeStore::CopySeed(const SeedRecipe& recipe,
+                                       std::span<const RangeStore* const> stores) {
+  if (stores.size() != recipe.sources.size() || stores.empty()) {
+    return Status(Code::kInternal, "a seed needs one store per source");
+  }
+  StoreSeed seed;
+  seed.data_->at = recipe.at;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    const SeedSource& src = recipe.sources[i];
+    if (stores[i]->id() != src.range) {
+      return Status(Code::kInternal,
+                    RangeName(stores[i]->id()) + " given for source " + RangeName(src.range));
+    }
+    RANGEKV_RETURN_IF_ERROR(stores[i]->CopySpanTo(seed, src.span, src.at));
+  }
+  return seed;
+}
+
+Status RangeStore::CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const {
+  const Impl& s = *impl_;
+  if (!Holds(span)) {
+    return Status(Code::kRangeUnavailable, RangeName(s.id) + " no longer holds " + span.ToString());
+  }
+  if (s.map.applied() < at) {
+    return Status(Code::kRangeUnavailable, RangeName(s.id) + " has applied only through " +
+                                               std::to_string(s.map.applied().value()) + ", not " +
+                                               std::to_string(at.value()));
+  }
+  std::string last_key;
+  uint64_t max_version = 0;
+  for (bool started = false, done = false; !done; started = true) {
+    done = s.map.CopySpanChunk(&seed.data_->map, span, kCopyChunkEntries, started, &last_key,
+                               &max_version);
+  }
+  if (max_version > at.value()) {
+    // The source's log wrote a key of the span after the split or merge
+    // point: the owner's fence failed. Never build a copy from it.
+    return Status(Code::kInternal, RangeName(s.id) + ": a key of " + span.ToString() +
+                                       " has version " + std::to_string(max_version) +
+                                       " after its seq " + std::to_string(at.value()) +
+                                       " of a split or merge");
+  }
+  return Status::Ok();
+}
+
+Status RangeStore::PrepareSeeded(RangeId id, const KeyRange& span, const SeedRecipe& recipe,
+                                 StoreOptions opts) {
+  fs::FileSystem& fs = (opts.env != nullptr ? *opts.env : DefaultEnv()).fs();
+  const std::string dir = opts.dir;
+  const std::string building = dir + ".seeding";
+  if (recipe.at.value() != 0) RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
+  RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(building));
+  if (recipe.at.value() != 0) {
+    EpochHistory h;
+    h.SetBase(recipe.at, recipe.epoch, recipe.at);
+    RANGEKV_RETURN_IF_ERROR(h.Save(fs, building));
+  }
+  RANGEKV_RETURN_IF_ERROR(SaveRetainedFile(fs, building, span));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
+  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
+  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(fs::DirName(dir)));
+  LOG_DEBUG(RangeName(id) << ": prepared " << dir << " to open from its seed at seq " << recipe.at);
+  return Status::Ok();
+}
+
+Result<std::optional<SeedRecipe>> RangeStore::PendingSeed(fs::FileSystem& fs,
+                                                          const std::string& dir) {
+  auto names = fs.ListDir(dir);
+  if (!names.ok() || names->empty()) return std::optional<SeedRecipe>();  // made again since
+  for (const std::string& name : *names) {
+    Seq seq;
+    if (snapshot::ParseSnapshotName(name, &seq)) return std::optional<SeedRecipe>();
+  }
+  return ReadSeedMarker(fs, dir);
+}
+
+Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds, StoreOptions opts,
+                                                     StoreSeed seed) {
+  auto impl = std::make_unique<Impl>(id, std::move(bounds), std::move(opts));
+  RANGEKV_RETURN_IF_ERROR(impl->Recover(std::move(seed.data_)));
+  impl->Start();
+  return std::unique_ptr<RangeStore>(new RangeStore(std::move(impl)));
+}
+
+bool RangeStore::base_pending() const { return impl_->snapshots.base_pending(); }
+
+}  // namespace rangekv::kvnode

@@ -1,0 +1,101 @@
+// kvnode/storage/store_seed.h — a range built from other ranges' copies on
+// this node (a split's new part, a merge's new range) without writing it
+// to disk first (docs/elastic.md §3, §4).
+//
+// A new range's keys are its sources' keys as of a seq S: the span split
+// off a parent as of the split seq, or the two spans of a merge as of
+// their merge seqs. Before, every replica wrote them as a snapshot, loaded
+// that back, and only then served the range: the new range's writes waited
+// for a copy, a write, an fsync and two reads of all its data. Now the
+// range opens from an in-memory copy (a StoreSeed) at once, and its first
+// snapshot is written in the background. Until that snapshot is durable
+// the range's base exists only in memory and in its sources, so:
+//
+//   - a recipe marker, "<range dir>.seed", names the sources (written
+//     durably before the range's directory exists, removed only once its
+//     first snapshot is durable): Open of a directory with the marker and
+//     no snapshot needs the seed rebuilt from the recipe, else CORRUPTION
+//     (the copy is then made again from the replicas);
+//   - the sources must keep every key of their spans, and their
+//     directories, while any marker names them (the node checks
+//     SeedSources before narrowing a parent or dropping a merged one).
+//
+// The range's directory starts with its epoch history based at
+// (S, epoch of the sources' record S) and its retained span; its log
+// continues at S + 1, exactly as if the snapshot had been installed from
+// another node (RangeStore::OpenFromSnapshot).
+//
+// Marker file, little-endian, written with FileSystem::WriteFileAtomically:
+//
+//   | off | size | field                                          |
+//   |-----|------|------------------------------------------------|
+//   |   0 |    8 | magic "RKVSEED\n"                              |
+//   |   8 |    4 | version (1)                                    |
+//   |  12 |    8 | at: the seq the new range's log continues after |
+//   |  20 |    8 | epoch of the record at `at`                    |
+//   |  28 |    4 | source count n (1 or 2)                        |
+//   |  32 |  ... | n sources: range id (8), seq (8), span: start   |
+//   |     |      | length s (4, <= 4 KiB), start, 1 byte bounded,  |
+//   |     |      | end length e (4), end                           |
+//   | end |    4 | crc32c::Mask(CRC32C(every byte before))         |
+//
+// Invariants: sources in key order with adjacent spans; each source's seq
+// <= at, and at is the largest of them.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+#include "common/key_range.h"
+#include "common/types.h"
+#include "rangekv/status.h"
+
+namespace rangekv::kvnode {
+
+// One span a new range takes from a range on this node, as of that
+// range's seq `at`.
+struct SeedSource {
+  RangeId range{0};
+  KeyRange span;
+  Seq at{0};
+  friend bool operator==(const SeedSource&, const SeedSource&) = default;
+};
+
+struct SeedRecipe {
+  Seq at{0};       // the new range's log continues at at + 1
+  Epoch epoch{0};  // the epoch of the record at `at` (its history's base)
+  std::vector<SeedSource> sources;
+  friend bool operator==(const SeedRecipe&, const SeedRecipe&) = default;
+};
+
+std::string SeedMarkerPath(const std::string& range_dir);
+std::string EncodeSeedRecipe(const SeedRecipe& recipe);
+Result<SeedRecipe> DecodeSeedRecipe(const std::string& data, const std::string& path);
+// The recipe of range_dir's marker; nullopt when there is none.
+Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
+Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe);
+// Removes the marker durably (missing: OK).
+Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
+
+// The keys of a new range as of its recipe's seq, copied out of its
+// sources' maps (RangeStore::CopySeed); consumed by RangeStore::Open.
+class StoreSeed {
+ public:
+  StoreSeed();
+  ~StoreSeed();
+  StoreSeed(StoreSeed&&) noexcept;
+  StoreSeed& operator=(StoreSeed&&) noexcept;
+
+  Seq at() const;
+  size_t keys() const;
+
+ private:
+  friend class RangeStore;
+  struct Data;
+  std::unique_ptr<Data> data_;
+};
+
+}  // namespace rangekv::kvnode
