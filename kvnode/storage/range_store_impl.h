@@ -88,6 +88,11 @@ inline constexpr char kRetainedFileName[] = "retained";
 inline constexpr char kRetainedTempName[] = "retained.tmp";
 Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep);
 
+// Whether a directory holding `names` no longer needs its seed marker: it
+// is empty (made again since: set aside as damaged) or holds a snapshot
+// (the first one is durable) (range_store_recovery.cc).
+bool SeedMarkerStale(const std::vector<std::string>& names);
+
 // A new range's keys as of its recipe's seq (store_seed.h).
 struct StoreSeed::Data {
   KeyMap map;

@@ -24,7 +24,7 @@ namespace rangekv::kvnode {
 namespace {
 
 struct DirListing {
-  bool empty = true;
+  bool seed_stale = true;                             // SeedMarkerStale
   std::vector<std::pair<Seq, std::string>> segments;  // ascending
   std::vector<Seq> snapshots;                         // ascending
 };
@@ -32,7 +32,7 @@ struct DirListing {
 Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
   RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(dir));
   DirListing l;
-  l.empty = names.empty();
+  l.seed_stale = SeedMarkerStale(names);
   for (const std::string& name : names) {
     Seq seq;
     if (wal::ParseSegmentName(name, &seq)) {
@@ -55,27 +55,26 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
   return l;
 }
 
-// The recipe a seeded directory still needs its seed for. nullopt: none;
-// *stale: a marker may be there but speaks of nothing any more (the first
-// snapshot is made, or the directory was made again since, set aside as
-// damaged): it goes once Open succeeds.
-Result<std::optional<SeedRecipe>> SeedInForce(fs::FileSystem& fs, const std::string& dir,
-                                              const DirListing& listing, bool* stale) {
-  *stale = listing.empty || !listing.snapshots.empty();
-  if (*stale) return std::optional<SeedRecipe>();
-  return ReadSeedMarker(fs, dir);
-}
-
 }  // namespace
+
+bool SeedMarkerStale(const std::vector<std::string>& names) {
+  Seq seq;
+  return names.empty() || std::any_of(names.begin(), names.end(), [&seq](const std::string& n) {
+           return snapshot::ParseSnapshotName(n, &seq);
+         });
+}
 
 Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
   if (opts.dir.empty()) return Status(Code::kBadRequest, "store directory not set");
   RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(opts.dir));
   RANGEKV_ASSIGN_OR_RETURN(DirListing listing, ListStoreDir(fs, opts.dir));
   const auto& segs = listing.segments;
-  bool seed_stale = false;
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<SeedRecipe> recipe,
-                           SeedInForce(fs, opts.dir, listing, &seed_stale));
+  // A marker of a directory made again since, or whose first snapshot is
+  // durable, speaks of nothing any more: it goes once Open succeeds.
+  std::optional<SeedRecipe> recipe;
+  if (!listing.seed_stale) {
+    RANGEKV_ASSIGN_OR_RETURN(recipe, ReadSeedMarker(fs, opts.dir));
+  }
   if (recipe && (!seed || seed->at != recipe->at)) {
     std::string names;
     for (const SeedSource& src : recipe->sources) {
@@ -131,7 +130,7 @@ Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
   } else {
     snapshots.Recovered(snap.replay_from, replayed_bytes);
   }
-  if (seed_stale) RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs, opts.dir));
+  if (listing.seed_stale) RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs, opts.dir));
   const size_t staged = map.staged_count();
   LOG_INFO("range " << id << ": opened " << opts.dir << " at seq " << last << " with " << map.size()
                     << " keys (" << (recipe ? "seeded at " : "snapshot ") << snap.replay_from

@@ -85,11 +85,7 @@ Status RangeStore::PrepareSeeded(RangeId id, const KeyRange& span, const SeedRec
 Result<std::optional<SeedRecipe>> RangeStore::PendingSeed(fs::FileSystem& fs,
                                                           const std::string& dir) {
   auto names = fs.ListDir(dir);
-  if (!names.ok() || names->empty()) return std::optional<SeedRecipe>();  // made again since
-  for (const std::string& name : *names) {
-    Seq seq;
-    if (snapshot::ParseSnapshotName(name, &seq)) return std::optional<SeedRecipe>();
-  }
+  if (!names.ok() || SeedMarkerStale(*names)) return std::optional<SeedRecipe>();
   return ReadSeedMarker(fs, dir);
 }
 

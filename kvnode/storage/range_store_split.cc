@@ -5,7 +5,8 @@
 // holds; without it, every key its log and snapshots name. It is written
 // (temp file, fsync, rename, directory fsync) before any key is dropped,
 // so a snapshot taken after the narrowing, which lacks the dropped keys,
-// is never read as complete for them. Layout, little-endian:
+// is never read as complete for them. Layout (the framing of
+// kvnode/storage/field_codec.h), little-endian:
 //
 //   | off | size | field                                   |
 //   |-----|------|-----------------------------------------|
@@ -21,57 +22,32 @@
 // A file that does not check makes Open fail with CORRUPTION (the copy is
 // then made again from the replicas): guessing would either resurrect
 // dropped keys or lose kept ones.
-#include <cstring>
-
-#include "common/crc32c.h"
 #include "common/log.h"
+#include "kvnode/storage/field_codec.h"
 #include "kvnode/storage/range_store_impl.h"
-#include "kvnode/storage/wal_format.h"
 
 namespace rangekv::kvnode {
 namespace {
 
 constexpr char kRetainedMagic[8] = {'R', 'K', 'V', 'K', 'E', 'E', 'P', '\n'};
 constexpr uint32_t kRetainedVersion = 1;
-constexpr size_t kMaxBoundBytes = 4096;
 
 std::string EncodeRetained(const KeyRange& keep) {
-  std::string out(kRetainedMagic, 8);
-  char u32[4];
-  auto put32 = [&](uint32_t v) {
-    wal::PutFixed32(u32, v);
-    out.append(u32, 4);
-  };
-  put32(kRetainedVersion);
-  put32(static_cast<uint32_t>(keep.start().size()));
-  out += keep.start();
-  out.push_back(keep.end() ? 1 : 0);
-  put32(keep.end() ? static_cast<uint32_t>(keep.end()->size()) : 0);
-  if (keep.end()) out += *keep.end();
-  put32(crc32c::Mask(crc32c::Value(out.data(), out.size())));
-  return out;
+  FieldWriter w(kRetainedMagic);
+  w.U32(kRetainedVersion);
+  w.Span(keep);
+  return w.Finish();
 }
 
 Result<KeyRange> DecodeRetained(const std::string& d, const std::string& path) {
-  auto bad = [&path](const char* what) {
-    return Status(Code::kCorruption, path + ": " + what);
-  };
-  if (d.size() < 25 || std::memcmp(d.data(), kRetainedMagic, 8) != 0) return bad("bad magic");
-  if (wal::GetFixed32(d.data() + d.size() - 4) !=
-      crc32c::Mask(crc32c::Value(d.data(), d.size() - 4))) {
-    return bad("crc mismatch");
+  RANGEKV_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(d, kRetainedMagic, path));
+  uint32_t version = 0;
+  if (!r.U32(&version) || version != kRetainedVersion) {
+    return FieldReader::Bad(path, "unknown version");
   }
-  if (wal::GetFixed32(d.data() + 8) != kRetainedVersion) return bad("unknown version");
-  const size_t s = wal::GetFixed32(d.data() + 12);
-  if (s > kMaxBoundBytes || 16 + s + 5 + 4 > d.size()) return bad("start length out of bounds");
-  std::string start = d.substr(16, s);
-  const bool bounded = d[16 + s] == 1;
-  const size_t e = wal::GetFixed32(d.data() + 17 + s);
-  if (e > kMaxBoundBytes || 21 + s + e + 4 != d.size()) return bad("end length out of bounds");
-  if (!bounded) return KeyRange(std::move(start), std::nullopt);
-  std::string end = d.substr(21 + s, e);
-  if (!(start < end)) return bad("end not after start");
-  return KeyRange(std::move(start), std::move(end));
+  std::optional<KeyRange> keep;
+  if (!r.Span(&keep) || !r.done()) return FieldReader::Bad(path, "bad span");
+  return std::move(*keep);
 }
 
 Status SaveRetained(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep) {

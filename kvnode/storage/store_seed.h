@@ -25,18 +25,18 @@
 // continues at S + 1, exactly as if the snapshot had been installed from
 // another node (RangeStore::OpenFromSnapshot).
 //
-// Marker file, little-endian, written with FileSystem::WriteFileAtomically:
+// Marker file, written with FileSystem::WriteFileAtomically, in the
+// framing of kvnode/storage/field_codec.h (little-endian; a span as
+// specified there):
 //
-//   | off | size | field                                          |
-//   |-----|------|------------------------------------------------|
-//   |   0 |    8 | magic "RKVSEED\n"                              |
-//   |   8 |    4 | version (1)                                    |
+//   | off | size | field                                           |
+//   |-----|------|-------------------------------------------------|
+//   |   0 |    8 | magic "RKVSEED\n"                               |
+//   |   8 |    4 | version (1)                                     |
 //   |  12 |    8 | at: the seq the new range's log continues after |
-//   |  20 |    8 | epoch of the record at `at`                    |
-//   |  28 |    4 | source count n (1 or 2)                        |
-//   |  32 |  ... | n sources: range id (8), seq (8), span: start   |
-//   |     |      | length s (4, <= 4 KiB), start, 1 byte bounded,  |
-//   |     |      | end length e (4), end                           |
+//   |  20 |    8 | epoch of the record at `at`                     |
+//   |  28 |    4 | source count n (1 or 2)                         |
+//   |  32 |  ... | n sources: range id (8), seq (8), span          |
 //   | end |    4 | crc32c::Mask(CRC32C(every byte before))         |
 //
 // Invariants: sources in key order with adjacent spans; each source's seq
@@ -89,7 +89,6 @@ class StoreSeed {
   StoreSeed(StoreSeed&&) noexcept;
   StoreSeed& operator=(StoreSeed&&) noexcept;
 
-  Seq at() const;
   size_t keys() const;
 
  private:
