@@ -32,8 +32,10 @@
 // answer from it is dropped. Other requests get one deadline for all
 // attempts (a write retried after an unknown outcome could apply twice).
 //
-// Backoff: 2 ms doubling to 100 ms, never past the deadline. A split or a
-// transfer refuses a range's writes for tens of milliseconds; a client
+// Backoff: 2 ms doubling to 100 ms, never past the deadline. Nodes hold
+// writes through a split, merge or transfer (kvnode/server/write_parking.h)
+// and refuse them only after a second; when such a fence did refuse a
+// range's writes for tens of milliseconds, a client
 // that backs off further than that adds its own wait to theirs (a 500 ms
 // cap put 300 ms retries into kvbench's p999 across splits). When the
 // deadline passes while backing off, the caller gets the last error seen

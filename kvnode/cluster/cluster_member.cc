@@ -128,6 +128,8 @@ class ClusterMember::Worker {
   Status RivalRegistration(int64_t session, const std::string& address, bool* fatal);
   Status EnsureParents();
   void Reconcile() EXCLUDES(mu_);
+  // Node::Apply of a map, read or patched, and what follows it.
+  void ApplyMap(const cluster::ClusterMap& map, Clock::time_point start);
   void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
   Status ApplySplit(const IsrChange& change);
@@ -173,6 +175,10 @@ class ClusterMember::Worker {
   // kLoadSpan, oldest first.
   std::map<RangeId, std::deque<std::pair<Clock::time_point, uint64_t>>> load_looks_;
   std::string last_read_error_;
+  // The last map read, and the range znodes this member wrote since (a
+  // split's or a merge's multi): what ZooKeeper holds for them now.
+  std::optional<cluster::ClusterMap> last_map_;
+  std::map<RangeId, std::optional<cluster::RangeInfo>> written_;  // nullopt: deleted
   // Another incarnation's registration of our id, and since when we have
   // seen that session hold it (a wiped or replaced data directory restarted
   // before its previous process's session expired).
@@ -501,7 +507,13 @@ void ClusterMember::Worker::Reconcile() {
     reconcile_wanted_ = true;
     return;
   }
-  ApplyReport report = node_.Apply(read->map);
+  ApplyMap(read->map, start);
+  last_map_ = std::move(read->map);
+  written_.clear();  // the read saw them
+}
+
+void ClusterMember::Worker::ApplyMap(const cluster::ClusterMap& map, Clock::time_point start) {
+  ApplyReport report = node_.Apply(map);
   // A range split off waits for its parent's copy to apply the split
   // point: the same map is applied again shortly.
   if (report.retry_soon) reconcile_retry_at_ = Clock::now() + kSplitRetry;
@@ -518,12 +530,11 @@ void ClusterMember::Worker::Reconcile() {
   }
   if (!serving_ || !report.opened.empty() || !report.closed.empty() || !report.failed.empty()) {
     LOG_INFO((serving_ ? "cluster map changed" : "joined cluster " + options_.cluster)
-             << ": serving " << report.served << " of " << read->map.ranges.size()
-             << " ranges (opened " << JoinIds(report.opened) << ", closed "
-             << JoinIds(report.closed) << ", failed " << JoinIds(report.failed)
+             << ": serving " << report.served << " of " << map.ranges.size() << " ranges (opened "
+             << JoinIds(report.opened) << ", closed " << JoinIds(report.closed) << ", failed "
+             << JoinIds(report.failed)
              << (report.derived.empty() ? "" : ", built from a split " + JoinIds(report.derived))
-             << ") in " << took
-             << " ms");
+             << ") in " << took << " ms");
   }
   serving_ = true;
 }
@@ -548,6 +559,22 @@ void ClusterMember::Worker::ApplyIsrChanges() {
     }
     if (done) done(st);
   }
+  // The owner opens what its split or merge made without waiting to read
+  // the map back (a read takes 8-20 ms on a loaded machine, and writes to
+  // the new range wait for it): the last map read, with the znodes this
+  // member wrote as it wrote them, is what ZooKeeper holds for those. The
+  // full read follows at once.
+  if (written_.empty() || !last_map_) return;
+  const Clock::time_point start = Clock::now();
+  for (auto& [id, info] : written_) {
+    if (info) {
+      last_map_->ranges[id] = std::move(*info);
+    } else {
+      last_map_->ranges.erase(id);
+    }
+  }
+  written_.clear();
+  ApplyMap(*last_map_, start);
 }
 
 // The ranges are open: whether this node may lack acknowledged records is
@@ -692,6 +719,8 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
       counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
               : zk::ZkOp::Create(paths.next_range_id(), next)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  written_[c.range] = split.parent;
+  written_[child_id] = split.child;
   LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
                     << split.child.bounds.ToString() << " (generation "
@@ -737,6 +766,9 @@ Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
       counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
               : zk::ZkOp::Create(paths.next_range_id(), next)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  written_[c.range] = std::nullopt;
+  written_[c.merge_right] = std::nullopt;
+  written_[merged_id] = m;
   LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
                      << c.merge_right.value() << " (seq " << c.merge_right_seq.value()
                      << ") merged into range " << merged_id.value() << " " << m.bounds.ToString()

@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,9 +75,21 @@ class RangeSlot {
   // OK, or the error to answer (RANGE_UNAVAILABLE / NOT_ENOUGH_REPLICAS).
   Status Admit(Access access) const;
 
+  // A split, merge or transfer refuses writes for milliseconds: writes
+  // refused so may wait on the node (kvnode/server/write_parking.h).
+  static bool Fenced(WriteState s) {
+    return s == WriteState::kSplitting || s == WriteState::kMerging || s == WriteState::kHandingOff;
+  }
+  // Called (on the replicator's thread) whenever the write state leaves a
+  // fenced one. Set once, before the slot is shared.
+  void set_on_unfence(std::function<void()> f) { on_unfence_ = std::move(f); }
+
   // ---- set by the replicator (or at once for a standalone node) ----
   void OpenAll();  // standalone: no replication, everything admitted
-  void set_write_state(WriteState s) { write_state_.store(s); }
+  void set_write_state(WriteState s) {
+    const WriteState was = write_state_.exchange(s);
+    if (was != s && Fenced(was) && on_unfence_) on_unfence_();
+  }
   WriteState write_state() const { return write_state_.load(); }
   void set_reads_ready(bool b) { reads_ready_.store(b); }
   void set_read_lease_until(Clock::time_point t) {
@@ -92,7 +105,9 @@ class RangeSlot {
   // ZooKeeper), until this node's role changes: routing answers NOT_OWNER
   // with it, so clients go there at once instead of backing off.
   void set_handed_to(std::shared_ptr<const proto::OwnerHint> hint) {
+    const bool wake = hint != nullptr;
     handed_to_.store(std::move(hint));
+    if (wake && on_unfence_) on_unfence_();  // parked writes learn where to go
   }
   std::shared_ptr<const proto::OwnerHint> handed_to() const { return handed_to_.load(); }
 
@@ -189,6 +204,7 @@ class RangeSlot {
   std::atomic<uint64_t> generation_{0};
   std::atomic<Clock::rep> changed_ns_{Clock::now().time_since_epoch().count()};
   std::atomic<bool> mergeable_{false};
+  std::function<void()> on_unfence_;
   Mutex sample_mu_;
   std::vector<std::string> samples_ GUARDED_BY(sample_mu_);
   size_t next_sample_ GUARDED_BY(sample_mu_) = 0;

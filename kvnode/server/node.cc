@@ -30,6 +30,7 @@ Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
       env_(config_.env != nullptr ? *config_.env : DefaultEnv()),
       life_(NewLife(env_)),
       mode_(mode) {
+  if (mode_ == Mode::kCluster) parking_ = std::make_unique<WriteParking>(env_);
   Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
 }
 
@@ -428,6 +429,7 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
   open_errors_.erase(rid);
   report.opened.push_back(rid);
   auto slot = std::make_shared<RangeSlot>(rid, std::move(*store));
+  slot->set_on_unfence([p = parking_.get()] { p->Wake(); });  // parking_ outlives slots
   slot->RaiseGeneration(r.generation);
   if (auto parent = slots_.find(r.split_parent);
       r.split_parent.value() != 0 && parent != slots_.end()) {
@@ -448,6 +450,7 @@ Status Node::Close() {
   if (closed_) return Status::Ok();
   closed_ = true;
   Publish(RoutingTable::Unavailable(id(), "node is shutting down"));
+  if (parking_) parking_->Close();  // parked writes get their refusal
   if (replicator_) replicator_->Stop();
   Status first;
   for (auto& [rid, slot] : slots_) {

@@ -57,6 +57,7 @@
 #include "kvnode/replication/replicator.h"
 #include "kvnode/server/data_dir.h"
 #include "kvnode/server/routing.h"
+#include "kvnode/server/write_parking.h"
 #include "kvnode/storage/range_store.h"
 #include "rangekv/status.h"
 
@@ -173,6 +174,8 @@ class Node {
 
   // The replication of a cluster node (nullptr when standalone).
   Replicator* replicator() const { return replicator_.get(); }
+  // Where writes wait out a fence (nullptr when standalone: nothing fences).
+  WriteParking* parking() const { return parking_.get(); }
 
   // ---- control plane (one thread at a time, never an Asio thread) ----
 
@@ -196,7 +199,10 @@ class Node {
  private:
   enum class Mode { kStandalone, kCluster };
   Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode);
-  void Publish(std::shared_ptr<const RoutingTable> table) { table_.store(std::move(table)); }
+  void Publish(std::shared_ptr<const RoutingTable> table) {
+    table_.store(std::move(table));
+    if (parking_) parking_->Wake();  // parked writes route by the new table
+  }
   // Opens the store of range r (blocking: log replay); seed: for a
   // directory that needs one (RangeStore::PendingSeed).
   Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r,
@@ -288,6 +294,8 @@ class Node {
   std::atomic<bool> copies_lost_{false};  // a range's copy was rebuilt or found missing
   const Mode mode_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
+  // Cluster mode; made before the first table, closed by Close().
+  std::unique_ptr<WriteParking> parking_;
 
   Mutex control_mu_;  // serialises Apply / Suspend / Close
   // Every held range by id (control plane).

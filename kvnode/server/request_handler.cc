@@ -115,12 +115,68 @@ proto::Response RequestHandler::Scan(const proto::Request& req) const {
   return r;
 }
 
+// A write waiting on the node (write_parking.h), with what refused it.
+struct RequestHandler::Parked {
+  proto::Request req;
+  Route refusal;
+  ResponseSink::Reply reply;
+  MonoClock::time_point deadline;
+};
+
+namespace {
+
+// Hands a parked write's reply to the retry: the connection counted one
+// reply when the write first parked, and gets exactly that one.
+class ParkedSink final : public ResponseSink {
+ public:
+  explicit ParkedSink(Reply reply) : reply_(std::move(reply)) {}
+  Reply ReplyLater() override { return std::move(reply_); }
+  // The answer the retry gave at once (its reply was not taken).
+  void Answer(proto::Response resp) {
+    if (reply_) reply_(std::move(resp));
+  }
+
+ private:
+  Reply reply_;
+};
+
+size_t RequestBytes(const proto::Request& req) {
+  size_t n = sizeof req;
+  for (const proto::WriteOp& op : req.ops) n += op.key.size() + op.value.size() + sizeof op;
+  return n;
+}
+
+}  // namespace
+
 std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
                                                      ResponseSink& sink) const {
+  return RouteWrite(std::move(req), sink, std::nullopt);
+}
+
+std::optional<proto::Response> RequestHandler::RouteWrite(
+    proto::Request&& req, ResponseSink& sink, std::optional<MonoClock::time_point> deadline) const {
+  WriteParking* parking = node_.parking();
+  const uint64_t wakes = parking != nullptr ? parking->wakes() : 0;
   Route route = req.kind == proto::OpKind::kBatch
                     ? node_.RouteBatch(req.range, req.epoch, req.ops)
                     : node_.RouteKey(req.range, req.epoch, req.ops.front().key);
-  if (!route.ok()) return RouteError(req.id, std::move(route));
+  if (!route.ok()) {
+    if (!route.wait || parking == nullptr) return RouteError(req.id, std::move(route));
+    auto parked = std::make_shared<Parked>(
+        Parked{std::move(req), std::move(route), sink.ReplyLater(),
+               deadline.value_or(MonoClock::now() + WriteParking::kMaxWait)});
+    const size_t bytes = RequestBytes(parked->req);
+    if (parked->deadline <= MonoClock::now() ||
+        !parking->Park(wakes, parked->deadline, bytes, [this, parked](bool expired) {
+          // Expired at the node's Close, maybe after this handler is
+          // gone: touches only the write.
+          if (expired) return Refuse(*parked);
+          Resume(parked);
+        })) {
+      Refuse(*parked);
+    }
+    return std::nullopt;
+  }
   route.store->Write(std::move(req.ops), [id = req.id, reply = sink.ReplyLater(),
                                           slot = std::move(route.slot)](Result<Seq> seq) {
     if (!seq.ok()) {
@@ -141,6 +197,16 @@ std::optional<proto::Response> RequestHandler::Write(proto::Request&& req,
     reply(std::move(r));
   });
   return std::nullopt;
+}
+
+void RequestHandler::Refuse(Parked& parked) {
+  parked.reply(RouteError(parked.req.id, std::move(parked.refusal)));
+}
+
+void RequestHandler::Resume(const std::shared_ptr<Parked>& parked) const {
+  ParkedSink sink(std::move(parked->reply));
+  std::optional<proto::Response> now = RouteWrite(std::move(parked->req), sink, parked->deadline);
+  if (now) sink.Answer(std::move(*now));
 }
 
 std::optional<proto::Response> RequestHandler::Replication(proto::Request&& req,

@@ -28,17 +28,27 @@
 // ends before the scan's end, `more` is set so the caller continues there.
 // An end at or before the start is an empty result.
 //
+// Parking: a write refused for a reason that ends by itself within
+// milliseconds (a split, merge or transfer fencing the range, a range
+// split off or merged not built here yet; routing.h Route::wait) waits on
+// the node (write_parking.h) and is routed again whenever the routing
+// table or the range's fence changes, for at most WriteParking::kMaxWait;
+// then it gets the refusal it waited on. Its response is "later".
+//
 // Metrics: with a NodeMetrics, every request is counted by op and result
 // code, and its latency observed (writes: when the store's answer arrives).
 //
 // Thread-safety: Handle may run on many threads at once (it keeps no state
-// of its own; Node, RangeStore and NodeMetrics are thread-safe). The Node
-// and the metrics must outlive the handler and every write it started.
+// of its own; parked writes are the Node's; Node, RangeStore and
+// NodeMetrics are thread-safe). The Node and the metrics must outlive the
+// handler and every write it started.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 
+#include "common/clock.h"
 #include "common/protocol.h"
 #include "kvnode/server/metrics.h"
 #include "kvnode/server/node.h"
@@ -74,6 +84,15 @@ class RequestHandler {
   proto::Response Get(const proto::Request& req) const;
   proto::Response Scan(const proto::Request& req) const;
   std::optional<proto::Response> Write(proto::Request&& req, ResponseSink& sink) const;
+  // Write, routed; a refusal that ends soon (Route::wait) parks the write
+  // on the node until deadline (set: a parked write routed again).
+  struct Parked;
+  std::optional<proto::Response> RouteWrite(proto::Request&& req, ResponseSink& sink,
+                                            std::optional<MonoClock::time_point> deadline) const;
+  // Routes a parked write again.
+  void Resume(const std::shared_ptr<Parked>& parked) const;
+  // Answers the refusal a parked write waited on.
+  static void Refuse(Parked& parked);
   // fetch / snapshot / rangeStatus: answered by the node's Replicator.
   std::optional<proto::Response> Replication(proto::Request&& req, ResponseSink& sink) const;
   std::optional<proto::Response> Dispatch(proto::Request&& req, ResponseSink& sink) const;

@@ -100,7 +100,10 @@ std::optional<Route> RoutingTable::Fence(RangeId requested, Epoch epoch) const {
 }
 
 Route RoutingTable::NoRange(std::string_view key) const {
-  return Fail(Code::kRangeUnavailable, "no range of the cluster map holds key " + ShortKey(key));
+  // A map read across a split: the next read has the new range.
+  Route r = Fail(Code::kRangeUnavailable, "no range of the cluster map holds key " + ShortKey(key));
+  r.wait = true;
+  return r;
 }
 
 Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access) const {
@@ -125,8 +128,13 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
   std::shared_ptr<RangeStore> store = r.slot ? r.slot->store() : nullptr;
   if (store == nullptr) {
     std::string why = r.unavailable.ok() ? "its store is not open yet" : r.unavailable.ToString();
-    return Fail(Code::kRangeUnavailable,
-                range + " on node " + self_.str() + " cannot serve: " + why);
+    Route refused =
+        Fail(Code::kRangeUnavailable, range + " on node " + self_.str() + " cannot serve: " + why);
+    // Being built (or waiting for its parent's copy to be): soon open.
+    // An open failure is no reason to wait.
+    refused.wait =
+        r.unavailable.code() == Code::kOk || r.unavailable.code() == Code::kRangeUnavailable;
+    return refused;
   }
   if (Status st = r.slot->Admit(access); !st.ok()) {
     Route refused;
@@ -137,12 +145,23 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
       return refused;
     }
     refused.error = std::move(st);
+    refused.wait = access == Access::kWrite && RangeSlot::Fenced(r.slot->write_state());
     return refused;
   }
   Route ok;
   ok.store = std::move(store);
   ok.slot = r.slot;
   return ok;
+}
+
+Route RoutingTable::SplitAhead(Route route, const RangeRoute& r, std::string_view key) const {
+  // Equal generations (every request but the few around a split): one
+  // atomic load, no lock.
+  if (r.slot->generation() <= r.generation || route.store->Admits(key)) return route;
+  Route refused = Fail(Code::kNotOwner, "key " + ShortKey(key) + " left range " +
+                                            Num(r.id.value()) + " in a split; the map follows");
+  refused.wait = true;
+  return refused;
 }
 
 Route RoutingTable::ForKey(RangeId requested, Epoch epoch, std::string_view key,
@@ -161,6 +180,7 @@ Route RoutingTable::ForKey(RangeId requested, Epoch epoch, std::string_view key,
   const RangeRoute* r = Locate(key);
   if (r == nullptr) return NoRange(key);
   Route route = Owner(requested, *r, access == Access::kStaleRead ? Access::kRead : access);
+  if (route.ok() && access == Access::kWrite) route = SplitAhead(std::move(route), *r, key);
   if (route.ok()) r->slot->CountRequest(key);
   return route;
 }
@@ -180,6 +200,7 @@ Route RoutingTable::ForBatch(RangeId requested, Epoch epoch,
     }
   }
   Route route = Owner(requested, *r, Access::kWrite);
+  if (route.ok()) route = SplitAhead(std::move(route), *r, first);
   if (route.ok()) r->slot->CountRequest(first);
   return route;
 }

@@ -31,6 +31,16 @@
 // |   |                                                  | node handed the range over     |
 // |12 | K's range is this node's and open                | the store                      |
 //
+// Rule 12 has one more refusal: when this node's owner wrote a split the
+// table does not show yet (the slot's generation is past the route's), the
+// store admits only the left part, and a key of the right part is refused
+// NOT_OWNER until the table has the new range.
+//
+// Route::wait marks the refusals that end by themselves within
+// milliseconds (rules 4, 10 before an open failure, 11 while fenced, and
+// the one above); a write refused so waits on the node
+// (kvnode/server/write_parking.h) rather than going back to the client.
+//
 // A stale read (Access::kStaleRead) first tries a shortcut: when this node
 // holds K's range (owner or replica) and its slot admits stale reads, the
 // store answers, whatever the epochs; otherwise the rules above apply.
@@ -83,6 +93,12 @@ struct Route {
   std::shared_ptr<RangeSlot> slot;  // with store on the owner path: its admission state
   Status error;
   std::optional<proto::OwnerHint> hint;
+  // A write refused so may wait on the node for the refusal to end
+  // (write_parking.h): the range is fenced for a split, merge or transfer
+  // (rule 11), its store is not built yet (rule 10), no range holds the
+  // key in a map read across a split (rule 4), or the store already
+  // admits only the left part of a split the table does not show yet.
+  bool wait = false;
   bool ok() const { return store != nullptr; }
 };
 
@@ -123,6 +139,8 @@ class RoutingTable {
   Route NoRange(std::string_view key) const;
   // Rules 6-11 for the key's range r.
   Route Owner(RangeId requested, const RangeRoute& r, Access access) const;
+  // The refusal of rule 12 for a write of key admitted by Owner.
+  Route SplitAhead(Route route, const RangeRoute& r, std::string_view key) const;
 
   NodeId self_;
   bool joined_;

@@ -71,6 +71,8 @@ Status RangeStore::Impl::Outside(std::string_view key) const {
 // The bounds are checked before the read and, for an absent key, after it
 // too: RetainOnly narrows them before it drops the keys, so an absent key
 // still inside them afterwards was absent indeed.
+bool RangeStore::Admits(std::string_view key) const { return impl_->InBounds(key); }
+
 Result<std::optional<proto::Entry>> RangeStore::GetInBounds(std::string_view key) const {
   if (!impl_->InBounds(key)) return impl_->Outside(key);
   std::optional<proto::Entry> e = impl_->map.Get(key);

@@ -175,6 +175,8 @@ class RangeStore {
   // The keys Write admits (the bounds given at Open, narrowed by
   // RetainOnly).
   KeyRange bounds() const;
+  // Whether Write admits key (bounds().Contains(key), without the copy).
+  bool Admits(std::string_view key) const;
   // Distinct for every store this process opens, and growing: names this
   // copy of the range (a replica's acknowledgements speak for one copy).
   uint64_t instance() const;

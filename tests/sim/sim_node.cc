@@ -39,6 +39,13 @@ struct SimNode::Incarnation {
   // waits twice the session timeout for it before taking it for a duplicate).
   SessionId rival = 0;
   Nanos rival_since = 0;
+  // The last map applied from a read: a split's or merge's owner patches
+  // it with the znodes it wrote and applies it at once (cluster_member.cc).
+  std::optional<cluster::ClusterMap> last_map;
+  // A patched map was applied while a read was under way: that read may
+  // predate the patch's multi, and must not undo it (the member reads
+  // after the multi, on one thread).
+  bool patched_during_read = false;
 };
 
 SimNode::SimNode(Cluster& cluster, std::string id) : c_(cluster), id_(std::move(id)) {}
@@ -215,6 +222,7 @@ void SimNode::Reconcile() {
   Incarnation& inc = *inc_;
   if (!inc.registered) return;
   inc.reading = true;
+  inc.patched_during_read = false;
   // The children lists first (MapReader: Children of R/nodes, R/ranges)...
   auto names = std::make_shared<std::set<std::string>>();
   const cluster::Paths paths = c_.paths;
@@ -263,25 +271,33 @@ void SimNode::ReadListed(std::shared_ptr<std::set<std::string>> names) {
 void SimNode::EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out) {
   Incarnation& inc = *inc_;
   inc.reading = false;
-  if (r.status.ok() && out != nullptr) {
+  if (inc.patched_during_read) {
+    inc.read_again = true;
+  } else if (r.status.ok() && out != nullptr) {
     if (out->second != inc.zk->session()) {
       LOG_WARN(id_ << ": our node znode is gone; registering again");
       inc.registered = false;
       Register();
     } else {
-      kvnode::ApplyReport report = inc.node->Apply(out->first);
-      copies_rebuilt_ += static_cast<int>(report.rebuilt.size());
-      // A range split off waits for its parent's copy: look again soon.
-      if (report.retry_soon) inc.next_periodic = std::min(inc.next_periodic, c_.world.now());
-      inc.serving = true;
-      inc.suspended = false;
-      if (inc.self.opening) PublishOpened();
+      ApplyMap(out->first);
+      inc.last_map = std::move(out->first);
     }
   }
   if (inc.read_again) {
     inc.read_again = false;
     Reconcile();
   }
+}
+
+void SimNode::ApplyMap(const cluster::ClusterMap& map) {
+  Incarnation& inc = *inc_;
+  kvnode::ApplyReport report = inc.node->Apply(map);
+  copies_rebuilt_ += static_cast<int>(report.rebuilt.size());
+  // A range split off waits for its parent's copy: look again soon.
+  if (report.retry_soon) inc.next_periodic = std::min(inc.next_periodic, c_.world.now());
+  inc.serving = true;
+  inc.suspended = false;
+  if (inc.self.opening) PublishOpened();
 }
 
 void SimNode::MemberTick() {
@@ -367,6 +383,9 @@ static Result<RangeId> NewRangeIdOnServer(ZkSim& s, SessionId sid, const cluster
 }
 
 // Moves the id counter on to `next`, in the multi that creates a range.
+// The range znodes a split or merge wrote (nullopt: deleted).
+using Written = std::map<RangeId, std::optional<cluster::RangeInfo>>;
+
 static ZkOp CounterOp(const cluster::Paths& paths, const ZkReply& counter,
                       const std::string& next) {
   return counter.node ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
@@ -374,8 +393,8 @@ static ZkOp CounterOp(const cluster::Paths& paths, const ZkReply& counter,
 }
 
 // A split's reads and multi (cluster_member.cc ApplySplit), on the server.
-static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths, const NodeId& self,
-                      const kvnode::IsrChange& change) {
+static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths,
+                             const NodeId& self, const kvnode::IsrChange& change, Written* wrote) {
   const std::string path = paths.range(change.range);
   ZkReply got = s.Get(sid, path);
   if (!got.status.ok()) return got;
@@ -397,12 +416,17 @@ static ZkReply SplitOnServer(ZkSim& s, SessionId sid, const cluster::Paths& path
   ops[0] = {ZkOp::Kind::kSet, path, cluster::EncodeRange(split->parent), got.node->version};
   ops[1] = {ZkOp::Kind::kCreate, paths.range(*child_id), cluster::EncodeRange(split->child)};
   ops[2] = CounterOp(paths, counter, next);
-  return s.Multi(sid, ops);
+  ZkReply done = s.Multi(sid, ops);
+  if (done.status.ok()) {
+    (*wrote)[change.range] = split->parent;
+    (*wrote)[*child_id] = split->child;
+  }
+  return done;
 }
 
 // A merge's reads and multi (cluster_member.cc ApplyMerge), on the server.
 static ZkReply MergeOnServer(ZkSim& s, SessionId sid, const cluster::Paths& paths,
-                             const NodeId& self, const kvnode::IsrChange& change) {
+                             const NodeId& self, const kvnode::IsrChange& change, Written* wrote) {
   auto fail = [](Status st) {
     ZkReply r;
     r.status = std::move(st);
@@ -431,7 +455,13 @@ static ZkReply MergeOnServer(ZkSim& s, SessionId sid, const cluster::Paths& path
   ops[2] = {ZkOp::Kind::kCreate, paths.range(*merged_id), cluster::EncodeRange(*m)};
   ops[3] = counter.node ? ZkOp{ZkOp::Kind::kSet, paths.next_range_id(), next, counter.node->version}
                         : ZkOp{ZkOp::Kind::kCreate, paths.next_range_id(), next};
-  return s.Multi(sid, ops);
+  ZkReply done = s.Multi(sid, ops);
+  if (done.status.ok()) {
+    (*wrote)[change.range] = std::nullopt;
+    (*wrote)[change.merge_right] = std::nullopt;
+    (*wrote)[*merged_id] = *m;
+  }
+  return done;
 }
 
 void SimNode::NextIsrChange() {
@@ -454,12 +484,27 @@ void SimNode::NextIsrChange() {
     // checks make that equivalent to reading first (cluster_member.cc).
     const cluster::Paths paths = c_.paths;
     const NodeId self(id_);
+    auto wrote = std::make_shared<Written>();
     inc.zk->Call(
-        [paths, self, change = change](ZkSim& s, SessionId sid) {
-          return change.split ? SplitOnServer(s, sid, paths, self, change)
-                              : MergeOnServer(s, sid, paths, self, change);
+        [paths, self, change = change, wrote](ZkSim& s, SessionId sid) {
+          return change.split ? SplitOnServer(s, sid, paths, self, change, wrote.get())
+                              : MergeOnServer(s, sid, paths, self, change, wrote.get());
         },
-        [finish](ZkReply r) { finish(r.status, r.status.ok()); });
+        [this, alive, finish, wrote](ZkReply r) {
+          finish(r.status, r.status.ok());
+          // The owner opens what it made from the last map it read, patched
+          // with what it wrote, before the read that follows.
+          if (!alive.lock() || !r.status.ok() || !inc_->last_map) return;
+          for (auto& [id, info] : *wrote) {
+            if (info) {
+              inc_->last_map->ranges[id] = std::move(*info);
+            } else {
+              inc_->last_map->ranges.erase(id);
+            }
+          }
+          if (inc_->reading) inc_->patched_during_read = true;
+          ApplyMap(*inc_->last_map);
+        });
     return;
   }
   inc.zk->Call([path](ZkSim& s, SessionId sid) { return s.Get(sid, path); },

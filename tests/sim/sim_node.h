@@ -73,6 +73,7 @@ class SimNode {
   void Reconcile();
   void ReadListed(std::shared_ptr<std::set<std::string>> names);
   void EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out);
+  void ApplyMap(const cluster::ClusterMap& map);
   void MemberTick();
   void NextIsrChange();
   void SyncSuspect();

@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 
 #include "kvnode/server/node.h"
+#include "kvnode/server/request_handler.h"
 #include "tests/testutil/testutil.h"
 
 namespace rangekv::kvnode {
@@ -35,6 +37,7 @@ class RoutingTableTest : public ::testing::Test {
     store_ = std::move(*store);
     auto slot = std::make_shared<RangeSlot>(RangeId(1), store_);
     slot->OpenAll();
+    slot_ = slot;
     std::vector<RangeRoute> ranges = {
         // Out of order on purpose: Build sorts.
         {RangeId(3), Bounds(0x80, 0xc0), Epoch(3), kSelf, "", cluster::RangeState::kActive, 0,
@@ -55,6 +58,7 @@ class RoutingTableTest : public ::testing::Test {
 
   TempDir tmp_;
   std::shared_ptr<RangeStore> store_;
+  std::shared_ptr<RangeSlot> slot_;
   std::shared_ptr<const RoutingTable> table_;
   std::vector<RangeId> overlapping_;
 };
@@ -126,6 +130,47 @@ TEST_F(RoutingTableTest, BatchesStayInOneRange) {
   EXPECT_EQ(table_->ForBatch(RangeId(0), Epoch(0), {}).error.code(), Code::kBadRequest);
 }
 
+TEST_F(RoutingTableTest, RefusalsThatEndSoonMayWait) {
+  EXPECT_FALSE(table_->ForKey(RangeId(0), Epoch(0), Key(0x90)).wait);  // failed to open
+  EXPECT_FALSE(table_->ForKey(RangeId(0), Epoch(0), Key(0xd0)).wait);  // no owner
+  EXPECT_FALSE(table_->ForKey(RangeId(0), Epoch(0), Key(0x50)).wait);  // owned elsewhere
+  int unfenced = 0;
+  slot_->set_on_unfence([&unfenced] { ++unfenced; });
+  for (WriteState fence : {WriteState::kSplitting, WriteState::kMerging, WriteState::kHandingOff}) {
+    slot_->set_write_state(fence);
+    Route w = table_->ForKey(RangeId(0), Epoch(0), Key(0x10));
+    EXPECT_EQ(w.error.code(), Code::kRangeUnavailable);
+    EXPECT_TRUE(w.wait);
+    EXPECT_TRUE(table_->ForBatch(RangeId(0), Epoch(0), {proto::WriteOp::Put(Key(0x10), "v")}).wait);
+    Route r = table_->ForKey(RangeId(0), Epoch(0), Key(0x10), Access::kRead);
+    EXPECT_TRUE(r.ok());  // reads have their own admission (a handoff closes it too)
+    EXPECT_FALSE(r.wait);
+    slot_->set_write_state(WriteState::kOpen);
+  }
+  EXPECT_EQ(unfenced, 3);
+  slot_->set_write_state(WriteState::kNotEnoughReplicas);
+  EXPECT_FALSE(table_->ForKey(RangeId(0), Epoch(0), Key(0x10)).wait);
+  EXPECT_EQ(unfenced, 3);
+  slot_->set_write_state(WriteState::kHandingOff);
+  slot_->set_handed_to(std::make_shared<proto::OwnerHint>(
+      proto::OwnerHint{"n2", "peer:2", Epoch(6), RangeId(1), std::nullopt, 0}));
+  EXPECT_EQ(unfenced, 4);  // parked writes learn where it went
+  Route handed = table_->ForKey(RangeId(0), Epoch(0), Key(0x10));
+  EXPECT_EQ(handed.error.code(), Code::kNotOwner);
+  EXPECT_FALSE(handed.wait);
+}
+
+TEST_F(RoutingTableTest, AKeyOfASplitNotInTheTableYetWaits) {
+  // The owner wrote a split at 0x20 (generation 8) the table does not show.
+  slot_->RaiseGeneration(8);
+  ASSERT_TRUE(store_->NarrowWrites(Bounds(0, 0x20)).ok());
+  Route right = table_->ForKey(RangeId(0), Epoch(0), Key(0x30));
+  EXPECT_EQ(right.error.code(), Code::kNotOwner);
+  EXPECT_TRUE(right.wait);
+  EXPECT_TRUE(table_->ForBatch(RangeId(0), Epoch(0), {proto::WriteOp::Put(Key(0x30), "v")}).wait);
+  EXPECT_TRUE(table_->ForKey(RangeId(0), Epoch(0), Key(0x10)).ok());  // the left part goes on
+}
+
 TEST(RoutingTableHoles, NotJoinedAndHoles) {
   auto waiting = RoutingTable::Unavailable(kSelf, "not yet joined");
   Route r = waiting->ForKey(RangeId(0), Epoch(0), "k");
@@ -135,6 +180,8 @@ TEST(RoutingTableHoles, NotJoinedAndHoles) {
   auto holey = RoutingTable::Build(
       kSelf, {{RangeId(1), Bounds(0x10, 0x20), Epoch(1), kPeer, "", {}, 0, nullptr, Status()}});
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), "a").error.code(), Code::kRangeUnavailable);
+  EXPECT_TRUE(holey->ForKey(RangeId(0), Epoch(0), "a").wait);  // a map read across a split
+  EXPECT_FALSE(r.wait);
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), "").error.code(), Code::kRangeUnavailable);
   EXPECT_EQ(holey->ForKey(RangeId(0), Epoch(0), Key(0x10)).error.code(), Code::kNotOwner);
 }
@@ -219,6 +266,83 @@ TEST(ClusterNodeTest, FollowsTheMapItIsGiven) {
   EXPECT_EQ(resumed.served, 2u);
   EXPECT_TRUE(node.Close().ok());
   EXPECT_EQ(node.RouteKey(RangeId(0), Epoch(0), Key(0x10)).error.code(), Code::kRangeUnavailable);
+}
+
+// The handler's answers that come later, from any thread.
+class LaterAnswers : public ResponseSink {
+ public:
+  Reply ReplyLater() override {
+    return [this](proto::Response r) {
+      std::lock_guard lock(mu_);
+      got_.push_back(std::move(r));
+    };
+  }
+  std::optional<proto::Response> Next(std::chrono::milliseconds within) {
+    std::optional<proto::Response> r;
+    testing::WaitFor(
+        [&] {
+          std::lock_guard lock(mu_);
+          if (got_.empty()) return false;
+          r = std::move(got_.front());
+          got_.erase(got_.begin());
+          return true;
+        },
+        within);
+    return r;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<proto::Response> got_;
+};
+
+proto::Request PutRequest(uint64_t id, std::string key) {
+  proto::Request r;
+  r.id = id;
+  r.kind = proto::OpKind::kPut;
+  r.ops = {proto::WriteOp::Put(std::move(key), "v")};
+  return r;
+}
+
+TEST(ClusterNodeTest, AWriteWaitsOnTheNodeUntilItsRouteChanges) {
+  TempDir tmp;
+  NodeConfig config{tmp.Sub("data"), kSelf};
+  config.replication.lease = std::chrono::milliseconds(100);
+  auto opened = Node::OpenCluster(config);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Node& node = **opened;
+  RequestHandler handler(node);
+  LaterAnswers answers;
+  // A map read across a split: no range holds the right part's keys yet.
+  cluster::ClusterMap holey = Map(kSelf, kPeer);
+  holey.ranges.erase(RangeId(2));
+  node.Apply(holey);
+  EXPECT_FALSE(handler.Handle(PutRequest(1, Key(0x90)), answers).has_value());
+  EXPECT_EQ(node.parking()->parked(), 1u);
+  EXPECT_FALSE(answers.Next(std::chrono::milliseconds(50)).has_value());
+  // The next map has the range, at the peer: the write is told at once.
+  node.Apply(Map(kSelf, kPeer));
+  std::optional<proto::Response> moved = answers.Next(std::chrono::milliseconds(500));
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->id, 1u);
+  EXPECT_EQ(moved->error.code(), Code::kNotOwner) << moved->error.ToString();
+  ASSERT_TRUE(moved->hint.has_value());
+  EXPECT_EQ(moved->hint->address, "peer:7");
+  // Nothing changes: the write gets its refusal once it waited its time.
+  node.Apply(holey);
+  const auto start = MonoClock::now();
+  EXPECT_FALSE(handler.Handle(PutRequest(2, Key(0x90)), answers).has_value());
+  std::optional<proto::Response> late = answers.Next(std::chrono::seconds(10));
+  ASSERT_TRUE(late.has_value());
+  EXPECT_GE(MonoClock::now() - start, WriteParking::kMaxWait);
+  EXPECT_EQ(late->error.code(), Code::kRangeUnavailable);
+  EXPECT_NE(late->error.message().find("no range"), std::string::npos) << late->error.ToString();
+  // Close answers whatever still waits.
+  EXPECT_FALSE(handler.Handle(PutRequest(3, Key(0x90)), answers).has_value());
+  EXPECT_TRUE(node.Close().ok());
+  std::optional<proto::Response> closed = answers.Next(std::chrono::seconds(1));
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->id, 3u);
 }
 
 TEST(ClusterNodeTest, AStoreThatCannotOpenIsUnavailableAndRetried) {
