@@ -647,6 +647,7 @@ void ClusterMember::Worker::SyncLoad() {
     if (const Replicator* r = node_.replicator()) {
       metrics_->SetRangeChanges(r->splits_done(), r->transfers_done(), r->merges_done());
     }
+    if (const WriteParking* p = node_.parking()) metrics_->SetParkedWrites(p->parked_total());
   }
   // Rewritten only when a range came or went, or moved by a quarter (and
   // 50 requests/s): a busy cluster's loads jitter all the time.

@@ -1,6 +1,7 @@
 #include "kvnode/cluster/map_reader.h"
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -14,11 +15,54 @@ using GetResult = Result<std::optional<zk::ZnodeData>>;
 
 bool IsNoNode(const Status& st) { return zk::ZkErrorOf(st) == zk::ZkError::kNoNode; }
 
-// Children of path; a missing path has none.
-Result<std::vector<std::string>> ChildrenOrEmpty(zk::Session& session, const std::string& path) {
-  auto children = session.Children(path);
-  if (!children.ok() && IsNoNode(children.status())) return std::vector<std::string>();
-  return children;
+using Names = Result<std::vector<std::string>>;
+
+// Sync(root), then the children of both paths (a missing path has none),
+// sent back to back: one round trip, not three. A session's requests are
+// served in order, so the reads see everything the sync does.
+Status SyncAndList(zk::Session& session, const std::string& root, const std::string& a,
+                   const std::string& b, std::chrono::milliseconds timeout,
+                   std::vector<std::string>* a_names, std::vector<std::string>* b_names) {
+  struct Pending {
+    Mutex mu;
+    CondVar cv;
+    int left GUARDED_BY(mu) = 3;
+    Status synced GUARDED_BY(mu);
+    std::optional<Names> lists[2] GUARDED_BY(mu);
+  };
+  // Shared: completions may outlive a timed-out wait.
+  auto p = std::make_shared<Pending>();
+  session.AsyncSync(root, [p](Status st) {
+    MutexLock lock(p->mu);
+    p->synced = std::move(st);
+    if (--p->left == 0) p->cv.NotifyAll();
+  });
+  for (int i = 0; i < 2; ++i) {
+    session.AsyncChildren(i == 0 ? a : b, [p, i](Names r) {
+      MutexLock lock(p->mu);
+      p->lists[i].emplace(std::move(r));
+      if (--p->left == 0) p->cv.NotifyAll();
+    });
+  }
+  MutexLock lock(p->mu);
+  if (!p->cv.WaitFor(lock, timeout, [&] {
+        p->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
+        return p->left == 0;
+      })) {
+    return Status(Code::kTimeout, "listing the cluster map took longer than " +
+                                      std::to_string(timeout.count()) + " ms");
+  }
+  if (!p->synced.ok() && !IsNoNode(p->synced)) return p->synced;
+  std::vector<std::string>* outs[2] = {a_names, b_names};
+  for (int i = 0; i < 2; ++i) {
+    Names& r = *p->lists[i];
+    if (r.ok()) {
+      *outs[i] = std::move(*r);
+    } else if (!IsNoNode(r.status())) {
+      return r.status();
+    }
+  }
+  return Status::Ok();
 }
 
 // Gets every path with async calls and one wait: a map of 256 ranges costs
@@ -70,12 +114,10 @@ void MapReader::ReportGarbage(const std::string& path, const zk::ZnodeStat& stat
 }
 
 Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds timeout) {
-  Status synced = session.Sync(paths_.root());
-  if (!synced.ok() && !IsNoNode(synced)) return synced;
-  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> node_names,
-                           ChildrenOrEmpty(session, paths_.nodes()));
-  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> range_names,
-                           ChildrenOrEmpty(session, paths_.ranges()));
+  std::vector<std::string> node_names;
+  std::vector<std::string> range_names;
+  RANGEKV_RETURN_IF_ERROR(SyncAndList(session, paths_.root(), paths_.nodes(), paths_.ranges(),
+                                      timeout, &node_names, &range_names));
   std::vector<std::string> paths = {paths_.config()};
   for (const auto& n : node_names) paths.push_back(paths_.nodes() + "/" + n);
   std::vector<std::optional<RangeId>> range_ids;

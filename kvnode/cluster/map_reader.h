@@ -6,7 +6,11 @@
 //   Sync(R)                      the session's server catches up with the
 //                                leader (the watch may use another server)
 //   Children(R/nodes), Children(R/ranges)
+//                                sent with the Sync, without waiting for it:
+//                                a session's requests are served in order
 //   Get(R/config), Get of every child, in parallel (async calls, one wait)
+//
+// Two round trips in all.
 //
 // A missing R, R/nodes or R/ranges reads as empty (the coordinator has not
 // bootstrapped the cluster yet). A znode whose data does not decode — or a

@@ -116,6 +116,11 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                 .AddCounterFamily("rangekv_kvnode_merges_total",
                                   "Merges of two ranges this node completed as their owner.")
                 .WithLabels();
+  parked_ = registry
+                .AddCounterFamily("rangekv_kvnode_parked_writes_total",
+                                  "Writes that waited on this node through a split, merge or "
+                                  "transfer of their range.")
+                .WithLabels();
   SetSessionState(std::nullopt);
 }
 
@@ -154,6 +159,12 @@ void NodeMetrics::SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t 
   if (transfers > transfers_seen_) transfers_.Inc(static_cast<double>(transfers - transfers_seen_));
   splits_seen_ = std::max(splits_seen_, splits);
   transfers_seen_ = std::max(transfers_seen_, transfers);
+}
+
+void NodeMetrics::SetParkedWrites(uint64_t total) {
+  MutexLock lock(ranges_mu_);
+  if (total > parked_seen_) parked_.Inc(static_cast<double>(total - parked_seen_));
+  parked_seen_ = std::max(parked_seen_, total);
 }
 
 void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency) {

@@ -24,6 +24,10 @@
 // | splits_total             | counter   |            | splits this node completed as owner     |
 // | transfers_total          | counter   |            | ranges this node handed over as owner   |
 // | merges_total             | counter   |            | merges this node completed as owner     |
+// | parked_writes_total      | counter   |            | writes that waited on the node through  |
+// |                          |           |            | a split, merge or transfer              |
+// |                          |           |            | (write_parking.h; counted again when    |
+// |                          |           |            | one waits a second time)                |
 //
 // The range_* series exist while this node owns the range (looked at once
 // a second); a range that moved or merged away drops its series.
@@ -77,6 +81,7 @@ class NodeMetrics {
   void SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) EXCLUDES(ranges_mu_);
   // Totals so far (the counters move by the difference).
   void SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t merges) EXCLUDES(ranges_mu_);
+  void SetParkedWrites(uint64_t total) EXCLUDES(ranges_mu_);
 
  private:
   static constexpr size_t kOps = 13;  // proto::OpKind values
@@ -96,12 +101,13 @@ class NodeMetrics {
     metrics::Gauge keys, bytes, qps;
   };
   metrics::GaugeFamily range_keys_, range_bytes_, range_qps_;
-  metrics::Counter splits_, transfers_, merges_;
+  metrics::Counter splits_, transfers_, merges_, parked_;
   Mutex ranges_mu_;
   std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
   uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t transfers_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t merges_seen_ GUARDED_BY(ranges_mu_) = 0;
+  uint64_t parked_seen_ GUARDED_BY(ranges_mu_) = 0;
 };
 
 }  // namespace rangekv::kvnode

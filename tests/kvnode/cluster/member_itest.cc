@@ -412,6 +412,7 @@ TEST_F(MemberTest, MetricsEndpointCountsRequests) {
   EXPECT_FALSE(MetricValue(body, "rangekv_kvnode_range_keys{range=\"2\"}").has_value()) << body;
   EXPECT_EQ(MetricValue(body, "rangekv_kvnode_splits_total"), 0.0) << body;
   EXPECT_EQ(MetricValue(body, "rangekv_kvnode_transfers_total"), 0.0) << body;
+  EXPECT_EQ(MetricValue(body, "rangekv_kvnode_parked_writes_total"), 0.0) << body;
   auto missing = HttpGet(o.admin_port, "/nothing-here");
   ASSERT_TRUE(missing.has_value());
   EXPECT_EQ(missing->status, 404);
