@@ -46,9 +46,12 @@ class WriteParking {
   // expired: the deadline passed or the node closes.
   using Resume = std::function<void(bool expired)>;
 
-  // Longer than a fence lasts (a third of a lease), well inside a client's
-  // request timeout (5 s by default).
-  static constexpr std::chrono::milliseconds kMaxWait{1000};
+  // As long as a split's or merge's fence may last (a third of the default
+  // 1.5 s lease), well inside a client's request timeout (5 s by default).
+  // The node does not know the client's timeout: a client whose timeout is
+  // shorter may see TIMEOUT (outcome unknown) where it would have seen the
+  // refusal, so the wait stays short.
+  static constexpr std::chrono::milliseconds kMaxWait{500};
   static constexpr size_t kMaxWrites = 65536;
   static constexpr size_t kMaxBytes = size_t{64} << 20;
 
