@@ -157,12 +157,11 @@ Route Node::RouteBatch(RangeId requested, Epoch epoch,
   return routing()->ForBatch(requested, epoch, ops);
 }
 
-Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r,
-                                                    std::optional<StoreSeed> seed) {
+Result<std::shared_ptr<RangeStore>> Node::OpenStore(const cluster::RangeInfo& r, StoreSeed* seed) {
   StoreOptions opts = StoreOptionsFor(r.id);
   auto start = MonoClock::now();
-  auto store = seed ? RangeStore::Open(r.id, r.bounds, opts, std::move(*seed))
-                    : RangeStore::Open(r.id, r.bounds, opts);
+  auto store =
+      seed ? RangeStore::Open(r.id, r.bounds, opts, seed) : RangeStore::Open(r.id, r.bounds, opts);
   if (!store.ok()) return store.status().WithContext(RangeName(r.id) + " in " + opts.dir);
   if ((*store)->cut_tail_at_open()) tail_cut_.store(true);
   // The store logs what it recovered; the time it took matters when it is long.
@@ -182,14 +181,19 @@ Result<std::shared_ptr<RangeStore>> Node::OpenRangeStore(const cluster::RangeInf
                            RangeStore::PendingSeed(env_.fs(), dir_->RangeDir(r.id)));
   if (!recipe) return OpenStore(r);
   auto start = MonoClock::now();
-  Result<StoreSeed> seed = MakeSeed(*recipe, map, report);
-  if (!seed.ok()) return seed.status().WithContext(RangeName(r.id) + "'s seed");
+  auto stashed = unopened_seeds_.find(r.id);
+  if (stashed == unopened_seeds_.end() || stashed->second.at() != recipe->at) {
+    Result<StoreSeed> seed = MakeSeed(*recipe, map, report);
+    if (!seed.ok()) return seed.status().WithContext(RangeName(r.id) + "'s seed");
+    stashed = unopened_seeds_.insert_or_assign(r.id, std::move(*seed)).first;
+  }
   const int64_t copied_ms = MsSince(start);
-  const size_t keys = seed->keys();
-  auto store = OpenStore(r, std::move(*seed));
+  const size_t keys = stashed->second.keys();
+  auto store = OpenStore(r, &stashed->second);
+  if (store.ok() || !stashed->second.usable()) unopened_seeds_.erase(stashed);
   if (store.ok()) {
     LOG_INFO(RangeName(r.id) << " " << r.bounds.ToString() << ": opened from " << keys
-                             << " keys copied from the local copies at seq " << recipe->at.value()
+                             << " keys taken from the local copies at seq " << recipe->at.value()
                              << " in " << copied_ms << " ms (+" << MsSince(start) - copied_ms
                              << " ms to open); its first snapshot is being written");
     if (config_.replication.step_hook) config_.replication.step_hook("seed.opened", r.id);
@@ -200,11 +204,21 @@ Result<std::shared_ptr<RangeStore>> Node::OpenRangeStore(const cluster::RangeInf
 Result<StoreSeed> Node::MakeSeed(const SeedRecipe& recipe, const cluster::ClusterMap& map,
                                  ApplyReport& report) {
   std::vector<std::shared_ptr<RangeStore>> held;
-  std::vector<const RangeStore*> stores;
+  std::vector<RangeStore*> stores;
+  // A merge has two sources, a split one (store_seed.h).
+  if (recipe.sources.size() > 2) return Status(Code::kInternal, "a seed of more than two sources");
+  bool gone[2] = {false, false};
   for (const SeedSource& src : recipe.sources) {
     std::shared_ptr<RangeStore> store = ParentStore(map, src.range, src.span, report);
     if (!store) {
       return Status(Code::kCorruption, "no copy of its source " + RangeName(src.range) + " here");
+    }
+    if (!store->Holds(src.span) && store->gave_away()) {
+      // Taken by a build of this range that did not open: its files hold
+      // the keys, this process's map no longer does. Copied from the
+      // replicas, like a damaged copy.
+      return Status(Code::kCorruption,
+                    RangeName(src.range) + " gave its keys to an earlier build of this range");
     }
     if (store->committed() < src.at) {
       // The split or merge record in the map proves every ISR member held
@@ -217,10 +231,22 @@ Result<StoreSeed> Node::MakeSeed(const SeedRecipe& recipe, const cluster::Cluste
                                                  std::to_string(store->committed().value()) +
                                                  " of " + std::to_string(src.at.value()));
     }
+    gone[stores.size()] = SourceGone(map, src.range);
     stores.push_back(store.get());
     held.push_back(std::move(store));
   }
-  return RangeStore::CopySeed(recipe, stores);
+  return RangeStore::TakeSeed(recipe, stores, std::span<const bool>(gone, stores.size()));
+}
+
+// A merged range's source that nothing else here will build from: the
+// merged range may take all of its keys (RangeStore::TakeSeed). A split's
+// parent is still in the map: it gives only the span split off.
+bool Node::SourceGone(const cluster::ClusterMap& map, RangeId source) const {
+  if (map.ranges.count(source)) return false;
+  for (const auto& [id, r] : map.ranges) {
+    if (r.split_parent == source && ShouldDerive(r)) return false;
+  }
+  return true;
 }
 
 std::set<RangeId> Node::SeedSources() const {
@@ -358,6 +384,10 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
     it = slots_.erase(it);
   }
   DropMergedParents(map, seed_sources);
+  for (auto it = unopened_seeds_.begin(); it != unopened_seeds_.end();) {
+    it = kept.count(it->first) || waiting.count(it->first) ? std::next(it)
+                                                           : unopened_seeds_.erase(it);
+  }
   // Applied again soon while a range's base is only in memory: its
   // sources narrow (or go) once it is durable.
   for (const auto& [rid, slot] : slots_) {
@@ -465,6 +495,7 @@ Status Node::Close() {
     if (!st.ok() && first.ok()) first = st.WithContext(RangeName(rid));
   }
   merge_parents_.clear();
+  unopened_seeds_.clear();
   if (first.ok()) {
     // Everything is closed and fsynced: the next start may trust it.
     if (Status st = dir_->MarkClean(); !st.ok()) LOG_WARN("marking a clean stop: " << st.ToString());

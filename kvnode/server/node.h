@@ -206,7 +206,7 @@ class Node {
   // Opens the store of range r (blocking: log replay); seed: for a
   // directory that needs one (RangeStore::PendingSeed).
   Result<std::shared_ptr<RangeStore>> OpenStore(const cluster::RangeInfo& r,
-                                                std::optional<StoreSeed> seed = std::nullopt);
+                                                StoreSeed* seed = nullptr);
   // OpenStore, with the seed its directory needs copied from the stores
   // of its sources here (opened when they are not yet).
   Result<std::shared_ptr<RangeStore>> OpenRangeStore(const cluster::RangeInfo& r,
@@ -245,6 +245,7 @@ class Node {
   // split off it, this node is in r's ISR as this copy, and has no
   // directory for r yet.
   bool ShouldDerive(const cluster::RangeInfo& r) const REQUIRES(control_mu_);
+  bool SourceGone(const cluster::ClusterMap& map, RangeId source) const REQUIRES(control_mu_);
   // A merge (node_merge.cc): builds merged range r from this node's copies
   // of the two ranges merged. OK once built; RANGE_UNAVAILABLE while a
   // copy has not applied its merge point (r then waits, and the parents'
@@ -265,6 +266,10 @@ class Node {
   void DropMergedParents(const cluster::ClusterMap& map, const std::set<RangeId>& seed_sources)
       REQUIRES(control_mu_);
   std::map<RangeId, std::shared_ptr<RangeStore>> merge_parents_ GUARDED_BY(control_mu_);
+  // Seeds taken from their sources (RangeStore::TakeSeed) whose Open
+  // failed and handed them back: the next try opens from them, as the
+  // sources no longer hold the keys in memory. Dropped with the range.
+  std::map<RangeId, StoreSeed> unopened_seeds_ GUARDED_BY(control_mu_);
   // The store of `parent` to copy `span` from: its slot's; opened (and
   // held) when the map gives it to this node; a merged-away range's
   // (MergeParentStore); nullptr when this node has none.

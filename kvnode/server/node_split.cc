@@ -46,9 +46,15 @@ KeyRange SpanAtSplit(const cluster::ClusterMap& map, const cluster::RangeInfo& r
   return KeyRange(r.bounds.start(), end);
 }
 
+// The owner builds it whatever incarnation its ISR place names: it fenced
+// and drained the parent itself, so its copy holds the split point (and a
+// copy that does not is caught below and copied). Else a transfer to a
+// node whose ISR place predates a wipe (caught up, but recorded under its
+// old incarnation until the coordinator sees it) left the owner opening
+// the new range empty and leading it (seed 211323).
 bool Node::ShouldDerive(const cluster::RangeInfo& r) const {
-  return (r.split_parent.value() != 0 || r.merged()) && !slots_.count(r.id) && InIsrAsThisCopy(r) &&
-         RangeDirEmpty(env_.fs(), dir_->RangeDir(r.id));
+  return (r.split_parent.value() != 0 || r.merged()) && !slots_.count(r.id) &&
+         (InIsrAsThisCopy(r) || r.owner == id()) && RangeDirEmpty(env_.fs(), dir_->RangeDir(r.id));
 }
 
 std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, ApplyReport& report,

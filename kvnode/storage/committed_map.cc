@@ -32,6 +32,60 @@ Result<PendingWrite> StagedRecord(const wal::RecordView& rec) {
 
 // ---- reads ----
 
+// ---- KeyMap: moving nodes between maps ----
+
+void KeyMap::MoveNodes(Ordered::iterator first, Ordered::iterator last, KeyMap& to) {
+  // Every moved key sorts before to's first or after its last: one hint
+  // serves them all (each insert lands right before it, in O(1)).
+  const Ordered::iterator hint =
+      to.tree_.empty() || first == last || to.tree_.begin()->first < first->first
+          ? to.tree_.end()
+          : to.tree_.begin();
+  while (first != last) {
+    Ordered::iterator next = std::next(first);
+    const uint64_t bytes = first->first.size() + first->second.value.size();
+    index_.erase(std::string_view(first->first));
+    bytes_ -= bytes;
+    Ordered::iterator at = to.tree_.insert(hint, tree_.extract(first));
+    to.index_.emplace(std::string_view(at->first), at);  // the key's bytes did not move
+    to.bytes_ += bytes;
+    first = next;
+  }
+}
+
+KeyMap KeyMap::TakeFrom(std::string_view from) {
+  const Ordered::iterator cut = tree_.lower_bound(from);
+  // Walk both sides in step until one ends: the cost is the smaller one.
+  bool head_smaller = false;
+  for (auto head = cut, tail = cut;; ++tail) {
+    if (tail == tree_.end()) break;
+    if (head == tree_.begin()) {
+      head_smaller = true;
+      break;
+    }
+    --head;
+  }
+  KeyMap out;
+  if (!head_smaller) {
+    MoveNodes(cut, tree_.end(), out);
+    return out;
+  }
+  out = std::move(*this);
+  *this = KeyMap();
+  out.MoveNodes(out.tree_.begin(), out.tree_.lower_bound(from), *this);
+  return out;
+}
+
+void KeyMap::Append(KeyMap other) {
+  if (other.size() <= size()) {
+    other.MoveNodes(other.tree_.begin(), other.tree_.end(), *this);
+    return;
+  }
+  KeyMap mine = std::move(*this);
+  *this = std::move(other);
+  mine.MoveNodes(mine.tree_.begin(), mine.tree_.end(), *this);
+}
+
 std::optional<proto::Entry> CommittedMap::Get(std::string_view key) const {
   ReaderMutexLock lock(map_mu_);
   const StoredValue* v = map_.Find(key);
@@ -284,6 +338,13 @@ void CommittedMap::Load(KeyMap map) {
   if (keep_) DropOutsideLocked();
 }
 
+KeyMap CommittedMap::Release() {
+  WriterMutexLock lock(map_mu_);
+  KeyMap out = std::move(map_);
+  map_ = KeyMap();
+  return out;
+}
+
 Status CommittedMap::ReplayRecovered(const wal::RecordView& rec) {
   RANGEKV_ASSIGN_OR_RETURN(wal::DecodedBatch batch, wal::DecodeBatchPayload(rec.payload));
   WriterMutexLock lock(map_mu_);
@@ -349,13 +410,80 @@ bool CommittedMap::CopySpanChunk(KeyMap* out, const KeyRange& span, size_t max_e
   return done;
 }
 
+namespace {
+
+bool Inside(const KeyRange& inner, const KeyRange& outer) {
+  return inner.end() ? outer.ContainsSpan(inner.start(), std::string_view(*inner.end()))
+                     : outer.ContainsSpan(inner.start(), std::nullopt);
+}
+
+}  // namespace
+
+bool CommittedMap::GiveSpan(const KeyRange& span, bool all, Seq at, KeyMap* out,
+                            uint64_t* max_version) {
+  WriterMutexLock lock(map_mu_);
+  if (hollow_) return false;
+  const KeyMap::Ordered& tree = map_.ordered();
+  const KeyRange extent = keep_.value_or(KeyRange());
+  auto first = tree.begin();
+  if (all) {
+    if (!tree.empty() &&
+        (!span.Contains(tree.begin()->first) || !span.Contains(tree.rbegin()->first))) {
+      return false;
+    }
+  } else {
+    if (span.end() != extent.end() || span.start() <= extent.start()) return false;
+    first = tree.lower_bound(span.start());
+  }
+  // The fence check of CopySpanChunk: a read-only walk of the span, needed
+  // only when records after `at` were applied (a split's parent writes on
+  // to the left part); no key has a version above the applied seq.
+  if (applied_seq_ > at) {
+    for (auto it = first; it != tree.end(); ++it) {
+      *max_version = std::max(*max_version, it->second.version);
+    }
+    if (*max_version > at.value()) return false;  // the caller's check reports it
+  }
+  if (all) {
+    out->Append(std::move(map_));
+    map_ = KeyMap();
+    hollow_ = true;
+  } else {
+    out->Append(map_.TakeFrom(span.start()));
+    keep_ = KeyRange(extent.start(), span.start());
+  }
+  gave_ = true;
+  return true;
+}
+
+bool CommittedMap::gave_pending() const {
+  ReaderMutexLock lock(map_mu_);
+  return gave_;
+}
+
+bool CommittedMap::Holds(const KeyRange& span) const {
+  ReaderMutexLock lock(map_mu_);
+  return !hollow_ && (!keep_ || Inside(span, *keep_));
+}
+
 void CommittedMap::Retain(const KeyRange& keep) {
   WriterMutexLock lock(map_mu_);
-  keep_ = keep;
+  // The files now say `keep`: what GiveSpan took is theirs no longer when
+  // the map holds no more than that.
+  if (!keep_ || Inside(keep, *keep_)) {
+    keep_ = keep;
+    gave_ = hollow_;
+  }
   DropOutsideLocked();
 }
 
 void CommittedMap::DropOutsideLocked() {
+  const KeyMap::Ordered& tree = map_.ordered();
+  // keep_ is one span: with the first and last keys inside it, all are.
+  if (tree.empty() ||
+      (keep_->Contains(tree.begin()->first) && keep_->Contains(tree.rbegin()->first))) {
+    return;
+  }
   std::vector<std::string> drop;
   for (const auto& [key, v] : map_.ordered()) {
     if (!keep_->Contains(key)) drop.push_back(key);

@@ -117,7 +117,19 @@ class KeyMap {
   uint64_t bytes() const { return bytes_; }
   const Ordered& ordered() const { return tree_; }
 
+  // The entries at or after `from`, moved out (their nodes, not copies);
+  // this map keeps the ones before. Costs the smaller side only: a range
+  // split off a large one is handed its keys without a copy.
+  KeyMap TakeFrom(std::string_view from);
+  // Adds every entry of `other`, whose keys all sort after this map's
+  // (nodes moved; the smaller side is the one walked).
+  void Append(KeyMap other);
+
  private:
+  // Moves the nodes [first, last) of this map into `to` (keys ascending,
+  // all before or all after `to`'s).
+  void MoveNodes(Ordered::iterator first, Ordered::iterator last, KeyMap& to);
+
   Ordered tree_;
   std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
   uint64_t bytes_ = 0;
@@ -197,6 +209,8 @@ class CommittedMap {
   // ---- Open (no worker runs yet) ----
 
   void Load(KeyMap map) EXCLUDES(map_mu_);
+  // What Load took, moved back out (an Open that failed hands its seed back).
+  KeyMap Release() EXCLUDES(map_mu_);
   // A record through the commit point: applied now.
   Status ReplayRecovered(const wal::RecordView& rec) EXCLUDES(map_mu_);
   // A record past the commit point: staged, as if the log had just written it.
@@ -220,6 +234,27 @@ class CommittedMap {
   // from this one (store_seed.h).
   bool CopySpanChunk(KeyMap* out, const KeyRange& span, size_t max_entries, bool started,
                      std::string* last_key, uint64_t* max_version) const EXCLUDES(map_mu_);
+
+  // ---- a range built from this one takes its keys (store_seed.h) ----
+
+  // Moves the entries of span into *out (nodes, not copies; after what it
+  // holds), as a narrowing would drop them, while nothing on disk changes:
+  // the files still hold them, which is what the range built from them
+  // needs until its own first snapshot is durable. From then on the map
+  // holds only the rest and writes no snapshot (one would pass for the
+  // files' whole truth) until Retain narrows it durably. `all`: every key
+  // the map holds lies in span (a merged range's source, gone from the
+  // map), and nothing is held afterwards. Else span must be the tail of
+  // what the map holds (a split's right part). False, nothing changed,
+  // otherwise, or when a key of span has a version above `at` (the fence
+  // failed; *max_version says so, as for CopySpanChunk): the caller copies
+  // or reports it.
+  bool GiveSpan(const KeyRange& span, bool all, Seq at, KeyMap* out, uint64_t* max_version)
+      EXCLUDES(map_mu_);
+  // Keys left the map by GiveSpan that its directory's files still hold.
+  bool gave_pending() const EXCLUDES(map_mu_);
+  // Whether the map holds every key of span.
+  bool Holds(const KeyRange& span) const EXCLUDES(map_mu_);
 
   // ---- a split's narrowing (range_store_split.cc) ----
 
@@ -262,12 +297,14 @@ class CommittedMap {
 
   void DropOutsideLocked() REQUIRES(map_mu_);
   bool Kept(std::string_view key) const REQUIRES_SHARED(map_mu_) {
-    return !keep_ || keep_->Contains(key);
+    return !hollow_ && (!keep_ || keep_->Contains(key));
   }
 
   mutable SharedMutex map_mu_;
   KeyMap map_ GUARDED_BY(map_mu_);
   std::optional<KeyRange> keep_ GUARDED_BY(map_mu_);
+  bool gave_ GUARDED_BY(map_mu_) = false;    // GiveSpan, until Retain
+  bool hollow_ GUARDED_BY(map_mu_) = false;  // GiveSpan(all): holds nothing, ever
   Seq applied_seq_ GUARDED_BY(map_mu_) = Seq(0);
 };
 

@@ -186,7 +186,11 @@ exec::NextStep RangeSnapshots::Step() {
   if (snapshot) {
     Status st = TakeSnapshot();
     MutexLock lock(bg_mu_);
-    if (!st.ok() && !bg_stop_) {
+    if (!st.ok() && map_.gave_pending()) {
+      // Waits, quietly, for the narrowing (a range built from this one is
+      // not durable yet).
+      retry_after_ = MonoClock::now() + kRetryAfterFailure;
+    } else if (!st.ok() && !bg_stop_) {
       LOG_WARN("range " << id_ << ": background snapshot failed: " << st.ToString());
       // Retry later rather than on the very next group.
       retry_after_ = MonoClock::now() + kRetryAfterFailure;
@@ -216,6 +220,7 @@ Status RangeSnapshots::TakeSnapshot() {
 }
 
 Status RangeSnapshots::TakeSnapshotLocked() {
+  if (map_.gave_pending()) return GaveAway();
   const Seq from = map_.applied();
   const uint64_t bytes_at_start = bytes_since_snapshot_.load();
   if (from.value() == 0) return Status::Ok();  // nothing was ever written
@@ -240,6 +245,12 @@ Status RangeSnapshots::TakeSnapshotLocked() {
   return Status::Ok();
 }
 
+Status RangeSnapshots::GaveAway() const {
+  return Status(Code::kRangeUnavailable,
+                "range " + std::to_string(id_.value()) +
+                    " gave keys to a range built from it: no snapshot until it narrows durably");
+}
+
 Status RangeSnapshots::WriteSnapshotFile(Seq replay_from, Seq* end) {
   RANGEKV_ASSIGN_OR_RETURN(auto writer,
                            snapshot::SnapshotWriter::Create(fs_, opts_.dir, id_, replay_from));
@@ -251,6 +262,9 @@ Status RangeSnapshots::WriteSnapshotFile(Seq replay_from, Seq* end) {
     started = true;
     RANGEKV_RETURN_IF_ERROR(writer->Flush());
   }
+  // Keys given away while it was read: the file may lack some that the
+  // directory must still hold.
+  if (map_.gave_pending()) return GaveAway();
   RANGEKV_RETURN_IF_ERROR(writer->Finish(*end));
   // The snapshot must never be durable ahead of the log it needs: a log cut
   // back below `end` after a power loss would leave the map unrecoverable.

@@ -103,6 +103,8 @@ class RangeSnapshots {
   void RequestSnapshot() EXCLUDES(bg_mu_);
   Status TakeSnapshotLocked() REQUIRES(snap_mu_);
   Status WriteSnapshotFile(Seq replay_from, Seq* end);
+  // The refusal while CommittedMap::gave_pending().
+  Status GaveAway() const;
   void PruneSnapshots() REQUIRES(snap_mu_);
 
   const RangeId id_;

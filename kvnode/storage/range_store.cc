@@ -84,14 +84,16 @@ Result<std::vector<proto::Entry>> RangeStore::ScanInBounds(std::string_view star
                                                            const std::optional<std::string>& end,
                                                            uint32_t limit, bool* more) const {
   const KeyRange b = impl_->bounds();
-  if (!b.Contains(start)) return impl_->Outside(start);
+  if (!impl_->InBounds(start) || !b.Contains(start)) return impl_->Outside(start);
   // Stop at the range's end; `more` then tells the caller to go on there.
   const bool clamped = b.end() && (!end || *b.end() < *end);
   const std::optional<std::string>& stop = clamped ? b.end() : end;
   *more = false;
   if (stop && *stop <= start) return std::vector<proto::Entry>();
   std::vector<proto::Entry> out = impl_->map.Scan(start, stop, limit, more);
-  if (impl_->bounds() != b) return impl_->Outside(start);  // narrowed meanwhile
+  if (impl_->bounds() != b || !impl_->InBounds(start)) {
+    return impl_->Outside(start);  // narrowed meanwhile
+  }
   if (clamped) *more = true;
   return out;
 }
@@ -142,7 +144,7 @@ Status RangeStore::Impl::CheckOps(const std::vector<proto::WriteOp>& ops) const 
   {
     MutexLock lock(bounds_mu_);  // one lock for the whole batch, no copy
     for (const proto::WriteOp& op : ops) {
-      if (!bounds_.Contains(op.key)) {
+      if (admits_none_ || !bounds_.Contains(op.key)) {
         outside = &op.key;
         break;
       }

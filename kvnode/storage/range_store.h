@@ -166,6 +166,10 @@ class RangeStore {
   // at once (base_pending() until it is durable).
   static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts,
                                                   StoreSeed seed);
+  // The same; on failure *seed keeps its keys (usable()) unless the log
+  // had applied records onto them, so a later try needs no new seed.
+  static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts,
+                                                  StoreSeed* seed);
 
   ~RangeStore();  // Close() if not yet closed
   RangeStore(const RangeStore&) = delete;
@@ -386,6 +390,16 @@ class RangeStore {
   // would not be the source's state at that seq).
   static Result<StoreSeed> CopySeed(const SeedRecipe& recipe,
                                     std::span<const RangeStore* const> stores);
+  // As CopySeed, but a span leaves its source rather than being copied
+  // (its map nodes move: the cost is the smaller side, not the span's
+  // keys) wherever that is safe; the source then refuses the span's keys
+  // (NOT_OWNER) and writes no snapshot until RetainOnly narrows its files
+  // too (CommittedMap::GiveSpan). gone[i]: stores[i] is a merged range's
+  // source, gone from the map, which gives every key and admits none
+  // afterwards; else only a span at the end of what the source holds
+  // moves (a split's right part), any other is copied.
+  static Result<StoreSeed> TakeSeed(const SeedRecipe& recipe, std::span<RangeStore* const> stores,
+                                    std::span<const bool> gone);
   // Makes opts.dir the directory of range id built from `recipe`: the
   // marker first (durably), then, built aside and renamed into place, the
   // epoch history based at (recipe.at, recipe.epoch) and `span` retained.
@@ -398,6 +412,9 @@ class RangeStore {
   // This store was opened from a seed and its first snapshot is not
   // durable yet: its sources must keep their keys.
   bool base_pending() const;
+  // TakeSeed moved keys out of this store's map that its files still
+  // hold (until RetainOnly): a seed needing them again cannot be made here.
+  bool gave_away() const;
 
  private:
   struct Impl;
@@ -405,6 +422,12 @@ class RangeStore {
   // Adds the committed entries of span as of `at` to *seed (the checks
   // of CopySeed).
   Status CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const;
+  // The same, moving the span's entries where it can (TakeSeed).
+  Status TakeSpanTo(StoreSeed& seed, const KeyRange& span, Seq at, bool gone);
+  // RANGE_UNAVAILABLE unless the map holds span and has applied `at`.
+  Status CheckSource(const KeyRange& span, Seq at) const;
+  // INTERNAL when a key of span has a version above `at`.
+  Status CheckFence(const KeyRange& span, Seq at, uint64_t max_version) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -139,8 +139,15 @@ struct RangeStore::Impl {
   // asks this for every request).
   bool InBounds(std::string_view key) const EXCLUDES(bounds_mu_) {
     MutexLock lock(bounds_mu_);
-    return bounds_.Contains(key);
+    return !admits_none_ && bounds_.Contains(key);
   }
+  // A merged range's source that gave every key away (TakeSeed): every
+  // key is outside from then on.
+  void AdmitNone() EXCLUDES(bounds_mu_) {
+    MutexLock lock(bounds_mu_);
+    admits_none_ = true;
+  }
+  bool admits_none_ GUARDED_BY(bounds_mu_) = false;
   // NOT_OWNER for a key outside the bounds: after a split it belongs to
   // another range, which the client finds in the map.
   Status Outside(std::string_view key) const;
@@ -176,7 +183,11 @@ struct RangeStore::Impl {
 
   // range_store_recovery.cc. seed: the map of a store PrepareSeeded made
   // (store_seed.h), or nullptr.
-  Status Recover(std::unique_ptr<StoreSeed::Data> seed = nullptr);
+  // seed: its map is loaded (moved); on failure it is moved back unless
+  // records were applied onto it (then seed_consumed).
+  Status Recover(StoreSeed::Data* seed = nullptr);
+  Status RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded);
+  bool seed_consumed = false;
 
   // range_store_split.cc
   Status LoadRetained();

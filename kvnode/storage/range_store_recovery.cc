@@ -64,7 +64,14 @@ bool SeedMarkerStale(const std::vector<std::string>& names) {
          });
 }
 
-Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
+Status RangeStore::Impl::Recover(StoreSeed::Data* seed) {
+  bool loaded = false;
+  Status st = RecoverFrom(seed, &loaded);
+  if (!st.ok() && seed && loaded && !seed_consumed) seed->map = map.Release();
+  return st;
+}
+
+Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
   if (opts.dir.empty()) return Status(Code::kBadRequest, "store directory not set");
   RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(opts.dir));
   RANGEKV_ASSIGN_OR_RETURN(DirListing listing, ListStoreDir(fs, opts.dir));
@@ -91,12 +98,15 @@ Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
   KeyMap base;
   snapshot::SnapshotInfo snap;
   if (recipe) {
-    base = std::move(seed->map);
     snap.replay_from = snap.end = recipe->at;
   } else {
     RANGEKV_ASSIGN_OR_RETURN(snap, snapshots.LoadUsable(listing.snapshots, log_start, &base));
   }
   RANGEKV_RETURN_IF_ERROR(LoadRetained());  // before the map: it filters what loads
+  if (recipe) {
+    base = std::move(seed->map);
+    *seed_loaded = true;  // from here on a failure moves the map back (Recover)
+  }
   map.Load(std::move(base));
 
   RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));
@@ -117,6 +127,7 @@ Status RangeStore::Impl::Recover(std::unique_ptr<StoreSeed::Data> seed) {
   }
   uint64_t replayed_bytes = 0;
   auto replay = [this, &apply_through](const wal::RecordView& rec) -> Status {
+    seed_consumed = true;  // the map is no longer the seed alone
     if (apply_through && rec.seq > *apply_through) return map.StageRecovered(rec);
     return map.ReplayRecovered(rec);
   };

@@ -34,7 +34,31 @@ Result<StoreSeed> RangeStore::CopySeed(const SeedRecipe& recipe,
   return seed;
 }
 
-Status RangeStore::CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const {
+Result<StoreSeed> RangeStore::TakeSeed(const SeedRecipe& recipe,
+                                       std::span<RangeStore* const> stores,
+                                       std::span<const bool> gone) {
+  if (stores.size() != recipe.sources.size() || gone.size() != stores.size() || stores.empty()) {
+    return Status(Code::kInternal, "a seed needs one store per source");
+  }
+  for (size_t i = 0; i < stores.size(); ++i) {
+    // Every check first: a span taken is not given back.
+    const SeedSource& src = recipe.sources[i];
+    if (stores[i]->id() != src.range) {
+      return Status(Code::kInternal,
+                    RangeName(stores[i]->id()) + " given for source " + RangeName(src.range));
+    }
+    RANGEKV_RETURN_IF_ERROR(stores[i]->CheckSource(src.span, src.at));
+  }
+  StoreSeed seed;
+  seed.data_->at = recipe.at;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    const SeedSource& src = recipe.sources[i];
+    RANGEKV_RETURN_IF_ERROR(stores[i]->TakeSpanTo(seed, src.span, src.at, gone[i]));
+  }
+  return seed;
+}
+
+Status RangeStore::CheckSource(const KeyRange& span, Seq at) const {
   const Impl& s = *impl_;
   if (!Holds(span)) {
     return Status(Code::kRangeUnavailable, RangeName(s.id) + " no longer holds " + span.ToString());
@@ -44,12 +68,49 @@ Status RangeStore::CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) con
                                                std::to_string(s.map.applied().value()) + ", not " +
                                                std::to_string(at.value()));
   }
+  return Status::Ok();
+}
+
+Status RangeStore::TakeSpanTo(StoreSeed& seed, const KeyRange& span, Seq at, bool gone) {
+  Impl& s = *impl_;
+  RANGEKV_RETURN_IF_ERROR(CheckSource(span, at));
+  // Refused first, then moved: a read that found the key inside the
+  // bounds and then no key asks the bounds again (GetInBounds).
+  const KeyRange before = s.bounds();
+  if (gone) {
+    s.AdmitNone();
+  } else if (before.Overlaps(span) && span.start() > before.start()) {
+    s.set_bounds(KeyRange(before.start(), span.start()));
+  }
+  uint64_t max_version = 0;
+  if (!s.map.GiveSpan(span, gone, at, &seed.data_->map, &max_version)) {
+    // Not where the map can give it (a span in its middle, keys outside a
+    // merged source's span): copied, and the source serves it on.
+    if (gone) {
+      LOG_WARN(RangeName(s.id) << " holds keys outside " << span.ToString()
+                               << "; its span is copied");
+    }
+    s.set_bounds(before);
+    return CopySpanTo(seed, span, at);
+  }
+  LOG_DEBUG(RangeName(s.id) << ": " << span.ToString() << " moved to a range built from it");
+  return Status::Ok();
+}
+
+Status RangeStore::CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const {
+  const Impl& s = *impl_;
+  RANGEKV_RETURN_IF_ERROR(CheckSource(span, at));
   std::string last_key;
   uint64_t max_version = 0;
   for (bool started = false, done = false; !done; started = true) {
     done = s.map.CopySpanChunk(&seed.data_->map, span, kCopyChunkEntries, started, &last_key,
                                &max_version);
   }
+  return CheckFence(span, at, max_version);
+}
+
+Status RangeStore::CheckFence(const KeyRange& span, Seq at, uint64_t max_version) const {
+  const Impl& s = *impl_;
   if (max_version > at.value()) {
     // The source's log wrote a key of the span after the split or merge
     // point: the owner's fence failed. Never build a copy from it.
@@ -91,12 +152,25 @@ Result<std::optional<SeedRecipe>> RangeStore::PendingSeed(fs::FileSystem& fs,
 
 Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds, StoreOptions opts,
                                                      StoreSeed seed) {
+  return Open(id, std::move(bounds), std::move(opts), &seed);
+}
+
+Result<std::unique_ptr<RangeStore>> RangeStore::Open(RangeId id, KeyRange bounds, StoreOptions opts,
+                                                     StoreSeed* seed) {
   auto impl = std::make_unique<Impl>(id, std::move(bounds), std::move(opts));
-  RANGEKV_RETURN_IF_ERROR(impl->Recover(std::move(seed.data_)));
+  Status st = impl->Recover(seed->data_.get());
+  if (!st.ok()) {
+    // The keys are back in the seed unless records were applied onto them.
+    if (seed->data_ && impl->seed_consumed) seed->data_.reset();
+    return st;
+  }
+  seed->data_.reset();
   impl->Start();
   return std::unique_ptr<RangeStore>(new RangeStore(std::move(impl)));
 }
 
 bool RangeStore::base_pending() const { return impl_->snapshots.base_pending(); }
+
+bool RangeStore::gave_away() const { return impl_->map.gave_pending(); }
 
 }  // namespace rangekv::kvnode

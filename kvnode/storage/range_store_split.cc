@@ -113,17 +113,16 @@ Status RangeStore::NarrowWrites(const KeyRange& keep) {
 
 std::optional<KeyRange> RangeStore::retained() const { return impl_->map.retained(); }
 
-bool RangeStore::Holds(const KeyRange& span) const {
-  std::optional<KeyRange> keep = impl_->map.retained();
-  return !keep || Inside(span, *keep);
-}
+bool RangeStore::Holds(const KeyRange& span) const { return impl_->map.Holds(span); }
 
 std::optional<std::string> RangeStore::MiddleKey() const {
   return impl_->map.MiddleKey(impl_->bounds());
 }
 
 bool RangeStore::HoldsOnly(const KeyRange& b) const {
-  if (impl_->bounds() != b) return false;
+  // Keys given to a range built from this one are gone from the map but
+  // not from its files: only RetainOnly makes those say so.
+  if (impl_->bounds() != b || impl_->map.gave_pending()) return false;
   std::optional<KeyRange> keep = impl_->map.retained();
   if (keep) return Inside(*keep, b);
   return !impl_->map.HasKeysOutside(b);

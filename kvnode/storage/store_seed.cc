@@ -79,5 +79,6 @@ StoreSeed::~StoreSeed() = default;
 StoreSeed::StoreSeed(StoreSeed&&) noexcept = default;
 StoreSeed& StoreSeed::operator=(StoreSeed&&) noexcept = default;
 size_t StoreSeed::keys() const { return data_ ? data_->map.size() : 0; }
+Seq StoreSeed::at() const { return data_ ? data_->at : Seq(0); }
 
 }  // namespace rangekv::kvnode

@@ -20,6 +20,13 @@
 //     directories, while any marker names them (the node checks
 //     SeedSources before narrowing a parent or dropping a merged one).
 //
+// A seed is usually taken, not copied (RangeStore::TakeSeed): the span's
+// map nodes move out of the source, whose files keep them (the source
+// writes no snapshot until it narrows durably). A seed is then made once
+// per process: an Open that fails before its log added anything hands the
+// keys back in the seed, and the node keeps it for the next try; after a
+// restart the sources are read from their files again.
+//
 // The range's directory starts with its epoch history based at
 // (S, epoch of the sources' record S) and its retained span; its log
 // continues at S + 1, exactly as if the snapshot had been installed from
@@ -90,6 +97,11 @@ class StoreSeed {
   StoreSeed& operator=(StoreSeed&&) noexcept;
 
   size_t keys() const;
+  // Still holds its keys: not consumed by an Open (one that failed before
+  // its log added anything to them hands them back; store_seed.h).
+  bool usable() const { return data_ != nullptr; }
+  // The seq the keys are as of (the recipe's `at`).
+  Seq at() const;
 
  private:
   friend class RangeStore;

@@ -15,19 +15,7 @@ namespace {
 using namespace rangekv::kvnode::testing;
 using rangekv::testing::TempDir;
 
-StoreOptions Opts(const std::string& dir) {
-  StoreOptions o;
-  o.dir = dir;
-  o.fsync = FsyncPolicy::kNever;
-  return o;
-}
-
-// a..f, one record each: key k has version (k - 'a' + 1).
-std::unique_ptr<RangeStore> SixKeys(const std::string& dir) {
-  auto store = MustOpen(Opts(dir));
-  for (char c = 'a'; c <= 'f'; ++c) EXPECT_TRUE(Put(*store, std::string(1, c), "v").ok());
-  return store;
-}
+StoreOptions Opts(const std::string& dir) { return NoSyncOpts(dir); }
 
 // The recipe of a split of SixKeys' store at "d" as of seq 6.
 SeedRecipe SplitAtD(Seq at = Seq(6)) {

@@ -63,6 +63,22 @@ inline std::unique_ptr<RangeStore> MustOpen(const StoreOptions& opts) {
   return std::move(r).value();
 }
 
+// A store in dir that never fsyncs (tests of what a split or merge builds).
+inline StoreOptions NoSyncOpts(const std::string& dir) {
+  StoreOptions o;
+  o.dir = dir;
+  o.fsync = FsyncPolicy::kNever;
+  return o;
+}
+
+// Range 7 in dir holding a..f, one record each: key k has version
+// (k - 'a' + 1).
+inline std::unique_ptr<RangeStore> SixKeys(const std::string& dir) {
+  auto store = MustOpen(NoSyncOpts(dir));
+  for (char c = 'a'; c <= 'f'; ++c) EXPECT_TRUE(Put(*store, std::string(1, c), "v").ok());
+  return store;
+}
+
 // Segment files of a store directory, oldest first (full paths).
 std::vector<std::string> SegmentPaths(const std::string& dir);
 std::vector<std::string> SnapshotPaths(const std::string& dir);
