@@ -30,8 +30,6 @@ Result<PendingWrite> StagedRecord(const wal::RecordView& rec) {
 
 }  // namespace
 
-// ---- reads ----
-
 // ---- KeyMap: moving nodes between maps ----
 
 void KeyMap::MoveNodes(Ordered::iterator first, Ordered::iterator last, KeyMap& to) {
@@ -85,6 +83,8 @@ void KeyMap::Append(KeyMap other) {
   *this = std::move(other);
   mine.MoveNodes(mine.tree_.begin(), mine.tree_.end(), *this);
 }
+
+// ---- reads ----
 
 std::optional<proto::Entry> CommittedMap::Get(std::string_view key) const {
   ReaderMutexLock lock(map_mu_);
