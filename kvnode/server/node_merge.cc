@@ -2,15 +2,16 @@
 // merged range's ISR builds it from its own copies of the two ranges
 // merged, as of their merge points.
 //
-// The merged range opens from an in-memory copy of both as of their merge
-// points (kvnode/storage/store_seed.h) and writes its first snapshot in
+// The merged range opens from both ranges' entries as of their merge
+// points, taken out of their maps (kvnode/storage/store_seed.h), and
+// writes its first snapshot in
 // the background. Crash safety: its directory starts with a seed marker
 // naming the two ranges (written before the directory, removed once the
 // first snapshot is durable), and their directories are deleted only once
 // no marker names them, so the data of both is on disk at every moment: a
 // crash leaves no directory (the build runs again at the next Apply: it
 // is a pure function of the two logs through their merge points) or a
-// marked one, which opens from a seed copied again from the two.
+// marked one, which opens from a seed read again from the two's files.
 #include <algorithm>
 #include <set>
 

@@ -1,16 +1,17 @@
 // A node's part in a split (docs/elastic.md §3): every replica builds the
 // new range from its own copy of the parent, as of the split point.
 //
-// The new range opens from an in-memory copy of the parent's span as of
-// the split seq (kvnode/storage/store_seed.h) and writes its first
-// snapshot in the background: its writes never wait for a copy on disk.
+// The new range opens from the parent's entries of its span as of the
+// split seq, taken out of the parent's map (kvnode/storage/store_seed.h),
+// and writes its first snapshot in the background: its writes never wait
+// for a copy on disk.
 // Crash safety: its directory starts with a seed marker naming the parent
 // (written before the directory, removed once the first snapshot is
 // durable). A crash before leaves no directory (the build runs again at
 // the next Apply: it is a pure function of the parent's log through the
-// split seq) or a marked one, which opens from a seed copied again from
-// the parent. The parent keeps every key while a marker names it: only
-// then does it narrow (RangeStore::RetainOnly), durably.
+// split seq) or a marked one, which opens from a seed read again from
+// the parent's files. The parent's files keep every key while a marker
+// names it: only then does it narrow (RangeStore::RetainOnly), durably.
 #include <algorithm>
 #include <set>
 

@@ -7,9 +7,10 @@
 // their merge seqs. Before, every replica wrote them as a snapshot, loaded
 // that back, and only then served the range: the new range's writes waited
 // for a copy, a write, an fsync and two reads of all its data. Now the
-// range opens from an in-memory copy (a StoreSeed) at once, and its first
-// snapshot is written in the background. Until that snapshot is durable
-// the range's base exists only in memory and in its sources, so:
+// range opens from its sources' entries in memory (a StoreSeed) at once,
+// and its first snapshot is written in the background. Until that
+// snapshot is durable the range's base exists only in memory and in its
+// sources, so:
 //
 //   - a recipe marker, "<range dir>.seed", names the sources (written
 //     durably before the range's directory exists, removed only once its
@@ -87,8 +88,9 @@ Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const S
 // Removes the marker durably (missing: OK).
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 
-// The keys of a new range as of its recipe's seq, copied out of its
-// sources' maps (RangeStore::CopySeed); consumed by RangeStore::Open.
+// The keys of a new range as of its recipe's seq, taken (or copied) out
+// of its sources' maps (RangeStore::TakeSeed, CopySeed); consumed by
+// RangeStore::Open.
 class StoreSeed {
  public:
   StoreSeed();
