@@ -334,6 +334,9 @@ struct ClusterMap {
               RangeId except = RangeId(0)) const;
   // The address of a live node, or nullptr.
   const NodeInfo* Node(const NodeId& id) const;
+  // The ranges as one multi wrote them (nullopt: deleted), over this read.
+  using Written = std::map<RangeId, std::optional<RangeInfo>>;
+  void Patch(Written written);
 };
 
 }  // namespace rangekv::cluster

@@ -682,6 +682,16 @@ bool ClusterMap::Covers(std::string start, const std::optional<std::string>& end
   return false;
 }
 
+void ClusterMap::Patch(Written written) {
+  for (auto& [id, info] : written) {
+    if (info) {
+      ranges[id] = std::move(*info);
+    } else {
+      ranges.erase(id);
+    }
+  }
+}
+
 const RangeInfo* ClusterMap::Locate(std::string_view key) const {
   for (const auto& [id, r] : ranges) {
     if (r.bounds.Contains(key)) return &r;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/asio.h"
@@ -178,7 +179,7 @@ class ClusterMember::Worker {
   // The last map read, and the range znodes this member wrote since (a
   // split's or a merge's multi): what ZooKeeper holds for them now.
   std::optional<cluster::ClusterMap> last_map_;
-  std::map<RangeId, std::optional<cluster::RangeInfo>> written_;  // nullopt: deleted
+  cluster::ClusterMap::Written written_;
   // Another incarnation's registration of our id, and since when we have
   // seen that session hold it (a wiped or replaced data directory restarted
   // before its previous process's session expired).
@@ -566,14 +567,7 @@ void ClusterMember::Worker::ApplyIsrChanges() {
   // full read follows at once.
   if (written_.empty() || !last_map_) return;
   const Clock::time_point start = Clock::now();
-  for (auto& [id, info] : written_) {
-    if (info) {
-      last_map_->ranges[id] = std::move(*info);
-    } else {
-      last_map_->ranges.erase(id);
-    }
-  }
-  written_.clear();
+  last_map_->Patch(std::exchange(written_, {}));
   ApplyMap(*last_map_, start);
 }
 

@@ -17,45 +17,65 @@ bool IsNoNode(const Status& st) { return zk::ZkErrorOf(st) == zk::ZkError::kNoNo
 
 using Names = Result<std::vector<std::string>>;
 
+// The answers of `calls` async calls, kept in State under one lock and
+// waited for once. Shared: completions may outlive a timed-out wait.
+template <typename State>
+class Gather {
+ public:
+  explicit Gather(int calls, State state = State()) : left_(calls), state_(std::move(state)) {}
+  // A completion: fn(state) under the lock, then one call fewer.
+  template <typename Fn>
+  void Complete(Fn&& fn) {
+    MutexLock lock(mu_);
+    fn(state_);
+    if (--left_ == 0) cv_.NotifyAll();
+  }
+  // The state once every call completed; nullopt after `timeout`.
+  std::optional<State> Wait(std::chrono::milliseconds timeout) {
+    MutexLock lock(mu_);
+    if (!cv_.WaitFor(lock, timeout, [&] {
+          mu_.AssertHeld();  // WaitFor calls the predicate with the lock held
+          return left_ == 0;
+        })) {
+      return std::nullopt;
+    }
+    return std::move(state_);
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  int left_ GUARDED_BY(mu_);
+  State state_ GUARDED_BY(mu_);
+};
+
 // Sync(root), then the children of both paths (a missing path has none),
 // sent back to back: one round trip, not three. A session's requests are
 // served in order, so the reads see everything the sync does.
 Status SyncAndList(zk::Session& session, const std::string& root, const std::string& a,
                    const std::string& b, std::chrono::milliseconds timeout,
                    std::vector<std::string>* a_names, std::vector<std::string>* b_names) {
-  struct Pending {
-    Mutex mu;
-    CondVar cv;
-    int left GUARDED_BY(mu) = 3;
-    Status synced GUARDED_BY(mu);
-    std::optional<Names> lists[2] GUARDED_BY(mu);
+  struct Answers {
+    Status synced;
+    std::optional<Names> lists[2];
   };
-  // Shared: completions may outlive a timed-out wait.
-  auto p = std::make_shared<Pending>();
-  session.AsyncSync(root, [p](Status st) {
-    MutexLock lock(p->mu);
-    p->synced = std::move(st);
-    if (--p->left == 0) p->cv.NotifyAll();
-  });
+  auto g = std::make_shared<Gather<Answers>>(3);
+  session.AsyncSync(root,
+                    [g](Status st) { g->Complete([&](Answers& s) { s.synced = std::move(st); }); });
   for (int i = 0; i < 2; ++i) {
-    session.AsyncChildren(i == 0 ? a : b, [p, i](Names r) {
-      MutexLock lock(p->mu);
-      p->lists[i].emplace(std::move(r));
-      if (--p->left == 0) p->cv.NotifyAll();
+    session.AsyncChildren(i == 0 ? a : b, [g, i](Names r) {
+      g->Complete([&](Answers& s) { s.lists[i].emplace(std::move(r)); });
     });
   }
-  MutexLock lock(p->mu);
-  if (!p->cv.WaitFor(lock, timeout, [&] {
-        p->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
-        return p->left == 0;
-      })) {
+  std::optional<Answers> got = g->Wait(timeout);
+  if (!got) {
     return Status(Code::kTimeout, "listing the cluster map took longer than " +
                                       std::to_string(timeout.count()) + " ms");
   }
-  if (!p->synced.ok() && !IsNoNode(p->synced)) return p->synced;
+  if (!got->synced.ok() && !IsNoNode(got->synced)) return got->synced;
   std::vector<std::string>* outs[2] = {a_names, b_names};
   for (int i = 0; i < 2; ++i) {
-    Names& r = *p->lists[i];
+    Names& r = *got->lists[i];
     if (r.ok()) {
       *outs[i] = std::move(*r);
     } else if (!IsNoNode(r.status())) {
@@ -69,34 +89,22 @@ Status SyncAndList(zk::Session& session, const std::string& root, const std::str
 // one round trip, not 256. Results come back in the order of paths.
 Result<std::vector<GetResult>> GetAll(zk::Session& session, const std::vector<std::string>& paths,
                                       std::chrono::milliseconds timeout) {
-  struct Pending {
-    explicit Pending(size_t n) : left(n), results(n) {}
-    Mutex mu;
-    CondVar cv;
-    size_t left GUARDED_BY(mu);
-    std::vector<std::optional<GetResult>> results GUARDED_BY(mu);
-  };
-  // Shared: completions may outlive a timed-out wait.
-  auto p = std::make_shared<Pending>(paths.size());
+  using Results = std::vector<std::optional<GetResult>>;
+  auto g = std::make_shared<Gather<Results>>(static_cast<int>(paths.size()), Results(paths.size()));
   for (size_t i = 0; i < paths.size(); ++i) {
-    session.AsyncGet(paths[i], [p, i](GetResult r) {
-      MutexLock lock(p->mu);
-      p->results[i].emplace(std::move(r));
-      if (--p->left == 0) p->cv.NotifyAll();
+    session.AsyncGet(paths[i], [g, i](GetResult r) {
+      g->Complete([&](Results& s) { s[i].emplace(std::move(r)); });
     });
   }
-  MutexLock lock(p->mu);
-  if (!p->cv.WaitFor(lock, timeout, [&] {
-        p->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
-        return p->left == 0;
-      })) {
+  std::optional<Results> got = g->Wait(timeout);
+  if (!got) {
     return Status(Code::kTimeout, "reading " + std::to_string(paths.size()) +
                                       " znodes took longer than " +
                                       std::to_string(timeout.count()) + " ms");
   }
   std::vector<GetResult> out;
   out.reserve(paths.size());
-  for (auto& r : p->results) out.push_back(std::move(*r));
+  for (auto& r : *got) out.push_back(std::move(*r));
   return out;
 }
 

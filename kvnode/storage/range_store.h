@@ -422,7 +422,8 @@ class RangeStore {
   // Adds the committed entries of span as of `at` to *seed (the checks
   // of CopySeed).
   Status CopySpanTo(StoreSeed& seed, const KeyRange& span, Seq at) const;
-  // The same, moving the span's entries where it can (TakeSeed).
+  // The same, moving the span's entries where it can (TakeSeed, which
+  // checks the source first).
   Status TakeSpanTo(StoreSeed& seed, const KeyRange& span, Seq at, bool gone);
   // RANGE_UNAVAILABLE unless the map holds span and has applied `at`.
   Status CheckSource(const KeyRange& span, Seq at) const;

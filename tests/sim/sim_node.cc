@@ -384,7 +384,7 @@ static Result<RangeId> NewRangeIdOnServer(ZkSim& s, SessionId sid, const cluster
 
 // Moves the id counter on to `next`, in the multi that creates a range.
 // The range znodes a split or merge wrote (nullopt: deleted).
-using Written = std::map<RangeId, std::optional<cluster::RangeInfo>>;
+using Written = cluster::ClusterMap::Written;
 
 static ZkOp CounterOp(const cluster::Paths& paths, const ZkReply& counter,
                       const std::string& next) {
@@ -495,13 +495,7 @@ void SimNode::NextIsrChange() {
           // The owner opens what it made from the last map it read, patched
           // with what it wrote, before the read that follows.
           if (!alive.lock() || !r.status.ok() || !inc_->last_map) return;
-          for (auto& [id, info] : *wrote) {
-            if (info) {
-              inc_->last_map->ranges[id] = std::move(*info);
-            } else {
-              inc_->last_map->ranges.erase(id);
-            }
-          }
+          inc_->last_map->Patch(std::move(*wrote));
           if (inc_->reading) inc_->patched_during_read = true;
           ApplyMap(*inc_->last_map);
         });

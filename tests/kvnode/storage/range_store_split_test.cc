@@ -122,17 +122,10 @@ TEST(SplitStore, ASeedRefusesAKeyWrittenAfterTheSplitSeq) {
 
 TEST(SplitStore, AMergeSeedTakesEachSpanAsOfItsOwnSeq) {
   TempDir tmp;
-  auto left = MustOpen(Opts(tmp.path() + "/left"));
-  ASSERT_TRUE(Put(*left, "a", "l1").ok());
-  ASSERT_TRUE(Put(*left, "b", "l2").ok());  // seq 2
-  auto right = RangeStore::Open(RangeId(8), KeyRange(), Opts(tmp.path() + "/right"));
-  ASSERT_TRUE(right.ok());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(**right, "m", "r" + std::to_string(i)).ok());
-  const SeedRecipe recipe{Seq(5),
-                          Epoch(0),
-                          {SeedSource{RangeId(7), KeyRange("", std::string("k")), Seq(2)},
-                           SeedSource{RangeId(8), KeyRange("k", std::nullopt), Seq(5)}}};
-  const RangeStore* stores[] = {left.get(), right->get()};
+  MergeSources m = TwoToMerge(tmp.path());
+  ASSERT_TRUE(m.left && m.right);
+  const SeedRecipe& recipe = m.recipe;
+  const RangeStore* stores[] = {m.left.get(), m.right.get()};
   auto seed = RangeStore::CopySeed(recipe, stores);
   ASSERT_TRUE(seed.ok()) << seed.status().ToString();
   EXPECT_EQ(seed->keys(), 3u);

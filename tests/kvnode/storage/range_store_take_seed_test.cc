@@ -151,25 +151,18 @@ TEST(TakeSeed, AFenceFailureMovesNothing) {
 
 TEST(TakeSeed, AMergedSourceGivesEveryKeyAndAdmitsNoneAfter) {
   TempDir tmp;
-  auto left = MustOpen(Opts(tmp.path() + "/left"));
-  ASSERT_TRUE(Put(*left, "a", "l1").ok());
-  ASSERT_TRUE(Put(*left, "b", "l2").ok());  // seq 2
-  auto right = RangeStore::Open(RangeId(8), KeyRange(), Opts(tmp.path() + "/right"));
-  ASSERT_TRUE(right.ok());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(**right, "m", "r" + std::to_string(i)).ok());
-  const SeedRecipe recipe{Seq(5),
-                          Epoch(0),
-                          {SeedSource{RangeId(7), KeyRange("", std::string("k")), Seq(2)},
-                           SeedSource{RangeId(8), KeyRange("k", std::nullopt), Seq(5)}}};
-  RangeStore* stores[] = {left.get(), right->get()};
+  MergeSources m = TwoToMerge(tmp.path());
+  ASSERT_TRUE(m.left && m.right);
+  const SeedRecipe& recipe = m.recipe;
+  RangeStore* stores[] = {m.left.get(), m.right.get()};
   const bool gone[] = {true, true};
   auto seed = RangeStore::TakeSeed(recipe, stores, gone);
   ASSERT_TRUE(seed.ok()) << seed.status().ToString();
   EXPECT_EQ(seed->keys(), 3u);
-  EXPECT_EQ(ReadCode(*left, "a"), Code::kNotOwner);
-  EXPECT_EQ(ReadCode(**right, "m"), Code::kNotOwner);
-  EXPECT_EQ(Put(*left, "c", "x").status().code(), Code::kNotOwner);
-  EXPECT_EQ(left->SnapshotNow().code(), Code::kRangeUnavailable);
+  EXPECT_EQ(ReadCode(*m.left, "a"), Code::kNotOwner);
+  EXPECT_EQ(ReadCode(*m.right, "m"), Code::kNotOwner);
+  EXPECT_EQ(Put(*m.left, "c", "x").status().code(), Code::kNotOwner);
+  EXPECT_EQ(m.left->SnapshotNow().code(), Code::kRangeUnavailable);
   const std::string dir = tmp.path() + "/merged";
   ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(10), KeyRange(), recipe, Opts(dir)).ok());
   auto merged = RangeStore::Open(RangeId(10), KeyRange(), Opts(dir), std::move(*seed));

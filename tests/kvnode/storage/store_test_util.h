@@ -71,6 +71,30 @@ inline StoreOptions NoSyncOpts(const std::string& dir) {
   return o;
 }
 
+// Two neighbours to merge at "k": range 7 (a, b; through seq 2) and
+// range 8 (m written five times; through seq 5), and the recipe of the
+// merged range (its log continues after seq 5).
+struct MergeSources {
+  std::unique_ptr<RangeStore> left, right;
+  SeedRecipe recipe{Seq(5),
+                    Epoch(0),
+                    {SeedSource{RangeId(7), KeyRange("", std::string("k")), Seq(2)},
+                     SeedSource{RangeId(8), KeyRange("k", std::nullopt), Seq(5)}}};
+};
+inline MergeSources TwoToMerge(const std::string& dir) {
+  MergeSources m;
+  m.left = MustOpen(NoSyncOpts(dir + "/left"));
+  EXPECT_TRUE(Put(*m.left, "a", "l1").ok());
+  EXPECT_TRUE(Put(*m.left, "b", "l2").ok());
+  auto right = RangeStore::Open(RangeId(8), KeyRange(), NoSyncOpts(dir + "/right"));
+  EXPECT_TRUE(right.ok()) << right.status().ToString();
+  if (right.ok()) m.right = std::move(right).value();
+  for (int i = 0; m.right && i < 5; ++i) {
+    EXPECT_TRUE(Put(*m.right, "m", "r" + std::to_string(i)).ok());
+  }
+  return m;
+}
+
 // Range 7 in dir holding a..f, one record each: key k has version
 // (k - 'a' + 1).
 inline std::unique_ptr<RangeStore> SixKeys(const std::string& dir) {
