@@ -78,6 +78,12 @@ std::optional<EpochHistory> RangeLog::EnqueueReplicatedLocked(std::vector<Pendin
 }
 
 Status RangeLog::BeginEpoch(Epoch e) {
+  {
+    // Begun already (a range split off at its parent's epoch): no need to
+    // wait behind a history writer (a first snapshot saving it).
+    MutexLock lock(mu_);
+    if (!closing_ && e == history_.last_epoch()) return Status::Ok();
+  }
   MutexLock hist_lock(hist_mu_);
   EpochHistory copy;
   {
@@ -100,6 +106,16 @@ Status RangeLog::SaveHistory(const EpochHistory& h) {
   Status st = h.Save(fs_, opts_.dir);
   if (!st.ok()) LOG_WARN("range " << id_ << ": saving the epoch history: " << st.ToString());
   return st;
+}
+
+Status RangeLog::SaveHistoryNow() {
+  MutexLock hist_lock(hist_mu_);
+  EpochHistory copy;
+  {
+    MutexLock lock(mu_);
+    copy = history_;
+  }
+  return SaveHistory(copy);
 }
 
 void RangeLog::SetListener(std::function<void(Seq, Seq)> fn) {

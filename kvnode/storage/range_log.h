@@ -170,6 +170,9 @@ class RangeLog {
   // Writes the history file (hist_mu() held by the caller, so saves do
   // not overtake each other).
   Status SaveHistory(const EpochHistory& h) REQUIRES(hist_mu_);
+  // Writes the history file as it is now (a seeded store's, which Open
+  // based on its recipe and did not write: store_seed.h).
+  Status SaveHistoryNow() EXCLUDES(hist_mu_, mu_);
   void SetListener(std::function<void(Seq, Seq)> fn) EXCLUDES(listener_mu_);
   // Fixed at Open.
   Seq consistent_from() const { return consistent_from_; }

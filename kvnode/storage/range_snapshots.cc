@@ -78,7 +78,8 @@ void RangeSnapshots::Recovered(Seq replay_from, uint64_t replayed_bytes) {
   snapshot_seq_ = replay_from.value();
 }
 
-void RangeSnapshots::SetBasePending() {
+void RangeSnapshots::SetBasePending(std::function<Status()> save_base) {
+  save_base_ = std::move(save_base);
   base_pending_.store(true);
   MutexLock lock(bg_mu_);
   requested_ = true;  // the worker, once started, takes it at once
@@ -224,6 +225,7 @@ Status RangeSnapshots::TakeSnapshotLocked() {
   const Seq from = map_.applied();
   const uint64_t bytes_at_start = bytes_since_snapshot_.load();
   if (from.value() == 0) return Status::Ok();  // nothing was ever written
+  if (base_pending_.load() && save_base_) RANGEKV_RETURN_IF_ERROR(save_base_());
   if (snapshots_.empty() || snapshots_.back() != from) {
     Seq end;
     RANGEKV_RETURN_IF_ERROR(WriteSnapshotFile(from, &end));
@@ -237,6 +239,8 @@ Status RangeSnapshots::TakeSnapshotLocked() {
     // store no longer needs its sources.
     RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs_, opts_.dir));
     base_pending_.store(false);
+    // Speaks of nothing any more (the snapshot makes the marker stale).
+    (void)fs_.Remove(fs::JoinPath(opts_.dir, kSeededFileName));
     LOG_INFO("range " << id_ << ": its base is durable (snapshot at seq " << from << ")");
   }
   PruneSnapshots();

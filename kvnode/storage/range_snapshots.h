@@ -70,8 +70,10 @@ class RangeSnapshots {
   void Recovered(Seq replay_from, uint64_t replayed_bytes) EXCLUDES(snap_mu_);
   // Open used a seed (store_seed.h): the first snapshot is taken as soon
   // as the worker starts, and only once it is durable does the seed
-  // marker go (then base_pending() turns false).
-  void SetBasePending() EXCLUDES(bg_mu_);
+  // marker go (then base_pending() turns false). save_base writes what
+  // only the marker's recipe said until then; it runs before that
+  // snapshot is written.
+  void SetBasePending(std::function<Status()> save_base) EXCLUDES(bg_mu_);
   void Start(Env& env, const std::string& name);
 
   // ---- the log thread ----
@@ -121,6 +123,7 @@ class RangeSnapshots {
   std::atomic<uint64_t> bytes_since_snapshot_{0};
   std::atomic<bool> stop_{false};  // a snapshot being written gives up
   std::atomic<bool> base_pending_{false};  // SetBasePending, until a snapshot is durable
+  std::function<Status()> save_base_;      // set before the worker starts
 
   Mutex bg_mu_;
   bool requested_ GUARDED_BY(bg_mu_) = false;

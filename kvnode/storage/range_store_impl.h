@@ -89,9 +89,13 @@ inline constexpr char kRetainedTempName[] = "retained.tmp";
 Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRange& keep);
 
 // Whether a directory holding `names` no longer needs its seed marker: it
-// is empty (made again since: set aside as damaged) or holds a snapshot
-// (the first one is durable) (range_store_recovery.cc).
+// is empty (made again since: set aside as damaged, or lost its files in a
+// crash before its first log sync) or holds a snapshot (the first one is
+// durable) (range_store_recovery.cc).
 bool SeedMarkerStale(const std::vector<std::string>& names);
+
+// The keys a recipe's range holds: its sources' adjacent spans, joined.
+KeyRange RecipeSpan(const SeedRecipe& recipe);
 
 // A new range's keys as of its recipe's seq (store_seed.h).
 struct StoreSeed::Data {
@@ -148,6 +152,10 @@ struct RangeStore::Impl {
     admits_none_ = true;
   }
   bool admits_none_ GUARDED_BY(bounds_mu_) = false;
+  // Serializes writers of the retained file (RetainOnly, and a seeded
+  // store's first snapshot: SaveBaseFiles); held while the map's retained
+  // span changes, so a save never writes a span the map has left.
+  Mutex retained_mu;
   // NOT_OWNER for a key outside the bounds: after a split it belongs to
   // another range, which the client finds in the map.
   Status Outside(std::string_view key) const;
@@ -190,7 +198,12 @@ struct RangeStore::Impl {
   bool seed_consumed = false;
 
   // range_store_split.cc
-  Status LoadRetained();
+  // A seeded store's epoch history and retained span, which only its
+  // recipe gave until now: written before the first snapshot makes the
+  // recipe stale (store_seed.h).
+  Status SaveBaseFiles() EXCLUDES(retained_mu);
+  // `absent`: the span kept when no file says (a seeded store's recipe).
+  Status LoadRetained(const std::optional<KeyRange>& absent);
 };
 
 }  // namespace rangekv::kvnode

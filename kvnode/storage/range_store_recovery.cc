@@ -44,7 +44,8 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
       // An unfinished snapshot or history from before a crash (never
       // renamed, so unused), or an export of the previous run.
       RANGEKV_RETURN_IF_ERROR(fs.Remove(fs::JoinPath(dir, name)));
-    } else if (name == kEpochsFileName || name == kCommitFileName || name == kRetainedFileName) {
+    } else if (name == kEpochsFileName || name == kCommitFileName || name == kRetainedFileName ||
+               name == kSeededFileName) {
       continue;
     } else {
       LOG_WARN(dir << ": ignoring unknown file " << name);
@@ -56,6 +57,10 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
 }
 
 }  // namespace
+
+KeyRange RecipeSpan(const SeedRecipe& recipe) {
+  return KeyRange(recipe.sources.front().span.start(), recipe.sources.back().span.end());
+}
 
 bool SeedMarkerStale(const std::vector<std::string>& names) {
   Seq seq;
@@ -102,7 +107,9 @@ Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
   } else {
     RANGEKV_ASSIGN_OR_RETURN(snap, snapshots.LoadUsable(listing.snapshots, log_start, &base));
   }
-  RANGEKV_RETURN_IF_ERROR(LoadRetained());  // before the map: it filters what loads
+  // Before the map: it filters what loads.
+  RANGEKV_RETURN_IF_ERROR(
+      LoadRetained(recipe ? std::optional<KeyRange>(RecipeSpan(*recipe)) : std::nullopt));
   if (recipe) {
     base = std::move(seed->map);
     *seed_loaded = true;  // from here on a failure moves the map back (Recover)
@@ -110,6 +117,12 @@ Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
   map.Load(std::move(base));
 
   RANGEKV_ASSIGN_OR_RETURN(EpochHistory loaded, EpochHistory::Load(fs, opts.dir));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> has_epochs,
+                           fs.IsDirectory(fs::JoinPath(opts.dir, kEpochsFileName)));
+  if (recipe && !has_epochs) {
+    // Not written yet (PrepareSeeded leaves it to the first snapshot).
+    loaded.SetBase(recipe->at, recipe->epoch, recipe->at);
+  }
   if (recipe && loaded.base_seq() != recipe->at) {
     return Status(Code::kCorruption, opts.dir + ": epoch history based at seq " +
                                          std::to_string(loaded.base_seq().value()) +
@@ -137,7 +150,7 @@ Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
   if (recipe) {
     // No snapshot file holds the base: the first one is written now.
     snapshots.Recovered(Seq(0), replayed_bytes);
-    snapshots.SetBasePending();
+    snapshots.SetBasePending([this] { return SaveBaseFiles(); });
   } else {
     snapshots.Recovered(snap.replay_from, replayed_bytes);
   }

@@ -126,19 +126,32 @@ Status RangeStore::PrepareSeeded(RangeId id, const KeyRange& span, const SeedRec
                                  StoreOptions opts) {
   fs::FileSystem& fs = (opts.env != nullptr ? *opts.env : DefaultEnv()).fs();
   const std::string dir = opts.dir;
-  const std::string building = dir + ".seeding";
-  if (recipe.at.value() != 0) RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe));
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(building));
-  RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(building));
-  if (recipe.at.value() != 0) {
-    EpochHistory h;
-    h.SetBase(recipe.at, recipe.epoch, recipe.at);
-    RANGEKV_RETURN_IF_ERROR(h.Save(fs, building));
-  }
-  RANGEKV_RETURN_IF_ERROR(SaveRetainedFile(fs, building, span));
+  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir + ".seeding"));  // left by an older version
   RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(dir));
-  RANGEKV_RETURN_IF_ERROR(fs.Rename(building, dir));
-  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(fs::DirName(dir)));
+  if (recipe.at.value() == 0) {
+    // Nothing was ever written to the sources: an empty store, narrowed.
+    RANGEKV_RETURN_IF_ERROR(fs.CreateDirs(dir));
+    RANGEKV_RETURN_IF_ERROR(SaveRetainedFile(fs, dir, span));
+    return fs.SyncDir(fs::DirName(dir));
+  }
+  // Two fsyncs in all (the marker's bytes, then the ranges directory,
+  // which makes the marker's name and the new directory durable together):
+  // the new range's writes wait for this. Its epoch history and retained
+  // span are the recipe's until its first snapshot writes them
+  // (store_seed.h). The marker comes first: a directory holding "seeded"
+  // without a marker beside it would open as an empty range.
+  RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe, /*sync_dir=*/false));
+  Status st = fs.CreateDirs(dir);
+  if (st.ok()) {
+    auto f = fs.OpenAppend(fs::JoinPath(dir, kSeededFileName), fs::AppendFile::Mode::kTruncate);
+    st = f.ok() ? (*f)->Close() : f.status();
+  }
+  if (st.ok()) st = fs.SyncDir(fs::DirName(dir));
+  if (!st.ok()) {
+    // Built again at the next Apply, from nothing.
+    (void)fs.RemoveAll(dir);
+    return st;
+  }
   LOG_DEBUG(RangeName(id) << ": prepared " << dir << " to open from its seed at seq " << recipe.at);
   return Status::Ok();
 }

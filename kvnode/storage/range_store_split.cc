@@ -73,16 +73,26 @@ Status SaveRetainedFile(fs::FileSystem& fs, const std::string& dir, const KeyRan
   return SaveRetained(fs, dir, keep);
 }
 
-Status RangeStore::Impl::LoadRetained() {
+Status RangeStore::Impl::LoadRetained(const std::optional<KeyRange>& absent) {
   const std::string path = fs::JoinPath(opts.dir, kRetainedFileName);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<std::string> data, fs.ReadSmallFile(path, 16384));
-  if (!data) return Status::Ok();
-  RANGEKV_ASSIGN_OR_RETURN(KeyRange keep, DecodeRetained(*data, path));
+  if (!data && !absent) return Status::Ok();
+  KeyRange keep = absent.value_or(KeyRange());
+  if (data) {
+    RANGEKV_ASSIGN_OR_RETURN(keep, DecodeRetained(*data, path));
+  }
   map.Retain(keep);
   // A store narrowed by a split never admits more, whatever bounds it was
   // opened with (a map read before the split, arriving late).
   set_bounds(keep);
   return Status::Ok();
+}
+
+Status RangeStore::Impl::SaveBaseFiles() {
+  RANGEKV_RETURN_IF_ERROR(log.SaveHistoryNow());
+  MutexLock lock(retained_mu);
+  std::optional<KeyRange> keep = map.retained();
+  return keep ? SaveRetained(fs, opts.dir, *keep) : Status::Ok();
 }
 
 // Narrowing only ever narrows.
@@ -99,8 +109,11 @@ Status RangeStore::RetainOnly(const KeyRange& keep) {
   // Writes first: from here on nothing outside `keep` is admitted, so no
   // record written after this moment names a dropped key.
   s.set_bounds(keep);
-  RANGEKV_RETURN_IF_ERROR(SaveRetained(s.fs, s.opts.dir, keep));
-  s.map.Retain(keep);
+  {
+    MutexLock lock(s.retained_mu);
+    RANGEKV_RETURN_IF_ERROR(SaveRetained(s.fs, s.opts.dir, keep));
+    s.map.Retain(keep);
+  }
   LOG_INFO("range " << s.id << ": narrowed to " << keep.ToString());
   return Status::Ok();
 }

@@ -28,10 +28,14 @@
 // keys back in the seed, and the node keeps it for the next try; after a
 // restart the sources are read from their files again.
 //
-// The range's directory starts with its epoch history based at
-// (S, epoch of the sources' record S) and its retained span; its log
-// continues at S + 1, exactly as if the snapshot had been installed from
-// another node (RangeStore::OpenFromSnapshot).
+// The range's directory starts with nothing but the file "seeded"; the
+// marker's recipe stands for its epoch history (based at S, with the epoch
+// of the sources' record S) and its retained span (the sources' spans),
+// which its first snapshot writes before it makes the marker stale. Its
+// log continues at S + 1, exactly as if a snapshot had been installed from
+// another node (RangeStore::OpenFromSnapshot). Preparing it costs two
+// fsyncs (the marker, the ranges directory), opening it none: the new
+// log's first sync makes its segment and the directory's entries durable.
 //
 // Marker file, written with FileSystem::WriteFileAtomically, in the
 // framing of kvnode/storage/field_codec.h (little-endian; a span as
@@ -84,7 +88,17 @@ std::string EncodeSeedRecipe(const SeedRecipe& recipe);
 Result<SeedRecipe> DecodeSeedRecipe(const std::string& data, const std::string& path);
 // The recipe of range_dir's marker; nullopt when there is none.
 Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
-Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe);
+// An empty file PrepareSeeded leaves in a new range's directory: a
+// directory holding nothing (made again since) has no use for its seed
+// marker (SeedMarkerStale), one holding this does. Never synced: lost in a
+// crash before the range's first log sync, the directory is empty and
+// built again.
+inline constexpr char kSeededFileName[] = "seeded";
+
+// sync_dir false: the marker's bytes are durable, its name only with the
+// caller's next sync of the ranges directory.
+Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe,
+                       bool sync_dir = true);
 // Removes the marker durably (missing: OK).
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 

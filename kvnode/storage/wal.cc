@@ -125,9 +125,7 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Create(fs::FileSystem& fs,
   h.range = range;
   h.first_seq = first;
   RANGEKV_RETURN_IF_ERROR(file->Append(EncodeSegmentHeader(h)));
-  RANGEKV_RETURN_IF_ERROR(file->Sync());
-  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(dir));
-  return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first));
+  return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first, &fs, dir));
 }
 
 Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(fs::FileSystem& fs,
@@ -140,7 +138,15 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(fs::FileSystem& fs,
     RANGEKV_RETURN_IF_ERROR(file->Truncate(valid_bytes));
     RANGEKV_RETURN_IF_ERROR(file->Sync());
   }
-  return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first));
+  return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first, &fs, ""));
+}
+
+Status SegmentWriter::Sync() {
+  RANGEKV_RETURN_IF_ERROR(file_->Sync());
+  if (!dir_unsynced_.load()) return Status::Ok();
+  RANGEKV_RETURN_IF_ERROR(fs_->SyncDir(dir_to_sync_));
+  dir_unsynced_.store(false);
+  return Status::Ok();
 }
 
 Status SegmentWriter::Append(std::span<const std::string_view> records) {

@@ -33,6 +33,7 @@
 // one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <span>
@@ -40,8 +41,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/types.h"
 #include "common/fs.h"
+#include "common/types.h"
 #include "kvnode/storage/wal_format.h"
 #include "rangekv/status.h"
 
@@ -120,7 +121,12 @@ Result<RecordPosition> ReadSegmentRecords(fs::FileSystem& fs, const std::string&
 class SegmentWriter {
  public:
   // Creates wal-<first>.log in dir with its header (replacing a file of that
-  // name, which recovery has already judged empty) and syncs file and dir.
+  // name, which recovery has already judged empty). Nothing is synced yet:
+  // the first Sync makes the header and the directory entry durable with
+  // the first records (a new range's first write, a rotation's next group),
+  // so creating a segment costs no fsync of its own. Until then a crash may
+  // leave no file or a torn header, which recovery treats as a segment
+  // that held nothing durable (kTornHeader above).
   static Result<std::unique_ptr<SegmentWriter>> Create(fs::FileSystem& fs, const std::string& dir,
                                                        RangeId range, Seq first);
   // Continues an existing segment whose whole records end at valid_bytes,
@@ -132,7 +138,8 @@ class SegmentWriter {
   // On error the file is cut back to where it was (best effort) and the
   // error returned; the caller must then stop appending.
   Status Append(std::span<const std::string_view> records);
-  Status Sync() { return file_->Sync(); }
+  // The file, then (once) the directory entry Create left unsynced.
+  Status Sync();
   // Cuts the segment back to `size` bytes (undoing a group that failed).
   Status Truncate(uint64_t size) { return file_->Truncate(size); }
   Status Close() { return file_->Close(); }
@@ -142,10 +149,17 @@ class SegmentWriter {
   const std::string& path() const { return file_->path(); }
 
  private:
-  SegmentWriter(std::unique_ptr<fs::AppendFile> file, Seq first)
-      : file_(std::move(file)), first_(first) {}
+  SegmentWriter(std::unique_ptr<fs::AppendFile> file, Seq first, fs::FileSystem* fs,
+                std::string dir_to_sync)
+      : file_(std::move(file)), first_(first), fs_(fs), dir_to_sync_(std::move(dir_to_sync)) {
+    dir_unsynced_.store(!dir_to_sync_.empty());
+  }
   std::unique_ptr<fs::AppendFile> file_;
   Seq first_;
+  fs::FileSystem* fs_;
+  std::string dir_to_sync_;  // empty: the entry was durable when opened
+  // Atomic: a snapshot's SyncThrough may sync while the log thread does.
+  std::atomic<bool> dir_unsynced_{false};
 };
 
 }  // namespace rangekv::kvnode::wal

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "kvnode/storage/range_store.h"
 #include "tests/kvnode/storage/store_test_util.h"
@@ -89,8 +90,12 @@ TEST(SplitStore, ASeededDirectoryWithoutItsSnapshotNeedsTheSeedAgain) {
     ASSERT_TRUE((*child)->Close().ok());
   }
   // A crash before the first snapshot was durable: the marker is there,
-  // no snapshot is, and the log holds the writes after the split seq.
+  // no snapshot, epoch history or retained file is (the snapshot writes
+  // them first), and the log holds the writes after the split seq.
   for (const std::string& snap : SnapshotPaths(dir)) std::filesystem::remove(snap);
+  std::filesystem::remove(dir + "/epochs");
+  std::filesystem::remove(dir + "/retained");
+  { std::ofstream(dir + "/seeded").flush(); }
   ASSERT_TRUE(WriteSeedMarker(fs::Posix(), dir, recipe).ok());
   const RangeStore* stores[] = {parent.get()};
   auto seed = RangeStore::CopySeed(recipe, stores);
@@ -100,8 +105,46 @@ TEST(SplitStore, ASeededDirectoryWithoutItsSnapshotNeedsTheSeedAgain) {
   ASSERT_TRUE(child.ok()) << child.status().ToString();
   const Model want{{"d", {"v", 4}}, {"e", {"x", 7}}, {"f", {"v", 6}}};
   EXPECT_EQ(Dump(**child), want);
+  EXPECT_EQ((*child)->last().seq, Seq(7));
   EXPECT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
                                         std::chrono::seconds(10)));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/epochs"));
+}
+
+// Two fsyncs before the new range serves: the directory holds nothing but
+// "seeded" (its recipe stands for its epoch history and retained span)
+// until the first snapshot writes them, before the marker goes.
+TEST(SplitStore, APreparedDirectoryIsWrittenOutByItsFirstSnapshot) {
+  TempDir tmp;
+  auto parent = SixKeys(tmp.path() + "/parent");
+  const std::string dir = tmp.path() + "/child";
+  SeedRecipe recipe = SplitAtD();
+  recipe.epoch = Epoch(2);  // the base's epoch comes from the recipe alone
+  const KeyRange span("d", std::nullopt);
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, recipe, Opts(dir)).ok());
+  auto names = fs::Posix().ListDir(dir);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"seeded"});
+  EXPECT_TRUE(std::filesystem::exists(SeedMarkerPath(dir)));
+  const RangeStore* stores[] = {parent.get()};
+  auto seed = RangeStore::CopySeed(recipe, stores);
+  ASSERT_TRUE(seed.ok());
+  auto child = RangeStore::Open(RangeId(9), span, Opts(dir), std::move(*seed));
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  EXPECT_EQ((*child)->EpochAt(Seq(6)), recipe.epoch);
+  ASSERT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
+                                        std::chrono::seconds(10)));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/epochs"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/retained"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/seeded"));
+  EXPECT_FALSE(std::filesystem::exists(SeedMarkerPath(dir)));
+  ASSERT_TRUE((*child)->Close().ok());
+  child->reset();
+  auto again = RangeStore::Open(RangeId(9), span, Opts(dir));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE((*again)->retained().has_value());
+  EXPECT_EQ(*(*again)->retained(), span);
+  EXPECT_EQ((*again)->EpochAt(Seq(6)), recipe.epoch);
 }
 
 TEST(SplitStore, ASeedRefusesAKeyWrittenAfterTheSplitSeq) {
