@@ -135,7 +135,8 @@ class ClusterMember::Worker {
   Status ApplyIsrChange(const IsrChange& change);
   Status ApplySplit(const IsrChange& change);
   Status ApplyMerge(const IsrChange& change);
-  Result<RangeId> TakeRangeId(std::optional<zk::ZnodeData>* counter);
+  Result<RangeId> NewRangeId(const ChangeReads& got);
+  zk::ZkOp CounterOp(const ChangeReads& got, RangeId taken) const;
   void SyncSuspect();
   void SyncLoad();
   void PublishOpened();
@@ -700,19 +701,18 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
 Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
   const cluster::Paths& paths = reader_.paths();
   const std::string path = paths.range(c.range);
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
-  if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
-  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(got->data));
-  std::optional<zk::ZnodeData> counter;
-  RANGEKV_ASSIGN_OR_RETURN(RangeId child_id, TakeRangeId(&counter));
+  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got,
+                           ReadForChange(*session_, paths, {c.range}, call_timeout_));
+  const std::optional<zk::ZnodeData>& parent = got.ranges[0];
+  if (!parent) return Status(Code::kRangeUnavailable, path + " is gone");
+  RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(parent->data));
+  RANGEKV_ASSIGN_OR_RETURN(RangeId child_id, NewRangeId(got));
   RANGEKV_ASSIGN_OR_RETURN(SplitRecords split,
                            MakeSplitRecords(current, c, options_.self.id, child_id));
-  const std::string next = std::to_string(child_id.value() + 1);
   std::vector<zk::ZkOp> ops{
-      zk::ZkOp::SetData(path, cluster::EncodeRange(split.parent), got->stat.version),
+      zk::ZkOp::SetData(path, cluster::EncodeRange(split.parent), parent->stat.version),
       zk::ZkOp::Create(paths.range(child_id), cluster::EncodeRange(split.child)),
-      counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
-              : zk::ZkOp::Create(paths.next_range_id(), next)};
+      CounterOp(got, child_id)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
   written_[c.range] = split.parent;
   written_[child_id] = split.child;
@@ -723,18 +723,24 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
   return Status::Ok();
 }
 
-// The id the next new range takes (NextRangeId), and the counter's znode
-// as read (nullopt: not created yet) for the multi that moves it on.
-Result<RangeId> ClusterMember::Worker::TakeRangeId(std::optional<zk::ZnodeData>* counter) {
-  const cluster::Paths& paths = reader_.paths();
-  RANGEKV_ASSIGN_OR_RETURN(*counter, session_->Get(paths.next_range_id()));
-  RANGEKV_ASSIGN_OR_RETURN(std::vector<std::string> names, session_->Children(paths.ranges()));
+// The id the next new range takes (NextRangeId), from the counter and the
+// range znodes as read.
+Result<RangeId> ClusterMember::Worker::NewRangeId(const ChangeReads& got) {
   std::vector<RangeId> existing;
-  for (const std::string& name : names) {
+  for (const std::string& name : got.range_names) {
     if (auto id = cluster::Paths::ParseRangeName(name)) existing.push_back(*id);
   }
-  return NextRangeId(*counter ? std::optional<std::string>((*counter)->data) : std::nullopt,
+  return NextRangeId(got.counter ? std::optional<std::string>(got.counter->data) : std::nullopt,
                      existing);
+}
+
+// The multi's step that moves the id counter past `taken`, conditioned on
+// the counter's version as read (created when there was none).
+zk::ZkOp ClusterMember::Worker::CounterOp(const ChangeReads& got, RangeId taken) const {
+  const cluster::Paths& paths = reader_.paths();
+  const std::string next = std::to_string(taken.value() + 1);
+  return got.counter ? zk::ZkOp::SetData(paths.next_range_id(), next, got.counter->stat.version)
+                     : zk::ZkOp::Create(paths.next_range_id(), next);
 }
 
 // A merge's map change (docs/elastic.md §4): one multi, conditioned on the
@@ -742,24 +748,20 @@ Result<RangeId> ClusterMember::Worker::TakeRangeId(std::optional<zk::ZnodeData>*
 // new id, so no reader ever sees a hole or an overlap.
 Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
   const cluster::Paths& paths = reader_.paths();
-  const std::string left_path = paths.range(c.range);
-  const std::string right_path = paths.range(c.merge_right);
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> left, session_->Get(left_path));
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> right, session_->Get(right_path));
+  RANGEKV_ASSIGN_OR_RETURN(
+      ChangeReads got, ReadForChange(*session_, paths, {c.range, c.merge_right}, call_timeout_));
+  const std::optional<zk::ZnodeData>& left = got.ranges[0];
+  const std::optional<zk::ZnodeData>& right = got.ranges[1];
   if (!left || !right) return Status(Code::kStaleEpoch, "a range to merge is gone");
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo l, cluster::DecodeRange(left->data));
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo r, cluster::DecodeRange(right->data));
-  std::optional<zk::ZnodeData> counter;
-  RANGEKV_ASSIGN_OR_RETURN(RangeId merged_id, TakeRangeId(&counter));
+  RANGEKV_ASSIGN_OR_RETURN(RangeId merged_id, NewRangeId(got));
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo m,
                            MakeMergeRecord(l, r, c, options_.self.id, merged_id));
-  const std::string next = std::to_string(merged_id.value() + 1);
-  std::vector<zk::ZkOp> ops{
-      zk::ZkOp::Delete(left_path, left->stat.version),
-      zk::ZkOp::Delete(right_path, right->stat.version),
-      zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
-      counter ? zk::ZkOp::SetData(paths.next_range_id(), next, counter->stat.version)
-              : zk::ZkOp::Create(paths.next_range_id(), next)};
+  std::vector<zk::ZkOp> ops{zk::ZkOp::Delete(paths.range(c.range), left->stat.version),
+                            zk::ZkOp::Delete(paths.range(c.merge_right), right->stat.version),
+                            zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
+                            CounterOp(got, merged_id)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
   written_[c.range] = std::nullopt;
   written_[c.merge_right] = std::nullopt;

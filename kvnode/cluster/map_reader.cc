@@ -110,6 +110,47 @@ Result<std::vector<GetResult>> GetAll(zk::Session& session, const std::vector<st
 
 }  // namespace
 
+Result<ChangeReads> ReadForChange(zk::Session& session, const cluster::Paths& paths,
+                                  const std::vector<RangeId>& ranges,
+                                  std::chrono::milliseconds timeout) {
+  struct Answers {
+    std::vector<std::optional<GetResult>> gets;  // the ranges, then the counter
+    std::optional<Names> names;
+  };
+  std::vector<std::string> to_get;
+  for (RangeId id : ranges) to_get.push_back(paths.range(id));
+  to_get.push_back(paths.next_range_id());
+  Answers empty;
+  empty.gets.resize(to_get.size());
+  auto g = std::make_shared<Gather<Answers>>(static_cast<int>(to_get.size()) + 1, std::move(empty));
+  for (size_t i = 0; i < to_get.size(); ++i) {
+    session.AsyncGet(to_get[i], [g, i](GetResult r) {
+      g->Complete([&](Answers& s) { s.gets[i].emplace(std::move(r)); });
+    });
+  }
+  session.AsyncChildren(paths.ranges(), [g](Names r) {
+    g->Complete([&](Answers& s) { s.names.emplace(std::move(r)); });
+  });
+  std::optional<Answers> got = g->Wait(timeout);
+  if (!got) {
+    return Status(Code::kTimeout, "reading the znodes of a range change took longer than " +
+                                      std::to_string(timeout.count()) + " ms");
+  }
+  ChangeReads out;
+  for (size_t i = 0; i < to_get.size(); ++i) {
+    GetResult& r = *got->gets[i];
+    if (!r.ok()) return r.status();
+    if (i < ranges.size()) {
+      out.ranges.push_back(std::move(*r));
+    } else {
+      out.counter = std::move(*r);
+    }
+  }
+  if (!got->names->ok()) return got->names->status();
+  out.range_names = std::move(**got->names);
+  return out;
+}
+
 MapReader::MapReader(std::string cluster, NodeId self) : paths_(cluster), self_(std::move(self)) {}
 
 void MapReader::ReportGarbage(const std::string& path, const zk::ZnodeStat& stat,

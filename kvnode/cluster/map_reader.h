@@ -29,6 +29,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/cluster_map.h"
 #include "common/zk/session.h"
@@ -42,6 +43,21 @@ struct MapRead {
   // unreadable: tells whether our registration still stands.
   std::optional<int64_t> self_owner;
 };
+
+// What a split's or a merge's multi is conditioned on (cluster_member.cc),
+// read with async calls and one wait: one round trip where reading them
+// one by one took one each, with the new range's writes waiting. The
+// reads need not agree with each other: the multi checks the versions of
+// the range znodes and of the id counter, which every range creation
+// moves on.
+struct ChangeReads {
+  std::vector<std::optional<zk::ZnodeData>> ranges;  // as asked; nullopt: gone
+  std::optional<zk::ZnodeData> counter;              // R/next_range_id; nullopt: not yet
+  std::vector<std::string> range_names;              // the children of R/ranges
+};
+Result<ChangeReads> ReadForChange(zk::Session& session, const cluster::Paths& paths,
+                                  const std::vector<RangeId>& ranges,
+                                  std::chrono::milliseconds timeout);
 
 class MapReader {
  public:
