@@ -195,7 +195,7 @@ Result<std::shared_ptr<RangeStore>> Node::OpenRangeStore(const cluster::RangeInf
     LOG_INFO(RangeName(r.id) << " " << r.bounds.ToString() << ": opened from " << keys
                              << " keys taken from the local copies at seq " << recipe->at.value()
                              << " in " << copied_ms << " ms (+" << MsSince(start) - copied_ms
-                             << " ms to open); its first snapshot is being written");
+                             << " ms to open); its first snapshot follows");
     if (config_.replication.step_hook) config_.replication.step_hook("seed.opened", r.id);
   }
   return store;

@@ -21,6 +21,13 @@ namespace {
 
 constexpr size_t kChunkBytes = 1u << 20;
 constexpr std::chrono::seconds kRetryAfterFailure{1};
+// A new range's first snapshot writes every key it took, on every replica
+// at once, just as its first writes go through: started later, it does not
+// compete with them (a merged range of 69 k keys paused its writes 44 ms at
+// p50 with the snapshot at once, 28 ms with it 300 ms later; bench-moves).
+// Meanwhile its sources keep their keys and files, as they do until it is
+// written anyway.
+constexpr std::chrono::milliseconds kFirstSnapshotDelay{300};
 constexpr size_t kSnapshotsKept = 2;  // the newest, and one to fall back to
 
 Status Closed() { return Status(Code::kUnavailable, "range store is closed"); }
@@ -82,7 +89,8 @@ void RangeSnapshots::SetBasePending(std::function<Status()> save_base) {
   save_base_ = std::move(save_base);
   base_pending_.store(true);
   MutexLock lock(bg_mu_);
-  requested_ = true;  // the worker, once started, takes it at once
+  requested_ = true;
+  retry_after_ = MonoClock::now() + kFirstSnapshotDelay;
 }
 
 void RangeSnapshots::Start(Env& env, const std::string& name) {

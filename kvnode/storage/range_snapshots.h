@@ -68,9 +68,9 @@ class RangeSnapshots {
   // Open used the snapshot at replay_from (0: none) and replayed
   // replayed_bytes of log after it.
   void Recovered(Seq replay_from, uint64_t replayed_bytes) EXCLUDES(snap_mu_);
-  // Open used a seed (store_seed.h): the first snapshot is taken as soon
-  // as the worker starts, and only once it is durable does the seed
-  // marker go (then base_pending() turns false). save_base writes what
+  // Open used a seed (store_seed.h): the first snapshot is taken shortly
+  // after the worker starts (kFirstSnapshotDelay), and only once it is
+  // durable does the seed marker go (then base_pending() turns false). save_base writes what
   // only the marker's recipe said until then; it runs before that
   // snapshot is written.
   void SetBasePending(std::function<Status()> save_base) EXCLUDES(bg_mu_);

@@ -163,7 +163,7 @@ class RangeStore {
   // The same for a directory PrepareSeeded made whose first snapshot is
   // not written yet (PendingSeed): its map at the recipe's seq is `seed`,
   // its log continues after it. The snapshot is written in the background
-  // at once (base_pending() until it is durable).
+  // shortly after (base_pending() until it is durable).
   static Result<std::unique_ptr<RangeStore>> Open(RangeId id, KeyRange bounds, StoreOptions opts,
                                                   StoreSeed seed);
   // The same; on failure *seed keeps its keys (usable()) unless the log
