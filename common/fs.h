@@ -111,9 +111,11 @@ class FileSystem {
   Result<std::optional<std::string>> ReadSmallFile(const std::string& path,
                                                    size_t max_bytes = 1u << 20);
   // path.tmp, written and synced, renamed over path, directory synced: a
-  // crash leaves the old file or the new one, whole.
-  Status WriteFileAtomically(const std::string& dir, std::string_view name,
-                             std::string_view data);
+  // crash leaves the old file or the new one, whole. sync_dir false: the
+  // new name is durable only with the caller's next sync of dir (several
+  // changes to one directory made durable by one fsync).
+  Status WriteFileAtomically(const std::string& dir, std::string_view name, std::string_view data,
+                             bool sync_dir = true);
 };
 
 std::string JoinPath(const std::string& dir, std::string_view name);

@@ -390,7 +390,7 @@ Result<std::optional<std::string>> FileSystem::ReadSmallFile(const std::string& 
 }
 
 Status FileSystem::WriteFileAtomically(const std::string& dir, std::string_view name,
-                                       std::string_view data) {
+                                       std::string_view data, bool sync_dir) {
   const std::string path = JoinPath(dir, name);
   const std::string tmp = path + ".tmp";
   {
@@ -400,7 +400,7 @@ Status FileSystem::WriteFileAtomically(const std::string& dir, std::string_view 
     RANGEKV_RETURN_IF_ERROR(f->Close());
   }
   RANGEKV_RETURN_IF_ERROR(Rename(tmp, path));
-  return SyncDir(dir);
+  return sync_dir ? SyncDir(dir) : Status::Ok();
 }
 
 std::string JoinPath(const std::string& dir, std::string_view name) {

@@ -140,7 +140,7 @@ Status RangeStore::PrepareSeeded(RangeId id, const KeyRange& span, const SeedRec
   // span are the recipe's until its first snapshot writes them
   // (store_seed.h). The marker comes first: a directory holding "seeded"
   // without a marker beside it would open as an empty range.
-  RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe, /*sync_dir=*/false));
+  RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe));
   Status st = fs.CreateDirs(dir);
   if (st.ok()) {
     auto f = fs.OpenAppend(fs::JoinPath(dir, kSeededFileName), fs::AppendFile::Mode::kTruncate);

@@ -62,20 +62,9 @@ Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::
   return std::optional<SeedRecipe>(std::move(recipe));
 }
 
-Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe,
-                       bool sync_dir) {
-  const std::string parent = fs::DirName(range_dir);
-  if (sync_dir) {
-    return fs.WriteFileAtomically(parent, MarkerName(range_dir), EncodeSeedRecipe(recipe));
-  }
-  const std::string path = SeedMarkerPath(range_dir);
-  {
-    RANGEKV_ASSIGN_OR_RETURN(auto f, fs.OpenAppend(path + ".tmp", fs::AppendFile::Mode::kTruncate));
-    RANGEKV_RETURN_IF_ERROR(f->Append(EncodeSeedRecipe(recipe)));
-    RANGEKV_RETURN_IF_ERROR(f->Sync());
-    RANGEKV_RETURN_IF_ERROR(f->Close());
-  }
-  return fs.Rename(path + ".tmp", path);
+Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe) {
+  return fs.WriteFileAtomically(fs::DirName(range_dir), MarkerName(range_dir),
+                                EncodeSeedRecipe(recipe), /*sync_dir=*/false);
 }
 
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir) {

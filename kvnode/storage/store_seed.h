@@ -95,10 +95,9 @@ Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::
 // built again.
 inline constexpr char kSeededFileName[] = "seeded";
 
-// sync_dir false: the marker's bytes are durable, its name only with the
-// caller's next sync of the ranges directory.
-Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe,
-                       bool sync_dir = true);
+// The marker's bytes are durable on return, its name only with the
+// caller's next sync of the ranges directory (PrepareSeeded's).
+Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe);
 // Removes the marker durably (missing: OK).
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 
