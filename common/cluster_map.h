@@ -337,6 +337,21 @@ struct ClusterMap {
   // The ranges as one multi wrote them (nullopt: deleted), over this read.
   using Written = std::map<RangeId, std::optional<RangeInfo>>;
   void Patch(Written written);
+  // A split's or merge's multi as its owner tells it (the replicas' fetch
+  // answers carry it, kvnode/replication/replicator.h "news"), over a read
+  // that may predate it, straddle it or follow it. Every range a split or
+  // merge makes has a generation G above every range it replaces, and a
+  // span's generations only grow, so:
+  //   ShowsNews: every range the multi made overlaps a range of this map
+  //     at generation >= its own (this read follows the multi; the news
+  //     has nothing left to add, now or to any later read).
+  //   PatchNews: replaces the ranges the multi changed where this map has
+  //     them older, deletes those it deleted, and adds those it made where
+  //     no range of the map overlaps them. It never makes an overlap, and
+  //     leaves a map newer than the news as it is; a map older than the
+  //     multi's inputs (a range it changed not listed yet) gains nothing.
+  bool ShowsNews(const Written& news) const;
+  void PatchNews(const Written& news);
 };
 
 }  // namespace rangekv::cluster

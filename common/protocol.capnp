@@ -31,6 +31,12 @@
 #     start; fetch the snapshot first. replicaLife and copy name the copy of
 #     the range the acknowledgement speaks for (a restarted or re-copied
 #     replica starts its count over; an older copy's fetch is refused).
+#     news: the range znodes the multi of a split or merge of rangeId
+#     wrote, as the owner wrote them (sent once per replica, at once, on
+#     the parked fetch): the replica builds the new ranges without waiting
+#     to read ZooKeeper, and its later map reads are patched with them
+#     until they show them (common/cluster_map.h PatchNews). They speak
+#     only for what ZooKeeper held once: newer reads win by generation.
 #   - snapshot: a chunk of the owner's snapshot file. replayFrom 0 asks for
 #     the owner's current export; otherwise for the export with that
 #     replay-from seq (resume); the error RANGE_UNAVAILABLE when the owner
@@ -143,6 +149,12 @@ struct Fetched {
   truncateTo @3 :UInt64;
   snapshotNeeded @4 :Bool;
   agreedEpoch @5 :UInt64;   # with diverged
+  news @6 :List(RangeNews); # see "news" above; empty almost always
+}
+
+struct RangeNews {
+  rangeId @0 :UInt64;
+  record @1 :Text;          # the range znode's text; "" when deleted
 }
 
 struct SnapshotChunk {

@@ -116,6 +116,14 @@ struct OwnerHint {
   friend bool operator==(const OwnerHint&, const OwnerHint&) = default;
 };
 
+// One range znode as a split's or merge's multi wrote it (protocol.capnp
+// "news"): its text (common/cluster_map.h), "" when the multi deleted it.
+struct RangeNews {
+  RangeId range{0};
+  std::string record;
+  friend bool operator==(const RangeNews&, const RangeNews&) = default;
+};
+
 struct Fetched {
   std::string records;  // whole WAL records, back to back, from the fetch's `from`
   Seq hwm{0};
@@ -123,6 +131,7 @@ struct Fetched {
   Seq truncate_to{0};  // with diverged
   bool snapshot_needed = false;
   Epoch agreed_epoch{0};  // with diverged: the owner's epoch at truncate_to
+  std::vector<RangeNews> news{};  // a split or merge of this range, just written
   friend bool operator==(const Fetched&, const Fetched&) = default;
 };
 

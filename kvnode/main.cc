@@ -156,6 +156,10 @@ int Serve(const NodeOptions& o) {
         done(Status(Code::kUnavailable, "the node is not in the cluster (yet or any more)"));
       }
     });
+    (*node)->replicator()->SetNewsListener(
+        [member_at](RangeId from, cluster::ClusterMap::Written news) {
+          if (ClusterMember* m = member_at->load()) m->QueueNews(from, std::move(news));
+        });
     auto started = ClusterMember::Start(mo, **node, &node_metrics,
                                         [&fatal](const Status& st) { fatal.Raise(st); });
     if (!started.ok()) {
@@ -184,6 +188,7 @@ int Serve(const NodeOptions& o) {
     // of after the session timeout. No ISR change is asked from here on
     // (a stopping owner must not drop its replicas from the ISR).
     (*node)->replicator()->SetIsrChanger(nullptr);
+    (*node)->replicator()->SetNewsListener(nullptr);
     member_at->store(nullptr);
     member.reset();
     // Writes still waiting for their replicas can no longer be committed

@@ -692,6 +692,40 @@ void ClusterMap::Patch(Written written) {
   }
 }
 
+bool ClusterMap::ShowsNews(const Written& news) const {
+  for (const auto& [id, made] : news) {
+    if (!made) continue;
+    bool shown = false;
+    for (const auto& [other, r] : ranges) {
+      shown = shown || (r.generation >= made->generation && r.bounds.Overlaps(made->bounds));
+    }
+    if (!shown) return false;
+  }
+  return true;
+}
+
+void ClusterMap::PatchNews(const Written& news) {
+  uint64_t generation = 0;  // the multi's: that of every range it made
+  for (const auto& [id, made] : news) {
+    if (made) generation = std::max(generation, made->generation);
+  }
+  for (const auto& [id, made] : news) {
+    auto it = ranges.find(id);
+    if (it == ranges.end() || it->second.generation >= generation) continue;
+    if (made) {
+      it->second = *made;  // narrower or the same: no new overlap
+    } else {
+      ranges.erase(it);
+    }
+  }
+  for (const auto& [id, made] : news) {
+    if (!made || ranges.count(id)) continue;
+    bool free = true;
+    for (const auto& [other, r] : ranges) free = free && !r.bounds.Overlaps(made->bounds);
+    if (free) ranges.emplace(id, *made);
+  }
+}
+
 const RangeInfo* ClusterMap::Locate(std::string_view key) const {
   for (const auto& [id, r] : ranges) {
     if (r.bounds.Contains(key)) return &r;

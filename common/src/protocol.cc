@@ -472,6 +472,13 @@ void EncodeResponse(const Response& resp, std::string& out) {
       f.setTruncateTo(resp.fetched.truncate_to.value());
       f.setAgreedEpoch(resp.fetched.agreed_epoch.value());
       f.setSnapshotNeeded(resp.fetched.snapshot_needed);
+      if (!resp.fetched.news.empty()) {
+        auto l = f.initNews(static_cast<unsigned>(resp.fetched.news.size()));
+        for (size_t i = 0; i < resp.fetched.news.size(); ++i) {
+          l[i].setRangeId(resp.fetched.news[i].range.value());
+          l[i].setRecord(resp.fetched.news[i].record);
+        }
+      }
       break;
     }
     case Response::Kind::kSnapshotChunk: {
@@ -543,6 +550,10 @@ Result<Response> DecodeResponse(std::string_view payload) {
         resp.fetched = Fetched{Str(f.getRecords()), Seq(f.getHwm()), f.getDiverged(),
                                Seq(f.getTruncateTo()), f.getSnapshotNeeded(),
                                Epoch(f.getAgreedEpoch())};
+        for (auto n : f.getNews()) {
+          resp.fetched.news.push_back(RangeNews{
+              RangeId(n.getRangeId()), std::string(n.getRecord().cStr(), n.getRecord().size())});
+        }
         break;
       }
       case rpc::Response::SNAPSHOT_CHUNK: {

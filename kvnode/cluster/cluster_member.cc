@@ -25,6 +25,10 @@ constexpr milliseconds kBackoffInitial{100};
 constexpr milliseconds kBackoffMax{5000};
 constexpr milliseconds kReconcileRetry{500};
 constexpr milliseconds kSplitRetry{20};
+// News (Node::ApplyNews) whose range waits for its parent's copy is
+// applied again this often, this many times; the map reads take over then.
+constexpr milliseconds kNewsRetry{3};
+constexpr int kNewsRetries = 30;
 // Request counts are looked at every second and each range's rate taken
 // over the last three: a range this node just took over is reported a
 // second later (the coordinator waits for that before its next move).
@@ -94,8 +98,21 @@ class ClusterMember::Worker {
     reconcile_wanted_ = true;
     cv_.NotifyAll();
   }
+  // Any thread: news of a split or merge (Replicator::NewsFn) for the news
+  // thread (never blocks).
+  void QueueNews(RangeId from, cluster::ClusterMap::Written news) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    news_.emplace_back(from, std::move(news));
+    cv_.NotifyAll();
+  }
 
  private:
+  // ---- on the news thread ----
+  // Applies news as it comes (Node::ApplyNews): the member thread is most
+  // likely reading the map when it does, and the new ranges' writes wait.
+  void RunNews() EXCLUDES(mu_);
+  void ApplyNews(RangeId from, cluster::ClusterMap::Written news) EXCLUDES(mu_);
+
   // ---- on the io thread ----
   void OnSessionState(uint64_t gen, zk::SessionState state) EXCLUDES(mu_);
   void OnReconcile() EXCLUDES(mu_) {
@@ -159,6 +176,7 @@ class ClusterMember::Worker {
   bool ever_connected_ GUARDED_BY(mu_) = false;  // this session was connected once
   // Asked by the replicator, with where the outcome goes.
   std::vector<std::pair<IsrChange, std::function<void(Status)>>> isr_changes_ GUARDED_BY(mu_);
+  std::deque<std::pair<RangeId, cluster::ClusterMap::Written>> news_ GUARDED_BY(mu_);
 
   // Member thread only.
   std::unique_ptr<zk::Session> session_;
@@ -193,6 +211,7 @@ class ClusterMember::Worker {
   std::unique_ptr<zk::Reconciler> reconciler_;
   std::thread io_thread_;
   std::thread thread_;
+  std::thread news_thread_;
   bool stopped_ = false;
 };
 
@@ -216,6 +235,7 @@ Status ClusterMember::Worker::Start() {
   io_thread_ = std::thread([this] { io_.run(); });
   reconciler_->Start();
   thread_ = std::thread([this] { Run(); });
+  news_thread_ = std::thread([this] { RunNews(); });
   return Status::Ok();
 }
 
@@ -229,6 +249,7 @@ void ClusterMember::Worker::Stop() {
     cv_.NotifyAll();
   }
   if (thread_.joinable()) thread_.join();  // closes the session on its way out
+  if (news_thread_.joinable()) news_thread_.join();
   work_.reset();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
@@ -252,6 +273,47 @@ void ClusterMember::Worker::WaitEvent(Clock::time_point until, WakeOn wake) {
     return stop_ || state_ != state || session_gen_ != gen ||
            (wake == WakeOn::kAnyEvent && reconcile_wanted_);
   });
+}
+
+void ClusterMember::Worker::RunNews() {
+  for (;;) {
+    std::pair<RangeId, cluster::ClusterMap::Written> next;
+    {
+      MutexLock lock(mu_);
+      cv_.Wait(lock, [&] {
+        mu_.AssertHeld();
+        return stop_ || !news_.empty();
+      });
+      if (stop_) return;
+      next = std::move(news_.front());
+      news_.pop_front();
+    }
+    ApplyNews(next.first, std::move(next.second));
+  }
+}
+
+void ClusterMember::Worker::ApplyNews(RangeId from, cluster::ClusterMap::Written news) {
+  const Clock::time_point start = Clock::now();
+  ApplyReport report = node_.ApplyNews(std::move(news));
+  for (int i = 0; i < kNewsRetries && report.retry_soon && node_.NewsOutstanding(); ++i) {
+    {
+      MutexLock lock(mu_);
+      if (cv_.WaitFor(lock, kNewsRetry, [&] {
+            mu_.AssertHeld();
+            return stop_ || !news_.empty();
+          })) {
+        return;  // stopping, or newer news: applied with it
+      }
+    }
+    report = node_.ApplyNews({});
+  }
+  if (report.opened.empty() && report.closed.empty() && report.failed.empty()) return;
+  const auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+  LOG_INFO("news of range " << from.value() << " from its owner: serving " << report.served
+                            << " ranges (opened " << JoinIds(report.opened) << ", closed "
+                            << JoinIds(report.closed) << ", failed " << JoinIds(report.failed)
+                            << (report.derived.empty() ? "" : ", built " + JoinIds(report.derived))
+                            << ") in " << ms << " ms");
 }
 
 void ClusterMember::Worker::Run() {
@@ -716,6 +778,7 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
   written_[c.range] = split.parent;
   written_[child_id] = split.child;
+  if (c.wrote) *c.wrote = {{c.range, split.parent}, {child_id, split.child}};
   LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
                     << split.child.bounds.ToString() << " (generation "
@@ -766,6 +829,7 @@ Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
   written_[c.range] = std::nullopt;
   written_[c.merge_right] = std::nullopt;
   written_[merged_id] = m;
+  if (c.wrote) *c.wrote = {{c.range, std::nullopt}, {c.merge_right, std::nullopt}, {merged_id, m}};
   LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
                      << c.merge_right.value() << " (seq " << c.merge_right_seq.value()
                      << ") merged into range " << merged_id.value() << " " << m.bounds.ToString()
@@ -798,6 +862,10 @@ void ClusterMember::Stop() { worker_->Stop(); }
 
 void ClusterMember::QueueIsrChange(IsrChange change, std::function<void(Status)> done) {
   worker_->QueueIsrChange(std::move(change), std::move(done));
+}
+
+void ClusterMember::QueueNews(RangeId from, cluster::ClusterMap::Written news) {
+  worker_->QueueNews(from, std::move(news));
 }
 
 }  // namespace rangekv::kvnode

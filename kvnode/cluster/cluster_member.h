@@ -101,6 +101,11 @@ class ClusterMember {
   // (kvnode::ApplyIsrChange decides it), then re-reads the map; done gets
   // the outcome on the member thread.
   void QueueIsrChange(IsrChange change, std::function<void(Status)> done);
+  // Any thread, never blocks: news of a split or merge of range `from`
+  // from its owner (Replicator::NewsFn), applied by a thread of the
+  // member's own (Node::ApplyNews) while the member thread may be reading
+  // the map.
+  void QueueNews(RangeId from, cluster::ClusterMap::Written news);
 
  private:
   ClusterMember(MemberOptions options, Node& node, NodeMetrics* metrics, FatalCallback on_fatal);

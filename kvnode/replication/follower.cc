@@ -206,8 +206,10 @@ void Follower::OnFetched(Result<proto::Response> r) {
     store->Commit(std::min(hwm_, store->durable()));
     if (store->durable() >= hwm_) caught_up_ = true;
     RefreshStaleOk();
+    TellNews(f.news);
     return SendFetch();
   }
+  TellNews(f.news);
   in_flight_ = true;
   std::weak_ptr<bool> alive = alive_;
   Seq hwm = hwm_;
@@ -219,6 +221,27 @@ void Follower::OnFetched(Result<proto::Response> r) {
       OnAppended(std::move(durable), hwm);
     });
   });
+}
+
+void Follower::TellNews(const std::vector<proto::RangeNews>& news) {
+  if (news.empty() || !ctx_.news_listener) return;
+  cluster::ClusterMap::Written wrote;
+  for (const proto::RangeNews& n : news) {
+    if (n.record.empty()) {
+      wrote[n.range] = std::nullopt;
+      continue;
+    }
+    auto info = cluster::DecodeRange(n.record);
+    if (!info.ok() || info->id != n.range) {
+      LOG_WARN(Name(range_.info.id) << ": the owner's news of range " << n.range.value()
+                                    << " does not decode; waiting for the map instead");
+      return;
+    }
+    wrote[n.range] = std::move(*info);
+  }
+  // News of this range only: an owner speaks for the ranges it leads.
+  if (!wrote.count(range_.info.id)) return;
+  ctx_.news_listener(range_.info.id, std::move(wrote));
 }
 
 void Follower::OnAppended(Result<Seq> durable, Seq hwm) {

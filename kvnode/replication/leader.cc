@@ -12,6 +12,10 @@ proto::Response Error(uint64_t id, Code code, std::string msg) {
   return proto::Response::Error(id, Status(code, std::move(msg)));
 }
 
+// How long a split's or merge's news is told to replicas that fetch: one
+// that does not fetch by then reads the map anyway.
+constexpr milliseconds kNewsFor{3000};
+
 uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
   if (t == Clock::time_point{}) return UINT64_MAX;
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(now - t).count());
@@ -328,23 +332,40 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
     Answer(f.replica, proto::Response::Error(w.req.id, read.status()), w.reply);
     return true;
   }
+  auto it = progress_.find(NodeId(f.replica));
+  const bool tell =
+      it != progress_.end() && it->second.news_told < news_seq_ && Clock::now() < news_until_;
   if (read->below_log_start) {
     resp.fetched.snapshot_needed = true;
   } else if (read->records.empty()) {
     // Nothing new to send: hold the fetch, unless the commit point moved
     // past what this replica was told (it applies on the news at once, so
-    // its stale reads and a takeover by it do not wait for the long poll).
-    auto it = progress_.find(NodeId(f.replica));
-    bool news = it != progress_.end() && resp.fetched.hwm > it->second.hwm_told;
-    if (!at_deadline && !news) return false;
+    // its stale reads and a takeover by it do not wait for the long poll),
+    // or there is news of a split or merge to tell.
+    bool moved = it != progress_.end() && resp.fetched.hwm > it->second.hwm_told;
+    if (!at_deadline && !moved && !tell) return false;
   } else {
     size_t bytes = 0;
     for (const LogRecord& r : read->records) bytes += r.bytes.size();
     resp.fetched.records.reserve(bytes);
     for (const LogRecord& r : read->records) resp.fetched.records += r.bytes;
   }
+  if (tell && !resp.fetched.snapshot_needed) {
+    resp.fetched.news = news_;
+    it->second.news_told = news_seq_;
+  }
   Answer(f.replica, std::move(resp), w.reply);
   return true;
+}
+
+void Leader::ShareNews(const cluster::ClusterMap::Written& wrote) {
+  news_.clear();
+  for (const auto& [id, record] : wrote) {
+    news_.push_back(proto::RangeNews{id, record ? cluster::EncodeRange(*record) : std::string()});
+  }
+  ++news_seq_;
+  news_until_ = Clock::now() + kNewsFor;
+  AnswerWaiters();
 }
 
 void Leader::OnFetch(proto::Request req, Replicator::Reply reply) {

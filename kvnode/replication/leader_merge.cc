@@ -13,7 +13,8 @@
 //   4. Write: one ZooKeeper multi (the member's ApplyMerge) deletes both
 //      znodes and creates the merged range under a new id, with
 //      merged_from = left@S_left,right@S_right.
-//   5. Outcome: written -> pong; both leaders stay fenced until their roles
+//   5. Outcome: written -> pong; both leaders tell their replicas the
+//      znodes written (ShareNews) and stay fenced until their roles
 //      end (the next map has neither range), and every holder builds the
 //      merged range from its two copies (kvnode/server/node_merge.cc).
 //      Surely not written -> the error and writes resume. Unknown -> the
@@ -150,15 +151,19 @@ void MergeRun::Ask(Leader& left, Leader& right, Seq left_at, Seq right_at) {
   change.merge_right = right_;
   change.merge_right_epoch = right.epoch();
   change.merge_right_seq = right_at;
+  change.wrote = std::make_shared<cluster::ClusterMap::Written>();
   ctx_.Step("merge.asked", left_);
   std::weak_ptr<bool> alive = alive_;
-  ctx_.RequestIsrChange(std::move(change), [this, alive](Status st) {
+  ctx_.RequestIsrChange(change, [this, alive, wrote = change.wrote](Status st) {
     if (!alive.lock() || finished_) return;
     Leader* left = lookup_(left_);
     Leader* right = lookup_(right_);
     if (st.ok()) {
-      if (left) left->MergeWritten();
-      if (right) right->MergeWritten();
+      for (Leader* l : {left, right}) {
+        if (!l) continue;
+        l->MergeWritten();
+        if (!wrote->empty()) l->ShareNews(*wrote);
+      }
       ++ctx_.merges_done;
       ctx_.Step("merge.written", left_);
     } else if (!SurelyNotWritten(st)) {

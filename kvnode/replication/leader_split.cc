@@ -12,7 +12,8 @@
 //   4. Write: one ZooKeeper multi (the member's ApplySplit) narrows the
 //      range to [start, key) and creates [key, end) with split_from = this
 //      range @ S, at the same owner, epoch and ISR.
-//   5. Outcome: written -> pong, and writes resume at once on [start, key):
+//   5. Outcome: written -> pong, the replicas are told the znodes written
+//      (ShareNews), and writes resume at once on [start, key):
 //      the store admits no key of the new range from then on
 //      (NarrowWrites), so none ever lands in this log after S, while its
 //      map keeps them until Node::Apply has built the new range from this
@@ -144,9 +145,14 @@ void Leader::CheckSplit() {
   change.split = true;
   change.split_key = split_->key;
   change.split_seq = last;
+  change.wrote = std::make_shared<cluster::ClusterMap::Written>();
   ctx_.Step("split.asked", range_.info.id);
-  ctx_.RequestIsrChange(std::move(change), [this, alive](Status st) {
-    if (!alive.lock() || !split_) return;
+  ctx_.RequestIsrChange(change, [this, alive, wrote = change.wrote](Status st) {
+    if (!alive.lock()) return;
+    // The replicas build the new range from this news rather than from
+    // their next map read (also when the map showed the split first).
+    if (st.ok() && !wrote->empty()) ShareNews(*wrote);
+    if (!split_) return;
     if (st.ok()) {
       split_->written = true;
       return CheckSplit();

@@ -84,6 +84,7 @@ class Context {
   const Replicator::StoreOptionsFn store_options;
   const Clock::time_point started;  // a restarted process knows no earlier promise
   Replicator::IsrChangeFn isr_changer;
+  Replicator::NewsFn news_listener;
   int min_insync = 1;
   // Completed as owner (metrics; read from other threads).
   std::atomic<uint64_t> splits_done{0};
@@ -106,6 +107,7 @@ struct Progress {
   std::optional<Clock::time_point> answered_at;  // when its last answer left
   Seq end_at_answer{0};            // the owner's log end when that answer left
   Seq hwm_told{0};                 // the commit point its last answer carried
+  uint64_t news_told = 0;          // the Leader's news_seq_ its answers carried
   Clock::time_point lease_until{};
   Clock::time_point isr_request_at{};  // last ISR change asked for it
 };
@@ -152,6 +154,10 @@ class Leader {
   // The merge's outcome is unknown: the ownership is given up (a new
   // epoch follows, as after an unknown split).
   void MergeUnknown();
+  // Tells every replica, in the answer to its parked fetch (at once) or to
+  // its next one, the range znodes a split or merge of this range wrote
+  // (Replicator "news"); for kNewsFor, once per replica copy.
+  void ShareNews(const cluster::ClusterMap::Written& wrote);
   // Small, cold and unchanged for merge_delay, serving writes: a range
   // that merges with a neighbour by itself (ReplicationOptions). As last
   // judged (once a second, CheckAutoSplit).
@@ -253,6 +259,11 @@ class Leader {
   std::optional<Handoff> handoff_;
   std::optional<SplitFence> split_;
   bool merging_ = false;  // fenced for a merge (MergeRun)
+  // The last news (ShareNews), its number (a replica's Progress::news_told
+  // says whether it was told) and until when it is told.
+  std::vector<proto::RangeNews> news_;
+  uint64_t news_seq_ = 0;
+  Clock::time_point news_until_{};
   // The handoff was written, or may have been: this owner never serves
   // again at this epoch.
   bool handed_off_ = false;
@@ -293,6 +304,8 @@ class Follower {
   void SendFetch();
   void OnFetched(Result<proto::Response> r);
   void OnAppended(Result<Seq> durable, Seq hwm);
+  // Hands a split's or merge's news (Replicator::NewsFn) to the node.
+  void TellNews(const std::vector<proto::RangeNews>& news);
   void Retry(const Status& why);
   void StartSnapshot();
   void FetchChunk();

@@ -232,6 +232,9 @@ class Replicator::Impl {
   void SetIsrChanger(IsrChangeFn fn) {
     RunHere([&] { ctx_.isr_changer = std::move(fn); });
   }
+  void SetNewsListener(NewsFn fn) {
+    RunHere([&] { ctx_.news_listener = std::move(fn); });
+  }
 
   void Update(std::vector<HeldRange> held, int min_insync) {
     RunHere([&] { Apply(std::move(held), min_insync); });
@@ -653,6 +656,7 @@ Replicator::~Replicator() { Stop(); }
 void Replicator::Stop() { impl_->Stop(); }
 
 void Replicator::SetIsrChanger(IsrChangeFn fn) { impl_->SetIsrChanger(std::move(fn)); }
+void Replicator::SetNewsListener(NewsFn fn) { impl_->SetNewsListener(std::move(fn)); }
 
 void Replicator::Update(std::vector<HeldRange> held, int min_insync) {
   impl_->Update(std::move(held), min_insync);

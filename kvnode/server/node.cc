@@ -9,6 +9,8 @@ namespace rangekv::kvnode {
 namespace {
 
 constexpr int64_t kSlowOpenMs = 100;
+// How long news of a split or merge patches the maps applied (node.h).
+constexpr std::chrono::seconds kNewsLifetime{30};
 
 std::string RangeName(RangeId id) { return "range " + std::to_string(id.value()); }
 
@@ -299,6 +301,40 @@ Status Node::CloseStore(RangeId id, RangeStore& store) {
 
 ApplyReport Node::Apply(const cluster::ClusterMap& map) {
   MutexLock lock(control_mu_);
+  const MonoClock::time_point now = MonoClock::now();
+  std::erase_if(
+      news_, [&](const News& n) { return map.ShowsNews(n.wrote) || now - n.at >= kNewsLifetime; });
+  last_map_ = map;
+  if (news_.empty()) return ApplyLocked(map);
+  return ApplyLocked(PatchedLastMap());
+}
+
+ApplyReport Node::ApplyNews(cluster::ClusterMap::Written news) {
+  MutexLock lock(control_mu_);
+  const bool known = !news.empty() && (!last_map_ || last_map_->ShowsNews(news) ||
+                                       std::any_of(news_.begin(), news_.end(),
+                                                   [&](const News& n) { return n.wrote == news; }));
+  if (!last_map_ || known || (news.empty() && news_.empty())) {
+    ApplyReport none;
+    none.served = routing()->served();
+    return none;
+  }
+  if (!news.empty()) news_.push_back(News{MonoClock::now(), std::move(news)});
+  return ApplyLocked(PatchedLastMap());
+}
+
+bool Node::NewsOutstanding() const {
+  MutexLock lock(control_mu_);
+  return !news_.empty();
+}
+
+cluster::ClusterMap Node::PatchedLastMap() const {
+  cluster::ClusterMap patched = *last_map_;
+  for (const News& n : news_) patched.PatchNews(n.wrote);
+  return patched;
+}
+
+ApplyReport Node::ApplyLocked(const cluster::ClusterMap& map) {
   ApplyReport report;
   if (mode_ != Mode::kCluster || closed_) {
     LOG_ERROR("node " << id().str() << ": cluster map ignored (standalone or closed node)");
@@ -472,6 +508,9 @@ std::shared_ptr<RangeSlot> Node::HoldRange(const cluster::RangeInfo& r,
 void Node::Suspend(std::string reason) {
   MutexLock lock(control_mu_);
   if (closed_) return;
+  // News must not bring a suspended node back: only the next Apply does.
+  last_map_.reset();
+  news_.clear();
   Publish(RoutingTable::Unavailable(id(), std::move(reason)));
 }
 

@@ -187,8 +187,20 @@ class Node {
   // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
   // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
   ApplyReport Apply(const cluster::ClusterMap& map) EXCLUDES(control_mu_);
+  // News of a split or merge from the owner of a range held here
+  // (Replicator::NewsFn): the last map Apply got, patched with it
+  // (ClusterMap::PatchNews), is applied at once; every later Apply patches
+  // its map with the news too, until a map shows it (ShowsNews): a map
+  // read that began before the multi must not undo what the news built.
+  // Empty news re-applies the last map while news is outstanding (a range
+  // the news made waits for its parent's copy: retry_soon). Nothing
+  // happens before the first Apply, or for news already known.
+  ApplyReport ApplyNews(cluster::ClusterMap::Written news) EXCLUDES(control_mu_);
+  // News that no map applied since has shown yet.
+  bool NewsOutstanding() const EXCLUDES(control_mu_);
   // Stops serving every range (RANGE_UNAVAILABLE "node X: <reason>") until
-  // the next Apply; stores stay open so serving resumes at once.
+  // the next Apply (ApplyNews does nothing until then); stores stay open so
+  // serving resumes at once.
   void Suspend(std::string reason) EXCLUDES(control_mu_);
 
   // Closes every store (queued writes complete, logs fsynced). Returns the
@@ -199,6 +211,10 @@ class Node {
  private:
   enum class Mode { kStandalone, kCluster };
   Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode);
+  // Apply of a map already patched with the outstanding news.
+  ApplyReport ApplyLocked(const cluster::ClusterMap& map) REQUIRES(control_mu_);
+  // The last map Apply got, patched with the outstanding news.
+  cluster::ClusterMap PatchedLastMap() const REQUIRES(control_mu_);
   void Publish(std::shared_ptr<const RoutingTable> table) {
     table_.store(std::move(table));
     if (parking_) parking_->Wake();  // parked writes route by the new table
@@ -290,6 +306,17 @@ class Node {
     RangeId range{0};
   };
   std::vector<PendingNarrow> narrow_later_ GUARDED_BY(control_mu_);
+  // The last map Apply got, as read, and the news (ApplyNews) no map has
+  // shown since, oldest first, with when each came. News is forgotten
+  // after kNewsLifetime (node.cc) even unshown: any read begun before its
+  // multi has ended by then (the calls time out sooner), and a map that
+  // never shows it (a cluster bootstrapped anew) must not be patched.
+  struct News {
+    MonoClock::time_point at;
+    cluster::ClusterMap::Written wrote;
+  };
+  std::optional<cluster::ClusterMap> last_map_ GUARDED_BY(control_mu_);
+  std::vector<News> news_ GUARDED_BY(control_mu_);
 
   const std::unique_ptr<DataDir> dir_;
   const NodeConfig config_;
@@ -302,7 +329,7 @@ class Node {
   // Cluster mode; made before the first table, closed by Close().
   std::unique_ptr<WriteParking> parking_;
 
-  Mutex control_mu_;  // serialises Apply / Suspend / Close
+  mutable Mutex control_mu_;  // serialises Apply / Suspend / Close
   // Every held range by id (control plane).
   std::map<RangeId, std::shared_ptr<RangeSlot>> slots_ GUARDED_BY(control_mu_);
   // Set by OpenCluster before the Node is shared; thread-safe itself.

@@ -28,7 +28,13 @@ to_ms() {  # to_ms OPTION VALUE
 napper=""
 nap() {  # nap MS
   [ "$1" -gt 0 ] || return 0
-  sleep "$(awk -v ms="$1" 'BEGIN { printf "%.3f\n", ms / 1000 }')" &
+  # The seconds are worked out before the fork: a background child still
+  # running shell code (a command substitution) keeps this script's traps,
+  # and stop_nap's SIGTERM would run the cleanup a second time in it (a
+  # node restarted twice at once, one start failing on the other's lock).
+  local secs
+  secs=$(awk -v ms="$1" 'BEGIN { printf "%.3f\n", ms / 1000 }')
+  sleep "$secs" &
   napper=$!
   wait "$napper" || true
   napper=""

@@ -253,6 +253,80 @@ TEST(ClusterMapTest, InitialSplitCoversTheKeySpace) {
   }
 }
 
+RangeInfo Span(uint64_t id, std::string start, std::optional<std::string> end, uint64_t gen) {
+  RangeInfo r;
+  r.id = RangeId(id);
+  r.bounds = KeyRange(std::move(start), std::move(end));
+  r.generation = gen;
+  return r;
+}
+
+ClusterMap MapOf(std::vector<RangeInfo> ranges) {
+  ClusterMap m;
+  for (RangeInfo& r : ranges) m.ranges[r.id] = std::move(r);
+  return m;
+}
+
+// Range 1 [, m) at generation 4 splits at "g": 1 [, g) and 9 [g, m), both 5.
+ClusterMap::Written SplitNews() {
+  return {{RangeId(1), Span(1, "", "g", 5)}, {RangeId(9), Span(9, "g", "m", 5)}};
+}
+
+TEST(ClusterMapTest, NewsOfASplitCompletesAReadThatPredatesIt) {
+  ClusterMap before = MapOf({Span(1, "", "m", 4), Span(2, "m", std::nullopt, 2)});
+  EXPECT_FALSE(before.ShowsNews(SplitNews()));
+  before.PatchNews(SplitNews());
+  EXPECT_EQ(before.ranges.size(), 3u);
+  EXPECT_EQ(before.ranges.at(RangeId(1)).bounds, KeyRange("", "g"));
+  EXPECT_EQ(before.ranges.at(RangeId(9)).bounds, KeyRange("g", "m"));
+  EXPECT_TRUE(before.ShowsNews(SplitNews()));
+}
+
+TEST(ClusterMapTest, NewsFillsTheHoleOfAReadThatStraddledTheSplit) {
+  // The parent read after the multi, the new range's name listed before.
+  ClusterMap straddled = MapOf({Span(1, "", "g", 5), Span(2, "m", std::nullopt, 2)});
+  EXPECT_FALSE(straddled.ShowsNews(SplitNews()));
+  straddled.PatchNews(SplitNews());
+  ASSERT_EQ(straddled.ranges.count(RangeId(9)), 1u);
+  EXPECT_NE(straddled.Locate("h"), nullptr);
+}
+
+TEST(ClusterMapTest, NewsLeavesANewerReadAsItIs) {
+  // 9 has since merged with 2 into 12 (generation 6), and 1 changed owner.
+  RangeInfo left = Span(1, "", "g", 5);
+  left.epoch = Epoch(7);
+  const ClusterMap after = MapOf({left, Span(12, "g", std::nullopt, 6)});
+  EXPECT_TRUE(after.ShowsNews(SplitNews()));
+  ClusterMap patched = after;
+  patched.PatchNews(SplitNews());
+  EXPECT_EQ(patched.ranges, after.ranges);
+}
+
+TEST(ClusterMapTest, NewsNeverOverlapsAReadOlderThanItsInputs) {
+  // Range 1 itself came from a split of 0 the read does not show yet.
+  ClusterMap old = MapOf({Span(3, "", std::nullopt, 3)});
+  old.PatchNews(SplitNews());
+  EXPECT_EQ(old.ranges.size(), 1u);
+  EXPECT_EQ(old.ranges.count(RangeId(3)), 1u);
+}
+
+TEST(ClusterMapTest, NewsOfAMergeDeletesBothAndAddsTheMergedRange) {
+  const ClusterMap::Written merge = {{RangeId(1), std::nullopt},
+                                     {RangeId(2), std::nullopt},
+                                     {RangeId(12), Span(12, "", std::nullopt, 5)}};
+  ClusterMap before = MapOf({Span(1, "", "m", 4), Span(2, "m", std::nullopt, 2)});
+  EXPECT_FALSE(before.ShowsNews(merge));
+  before.PatchNews(merge);
+  ASSERT_EQ(before.ranges.size(), 1u);
+  EXPECT_EQ(before.ranges.count(RangeId(12)), 1u);
+  // A read that saw the left deleted but listed the ranges before the
+  // merged one was made: the right goes, the merged one fills the hole.
+  ClusterMap straddled = MapOf({Span(2, "m", std::nullopt, 2)});
+  straddled.PatchNews(merge);
+  ASSERT_EQ(straddled.ranges.size(), 1u);
+  EXPECT_EQ(straddled.ranges.count(RangeId(12)), 1u);
+}
+
 TEST(ClusterMapTest, PathsAndRangeNames) {
   Paths p("prod");
   EXPECT_EQ(p.range(RangeId(12)), "/rangekv/prod/ranges/0000000012");

@@ -196,6 +196,8 @@ TEST(ProtocolTest, ReplicationResponsesRoundTrip) {
   f.kind = Response::Kind::kFetched;
   f.fetched = Fetched{std::string("\x01\x00records", 9), Seq(40), true, Seq(38), false};
   EXPECT_EQ(round(f), f);
+  f.fetched.news = {RangeNews{RangeId(3), "id 3\nbounds 00 67\n"}, RangeNews{RangeId(4), ""}};
+  EXPECT_EQ(round(f), f);
 
   Response c;
   c.id = 6;

@@ -10,6 +10,8 @@ namespace {
 
 constexpr Nanos kMemberTick = 20 * kMilli;
 constexpr Nanos kReconcilePeriod = 1 * kSecond;
+constexpr Nanos kNewsRetry = 3 * kMilli;
+constexpr int kNewsRetries = 30;
 
 bool IsNodeExists(const Status& st) {
   return st.code() == Code::kCasFailed && st.message().find("ZNODEEXISTS") != std::string::npos;
@@ -112,6 +114,13 @@ void SimNode::Start() {
         if (!alive.lock()) return;
         inc_->isr_queue.emplace_back(std::move(c), std::move(done));
         NextIsrChange();
+      });
+  inc_->node->replicator()->SetNewsListener(
+      [this, alive, proc](RangeId, cluster::ClusterMap::Written news) {
+        // The member's news thread: an event of the process of its own.
+        c_.world.After(0, proc, [this, alive, news = std::move(news)]() mutable {
+          if (alive.lock()) ApplyNews(std::move(news), 0);
+        });
       });
   c_.net.Listen(id_, proc, [this, alive](proto::Request req, Network::Reply reply) {
     if (alive.lock()) Handle(std::move(req), std::move(reply));
@@ -298,6 +307,20 @@ void SimNode::ApplyMap(const cluster::ClusterMap& map) {
   inc.serving = true;
   inc.suspended = false;
   if (inc.self.opening) PublishOpened();
+}
+
+// As the member's news thread (cluster_member.cc): applied at once, and
+// again shortly while a range it made waits for its parent's copy.
+void SimNode::ApplyNews(cluster::ClusterMap::Written news, int retries) {
+  Incarnation& inc = *inc_;
+  kvnode::ApplyReport report = inc.node->ApplyNews(std::move(news));
+  copies_rebuilt_ += static_cast<int>(report.rebuilt.size());
+  if (!report.derived.empty()) LOG_INFO(id_ << ": built from the owner's news");
+  if (!report.retry_soon || !inc.node->NewsOutstanding() || retries >= kNewsRetries) return;
+  std::weak_ptr<bool> alive = inc.alive;
+  c_.world.After(kNewsRetry, inc.process, [this, alive, retries] {
+    if (alive.lock()) ApplyNews({}, retries + 1);
+  });
 }
 
 void SimNode::MemberTick() {
@@ -490,7 +513,8 @@ void SimNode::NextIsrChange() {
           return change.split ? SplitOnServer(s, sid, paths, self, change, wrote.get())
                               : MergeOnServer(s, sid, paths, self, change, wrote.get());
         },
-        [this, alive, finish, wrote](ZkReply r) {
+        [this, alive, finish, wrote, told = change.wrote](ZkReply r) {
+          if (r.status.ok() && told) *told = *wrote;  // for the owner's news
           finish(r.status, r.status.ok());
           // The owner opens what it made from the last map it read, patched
           // with what it wrote, before the read that follows.

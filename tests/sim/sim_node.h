@@ -74,6 +74,7 @@ class SimNode {
   void ReadListed(std::shared_ptr<std::set<std::string>> names);
   void EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out);
   void ApplyMap(const cluster::ClusterMap& map);
+  void ApplyNews(cluster::ClusterMap::Written news, int retries);
   void MemberTick();
   void NextIsrChange();
   void SyncSuspect();

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -396,6 +397,44 @@ TEST(SimScenario, SplitUnderLoadBuildsTheNewRangeOnEveryReplica) {
   std::vector<std::string> problems = HealAndCheck(s, keys);
   EXPECT_TRUE(problems.empty()) << Join(problems);
   EXPECT_GT(s.client_ops(), 100u);
+}
+
+// A replica cut from ZooKeeper learns of a split from its owner's answer
+// to its fetch (the news of the multi) and builds the new range at once:
+// writes to it wait neither for the replica's map read nor for the owner
+// to drop it from the ISR.
+TEST(SimScenario, ReplicaBuildsASplitFromTheOwnersNewsWithoutReadingTheMap) {
+  ClusterParams p = ThreeNodes();
+  Scenario s(12, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(3, s.world().now() + 6 * kSecond, keys);
+  s.RunFor(2 * kSecond);
+  const cluster::RangeInfo before = s.Range(RangeId(1));
+  ASSERT_TRUE(before.owner.has_value());
+  std::string cut;
+  for (auto& n : s.cluster().nodes) {
+    if (NodeId(n->id()) != *before.owner) cut = n->id();
+  }
+  s.cluster().net.SetZkCut(cut, true);
+  std::optional<Status> answer;
+  const Nanos asked = s.world().now();
+  s.cluster().Split(keys[4], [&answer](Status st) { answer = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(500 * kMilli, [&] { return answer.has_value(); }));
+  ASSERT_TRUE(answer->ok()) << answer->ToString();
+  ASSERT_TRUE(s.RunUntil(200 * kMilli, [&] { return s.Store(cut, RangeId(2)) != nullptr; }))
+      << cut << " did not build the new range while cut from ZooKeeper";
+  s.RunFor(200 * kMilli);
+  const cluster::RangeInfo right = s.cluster().MapNow().ranges.at(RangeId(2));
+  EXPECT_NE(std::find(right.isr.begin(), right.isr.end(), NodeId(cut)), right.isr.end())
+      << cut << " left the new range's ISR";
+  const Nanos gap = s.LongestWriteGap(asked - 100 * kMilli, s.world().now());
+  EXPECT_LT(gap, 100 * kMilli) << "writes stalled for " << gap / kMilli << " ms";
+  s.cluster().net.SetZkCut(cut, false);
+  s.RunFor(kSecond);
+  EXPECT_EQ(s.Store(cut, RangeId(2))->bounds(), right.bounds);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
 // A range split off long ago is moved: its new owner must not wait out the
