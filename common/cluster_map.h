@@ -334,9 +334,8 @@ struct ClusterMap {
               RangeId except = RangeId(0)) const;
   // The address of a live node, or nullptr.
   const NodeInfo* Node(const NodeId& id) const;
-  // The ranges as one multi wrote them (nullopt: deleted), over this read.
+  // The ranges as one multi wrote them (nullopt: deleted).
   using Written = std::map<RangeId, std::optional<RangeInfo>>;
-  void Patch(Written written);
   // A split's or merge's multi as its owner tells it (the replicas' fetch
   // answers carry it, kvnode/replication/replicator.h "news"), over a read
   // that may predate it, straddle it or follow it. Every range a split or

@@ -682,16 +682,6 @@ bool ClusterMap::Covers(std::string start, const std::optional<std::string>& end
   return false;
 }
 
-void ClusterMap::Patch(Written written) {
-  for (auto& [id, info] : written) {
-    if (info) {
-      ranges[id] = std::move(*info);
-    } else {
-      ranges.erase(id);
-    }
-  }
-}
-
 bool ClusterMap::ShowsNews(const Written& news) const {
   for (const auto& [id, made] : news) {
     if (!made) continue;

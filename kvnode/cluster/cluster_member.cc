@@ -146,8 +146,9 @@ class ClusterMember::Worker {
   Status RivalRegistration(int64_t session, const std::string& address, bool* fatal);
   Status EnsureParents();
   void Reconcile() EXCLUDES(mu_);
-  // Node::Apply of a map, read or patched, and what follows it.
+  // Node::Apply of a map read, and what follows it (Applied).
   void ApplyMap(const cluster::ClusterMap& map, Clock::time_point start);
+  void Applied(const ApplyReport& report, Clock::time_point start);
   void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
   Status ApplySplit(const IsrChange& change);
@@ -195,10 +196,6 @@ class ClusterMember::Worker {
   // kLoadSpan, oldest first.
   std::map<RangeId, std::deque<std::pair<Clock::time_point, uint64_t>>> load_looks_;
   std::string last_read_error_;
-  // The last map read, and the range znodes this member wrote since (a
-  // split's or a merge's multi): what ZooKeeper holds for them now.
-  std::optional<cluster::ClusterMap> last_map_;
-  cluster::ClusterMap::Written written_;
   // Another incarnation's registration of our id, and since when we have
   // seen that session hold it (a wiped or replaced data directory restarted
   // before its previous process's session expired).
@@ -572,12 +569,13 @@ void ClusterMember::Worker::Reconcile() {
     return;
   }
   ApplyMap(read->map, start);
-  last_map_ = std::move(read->map);
-  written_.clear();  // the read saw them
 }
 
 void ClusterMember::Worker::ApplyMap(const cluster::ClusterMap& map, Clock::time_point start) {
-  ApplyReport report = node_.Apply(map);
+  Applied(node_.Apply(map), start);
+}
+
+void ClusterMember::Worker::Applied(const ApplyReport& report, Clock::time_point start) {
   // A range split off waits for its parent's copy to apply the split
   // point: the same map is applied again shortly.
   if (report.retry_soon) reconcile_retry_at_ = Clock::now() + kSplitRetry;
@@ -594,7 +592,7 @@ void ClusterMember::Worker::ApplyMap(const cluster::ClusterMap& map, Clock::time
   }
   if (!serving_ || !report.opened.empty() || !report.closed.empty() || !report.failed.empty()) {
     LOG_INFO((serving_ ? "cluster map changed" : "joined cluster " + options_.cluster)
-             << ": serving " << report.served << " of " << map.ranges.size() << " ranges (opened "
+             << ": serving " << report.served << " of " << report.listed << " ranges (opened "
              << JoinIds(report.opened) << ", closed " << JoinIds(report.closed) << ", failed "
              << JoinIds(report.failed)
              << (report.derived.empty() ? "" : ", built from a split " + JoinIds(report.derived))
@@ -609,8 +607,10 @@ void ClusterMember::Worker::ApplyIsrChanges() {
     MutexLock lock(mu_);
     changes.swap(isr_changes_);
   }
+  std::vector<cluster::ClusterMap::Written> made;
   for (auto& [c, done] : changes) {
     Status st = ApplyIsrChange(c);
+    if (st.ok() && c.wrote && !c.wrote->empty()) made.push_back(*c.wrote);
     if (!st.ok()) {
       LOG_WARN("range " << c.range.value() << ": ISR "
                         << (c.split    ? "split asked by "
@@ -625,13 +625,14 @@ void ClusterMember::Worker::ApplyIsrChanges() {
   }
   // The owner opens what its split or merge made without waiting to read
   // the map back (a read takes 8-20 ms on a loaded machine, and writes to
-  // the new range wait for it): the last map read, with the znodes this
-  // member wrote as it wrote them, is what ZooKeeper holds for those. The
-  // full read follows at once.
-  if (written_.empty() || !last_map_) return;
-  const Clock::time_point start = Clock::now();
-  last_map_->Patch(std::exchange(written_, {}));
-  ApplyMap(*last_map_, start);
+  // the new range wait for it): the znodes as it wrote them are news to
+  // its own node as to its replicas (Node::ApplyNews). The full read
+  // follows at once.
+  for (cluster::ClusterMap::Written& w : made) {
+    const Clock::time_point start = Clock::now();
+    ApplyReport report = node_.ApplyNews(std::move(w));
+    if (report.listed != 0) Applied(report, start);
+  }
 }
 
 // The ranges are open: whether this node may lack acknowledged records is
@@ -776,8 +777,6 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
       zk::ZkOp::Create(paths.range(child_id), cluster::EncodeRange(split.child)),
       CounterOp(got, child_id)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
-  written_[c.range] = split.parent;
-  written_[child_id] = split.child;
   if (c.wrote) *c.wrote = {{c.range, split.parent}, {child_id, split.child}};
   LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
@@ -826,9 +825,6 @@ Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
                             zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
                             CounterOp(got, merged_id)};
   RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
-  written_[c.range] = std::nullopt;
-  written_[c.merge_right] = std::nullopt;
-  written_[merged_id] = m;
   if (c.wrote) *c.wrote = {{c.range, std::nullopt}, {c.merge_right, std::nullopt}, {merged_id, m}};
   LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
                      << c.merge_right.value() << " (seq " << c.merge_right_seq.value()

@@ -154,7 +154,8 @@ struct IsrChange {
   Epoch merge_right_epoch{0};
   Seq merge_right_seq{0};
   // split, merge: where the member puts the range znodes its multi wrote,
-  // before done(OK); the owner tells its replicas (Replicator "news").
+  // before done(OK): news for the owner's replicas (Replicator "news") and
+  // its own node (Node::ApplyNews).
   std::shared_ptr<cluster::ClusterMap::Written> wrote{};
 };
 

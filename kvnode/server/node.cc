@@ -311,15 +311,16 @@ ApplyReport Node::Apply(const cluster::ClusterMap& map) {
 
 ApplyReport Node::ApplyNews(cluster::ClusterMap::Written news) {
   MutexLock lock(control_mu_);
-  const bool known = !news.empty() && (!last_map_ || last_map_->ShowsNews(news) ||
-                                       std::any_of(news_.begin(), news_.end(),
-                                                   [&](const News& n) { return n.wrote == news; }));
-  if (!last_map_ || known || (news.empty() && news_.empty())) {
-    ApplyReport none;
-    none.served = routing()->served();
-    return none;
+  ApplyReport none;
+  none.served = routing()->served();
+  if (!last_map_) return none;
+  if (news.empty()) {
+    if (news_.empty()) return none;
+  } else {
+    auto same = [&](const News& n) { return n.wrote == news; };
+    if (last_map_->ShowsNews(news) || std::any_of(news_.begin(), news_.end(), same)) return none;
+    news_.push_back(News{MonoClock::now(), std::move(news)});
   }
-  if (!news.empty()) news_.push_back(News{MonoClock::now(), std::move(news)});
   return ApplyLocked(PatchedLastMap());
 }
 
@@ -341,6 +342,7 @@ ApplyReport Node::ApplyLocked(const cluster::ClusterMap& map) {
     report.served = routing()->served();
     return report;
   }
+  report.listed = map.ranges.size();
   std::vector<RangeRoute> routes;
   std::vector<HeldRange> held;
   std::set<RangeId> kept;

@@ -99,6 +99,7 @@ struct ApplyReport {
   // parent's copy (docs/elastic.md §3).
   std::vector<RangeId> derived;
   size_t served = 0;                 // ranges served after the Apply
+  size_t listed = 0;                 // ranges in the map applied (0: none was)
   // A split range waits for its parent's copy to apply the split point:
   // the caller should Apply again soon (the map need not change).
   bool retry_soon = false;
@@ -187,8 +188,9 @@ class Node {
   // answer RANGE_UNAVAILABLE with the reason; the next Apply retries it.
   // Standalone nodes ignore Apply (INTERNAL in the log, nothing changes).
   ApplyReport Apply(const cluster::ClusterMap& map) EXCLUDES(control_mu_);
-  // News of a split or merge from the owner of a range held here
-  // (Replicator::NewsFn): the last map Apply got, patched with it
+  // News of a split or merge: from the owner of a range held here
+  // (Replicator::NewsFn), or this node's own multi (the member, at once,
+  // as the owner of what it made): the last map Apply got, patched with it
   // (ClusterMap::PatchNews), is applied at once; every later Apply patches
   // its map with the news too, until a map shows it (ShowsNews): a map
   // read that began before the multi must not undo what the news built.

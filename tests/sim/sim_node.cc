@@ -41,13 +41,6 @@ struct SimNode::Incarnation {
   // waits twice the session timeout for it before taking it for a duplicate).
   SessionId rival = 0;
   Nanos rival_since = 0;
-  // The last map applied from a read: a split's or merge's owner patches
-  // it with the znodes it wrote and applies it at once (cluster_member.cc).
-  std::optional<cluster::ClusterMap> last_map;
-  // A patched map was applied while a read was under way: that read may
-  // predate the patch's multi, and must not undo it (the member reads
-  // after the multi, on one thread).
-  bool patched_during_read = false;
 };
 
 SimNode::SimNode(Cluster& cluster, std::string id) : c_(cluster), id_(std::move(id)) {}
@@ -231,7 +224,6 @@ void SimNode::Reconcile() {
   Incarnation& inc = *inc_;
   if (!inc.registered) return;
   inc.reading = true;
-  inc.patched_during_read = false;
   // The children lists first (MapReader: Children of R/nodes, R/ranges)...
   auto names = std::make_shared<std::set<std::string>>();
   const cluster::Paths paths = c_.paths;
@@ -280,16 +272,13 @@ void SimNode::ReadListed(std::shared_ptr<std::set<std::string>> names) {
 void SimNode::EndReconcile(const ZkReply& r, std::pair<cluster::ClusterMap, SessionId>* out) {
   Incarnation& inc = *inc_;
   inc.reading = false;
-  if (inc.patched_during_read) {
-    inc.read_again = true;
-  } else if (r.status.ok() && out != nullptr) {
+  if (r.status.ok() && out != nullptr) {
     if (out->second != inc.zk->session()) {
       LOG_WARN(id_ << ": our node znode is gone; registering again");
       inc.registered = false;
       Register();
     } else {
       ApplyMap(out->first);
-      inc.last_map = std::move(out->first);
     }
   }
   if (inc.read_again) {
@@ -516,12 +505,9 @@ void SimNode::NextIsrChange() {
         [this, alive, finish, wrote, told = change.wrote](ZkReply r) {
           if (r.status.ok() && told) *told = *wrote;  // for the owner's news
           finish(r.status, r.status.ok());
-          // The owner opens what it made from the last map it read, patched
-          // with what it wrote, before the read that follows.
-          if (!alive.lock() || !r.status.ok() || !inc_->last_map) return;
-          inc_->last_map->Patch(std::move(*wrote));
-          if (inc_->reading) inc_->patched_during_read = true;
-          ApplyMap(*inc_->last_map);
+          // The owner opens what it made at once, as news to its own node
+          // (cluster_member.cc ApplyIsrChanges), before the read that follows.
+          if (alive.lock() && r.status.ok()) ApplyNews(std::move(*wrote), 0);
         });
     return;
   }
