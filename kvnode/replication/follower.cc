@@ -9,9 +9,14 @@ namespace {
 constexpr milliseconds kRetryDelay{100};
 // After the map named a new owner: that node may learn it a moment after
 // this one (its answer is NOT_OWNER meanwhile), so the first retries come
-// sooner; a handoff costs a watch's propagation, not a retry delay.
+// sooner; a handoff costs a watch's propagation, not a retry delay. The
+// very first ones come sooner still: a range just split off or merged
+// opens on its owner within a millisecond or two of its replicas, and
+// the first write to it waits for their first fetch.
 constexpr milliseconds kNewOwnerRetryDelay{5};
+constexpr milliseconds kNewOwnerFirstRetryDelay{1};
 constexpr int kNewOwnerQuickRetries = 20;
+constexpr int kNewOwnerFirstRetries = 5;  // of the quick ones
 constexpr milliseconds kRequestSlack{2000};
 
 }  // namespace
@@ -106,8 +111,11 @@ void Follower::Retry(const Status& why) {
                                   << last_error_ << "; retrying");
   }
   const bool quick = why.code() == Code::kNotOwner && quick_retries_ > 0;
+  const bool first = quick && quick_retries_ > kNewOwnerQuickRetries - kNewOwnerFirstRetries;
   if (quick) --quick_retries_;
-  Schedule(Clock::now() + (quick ? kNewOwnerRetryDelay : kRetryDelay));
+  Schedule(Clock::now() + (first   ? kNewOwnerFirstRetryDelay
+                           : quick ? kNewOwnerRetryDelay
+                                   : kRetryDelay));
 }
 
 void Follower::SendFetch() {

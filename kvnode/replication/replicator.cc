@@ -672,7 +672,9 @@ Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir) {
 
 bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir) {
   auto files = fs.ListDir(range_dir);
-  return !files.ok() || files->empty();  // an error: no directory
+  // An error: no directory. A prepared directory a crash took back holds
+  // nothing either.
+  return !files.ok() || files->empty() || PreparedDirLost(fs, range_dir);
 }
 
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir) {

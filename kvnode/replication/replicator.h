@@ -214,7 +214,8 @@ std::string CopyingMarkerPath(const std::string& range_dir);
 Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir);
 // Whether the marker exists (an error reading counts as yes).
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir);
-// No range directory (or it cannot be listed), or an empty one.
+// No range directory (or it cannot be listed), an empty one, or one a
+// crash took back before its preparation was durable (PreparedDirLost).
 bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir);
 
 // One range this node holds, as the control plane hands it over.

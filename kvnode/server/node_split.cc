@@ -111,8 +111,12 @@ std::map<RangeId, Status> Node::DeriveSplits(const cluster::ClusterMap& map, App
     }
     busy_parents->insert(r.split_parent);
     if (parent->committed() < r.split_seq) {
-      // An ISR member holds the split point durably; it learns that it is
-      // committed with the owner's next answer.
+      // An ISR member holds the split point durably, and the map says the
+      // owner saw it committed (it drained before the multi): apply it.
+      // The owner's answer that would have said so may never come: the
+      // parent may be merged away first, leaving this ISR member of the
+      // new range without it (simulation seed 1394).
+      parent->Commit(r.split_seq);
       waiting[rid] = Status(Code::kRangeUnavailable,
                             RangeName(rid) + " is being split off " + RangeName(r.split_parent) +
                                 " here (its copy has applied " +

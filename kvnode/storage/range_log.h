@@ -91,6 +91,9 @@ class RangeLog {
   Result<Seq> Recover(const std::vector<std::pair<Seq, std::string>>& segs, EpochHistory loaded,
                       const snapshot::SnapshotInfo& snap, const Replay& replay,
                       uint64_t* replayed_bytes) EXCLUDES(mu_, file_mu_, seg_mu_);
+  // Work the log's next sync does first, once: nothing in the log counts as
+  // durable without it (wal::SegmentWriter::SyncFirst). After Recover.
+  void SyncFirst(std::function<Status()> work) { active_->SyncFirst(std::move(work)); }
   // log_worker is woken when an fsync off the log thread fails; starts the
   // sync worker under policy batch.
   void Start(Env& env, const std::string& name, exec::Worker* log_worker);

@@ -25,6 +25,7 @@ namespace {
 
 struct DirListing {
   bool seed_stale = true;                             // SeedMarkerStale
+  bool seeded = false;                                // holds kSeededFileName
   std::vector<std::pair<Seq, std::string>> segments;  // ascending
   std::vector<Seq> snapshots;                         // ascending
 };
@@ -44,8 +45,9 @@ Result<DirListing> ListStoreDir(fs::FileSystem& fs, const std::string& dir) {
       // An unfinished snapshot or history from before a crash (never
       // renamed, so unused), or an export of the previous run.
       RANGEKV_RETURN_IF_ERROR(fs.Remove(fs::JoinPath(dir, name)));
-    } else if (name == kEpochsFileName || name == kCommitFileName || name == kRetainedFileName ||
-               name == kSeededFileName) {
+    } else if (name == kSeededFileName) {
+      l.seeded = true;
+    } else if (name == kEpochsFileName || name == kCommitFileName || name == kRetainedFileName) {
       continue;
     } else {
       LOG_WARN(dir << ": ignoring unknown file " << name);
@@ -69,6 +71,23 @@ bool SeedMarkerStale(const std::vector<std::string>& names) {
          });
 }
 
+bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir) {
+  auto names = fs.ListDir(range_dir);
+  if (!names.ok() || SeedMarkerStale(*names) ||
+      std::find(names->begin(), names->end(), kSeededFileName) == names->end()) {
+    return false;
+  }
+  auto recipe = ReadSeedMarker(fs, range_dir);
+  if (recipe.ok() && recipe->has_value()) return false;
+  for (const std::string& name : *names) {
+    Seq seq;
+    if (!wal::ParseSegmentName(name, &seq)) continue;
+    auto size = fs.FileSize(fs::JoinPath(range_dir, name));
+    if (!size.ok() || *size > wal::kSegmentHeaderSize) return false;
+  }
+  return true;
+}
+
 Status RangeStore::Impl::Recover(StoreSeed::Data* seed) {
   bool loaded = false;
   Status st = RecoverFrom(seed, &loaded);
@@ -86,6 +105,12 @@ Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
   std::optional<SeedRecipe> recipe;
   if (!listing.seed_stale) {
     RANGEKV_ASSIGN_OR_RETURN(recipe, ReadSeedMarker(fs, opts.dir));
+  }
+  if (!recipe && listing.seeded && !listing.seed_stale) {
+    // Prepared, and its marker gone: never the store of an empty range
+    // (PreparedDirLost tells the caller to build it again).
+    return Status(Code::kCorruption, opts.dir + ": prepared from a seed whose marker " +
+                                         SeedMarkerPath(opts.dir) + " is gone");
   }
   if (recipe && (!seed || seed->at != recipe->at)) {
     std::string names;
@@ -151,6 +176,8 @@ Status RangeStore::Impl::RecoverFrom(StoreSeed::Data* seed, bool* seed_loaded) {
     // No snapshot file holds the base: the first one is written now.
     snapshots.Recovered(Seq(0), replayed_bytes);
     snapshots.SetBasePending([this] { return SaveBaseFiles(); });
+    // Prepared without an fsync (store_seed.h): durable before any record.
+    log.SyncFirst([&fs = fs, dir = opts.dir] { return SyncSeedMarker(fs, dir); });
   } else {
     snapshots.Recovered(snap.replay_from, replayed_bytes);
   }

@@ -134,19 +134,17 @@ Status RangeStore::PrepareSeeded(RangeId id, const KeyRange& span, const SeedRec
     RANGEKV_RETURN_IF_ERROR(SaveRetainedFile(fs, dir, span));
     return fs.SyncDir(fs::DirName(dir));
   }
-  // Two fsyncs in all (the marker's bytes, then the ranges directory,
-  // which makes the marker's name and the new directory durable together):
-  // the new range's writes wait for this. Its epoch history and retained
-  // span are the recipe's until its first snapshot writes them
-  // (store_seed.h). The marker comes first: a directory holding "seeded"
-  // without a marker beside it would open as an empty range.
+  // No fsync: the new range's writes wait for this, and its log's first
+  // sync makes it durable before any record (store_seed.h). Its epoch
+  // history and retained span are the recipe's until its first snapshot
+  // writes them. The marker comes first: a directory holding "seeded"
+  // without a marker beside it is never opened (PreparedDirLost).
   RANGEKV_RETURN_IF_ERROR(WriteSeedMarker(fs, dir, recipe));
   Status st = fs.CreateDirs(dir);
   if (st.ok()) {
     auto f = fs.OpenAppend(fs::JoinPath(dir, kSeededFileName), fs::AppendFile::Mode::kTruncate);
     st = f.ok() ? (*f)->Close() : f.status();
   }
-  if (st.ok()) st = fs.SyncDir(fs::DirName(dir));
   if (!st.ok()) {
     // Built again at the next Apply, from nothing.
     (void)fs.RemoveAll(dir);

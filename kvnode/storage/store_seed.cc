@@ -11,11 +11,6 @@ constexpr char kSeedMagic[8] = {'R', 'K', 'V', 'S', 'E', 'E', 'D', '\n'};
 constexpr uint32_t kSeedVersion = 1;
 constexpr size_t kMaxSources = 2;
 
-std::string MarkerName(const std::string& range_dir) {
-  const std::string parent = fs::DirName(range_dir);
-  return range_dir.substr(parent.empty() ? 0 : parent.size() + 1) + ".seed";
-}
-
 }  // namespace
 
 std::string SeedMarkerPath(const std::string& range_dir) { return range_dir + ".seed"; }
@@ -63,8 +58,28 @@ Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::
 }
 
 Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe) {
-  return fs.WriteFileAtomically(fs::DirName(range_dir), MarkerName(range_dir),
-                                EncodeSeedRecipe(recipe), /*sync_dir=*/false);
+  RANGEKV_ASSIGN_OR_RETURN(
+      auto f, fs.OpenAppend(SeedMarkerPath(range_dir), fs::AppendFile::Mode::kTruncate));
+  RANGEKV_RETURN_IF_ERROR(f->Append(EncodeSeedRecipe(recipe)));
+  return f->Close();
+}
+
+Status SyncSeedMarker(fs::FileSystem& fs, const std::string& range_dir) {
+  const std::string path = SeedMarkerPath(range_dir);
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> kind, fs.IsDirectory(path));
+  if (kind) {
+    auto f = fs.OpenAppend(path, fs::AppendFile::Mode::kOpenExisting);
+    Status st = f.ok() ? (*f)->Sync() : f.status();
+    if (f.ok()) (void)(*f)->Close();
+    if (!st.ok()) {
+      // Removed meanwhile: the range's first snapshot made its base
+      // durable, and the ranges directory with it (RemoveSeedMarker).
+      RANGEKV_ASSIGN_OR_RETURN(kind, fs.IsDirectory(path));
+      if (kind) return st;
+      return Status::Ok();
+    }
+  }
+  return fs.SyncDir(fs::DirName(range_dir));
 }
 
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir) {

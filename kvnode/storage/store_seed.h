@@ -13,10 +13,11 @@
 // sources, so:
 //
 //   - a recipe marker, "<range dir>.seed", names the sources (written
-//     durably before the range's directory exists, removed only once its
-//     first snapshot is durable): Open of a directory with the marker and
-//     no snapshot needs the seed rebuilt from the recipe, else CORRUPTION
-//     (the copy is then made again from the replicas);
+//     before the range's directory, durable before anything in it is,
+//     removed only once its first snapshot is durable): Open of a
+//     directory with the marker and no snapshot needs the seed rebuilt
+//     from the recipe, else CORRUPTION (the copy is then made again from
+//     the replicas);
 //   - the sources must keep every key of their spans, and their
 //     directories, while any marker names them (the node checks
 //     SeedSources before narrowing a parent or dropping a merged one).
@@ -33,12 +34,24 @@
 // of the sources' record S) and its retained span (the sources' spans),
 // which its first snapshot writes before it makes the marker stale. Its
 // log continues at S + 1, exactly as if a snapshot had been installed from
-// another node (RangeStore::OpenFromSnapshot). Preparing it costs two
-// fsyncs (the marker, the ranges directory), opening it none: the new
-// log's first sync makes its segment and the directory's entries durable.
+// another node (RangeStore::OpenFromSnapshot).
 //
-// Marker file, written with FileSystem::WriteFileAtomically, in the
-// framing of kvnode/storage/field_codec.h (little-endian; a span as
+// Preparing and opening it cost no fsync: they sat on the path of the
+// first write to the new range, on every replica. The new log's first
+// sync makes the preparation durable before its own records (the
+// marker's bytes, the ranges directory, then its segment and the range's
+// directory: RangeLog::SyncFirst, SyncSeedMarker), so nothing the range
+// acknowledges outlives a crash without its recipe; the first snapshot's
+// RemoveSeedMarker syncs the ranges directory too. A power loss before
+// that may leave the directory with "seeded" and a missing or torn
+// marker. Such a directory holds nothing that was durable (no snapshot,
+// no segment with a record), and counts as empty (PreparedDirLost): the
+// range is built again. With a record in it the same directory is
+// CORRUPTION: only damage makes it, and the copy is made again from the
+// replicas.
+//
+// Marker file, written in place (torn by a crash only while nothing
+// depends on it, above), in the framing of kvnode/storage/field_codec.h (little-endian; a span as
 // specified there):
 //
 //   | off | size | field                                           |
@@ -90,14 +103,22 @@ Result<SeedRecipe> DecodeSeedRecipe(const std::string& data, const std::string& 
 Result<std::optional<SeedRecipe>> ReadSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 // An empty file PrepareSeeded leaves in a new range's directory: a
 // directory holding nothing (made again since) has no use for its seed
-// marker (SeedMarkerStale), one holding this does. Never synced: lost in a
-// crash before the range's first log sync, the directory is empty and
-// built again.
+// marker (SeedMarkerStale), one holding this does. Synced with the
+// range's first log sync; lost in a crash before it, the directory is
+// empty and built again.
 inline constexpr char kSeededFileName[] = "seeded";
 
-// The marker's bytes are durable on return, its name only with the
-// caller's next sync of the ranges directory (PrepareSeeded's).
+// Nothing is durable on return: SyncSeedMarker makes the marker's bytes
+// and name durable.
 Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const SeedRecipe& recipe);
+// The marker's bytes (when it is still there), then the ranges directory
+// (its name and the range directory's entry).
+Status SyncSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
+// A directory PrepareSeeded made that a crash took back before its first
+// log sync or snapshot: "seeded" in it, no snapshot, no segment holding a
+// record, and no readable marker beside it. Nothing in it was durable:
+// it is built again as if it were empty.
+bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir);
 // Removes the marker durably (missing: OK).
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 

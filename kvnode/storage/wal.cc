@@ -141,7 +141,19 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::Reopen(fs::FileSystem& fs,
   return std::unique_ptr<SegmentWriter>(new SegmentWriter(std::move(file), first, &fs, ""));
 }
 
+void SegmentWriter::SyncFirst(std::function<Status()> work) {
+  MutexLock lock(first_mu_);
+  first_work_ = std::move(work);
+  first_pending_.store(first_work_ != nullptr);
+}
+
 Status SegmentWriter::Sync() {
+  if (first_pending_.load()) {
+    MutexLock lock(first_mu_);
+    if (first_work_) RANGEKV_RETURN_IF_ERROR(first_work_());
+    first_work_ = nullptr;
+    first_pending_.store(false);
+  }
   RANGEKV_RETURN_IF_ERROR(file_->Sync());
   if (!dir_unsynced_.load()) return Status::Ok();
   RANGEKV_RETURN_IF_ERROR(fs_->SyncDir(dir_to_sync_));

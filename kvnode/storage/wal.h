@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "kvnode/storage/wal_format.h"
 #include "rangekv/status.h"
@@ -138,8 +139,14 @@ class SegmentWriter {
   // On error the file is cut back to where it was (best effort) and the
   // error returned; the caller must then stop appending.
   Status Append(std::span<const std::string_view> records);
-  // The file, then (once) the directory entry Create left unsynced.
+  // The work SyncFirst left (once), the file, then (once) the directory
+  // entry Create left unsynced.
   Status Sync();
+  // Work the next Sync does before the file's sync, once, that no record
+  // of this segment counts as durable without: a new range's directory,
+  // prepared without an fsync of its own (kvnode/storage/store_seed.h).
+  // Concurrent Syncs wait for it; a failure leaves it for the next Sync.
+  void SyncFirst(std::function<Status()> work);
   // Cuts the segment back to `size` bytes (undoing a group that failed).
   Status Truncate(uint64_t size) { return file_->Truncate(size); }
   Status Close() { return file_->Close(); }
@@ -160,6 +167,9 @@ class SegmentWriter {
   std::string dir_to_sync_;  // empty: the entry was durable when opened
   // Atomic: a snapshot's SyncThrough may sync while the log thread does.
   std::atomic<bool> dir_unsynced_{false};
+  std::atomic<bool> first_pending_{false};
+  Mutex first_mu_;
+  std::function<Status()> first_work_ GUARDED_BY(first_mu_);
 };
 
 }  // namespace rangekv::kvnode::wal

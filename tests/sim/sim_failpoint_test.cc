@@ -1,7 +1,8 @@
 // Crashes at every step of a split, a merge and a transfer (docs/elastic.md
 // §3 step 7, §4):
 // the node taking the step, another node holding the range, or the leading
-// coordinator is killed -9 right after the step (the failpoints of
+// coordinator is killed -9 right after the step (or the node taking it
+// loses power, after the steps that prepare and open a new range) (the failpoints of
 // ReplicationOptions::step_hook), restarted half a second later, and then
 // everything is healed. Afterwards the map tiles the key space (checked
 // after every ZooKeeper change), the operation either happened or did not
@@ -20,7 +21,7 @@
 namespace rangekv::sim {
 namespace {
 
-enum class Victim { kStepper, kOtherNode, kCoordinator };
+enum class Victim { kStepper, kOtherNode, kCoordinator, kStepperPowerLoss };
 
 const char* VictimName(Victim v) {
   switch (v) {
@@ -30,6 +31,8 @@ const char* VictimName(Victim v) {
       return "another node";
     case Victim::kCoordinator:
       return "the leading coordinator";
+    case Victim::kStepperPowerLoss:
+      return "the node taking the step, losing what was not durable";
   }
   return "?";
 }
@@ -77,7 +80,11 @@ class Failpoint {
       }
     }
     SimNode& n = s_.node(victim);
-    n.Kill();
+    if (c_.victim == Victim::kStepperPowerLoss) {
+      n.PowerLoss();
+    } else {
+      n.Kill();
+    }
     s_.world().After(down_, nullptr, [&n] { n.Start(); });
   }
 
@@ -158,6 +165,31 @@ TEST(SimFailpoints, ACrashAtAnyStepOfAMergeLosesNothing) {
           s.cluster().Split(keys[4], std::move(done));
         });
     EXPECT_TRUE(ranges == 1 || ranges == 2) << c.step << ": " << ranges << " ranges";
+  }
+}
+
+// A new range's directory is prepared and opened without an fsync (its
+// log's first sync makes it durable): a power loss right after either step
+// takes it back, and the range is built again from the parent.
+TEST(SimFailpoints, APowerLossRightAfterANewRangeIsPreparedLosesNothing) {
+  uint64_t seed = 400;
+  for (const char* step : {"split.built", "seed.opened"}) {
+    const size_t ranges = CrashDuring(++seed, {step, Victim::kStepperPowerLoss},
+                                      [](Scenario& s, const auto& keys, Done done) {
+                                        s.cluster().Split(keys[4], std::move(done));
+                                      });
+    EXPECT_TRUE(ranges == 1 || ranges == 2) << step << ": " << ranges << " ranges";
+  }
+  for (const char* step : {"merge.built", "seed.opened"}) {
+    const size_t ranges = CrashDuring(
+        ++seed, {step, Victim::kStepperPowerLoss},
+        [](Scenario& s, const auto& keys, Done done) {
+          s.cluster().Merge(keys[0], std::move(done));
+        },
+        [](Scenario& s, const auto& keys, Done done) {
+          s.cluster().Split(keys[4], std::move(done));
+        });
+    EXPECT_TRUE(ranges == 1 || ranges == 2) << step << ": " << ranges << " ranges";
   }
 }
 

@@ -111,7 +111,7 @@ TEST(SplitStore, ASeededDirectoryWithoutItsSnapshotNeedsTheSeedAgain) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/epochs"));
 }
 
-// Two fsyncs before the new range serves: the directory holds nothing but
+// No fsync before the new range serves: the directory holds nothing but
 // "seeded" (its recipe stands for its epoch history and retained span)
 // until the first snapshot writes them, before the marker goes.
 TEST(SplitStore, APreparedDirectoryIsWrittenOutByItsFirstSnapshot) {
@@ -145,6 +145,77 @@ TEST(SplitStore, APreparedDirectoryIsWrittenOutByItsFirstSnapshot) {
   ASSERT_TRUE((*again)->retained().has_value());
   EXPECT_EQ(*(*again)->retained(), span);
   EXPECT_EQ((*again)->EpochAt(Seq(6)), recipe.epoch);
+}
+
+// A power loss before the new log's first sync may take back the marker
+// (or tear it) and keep "seeded": nothing in the directory was durable, so
+// it counts as empty and is built again, and it never opens as an empty
+// range. With a record in its log it is damage: CORRUPTION, copied again.
+TEST(SplitStore, APreparedDirectoryWhoseMarkerIsLostIsBuiltAgain) {
+  TempDir tmp;
+  auto parent = SixKeys(tmp.path() + "/parent");
+  const std::string dir = tmp.path() + "/child";
+  const KeyRange span("d", std::nullopt);
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
+  EXPECT_FALSE(PreparedDirLost(fs::Posix(), dir));
+  std::filesystem::remove(SeedMarkerPath(dir));
+  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+  auto bare = RangeStore::Open(RangeId(9), span, Opts(dir));
+  EXPECT_EQ(bare.status().code(), Code::kCorruption) << bare.status().ToString();
+  { std::ofstream(SeedMarkerPath(dir)) << "RKVSEED\n"; }  // torn
+  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+
+  // Opened (a header-only segment) and closed before any write: still lost.
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
+  const RangeStore* stores[] = {parent.get()};
+  {
+    auto seed = RangeStore::CopySeed(SplitAtD(), stores);
+    ASSERT_TRUE(seed.ok());
+    auto child = RangeStore::Open(RangeId(9), span, Opts(dir), std::move(*seed));
+    ASSERT_TRUE(child.ok()) << child.status().ToString();
+    ASSERT_TRUE((*child)->Close().ok());
+  }
+  std::filesystem::remove(SeedMarkerPath(dir));
+  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+
+  // A record written: not a crash's leftover.
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
+  {
+    auto seed = RangeStore::CopySeed(SplitAtD(), stores);
+    ASSERT_TRUE(seed.ok());
+    auto child = RangeStore::Open(RangeId(9), span, Opts(dir), std::move(*seed));
+    ASSERT_TRUE(child.ok()) << child.status().ToString();
+    ASSERT_TRUE(Put(**child, "e", "x").ok());
+    ASSERT_TRUE((*child)->Close().ok());
+  }
+  std::filesystem::remove(SeedMarkerPath(dir));
+  EXPECT_FALSE(PreparedDirLost(fs::Posix(), dir));
+  bare = RangeStore::Open(RangeId(9), span, Opts(dir));
+  EXPECT_EQ(bare.status().code(), Code::kCorruption) << bare.status().ToString();
+}
+
+// The preparation's sync rides on the log's first one, which finds the
+// marker gone when the first snapshot came first (an idle new range).
+TEST(SplitStore, TheFirstSyncAfterTheFirstSnapshotSucceeds) {
+  TempDir tmp;
+  auto parent = SixKeys(tmp.path() + "/parent");
+  const std::string dir = tmp.path() + "/child";
+  const KeyRange span("d", std::nullopt);
+  StoreOptions opts = Opts(dir);
+  opts.fsync = FsyncPolicy::kAlways;
+  ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), opts).ok());
+  const RangeStore* stores[] = {parent.get()};
+  auto seed = RangeStore::CopySeed(SplitAtD(), stores);
+  ASSERT_TRUE(seed.ok());
+  auto child = RangeStore::Open(RangeId(9), span, opts, std::move(*seed));
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  ASSERT_TRUE(rangekv::testing::WaitFor([&] { return !(*child)->base_pending(); },
+                                        std::chrono::seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists(SeedMarkerPath(dir)));
+  auto seq = Put(**child, "e", "x");
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, Seq(7));
+  ASSERT_TRUE((*child)->Close().ok());
 }
 
 TEST(SplitStore, ASeedRefusesAKeyWrittenAfterTheSplitSeq) {
