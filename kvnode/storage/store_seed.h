@@ -51,8 +51,8 @@
 // replicas.
 //
 // Marker file, written in place (torn by a crash only while nothing
-// depends on it, above), in the framing of kvnode/storage/field_codec.h (little-endian; a span as
-// specified there):
+// depends on it, above), in the framing of kvnode/storage/field_codec.h
+// (little-endian; a span as specified there):
 //
 //   | off | size | field                                           |
 //   |-----|------|-------------------------------------------------|
