@@ -66,18 +66,14 @@ Status WriteSeedMarker(fs::FileSystem& fs, const std::string& range_dir, const S
 
 Status SyncSeedMarker(fs::FileSystem& fs, const std::string& range_dir) {
   const std::string path = SeedMarkerPath(range_dir);
-  RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> kind, fs.IsDirectory(path));
-  if (kind) {
-    auto f = fs.OpenAppend(path, fs::AppendFile::Mode::kOpenExisting);
-    Status st = f.ok() ? (*f)->Sync() : f.status();
-    if (f.ok()) (void)(*f)->Close();
-    if (!st.ok()) {
-      // Removed meanwhile: the range's first snapshot made its base
-      // durable, and the ranges directory with it (RemoveSeedMarker).
-      RANGEKV_ASSIGN_OR_RETURN(kind, fs.IsDirectory(path));
-      if (kind) return st;
-      return Status::Ok();
-    }
+  auto f = fs.OpenAppend(path, fs::AppendFile::Mode::kOpenExisting);
+  Status st = f.ok() ? (*f)->Sync() : f.status();
+  if (f.ok()) (void)(*f)->Close();
+  if (!st.ok()) {
+    // Gone: the range's first snapshot made its base durable, and the
+    // ranges directory with it (RemoveSeedMarker).
+    RANGEKV_ASSIGN_OR_RETURN(std::optional<bool> kind, fs.IsDirectory(path));
+    if (kind) return st;
   }
   return fs.SyncDir(fs::DirName(range_dir));
 }
