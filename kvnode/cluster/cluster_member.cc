@@ -36,6 +36,10 @@ constexpr milliseconds kLoadPeriod{1000};
 constexpr milliseconds kLoadSpan{3000};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
+// Reads made on a split's or merge's hint serve the change that follows
+// within this long (the drain takes at most a third of a lease); older
+// ones are read again. Stale reads cost a failed multi, never a wrong one.
+constexpr milliseconds kPrefetchFresh{1000};
 
 std::string Hex(int64_t v) {
   std::ostringstream os;
@@ -94,6 +98,11 @@ class ClusterMember::Worker {
   // Any thread: queue an ISR change for the member thread (never blocks).
   void QueueIsrChange(IsrChange change, std::function<void(Status)> done) EXCLUDES(mu_) {
     MutexLock lock(mu_);
+    if (change.prefetch) {
+      prefetch_wanted_ = RangesOf(change);
+      cv_.NotifyAll();
+      return;
+    }
     isr_changes_.emplace_back(std::move(change), std::move(done));
     reconcile_wanted_ = true;
     cv_.NotifyAll();
@@ -151,6 +160,11 @@ class ClusterMember::Worker {
   void Applied(const ApplyReport& report, Clock::time_point start);
   void ApplyIsrChanges() EXCLUDES(mu_);
   Status ApplyIsrChange(const IsrChange& change);
+  // What a split's or merge's multi is conditioned on: read early when the
+  // owner hinted at it (IsrChange::prefetch; *early), else now.
+  static std::vector<RangeId> RangesOf(const IsrChange& c);
+  void Prefetch() EXCLUDES(mu_);
+  Result<ChangeReads> ReadsFor(const IsrChange& c, bool* early);
   Status ApplySplit(const IsrChange& change);
   Status ApplyMerge(const IsrChange& change);
   Result<RangeId> NewRangeId(const ChangeReads& got);
@@ -178,6 +192,7 @@ class ClusterMember::Worker {
   // Asked by the replicator, with where the outcome goes.
   std::vector<std::pair<IsrChange, std::function<void(Status)>>> isr_changes_ GUARDED_BY(mu_);
   std::deque<std::pair<RangeId, cluster::ClusterMap::Written>> news_ GUARDED_BY(mu_);
+  std::optional<std::vector<RangeId>> prefetch_wanted_ GUARDED_BY(mu_);
 
   // Member thread only.
   std::unique_ptr<zk::Session> session_;
@@ -190,6 +205,13 @@ class ClusterMember::Worker {
   milliseconds wait_log_spacing_ = kFirstWaitLog;
   bool suspended_for_disconnect_ = false;
   std::optional<Clock::time_point> reconcile_retry_at_;
+  // The reads of the last prefetch hint, for the change that follows it.
+  struct Prefetched {
+    std::vector<RangeId> ranges;
+    ChangeReads reads;
+    Clock::time_point at;
+  };
+  std::optional<Prefetched> prefetched_;
   // Load reports (cluster_map.h "load"): when the counts were last looked at.
   Clock::time_point load_at_{};
   // Per owned range: (when, request count) at the looks of the last
@@ -268,7 +290,7 @@ void ClusterMember::Worker::WaitEvent(Clock::time_point until, WakeOn wake) {
   cv_.WaitUntil(lock, until, [&] {
     mu_.AssertHeld();  // WaitUntil calls the predicate with the lock held
     return stop_ || state_ != state || session_gen_ != gen ||
-           (wake == WakeOn::kAnyEvent && reconcile_wanted_);
+           (wake == WakeOn::kAnyEvent && (reconcile_wanted_ || prefetch_wanted_));
   });
 }
 
@@ -385,6 +407,7 @@ void ClusterMember::Worker::Step() {
     MutexLock lock(mu_);
     reconcile_wanted_ = true;
   }
+  Prefetch();
   bool wanted;
   {
     MutexLock lock(mu_);
@@ -764,8 +787,8 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
 Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
   const cluster::Paths& paths = reader_.paths();
   const std::string path = paths.range(c.range);
-  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got,
-                           ReadForChange(*session_, paths, {c.range}, call_timeout_));
+  bool early = false;
+  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, &early));
   const std::optional<zk::ZnodeData>& parent = got.ranges[0];
   if (!parent) return Status(Code::kRangeUnavailable, path + " is gone");
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(parent->data));
@@ -776,13 +799,49 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
       zk::ZkOp::SetData(path, cluster::EncodeRange(split.parent), parent->stat.version),
       zk::ZkOp::Create(paths.range(child_id), cluster::EncodeRange(split.child)),
       CounterOp(got, child_id)};
-  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  if (Status st = session_->Multi(ops).status(); !st.ok()) {
+    // Read early, a version may have moved since: nothing was written
+    // (a multi is all or nothing), so read again and try once more.
+    if (early && st.code() == Code::kCasFailed) return ApplySplit(c);
+    return st;
+  }
   if (c.wrote) *c.wrote = {{c.range, split.parent}, {child_id, split.child}};
   LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
                     << split.child.bounds.ToString() << " (generation "
                     << split.child.generation << ")");
   return Status::Ok();
+}
+
+std::vector<RangeId> ClusterMember::Worker::RangesOf(const IsrChange& c) {
+  std::vector<RangeId> ranges{c.range};
+  if (c.merge_right.value() != 0) ranges.push_back(c.merge_right);
+  return ranges;
+}
+
+// A hint that a split or merge follows as soon as the owner's logs drain
+// (a millisecond or two): its reads now, so that only the multi remains.
+void ClusterMember::Worker::Prefetch() {
+  std::optional<std::vector<RangeId>> ranges;
+  {
+    MutexLock lock(mu_);
+    ranges.swap(prefetch_wanted_);
+  }
+  if (!ranges) return;
+  prefetched_.reset();
+  auto got = ReadForChange(*session_, reader_.paths(), *ranges, call_timeout_);
+  if (got.ok()) prefetched_ = Prefetched{std::move(*ranges), std::move(*got), Clock::now()};
+}
+
+// The multi is conditioned on every version read, so reads a moment older
+// are as good, or make it fail with nothing written (then read again).
+Result<ChangeReads> ClusterMember::Worker::ReadsFor(const IsrChange& c, bool* early) {
+  std::vector<RangeId> ranges = RangesOf(c);
+  std::optional<Prefetched> p;
+  p.swap(prefetched_);
+  *early = p && p->ranges == ranges && Clock::now() - p->at < kPrefetchFresh;
+  if (*early) return std::move(p->reads);
+  return ReadForChange(*session_, reader_.paths(), ranges, call_timeout_);
 }
 
 // The id the next new range takes (NextRangeId), from the counter and the
@@ -810,8 +869,8 @@ zk::ZkOp ClusterMember::Worker::CounterOp(const ChangeReads& got, RangeId taken)
 // new id, so no reader ever sees a hole or an overlap.
 Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
   const cluster::Paths& paths = reader_.paths();
-  RANGEKV_ASSIGN_OR_RETURN(
-      ChangeReads got, ReadForChange(*session_, paths, {c.range, c.merge_right}, call_timeout_));
+  bool early = false;
+  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, &early));
   const std::optional<zk::ZnodeData>& left = got.ranges[0];
   const std::optional<zk::ZnodeData>& right = got.ranges[1];
   if (!left || !right) return Status(Code::kStaleEpoch, "a range to merge is gone");
@@ -824,7 +883,10 @@ Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
                             zk::ZkOp::Delete(paths.range(c.merge_right), right->stat.version),
                             zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
                             CounterOp(got, merged_id)};
-  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
+  if (Status st = session_->Multi(ops).status(); !st.ok()) {
+    if (early && st.code() == Code::kCasFailed) return ApplyMerge(c);  // as in ApplySplit
+    return st;
+  }
   if (c.wrote) *c.wrote = {{c.range, std::nullopt}, {c.merge_right, std::nullopt}, {merged_id, m}};
   LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
                      << c.merge_right.value() << " (seq " << c.merge_right_seq.value()

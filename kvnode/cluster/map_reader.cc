@@ -163,6 +163,15 @@ void MapReader::ReportGarbage(const std::string& path, const zk::ZnodeStat& stat
 }
 
 Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds timeout) {
+  for (int again = 0;; ++again) {
+    bool torn = false;
+    Result<MapRead> read = ReadOnce(session, timeout, &torn);
+    if (!read.ok() || !torn || again == kTornRereads) return read;
+  }
+}
+
+Result<MapRead> MapReader::ReadOnce(zk::Session& session, std::chrono::milliseconds timeout,
+                                    bool* torn) {
   std::vector<std::string> node_names;
   std::vector<std::string> range_names;
   RANGEKV_RETURN_IF_ERROR(SyncAndList(session, paths_.root(), paths_.nodes(), paths_.ranges(),
@@ -220,7 +229,10 @@ Result<MapRead> MapReader::Read(zk::Session& session, std::chrono::milliseconds 
     const std::string& path = paths[at];
     const GetResult& r = got[at++];
     if (!r.ok()) return r.status();
-    if (!*r) continue;  // deleted since Children
+    if (!*r) {
+      *torn = true;  // deleted since Children
+      continue;
+    }
     const zk::ZnodeData& d = **r;
     auto info = cluster::DecodeRange(d.data);
     if (info.ok() && info->id == *id) {

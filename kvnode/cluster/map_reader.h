@@ -12,6 +12,12 @@
 //
 // Two round trips in all.
 //
+// A range listed but gone by its Get means the read straddled a merge (or
+// a deletion): the map would show neither the ranges merged nor the range
+// they became, and a node would close both for nothing. Such a read is
+// made again, at most kTornRereads times (the change is complete by then
+// nearly always); the last one is returned as read.
+//
 // A missing R, R/nodes or R/ranges reads as empty (the coordinator has not
 // bootstrapped the cluster yet). A znode whose data does not decode — or a
 // range znode whose name is not a range id, or whose "id" differs from its
@@ -69,7 +75,11 @@ class MapReader {
 
   const cluster::Paths& paths() const { return paths_; }
 
+  static constexpr int kTornRereads = 2;
+
  private:
+  // One read; *torn: a listed range was gone by its Get.
+  Result<MapRead> ReadOnce(zk::Session& session, std::chrono::milliseconds timeout, bool* torn);
   // Logs a bad znode unless this version was logged already.
   void ReportGarbage(const std::string& path, const zk::ZnodeStat& stat, const std::string& why);
   // Forgets the logged version once a znode is valid again or gone.

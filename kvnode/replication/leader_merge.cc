@@ -106,6 +106,7 @@ Status MergeRun::Start() {
   right->SetMergeFence(true);
   deadline_ = Clock::now() + ctx_.options.lease / 3;
   ctx_.Step("merge.fenced", left_);
+  ctx_.PrefetchChange(left_, right_);  // read while the logs drain
   return Status::Ok();
 }
 

@@ -9,6 +9,8 @@
 //   3. Drain: wait until every record the store took is written and
 //      committed (every ISR member holds it), at most a third of a lease;
 //      else TIMEOUT and writes resume. The log's end S is the split point.
+//      Meanwhile the member reads the znodes the multi is conditioned on
+//      (IsrChange::prefetch).
 //   4. Write: one ZooKeeper multi (the member's ApplySplit) narrows the
 //      range to [start, key) and creates [key, end) with split_from = this
 //      range @ S, at the same owner, epoch and ISR.
@@ -58,6 +60,9 @@ Status Leader::StartSplit(const std::string& key, std::function<void(Status)> do
                       std::move(done)};
   RefreshAdmission();
   ctx_.Step("split.fenced", id);
+  // The member reads what the multi is conditioned on while the replicas
+  // take the log's end (one ZooKeeper round trip off the pause).
+  ctx_.PrefetchChange(id);
   CheckSplit();
   return Status::Ok();
 }

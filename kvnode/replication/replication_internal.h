@@ -68,6 +68,16 @@ class Context {
       here.Post([done, st = std::move(st)] { done(st); });
     });
   }
+  // The hint that a split or merge of `range` (and `right`) follows as
+  // soon as the fenced logs are committed (IsrChange::prefetch).
+  void PrefetchChange(RangeId range, RangeId right = RangeId(0)) {
+    if (!isr_changer) return;
+    IsrChange hint;
+    hint.range = range;
+    hint.merge_right = right;
+    hint.prefetch = true;
+    isr_changer(hint, nullptr);
+  }
   fs::FileSystem& fs() { return env.fs(); }
   // A failpoint (ReplicationOptions::step_hook).
   void Step(std::string_view step, RangeId range) const {

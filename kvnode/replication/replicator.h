@@ -135,6 +135,11 @@ struct ReplicationOptions {
 //     every ISR member holds: both znodes are deleted and the merged range
 //     created under a new id (MakeMergeRecord), in one multi
 //     (docs/elastic.md §4).
+//   prefetch: no change, a hint: the owner has just fenced `range` (and
+//     `merge_right` when not 0) for a split or merge and will ask for it
+//     once its replicas hold the log's end. The member may read now what
+//     that multi is conditioned on, while the owner drains; nothing is
+//     written and done is never called. A changer may ignore it.
 struct IsrChange {
   RangeId range{0};
   Epoch epoch{0};
@@ -153,6 +158,7 @@ struct IsrChange {
   RangeId merge_right{0};
   Epoch merge_right_epoch{0};
   Seq merge_right_seq{0};
+  bool prefetch = false;
   // split, merge: where the member puts the range znodes its multi wrote,
   // before done(OK): news for the owner's replicas (Replicator "news") and
   // its own node (Node::ApplyNews).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "kvnode/cluster/map_reader.h"
 #include "tests/sim/sim_fs.h"
 
 namespace rangekv::sim {
@@ -33,6 +34,7 @@ struct SimNode::Incarnation {
   bool suspended = false;
   bool reading = false;
   bool read_again = false;
+  int torn_rereads = 0;  // of the read under way (MapReader::kTornRereads)
   Nanos next_periodic = 0;
   std::deque<std::pair<kvnode::IsrChange, std::function<void(Status)>>> isr_queue;
   bool isr_busy = false;
@@ -104,7 +106,9 @@ void SimNode::Start() {
       });
   inc_->node->replicator()->SetIsrChanger(
       [this, alive](kvnode::IsrChange c, std::function<void(Status)> done) {
-        if (!alive.lock()) return;
+        // A split's or merge's reads run with its multi in one server
+        // step here (SplitOnServer): a hint to read early has no use.
+        if (!alive.lock() || c.prefetch) return;
         inc_->isr_queue.emplace_back(std::move(c), std::move(done));
         NextIsrChange();
       });
@@ -246,25 +250,36 @@ void SimNode::Reconcile() {
 }
 
 // ...then the data of what was listed, a round trip later: a znode created
-// in between is not seen, one deleted in between reads as absent.
+// in between is not seen, one deleted in between reads as absent, and a
+// range gone so makes the whole read again (MapReader: a torn read).
 void SimNode::ReadListed(std::shared_ptr<std::set<std::string>> names) {
   auto out = std::make_shared<std::pair<cluster::ClusterMap, SessionId>>();
+  auto torn = std::make_shared<bool>(false);
   const cluster::Paths paths = c_.paths;
   const std::string self = id_;
   std::weak_ptr<bool> alive = inc_->alive;
   inc_->zk->Call(
-      [out, paths, self, names](ZkSim& s, SessionId sid) {
+      [out, torn, paths, self, names](ZkSim& s, SessionId sid) {
         ZkReply r = s.Get(sid, paths.root());
         if (!r.status.ok()) return r;
         std::map<std::string, Znode> listed;
         for (const auto& [path, z] : s.znodes()) {
           if (path == paths.config() || names->count(path)) listed.emplace(path, z);
         }
+        const std::string ranges = paths.ranges() + "/";
+        for (const std::string& name : *names) {
+          *torn = *torn || (name.rfind(ranges, 0) == 0 && !listed.count(name));
+        }
         out->first = MapFromZnodes(paths, listed, self, &out->second);
         return r;
       },
-      [this, alive, out](ZkReply r) {
+      [this, alive, out, torn](ZkReply r) {
         if (!alive.lock()) return;
+        if (r.status.ok() && *torn && inc_->torn_rereads < kvnode::MapReader::kTornRereads) {
+          ++inc_->torn_rereads;
+          return Reconcile();
+        }
+        inc_->torn_rereads = 0;
         EndReconcile(r, out.get());
       });
 }
