@@ -165,8 +165,12 @@ class ClusterMember::Worker {
   static std::vector<RangeId> RangesOf(const IsrChange& c);
   void Prefetch() EXCLUDES(mu_);
   Result<ChangeReads> ReadsFor(const IsrChange& c, bool* early);
-  Status ApplySplit(const IsrChange& change);
-  Status ApplyMerge(const IsrChange& change);
+  // A split or a merge, tried again once with fresh reads when its multi
+  // failed on a version it read early.
+  Status ApplyRangeChange(const IsrChange& change);
+  // *early: its reads were the prefetched ones.
+  Status ApplySplit(const IsrChange& change, bool* early);
+  Status ApplyMerge(const IsrChange& change, bool* early);
   Result<RangeId> NewRangeId(const ChangeReads& got);
   zk::ZkOp CounterOp(const ChangeReads& got, RangeId taken) const;
   void SyncSuspect();
@@ -755,8 +759,7 @@ void ClusterMember::Worker::SyncLoad() {
 // node as owner at the epoch the replicator led, so a stale request can
 // never touch a newer owner's ISR.
 Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
-  if (c.split) return ApplySplit(c);
-  if (c.merge) return ApplyMerge(c);
+  if (c.split || c.merge) return ApplyRangeChange(c);
   const std::string path = reader_.paths().range(c.range);
   RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::ZnodeData> got, session_->Get(path));
   if (!got) return Status(Code::kRangeUnavailable, path + " is gone");
@@ -784,11 +787,10 @@ Status ClusterMember::Worker::ApplyIsrChange(const IsrChange& c) {
 // A split's map change (docs/elastic.md §3): one multi, conditioned on the
 // versions read, narrows the parent, creates the new range and moves the
 // id counter on, so no reader ever sees a hole, an overlap or a reused id.
-Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
+Status ClusterMember::Worker::ApplySplit(const IsrChange& c, bool* early) {
   const cluster::Paths& paths = reader_.paths();
   const std::string path = paths.range(c.range);
-  bool early = false;
-  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, &early));
+  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, early));
   const std::optional<zk::ZnodeData>& parent = got.ranges[0];
   if (!parent) return Status(Code::kRangeUnavailable, path + " is gone");
   RANGEKV_ASSIGN_OR_RETURN(cluster::RangeInfo current, cluster::DecodeRange(parent->data));
@@ -799,18 +801,24 @@ Status ClusterMember::Worker::ApplySplit(const IsrChange& c) {
       zk::ZkOp::SetData(path, cluster::EncodeRange(split.parent), parent->stat.version),
       zk::ZkOp::Create(paths.range(child_id), cluster::EncodeRange(split.child)),
       CounterOp(got, child_id)};
-  if (Status st = session_->Multi(ops).status(); !st.ok()) {
-    // Read early, a version may have moved since: nothing was written
-    // (a multi is all or nothing), so read again and try once more.
-    if (early && st.code() == Code::kCasFailed) return ApplySplit(c);
-    return st;
-  }
+  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
   if (c.wrote) *c.wrote = {{c.range, split.parent}, {child_id, split.child}};
   LOG_INFO("range " << c.range.value() << " split at seq " << c.split_seq.value() << ": now "
                     << split.parent.bounds.ToString() << ", range " << child_id.value() << " "
                     << split.child.bounds.ToString() << " (generation "
                     << split.child.generation << ")");
   return Status::Ok();
+}
+
+Status ClusterMember::Worker::ApplyRangeChange(const IsrChange& c) {
+  auto apply = [&](bool* early) { return c.split ? ApplySplit(c, early) : ApplyMerge(c, early); };
+  bool early = false;
+  Status st = apply(&early);
+  // Read early, a version may have moved since: nothing was written (a
+  // multi is all or nothing), so read again (the early reads are used up)
+  // and try once more.
+  if (!st.ok() && early && st.code() == Code::kCasFailed) st = apply(&early);
+  return st;
 }
 
 std::vector<RangeId> ClusterMember::Worker::RangesOf(const IsrChange& c) {
@@ -867,10 +875,9 @@ zk::ZkOp ClusterMember::Worker::CounterOp(const ChangeReads& got, RangeId taken)
 // A merge's map change (docs/elastic.md §4): one multi, conditioned on the
 // versions read, deletes both ranges and creates the merged one under a
 // new id, so no reader ever sees a hole or an overlap.
-Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
+Status ClusterMember::Worker::ApplyMerge(const IsrChange& c, bool* early) {
   const cluster::Paths& paths = reader_.paths();
-  bool early = false;
-  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, &early));
+  RANGEKV_ASSIGN_OR_RETURN(ChangeReads got, ReadsFor(c, early));
   const std::optional<zk::ZnodeData>& left = got.ranges[0];
   const std::optional<zk::ZnodeData>& right = got.ranges[1];
   if (!left || !right) return Status(Code::kStaleEpoch, "a range to merge is gone");
@@ -883,10 +890,7 @@ Status ClusterMember::Worker::ApplyMerge(const IsrChange& c) {
                             zk::ZkOp::Delete(paths.range(c.merge_right), right->stat.version),
                             zk::ZkOp::Create(paths.range(merged_id), cluster::EncodeRange(m)),
                             CounterOp(got, merged_id)};
-  if (Status st = session_->Multi(ops).status(); !st.ok()) {
-    if (early && st.code() == Code::kCasFailed) return ApplyMerge(c);  // as in ApplySplit
-    return st;
-  }
+  RANGEKV_RETURN_IF_ERROR(session_->Multi(ops).status());
   if (c.wrote) *c.wrote = {{c.range, std::nullopt}, {c.merge_right, std::nullopt}, {merged_id, m}};
   LOG_INFO("ranges " << c.range.value() << " (seq " << c.merge_left_seq.value() << ") and "
                      << c.merge_right.value() << " (seq " << c.merge_right_seq.value()

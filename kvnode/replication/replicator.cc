@@ -674,7 +674,7 @@ bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir) {
   auto files = fs.ListDir(range_dir);
   // An error: no directory. A prepared directory a crash took back holds
   // nothing either.
-  return !files.ok() || files->empty() || PreparedDirLost(fs, range_dir);
+  return !files.ok() || files->empty() || PreparedDirLost(fs, range_dir, *files);
 }
 
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir) {

@@ -71,15 +71,15 @@ bool SeedMarkerStale(const std::vector<std::string>& names) {
          });
 }
 
-bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir) {
-  auto names = fs.ListDir(range_dir);
-  if (!names.ok() || SeedMarkerStale(*names) ||
-      std::find(names->begin(), names->end(), kSeededFileName) == names->end()) {
+bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir,
+                     const std::vector<std::string>& names) {
+  if (SeedMarkerStale(names) ||
+      std::find(names.begin(), names.end(), kSeededFileName) == names.end()) {
     return false;
   }
   auto recipe = ReadSeedMarker(fs, range_dir);
   if (recipe.ok() && recipe->has_value()) return false;
-  for (const std::string& name : *names) {
+  for (const std::string& name : names) {
     Seq seq;
     if (!wal::ParseSegmentName(name, &seq)) continue;
     auto size = fs.FileSize(fs::JoinPath(range_dir, name));

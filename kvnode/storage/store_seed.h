@@ -117,8 +117,9 @@ Status SyncSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 // A directory PrepareSeeded made that a crash took back before its first
 // log sync or snapshot: "seeded" in it, no snapshot, no segment holding a
 // record, and no readable marker beside it. Nothing in it was durable:
-// it is built again as if it were empty.
-bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir);
+// it is built again as if it were empty. names: the directory's listing.
+bool PreparedDirLost(fs::FileSystem& fs, const std::string& range_dir,
+                     const std::vector<std::string>& names);
 // Removes the marker durably (missing: OK).
 Status RemoveSeedMarker(fs::FileSystem& fs, const std::string& range_dir);
 

@@ -147,6 +147,11 @@ TEST(SplitStore, APreparedDirectoryIsWrittenOutByItsFirstSnapshot) {
   EXPECT_EQ((*again)->EpochAt(Seq(6)), recipe.epoch);
 }
 
+bool Lost(const std::string& dir) {
+  auto names = fs::Posix().ListDir(dir);
+  return names.ok() && PreparedDirLost(fs::Posix(), dir, *names);
+}
+
 // A power loss before the new log's first sync may take back the marker
 // (or tear it) and keep "seeded": nothing in the directory was durable, so
 // it counts as empty and is built again, and it never opens as an empty
@@ -157,13 +162,13 @@ TEST(SplitStore, APreparedDirectoryWhoseMarkerIsLostIsBuiltAgain) {
   const std::string dir = tmp.path() + "/child";
   const KeyRange span("d", std::nullopt);
   ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
-  EXPECT_FALSE(PreparedDirLost(fs::Posix(), dir));
+  EXPECT_FALSE(Lost(dir));
   std::filesystem::remove(SeedMarkerPath(dir));
-  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+  EXPECT_TRUE(Lost(dir));
   auto bare = RangeStore::Open(RangeId(9), span, Opts(dir));
   EXPECT_EQ(bare.status().code(), Code::kCorruption) << bare.status().ToString();
   { std::ofstream(SeedMarkerPath(dir)) << "RKVSEED\n"; }  // torn
-  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+  EXPECT_TRUE(Lost(dir));
 
   // Opened (a header-only segment) and closed before any write: still lost.
   ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
@@ -176,7 +181,7 @@ TEST(SplitStore, APreparedDirectoryWhoseMarkerIsLostIsBuiltAgain) {
     ASSERT_TRUE((*child)->Close().ok());
   }
   std::filesystem::remove(SeedMarkerPath(dir));
-  EXPECT_TRUE(PreparedDirLost(fs::Posix(), dir));
+  EXPECT_TRUE(Lost(dir));
 
   // A record written: not a crash's leftover.
   ASSERT_TRUE(RangeStore::PrepareSeeded(RangeId(9), span, SplitAtD(), Opts(dir)).ok());
@@ -189,7 +194,7 @@ TEST(SplitStore, APreparedDirectoryWhoseMarkerIsLostIsBuiltAgain) {
     ASSERT_TRUE((*child)->Close().ok());
   }
   std::filesystem::remove(SeedMarkerPath(dir));
-  EXPECT_FALSE(PreparedDirLost(fs::Posix(), dir));
+  EXPECT_FALSE(Lost(dir));
   bare = RangeStore::Open(RangeId(9), span, Opts(dir));
   EXPECT_EQ(bare.status().code(), Code::kCorruption) << bare.status().ToString();
 }
