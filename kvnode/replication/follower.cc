@@ -150,7 +150,7 @@ void Follower::SendFetch() {
   const Epoch sent_epoch = range_.info.epoch;
   const std::optional<NodeId> sent_owner = range_.info.owner;
   ctx_.Send(range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
-            [this, alive, sent_epoch, sent_owner](Result<proto::Response> r) {
+            [this, alive, sent_epoch, sent_owner, sent_copy = copy_](Result<proto::Response> r) {
               if (!alive.lock()) return;
               in_flight_ = false;
               // The owner credits our next fetch with a lease running from
@@ -169,8 +169,19 @@ void Follower::SendFetch() {
                 not_before_ = std::max(not_before_, promise_until_);
                 return Schedule(not_before_);
               }
+              // The copy it was sent for was reopened or rebuilt meanwhile:
+              // its records and commit point do not fit this one.
+              auto now_store = range_.slot->store();
+              if (now_store == nullptr || now_store->instance() != sent_copy) {
+                return Schedule(Clock::now());
+              }
               OnFetched(std::move(r));
             });
+}
+
+bool Follower::caught_up() const {
+  auto store = range_.slot->store();
+  return caught_up_ && store != nullptr && store->instance() == copy_;
 }
 
 void Follower::OnFetched(Result<proto::Response> r) {
@@ -255,6 +266,9 @@ void Follower::TellNews(const std::vector<proto::RangeNews>& news) {
 void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
   auto store = range_.slot->store();
   if (store == nullptr) return;
+  // Appended to a copy that was reopened or rebuilt meanwhile: nothing
+  // to commit in this one.
+  if (store->instance() != copy_) return SendFetch();
   if (!durable.ok()) return Retry(durable.status());
   store->Commit(std::min(hwm, *durable));
   if (*durable >= hwm) caught_up_ = true;

@@ -41,8 +41,10 @@ Leader::Leader(Context& ctx, HeldRange range, Clock::time_point serve_after)
       alive_(std::make_shared<bool>(true)),
       // A takeover (the log's epoch is older than ours) may follow an owner
       // whose lease this node confirmed in an earlier life of the process:
-      // wait a whole lease from the process start too.
-      serve_after_(store_->epoch() < range_.info.epoch
+      // wait a whole lease from the process start too. Epoch 1 follows
+      // nobody (only a bootstrap grants it; a split or merge keeps its
+      // sources' owner), so a new cluster serves at once.
+      serve_after_(store_->epoch() < range_.info.epoch && range_.info.epoch > Epoch(1)
                        ? std::max(serve_after, ctx.started + ctx.options.lease)
                        : serve_after),
       created_(Clock::now()) {

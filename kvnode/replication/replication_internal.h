@@ -305,8 +305,9 @@ class Follower {
   Epoch promise_epoch() const { return promise_epoch_; }
   const std::shared_ptr<RangeSlot>& slot() const { return range_.slot; }
   // It has held, since it started, every record the owner had committed
-  // when it last answered.
-  bool caught_up() const { return caught_up_; }
+  // when it last answered, in the copy the slot holds now (a copy reopened
+  // or rebuilt after an I/O error has to catch up again).
+  bool caught_up() const;
   proto::RangeStatus Report() const;
 
  private:
