@@ -8,6 +8,7 @@
 //   | R/nodes/<node-id>      | ephemeral            | NodeInfo               |
 //   | R/ranges/<range-id>    | persistent           | RangeInfo              |
 //   | R/coordinator/leader-  | ephemeral sequential | coordinator id (text)  |
+//   | R/draining/<node-id>   | persistent           | empty                  |
 //
 // <range-id> is the decimal RangeId zero-padded to 10 digits so children
 // sort by id. Every change to a range znode is a compare-and-set on its
@@ -42,6 +43,7 @@
 //                                                          generation 2             (optional)
 //                                                          split_from 3@1542        (optional)
 //                             load 1:523,4:12             move_to n2               (optional)
+//                                                          move_replica n1>n4       (optional)
 //                                           (optional)     history split-from:3:6b:1542
 //                                                                                   (optional)
 //                                                          merged_from 3@1542,7@980 (optional)
@@ -138,6 +140,23 @@
 //     to this in-sync replica (a transfer, docs/elastic.md §5). The
 //     handoff's record clears it, as does any new grant; the coordinator
 //     clears one that can no longer happen.
+//   - RangeInfo "move_replica": "<from>><to>": the replica on node <from>
+//     moves to node <to>. Written (with <to> added to replicas, not to the
+//     isr) by the coordinator's balancer or by an operator (REPL `move`);
+//     <to> then copies the range like any new replica and the owner adds
+//     it to the isr once it has caught up. Only then does the coordinator
+//     take <from> out of replicas and isr (after handing the ownership to
+//     <to> when <from> owns the range) and clear the field, so the range
+//     never has fewer in-sync copies than before the move. Cleared with
+//     <to> taken out again when <to> is no longer live before it caught
+//     up (coordinator/planner.h, rule 11). A split copies it to both
+//     parts, a merge keeps the left one's.
+//
+// R/draining/<node-id> (persistent, empty; the directory is made by the
+// first decommission): the node is being decommissioned (REPL
+// `decommission`, undone by `recommission`, which deletes it). The
+// coordinator moves every replica off it and never gives it a new one
+// (coordinator/planner.h); once no range names it, it is safe to stop.
 //
 // R/next_range_id (persistent, decimal text): the lowest id no range has
 // had, so a split never reuses the id of a range that existed before.
@@ -210,6 +229,13 @@ struct NodeInfo {
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };
 
+// A replica on its way from one node to another (see "move_replica" above).
+struct ReplicaMove {
+  NodeId from;
+  NodeId to;
+  friend bool operator==(const ReplicaMove&, const ReplicaMove&) = default;
+};
+
 enum class RangeState : uint8_t { kActive, kUnavailable };
 const char* RangeStateName(RangeState s);
 
@@ -242,6 +268,7 @@ struct RangeInfo {
   Seq merge_right_seq{0};
   std::string merge_key{};
   std::optional<NodeId> move_to{};  // see "move_to" above
+  std::optional<ReplicaMove> move_replica{};  // see "move_replica" above
   std::vector<std::string> history{};  // see "history" above; oldest first
   friend bool operator==(const RangeInfo&, const RangeInfo&) = default;
 
@@ -304,6 +331,8 @@ class Paths {
   std::string ranges() const { return root_ + "/ranges"; }
   std::string range(RangeId id) const;
   std::string coordinator() const { return root_ + "/coordinator"; }
+  std::string draining() const { return root_ + "/draining"; }
+  std::string draining(const NodeId& id) const { return draining() + "/" + id.str(); }
   std::string next_range_id() const { return root_ + "/next_range_id"; }
   // Parses a child name of ranges(); nullopt when it is not one.
   static std::optional<RangeId> ParseRangeName(std::string_view name);

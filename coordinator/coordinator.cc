@@ -280,6 +280,7 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   COORD_CO_RETURN_IF_ERROR(co_await ReadConfig(z, &snap.config));
   COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(z, &snap));
   COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(z, &snap));
+  COORD_CO_RETURN_IF_ERROR(co_await ReadDraining(z, &snap));
   for (const auto& [id, z] : snap.ranges) {
     if (!z.info) continue;
     Remember(*z.info);

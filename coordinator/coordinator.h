@@ -110,6 +110,7 @@ struct CoordinatorStats {
   uint64_t replicas_replaced = 0;  // dead replicas swapped for live nodes
   uint64_t replicas_added = 0;     // ranges brought back up to rf
   uint64_t balance_moves = 0;      // owners asked to hand a range over (or asks dropped)
+  uint64_t replica_moves = 0;      // replica moves started, advanced, ended or dropped
   uint64_t failovers_timed = 0;    // promotions whose failover window is known
   uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;
@@ -172,6 +173,8 @@ class Coordinator {
   asio::awaitable<Status> ReadConfig(zkawait::Calls& z, cluster::ClusterConfig* config);
   asio::awaitable<Status> ReadNodes(zkawait::Calls& z, ClusterSnapshot* snap);
   asio::awaitable<Status> ReadRanges(zkawait::Calls& z, ClusterSnapshot* snap);
+  // The nodes being decommissioned (R/draining; none while it is missing).
+  asio::awaitable<Status> ReadDraining(zkawait::Calls& z, ClusterSnapshot* snap);
   asio::awaitable<void> Execute(zkawait::Calls& z, const Plan& plan);
   asio::awaitable<bool> Write(zkawait::Calls& z, const RangeWrite& w);
   asio::awaitable<bool> Bootstrap(zkawait::Calls& z, const std::vector<cluster::RangeInfo>& ranges);

@@ -116,6 +116,15 @@ asio::awaitable<Status> Coordinator::ReadNodes(zkawait::Calls& z, ClusterSnapsho
   co_return Status::Ok();
 }
 
+asio::awaitable<Status> Coordinator::ReadDraining(zkawait::Calls& z, ClusterSnapshot* snap) {
+  auto names = co_await zkawait::Children(z, paths_.draining());
+  if (!names.ok()) co_return IsNoNode(names.status()) ? Status::Ok() : names.status();
+  for (const std::string& name : *names) {
+    if (cluster::IsValidNodeId(name)) snap->draining.insert(NodeId(name));
+  }
+  co_return Status::Ok();
+}
+
 asio::awaitable<Status> Coordinator::ReadRanges(zkawait::Calls& z, ClusterSnapshot* snap) {
   auto names = co_await zkawait::Children(z, paths_.ranges());
   if (!names.ok()) {
@@ -233,6 +242,9 @@ asio::awaitable<bool> Coordinator::Write(zkawait::Calls& z, const RangeWrite& w)
         break;
       case WriteKind::kBalance:
         ++st.balance_moves;
+        break;
+      case WriteKind::kMoveReplica:
+        ++st.replica_moves;
         break;
     }
   });

@@ -13,7 +13,7 @@ struct Exported {
   const char* help;
   StatField field;
 };
-constexpr std::array<Exported, 20> kExported = {{
+constexpr std::array<Exported, 21> kExported = {{
     {"reconciles_started", "Reconcile runs that reached ZooKeeper.",
      &CoordinatorStats::reconciles_started},
     {"reconciles", "Reconcile runs that reached ZooKeeper and ended.",
@@ -43,8 +43,12 @@ constexpr std::array<Exported, 20> kExported = {{
      &CoordinatorStats::replicas_replaced},
     {"replicas_added", "Writes that added replicas to a range below rf.",
      &CoordinatorStats::replicas_added},
-    {"balance_moves", "Writes that asked an owner to hand a range over to balance load (or dropped such an ask).",
+    {"balance_moves",
+     "Writes that asked an owner to hand a range over to balance load (or dropped such an ask).",
      &CoordinatorStats::balance_moves},
+    {"replica_moves",
+     "Writes that started, advanced, ended or dropped a replica move (balance, REPL move).",
+     &CoordinatorStats::replica_moves},
     {"sessions_opened", "ZooKeeper sessions opened.", &CoordinatorStats::sessions_opened},
     {"session_expiries", "ZooKeeper sessions that expired.", &CoordinatorStats::session_expiries},
 }};

@@ -1,6 +1,7 @@
 #include "coordinator/planner.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 namespace rangekv::coordinator {
@@ -14,7 +15,8 @@ using cluster::RangeState;
 class Loads {
  public:
   Loads(const std::map<NodeId, cluster::NodeInfo>& live,
-        const std::map<RangeId, RangeZnode>& ranges) {
+        const std::map<RangeId, RangeZnode>& ranges, std::set<NodeId> draining)
+      : draining_(std::move(draining)) {
     for (const auto& [id, node] : live) load_[id];
     for (const auto& [id, z] : ranges) {
       if (!z.info) continue;
@@ -29,11 +31,13 @@ class Loads {
 
   // The least-loaded live node among `candidates` (all live nodes when
   // candidates is nullptr); nullopt if none is live.
+  // A node being decommissioned is picked only when no other candidate is
+  // live.
   std::optional<NodeId> PickOwner(const std::vector<NodeId>* candidates) const {
     std::optional<NodeId> best;
     auto key = [&](const NodeId& id) {
       const Load& l = load_.at(id);
-      return std::tie(l.owned, l.replicas, id);
+      return std::make_tuple(draining_.count(id), l.owned, l.replicas, id);
     };
     for (const auto& [id, load] : load_) {
       if (candidates &&
@@ -45,7 +49,8 @@ class Loads {
     return best;
   }
 
-  // The least replicated live node not in `members`; nullopt if none.
+  // The least replicated live node not in `members` nor being
+  // decommissioned; nullopt if none.
   std::optional<NodeId> PickReplica(const std::vector<NodeId>& members) const {
     std::optional<NodeId> best;
     auto key = [&](const NodeId& id) {
@@ -54,6 +59,7 @@ class Loads {
     };
     for (const auto& [id, load] : load_) {
       if (std::find(members.begin(), members.end(), id) != members.end()) continue;
+      if (draining_.count(id)) continue;
       if (!best || key(id) < key(*best)) best = id;
     }
     return best;
@@ -84,6 +90,7 @@ class Loads {
     int replicas = 0;
   };
   std::map<NodeId, Load> load_;
+  std::set<NodeId> draining_;
 };
 
 Epoch HighestEpoch(const ClusterSnapshot& s, RangeId id, Epoch current) {
@@ -364,6 +371,40 @@ void AddReplicas(const ClusterSnapshot& s, Loads& loads, Draft& d) {
   }
 }
 
+// Rule 11: a replica move (cluster_map.h "move_replica") goes on once its
+// target is in sync: the ownership first (move_to the target, which the
+// owner performs as a transfer), then the source leaves. A target that
+// died before it caught up is taken out again and the move dropped.
+void AdvanceMove(const ClusterSnapshot& s, Draft& d) {
+  if (!d.rec.move_replica) return;
+  const cluster::ReplicaMove m = *d.rec.move_replica;
+  const std::string what = "move of the replica on " + m.from.str() + " to " + m.to.str();
+  auto drop = [&](const std::string& why) {
+    d.rec.move_replica.reset();
+    d.Note(WriteKind::kMoveReplica, what + " " + why);
+  };
+  if (!Contains(d.rec.replicas, m.from)) return drop("ended: " + m.from.str() + " holds none");
+  if (!Contains(d.rec.replicas, m.to)) return drop("dropped: " + m.to.str() + " is no replica");
+  const cluster::NodeInfo* to = LiveInfo(s, m.to);
+  const bool in_sync = Contains(d.rec.isr, m.to) && cluster::IsrMemberValid(d.rec, m.to, to);
+  if (!in_sync) {
+    if (to != nullptr) return;  // still copying; the owner adds it when caught up
+    d.rec.RemoveFromIsr(m.to);
+    d.rec.replicas.erase(std::find(d.rec.replicas.begin(), d.rec.replicas.end(), m.to));
+    return drop("dropped: " + m.to.str() + " is not live and was not in sync");
+  }
+  if (m.from == *d.rec.owner) {
+    if (d.rec.move_to == m.to) return;  // the owner is handing it over
+    d.rec.move_to = m.to;
+    d.Note(WriteKind::kMoveReplica,
+           what + ": " + m.to.str() + " is in sync; the ownership moves to it first");
+    return;
+  }
+  d.rec.RemoveFromIsr(m.from);
+  d.rec.replicas.erase(std::find(d.rec.replicas.begin(), d.rec.replicas.end(), m.from));
+  drop("done: " + m.to.str() + " is in sync, " + m.from.str() + " left the replicas");
+}
+
 // Rule 10: the invariants every written record keeps.
 void Normalize(const ClusterSnapshot& s, Draft& d) {
   const NodeId& owner = *d.rec.owner;
@@ -420,6 +461,7 @@ void PlanValidRange(const ClusterSnapshot& s, const RangeZnode& z, Loads& loads,
   ReplaceNamed(s, loads, d);
   ReplaceLongDead(s, loads, d, plan);
   AddReplicas(s, loads, d);
+  AdvanceMove(s, d);
   Normalize(s, d);
   Emit(d, z, plan);
 }
@@ -483,6 +525,8 @@ const char* WriteKindName(WriteKind kind) {
       return "add-replica";
     case WriteKind::kBalance:
       return "balance";
+    case WriteKind::kMoveReplica:
+      return "move-replica";
   }
   return "unknown";
 }
@@ -545,7 +589,7 @@ Plan PlanReconcile(const ClusterSnapshot& s) {
     }
     return plan;
   }
-  Loads loads(s.live_nodes, s.ranges);
+  Loads loads(s.live_nodes, s.ranges, s.draining);
   PlanRepairs(s, loads, plan);
   for (const auto& [id, z] : s.ranges) {
     if (z.info) PlanValidRange(s, z, loads, plan);

@@ -77,6 +77,14 @@
 // | 9 | fewer than rf replicas                      | least replicated live non-members      |
 // |   |                                             | added to replicas, not isr             |
 // |   |                                             | (kAddReplica)                          |
+// |11 | move_replica F>T set (cluster_map.h)         | F or T no longer a replica: field      |
+// |   |                                             | cleared. T not live and not a valid    |
+// |   |                                             | isr member: T out of replicas, field   |
+// |   |                                             | cleared. T a valid isr member: F owns  |
+// |   |                                             | -> move_to = T (a transfer first);     |
+// |   |                                             | else F out of replicas and isr, field  |
+// |   |                                             | cleared. Else (T copying) nothing      |
+// |   |                                             | (kMoveReplica)                         |
 // |10 | owner missing from replicas/isr, or an isr  | owner put first in replicas and isr,   |
 // |   | member outside replicas                     | stray isr members dropped (kRepair)    |
 //
@@ -153,10 +161,15 @@ struct ClusterSnapshot {
   std::map<NodeId, std::chrono::milliseconds> dead_for;
   // Rule 8's threshold; 0 disables it.
   std::chrono::milliseconds replace_after{0};
-  // Whether owners are balanced (PlanBalance below).
+  // Whether owners and replicas are balanced (PlanBalance below; moves
+  // off draining nodes happen either way).
   bool balance = false;
   // Ranges moved for balance within kBalanceCooldown: not moved again yet.
   std::set<RangeId> recently_moved;
+  // Nodes being decommissioned (children of R/draining, cluster_map.h):
+  // never picked for a new replica, picked as owner only when no other
+  // candidate is, and their replicas moved away one at a time (PlanBalance).
+  std::set<NodeId> draining;
 };
 
 enum class WriteKind : uint8_t {
@@ -169,6 +182,7 @@ enum class WriteKind : uint8_t {
   kReplace,          // a dead replica was swapped for a live node
   kAddReplica,       // fewer replicas than rf
   kBalance,          // an owner asked to hand a range over (move_to set or cleared)
+  kMoveReplica,      // a replica move started, went on, ended or was dropped
 };
 const char* WriteKindName(WriteKind kind);
 
@@ -226,6 +240,22 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // the next. A range moved for balance is not moved again for this long: request rates jitter by a
 // quarter from one look to the next, and without it the same range went back and forth between two
 // nodes every few seconds.
+//
+// Before owners, replicas: while some range has a move_replica, nothing
+// else moves (rule 11 takes it on). Else, when every range is active,
+// owned and at rf: first (balance on or off) a replica on a node being
+// decommissioned (s.draining) moves to the node fit to take it (live,
+// opened, not suspect, not draining, not holding the range) with the
+// fewest copies, the range with the lowest id first; a range with no such
+// node gets a note. Then (balance on) the nodes fit to take a copy are
+// compared by the replicas they hold; when the most exceeds the fewest by
+// kReplicaBalanceMinGap or more, one range the first holds and the second
+// does not (one it does not own first, then the lowest id) gets the second
+// added to its replicas and move_replica = first>second (kMoveReplica). So
+// a node added to a running cluster is given copies one range at a time,
+// and then ownership by load; a draining node is never a target of either
+// kind of move. The owner moves below happen only with balance on.
+inline constexpr int kReplicaBalanceMinGap = 2;
 inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;
 inline constexpr uint64_t kBalanceMinGapQps = 100;

@@ -2,6 +2,7 @@
 // owned ranges carry a fair share of the requests (planner.h, balance).
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "coordinator/planner.h"
@@ -16,10 +17,11 @@ const cluster::NodeInfo* Live(const ClusterSnapshot& s, const NodeId& id) {
   return it == s.live_nodes.end() ? nullptr : &it->second;
 }
 
-// A node fit to own a range now: live, opened, not suspect.
+// A node fit to own a range now, or to take a copy: live, opened, not
+// suspect, not being decommissioned.
 bool Fit(const ClusterSnapshot& s, const NodeId& id) {
   const cluster::NodeInfo* n = Live(s, id);
-  return n != nullptr && !n->opening && !n->suspect;
+  return n != nullptr && !n->opening && !n->suspect && !s.draining.count(id);
 }
 
 // `to` may take r from its owner by a transfer: a valid in-sync member fit
@@ -150,11 +152,89 @@ bool PlanColocation(const ClusterSnapshot& s, Plan& plan) {
   return false;
 }
 
+RangeWrite MoveWrite(const RangeZnode& z, const NodeId& from, const NodeId& to,
+                     const std::string& why) {
+  RangeInfo rec = *z.info;
+  rec.replicas.push_back(to);
+  rec.move_replica = cluster::ReplicaMove{from, to};
+  RangeWrite w = Write(z, std::move(rec),
+                       why + ": moving range " + std::to_string(z.info->id.value()) + "'s from " +
+                           from.str() + " to " + to.str());
+  w.kind = WriteKind::kMoveReplica;
+  return w;
+}
+
+// Replica moves: off the nodes being decommissioned (always), then to
+// spread the copies (when balancing). True when a move is under way or
+// one was planned: nothing else moves then.
+bool PlanReplicaMoves(const ClusterSnapshot& s, Plan& plan) {
+  std::map<NodeId, int> count;  // copies held by the nodes fit to take one
+  for (const auto& [id, n] : s.live_nodes) {
+    if (Fit(s, id)) count[id];
+  }
+  for (const auto& [id, z] : s.ranges) {
+    if (!z.info) return false;
+    if (z.info->move_replica) return true;
+    // Only a settled map: every range active, owned and at rf.
+    if (z.info->state != cluster::RangeState::kActive || !z.info->owner ||
+        static_cast<int>(z.info->replicas.size()) != s.config.rf) {
+      return false;
+    }
+    for (const NodeId& n : z.info->replicas) {
+      if (auto it = count.find(n); it != count.end()) ++it->second;
+    }
+  }
+  auto holds = [](const RangeInfo& r, const NodeId& n) {
+    return std::find(r.replicas.begin(), r.replicas.end(), n) != r.replicas.end();
+  };
+  // The fit node with the fewest copies that does not hold r.
+  auto target = [&](const RangeInfo& r) -> std::optional<NodeId> {
+    std::optional<NodeId> best;
+    for (const auto& [n, k] : count) {
+      if (!holds(r, n) && (!best || k < count.at(*best))) best = n;
+    }
+    return best;
+  };
+  for (const auto& [id, z] : s.ranges) {
+    for (const NodeId& n : z.info->replicas) {
+      if (!s.draining.count(n)) continue;
+      std::optional<NodeId> to = target(*z.info);
+      if (!to) {
+        plan.notes.push_back(
+            "cannot finish decommissioning " + n.str() + ": range " + std::to_string(id.value()) +
+            " has no other node fit to take its copy (rf " + std::to_string(s.config.rf) + ")");
+        continue;
+      }
+      plan.writes.push_back(MoveWrite(z, n, *to, n.str() + " is being decommissioned"));
+      return true;
+    }
+  }
+  if (!s.balance || count.size() < 2) return false;
+  auto by_count = [](const auto& a, const auto& b) { return a.second < b.second; };
+  const auto [cold, hot] = std::minmax_element(count.begin(), count.end(), by_count);
+  if (hot->second - cold->second < kReplicaBalanceMinGap) return false;
+  // A range the hot node holds and the cold one does not; one it does not
+  // own first (no transfer needed), then the lowest id.
+  const RangeZnode* best = nullptr;
+  for (const auto& [id, z] : s.ranges) {
+    const RangeInfo& r = *z.info;
+    if (!holds(r, hot->first) || holds(r, cold->first)) continue;
+    if (best == nullptr || (best->info->owner == hot->first && r.owner != hot->first)) best = &z;
+  }
+  if (best == nullptr) return false;
+  plan.writes.push_back(MoveWrite(*best, hot->first, cold->first,
+                                  hot->first.str() + " holds " + std::to_string(hot->second) +
+                                      " replicas, " + cold->first.str() + " " +
+                                      std::to_string(cold->second)));
+  return true;
+}
+
 }  // namespace
 
 void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
-  if (!s.balance || !plan.empty()) return;
-  if (CheckPendingMoves(s, plan) || !plan.empty()) return;
+  if (!plan.empty()) return;
+  if (s.balance && (CheckPendingMoves(s, plan) || !plan.empty())) return;
+  if (PlanReplicaMoves(s, plan) || !s.balance) return;
   if (PlanColocation(s, plan)) return;
   // Ranges about to merge are not moved apart again.
   std::set<RangeId> merging;

@@ -78,6 +78,15 @@ class Backend {
   // `node` (no failover; common/protocol.capnp "transfer"). OK once the
   // map names `node` owner.
   virtual Status Transfer(uint64_t range, std::string_view node);
+  // Moves range `range`'s replica on node `from` to node `to`
+  // (common/cluster_map.h "move_replica"): OK once the map shows `to` in
+  // its in-sync replicas and `from` gone from them.
+  virtual Status Move(uint64_t range, std::string_view from, std::string_view to);
+  // Moves every replica and ownership off `node` (common/cluster_map.h
+  // "R/draining"): OK once no range names it any more (safe to stop).
+  virtual Status Decommission(std::string_view node);
+  // Undoes a decommission: the node may take replicas again.
+  virtual Status Recommission(std::string_view node);
   // Asks the owner of the range holding `key` to split it at key
   // (common/protocol.capnp "split"). OK once the map shows a range
   // starting at key.

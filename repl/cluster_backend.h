@@ -42,12 +42,21 @@ class ClusterBackend : public ClientBackend {
                                                          const std::string& cluster,
                                                          ClientOptions options);
 
-  Result<std::vector<NodeStatus>> Nodes() override { return client_->Nodes(); }
+  // The client's nodes, with the ones being decommissioned marked.
+  Result<std::vector<NodeStatus>> Nodes() override;
   Result<std::vector<RangeStatus>> Ranges() override { return client_->Ranges(); }
   Result<RangeStatus> Locate(std::string_view key) override { return client_->Locate(key); }
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }
   std::map<uint64_t, RangeProgress> Progress(const std::vector<RangeStatus>& ranges) override;
   Status Transfer(uint64_t range, std::string_view node) override;
+  // Writes the move into the range's znode (compare-and-set, through a
+  // ZooKeeper session of its own; repl/cluster_move.cc), then waits up to
+  // kMoveTimeout for the coordinator and the owner to carry it out.
+  Status Move(uint64_t range, std::string_view from, std::string_view to) override;
+  // Marks the node (R/draining, after checking the others can hold rf
+  // copies), then waits up to kDrainTimeout until no range names it.
+  Status Decommission(std::string_view node) override;
+  Status Recommission(std::string_view node) override;
   Status Split(std::string_view key) override;
   Status Merge(std::string_view key) override;
 
@@ -66,6 +75,10 @@ class ClusterBackend : public ClientBackend {
   // A transfer waits for the target to catch up and for ZooKeeper; it is
   // asked again while the owner is not ready or this map is behind.
   static constexpr std::chrono::milliseconds kTransferTimeout{10000};
+  // A move copies the range first (snapshot and log tail).
+  static constexpr std::chrono::milliseconds kMoveTimeout{60000};
+  // A drain moves every copy the node holds, one range at a time.
+  static constexpr std::chrono::milliseconds kDrainTimeout{120000};
   // Until shown() holds in this client's map (or deadline: the change is
   // written, the map only slow to show it).
   Status AwaitMap(const std::function<Result<bool>()>& shown,

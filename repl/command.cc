@@ -11,7 +11,7 @@
 namespace rangekv::repl {
 namespace {
 
-constexpr std::array<CommandSpec, 20> kCommands{{
+constexpr std::array<CommandSpec, 23> kCommands{{
     {"put", "put <key> <value>", "store value under key", 2, 2},
     {"get", "get <key>", "print the value of key, or (nil)", 1, 1},
     {"del", "del <key>", "delete key", 1, 1},
@@ -33,6 +33,16 @@ constexpr std::array<CommandSpec, 20> kCommands{{
      "summary: nodes up/down, ranges by state, per node ranges owned and req/s (--zk)", 0, 0},
     {"transfer", "transfer <range-id> <node>",
      "hand a range to one of its in-sync replicas, without a failover (--zk)", 2, 2},
+    {"move", "move <range-id> <from-node> <to-node>",
+     "move a range's replica to another node: the new copy joins the in-sync replicas, then the "
+     "old one leaves (its ownership first, by a transfer) (--zk)",
+     3, 3},
+    {"decommission", "decommission <node>",
+     "move every replica and ownership off a node; OK once it holds none and is safe to stop "
+     "(--zk)",
+     1, 1},
+    {"recommission", "recommission <node>",
+     "undo a decommission: the node takes replicas again (--zk)", 1, 1},
     {"split", "split <key>",
      "cut the range holding key in two at key; the new range starts at key (--zk)", 1, 1},
     {"merge", "merge <key>",
@@ -179,6 +189,14 @@ Result<Command> ParseArgs(std::string_view name, Args a) {
     if (range == 0) return BadRequest("transfer: range ids start at 1");
     return Command(TransferCommand{range, a[1].text});
   }
+  if (name == "move") {
+    RANGEKV_ASSIGN_OR_RETURN(uint64_t range, ParseUnsigned<uint64_t>(a[0].text, "range id"));
+    if (range == 0) return BadRequest("move: range ids start at 1");
+    if (a[1].text == a[2].text) return BadRequest("move: the two nodes are the same");
+    return Command(MoveCommand{range, a[1].text, a[2].text});
+  }
+  if (name == "decommission") return Command(DecommissionCommand{a[0].text, true});
+  if (name == "recommission") return Command(DecommissionCommand{a[0].text, false});
   if (name == "split") {
     if (a[0].text.empty()) return BadRequest("split: the empty key starts the key space");
     return Command(SplitCommand{a[0].text});

@@ -85,6 +85,16 @@ struct TransferCommand {
   uint64_t range = 0;
   std::string node;
 };
+struct MoveCommand {
+  uint64_t range = 0;
+  std::string from;
+  std::string to;
+};
+// decommission (on) or recommission (off) a node.
+struct DecommissionCommand {
+  std::string node;
+  bool on = true;
+};
 struct SplitCommand {
   std::string key;
 };
@@ -105,8 +115,8 @@ struct QuitCommand {};
 using Command =
     std::variant<PutCommand, GetCommand, DelCommand, CasCommand, GetvCommand, ScanCommand,
                  BatchCommand, PingCommand, NodesCommand, RangesCommand, LocateCommand,
-                 StatusCommand, TransferCommand, SplitCommand, MergeCommand, HistoryCommand,
-                 ConsistencyCommand, HelpCommand, QuitCommand>;
+                 StatusCommand, TransferCommand, MoveCommand, DecommissionCommand, SplitCommand,
+                 MergeCommand, HistoryCommand, ConsistencyCommand, HelpCommand, QuitCommand>;
 
 // One row of the command table: drives arity checks, help and completion.
 struct CommandSpec {

@@ -47,6 +47,14 @@ struct Runner {
     Status s = backend.Transfer(c.range, c.node);
     return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
   }
+  Reply operator()(const MoveCommand& c) {
+    Status s = backend.Move(c.range, c.from, c.to);
+    return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
+  }
+  Reply operator()(const DecommissionCommand& c) {
+    Status s = c.on ? backend.Decommission(c.node) : backend.Recommission(c.node);
+    return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);
+  }
   Reply operator()(const SplitCommand& c) {
     Status s = backend.Split(c.key);
     return s.ok() ? Ok(std::string(kOkLine)) : Failed(s);

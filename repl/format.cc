@@ -85,7 +85,8 @@ std::string JoinIds(const std::vector<std::string>& ids) {
 std::string FormatNodes(const std::vector<NodeStatus>& nodes) {
   std::string out;
   for (const auto& n : nodes) {
-    out += n.id + " " + (n.address.empty() ? "-" : n.address) + (n.up ? " up\n" : " down\n");
+    const char* state = n.draining ? " draining\n" : n.up ? " up\n" : " down\n";
+    out += n.id + " " + (n.address.empty() ? "-" : n.address) + state;
   }
   if (nodes.empty()) out = "(no nodes)\n";
   return out;

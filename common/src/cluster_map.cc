@@ -427,6 +427,9 @@ std::string EncodeRange(const RangeInfo& r) {
   if (r.handoff_from.value() != 0) s += "handoff_from " + std::to_string(r.handoff_from.value()) + "\n";
   if (r.generation != 0) s += "generation " + std::to_string(r.generation) + "\n";
   if (r.move_to) s += "move_to " + r.move_to->str() + "\n";
+  if (r.move_replica) {
+    s += "move_replica " + r.move_replica->from.str() + ">" + r.move_replica->to.str() + "\n";
+  }
   if (r.split_parent.value() != 0) {
     s += "split_from " + std::to_string(r.split_parent.value()) + "@" +
          std::to_string(r.split_seq.value()) + "\n";
@@ -501,6 +504,15 @@ Result<RangeInfo> DecodeRange(std::string_view data) {
   if (auto to = rec.Text("move_to"); to.ok()) {
     if (!IsValidNodeId(*to)) return Status(Code::kBadRequest, "field 'move_to' is not a node id");
     r.move_to = NodeId(*to);
+  }
+  if (auto move = rec.Text("move_replica"); move.ok()) {
+    const size_t gt = move->find('>');
+    const std::string from = gt == std::string::npos ? std::string() : move->substr(0, gt);
+    const std::string to = gt == std::string::npos ? std::string() : move->substr(gt + 1);
+    if (!IsValidNodeId(from) || !IsValidNodeId(to) || from == to) {
+      return Status(Code::kBadRequest, "field 'move_replica' is not <node id>><other node id>");
+    }
+    r.move_replica = ReplicaMove{NodeId(from), NodeId(to)};
   }
   if (auto from = rec.Text("split_from"); from.ok()) {
     const size_t at = from->find('@');

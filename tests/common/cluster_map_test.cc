@@ -51,6 +51,28 @@ TEST(ClusterMapTest, SplitFieldsRoundTripAndAreOptional) {
   }
 }
 
+TEST(ClusterMapTest, ReplicaMoveRoundTripsAndBadOnesAreRefused) {
+  RangeInfo r;
+  r.id = RangeId(4);
+  r.owner = NodeId("n1");
+  r.replicas = {NodeId("n1"), NodeId("n2"), NodeId("n3"), NodeId("n4")};
+  r.isr = {NodeId("n1"), NodeId("n2"), NodeId("n3")};
+  r.move_replica = ReplicaMove{NodeId("n2"), NodeId("n4")};
+  const std::string text = EncodeRange(r);
+  EXPECT_NE(text.find("move_replica n2>n4\n"), std::string::npos) << text;
+  auto back = DecodeRange(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  RangeInfo plain;
+  plain.id = RangeId(1);
+  EXPECT_EQ(EncodeRange(plain).find("move_replica"), std::string::npos);
+  for (const char* bad : {"move_replica n2", "move_replica n2>", "move_replica >n4",
+                          "move_replica n2>n2", "move_replica n2>n/4"}) {
+    auto rec = DecodeRange(EncodeRange(plain) + bad + "\n");
+    EXPECT_EQ(rec.status().code(), Code::kBadRequest) << bad;
+  }
+}
+
 TEST(ClusterMapTest, MergeFieldsRoundTripAndBadOnesAreRefused) {
   RangeInfo r;
   r.id = RangeId(7);

@@ -141,5 +141,182 @@ TEST(PlannerBalance, MergeableNeighboursAreBroughtToOneOwner) {
   for (const RangeWrite& w : PlanReconcile(s).writes) EXPECT_NE(w.record.id, RangeId(2));
 }
 
+// Replica moves (planner.h rule 11 and the replica balance).
+
+// What the owners do meanwhile: a move's target that is live joins the ISR
+// (it caught up), and an owner asked to hand a range over does so.
+void OwnersCatchUp(ClusterSnapshot& s) {
+  for (auto& [id, z] : s.ranges) {
+    cluster::RangeInfo& r = *z.info;
+    if (r.move_replica && s.live_nodes.count(r.move_replica->to) &&
+        std::find(r.isr.begin(), r.isr.end(), r.move_replica->to) == r.isr.end()) {
+      r.AddToIsr(r.move_replica->to, "");
+    }
+    if (r.move_to) {
+      r.owner = *r.move_to;
+      r.epoch = Epoch(r.epoch.value() + 1);
+      r.move_to.reset();
+    }
+  }
+}
+
+std::map<NodeId, int> ReplicasPerNode(const ClusterSnapshot& s) {
+  std::map<NodeId, int> out;
+  for (const auto& [id, z] : s.ranges) {
+    for (const NodeId& n : z.info->replicas) ++out[n];
+  }
+  return out;
+}
+
+TEST(PlannerReplicaMove, NodeAddedToARunningClusterIsGivenReplicasOneMoveAtATime) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 4), {"n1", "n2", "n3"});
+  s.balance = true;
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const RangeWrite first = plan.writes[0];
+  EXPECT_EQ(first.kind, WriteKind::kMoveReplica);
+  ASSERT_TRUE(first.record.move_replica.has_value());
+  EXPECT_EQ(first.record.move_replica->to, NodeId("n4"));
+  EXPECT_NE(first.record.owner, first.record.move_replica->from);  // no transfer needed
+  EXPECT_EQ(first.record.replicas.size(), 4u);                     // n4 added, not in sync
+  EXPECT_EQ(first.record.isr.size(), 3u);
+  EXPECT_TRUE(Consistent(first.record));
+  Apply(plan, s);
+  // While it copies, nothing else moves.
+  EXPECT_TRUE(PlanReconcile(s).empty());
+  // Once the owner took n4 into the ISR, the source leaves.
+  OwnersCatchUp(s);
+  plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kMoveReplica);
+  const cluster::RangeInfo& done = plan.writes[0].record;
+  EXPECT_FALSE(done.move_replica.has_value());
+  EXPECT_EQ(done.replicas.size(), 3u);
+  EXPECT_EQ(done.isr.size(), 3u);
+  EXPECT_EQ(std::count(done.replicas.begin(), done.replicas.end(), first.record.move_replica->from),
+            0);
+  EXPECT_TRUE(Consistent(done));
+  // And so on until every node holds its share: 12 copies over 4 nodes.
+  for (int i = 0; i < 40; ++i) {
+    Apply(plan, s);
+    OwnersCatchUp(s);
+    plan = PlanReconcile(s);
+    if (plan.empty()) break;
+  }
+  EXPECT_TRUE(plan.empty());
+  for (const auto& [id, z] : s.ranges) {
+    EXPECT_TRUE(Consistent(*z.info));
+    EXPECT_EQ(z.info->replicas.size(), 3u);
+  }
+  for (const auto& [node, n] : ReplicasPerNode(s)) EXPECT_EQ(n, 3) << node.str();
+}
+
+TEST(PlannerReplicaMove, TheOwnersReplicaMovesAfterItHandedTheRangeOver) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  const NodeId owner = *r.owner;
+  r.replicas.push_back(NodeId("n4"));
+  r.move_replica = cluster::ReplicaMove{owner, NodeId("n4")};
+  EXPECT_TRUE(PlanReconcile(s).empty());  // copying
+  r.AddToIsr(NodeId("n4"), "");
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.move_to, NodeId("n4"));  // the owner hands it over first
+  EXPECT_EQ(plan.writes[0].record.owner, owner);
+  EXPECT_EQ(plan.writes[0].record.replicas.size(), 4u);
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty());  // the owner's handoff is awaited
+  OwnersCatchUp(s);
+  plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  const cluster::RangeInfo& done = plan.writes[0].record;
+  EXPECT_EQ(done.owner, NodeId("n4"));
+  EXPECT_FALSE(done.move_replica.has_value());
+  EXPECT_EQ(std::count(done.replicas.begin(), done.replicas.end(), owner), 0);
+  EXPECT_TRUE(Consistent(done));
+}
+
+TEST(PlannerReplicaMove, ATargetGoneBeforeItCaughtUpIsTakenOutAgain) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
+  cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  const NodeId from = r.replicas.back();
+  r.replicas.push_back(NodeId("n4"));
+  r.move_replica = cluster::ReplicaMove{from, NodeId("n4")};
+  Plan plan = PlanReconcile(s);  // n4 is not live
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kMoveReplica);
+  const cluster::RangeInfo& back = plan.writes[0].record;
+  EXPECT_FALSE(back.move_replica.has_value());
+  EXPECT_EQ(back.replicas, Ids({"n1", "n2", "n3"}));
+  EXPECT_NE(plan.writes[0].reason.find("dropped"), std::string::npos) << plan.writes[0].reason;
+}
+
+TEST(PlannerReplicaMove, ReplicasThatDifferByOneStayPut) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
+  s.balance = true;
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});  // 1, 1, 1, 0
+  EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+TEST(PlannerReplicaMove, DecommissionMovesEveryCopyOffTheNodeEvenWithBalanceOff) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 4), {"n1", "n2", "n3", "n4"});
+  s.balance = false;
+  s.draining = {NodeId("n2")};
+  Plan plan = PlanReconcile(s);
+  for (int i = 0; i < 60 && !plan.empty(); ++i) {
+    for (const RangeWrite& w : plan.writes) {
+      EXPECT_TRUE(Consistent(w.record));
+      // Never a target: no new copy of anything lands on n2.
+      if (w.record.move_replica) {
+        EXPECT_NE(w.record.move_replica->to, NodeId("n2"));
+      }
+    }
+    Apply(plan, s);
+    OwnersCatchUp(s);
+    plan = PlanReconcile(s);
+  }
+  EXPECT_TRUE(plan.empty());
+  auto held = ReplicasPerNode(s);
+  EXPECT_EQ(held.count(NodeId("n2")), 0u) << "n2 still holds copies";
+  for (const auto& [id, z] : s.ranges) {
+    EXPECT_EQ(z.info->replicas.size(), 3u);
+    EXPECT_NE(z.info->owner, NodeId("n2"));
+  }
+}
+
+TEST(PlannerReplicaMove, DecommissionWithNoNodeToTakeTheCopySaysSo) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 2), {"n1", "n2", "n3"});
+  s.draining = {NodeId("n3")};
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.writes.empty());
+  ASSERT_FALSE(plan.notes.empty());
+  EXPECT_NE(plan.notes[0].find("cannot finish decommissioning n3"), std::string::npos)
+      << plan.notes[0];
+}
+
+TEST(PlannerReplicaMove, ADrainingNodeIsNeitherANewReplicaNorAPreferredOwner) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  s.draining = {NodeId("n3")};
+  cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;
+  ASSERT_EQ(r.replicas, Ids({"n1", "n2", "n3"}));
+  r.replicas = Ids({"n1", "n2"});  // below rf: rule 9 adds n4, not draining n3
+  r.isr = r.replicas;
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].record.replicas, Ids({"n1", "n2", "n4"}));
+  // The owner dies: of two in-sync candidates the one not draining owns.
+  r.replicas = Ids({"n1", "n2", "n3"});
+  r.isr = r.replicas;
+  s.draining = {NodeId("n2")};
+  s.live_nodes.erase(NodeId("n1"));
+  plan = PlanReconcile(s);
+  ASSERT_FALSE(plan.writes.empty());
+  EXPECT_EQ(plan.writes[0].kind, WriteKind::kPromote);
+  EXPECT_EQ(plan.writes[0].record.owner, NodeId("n3"));
+}
+
 }  // namespace
 }  // namespace rangekv::coordinator

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/kvcluster end to end, the way a person uses it: up, a write through
 # the REPL, kill and restart a node at a new port, pause/resume, idempotent
-# start/resume, clear errors, down. Every wait is a poll with a deadline.
+# start/resume, a node added that is given a range, clear errors, down. Every wait is a poll with a deadline.
 set -uo pipefail
 src="${RANGEKV_SOURCE_DIR:?}"
 export RANGEKV_BUILD_DIR="${RANGEKV_BUILD_DIR:?}"
@@ -51,6 +51,18 @@ check "pause" K pause n2
 check "status says paused" bash -c "'$src/scripts/kvcluster' --dir '$dir' status | grep -q '^n2 .*paused'"
 check "resume" K resume n2
 check "resume of a running node is a no-op" K resume n2
+# A node added to the running cluster (4 ranges, rf 1, over 3 nodes) is
+# given one: a replica moved to it, the ownership with it.
+added=$(K add)
+check "add starts the next node" [ "$added" = n4 ]
+check "the added node is given a range" poll 60 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c ranges | grep -Eq '^[0-9]+ .* n4 +n4 +n4 +active'"
+check "every key still reads" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' -c 'get \"\\xc1\"' | tr '\n' ' ' | grep -qx 'v1 v2 '"
+check "decommission of the added node" bash -c "'$src/scripts/kvcluster' --dir '$dir' decommission n4 | grep -q 'n4 holds no replica: safe to stop'"
+check "it holds nothing" bash -c "! '$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c ranges | grep -Eq ' n4 '"
+check "nodes says draining" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c nodes | grep -q '^n4 .* draining$'"
+check "every key still reads after the drain" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' -c 'get \"\\xc1\"' | tr '\n' ' ' | grep -qx 'v1 v2 '"
+check "recommission" bash -c "'$src/scripts/kvcluster' --dir '$dir' recommission n4 | grep -q 'n4 takes replicas again'"
+check "add --count 0 is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' add --count 0 2>/dev/null"
 check "unknown node is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' kill n9 2>/dev/null"
 check "unknown command is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' frobnicate 2>/dev/null"
 check "down" K down

@@ -49,6 +49,7 @@ TEST(ClusterCommandsTest, FormatNodes) {
   EXPECT_EQ(FormatNodes({{"n1", "127.0.0.1:7001", true}, {"n2", "", false}}),
             "n1 127.0.0.1:7001 up\nn2 - down\n");
   EXPECT_EQ(FormatNodes({}), "(no nodes)\n");
+  EXPECT_EQ(FormatNodes({{"n3", "127.0.0.1:7003", true, true}}), "n3 127.0.0.1:7003 draining\n");
 }
 
 TEST(ClusterCommandsTest, FormatRangesAndLocate) {

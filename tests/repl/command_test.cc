@@ -41,6 +41,26 @@ TEST(CommandTest, SplitTakesOneNonEmptyKey) {
   EXPECT_TRUE(Mentions(empty, "empty key")) << empty.ToString();
 }
 
+TEST(CommandTest, MoveTakesARangeAndTwoDifferentNodes) {
+  MoveCommand m = As<MoveCommand>(Parse("move 3 n1 n4"));
+  EXPECT_EQ(m.range, 3u);
+  EXPECT_EQ(m.from, "n1");
+  EXPECT_EQ(m.to, "n4");
+  EXPECT_EQ(ParseError("move 3 n1").code(), Code::kBadRequest);
+  EXPECT_EQ(ParseError("move x n1 n4").code(), Code::kBadRequest);
+  EXPECT_NE(ParseError("move 0 n1 n4").message().find("range ids start at 1"), std::string::npos);
+  EXPECT_NE(ParseError("move 3 n1 n1").message().find("the same"), std::string::npos);
+}
+
+TEST(CommandTest, DecommissionAndRecommissionTakeOneNode) {
+  DecommissionCommand d = As<DecommissionCommand>(Parse("decommission n3"));
+  EXPECT_EQ(d.node, "n3");
+  EXPECT_TRUE(d.on);
+  EXPECT_FALSE(As<DecommissionCommand>(Parse("recommission n3")).on);
+  EXPECT_EQ(ParseError("decommission").code(), Code::kBadRequest);
+  EXPECT_EQ(ParseError("recommission n1 n2").code(), Code::kBadRequest);
+}
+
 TEST(CommandTest, PutGetDelGetv) {
   auto put = As<PutCommand>(Parse(R"(put "k 1" "")"));
   EXPECT_EQ(put.key, "k 1");

@@ -26,6 +26,9 @@ struct NodeStatus {
   // up: the node has a live (ephemeral) znode. down: it is named as an
   // owner or replica of a range but has none.
   bool up = false;
+  // Being decommissioned (R/draining): its replicas are moving off it.
+  // Filled by the REPL, which reads that directory; false from Client.
+  bool draining = false;
 };
 
 enum class RangeHealth { kActive, kUnavailable };

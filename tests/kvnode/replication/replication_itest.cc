@@ -15,6 +15,16 @@
 //                        returning replica needs: it installs a snapshot
 //   ReplaceDeadNode      --replace: a new node takes a dead node's place in
 //                        every range, then survives another node's death
+//   NodeAddedLaterGetsReplicas
+//                        a node started on a running cluster under writes is
+//                        given its share of the replicas (moved one at a
+//                        time, planner.h rule 11), holds every acknowledged
+//                        write of them, and survives an old node's death
+//   MoveByHand           REPL `move`: a replica moves to a node that held
+//                        none, which then answers stale reads of it; moves
+//                        that cannot be are refused with nothing changed;
+//                        then `decommission` moves every copy off a node
+//                        (never below rf), `recommission` takes it back
 //
 // Timings are printed as "[measure] ..." lines.
 #include <gtest/gtest.h>
@@ -23,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -493,6 +504,148 @@ TEST(ReplicationITest, ReplaceDeadNode) {
   EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
   ASSERT_OK(WriteSpread(c.client(), 2000, 100, "n1-dead", 32, &data));
   EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
+}
+
+TEST(ReplicationITest, NodeAddedLaterGetsReplicas) {
+  ReplCluster c("grow");
+  ASSERT_OK(c.Start(Options(3, 3, 4)));
+  cluster::ClusterMap map;
+  ASSERT_TRUE(c.WaitAllActive(kSettle, &map)) << "ranges never settled";
+  Dataset data;
+  ASSERT_OK(WriteSpread(c.client(), 0, 400, "before", 32, &data));
+
+  auto t_start = ReplClock::now();
+  ASSERT_OK(c.StartNewNode("n4"));
+  // 12 copies over 4 nodes: 3 each once the moves are done, every range
+  // back at rf with no move under way. Writes go on meanwhile.
+  std::string last;
+  int batch = 0;
+  const bool spread = WaitFor(
+      [&] {
+        if (batch < 20 &&
+            WriteSpread(c.client(), 1000 + 50 * batch, 50, "moving", 32, &data).ok()) {
+          ++batch;
+        }
+        auto m = c.ReadMap();
+        if (!m.ok()) return false;
+        std::map<std::string, int> held;
+        bool settled = true;
+        for (const auto& [rid, r] : m->ranges) {
+          settled = settled && !r.move_replica && r.replicas.size() == 3 && r.isr.size() == 3;
+          for (const NodeId& n : r.replicas) ++held[n.str()];
+        }
+        last = "";
+        for (const auto& [n, k] : held) last += n + ":" + std::to_string(k) + " ";
+        return settled && held["n4"] == 3 && held["n1"] == 3 && held["n2"] == 3 && held["n3"] == 3;
+      },
+      seconds(90), milliseconds(100));
+  ASSERT_TRUE(spread) << "replicas per node: " << last;
+  std::cout << "[measure] n4 added: replicas 3/3/3/3 " << MsSince(t_start) << " ms after start, "
+            << batch * 50 << " writes meanwhile\n";
+  ASSERT_TRUE(c.WaitAllActive(kSettle, &map));
+  for (const auto& [rid, r] : map.ranges) {
+    EXPECT_TRUE(CheckCaughtUp(c, rid, kCatchUp, MaxVersion(InRange(data, r))));
+  }
+  for (const auto& [rid, r] : map.ranges) {
+    if (Contains(r.replicas, "n4")) {
+      EXPECT_TRUE(CheckStaleReads(c, "n4", data, r)) << "the added node, range " << rid.value();
+    }
+  }
+  EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
+
+  // An old node dies: its ranges fail over and nothing is lost.
+  c.KillNode("n1");
+  for (const auto& [rid, r] : map.ranges) {
+    if (r.owner && r.owner->str() == "n1") {
+      RangeInfo after = c.WaitOwnerChange(rid, "n1", seconds(30));
+      ASSERT_NE(after.owner->str(), "n1") << Describe(after);
+    }
+  }
+  EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
+}
+
+TEST(ReplicationITest, MoveByHand) {
+  ReplCluster c("move");
+  ReplClusterOptions o = Options(4, 3, 4);
+  o.coord_flags = {"--balance", "off"};  // only the operator moves anything
+  ASSERT_OK(c.Start(o));
+  cluster::ClusterMap map;
+  ASSERT_TRUE(c.WaitAllActive(kSettle, &map)) << "ranges never settled";
+  Dataset data;
+  ASSERT_OK(WriteSpread(c.client(), 0, 400, "before", 32, &data));
+  // A range and a node that holds none of it (4 nodes, rf 3), and one of
+  // its replicas that does not own it.
+  const RangeInfo r = map.ranges.begin()->second;
+  std::string to, from;
+  for (const char* n : {"n1", "n2", "n3", "n4"}) {
+    if (!Contains(r.replicas, n)) to = n;
+    if (Contains(r.replicas, n) && r.owner->str() != n) from = n;
+  }
+  ASSERT_FALSE(to.empty()) << Describe(r);
+  auto kvrepl = [&](const std::string& command) {
+    return rangekv::testing::Run({BuildPath("repl/kvrepl"), "--zk", c.zk_connect(), "--cluster",
+                                  c.cluster_name(), "-c", command},
+                                 "", seconds(90));
+  };
+  const std::string id = std::to_string(r.id.value());
+  auto held = kvrepl("move " + id + " " + from + " " + r.owner->str());
+  EXPECT_NE(held.exit_code, 0);
+  EXPECT_NE(held.out.find("(error) BAD_REQUEST range " + id + ": " + r.owner->str() +
+                          " holds a replica already"),
+            std::string::npos)
+      << held.out << held.err;
+  auto none = kvrepl("move 99 " + from + " " + to);
+  EXPECT_NE(none.out.find("(error) BAD_REQUEST no range 99"), std::string::npos) << none.out;
+  auto now = c.ReadMap();
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->ranges.at(r.id).replicas, r.replicas) << "a refused move changed nothing";
+
+  auto t_start = ReplClock::now();
+  auto moved = kvrepl("move " + id + " " + from + " " + to);
+  ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+  EXPECT_EQ(moved.out, "OK\n");
+  std::cout << "[measure] move by hand: " << MsSince(t_start) << " ms\n";
+  now = c.ReadMap();
+  ASSERT_TRUE(now.ok());
+  const RangeInfo& after = now->ranges.at(r.id);
+  EXPECT_TRUE(Contains(after.isr, to)) << Describe(after);
+  EXPECT_FALSE(Contains(after.replicas, from)) << Describe(after);
+  EXPECT_FALSE(after.move_replica.has_value()) << Describe(after);
+  EXPECT_EQ(after.replicas.size(), 3u) << Describe(after);
+  EXPECT_TRUE(CheckStaleReads(c, to, data, after)) << "the node the replica moved to";
+  EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
+
+  // Decommission: every copy leaves the node (its owned ranges handed
+  // over first), each range stays at rf, and nothing is lost.
+  t_start = ReplClock::now();
+  auto drained = kvrepl("decommission " + to);
+  ASSERT_EQ(drained.exit_code, 0) << drained.out << drained.err;
+  EXPECT_EQ(drained.out, "OK\n");
+  std::cout << "[measure] decommission: " << MsSince(t_start) << " ms\n";
+  now = c.ReadMap();
+  ASSERT_TRUE(now.ok());
+  for (const auto& [rid, x] : now->ranges) {
+    EXPECT_FALSE(Contains(x.replicas, to)) << Describe(x);
+    EXPECT_EQ(x.replicas.size(), 3u) << Describe(x);
+  }
+  EXPECT_NE(kvrepl("nodes").out.find(to + " 127.0.0.1:"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(kvrepl("nodes").out,
+                                std::regex("^" + to + " \\S+ draining$", std::regex::multiline)));
+  ASSERT_OK(WriteSpread(c.client(), 2000, 200, "drained", 32, &data));
+  EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
+  // Three nodes left for rf 3: a second one may not go.
+  std::string other = to == "n1" ? "n2" : "n1";
+  auto refused = kvrepl("decommission " + other);
+  EXPECT_NE(refused.out.find("(error) BAD_REQUEST decommissioning " + other +
+                             " would leave 2 live nodes to hold rf 3 copies"),
+            std::string::npos)
+      << refused.out << refused.err;
+  auto back = kvrepl("recommission " + to);
+  EXPECT_EQ(back.out, "OK\n") << back.err;
+  auto again = kvrepl("recommission " + to);
+  EXPECT_NE(again.out.find("(error) BAD_REQUEST " + to + " is not being decommissioned"),
+            std::string::npos)
+      << again.out;
 }
 
 }  // namespace
