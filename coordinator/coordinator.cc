@@ -291,6 +291,7 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
   snap.balance = options_.balance;
+  snap.expect_nodes = options_.expect_nodes;
   const auto now = std::chrono::steady_clock::now();
   for (auto it = balance_asked_.begin(); it != balance_asked_.end();) {
     if (now - it->second >= kBalanceCooldown) {

@@ -126,6 +126,9 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
     o.reconcile_period = std::chrono::milliseconds(v);
   } else if (flag == "--replace-after") {
     RANGEKV_ASSIGN_OR_RETURN(o.replace_after, ParseDuration(flag, value));
+  } else if (flag == "--expect-nodes") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 10000));
+    o.expect_nodes = static_cast<int>(v);
   } else if (flag == "--balance") {
     if (value != "on" && value != "off") return Bad("--balance: expected on or off");
     o.balance = value == "on";
@@ -210,15 +213,19 @@ std::string CoordinatorUsage() {
          "  --replace-after D         replace a replica whose node is gone for longer than D\n"
          "                            by a live node (N = seconds, or Nms/Ns/Nm; 0 = never;\n"
          "                            default 30s)\n"
-         "  --balance on|off          move owners between in-sync replicas so each node's\n"
-         "                            ranges carry a fair share of the requests (default on)\n"
+         "  --expect-nodes N          bootstrap a new cluster once N nodes are live (default:\n"
+         "                            rf), so nodes started together all get ranges at once\n"
+         "  --balance on|off          move replicas so every node holds about as many, and\n"
+         "                            owners between in-sync replicas so each node's ranges\n"
+         "                            carry a fair share of the requests (default on)\n"
          "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"
          "--rf, --min-insync, --ranges and --initial-splits only seed the cluster's config\n"
-         "when it does not exist yet; an existing config wins. When an owner's node goes away, a live in-sync\n"
-         "replica is promoted; with none left the range is unavailable until one returns.\n"
+         "when it does not exist yet; an existing config wins. When an owner's node goes\n"
+         "away, a live in-sync replica is promoted; with none left the range is unavailable\n"
+         "until one returns.\n"
          "Stop with SIGTERM or SIGINT.\n";
 }
 

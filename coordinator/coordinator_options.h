@@ -64,6 +64,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds reconcile_period{5000};
   std::chrono::milliseconds replace_after{30000};  // 0 = never
   bool balance = true;  // move owners to balance load (planner.h, PlanBalance)
+  // A new cluster is bootstrapped once this many nodes are live (at least
+  // rf), so nodes started together all get ranges at once; 0 = rf.
+  int expect_nodes = 0;
   log::Level log_level = log::Level::kInfo;
   // --admin HOST:PORT: serve Prometheus metrics there; empty host = none.
   std::string admin_host;

@@ -573,7 +573,8 @@ Plan PlanReconcile(const ClusterSnapshot& s) {
   if (s.ranges.empty()) {
     std::vector<NodeId> nodes;
     for (const auto& [id, node] : s.live_nodes) nodes.push_back(id);
-    plan.bootstrap = PlanBootstrap(s.config, nodes);
+    const size_t wanted = static_cast<size_t>(std::max(s.config.rf, s.expect_nodes));
+    if (nodes.size() >= wanted) plan.bootstrap = PlanBootstrap(s.config, nodes);
     // Grants go to the present processes and copies (cluster_map.h).
     for (RangeInfo& r : plan.bootstrap) {
       r.owner_life = s.live_nodes.at(*r.owner).life;
@@ -583,9 +584,9 @@ Plan PlanReconcile(const ClusterSnapshot& s) {
     }
     if (plan.bootstrap.empty()) {
       plan.notes.push_back("waiting for nodes: " + std::to_string(nodes.size()) + " of " +
-                           std::to_string(s.config.rf) + " live (rf " +
-                           std::to_string(s.config.rf) + ") before creating " +
-                           std::to_string(s.config.initial_ranges) + " ranges");
+                           std::to_string(wanted) + " live (rf " + std::to_string(s.config.rf) +
+                           ") before creating " + std::to_string(s.config.initial_ranges) +
+                           " ranges");
     }
     return plan;
   }

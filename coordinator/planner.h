@@ -15,7 +15,8 @@
 //
 // | snapshot                                        | plan                                  |
 // |-------------------------------------------------|---------------------------------------|
-// | no range znode at all, >= rf live nodes         | bootstrap: InitialSplit(config), K    |
+// | no range znode at all, >= max(rf, expect_nodes) | bootstrap: InitialSplit(config), K    |
+// | live nodes                                      |                                       |
 // |                                                 | ranges (cut at initial_splits, else K |
 // |                                                 | first-byte slices), ids 1..K, owner   |
 // |                                                 | of range i = node i mod N             |
@@ -24,7 +25,7 @@
 // |                                                 | far (nearest after the owner first),  |
 // |                                                 | isr = replicas, epoch 1, active; all  |
 // |                                                 | created in one multi                  |
-// | no range znode at all, < rf live nodes          | nothing; a note says what it waits for|
+// | no range znode at all, fewer live nodes         | nothing; a note says what it waits for|
 // | range data does not decode (or names another id)| repair, see below                     |
 //
 // Then the rules for each range whose data decoded. They run in the order below and
@@ -161,6 +162,8 @@ struct ClusterSnapshot {
   std::map<NodeId, std::chrono::milliseconds> dead_for;
   // Rule 8's threshold; 0 disables it.
   std::chrono::milliseconds replace_after{0};
+  // Bootstrap waits for max(rf, expect_nodes) live nodes.
+  int expect_nodes = 0;
   // Whether owners and replicas are balanced (PlanBalance below; moves
   // off draining nodes happen either way).
   bool balance = false;

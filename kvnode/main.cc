@@ -113,6 +113,7 @@ int Serve(const NodeOptions& o) {
   config.replication.isr_lag_timeout = o.isr_lag;
   config.replication.split_bytes = o.split_bytes;
   config.replication.split_qps = o.split_qps;
+  config.replication.snapshot_bytes_per_sec = o.move_rate_bytes;
   config.replication.split_load_window = o.split_load_window;
   config.replication.merge_delay = o.merge_delay;
   config.segment_bytes = o.segment_bytes;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,9 @@ class Backend {
   virtual Status Decommission(std::string_view node);
   // Undoes a decommission: the node may take replicas again.
   virtual Status Recommission(std::string_view node);
+  // The nodes being decommissioned, for `nodes` (empty when unknown: the
+  // list of nodes alone is still worth printing).
+  virtual std::set<std::string> Draining() { return {}; }
   // Asks the owner of the range holding `key` to split it at key
   // (common/protocol.capnp "split"). OK once the map shows a range
   // starting at key.

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,8 @@ class ClusterBackend : public ClientBackend {
                                                          const std::string& cluster,
                                                          ClientOptions options);
 
-  // The client's nodes, with the ones being decommissioned marked.
-  Result<std::vector<NodeStatus>> Nodes() override;
+  Result<std::vector<NodeStatus>> Nodes() override { return client_->Nodes(); }
+  std::set<std::string> Draining() override;
   Result<std::vector<RangeStatus>> Ranges() override { return client_->Ranges(); }
   Result<RangeStatus> Locate(std::string_view key) override { return client_->Locate(key); }
   Result<ClusterIdentity> Identity() override { return ClusterIdentity{cluster_, zookeeper_}; }

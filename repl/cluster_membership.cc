@@ -39,14 +39,15 @@ class ZkClient {
     if (thread_.joinable()) thread_.join();
   }
 
-  Status Open(const std::string& connect) {
+  Status Open(const std::string& connect,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
     thread_ = std::thread([this] { io_.run(); });
     zk::SessionOptions so;
     so.connect_string = connect;
     so.session_timeout = std::chrono::milliseconds(10000);
-    so.blocking_timeout = std::chrono::milliseconds(10000);
+    so.blocking_timeout = timeout;
     RANGEKV_ASSIGN_OR_RETURN(session_, zk::Session::Open(so, io_.get_executor()));
-    return session_->WaitConnected(std::chrono::seconds(10));
+    return session_->WaitConnected(timeout);
   }
   zk::Session& session() { return *session_; }
 
@@ -187,16 +188,11 @@ Status CheckDecommission(zk::Session& zk, const cluster::Paths& paths, std::stri
 
 }  // namespace
 
-Result<std::vector<NodeStatus>> ClusterBackend::Nodes() {
-  std::vector<NodeStatus> nodes = client_->Nodes();
+std::set<std::string> ClusterBackend::Draining() {
   ZkClient zk;
-  if (!zk.Open(zookeeper_).ok()) return nodes;  // the list alone is still worth printing
-  auto draining = zk.session().Children(cluster::Paths(cluster_).draining());
-  for (NodeStatus& n : nodes) {
-    n.draining =
-        draining.ok() && std::find(draining->begin(), draining->end(), n.id) != draining->end();
-  }
-  return nodes;
+  if (!zk.Open(zookeeper_, std::chrono::milliseconds(2000)).ok()) return {};
+  auto names = zk.session().Children(cluster::Paths(cluster_).draining());
+  return names.ok() ? std::set<std::string>(names->begin(), names->end()) : std::set<std::string>{};
 }
 
 Status ClusterBackend::Decommission(std::string_view node) {

@@ -78,7 +78,10 @@ struct Runner {
   }
   Reply operator()(const NodesCommand&) {
     auto r = backend.Nodes();
-    return r.ok() ? Ok(FormatNodes(*r)) : Failed(r.status());
+    if (!r.ok()) return Failed(r.status());
+    const std::set<std::string> draining = backend.Draining();
+    for (NodeStatus& n : *r) n.draining = draining.count(n.id) != 0;
+    return Ok(FormatNodes(*r));
   }
   Reply operator()(const RangesCommand&) {
     auto r = backend.Ranges();

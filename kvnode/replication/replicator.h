@@ -85,7 +85,8 @@ struct ReplicationOptions {
   std::chrono::milliseconds isr_lag_timeout{2000};   // drop a replica behind this long
   uint32_t fetch_max_bytes = 4u << 20;
   uint32_t snapshot_chunk_bytes = 1u << 20;
-  uint64_t snapshot_bytes_per_sec = 64u << 20;       // throttle of a snapshot copy
+  // Throttle of a snapshot copy (kvnode --move-rate): it ends with the copy.
+  uint64_t snapshot_bytes_per_sec = uint64_t{100} << 20;
   // The owner splits a range by itself (docs/elastic.md §3): by size once
   // its map holds more than split_bytes of keys and values (at the key
   // that halves them), by load once it admitted more than split_qps

@@ -115,6 +115,12 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
          o.split_qps = static_cast<uint32_t>(n);
          return Status::Ok();
        }},
+      {"--move-rate",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(int64_t mib, ParseInt("--move-rate", v, 1, 1000000));
+         o.move_rate_bytes = static_cast<uint64_t>(mib) << 20;
+         return Status::Ok();
+       }},
       {"--split-load-window-ms",
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(int64_t ms, ParseInt("--split-load-window-ms", v, 1000, 3600000));
@@ -189,7 +195,8 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
   if (o.mode == NodeMode::kStandalone) {
     for (std::string_view cluster_only :
          {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms", "--isr-lag-ms", "--replace",
-          "--split-bytes", "--split-qps", "--split-load-window-ms", "--merge-delay-ms"}) {
+          "--split-bytes", "--split-qps", "--split-load-window-ms", "--merge-delay-ms",
+          "--move-rate"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -307,6 +314,9 @@ std::string NodeUsage() {
          "                          for the load window, at the key that halves them\n"
          "                          (default 2000; 0: never)\n"
          "  --split-load-window-ms N  the load window (default 10000)\n"
+         "  --move-rate MIB         a copy of a range this node makes from its owner (a new\n"
+         "                          or moved replica, or one too far behind) reads at most\n"
+         "                          MIB MiB a second (default 100)\n"
          "  --merge-delay-ms N      two neighbours this node owns with the same replicas\n"
          "                          merge once both are under a quarter of --split-bytes,\n"
          "                          under a quarter of --split-qps for the load window,\n"

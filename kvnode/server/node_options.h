@@ -95,6 +95,9 @@ struct NodeOptions {
   uint64_t split_bytes = 64u << 20;
   uint32_t split_qps = 2000;
   std::chrono::milliseconds split_load_window{10000};
+  // A snapshot copy from an owner reads at most this many bytes a second
+  // (--move-rate, MiB; cluster mode only).
+  uint64_t move_rate_bytes = uint64_t{100} << 20;
   // Neighbours small and cold for this long merge (ReplicationOptions); 0: never.
   std::chrono::milliseconds merge_delay{300000};
   log::Level log_level = log::Level::kInfo;

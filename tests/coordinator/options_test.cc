@@ -37,9 +37,10 @@ TEST(CoordinatorOptions, DefaultsNeedOnlyZk) {
 }
 
 TEST(CoordinatorOptions, EveryFlagInBothForms) {
-  auto r = Parse({"--zk=a:1,b:2/chroot", "--cluster", "c1", "--rf=5", "--min-insync", "3",
-                  "--ranges=16", "--id", "coord-1", "--session-timeout-ms=2000",
-                  "--reconcile-period-ms", "250", "--log-level=debug", "--replace-after", "90"});
+  auto r =
+      Parse({"--zk=a:1,b:2/chroot", "--cluster", "c1", "--rf=5", "--min-insync", "3", "--ranges=16",
+             "--id", "coord-1", "--session-timeout-ms=2000", "--reconcile-period-ms", "250",
+             "--log-level=debug", "--replace-after", "90", "--expect-nodes=4"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const CoordinatorOptions& o = r->options;
   EXPECT_EQ(o.zk, "a:1,b:2/chroot");
@@ -52,6 +53,7 @@ TEST(CoordinatorOptions, EveryFlagInBothForms) {
   EXPECT_EQ(o.reconcile_period, std::chrono::milliseconds(250));
   EXPECT_EQ(o.log_level, log::Level::kDebug);
   EXPECT_EQ(o.replace_after, std::chrono::milliseconds(90000));
+  EXPECT_EQ(o.expect_nodes, 4);
 }
 
 TEST(CoordinatorOptions, ReplaceAfterTakesUnitsAndZeroMeansNever) {
@@ -106,6 +108,8 @@ TEST(CoordinatorOptions, BadFlagsGiveOneLineNamingTheFlag) {
             std::string::npos);
   EXPECT_NE(Error({"--zk", "h:1", "--log-level", "loud"}).find("--log-level"), std::string::npos);
   EXPECT_NE(Error({"--zk", "h:1", "stray"}).find("stray"), std::string::npos);
+  EXPECT_NE(Error({"--zk", "h:1", "--expect-nodes", "0"}).find("--expect-nodes"),
+            std::string::npos);
 }
 
 TEST(CoordinatorOptions, InitialSplitsAreSortedKeysWithEscapes) {

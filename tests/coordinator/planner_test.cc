@@ -137,6 +137,26 @@ TEST(PlannerBootstrap, WaitsWhileFewerLiveNodesThanRf) {
   EXPECT_NE(plan.notes[0].find("2 of 3 live"), std::string::npos) << plan.notes[0];
 }
 
+// Nodes started together (kvcoord --expect-nodes) all get ranges at the
+// bootstrap, not only the first rf that registered.
+TEST(PlannerBootstrap, WaitsForTheExpectedNodes) {
+  ClusterSnapshot s;
+  s.config = Config(1, 8);
+  s.expect_nodes = 3;
+  s.live_nodes = Live({"n1", "n2"});
+  Plan plan = PlanReconcile(s);
+  EXPECT_TRUE(plan.bootstrap.empty());
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("waiting for nodes: 2 of 3 live (rf 1)"), std::string::npos)
+      << plan.notes[0];
+  s.live_nodes = Live({"n1", "n2", "n3"});
+  plan = PlanReconcile(s);
+  ASSERT_EQ(plan.bootstrap.size(), 8u);
+  std::set<NodeId> owners;
+  for (const auto& r : plan.bootstrap) owners.insert(*r.owner);
+  EXPECT_EQ(owners.size(), 3u);
+}
+
 TEST(PlannerBootstrap, NoBootstrapOnceAnyRangeZnodeExistsEvenGarbage) {
   ClusterSnapshot s;
   s.config = Config(1, 4);

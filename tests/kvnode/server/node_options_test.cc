@@ -160,11 +160,30 @@ TEST(NodeOptionsTest, NodeIdCharacters) {
 }
 
 TEST(NodeOptionsTest, ReplicationFlags) {
-  auto p = Parse({"--id", "n4", "--zk", "127.0.0.1:2181", "--listen", "127.0.0.1:0", "--data", "/d",
-                  "--replace", "n3", "--lease-ms", "800", "--isr-lag-ms", "1200",
-                  "--segment-bytes", "65536", "--snapshot-after-bytes", "262144",
-                  "--keep-log-records", "100"});
+  auto p = Parse({"--id",
+                  "n4",
+                  "--zk",
+                  "127.0.0.1:2181",
+                  "--listen",
+                  "127.0.0.1:0",
+                  "--data",
+                  "/d",
+                  "--replace",
+                  "n3",
+                  "--lease-ms",
+                  "800",
+                  "--isr-lag-ms",
+                  "1200",
+                  "--segment-bytes",
+                  "65536",
+                  "--snapshot-after-bytes",
+                  "262144",
+                  "--keep-log-records",
+                  "100",
+                  "--move-rate",
+                  "20"});
   ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->options.move_rate_bytes, uint64_t{20} << 20);
   EXPECT_EQ(p->options.replaces, NodeId("n3"));
   EXPECT_EQ(p->options.lease, std::chrono::milliseconds(800));
   EXPECT_EQ(p->options.isr_lag, std::chrono::milliseconds(1200));
@@ -179,6 +198,10 @@ TEST(NodeOptionsTest, ReplicationFlags) {
   EXPECT_EQ(bad.status().code(), Code::kBadRequest);
   auto standalone = Parse({"--standalone", "--listen", "h:0", "--data", "/d", "--replace", "n3"});
   EXPECT_EQ(standalone.status().code(), Code::kBadRequest);
+  auto zero =
+      Parse({"--id", "n4", "--zk", "h:1", "--listen", "h:0", "--data", "/d", "--move-rate", "0"});
+  EXPECT_EQ(zero.status().code(), Code::kBadRequest);
+  EXPECT_NE(zero.status().message().find("--move-rate"), std::string::npos);
 }
 
 }  // namespace
