@@ -395,6 +395,9 @@ void AdvanceMove(const ClusterSnapshot& s, Draft& d) {
   }
   if (m.from == *d.rec.owner) {
     if (d.rec.move_to == m.to) return;  // the owner is handing it over
+    // Only a node fit to own is asked for (else the balance would drop
+    // the ask as impossible, and this rule write it again, in turn).
+    if (to->opening || to->suspect) return;
     d.rec.move_to = m.to;
     d.Note(WriteKind::kMoveReplica,
            what + ": " + m.to.str() + " is in sync; the ownership moves to it first");

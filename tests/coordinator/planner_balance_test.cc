@@ -221,6 +221,9 @@ TEST(PlannerReplicaMove, TheOwnersReplicaMovesAfterItHandedTheRangeOver) {
   r.move_replica = cluster::ReplicaMove{owner, NodeId("n4")};
   EXPECT_TRUE(PlanReconcile(s).empty());  // copying
   r.AddToIsr(NodeId("n4"), "");
+  s.live_nodes.at(NodeId("n4")).suspect = true;
+  EXPECT_TRUE(PlanReconcile(s).empty());  // not fit to own yet: no ask
+  s.live_nodes.at(NodeId("n4")).suspect = false;
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);
   EXPECT_EQ(plan.writes[0].record.move_to, NodeId("n4"));  // the owner hands it over first
