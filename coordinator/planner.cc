@@ -30,9 +30,8 @@ class Loads {
   bool Live(const NodeId& id) const { return load_.count(id) != 0; }
 
   // The least-loaded live node among `candidates` (all live nodes when
-  // candidates is nullptr); nullopt if none is live.
-  // A node being decommissioned is picked only when no other candidate is
-  // live.
+  // candidates is nullptr); nullopt if none is live. A node being
+  // decommissioned is picked only when no other candidate is live.
   std::optional<NodeId> PickOwner(const std::vector<NodeId>* candidates) const {
     std::optional<NodeId> best;
     auto key = [&](const NodeId& id) {
