@@ -4,6 +4,7 @@
 //           [--clients 50] [--pipeline 1] [--ratio GET:PUT]
 //           [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]
 //           [--preload] [--io-threads 1] [--timeout-ms 5000]
+//           [--interval-log FILE]
 //
 // Each of `clients` logical clients keeps `pipeline` requests in flight: a
 // request is issued again as soon as the previous one completes. Keys are
@@ -12,13 +13,20 @@
 // holds one connection per logical client (per node with --zk, where the
 // smart client routes each key to its range's owner) and runs the async API.
 //
-// Output: a progress line each second, then a summary and a last line
+// Output: a progress line each second (with the p99 of that second's
+// puts), then a summary and a last line
 //   RESULT ops_per_sec=... p50_us=... p99_us=... p999_us=... errors=...
+// --interval-log FILE: per second (warmup included) two lines, so a script
+// can take percentiles over any stretch of the run (sum the counts):
+//   <ms since start> put <bucket high ns>:<count> ...
+//   <ms since start> get <bucket high ns>:<count> ...
+// the non-empty buckets of bench/latency_histogram.h (under 0.8 % wide).
 // Exit status: 0 when no request failed, 1 when any did, 2 on bad usage or
 // when the node cannot be reached.
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -55,6 +63,7 @@ struct Options {
   bool preload = false;
   int io_threads = 1;
   int timeout_ms = 5000;
+  std::string interval_log;
 };
 
 void Usage() {
@@ -62,7 +71,8 @@ void Usage() {
                "usage: kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])\n"
                "               [--clients 50] [--pipeline 1] [--ratio GET:PUT]\n"
                "               [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]\n"
-               "               [--preload] [--io-threads 1] [--timeout-ms 5000]\n");
+               "               [--preload] [--io-threads 1] [--timeout-ms 5000]\n"
+               "               [--interval-log FILE]\n");
 }
 
 template <typename T>
@@ -88,11 +98,10 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.preload = true;
       continue;
     }
-    static const char* const kValueFlags[] = {"--node",       "--zk",       "--cluster",
-                                              "--clients",    "--pipeline",
-                                              "--ratio",      "--keys",     "--value-size",
-                                              "--duration",   "--warmup",   "--io-threads",
-                                              "--timeout-ms"};
+    static const char* const kValueFlags[] = {
+        "--node",       "--zk",         "--cluster",     "--clients",  "--pipeline",
+        "--ratio",      "--keys",       "--value-size",  "--duration", "--warmup",
+        "--io-threads", "--timeout-ms", "--interval-log"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
       std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
       return Usage(), false;
@@ -115,6 +124,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "--warmup") ok = ParseNumber(v, o.warmup_s) && o.warmup_s >= 0;
     else if (a == "--io-threads") ok = ParseNumber(v, o.io_threads) && o.io_threads > 0;
     else if (a == "--timeout-ms") ok = ParseNumber(v, o.timeout_ms) && o.timeout_ms > 0;
+    else if (a == "--interval-log")
+      ok = !(o.interval_log = v).empty();
     if (!ok) {
       std::fprintf(stderr, "kvbench: bad value for %s: %s\n", a.c_str(), v);
       return false;
@@ -178,6 +189,7 @@ class Bench {
     for (auto& s : stats_) h.Merge(s->histogram);
     return h;
   }
+  IntervalHistogram& interval(bool put) { return put ? interval_puts_ : interval_gets_; }
   std::array<uint64_t, kCodes> Errors() const EXCLUDES(mu_) {
     std::array<uint64_t, kCodes> out{};
     MutexLock lock(mu_);
@@ -260,27 +272,29 @@ class Bench {
       client_.GetAsync(
           Key(key),
           [this, &chain, start](Result<std::optional<VersionedValue>> r) {
-            Complete(chain, start, r.ok() ? Code::kOk : r.status().code());
+            Complete(chain, start, r.ok() ? Code::kOk : r.status().code(), false);
           },
           call);
     } else {
       client_.PutAsync(
           Key(key), value_,
           [this, &chain, start](Result<uint64_t> r) {
-            Complete(chain, start, r.ok() ? Code::kOk : r.status().code());
+            Complete(chain, start, r.ok() ? Code::kOk : r.status().code(), true);
           },
           call);
     }
   }
 
-  void Complete(Chain& chain, Clock::time_point start, Code code) {
+  void Complete(Chain& chain, Clock::time_point start, Code code, bool put) {
     ThreadStats& s = Local();
     if (code != Code::kOk) {
       s.errors[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
     } else {
       s.all_ops.fetch_add(1, std::memory_order_relaxed);
-      if (phase_.load(std::memory_order_relaxed) == Phase::kMeasure) {
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+      const Phase phase = phase_.load(std::memory_order_relaxed);
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+      if (phase != Phase::kPreload) interval(put).Record(static_cast<uint64_t>(ns.count()));
+      if (phase == Phase::kMeasure) {
         s.histogram.Record(static_cast<uint64_t>(ns.count()));
         s.measured_ops.fetch_add(1, std::memory_order_relaxed);
       }
@@ -295,6 +309,8 @@ class Bench {
   const std::string value_;
   std::vector<Chain> chains_;
   std::atomic<Phase> phase_{Phase::kWarmup};
+  IntervalHistogram interval_puts_;
+  IntervalHistogram interval_gets_;
   std::atomic<uint64_t> next_preload_key_{0};
   std::atomic<int64_t> in_flight_{0};
   Clock::time_point measure_start_{};
@@ -305,8 +321,33 @@ class Bench {
 
 double Micros(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+using Buckets = std::vector<std::pair<size_t, uint64_t>>;
+
+// The p-th percentile of drained interval counts (a bucket's high bound);
+// 0 when empty.
+uint64_t Percentile(const Buckets& b, double p) {
+  uint64_t total = 0;
+  for (const auto& [i, n] : b) total += n;
+  if (total == 0) return 0;
+  const double want = p / 100.0 * static_cast<double>(total);
+  uint64_t seen = 0;
+  for (const auto& [i, n] : b) {
+    seen += n;
+    if (static_cast<double>(seen) >= want) return LatencyHistogram::BucketHigh(i);
+  }
+  return LatencyHistogram::BucketHigh(b.back().first);
+}
+
+void LogInterval(std::FILE* log, int64_t ms, const char* kind, const Buckets& b) {
+  std::fprintf(log, "%" PRId64 " %s", ms, kind);
+  for (const auto& [i, n] : b) {
+    std::fprintf(log, " %" PRIu64 ":%" PRIu64, LatencyHistogram::BucketHigh(i), n);
+  }
+  std::fprintf(log, "\n");
+}
+
 // Runs warmup then the measured phase, printing progress once a second.
-void RunTimed(Bench& bench, const Options& o) {
+void RunTimed(Bench& bench, const Options& o, std::FILE* interval_log) {
   bench.StartLoad();
   const auto t0 = Clock::now();
   const auto warm_end =
@@ -325,8 +366,17 @@ void RunTimed(Bench& bench, const Options& o) {
     uint64_t ops = bench.AllOps();
     double dt = std::chrono::duration<double>(now - last_t).count();
     if (dt > 0.05) {
+      const Buckets puts = bench.interval(true).Drain();
+      const Buckets gets = bench.interval(false).Drain();
+      if (interval_log != nullptr) {
+        const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - t0).count();
+        LogInterval(interval_log, ms, "put", puts);
+        LogInterval(interval_log, ms, "get", gets);
+        std::fflush(interval_log);
+      }
       std::printf("[%3ds] %s %10.0f ops/s", ++second, measuring ? "run   " : "warmup",
                   static_cast<double>(ops - last_ops) / dt);
+      if (!puts.empty()) std::printf("  put p99 %.1f ms", Micros(Percentile(puts, 99)) / 1000.0);
       double measured_s = std::chrono::duration<double>(now - bench.MeasureStart()).count();
       if (measuring && measured_s > 0.05) {
         std::printf("  (so far %.0f ops/s)", static_cast<double>(bench.MeasuredOps()) / measured_s);
@@ -389,6 +439,15 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "kvbench: %s\n", client.status().ToString().c_str());
     return 2;
   }
+  std::FILE* interval_log = nullptr;
+  if (!o.interval_log.empty()) {
+    interval_log = std::fopen(o.interval_log.c_str(), "w");
+    if (interval_log == nullptr) {
+      std::fprintf(stderr, "kvbench: cannot write %s: %s\n", o.interval_log.c_str(),
+                   std::strerror(errno));
+      return 2;
+    }
+  }
   Bench bench(o, **client);
   if (o.preload) {
     auto t0 = Clock::now();
@@ -396,7 +455,8 @@ int Main(int argc, char** argv) {
     std::printf("preloaded %" PRIu64 " keys in %.2f s\n", o.keys,
                 std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  RunTimed(bench, o);
+  RunTimed(bench, o, interval_log);
+  if (interval_log != nullptr) std::fclose(interval_log);
   return PrintSummary(bench, o);
 }
 

@@ -63,4 +63,14 @@ uint64_t LatencyHistogram::Percentile(double p) const {
   return max_;
 }
 
+std::vector<std::pair<size_t, uint64_t>> IntervalHistogram::Drain() {
+  std::vector<std::pair<size_t, uint64_t>> out;
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    if (counts_[i].load(std::memory_order_relaxed) == 0) continue;
+    const uint64_t n = counts_[i].exchange(0, std::memory_order_relaxed);
+    if (n != 0) out.emplace_back(i, n);
+  }
+  return out;
+}
+
 }  // namespace rangekv::bench

@@ -17,8 +17,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace rangekv::bench {
 
@@ -54,6 +57,23 @@ class LatencyHistogram {
   uint64_t min_ = UINT64_MAX;
   uint64_t max_ = 0;
   uint64_t sum_ = 0;
+};
+
+// Latencies of the last interval (kvbench's one-second lines), shared by
+// every I/O thread: Record is a relaxed atomic add, Drain hands the counts
+// over and zeroes them. A record racing a Drain lands in one interval or
+// the next, never lost. The buckets of LatencyHistogram, so a percentile
+// over several intervals is the one over their summed counts.
+class IntervalHistogram {
+ public:
+  void Record(uint64_t value) {
+    counts_[LatencyHistogram::BucketOf(value)].fetch_add(1, std::memory_order_relaxed);
+  }
+  // (bucket index, count) of every non-empty bucket, zeroed here.
+  std::vector<std::pair<size_t, uint64_t>> Drain();
+
+ private:
+  std::array<std::atomic<uint64_t>, LatencyHistogram::kBuckets> counts_{};
 };
 
 }  // namespace rangekv::bench

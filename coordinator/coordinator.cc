@@ -286,11 +286,13 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
     Remember(*z.info);
   }
   TrackLiveness(&snap);
+  RecordHealth(snap);
   if (!*leading || role() != Role::kLeader) co_return Status::Ok();
   snap.known_epochs = known_epochs_;
   snap.last_valid = last_valid_;
   snap.replace_after = options_.replace_after;
   snap.balance = options_.balance;
+  snap.moves_per_node = options_.moves_per_node;
   snap.expect_nodes = options_.expect_nodes;
   const auto now = std::chrono::steady_clock::now();
   for (auto it = balance_asked_.begin(); it != balance_asked_.end();) {
@@ -391,6 +393,27 @@ void Coordinator::LogNotes(const std::vector<std::string>& notes) {
   for (const std::string& note : notes) {
     if (notes_limiter_.Allow(note)) LOG_INFO(note);
   }
+}
+
+void Coordinator::RecordHealth(const ClusterSnapshot& snap) {
+  uint64_t ranges = 0, under_rf = 0, under_min = 0, moves = 0;
+  std::map<RangeId, size_t> isr_sizes;
+  for (const auto& [id, z] : snap.ranges) {
+    if (!z.info) continue;
+    const size_t isr = z.info->isr.size();
+    ++ranges;
+    under_rf += isr < static_cast<size_t>(snap.config.rf) ? 1 : 0;
+    under_min += isr < static_cast<size_t>(snap.config.min_insync) ? 1 : 0;
+    moves += z.info->move_replica ? 1 : 0;
+    isr_sizes[id] = isr;
+  }
+  UpdateStats([&](CoordinatorStats& s) {
+    s.ranges = ranges;
+    s.ranges_under_replicated = under_rf;
+    s.ranges_under_min_insync = under_min;
+    s.replica_moves_in_flight = moves;
+    s.isr_sizes = std::move(isr_sizes);
+  });
 }
 
 void Coordinator::TrackLiveness(ClusterSnapshot* snap) {

@@ -115,6 +115,12 @@ struct CoordinatorStats {
   uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;
   uint64_t session_expiries = 0;
+  // Gauges, from the latest map read (leader or standby alike):
+  uint64_t ranges = 0;                   // valid range records
+  uint64_t ranges_under_replicated = 0;  // fewer in-sync replicas than rf
+  uint64_t ranges_under_min_insync = 0;  // fewer than min-insync: its writes wait
+  uint64_t replica_moves_in_flight = 0;  // moves under way (move_replica set)
+  std::map<RangeId, size_t> isr_sizes;   // per valid range
 };
 
 class Coordinator {
@@ -193,6 +199,9 @@ class Coordinator {
   void Remember(const cluster::RangeInfo& r);
   // Updates missing_since_ from the live nodes, and fills snap->dead_for.
   void TrackLiveness(ClusterSnapshot* snap);
+  // The health gauges of stats() (ranges under rf, under min-insync, ...)
+  // from what this reconcile read.
+  void RecordHealth(const ClusterSnapshot& snap) EXCLUDES(stats_mu_);
   void LogPromotion(const RangeWrite& w, const std::string& what) EXCLUDES(stats_mu_);
   // Reconciles again after `after` (Plan::recheck_after), unless an earlier
   // recheck is already armed.

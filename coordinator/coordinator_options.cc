@@ -129,6 +129,9 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
   } else if (flag == "--expect-nodes") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 10000));
     o.expect_nodes = static_cast<int>(v);
+  } else if (flag == "--moves-per-node") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1, 64));
+    o.moves_per_node = static_cast<int>(v);
   } else if (flag == "--balance") {
     if (value != "on" && value != "off") return Bad("--balance: expected on or off");
     o.balance = value == "on";
@@ -218,6 +221,8 @@ std::string CoordinatorUsage() {
          "  --balance on|off          move replicas so every node holds about as many, and\n"
          "                            owners between in-sync replicas so each node's ranges\n"
          "                            carry a fair share of the requests (default on)\n"
+         "  --moves-per-node N        at most N replica copies made into one node at once,\n"
+         "                            1..64 (default 2); each reads at the node's --move-rate\n"
          "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"

@@ -19,6 +19,7 @@
 // | --reconcile-period-ms | 100..3600000              | 5000                        |
 // | --replace-after       | N[ms|s|m], 0..24 h; 0=off | 30s                         |
 // | --balance             | on, off                   | on                          |
+// | --moves-per-node      | 1..64                     | 2                           |
 // | --admin               | HOST:PORT (port 0 = any)  | none                        |
 // | --log-level           | debug, info, warn, error  | info                        |
 // | --help, -h            | none                      | print usage, exit 0         |
@@ -49,6 +50,7 @@
 
 #include "common/cluster_map.h"
 #include "common/log.h"
+#include "coordinator/planner.h"
 #include "rangekv/status.h"
 
 namespace rangekv::coordinator {
@@ -64,6 +66,8 @@ struct CoordinatorOptions {
   std::chrono::milliseconds reconcile_period{5000};
   std::chrono::milliseconds replace_after{30000};  // 0 = never
   bool balance = true;  // move owners to balance load (planner.h, PlanBalance)
+  // Replica moves into one node at once (balance, drain or REPL move).
+  int moves_per_node = kDefaultMovesPerNode;
   // A new cluster is bootstrapped once this many nodes are live (at least
   // rf), so nodes started together all get ranges at once; 0 = rf.
   int expect_nodes = 0;

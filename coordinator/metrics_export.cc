@@ -2,6 +2,8 @@
 
 #include <array>
 #include <atomic>
+#include <map>
+#include <string>
 #include <utility>
 
 namespace rangekv::coordinator {
@@ -72,7 +74,33 @@ struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
     for (double ms : coordinator.FailoverWindowsSince(&windows_seen)) {
       failover_window.Observe(ms / 1e3);
     }
+    ranges.Set(static_cast<double>(now.ranges));
+    under_replicated.Set(static_cast<double>(now.ranges_under_replicated));
+    under_min_insync.Set(static_cast<double>(now.ranges_under_min_insync));
+    moves.Set(static_cast<double>(now.replica_moves_in_flight));
+    PublishIsrSizes(now.isr_sizes);
     last = now;
+  }
+
+  // One series per range; those of ranges gone (merged) are dropped.
+  void PublishIsrSizes(const std::map<RangeId, size_t>& sizes) {
+    for (auto it = isr_size.begin(); it != isr_size.end();) {
+      if (sizes.count(it->first)) {
+        ++it;
+        continue;
+      }
+      isr_size_family.Remove(it->second);
+      it = isr_size.erase(it);
+    }
+    for (const auto& [id, n] : sizes) {
+      auto it = isr_size.find(id);
+      if (it == isr_size.end()) {
+        it = isr_size
+                 .emplace(id, isr_size_family.WithLabels({{"range", std::to_string(id.value())}}))
+                 .first;
+      }
+      it->second.Set(static_cast<double>(n));
+    }
   }
 
   void Arm() {
@@ -90,6 +118,9 @@ struct MetricsExporter::Impl : std::enable_shared_from_this<Impl> {
   metrics::Gauge leader;
   metrics::Gauge last_failover;
   metrics::Histogram failover_window;
+  metrics::Gauge ranges, under_replicated, under_min_insync, moves;
+  metrics::GaugeFamily isr_size_family;
+  std::map<RangeId, metrics::Gauge> isr_size;
   uint64_t windows_seen = 0;
   std::unique_ptr<metrics::HttpEndpoint> http;
   asio::steady_timer timer;
@@ -131,6 +162,19 @@ Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(asio::any_io_exe
                               "Failover windows of promotions (see last_failover_window).",
                               metrics::ExponentialBuckets(0.001, 2, 16))
           .WithLabels();
+  auto gauge = [&](const char* name, const char* help) {
+    return impl->registry.AddGaugeFamily(name, help).WithLabels();
+  };
+  impl->ranges = gauge("rangekv_kvcoord_ranges", "Ranges in the cluster map (valid records).");
+  impl->under_replicated = gauge("rangekv_kvcoord_ranges_under_replicated",
+                                 "Ranges with fewer in-sync replicas than rf.");
+  impl->under_min_insync =
+      gauge("rangekv_kvcoord_ranges_under_min_insync",
+            "Ranges with fewer in-sync replicas than min-insync: their writes wait.");
+  impl->moves = gauge("rangekv_kvcoord_replica_moves_in_flight",
+                      "Replica moves under way (balance, drain or REPL move).");
+  impl->isr_size_family = impl->registry.AddGaugeFamily("rangekv_kvcoord_range_isr_size",
+                                                        "In-sync replicas of each range.");
   auto http = metrics::HttpEndpoint::Start(host, port, impl->registry);
   if (!http.ok()) return http.status();
   impl->http = std::move(http).value();

@@ -9,7 +9,10 @@
 // the gauge rangekv_kvcoord_last_failover_window_seconds (the latest
 // promotion's failover window, coordinator.h) and the histogram
 // rangekv_kvcoord_failover_window_seconds (every known window; buckets
-// 1 ms .. 32 s, doubling).
+// 1 ms .. 32 s, doubling), and the map's health as gauges from the latest
+// map read: rangekv_kvcoord_ranges, _ranges_under_replicated (ISR smaller
+// than rf), _ranges_under_min_insync (writes wait), _replica_moves_in_flight
+// and _range_isr_size{range="<id>"} (series of merged ranges dropped).
 //
 // Lifetime: the Coordinator must outlive the exporter; Stop() before either
 // is destroyed. Thread-safety: Start/Stop from one thread.

@@ -142,6 +142,10 @@
 namespace rangekv::coordinator {
 
 // One znode under R/ranges as read.
+// Replica moves into one node at once, unless kvcoord --moves-per-node
+// says otherwise (PlanBalance below).
+inline constexpr int kDefaultMovesPerNode = 2;
+
 struct RangeZnode {
   zk::ZnodeVersion version{0};
   std::optional<cluster::RangeInfo> info;  // nullopt: garbage (see error)
@@ -167,6 +171,9 @@ struct ClusterSnapshot {
   // Whether owners and replicas are balanced (PlanBalance below; moves
   // off draining nodes happen either way).
   bool balance = false;
+  // At most this many replica moves into one node at once (kvcoord
+  // --moves-per-node).
+  int moves_per_node = kDefaultMovesPerNode;
   // Ranges moved for balance within kBalanceCooldown: not moved again yet.
   std::set<RangeId> recently_moved;
   // Nodes being decommissioned (children of R/draining, cluster_map.h):
@@ -244,20 +251,24 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // quarter from one look to the next, and without it the same range went back and forth between two
 // nodes every few seconds.
 //
-// Before owners, replicas: while some range has a move_replica, nothing
-// else moves (rule 11 takes it on). Else, when every range is active,
-// owned and at rf: first (balance on or off) a replica on a node being
-// decommissioned (s.draining) moves to the node fit to take it (live,
-// opened, not suspect, not draining, not holding the range) with the
-// fewest copies, the range with the lowest id first; a range with no such
-// node gets a note. Then (balance on) the nodes fit to take a copy are
-// compared by the replicas they hold; when the most exceeds the fewest by
-// kReplicaBalanceMinGap or more, one range the first holds and the second
-// does not (one it does not own first, then the lowest id) gets the second
-// added to its replicas and move_replica = first>second (kMoveReplica). So
-// a node added to a running cluster is given copies one range at a time,
-// and then ownership by load; a draining node is never a target of either
-// kind of move. The owner moves below happen only with balance on.
+// Before owners, replicas. A range moves one replica at a time (rule 11
+// takes a move_replica on), a node takes in at most s.moves_per_node
+// copies at once, and while any move is under way the owners below stay
+// put. When every range without a move is active, owned and at rf: first
+// (balance on or off) each replica on a node being decommissioned
+// (s.draining) moves to the node fit to take it (live, opened, not
+// suspect, not draining, not holding the range, below its limit) with the
+// fewest copies, ranges by id; a range with no such node at all gets a
+// note. Then (balance on) the nodes fit to take a copy are compared by the
+// replicas they will hold once the moves under way are done; while the
+// most exceeds the fewest with room for another move by
+// kReplicaBalanceMinGap or more, a range the first holds and the second
+// does not (one it does not own first, then the lowest id) gets the
+// second added to its replicas and move_replica = first>second
+// (kMoveReplica). So nodes added to a running cluster are given copies a
+// few ranges at a time, and then ownership by load; a draining node is
+// never a target of either kind of move. The owner moves below happen only
+// with balance on.
 inline constexpr int kReplicaBalanceMinGap = 2;
 inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 
 #include "coordinator/planner.h"
 
@@ -164,69 +166,124 @@ RangeWrite MoveWrite(const RangeZnode& z, const NodeId& from, const NodeId& to,
   return w;
 }
 
-// Replica moves: off the nodes being decommissioned (always), then to
-// spread the copies (when balancing). True when a move is under way or
-// one was planned: nothing else moves then.
-bool PlanReplicaMoves(const ClusterSnapshot& s, Plan& plan) {
-  std::map<NodeId, int> count;  // copies held by the nodes fit to take one
+// The copies each node fit to take one will hold once the moves under way
+// are done, and the moves under way into each node.
+struct CopyCounts {
+  std::map<NodeId, int> held;
+  std::map<NodeId, int> inbound;
+  bool under_way = false;  // some range has a move_replica
+  bool settled = true;     // every other range is active, owned and at rf
+};
+
+CopyCounts CountCopies(const ClusterSnapshot& s) {
+  CopyCounts c;
   for (const auto& [id, n] : s.live_nodes) {
-    if (Fit(s, id)) count[id];
+    if (Fit(s, id)) c.held[id];
   }
   for (const auto& [id, z] : s.ranges) {
-    if (!z.info) return false;
-    if (z.info->move_replica) return true;
-    // Only a settled map: every range active, owned and at rf.
-    if (z.info->state != cluster::RangeState::kActive || !z.info->owner ||
-        static_cast<int>(z.info->replicas.size()) != s.config.rf) {
-      return false;
+    if (!z.info) {
+      c.settled = false;
+      continue;
     }
-    for (const NodeId& n : z.info->replicas) {
-      if (auto it = count.find(n); it != count.end()) ++it->second;
+    const RangeInfo& r = *z.info;
+    if (r.move_replica) {
+      c.under_way = true;
+      ++c.inbound[r.move_replica->to];
+    } else if (r.state != cluster::RangeState::kActive || !r.owner ||
+               static_cast<int>(r.replicas.size()) != s.config.rf) {
+      c.settled = false;
+    }
+    for (const NodeId& n : r.replicas) {
+      if (r.move_replica && n == r.move_replica->from) continue;  // leaving
+      if (auto it = c.held.find(n); it != c.held.end()) ++it->second;
     }
   }
-  auto holds = [](const RangeInfo& r, const NodeId& n) {
-    return std::find(r.replicas.begin(), r.replicas.end(), n) != r.replicas.end();
-  };
-  // The fit node with the fewest copies that does not hold r.
-  auto target = [&](const RangeInfo& r) -> std::optional<NodeId> {
-    std::optional<NodeId> best;
-    for (const auto& [n, k] : count) {
-      if (!holds(r, n) && (!best || k < count.at(*best))) best = n;
-    }
-    return best;
-  };
+  return c;
+}
+
+bool Holds(const RangeInfo& r, const NodeId& n) {
+  return std::find(r.replicas.begin(), r.replicas.end(), n) != r.replicas.end();
+}
+
+// Starts a move of z's copy on `from` to `to` and counts it.
+void StartMove(const RangeZnode& z, const NodeId& from, const NodeId& to, const std::string& why,
+               CopyCounts& c, Plan& plan) {
+  plan.writes.push_back(MoveWrite(z, from, to, why));
+  ++c.inbound[to];
+  ++c.held[to];
+  if (auto it = c.held.find(from); it != c.held.end()) --it->second;
+}
+
+// Copies off the nodes being decommissioned, each to the fit node with the
+// fewest copies that does not hold the range and has room for a move.
+void PlanDrainMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
+                    Plan& plan) {
   for (const auto& [id, z] : s.ranges) {
+    if (moving.count(id)) continue;
     for (const NodeId& n : z.info->replicas) {
       if (!s.draining.count(n)) continue;
-      std::optional<NodeId> to = target(*z.info);
-      if (!to) {
+      std::optional<NodeId> to;
+      bool any = false;  // a node that could take it once it has room
+      for (const auto& [m, k] : c.held) {
+        if (Holds(*z.info, m)) continue;
+        any = true;
+        if (c.inbound[m] < s.moves_per_node && (!to || k < c.held.at(*to))) to = m;
+      }
+      if (!any) {
         plan.notes.push_back(
             "cannot finish decommissioning " + n.str() + ": range " + std::to_string(id.value()) +
             " has no other node fit to take its copy (rf " + std::to_string(s.config.rf) + ")");
-        continue;
       }
-      plan.writes.push_back(MoveWrite(z, n, *to, n.str() + " is being decommissioned"));
-      return true;
+      if (!to) continue;
+      StartMove(z, n, *to, n.str() + " is being decommissioned", c, plan);
+      moving.insert(id);
+      break;
     }
   }
-  if (!s.balance || count.size() < 2) return false;
-  auto by_count = [](const auto& a, const auto& b) { return a.second < b.second; };
-  const auto [cold, hot] = std::minmax_element(count.begin(), count.end(), by_count);
-  if (hot->second - cold->second < kReplicaBalanceMinGap) return false;
-  // A range the hot node holds and the cold one does not; one it does not
-  // own first (no transfer needed), then the lowest id.
-  const RangeZnode* best = nullptr;
-  for (const auto& [id, z] : s.ranges) {
-    const RangeInfo& r = *z.info;
-    if (!holds(r, hot->first) || holds(r, cold->first)) continue;
-    if (best == nullptr || (best->info->owner == hot->first && r.owner != hot->first)) best = &z;
+}
+
+// Copies from the node holding the most to the one with room holding the
+// fewest, while they differ by kReplicaBalanceMinGap or more.
+void PlanSpreadMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
+                     Plan& plan) {
+  for (size_t round = 0; round < s.ranges.size(); ++round) {
+    std::optional<NodeId> hot, cold;
+    for (const auto& [n, k] : c.held) {
+      if (!hot || k > c.held.at(*hot)) hot = n;
+      if (c.inbound[n] < s.moves_per_node && (!cold || k < c.held.at(*cold))) cold = n;
+    }
+    if (!hot || !cold || c.held.at(*hot) - c.held.at(*cold) < kReplicaBalanceMinGap) return;
+    // A range the hot node holds and the cold one does not; one it does
+    // not own first (no transfer needed), then the lowest id.
+    const RangeZnode* best = nullptr;
+    for (const auto& [id, z] : s.ranges) {
+      const RangeInfo& r = *z.info;
+      if (moving.count(id) || !Holds(r, *hot) || Holds(r, *cold)) continue;
+      if (best == nullptr || (best->info->owner == *hot && r.owner != *hot)) best = &z;
+    }
+    if (best == nullptr) return;
+    const std::string why = hot->str() + " holds " + std::to_string(c.held.at(*hot)) +
+                            " replicas, " + cold->str() + " " + std::to_string(c.held.at(*cold));
+    StartMove(*best, *hot, *cold, why, c, plan);
+    moving.insert(best->info->id);
   }
-  if (best == nullptr) return false;
-  plan.writes.push_back(MoveWrite(*best, hot->first, cold->first,
-                                  hot->first.str() + " holds " + std::to_string(hot->second) +
-                                      " replicas, " + cold->first.str() + " " +
-                                      std::to_string(cold->second)));
-  return true;
+}
+
+// Replica moves: off the nodes being decommissioned (always), then to
+// spread the copies (when balancing); never more than s.moves_per_node
+// into one node, one per range. True when a move is under way or one was
+// planned: the owners stay put then.
+bool PlanReplicaMoves(const ClusterSnapshot& s, Plan& plan) {
+  CopyCounts c = CountCopies(s);
+  if (!c.settled) return c.under_way;
+  std::set<RangeId> moving;
+  for (const auto& [id, z] : s.ranges) {
+    if (z.info->move_replica) moving.insert(id);
+  }
+  const size_t before = plan.writes.size();
+  PlanDrainMoves(s, c, moving, plan);
+  if (s.balance && c.held.size() >= 2) PlanSpreadMoves(s, c, moving, plan);
+  return c.under_way || plan.writes.size() > before;
 }
 
 }  // namespace

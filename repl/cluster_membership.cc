@@ -60,7 +60,8 @@ class ZkClient {
 };
 
 // Why `r` cannot move its replica from `from` to `to` now, or OK.
-Status CheckMove(const RangeInfo& r, std::string_view from, std::string_view to, bool to_live) {
+Status CheckMove(const RangeInfo& r, std::string_view from, std::string_view to, bool to_live,
+                 bool to_draining) {
   const std::string name = "range " + std::to_string(r.id.value());
   if (!Holds(r.replicas, from)) {
     return Status(Code::kBadRequest, name + ": " + std::string(from) + " holds no replica of it");
@@ -70,6 +71,10 @@ Status CheckMove(const RangeInfo& r, std::string_view from, std::string_view to,
   }
   if (!to_live) {
     return Status(Code::kUnavailable, name + ": " + std::string(to) + " is not a live node");
+  }
+  if (to_draining) {
+    return Status(Code::kBadRequest, name + ": " + std::string(to) +
+                                         " is being decommissioned (recommission it first)");
   }
   if (r.move_replica) {
     return Status(Code::kRangeUnavailable,
@@ -95,7 +100,8 @@ Status WriteMove(zk::Session& zk, const cluster::Paths& paths, RangeId id, std::
     }
     RANGEKV_ASSIGN_OR_RETURN(RangeInfo r, cluster::DecodeRange(data->data));
     RANGEKV_ASSIGN_OR_RETURN(auto live, zk.Exists(paths.node(NodeId(std::string(to)))));
-    RANGEKV_RETURN_IF_ERROR(CheckMove(r, from, to, live.has_value()));
+    RANGEKV_ASSIGN_OR_RETURN(auto draining, zk.Exists(paths.draining(NodeId(std::string(to)))));
+    RANGEKV_RETURN_IF_ERROR(CheckMove(r, from, to, live.has_value(), draining.has_value()));
     r.replicas.emplace_back(std::string(to));
     r.move_replica = cluster::ReplicaMove{NodeId(std::string(from)), NodeId(std::string(to))};
     auto set = zk.Set(paths.range(id), cluster::EncodeRange(r), data->stat.version);

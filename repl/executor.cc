@@ -81,7 +81,9 @@ struct Runner {
     if (!r.ok()) return Failed(r.status());
     const std::set<std::string> draining = backend.Draining();
     for (NodeStatus& n : *r) n.draining = draining.count(n.id) != 0;
-    return Ok(FormatNodes(*r));
+    auto ranges = backend.Ranges();
+    if (!ranges.ok()) return Ok(FormatNodes(*r));  // the counts are extra: the nodes are known
+    return Ok(FormatNodes(*r, &*ranges, backend.Progress(*ranges)));
   }
   Reply operator()(const RangesCommand&) {
     auto r = backend.Ranges();

@@ -82,11 +82,33 @@ std::string JoinIds(const std::vector<std::string>& ids) {
 
 }  // namespace
 
-std::string FormatNodes(const std::vector<NodeStatus>& nodes) {
+std::string FormatNodes(const std::vector<NodeStatus>& nodes,
+                        const std::vector<RangeStatus>* ranges,
+                        const std::map<uint64_t, RangeProgress>& progress) {
   std::string out;
+  const std::vector<RangeStatus> none;
   for (const auto& n : nodes) {
-    const char* state = n.draining ? " draining\n" : n.up ? " up\n" : " down\n";
-    out += n.id + " " + (n.address.empty() ? "-" : n.address) + state;
+    const char* state = n.draining ? " draining" : n.up ? " up" : " down";
+    size_t owned = 0, held = 0;
+    uint64_t bytes = 0, qps = 0;
+    bool bytes_known = ranges != nullptr, qps_known = ranges != nullptr;
+    for (const auto& r : ranges != nullptr ? *ranges : none) {
+      auto p = progress.find(r.id);
+      const bool is_owner = r.owner == n.id;
+      if (is_owner) {
+        ++owned;
+        if (p != progress.end()) qps += p->second.requests_per_sec;
+        qps_known = qps_known && p != progress.end();
+      }
+      if (std::find(r.replicas.begin(), r.replicas.end(), n.id) == r.replicas.end()) continue;
+      ++held;
+      if (p != progress.end()) bytes += p->second.bytes;
+      bytes_known = bytes_known && p != progress.end();
+    }
+    auto count = [&](size_t v) { return ranges != nullptr ? std::to_string(v) : "-"; };
+    out += n.id + " " + (n.address.empty() ? "-" : n.address) + state + " owned " + count(owned) +
+           " held " + count(held) + " bytes " + (bytes_known ? std::to_string(bytes) : "-") +
+           " req/s " + (qps_known ? std::to_string(qps) : "-") + "\n";
   }
   if (nodes.empty()) out = "(no nodes)\n";
   return out;
@@ -262,6 +284,20 @@ std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
       if (total > 0) out += " (" + std::to_string((q * 100 + total / 2) / total) + "%)";
     }
     out += "\n";
+  }
+  for (const auto& r : ranges) {
+    if (!r.move) continue;
+    out += "moving: range " + std::to_string(r.id) + " " + r.move->from + " -> " + r.move->to;
+    auto p = progress.find(r.id);
+    std::string how = "copying";
+    if (p != progress.end()) {
+      for (const auto& l : p->second.lag) {
+        if (l.node == r.move->to) how = std::to_string(l.records) + " records behind";
+      }
+    }
+    out += " (" + r.move->to + " " + how;
+    if (p != progress.end()) out += ", " + std::to_string(p->second.bytes) + " bytes";
+    out += ")\n";
   }
   return out;
 }

@@ -12,14 +12,16 @@
 // | scan end               | (<n> keys)  or  (<n> keys, more)  (n in decimal)  |
 // | ping                   | PONG                                              |
 // | any error              | (error) <CODE> <message>                          |
-// | nodes, per node        | <id> <address|-> up|down                          |
+// | nodes, per node        | <id> <address|-> up|down|draining owned <n>       |
+// |                        |   held <n> bytes <b|-> req/s <q|->                 |
 // | ranges                 | a table, see below                                |
 // | locate                 | range <id> [<start>, <end>) owner <id> <address>  |
 // |                        |   (owner "-" when none; address "(down)")         |
 // | status                 | cluster: NAME / zookeeper: CONNECT /              |
 // |                        | nodes: U up, D down /                             |
 // |                        | ranges: N total, A active, U unavailable,         |
-// |                        |   W without owner   (four lines)                  |
+// |                        |   W without owner   (four lines), then owned:,    |
+// |                        |   load: and moving: lines (see FormatStatus)      |
 //
 // consistency prints "linearizable" or "stale" (the current level) and
 // "OK" when it sets one.
@@ -78,7 +80,14 @@ std::string FormatValue(std::string_view value);
 std::string FormatVersioned(const VersionedValue& v);
 // One "<key> <value>\n" per entry, then the count line.
 std::string FormatScan(const ScanResult& result);
-std::string FormatNodes(const std::vector<NodeStatus>& nodes);
+// owned: ranges the node owns; held: ranges it holds a copy of (replicas,
+// so a copy being made counts); bytes: the held ranges' bytes and req/s
+// the owned ranges' requests a second, as the owners report them ("-"
+// when an owner did not answer for one of them). Without ranges (the map
+// could not be read) all four are "-".
+std::string FormatNodes(const std::vector<NodeStatus>& nodes,
+                        const std::vector<RangeStatus>* ranges = nullptr,
+                        const std::map<uint64_t, RangeProgress>& progress = {});
 // progress: by range id; a range missing from it prints hwm/lag "-".
 std::string FormatRanges(const std::vector<RangeStatus>& ranges,
                          const std::map<uint64_t, RangeProgress>& progress = {});
@@ -87,7 +96,11 @@ std::string FormatLocate(const RangeStatus& range);
 // ("created with the cluster" when it has none).
 std::string FormatHistory(const RangeStatus& range);
 // progress (as for FormatRanges) adds a line "load:" with each node's
-// requests a second over the ranges it owns and its share of them.
+// requests a second over the ranges it owns and its share of them. Each
+// replica move under way adds a line
+//   moving: range <id> <from> -> <to> (<to> <n> records behind, <b> bytes)
+// ("copying" in place of "<n> records behind" until the owner counts
+// <to> among the replicas it feeds; "<b> bytes" only when known).
 std::string FormatStatus(std::string_view cluster, std::string_view zookeeper,
                          const std::vector<NodeStatus>& nodes,
                          const std::vector<RangeStatus>& ranges,

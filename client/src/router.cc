@@ -65,6 +65,8 @@ RangeStatus ToStatus(const RangeInfo& r, const ClusterMap& map) {
   s.state = r.state == cluster::RangeState::kActive ? RangeHealth::kActive
                                                     : RangeHealth::kUnavailable;
   s.history = r.history;
+  if (r.move_replica)
+    s.move = RangeStatus::Move{r.move_replica->from.str(), r.move_replica->to.str()};
   return s;
 }
 

@@ -34,6 +34,8 @@ constexpr int kNewsRetries = 30;
 // second later (the coordinator waits for that before its next move).
 constexpr milliseconds kLoadPeriod{1000};
 constexpr milliseconds kLoadSpan{3000};
+// How long the once-a-second metrics wait for the replicator's report.
+constexpr milliseconds kLagWait{200};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 // Reads made on a split's or merge's hint serve the change that follows
@@ -175,6 +177,7 @@ class ClusterMember::Worker {
   zk::ZkOp CounterOp(const ChangeReads& got, RangeId taken) const;
   void SyncSuspect();
   void SyncLoad();
+  void AddReplicaLags(std::map<RangeId, NodeMetrics::OwnedRange>& owned);
   void PublishOpened();
 
   MemberOptions options_;  // self.suspect changes once every range caught up
@@ -698,6 +701,43 @@ void ClusterMember::Worker::SyncSuspect() {
   }
 }
 
+// The owner's view of how far its other replicas are behind, per owned
+// range (the answer to a rangeStatus request, asked of this process's own
+// replicator; left 0 when it does not answer within kLagWait).
+void ClusterMember::Worker::AddReplicaLags(std::map<RangeId, NodeMetrics::OwnedRange>& owned) {
+  Replicator* r = node_.replicator();
+  if (r == nullptr || owned.empty()) return;
+  struct Answer {
+    Mutex mu;
+    CondVar cv;
+    std::optional<proto::Response> resp GUARDED_BY(mu);
+  };
+  auto answer = std::make_shared<Answer>();
+  r->HandleStatus(0, [answer](proto::Response resp) {
+    MutexLock lock(answer->mu);
+    answer->resp = std::move(resp);
+    answer->cv.NotifyAll();
+  });
+  proto::Response got;
+  {
+    MutexLock lock(answer->mu);
+    if (!answer->cv.WaitFor(lock, kLagWait,
+                            [&]() REQUIRES(answer->mu) { return answer->resp.has_value(); })) {
+      return;
+    }
+    got = std::move(*answer->resp);
+  }
+  for (const proto::RangeStatus& s : got.status) {
+    auto it = owned.find(s.range);
+    if (!s.owner || it == owned.end()) continue;
+    for (const proto::ReplicaProgress& p : s.replicas) {
+      const uint64_t behind =
+          s.last_seq.value() > p.acked.value() ? s.last_seq.value() - p.acked.value() : 0;
+      it->second.max_lag_records = std::max(it->second.max_lag_records, behind);
+    }
+  }
+}
+
 // Every second: the requests a second of each range this node owns (over
 // the last three seconds), in its znode when they changed much (the
 // coordinator balances owners by them; cluster_map.h "load"), and in the
@@ -728,9 +768,11 @@ void ClusterMember::Worker::SyncLoad() {
     owned[id].requests_per_sec = load[id];
   }
   if (metrics_ != nullptr) {
+    AddReplicaLags(owned);
     metrics_->SetOwnedRanges(owned);
     if (const Replicator* r = node_.replicator()) {
       metrics_->SetRangeChanges(r->splits_done(), r->transfers_done(), r->merges_done());
+      metrics_->SetCopiedBytes(r->copied_bytes());
     }
     if (const WriteParking* p = node_.parking()) metrics_->SetParkedWrites(p->parked_total());
   }

@@ -342,11 +342,15 @@ void Follower::OnChunk(Result<proto::Response> r) {
     }
   }
   snap_offset_ += c.data.size();
+  ctx_.copied_bytes.fetch_add(c.data.size(), std::memory_order_relaxed);
   if (snap_offset_ >= snap_.total_bytes) return InstallSnapshot();
-  // Throttle: the next chunk no sooner than its share of the byte budget.
+  // Throttle: the next chunk no sooner than its share of the node's byte
+  // budget, which every copy under way on this node draws from (so two
+  // copies at once each get half); it ends with the copies.
   auto pause = std::chrono::microseconds(c.data.size() * 1000000 /
                                          std::max<uint64_t>(1, ctx_.options.snapshot_bytes_per_sec));
-  Schedule(Clock::now() + pause);
+  ctx_.copy_paced_until = std::max(Clock::now(), ctx_.copy_paced_until) + pause;
+  Schedule(ctx_.copy_paced_until);
 }
 
 // Closing the old store and opening the copy can take long: it runs on the

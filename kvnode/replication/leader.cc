@@ -15,6 +15,14 @@ proto::Response Error(uint64_t id, Code code, std::string msg) {
 // How long a split's or merge's news is told to replicas that fetch: one
 // that does not fetch by then reads the map anyway.
 constexpr milliseconds kNewsFor{3000};
+// What one fetch of a replica outside the ISR (a new or moved copy
+// catching up) reads at most: its old records come from disk on this
+// thread, and the ISR's fetches, which commits wait on, are answered in
+// between.
+constexpr uint32_t kCatchUpFetchBytes = 256u << 10;
+// A new copy is not started from an export this many records behind the
+// log: the store is asked for a newer one.
+constexpr uint64_t kFreshExportRecords = 10000;
 
 uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
   if (t == Clock::time_point{}) return UINT64_MAX;
@@ -323,7 +331,9 @@ void Leader::Answer(const std::string& replica, proto::Response resp,
 
 bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   const proto::FetchArgs& f = w.req.fetch;
-  auto read = store_->ReadLog(f.from, f.max_bytes == 0 ? ctx_.options.fetch_max_bytes : f.max_bytes);
+  uint32_t max_bytes = f.max_bytes == 0 ? ctx_.options.fetch_max_bytes : f.max_bytes;
+  if (!InIsr(NodeId(f.replica))) max_bytes = std::min(max_bytes, kCatchUpFetchBytes);
+  auto read = store_->ReadLog(f.from, max_bytes);
   proto::Response resp;
   resp.id = w.req.id;
   resp.kind = proto::Response::Kind::kFetched;
@@ -503,8 +513,12 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
   }
   const proto::SnapshotArgs& a = req.snapshot;
   // A new copy starts from an export the log still continues (else the
-  // replica would need records the log no longer has).
-  if (a.replay_from.value() == 0 && export_ && export_->replay_from.Next() < store_->log_start()) {
+  // replica would need records the log no longer has), and not one far
+  // behind the log (the store may have a newer snapshot or write one:
+  // RangeSnapshots::Export).
+  if (a.replay_from.value() == 0 && export_ &&
+      (export_->replay_from.Next() < store_->log_start() ||
+       store_->last().seq.value() - export_->replay_from.value() > kFreshExportRecords)) {
     export_.reset();
   }
   if (a.replay_from.value() == 0 || !export_ || export_->replay_from != a.replay_from) {

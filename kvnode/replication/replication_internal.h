@@ -100,6 +100,12 @@ class Context {
   std::atomic<uint64_t> splits_done{0};
   std::atomic<uint64_t> transfers_done{0};
   std::atomic<uint64_t> merges_done{0};
+  // Snapshot bytes this process copied from owners (new, moved or rebuilt
+  // copies of ranges).
+  std::atomic<uint64_t> copied_bytes{0};
+  // The copies this node makes share one byte budget (--move-rate): the
+  // earliest its next snapshot chunk may be asked for (this thread only).
+  Clock::time_point copy_paced_until{};
 
  private:
   uint64_t next_id_ = 1;

@@ -498,11 +498,15 @@ class Replicator::Impl {
     Clock::time_point& last = resigned_at_[id];
     if (Clock::now() - last < std::chrono::seconds(1)) return;
     last = Clock::now();
-    ctx_.RequestIsrChange({id, Epoch(0), ctx_.self, false, true, "", keep_isr}, [id](Status st) {
-      if (!st.ok()) {
-        LOG_WARN("range " << id.value() << ": leaving its ISR: " << st.ToString());
-      }
-    });
+    ctx_.RequestIsrChange(
+        {id, Epoch(0), ctx_.self, false, true, "", keep_isr}, [id, keep_isr](Status st) {
+          if (!st.ok()) {
+            LOG_WARN("range " << id.value() << ": leaving its ISR: " << st.ToString());
+          } else {
+            LOG_INFO("range " << id.value() << ": gave up its ownership"
+                              << (keep_isr ? "" : " and its ISR place"));
+          }
+        });
   }
 
   bool AllCaughtUp() {
@@ -690,6 +694,7 @@ bool Replicator::lost_records() const { return impl_->lost_records_.load(); }
 uint64_t Replicator::splits_done() const { return impl_->ctx_.splits_done.load(); }
 uint64_t Replicator::transfers_done() const { return impl_->ctx_.transfers_done.load(); }
 uint64_t Replicator::merges_done() const { return impl_->ctx_.merges_done.load(); }
+uint64_t Replicator::copied_bytes() const { return impl_->ctx_.copied_bytes.load(); }
 
 bool Replicator::AllCaughtUp() {
   bool all = false;

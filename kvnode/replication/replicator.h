@@ -85,7 +85,8 @@ struct ReplicationOptions {
   std::chrono::milliseconds isr_lag_timeout{2000};   // drop a replica behind this long
   uint32_t fetch_max_bytes = 4u << 20;
   uint32_t snapshot_chunk_bytes = 1u << 20;
-  // Throttle of a snapshot copy (kvnode --move-rate): it ends with the copy.
+  // Throttle of the snapshot copies this node makes, shared by all of them
+  // (kvnode --move-rate): it ends with the copies.
   uint64_t snapshot_bytes_per_sec = uint64_t{100} << 20;
   // The owner splits a range by itself (docs/elastic.md §3): by size once
   // its map holds more than split_bytes of keys and values (at the key
@@ -302,6 +303,9 @@ class Replicator {
   uint64_t splits_done() const;
   uint64_t transfers_done() const;
   uint64_t merges_done() const;
+  // Snapshot bytes copied from owners, so far (a copy started again counts
+  // again).
+  uint64_t copied_bytes() const;
 
   // Data plane (any thread): the fetch, snapshot, transfer and rangeStatus
   // requests. reply runs exactly once, on any thread.

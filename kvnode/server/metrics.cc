@@ -104,6 +104,14 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
   range_qps_ = registry.AddGaugeFamily(
       "rangekv_kvnode_range_requests_per_second",
       "Requests a second each range this node owns admitted, over the last three seconds.");
+  range_lag_ = registry.AddGaugeFamily(
+      "rangekv_kvnode_range_replica_lag_records",
+      "Records of each range this node owns that its furthest-behind other replica lacks.");
+  copied_ = registry
+                .AddCounterFamily("rangekv_kvnode_copied_bytes_total",
+                                  "Snapshot bytes this node copied from owners: new, moved and "
+                                  "rebuilt copies of ranges.")
+                .WithLabels();
   splits_ = registry
                 .AddCounterFamily("rangekv_kvnode_splits_total",
                                   "Splits this node completed as the range's owner.")
@@ -134,6 +142,7 @@ void NodeMetrics::SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) {
     range_keys_.Remove(it->second.keys);
     range_bytes_.Remove(it->second.bytes);
     range_qps_.Remove(it->second.qps);
+    range_lag_.Remove(it->second.lag);
     it = ranges_.erase(it);
   }
   for (const auto& [id, r] : ranges) {
@@ -142,12 +151,13 @@ void NodeMetrics::SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) {
       const metrics::Labels l{{"range", std::to_string(id.value())}};
       it = ranges_
                .emplace(id, RangeSeries{range_keys_.WithLabels(l), range_bytes_.WithLabels(l),
-                                        range_qps_.WithLabels(l)})
+                                        range_qps_.WithLabels(l), range_lag_.WithLabels(l)})
                .first;
     }
     it->second.keys.Set(static_cast<double>(r.keys));
     it->second.bytes.Set(static_cast<double>(r.bytes));
     it->second.qps.Set(r.requests_per_sec);
+    it->second.lag.Set(static_cast<double>(r.max_lag_records));
   }
 }
 
@@ -165,6 +175,12 @@ void NodeMetrics::SetParkedWrites(uint64_t total) {
   MutexLock lock(ranges_mu_);
   if (total > parked_seen_) parked_.Inc(static_cast<double>(total - parked_seen_));
   parked_seen_ = std::max(parked_seen_, total);
+}
+
+void NodeMetrics::SetCopiedBytes(uint64_t total) {
+  MutexLock lock(ranges_mu_);
+  if (total > copied_seen_) copied_.Inc(static_cast<double>(total - copied_seen_));
+  copied_seen_ = std::max(copied_seen_, total);
 }
 
 void NodeMetrics::RecordRequest(proto::OpKind op, Code result, std::chrono::nanoseconds latency) {

@@ -21,6 +21,8 @@
 // | range_keys               | gauge     | range      | keys of each range this node owns       |
 // | range_bytes              | gauge     | range      | their key and value bytes               |
 // | range_requests_per_second| gauge     | range      | requests admitted, last three seconds   |
+// | range_replica_lag_records| gauge     | range      | records its furthest-behind other       |
+// |                          |           |            | replica lacks (replication lag)         |
 // | splits_total             | counter   |            | splits this node completed as owner     |
 // | transfers_total          | counter   |            | ranges this node handed over as owner   |
 // | merges_total             | counter   |            | merges this node completed as owner     |
@@ -28,6 +30,8 @@
 // |                          |           |            | a split, merge or transfer              |
 // |                          |           |            | (write_parking.h; counted again when    |
 // |                          |           |            | one waits a second time)                |
+// | copied_bytes_total       | counter   |            | snapshot bytes copied from owners: new, |
+// |                          |           |            | moved and rebuilt copies (bytes moved)  |
 //
 // The range_* series exist while this node owns the range (looked at once
 // a second); a range that moved or merged away drops its series.
@@ -76,12 +80,15 @@ class NodeMetrics {
     uint64_t keys = 0;
     uint64_t bytes = 0;
     uint32_t requests_per_sec = 0;
+    // Records the furthest-behind other replica lacks (the owner's view).
+    uint64_t max_lag_records = 0;
   };
   // The ranges this node owns now (the others' series are dropped).
   void SetOwnedRanges(const std::map<RangeId, OwnedRange>& ranges) EXCLUDES(ranges_mu_);
   // Totals so far (the counters move by the difference).
   void SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t merges) EXCLUDES(ranges_mu_);
   void SetParkedWrites(uint64_t total) EXCLUDES(ranges_mu_);
+  void SetCopiedBytes(uint64_t total) EXCLUDES(ranges_mu_);
 
  private:
   static constexpr size_t kOps = 13;  // proto::OpKind values
@@ -98,16 +105,17 @@ class NodeMetrics {
   metrics::Counter reconciles_ok_;
   metrics::Counter reconciles_failed_;
   struct RangeSeries {
-    metrics::Gauge keys, bytes, qps;
+    metrics::Gauge keys, bytes, qps, lag;
   };
-  metrics::GaugeFamily range_keys_, range_bytes_, range_qps_;
-  metrics::Counter splits_, transfers_, merges_, parked_;
+  metrics::GaugeFamily range_keys_, range_bytes_, range_qps_, range_lag_;
+  metrics::Counter splits_, transfers_, merges_, parked_, copied_;
   Mutex ranges_mu_;
   std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
   uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t transfers_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t merges_seen_ GUARDED_BY(ranges_mu_) = 0;
   uint64_t parked_seen_ GUARDED_BY(ranges_mu_) = 0;
+  uint64_t copied_seen_ GUARDED_BY(ranges_mu_) = 0;
 };
 
 }  // namespace rangekv::kvnode

@@ -48,6 +48,8 @@ namespace rangekv::kvnode {
 // "export-<20 digits>.snap" (range_store_export.cc).
 bool IsExportFileName(std::string_view name);
 
+inline constexpr uint64_t kFreshExportLogBytes = 1u << 20;
+
 class RangeSnapshots {
  public:
   RangeSnapshots(RangeId id, const StoreOptions& opts, fs::FileSystem& fs, RangeLog& log,
@@ -87,6 +89,10 @@ class RangeSnapshots {
 
   // Writes a snapshot now, then prunes old snapshots and segments.
   Status TakeSnapshot() EXCLUDES(snap_mu_);
+  // The newest snapshot as a file to ship (kept until the next export),
+  // written first when there is none the log continues, or when the log
+  // written since outweighs it (and kFreshExportLogBytes): a new copy then
+  // replays little log.
   Result<SnapshotExport> Export() EXCLUDES(snap_mu_);
   void ExportAsync(std::function<void(Result<SnapshotExport>)> done) EXCLUDES(bg_mu_);
   Seq snapshot_seq() const { return Seq(snapshot_seq_.load()); }

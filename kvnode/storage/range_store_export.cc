@@ -5,6 +5,7 @@
 // snapshot file: free to make, immutable (snapshot files are never
 // rewritten, only removed), and it outlives the pruning of the snapshot it
 // names. Open removes leftovers.
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -65,10 +66,26 @@ Result<SnapshotExport> RangeSnapshots::Export() {
   if (log_.closing()) return Status(Code::kUnavailable, "range store is closed");
   MutexLock lock(snap_mu_);
   const Seq start = log_.LogStart();
-  if (current_export_ && current_export_->replay_from.Next() >= start) return *current_export_;
-  if (snapshots_.empty() || snapshots_.back().Next() < start) {
-    RANGEKV_RETURN_IF_ERROR(TakeSnapshotLocked());
+  // A copy made from the newest snapshot replays the log written since; when
+  // that log outweighs the snapshot (and kFreshExportLogBytes), a new
+  // snapshot is cheaper to ship than the log is to replay.
+  const uint64_t behind = bytes_since_snapshot_.load();
+  auto stale = [&](uint64_t snapshot_bytes) {
+    return behind > std::max<uint64_t>(kFreshExportLogBytes, snapshot_bytes);
+  };
+  const bool newest =
+      current_export_ && !snapshots_.empty() && current_export_->replay_from == snapshots_.back();
+  if (current_export_ && current_export_->replay_from.Next() >= start &&
+      !(newest && stale(current_export_->bytes))) {
+    return *current_export_;
   }
+  bool take = snapshots_.empty() || snapshots_.back().Next() < start;
+  if (!take && behind > kFreshExportLogBytes) {
+    auto size =
+        fs_.FileSize(fs::JoinPath(opts_.dir, snapshot::SnapshotFileName(snapshots_.back())));
+    take = !size.ok() || stale(*size);
+  }
+  if (take) RANGEKV_RETURN_IF_ERROR(TakeSnapshotLocked());
   if (snapshots_.empty()) {
     return Status(Code::kUnavailable, "range " + std::to_string(id_.value()) +
                                           " has nothing to export: no write was ever applied");

@@ -675,10 +675,17 @@ TEST_F(CoordinatorITest, MetricsEndpointCountsLeadershipAndBootstrap) {
         last = reply->body;
         auto leader = rangekv::testing::MetricValue(last, "rangekv_kvcoord_leader");
         auto created = rangekv::testing::MetricValue(last, "rangekv_kvcoord_ranges_created_total");
-        return leader == 1.0 && created == 4.0;
+        auto ranges = rangekv::testing::MetricValue(last, "rangekv_kvcoord_ranges");
+        return leader == 1.0 && created == 4.0 && ranges == 4.0;
       },
       kLong);
   EXPECT_TRUE(seen) << last;
+  // The map's health: rf 1, so one in-sync replica each is enough.
+  using rangekv::testing::MetricValue;
+  EXPECT_EQ(MetricValue(last, "rangekv_kvcoord_ranges_under_replicated"), 0.0) << last;
+  EXPECT_EQ(MetricValue(last, "rangekv_kvcoord_ranges_under_min_insync"), 0.0) << last;
+  EXPECT_EQ(MetricValue(last, "rangekv_kvcoord_replica_moves_in_flight"), 0.0) << last;
+  EXPECT_EQ(MetricValue(last, "rangekv_kvcoord_range_isr_size{range=\"1\"}"), 1.0) << last;
   auto missing = rangekv::testing::HttpGet(admin, "/nope");
   ASSERT_TRUE(missing.has_value());
   EXPECT_EQ(missing->status, 404);

@@ -171,6 +171,7 @@ std::map<NodeId, int> ReplicasPerNode(const ClusterSnapshot& s) {
 TEST(PlannerReplicaMove, NodeAddedToARunningClusterIsGivenReplicasOneMoveAtATime) {
   ClusterSnapshot s = Bootstrapped(Config(3, 4), {"n1", "n2", "n3"});
   s.balance = true;
+  s.moves_per_node = 1;
   s.live_nodes = Live({"n1", "n2", "n3", "n4"});
   Plan plan = PlanReconcile(s);
   ASSERT_EQ(plan.writes.size(), 1u);
@@ -210,6 +211,51 @@ TEST(PlannerReplicaMove, NodeAddedToARunningClusterIsGivenReplicasOneMoveAtATime
     EXPECT_EQ(z.info->replicas.size(), 3u);
   }
   for (const auto& [node, n] : ReplicasPerNode(s)) EXPECT_EQ(n, 3) << node.str();
+}
+
+// Two nodes added at once: each takes up to moves_per_node copies at a
+// time (one move per range), no more until one of them is done, and the
+// copies end up spread evenly.
+TEST(PlannerReplicaMove, AddedNodesTakeUpToTheLimitOfCopiesAtOnce) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 6), {"n1", "n2", "n3"});
+  s.balance = true;
+  ASSERT_EQ(s.moves_per_node, 2);  // the default
+  s.live_nodes = Live({"n1", "n2", "n3", "n4", "n5"});
+  Plan plan = PlanReconcile(s);
+  ASSERT_EQ(plan.writes.size(), 4u);
+  std::map<NodeId, int> inbound;
+  std::set<RangeId> ranges;
+  for (const RangeWrite& w : plan.writes) {
+    ASSERT_TRUE(w.record.move_replica.has_value());
+    EXPECT_TRUE(Consistent(w.record));
+    ++inbound[w.record.move_replica->to];
+    ranges.insert(w.record.id);
+  }
+  EXPECT_EQ(inbound, (std::map<NodeId, int>{{NodeId("n4"), 2}, {NodeId("n5"), 2}}));
+  EXPECT_EQ(ranges.size(), 4u);
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty()) << "both targets are at their limit";
+  int rounds = 0;
+  for (; rounds < 60; ++rounds) {
+    OwnersCatchUp(s);
+    plan = PlanReconcile(s);
+    if (plan.empty()) break;
+    Apply(plan, s);
+    std::map<NodeId, int> now;
+    for (const auto& [id, z] : s.ranges) {
+      if (z.info->move_replica) ++now[z.info->move_replica->to];
+    }
+    for (const auto& [n, k] : now) EXPECT_LE(k, 2) << n.str();
+  }
+  EXPECT_TRUE(plan.empty());
+  for (const auto& [id, z] : s.ranges) {
+    EXPECT_TRUE(Consistent(*z.info));
+    EXPECT_EQ(z.info->replicas.size(), 3u);
+    EXPECT_FALSE(z.info->move_replica.has_value());
+  }
+  for (const auto& [node, n] : ReplicasPerNode(s)) {
+    EXPECT_TRUE(n == 3 || n == 4) << node.str() << " holds " << n;  // 18 copies over 5
+  }
 }
 
 TEST(PlannerReplicaMove, TheOwnersReplicaMovesAfterItHandedTheRangeOver) {
@@ -286,6 +332,25 @@ TEST(PlannerReplicaMove, DecommissionMovesEveryCopyOffTheNodeEvenWithBalanceOff)
   for (const auto& [id, z] : s.ranges) {
     EXPECT_EQ(z.info->replicas.size(), 3u);
     EXPECT_NE(z.info->owner, NodeId("n2"));
+  }
+}
+
+// A drain moves several copies at once, never more into one node than
+// moves_per_node.
+TEST(PlannerReplicaMove, ADrainMovesSeveralCopiesAtOnceWithinTheLimit) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 8), {"n1", "n2", "n3", "n4", "n5", "n6"});
+  s.draining = {NodeId("n1")};
+  s.moves_per_node = 1;
+  const int held = ReplicasPerNode(s)[NodeId("n1")];
+  ASSERT_GE(held, 3);
+  Plan plan = PlanReconcile(s);
+  ASSERT_GE(plan.writes.size(), 2u);
+  std::set<NodeId> targets;
+  for (const RangeWrite& w : plan.writes) {
+    ASSERT_TRUE(w.record.move_replica.has_value());
+    EXPECT_EQ(w.record.move_replica->from, NodeId("n1"));
+    EXPECT_TRUE(targets.insert(w.record.move_replica->to).second)
+        << "two moves into " << w.record.move_replica->to.str();
   }
 }
 

@@ -3,8 +3,9 @@
 // for linearizability and for the durability of acknowledged writes.
 //
 //   RandomFaults       the CI run: 6 client threads for 60 s while the
-//                      nemesis (fault_nemesis.h) kills, pauses and stops
-//                      nodes, transfers and splits ranges, one at a time;
+//                      nemesis (fault_nemesis.h) kills, pauses, stops and
+//                      wipes nodes, adds and drains them, transfers,
+//                      splits, merges and moves ranges, one at a time;
 //                      then
 //                      everything is healed, every
 //                      key is read once more (these reads join the history),
@@ -24,7 +25,8 @@
 //   RANGEKV_FAULT_SEED     the nemesis' and workload's seed (default: time)
 //   RANGEKV_FAULT_KINDS    e.g. "kill-owner,pause-owner": only these faults
 //                          (kill-owner, kill-replica, pause-owner, stop-owner,
-//                          transfer, split)
+//                          transfer, split, merge, wipe, move, decommission,
+//                          add)
 //   RANGEKV_FAULT_CAS_PCT  share of cas ops in percent (default 25; 0-55)
 //   RANGEKV_FAULT_KEEP=1   write the history and timeline even on success
 //   RANGEKV_KEEP_LOGS=dir  (harness) keep the process logs; the history
@@ -178,6 +180,24 @@ struct Windows {
   std::vector<std::string> problems;
 };
 
+// Where a fault's owner window is counted: a handoff without a failover
+// (transfer, and the transfers a move or drain makes), a split or merge,
+// or a failover (kills, pauses, stops, wipes).
+std::vector<int64_t>& Bucket(Windows& w, FaultKind k) {
+  switch (k) {
+    case FaultKind::kTransfer:
+    case FaultKind::kMove:
+    case FaultKind::kDecommission:
+    case FaultKind::kAdd:
+      return w.transfer_ms;
+    case FaultKind::kSplit:
+    case FaultKind::kMerge:
+      return w.split_ms;
+    default:
+      return w.owner_ms;
+  }
+}
+
 // For each fault: per affected range, the longest stretch from the fault
 // until the cluster settled again in which no write to the range completed
 // successfully (what a client waits through); the window is the longest of
@@ -229,10 +249,7 @@ Windows MeasureWindows(const History& h, const cluster::ClusterMap& map,
       bool cut = false;
       int64_t ms = window(f, stop_ns, f.owned, &missing, &cut);
       if (!cut) {
-        (f.kind == FaultKind::kTransfer                               ? w.transfer_ms
-         : f.kind == FaultKind::kSplit || f.kind == FaultKind::kMerge ? w.split_ms
-                                                                      : w.owner_ms)
-            .push_back(ms);
+        Bucket(w, f.kind).push_back(ms);
       }
       line << " (owner of ranges " << JoinRanges(f.owned) << "): " << (cut ? ">= " : "") << ms
            << " ms" << (cut ? " (still stalled when the next fault began)" : "");
@@ -305,7 +322,9 @@ void RunFaultTest(const RunConfig& cfg) {
   o.ranges = 8;
   o.min_insync = 2;
   o.node_session_timeout = kSessionTimeout;
-  o.coord_flags = {"--replace-after", "0"};  // 0: never; no replica moves mid-test
+  // No automatic replacement (0: never): a killed node's copies stay its
+  // own. Replicas still move: the nemesis' moves, drains and added nodes.
+  o.coord_flags = {"--replace-after", "0"};
   Status started = c.Start(o);
   ASSERT_TRUE(started.ok()) << started.ToString();
   cluster::ClusterMap map;

@@ -11,6 +11,7 @@
 
 #include "common/escape.h"
 #include "tests/lincheck/lincheck.h"
+#include "tests/testutil/testutil.h"
 
 namespace rangekv::testing {
 namespace {
@@ -31,8 +32,23 @@ const char* FaultKindName(FaultKind k) {
     case FaultKind::kSplit: return "split";
     case FaultKind::kMerge:
       return "merge";
+    case FaultKind::kWipe:
+      return "wipe";
+    case FaultKind::kMove:
+      return "move";
+    case FaultKind::kDecommission:
+      return "decommission";
+    case FaultKind::kAdd:
+      return "add";
   }
   return "?";
+}
+
+std::vector<FaultKind> AllFaultKinds() {
+  return {FaultKind::kKillOwner,    FaultKind::kKillReplica, FaultKind::kPauseOwner,
+          FaultKind::kStopOwner,    FaultKind::kTransfer,    FaultKind::kSplit,
+          FaultKind::kMerge,        FaultKind::kWipe,        FaultKind::kMove,
+          FaultKind::kDecommission, FaultKind::kAdd};
 }
 
 const char* FaultVerb(FaultKind k) {
@@ -44,7 +60,11 @@ const char* FaultVerb(FaultKind k) {
     case FaultKind::kTransfer: return "transfer";
     case FaultKind::kSplit: return "split";
     case FaultKind::kMerge:
-      return "merge";
+    case FaultKind::kWipe:
+    case FaultKind::kMove:
+    case FaultKind::kDecommission:
+    case FaultKind::kAdd:
+      return FaultKindName(k);
   }
   return "?";
 }
@@ -56,9 +76,7 @@ std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
   while (std::getline(in, name, ',')) {
     if (name.empty()) continue;
     bool known = false;
-    for (FaultKind k :
-         {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-          FaultKind::kStopOwner, FaultKind::kTransfer, FaultKind::kSplit, FaultKind::kMerge}) {
+    for (FaultKind k : AllFaultKinds()) {
       if (name == FaultKindName(k)) {
         out.push_back(k);
         known = true;
@@ -94,11 +112,7 @@ Nemesis::Nemesis(ReplCluster& cluster, NemesisOptions options)
 FaultKind Nemesis::NextKind() {
   if (deck_.empty()) {
     deck_ = options_.kinds;
-    if (deck_.empty()) {
-      deck_ = {FaultKind::kKillOwner, FaultKind::kKillReplica, FaultKind::kPauseOwner,
-               FaultKind::kStopOwner, FaultKind::kTransfer,    FaultKind::kSplit,
-               FaultKind::kMerge};
-    }
+    if (deck_.empty()) deck_ = AllFaultKinds();
     std::shuffle(deck_.begin(), deck_.end(), rng_);
   }
   FaultKind k = deck_.back();
@@ -120,6 +134,10 @@ std::string Nemesis::Describe(const FaultRecord& f) {
   }
   if (f.kind == FaultKind::kSplit || f.kind == FaultKind::kMerge) {
     o << "; at " << f.target << ": " << f.transfer_status.ToString();
+  }
+  if (f.kind == FaultKind::kMove || f.kind == FaultKind::kDecommission ||
+      f.kind == FaultKind::kAdd) {
+    o << (f.target.empty() ? "" : "; " + f.target) << ": " << f.transfer_status.ToString();
   }
   if (f.kind == FaultKind::kStopOwner) {
     o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
@@ -151,6 +169,7 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   FaultRecord f;
   f.index = static_cast<int>(faults_.size()) + 1;
   f.kind = NextKind();
+  if (f.kind == FaultKind::kAdd && added_ >= kMaxAddedNodes) f.kind = FaultKind::kMove;
   auto pick = rng_() % map.ranges.size();
   const cluster::RangeInfo& r = std::next(map.ranges.begin(), static_cast<long>(pick))->second;
   if (f.kind == FaultKind::kKillReplica) {
@@ -181,6 +200,9 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     return Split(r, std::move(f), why);
   }
   if (f.kind == FaultKind::kMerge) return Merge(map, r, std::move(f), why);
+  if (f.kind == FaultKind::kMove) return Move(map, r, std::move(f), why);
+  if (f.kind == FaultKind::kDecommission) return Decommission(map, std::move(f), why);
+  if (f.kind == FaultKind::kAdd) return Add(std::move(f), why);
   if (f.kind == FaultKind::kTransfer) {
     // Only this range changes hands; the owner's others go on.
     std::vector<std::string> others;
@@ -196,15 +218,7 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     f.spans.emplace(r.id, r.bounds);
     return Transfer(r, std::move(f), why);
   }
-  for (const auto& [rid, ri] : map.ranges) {
-    if (ri.owner && ri.owner->str() == f.node) {
-      f.owned.push_back(rid);
-      f.spans.emplace(rid, ri.bounds);
-    } else if (Contains(ri.isr, f.node)) {
-      f.followed.push_back(rid);
-      f.spans.emplace(rid, ri.bounds);
-    }
-  }
+  NoteRanges(map, f);
   const int64_t span = (options_.max_down - options_.min_down).count();
   f.down_ms = options_.min_down.count() + (span > 0 ? static_cast<int64_t>(rng_() % span) : 0);
   if (f.kind == FaultKind::kPauseOwner) f.down_ms = options_.session_timeout.count() + 1500;
@@ -219,10 +233,12 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
     case FaultKind::kKillReplica: c_.KillNode(f.node); break;
     case FaultKind::kPauseOwner: c_.PauseNode(f.node); break;
     case FaultKind::kStopOwner: f.stop_exit = c_.StopNode(f.node); break;
-    case FaultKind::kTransfer:
-    case FaultKind::kSplit:
-    case FaultKind::kMerge:
-      break;  // Transfer(), Split() and Merge() above
+    case FaultKind::kWipe:
+      c_.KillNode(f.node);
+      c_.WipeNode(f.node);
+      break;
+    default:
+      break;  // the kinds that stop no process are done above
   }
   // The fault's length is what is being tested, not a wait for a state.
   std::this_thread::sleep_for(milliseconds(f.down_ms));
@@ -240,6 +256,18 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   }
   rec.heal_ns = lincheck::MonotonicNowNs();
   return Settle(rec, why);
+}
+
+void Nemesis::NoteRanges(const cluster::ClusterMap& map, FaultRecord& f) {
+  for (const auto& [rid, ri] : map.ranges) {
+    if (ri.owner && ri.owner->str() == f.node) {
+      f.owned.push_back(rid);
+      f.spans.emplace(rid, ri.bounds);
+    } else if (Contains(ri.isr, f.node)) {
+      f.followed.push_back(rid);
+      f.spans.emplace(rid, ri.bounds);
+    }
+  }
 }
 
 // Waits until the whole cluster is settled again after fault `rec`.
@@ -376,6 +404,96 @@ Status Nemesis::Retried(const std::function<Result<proto::Response>()>& call) {
     std::this_thread::sleep_for(milliseconds(100));
   }
   return st;
+}
+
+Status Nemesis::Repl(const std::string& command) {
+  RunResult r = testing::Run({BuildPath("repl/kvrepl"), "--zk", c_.zk_connect(), "--cluster",
+                              c_.cluster_name(), "-c", command},
+                             "", std::chrono::seconds(120));
+  if (r.exit_code == 0) return Status::Ok();
+  std::string out = r.out + r.err;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return Status(Code::kUnavailable,
+                "kvrepl -c '" + command + "' exited " + std::to_string(r.exit_code) + ": " + out);
+}
+
+// A move stops nothing: one replica of the range (the owner's one time in
+// two, so ownership moves by a transfer first) goes to a node holding none
+// of it. The REPL answers once the new copy is in the ISR and the old one
+// left; a refusal or a dropped move (the target fell behind) is a valid
+// outcome too, one the test prints.
+bool Nemesis::Move(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
+                   std::string* why) {
+  std::vector<std::string> to;
+  for (const auto& [id, n] : map.live_nodes) {
+    if (!Contains(r.replicas, id.str())) to.push_back(id.str());
+  }
+  std::vector<std::string> from;
+  for (const NodeId& n : r.replicas) {
+    if (n != *r.owner) from.push_back(n.str());
+  }
+  f.node = rng_() % 2 == 0 || from.empty() ? r.owner->str() : from[rng_() % from.size()];
+  (f.node == r.owner->str() ? f.owned : f.followed).push_back(r.id);
+  f.spans.emplace(r.id, r.bounds);
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  if (to.empty()) {
+    f.transfer_status = Status(Code::kBadRequest, "every live node holds a copy");
+  } else {
+    f.target = to[rng_() % to.size()];
+    const std::string command =
+        "move " + std::to_string(r.id.value()) + " " + f.node + " " + f.target;
+    std::cout << "[nemesis] " << WallClockNow() << " " << command << std::endl;
+    f.transfer_status = Repl(command);
+  }
+  f.heal_ns = lincheck::MonotonicNowNs();
+  faults_.push_back(f);
+  return Settle(faults_.back(), why);
+}
+
+// A decommission moves every copy off a random node, a replica at a time;
+// the REPL answers once no range names it. Then it is recommissioned and
+// the balancer gives it copies back while the next faults run.
+bool Nemesis::Decommission(const cluster::ClusterMap& map, FaultRecord f, std::string* why) {
+  auto pick = std::next(map.live_nodes.begin(), static_cast<long>(rng_() % map.live_nodes.size()));
+  f.node = pick->first.str();
+  NoteRanges(map, f);
+  std::cout << "[nemesis] " << WallClockNow() << " decommission " << f.node << " (owner of ranges "
+            << JoinRanges(f.owned) << ", follower of " << JoinRanges(f.followed) << ")"
+            << std::endl;
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  f.transfer_status = Repl("decommission " + f.node);
+  const Status back = Repl("recommission " + f.node);
+  if (f.transfer_status.ok() && !back.ok()) f.transfer_status = back;
+  f.heal_ns = lincheck::MonotonicNowNs();
+  faults_.push_back(f);
+  if (!back.ok()) {
+    *why = f.node + " could not be recommissioned: " + back.ToString();
+    return false;
+  }
+  return Settle(faults_.back(), why);
+}
+
+// A new node joins (a name no node had); the balancer moves copies to it
+// while the next faults run. Past kMaxAddedNodes, a move instead.
+bool Nemesis::Add(FaultRecord f, std::string* why) {
+  const std::vector<std::string> ids = c_.NodeIds();
+  int last = 0;
+  for (const std::string& id : ids) last = std::max(last, std::atoi(id.c_str() + 1));
+  f.node = "n" + std::to_string(last + 1);
+  std::cout << "[nemesis] " << WallClockNow() << " add " << f.node << std::endl;
+  f.fault_wall = WallClockNow();
+  f.fault_ns = lincheck::MonotonicNowNs();
+  f.transfer_status = c_.StartNewNode(f.node);
+  f.heal_ns = lincheck::MonotonicNowNs();
+  ++added_;
+  faults_.push_back(f);
+  if (!faults_.back().transfer_status.ok()) {
+    *why = f.node + " did not start: " + faults_.back().transfer_status.ToString();
+    return false;
+  }
+  return Settle(faults_.back(), why);
 }
 
 bool Nemesis::Run(ReplClock::time_point end, std::string* why) {

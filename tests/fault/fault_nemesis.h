@@ -19,6 +19,17 @@
 //   merge         ask the owner of a random range to merge it with the range
 //                 right of it, handing that one to it first when another
 //                 node owns it (the window is the merge's, over both)
+//   wipe          SIGKILL the owner of a random range, delete its data
+//                 directory and restart it with the same id after 1-3 s
+//                 (often before its old session expired): it must copy
+//                 every range again before it counts as a replica
+//   move          REPL `move` of a random range's replica (the owner's,
+//                 one time in two) to a node that holds none of it
+//   decommission  REPL `decommission` of a random node (every copy and
+//                 ownership moves off it), then `recommission` (the
+//                 balancer gives it copies back, during later faults)
+//   add           start a new node (at most kMaxAddedNodes per run); the
+//                 balancer gives it copies and ownership
 // The kinds are dealt in shuffled rounds so a short run sees each of them.
 // Before every fault it waits until the whole cluster is settled again
 // (ReplCluster::WaitAllActive), so each fault starts from a clean state and
@@ -52,10 +63,18 @@ enum class FaultKind {
   kStopOwner,
   kTransfer,
   kSplit,
-  kMerge
+  kMerge,
+  kWipe,
+  kMove,
+  kDecommission,
+  kAdd
 };
+// Every kind, in the order FaultKindName lists them.
+std::vector<FaultKind> AllFaultKinds();
 const char* FaultKindName(FaultKind k);  // "kill-owner", ...
-const char* FaultVerb(FaultKind k);      // "kill", "pause", "stop", "transfer", "split", "merge"
+// "kill", "pause", "stop", "transfer", "split", "merge", "wipe", "move",
+// "decommission", "add"
+const char* FaultVerb(FaultKind k);
 // Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
 // name.
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
@@ -77,8 +96,8 @@ struct FaultRecord {
   // stop-owner: the exit code after SIGTERM; -1 when it had not exited
   // within the harness' 5 s and was killed.
   int stop_exit = 0;
-  // transfer: the node the range went to; split: the key (quoted); and
-  // the owner's answer.
+  // transfer and move: the node the range went to; split: the key
+  // (quoted); and the answer (of the owner, or of the REPL).
   std::string target;
   Status transfer_status;
 };
@@ -92,7 +111,7 @@ struct NemesisOptions {
   std::chrono::milliseconds min_down{1000};
   std::chrono::milliseconds max_down{3000};
   uint64_t seed = 1;
-  // The kinds dealt; empty = all six.
+  // The kinds dealt; empty = all.
   std::vector<FaultKind> kinds;
   // The keys a split may cut at (the workload's keys so far).
   std::function<std::vector<std::string>()> split_keys;
@@ -118,6 +137,15 @@ class Nemesis {
   bool Transfer(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
   bool Split(const cluster::RangeInfo& r, FaultRecord f, std::string* why);
   Status Retried(const std::function<Result<proto::Response>()>& call);
+  bool Move(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
+            std::string* why);
+  bool Decommission(const cluster::ClusterMap& map, FaultRecord f, std::string* why);
+  bool Add(FaultRecord f, std::string* why);
+  // Runs one kvrepl command against the cluster: OK, or its output as the
+  // error.
+  Status Repl(const std::string& command);
+  // Marks the ranges the node owned and followed in f (and their spans).
+  static void NoteRanges(const cluster::ClusterMap& map, FaultRecord& f);
   bool Merge(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
              std::string* why);
   bool Settle(FaultRecord& rec, std::string* why);
@@ -128,7 +156,10 @@ class Nemesis {
   std::mt19937_64 rng_;
   std::vector<FaultKind> deck_;
   std::vector<FaultRecord> faults_;
+  int added_ = 0;
 };
+
+inline constexpr int kMaxAddedNodes = 2;
 
 // The current UTC time as the logs print it ("2026-11-22T00:41:34.123Z").
 std::string WallClockNow();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/kvcluster end to end, the way a person uses it: up, a write through
 # the REPL, kill and restart a node at a new port, pause/resume, idempotent
-# start/resume, a node added that is given a range, clear errors, down. Every wait is a poll with a deadline.
+# start/resume, a node added that is given a range, drained, restarted on an
+# empty disk (--fresh), clear errors, down. Every wait is a poll with a
+# deadline.
 set -uo pipefail
 src="${RANGEKV_SOURCE_DIR:?}"
 export RANGEKV_BUILD_DIR="${RANGEKV_BUILD_DIR:?}"
@@ -59,8 +61,26 @@ check "the added node is given a range" poll 60 bash -c "'$RANGEKV_BUILD_DIR/rep
 check "every key still reads" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' -c 'get \"\\xc1\"' | tr '\n' ' ' | grep -qx 'v1 v2 '"
 check "decommission of the added node" bash -c "'$src/scripts/kvcluster' --dir '$dir' decommission n4 | grep -q 'n4 holds no replica: safe to stop'"
 check "it holds nothing" bash -c "! '$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c ranges | grep -Eq ' n4 '"
-check "nodes says draining" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c nodes | grep -q '^n4 .* draining$'"
+check "nodes says draining" bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c nodes | grep -q '^n4 [^ ]* draining owned 0 held 0 '"
 check "every key still reads after the drain" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' -c 'get \"\\xc1\"' | tr '\n' ' ' | grep -qx 'v1 v2 '"
+# --fresh: a stopped node starts on an empty data directory (a new
+# incarnation); refused while it runs, and at rf 1 while it holds ranges.
+inc() { sed -n 's/^incarnation //p' "$dir/nodes/$1/data/NODE"; }
+before=$(inc n4)
+check "--fresh of a running node is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' start n4 --fresh 2>/dev/null"
+check "stop the drained node" K kill n4 --signal TERM
+check "it stops" poll 20 bash -c "'$src/scripts/kvcluster' --dir '$dir' pids | grep -q '^n4 .*stopped'"
+check "start --fresh" K start n4 --fresh
+check "it has a new data directory" bash -c "[ -n '$before' ] && [ \"\$(sed -n 's/^incarnation //p' '$dir/nodes/n4/data/NODE')\" != '$before' ]"
+check "kill a node holding ranges" K kill n2
+check "it is gone" poll 20 bash -c "'$src/scripts/kvcluster' --dir '$dir' pids | grep -q '^n2 .*stopped'"
+fresh_err=$(K start n2 --fresh 2>&1)
+check "--fresh of the only copy (rf 1) is refused" matches "$fresh_err" "n2 holds the only copy of some ranges \(rf 1\)"
+check "its data is still there" [ -s "$dir/nodes/n2/data/NODE" ]
+check "start it again" K start n2
+check "--replace of a running node is an error" bash -c "'$src/scripts/kvcluster' --dir '$dir' start n5 --replace n1 2>&1 | grep -q 'n1 is running: stop it first'"
+check "--replace of itself is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' start n1 --replace n1 2>/dev/null"
+check "every key reads after the restarts" poll 20 bash -c "'$RANGEKV_BUILD_DIR/repl/kvrepl' --zk $zk -c 'get k1' -c 'get \"\\xc1\"' | tr '\n' ' ' | grep -qx 'v1 v2 '"
 check "recommission" bash -c "'$src/scripts/kvcluster' --dir '$dir' recommission n4 | grep -q 'n4 takes replicas again'"
 check "add --count 0 is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' add --count 0 2>/dev/null"
 check "unknown node is an error" bash -c "! '$src/scripts/kvcluster' --dir '$dir' kill n9 2>/dev/null"

@@ -47,9 +47,22 @@ TEST(ClusterCommandsTest, Parse) {
 
 TEST(ClusterCommandsTest, FormatNodes) {
   EXPECT_EQ(FormatNodes({{"n1", "127.0.0.1:7001", true}, {"n2", "", false}}),
-            "n1 127.0.0.1:7001 up\nn2 - down\n");
+            "n1 127.0.0.1:7001 up owned - held - bytes - req/s -\n"
+            "n2 - down owned - held - bytes - req/s -\n");
   EXPECT_EQ(FormatNodes({}), "(no nodes)\n");
-  EXPECT_EQ(FormatNodes({{"n3", "127.0.0.1:7003", true, true}}), "n3 127.0.0.1:7003 draining\n");
+  EXPECT_EQ(FormatNodes({{"n3", "127.0.0.1:7003", true, true}}),
+            "n3 127.0.0.1:7003 draining owned - held - bytes - req/s -\n");
+  // With the map and the owners' reports: per node the ranges it owns and
+  // holds, their bytes and requests; "-" where an owner did not answer.
+  auto r1 = Range(1, "", "m", "n1");  // replicas n1,n9
+  auto r2 = Range(2, "m", std::nullopt, "n9");
+  r2.replicas = {"n9"};
+  std::map<uint64_t, RangeProgress> progress;
+  progress[1] = RangeProgress{812, {}, 40, 5120, 1500};
+  const std::vector<RangeStatus> ranges = {r1, r2};
+  EXPECT_EQ(FormatNodes({{"n1", "a:1", true}, {"n9", "b:1", true}}, &ranges, progress),
+            "n1 a:1 up owned 1 held 1 bytes 5120 req/s 1500\n"
+            "n9 b:1 up owned 1 held 2 bytes - req/s -\n");
 }
 
 TEST(ClusterCommandsTest, FormatRangesAndLocate) {
@@ -151,6 +164,18 @@ TEST(ClusterCommandsTest, FormatStatus) {
                       "load: n1 300 req/s (75%) n2 100 req/s (25%) n3 0 req/s (0%)\n"),
             std::string::npos)
       << with;
+  // A replica move under way: copying until the owner reports the target's
+  // lag, then how far behind it is.
+  auto moving = Range(4, "", "m", "n1");
+  moving.replicas = {"n1", "n9", "n3"};
+  moving.move = RangeStatus::Move{"n9", "n3"};
+  EXPECT_NE(FormatStatus("local", "zk", {{"n1", "a:1", true}}, {moving})
+                .find("moving: range 4 n9 -> n3 (n3 copying)\n"),
+            std::string::npos);
+  progress[4] = RangeProgress{900, {{"n9", 0}, {"n3", 120}}, 10, 2048, 5};
+  EXPECT_NE(FormatStatus("local", "zk", {{"n1", "a:1", true}}, {moving}, progress)
+                .find("moving: range 4 n9 -> n3 (n3 120 records behind, 2048 bytes)\n"),
+            std::string::npos);
 }
 
 TEST(ClusterCommandsTest, NodeModeBackendRefusesThemNamingZk) {

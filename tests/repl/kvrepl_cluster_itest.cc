@@ -72,7 +72,8 @@ TEST_F(KvreplClusterTest, NodesRangesAndLocate) {
   auto r = RunCommands({"nodes", "ranges", "locate a", "locate zz"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string expected =
-      "n1 " + cluster_.address("n1") + " up\n" + "n2 " + cluster_.address("n2") + " up\n" +
+      "n1 " + cluster_.address("n1") + " up owned 1 held 1 bytes - req/s -\n" + "n2 " +
+      cluster_.address("n2") + " up owned 1 held 1 bytes - req/s -\n" +
       "range  bounds     epoch  owner  isr  replicas  state   hwm  lag  keys  bytes  req/s\n" +
       "1      [\"\", m)    1      n1     n1   n1        active  -    -    -     -      -\n" +
       "2      [m, +inf)  1      n2     n2   n2        active  -    -    -     -      -\n" +
@@ -99,7 +100,7 @@ TEST_F(KvreplClusterTest, NodeDownShowsInNodesAndStatus) {
   ASSERT_TRUE(cluster_.UnpublishNode("n2"));
   auto r = RunCommands({"nodes", "status"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("n2 - down\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n2 - down owned 1 held 1 "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("nodes: 1 up, 1 down\n"), std::string::npos) << r.out;
 }
 

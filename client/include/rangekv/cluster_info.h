@@ -45,6 +45,13 @@ struct RangeStatus {
   std::vector<std::string> replicas;
   std::vector<std::string> isr;
   RangeHealth state = RangeHealth::kActive;
+  // A replica on its way from node `from` to node `to` (`to` copies the
+  // range; `from` leaves once `to` is in the isr); nullopt when none.
+  struct Move {
+    std::string from;
+    std::string to;
+  };
+  std::optional<Move> move;
   // What happened to the range, oldest first (common/cluster_map.h
   // "history": split, split-from, handed, promoted events).
   std::vector<std::string> history;

@@ -413,6 +413,10 @@ TEST_F(MemberTest, MetricsEndpointCountsRequests) {
   EXPECT_EQ(MetricValue(body, "rangekv_kvnode_splits_total"), 0.0) << body;
   EXPECT_EQ(MetricValue(body, "rangekv_kvnode_transfers_total"), 0.0) << body;
   EXPECT_EQ(MetricValue(body, "rangekv_kvnode_parked_writes_total"), 0.0) << body;
+  // No other replica to be behind, no copy made.
+  EXPECT_EQ(MetricValue(body, "rangekv_kvnode_range_replica_lag_records{range=\"1\"}"), 0.0)
+      << body;
+  EXPECT_EQ(MetricValue(body, "rangekv_kvnode_copied_bytes_total"), 0.0) << body;
   auto missing = HttpGet(o.admin_port, "/nothing-here");
   ASSERT_TRUE(missing.has_value());
   EXPECT_EQ(missing->status, 404);

@@ -630,7 +630,8 @@ TEST(ReplicationITest, MoveByHand) {
   }
   const std::string nodes = kvrepl("nodes").out;
   EXPECT_TRUE(std::regex_search(
-      nodes, std::regex("^" + to + " 127\\.0\\.0\\.1:\\d+ draining$", std::regex::multiline)))
+      nodes, std::regex("^" + to + " 127\\.0\\.0\\.1:\\d+ draining owned 0 held 0 bytes ",
+                        std::regex::multiline)))
       << nodes;
   ASSERT_OK(WriteSpread(c.client(), 2000, 200, "drained", 32, &data));
   EXPECT_TRUE(CheckClientReads(c.client(), data, ReadConsistency::kLinearizable));
@@ -641,6 +642,13 @@ TEST(ReplicationITest, MoveByHand) {
                              " would leave 2 live nodes to hold rf 3 copies"),
             std::string::npos)
       << refused.out << refused.err;
+  // A draining node is no target for a move.
+  auto into_drain =
+      kvrepl("move " + id + " " + now->ranges.at(r.id).replicas.front().str() + " " + to);
+  EXPECT_NE(into_drain.out.find("(error) BAD_REQUEST range " + id + ": " + to +
+                                " is being decommissioned"),
+            std::string::npos)
+      << into_drain.out << into_drain.err;
   auto back = kvrepl("recommission " + to);
   EXPECT_EQ(back.out, "OK\n") << back.err;
   auto again = kvrepl("recommission " + to);

@@ -284,6 +284,31 @@ TEST(SnapshotShipping, ExportInstallAndContinueReplication) {
   EXPECT_FALSE(stdfs::exists(ex->path));
 }
 
+// A new copy is not sent an old snapshot with much log to replay after
+// it: once the log written since outweighs the snapshot (and 1 MiB), the
+// export is a snapshot taken now.
+TEST(SnapshotShipping, AnExportFarBehindTheLogIsTakenAnew) {
+  TempDir tmp;
+  auto owner = MustOpen(ReplOpts(tmp.Sub("owner")));  // no snapshot by size
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(*owner, "k" + std::to_string(i), "v").ok());
+  auto first = owner->ExportSnapshot();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->replay_from, Seq(10));
+  // A little more log: the same export still serves.
+  const std::string value(4096, 'x');
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Put(*owner, "k" + std::to_string(i % 10), value).ok());
+  auto same = owner->ExportSnapshot();
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->replay_from, first->replay_from);
+  // Over 1 MiB of overwrites of the same ten keys: a new, small snapshot.
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(Put(*owner, "k" + std::to_string(i % 10), value).ok());
+  auto fresh = owner->ExportSnapshot();
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->replay_from, owner->last().seq);
+  EXPECT_LT(fresh->bytes, 1u << 20);
+  EXPECT_FALSE(stdfs::exists(first->path));
+}
+
 TEST(SnapshotShipping, RefusesACorruptSnapshotAndKeepsTheOldStore) {
   TempDir tmp;
   auto owner = MustOpen(Tiny(tmp.Sub("owner")));
