@@ -374,7 +374,18 @@ void AddReplicas(const ClusterSnapshot& s, Loads& loads, Draft& d) {
 // target is in sync: the ownership first (move_to the target, which the
 // owner performs as a transfer), then the source leaves. A target that
 // died before it caught up is taken out again and the move dropped.
-void AdvanceMove(const ClusterSnapshot& s, Draft& d) {
+// A range other than `self` being handed over, in the map or by a write
+// this reconcile planned.
+bool HandoffUnderWay(const ClusterSnapshot& s, const Plan& plan, RangeId self) {
+  for (const auto& [id, z] : s.ranges) {
+    if (id != self && z.info && z.info->move_to) return true;
+  }
+  return std::any_of(plan.writes.begin(), plan.writes.end(), [&](const RangeWrite& w) {
+    return w.record.id != self && w.record.move_to.has_value();
+  });
+}
+
+void AdvanceMove(const ClusterSnapshot& s, const Plan& plan, Draft& d) {
   if (!d.rec.move_replica) return;
   const cluster::ReplicaMove m = *d.rec.move_replica;
   const std::string what = "move of the replica on " + m.from.str() + " to " + m.to.str();
@@ -397,6 +408,9 @@ void AdvanceMove(const ClusterSnapshot& s, Draft& d) {
     // Only a node fit to own is asked for (else the balance would drop
     // the ask as impossible, and this rule write it again, in turn).
     if (to->opening || to->suspect) return;
+    // One handoff at a time: each pauses its range's writes, and a drain
+    // of an owner would otherwise stall several ranges at once.
+    if (HandoffUnderWay(s, plan, d.rec.id)) return;
     d.rec.move_to = m.to;
     d.Note(WriteKind::kMoveReplica,
            what + ": " + m.to.str() + " is in sync; the ownership moves to it first");
@@ -463,7 +477,7 @@ void PlanValidRange(const ClusterSnapshot& s, const RangeZnode& z, Loads& loads,
   ReplaceNamed(s, loads, d);
   ReplaceLongDead(s, loads, d, plan);
   AddReplicas(s, loads, d);
-  AdvanceMove(s, d);
+  AdvanceMove(s, plan, d);
   Normalize(s, d);
   Emit(d, z, plan);
 }

@@ -82,7 +82,8 @@
 // |   |                                             | cleared. T not live and not a valid    |
 // |   |                                             | isr member: T out of replicas, field   |
 // |   |                                             | cleared. T a valid isr member: F owns  |
-// |   |                                             | -> move_to = T (a transfer first);     |
+// |   |                                             | -> move_to = T (a transfer first; one  |
+// |   |                                             | range handed over at a time);          |
 // |   |                                             | else F out of replicas and isr, field  |
 // |   |                                             | cleared. Else (T copying) nothing      |
 // |   |                                             | (kMoveReplica)                         |

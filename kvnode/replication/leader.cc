@@ -518,7 +518,7 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
   // RangeSnapshots::Export).
   if (a.replay_from.value() == 0 && export_ &&
       (export_->replay_from.Next() < store_->log_start() ||
-       store_->last().seq.value() - export_->replay_from.value() > kFreshExportRecords)) {
+       store_->last().seq.value() > export_->replay_from.value() + kFreshExportRecords)) {
     export_.reset();
   }
   if (a.replay_from.value() == 0 || !export_ || export_->replay_from != a.replay_from) {

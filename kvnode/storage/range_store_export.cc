@@ -73,10 +73,12 @@ Result<SnapshotExport> RangeSnapshots::Export() {
   auto stale = [&](uint64_t snapshot_bytes) {
     return behind > std::max<uint64_t>(kFreshExportLogBytes, snapshot_bytes);
   };
+  // The export in hand serves while it is of the newest snapshot (a newer
+  // one leaves less log to replay), the log continues it, and it is not
+  // stale.
   const bool newest =
       current_export_ && !snapshots_.empty() && current_export_->replay_from == snapshots_.back();
-  if (current_export_ && current_export_->replay_from.Next() >= start &&
-      !(newest && stale(current_export_->bytes))) {
+  if (newest && current_export_->replay_from.Next() >= start && !stale(current_export_->bytes)) {
     return *current_export_;
   }
   bool take = snapshots_.empty() || snapshots_.back().Next() < start;

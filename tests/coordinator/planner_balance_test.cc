@@ -287,6 +287,45 @@ TEST(PlannerReplicaMove, TheOwnersReplicaMovesAfterItHandedTheRangeOver) {
   EXPECT_TRUE(Consistent(done));
 }
 
+// Moves whose source owns its range hand the ranges over one at a time:
+// each handoff pauses that range's writes, and several at once (a drain of
+// an owner) made one long stall.
+TEST(PlannerReplicaMove, OwnersHandOverOneRangeAtATime) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 6), {"n1", "n2", "n3"});
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  std::vector<RangeId> moving;
+  for (auto& [id, z] : s.ranges) {
+    cluster::RangeInfo& r = *z.info;
+    if (r.owner != NodeId("n1")) continue;
+    r.replicas.push_back(NodeId("n4"));
+    r.move_replica = cluster::ReplicaMove{NodeId("n1"), NodeId("n4")};
+    r.AddToIsr(NodeId("n4"), "");  // caught up
+    moving.push_back(id);
+  }
+  ASSERT_GE(moving.size(), 2u);
+  Plan plan = PlanReconcile(s);
+  int asked = 0;
+  for (const RangeWrite& w : plan.writes) asked += w.record.move_to.has_value() ? 1 : 0;
+  EXPECT_EQ(asked, 1);
+  Apply(plan, s);
+  EXPECT_TRUE(PlanReconcile(s).empty()) << "a handoff is under way";
+  for (int i = 0; i < 20; ++i) {
+    OwnersCatchUp(s);
+    plan = PlanReconcile(s);
+    if (plan.empty()) break;
+    asked = 0;
+    for (const RangeWrite& w : plan.writes) asked += w.record.move_to.has_value() ? 1 : 0;
+    EXPECT_LE(asked, 1);
+    Apply(plan, s);
+  }
+  for (RangeId id : moving) {
+    const cluster::RangeInfo& r = *s.ranges.at(id).info;
+    EXPECT_EQ(r.owner, NodeId("n4"));
+    EXPECT_FALSE(r.move_replica.has_value());
+    EXPECT_TRUE(Consistent(r));
+  }
+}
+
 TEST(PlannerReplicaMove, ATargetGoneBeforeItCaughtUpIsTakenOutAgain) {
   ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
   cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;

@@ -307,6 +307,14 @@ TEST(SnapshotShipping, AnExportFarBehindTheLogIsTakenAnew) {
   EXPECT_EQ(fresh->replay_from, owner->last().seq);
   EXPECT_LT(fresh->bytes, 1u << 20);
   EXPECT_FALSE(stdfs::exists(first->path));
+  // A snapshot the store took since (the log still continues the export
+  // in hand): the newer one is shipped, less log to replay.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(*owner, "n" + std::to_string(i), "z").ok());
+  ASSERT_TRUE(owner->SnapshotNow().ok());
+  auto newer = owner->ExportSnapshot();
+  ASSERT_TRUE(newer.ok()) << newer.status().ToString();
+  EXPECT_EQ(newer->replay_from, owner->last().seq);
+  EXPECT_GT(newer->replay_from, fresh->replay_from);
 }
 
 TEST(SnapshotShipping, RefusesACorruptSnapshotAndKeepsTheOldStore) {
