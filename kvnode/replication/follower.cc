@@ -232,14 +232,26 @@ void Follower::OnFetched(Result<proto::Response> r) {
   in_flight_ = true;
   std::weak_ptr<bool> alive = alive_;
   Seq hwm = hwm_;
+  const size_t bytes = f.records.size();
   exec::Executor& exec = ctx_.exec;
-  store->AppendReplicated(std::move(*records), [this, alive, hwm, &exec](Result<Seq> durable) {
-    exec.Post([this, alive, hwm, durable = std::move(durable)]() mutable {
-      if (!alive.lock()) return;
-      in_flight_ = false;
-      OnAppended(std::move(durable), hwm);
-    });
-  });
+  store->AppendReplicated(
+      std::move(*records), [this, alive, hwm, bytes, &exec](Result<Seq> durable) {
+        exec.Post([this, alive, hwm, bytes, durable = std::move(durable)]() mutable {
+          if (!alive.lock()) return;
+          in_flight_ = false;
+          OnAppended(std::move(durable), hwm, bytes);
+        });
+      });
+}
+
+// The next chunk of a copy no sooner than its share of the node's byte
+// budget (--move-rate), which every copy under way on this node draws from
+// (so two copies at once each get half); it ends with the copies.
+Clock::time_point Follower::PaceCopy(size_t bytes) {
+  auto pause = std::chrono::microseconds(
+      bytes * 1000000 / std::max<uint64_t>(1, ctx_.options.snapshot_bytes_per_sec));
+  ctx_.copy_paced_until = std::max(Clock::now(), ctx_.copy_paced_until) + pause;
+  return ctx_.copy_paced_until;
 }
 
 void Follower::TellNews(const std::vector<proto::RangeNews>& news) {
@@ -263,7 +275,7 @@ void Follower::TellNews(const std::vector<proto::RangeNews>& news) {
   ctx_.news_listener(range_.info.id, std::move(wrote));
 }
 
-void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
+void Follower::OnAppended(Result<Seq> durable, Seq hwm, size_t bytes) {
   auto store = range_.slot->store();
   if (store == nullptr) return;
   // Appended to a copy that was reopened or rebuilt meanwhile: nothing
@@ -273,6 +285,12 @@ void Follower::OnAppended(Result<Seq> durable, Seq hwm) {
   store->Commit(std::min(hwm, *durable));
   if (*durable >= hwm) caught_up_ = true;
   RefreshStaleOk();
+  // A copy outside the ISR catching up on the owner's log (a new or moved
+  // replica whose owner still has the log it needs) is a copy too.
+  if (bytes > 0 && std::find(range_.info.isr.begin(), range_.info.isr.end(), ctx_.self) ==
+                       range_.info.isr.end()) {
+    return Schedule(PaceCopy(bytes));
+  }
   SendFetch();
 }
 
@@ -344,13 +362,7 @@ void Follower::OnChunk(Result<proto::Response> r) {
   snap_offset_ += c.data.size();
   ctx_.copied_bytes.fetch_add(c.data.size(), std::memory_order_relaxed);
   if (snap_offset_ >= snap_.total_bytes) return InstallSnapshot();
-  // Throttle: the next chunk no sooner than its share of the node's byte
-  // budget, which every copy under way on this node draws from (so two
-  // copies at once each get half); it ends with the copies.
-  auto pause = std::chrono::microseconds(c.data.size() * 1000000 /
-                                         std::max<uint64_t>(1, ctx_.options.snapshot_bytes_per_sec));
-  ctx_.copy_paced_until = std::max(Clock::now(), ctx_.copy_paced_until) + pause;
-  Schedule(ctx_.copy_paced_until);
+  Schedule(PaceCopy(c.data.size()));
 }
 
 // Closing the old store and opening the copy can take long: it runs on the

@@ -320,7 +320,9 @@ class Follower {
   void Schedule(Clock::time_point at);
   void SendFetch();
   void OnFetched(Result<proto::Response> r);
-  void OnAppended(Result<Seq> durable, Seq hwm);
+  void OnAppended(Result<Seq> durable, Seq hwm, size_t bytes);
+  // When the next chunk of a copy may be asked for (the node's budget).
+  Clock::time_point PaceCopy(size_t bytes);
   // Hands a split's or merge's news (Replicator::NewsFn) to the node.
   void TellNews(const std::vector<proto::RangeNews>& news);
   void Retry(const Status& why);

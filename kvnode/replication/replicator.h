@@ -85,8 +85,9 @@ struct ReplicationOptions {
   std::chrono::milliseconds isr_lag_timeout{2000};   // drop a replica behind this long
   uint32_t fetch_max_bytes = 4u << 20;
   uint32_t snapshot_chunk_bytes = 1u << 20;
-  // Throttle of the snapshot copies this node makes, shared by all of them
-  // (kvnode --move-rate): it ends with the copies.
+  // Throttle of the copies this node makes (snapshot chunks, and log a
+  // replica outside the ISR catches up on), shared by all of them (kvnode
+  // --move-rate): it ends with the copies.
   uint64_t snapshot_bytes_per_sec = uint64_t{100} << 20;
   // The owner splits a range by itself (docs/elastic.md §3): by size once
   // its map holds more than split_bytes of keys and values (at the key

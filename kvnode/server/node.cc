@@ -215,12 +215,17 @@ Result<StoreSeed> Node::MakeSeed(const SeedRecipe& recipe, const cluster::Cluste
     if (!store) {
       return Status(Code::kCorruption, "no copy of its source " + RangeName(src.range) + " here");
     }
-    if (!store->Holds(src.span) && store->gave_away()) {
-      // Taken by a build of this range that did not open: its files hold
-      // the keys, this process's map no longer does. Copied from the
+    if (!store->Holds(src.span)) {
+      // Taken by a build of this range that did not open (its files hold
+      // the keys, this process's map no longer does), or the source was
+      // narrowed here before this range was built from it (simulation
+      // seed 1460: a restart reopened the parent after the split, its
+      // bounds narrowed): the seed can never be taken. Copied from the
       // replicas, like a damaged copy.
       return Status(Code::kCorruption,
-                    RangeName(src.range) + " gave its keys to an earlier build of this range");
+                    RangeName(src.range) + (store->gave_away()
+                                                ? " gave its keys to an earlier build of this range"
+                                                : " no longer holds " + src.span.ToString()));
     }
     if (store->committed() < src.at) {
       // The split or merge record in the map proves every ISR member held
