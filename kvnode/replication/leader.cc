@@ -19,7 +19,7 @@ constexpr milliseconds kNewsFor{3000};
 // catching up) reads at most: its old records come from disk on this
 // thread, and the ISR's fetches, which commits wait on, are answered in
 // between.
-constexpr uint32_t kCatchUpFetchBytes = 256u << 10;
+constexpr uint32_t kCatchUpFetchBytes = 1u << 20;
 // A new copy is not started from an export this many records behind the
 // log: the store is asked for a newer one.
 constexpr uint64_t kFreshExportRecords = 10000;
