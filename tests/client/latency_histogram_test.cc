@@ -83,5 +83,24 @@ TEST(LatencyHistogramTest, MergeEqualsRecordingEverything) {
   for (double p : {1.0, 50.0, 99.0, 99.9, 100.0}) EXPECT_EQ(a.Percentile(p), all.Percentile(p));
 }
 
+// kvbench's per-second counts: what Drain hands over is what was recorded
+// since the last Drain, in the same buckets, and nothing twice.
+TEST(IntervalHistogramTest, DrainHandsOverEachRecordOnce) {
+  IntervalHistogram h;
+  EXPECT_TRUE(h.Drain().empty());
+  h.Record(100);
+  h.Record(100);
+  h.Record(5'000'000);
+  auto first = h.Drain();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0], std::make_pair(LatencyHistogram::BucketOf(100), uint64_t{2}));
+  EXPECT_EQ(first[1], std::make_pair(LatencyHistogram::BucketOf(5'000'000), uint64_t{1}));
+  EXPECT_TRUE(h.Drain().empty());
+  h.Record(7);
+  auto second = h.Drain();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].second, 1u);
+}
+
 }  // namespace
 }  // namespace rangekv::bench
