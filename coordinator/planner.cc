@@ -370,10 +370,6 @@ void AddReplicas(const ClusterSnapshot& s, Loads& loads, Draft& d) {
   }
 }
 
-// Rule 11: a replica move (cluster_map.h "move_replica") goes on once its
-// target is in sync: the ownership first (move_to the target, which the
-// owner performs as a transfer), then the source leaves. A target that
-// died before it caught up is taken out again and the move dropped.
 // A range other than `self` being handed over, in the map or by a write
 // this reconcile planned.
 bool HandoffUnderWay(const ClusterSnapshot& s, const Plan& plan, RangeId self) {
@@ -385,6 +381,11 @@ bool HandoffUnderWay(const ClusterSnapshot& s, const Plan& plan, RangeId self) {
   });
 }
 
+// Rule 11: a replica move (cluster_map.h "move_replica") goes on once its
+// target is in sync: the ownership first (move_to the target, which the
+// owner performs as a transfer, one range at a time), then the source
+// leaves. A target that died before it caught up is taken out again and
+// the move dropped.
 void AdvanceMove(const ClusterSnapshot& s, const Plan& plan, Draft& d) {
   if (!d.rec.move_replica) return;
   const cluster::ReplicaMove m = *d.rec.move_replica;
