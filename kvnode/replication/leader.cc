@@ -332,7 +332,8 @@ void Leader::Answer(const std::string& replica, proto::Response resp,
 bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   const proto::FetchArgs& f = w.req.fetch;
   uint32_t max_bytes = f.max_bytes == 0 ? ctx_.options.fetch_max_bytes : f.max_bytes;
-  if (!InIsr(NodeId(f.replica))) max_bytes = std::min(max_bytes, kCatchUpFetchBytes);
+  const NodeId replica(f.replica);
+  if (!InIsr(replica)) max_bytes = std::min(max_bytes, kCatchUpFetchBytes);
   auto read = store_->ReadLog(f.from, max_bytes);
   proto::Response resp;
   resp.id = w.req.id;
@@ -344,7 +345,7 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
     Answer(f.replica, proto::Response::Error(w.req.id, read.status()), w.reply);
     return true;
   }
-  auto it = progress_.find(NodeId(f.replica));
+  auto it = progress_.find(replica);
   const bool tell =
       it != progress_.end() && it->second.news_told < news_seq_ && Clock::now() < news_until_;
   if (read->below_log_start) {
