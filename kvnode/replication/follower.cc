@@ -308,6 +308,7 @@ void Follower::StartSnapshot() {
   snap_offset_ = 0;
   RefreshStaleOk();
   LOG_INFO(Name(range_.info.id) << ": copying the owner's snapshot");
+  ctx_.Step("copy.started", range_.info.id);
   FetchChunk();
 }
 
@@ -411,6 +412,7 @@ void Follower::OnInstalled(Result<std::shared_ptr<RangeStore>> fresh) {
   caught_up_ = false;  // a new copy: caught up again once it has the commit point
   LOG_INFO(Name(range_.info.id) << ": installed the owner's snapshot (" << snap_.total_bytes
                                 << " bytes, replay from " << snap_.replay_from.value() << ")");
+  ctx_.Step("copy.installed", range_.info.id);
   RefreshStaleOk();
   SendFetch();
 }

@@ -308,9 +308,11 @@ void Leader::CheckIsr() {
       ctx_.RequestIsrChange(
           {range_.info.id, range_.info.epoch, n, true, false, live->second.incarnation},
           [this, alive, n](Status st) {
+            if (!alive.lock()) return;
             // Not written for sure: it does not count. Unknown outcome: it
             // may be in ZooKeeper's ISR, so it keeps counting.
-            if (alive.lock() && SurelyNotWritten(st)) pending_adds_.erase(n);
+            if (SurelyNotWritten(st)) pending_adds_.erase(n);
+            if (st.ok()) ctx_.Step("isr.added", range_.info.id);
           });
     }
   }

@@ -56,8 +56,9 @@ Status Leader::StartSplit(const std::string& key, std::function<void(Status)> do
     return refuse(Code::kRangeUnavailable, "the last split is still being applied here; retry");
   }
   LOG_INFO(Name(id) << ": splitting " << b.ToString() << " at " << QuoteIfNeeded(key));
-  split_ = SplitFence{key, range_.info.generation, Clock::now() + ctx_.options.lease / 3,
-                      std::move(done)};
+  const Clock::time_point now = Clock::now();
+  split_ = SplitFence{key, range_.info.generation, now + ctx_.options.lease / 3, std::move(done)};
+  split_->fenced = now;
   RefreshAdmission();
   ctx_.Step("split.fenced", id);
   // The member reads what the multi is conditioned on while the replicas
@@ -122,8 +123,14 @@ void Leader::CheckSplit() {
       // Narrowed already (the map and Node::Apply were first): fine.
       LOG_DEBUG(st.message());
     }
+    auto ms = [](Clock::duration d) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0;
+    };
     LOG_INFO(Name(range_.info.id) << ": split at seq " << split_->at.value()
-                                  << " written; writes resume on " << left.ToString());
+                                  << " written; writes resume on " << left.ToString()
+                                  << " (committed in " << ms(split_->asked_at - split_->fenced)
+                                  << " ms, map written in " << ms(Clock::now() - split_->asked_at)
+                                  << " ms)");
     ++ctx_.splits_done;
     if (split_->done) split_->done(Status::Ok());
     split_.reset();
@@ -144,6 +151,7 @@ void Leader::CheckSplit() {
                                " ms (an in-sync replica lags); nothing changed"));
   }
   split_->asked = true;
+  split_->asked_at = Clock::now();
   split_->at = last;
   std::weak_ptr<bool> alive = alive_;
   IsrChange change{range_.info.id, range_.info.epoch, ctx_.self, false, false, "", false};

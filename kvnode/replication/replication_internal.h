@@ -223,6 +223,8 @@ class Leader {
     uint64_t generation = 0;  // the range's generation when asked
     Clock::time_point deadline;
     std::function<void(Status)> done;
+    Clock::time_point fenced{};  // for the log: where a pause went
+    Clock::time_point asked_at{};
     Seq at{0};            // the split point, once asked
     bool asked = false;
     bool written = false;  // ZooKeeper holds the split

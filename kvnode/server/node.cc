@@ -299,7 +299,7 @@ Status Node::CloseStore(RangeId id, RangeStore& store) {
   if (!st.ok()) {
     LOG_ERROR(RangeName(id) << ": closing its store: " << st.ToString());
   } else {
-    LOG_INFO(RangeName(id) << ": closed (data kept in " << dir_->RangeDir(id) << ")");
+    LOG_INFO(RangeName(id) << ": closed");
   }
   return st;
 }
@@ -427,6 +427,7 @@ ApplyReport Node::ApplyLocked(const cluster::ClusterMap& map) {
     it = slots_.erase(it);
   }
   DropMergedParents(map, seed_sources);
+  DropRangesLeft(map, seed_sources);
   for (auto it = unopened_seeds_.begin(); it != unopened_seeds_.end();) {
     it = kept.count(it->first) || waiting.count(it->first) ? std::next(it)
                                                            : unopened_seeds_.erase(it);

@@ -283,6 +283,13 @@ class Node {
   // Not those a seed marker names.
   void DropMergedParents(const cluster::ClusterMap& map, const std::set<RangeId>& seed_sources)
       REQUIRES(control_mu_);
+  // Ranges the map lists without this node: their directories are
+  // deleted, unless something here may still build from them, and the
+  // leftovers of a crash midway (node_drop.cc).
+  void DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId>& seed_sources)
+      REQUIRES(control_mu_);
+  // Deletes one range directory (renamed aside first) and its markers.
+  Status DropRangeDir(const std::string& path);
   std::map<RangeId, std::shared_ptr<RangeStore>> merge_parents_ GUARDED_BY(control_mu_);
   // Seeds taken from their sources (RangeStore::TakeSeed) whose Open
   // failed and handed them back: the next try opens from them, as the

@@ -1,5 +1,6 @@
 #include "tests/sim/sim_cluster.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "tests/sim/sim_coord.h"
@@ -60,6 +61,45 @@ void Cluster::Merge(const std::string& key, std::function<void(Status)> done) {
   net.Call(
       operator_, "operator", owner->address, proto::MakeMerge(r->id, r->epoch), 2 * kSecond,
       [done = std::move(done)](Result<proto::Response> got) { done(proto::TransferOutcome(got)); });
+}
+
+void Cluster::Move(RangeId range, const std::string& from, const std::string& to, Nanos within,
+                   std::function<void(Status)> done) {
+  // One event: nothing else reads or writes ZooKeeper between the read
+  // and the write (what the REPL's compare-and-set stands for).
+  auto it = zk.znodes().find(paths.range(range));
+  auto r = it == zk.znodes().end()
+               ? Result<cluster::RangeInfo>(Status(Code::kBadRequest, "no range"))
+               : cluster::DecodeRange(it->second.data);
+  if (!r.ok()) return done(r.status());
+  auto holds = [&](const std::string& n) {
+    return std::find(r->replicas.begin(), r->replicas.end(), NodeId(n)) != r->replicas.end();
+  };
+  if (r->move_replica || !holds(from) || holds(to)) {
+    return done(Status(Code::kBadRequest, "no such move can start now"));
+  }
+  r->replicas.emplace_back(to);
+  r->move_replica = cluster::ReplicaMove{NodeId(from), NodeId(to)};
+  zk.Put(paths.range(range), cluster::EncodeRange(*r));
+  WatchMove(range, from, to, world.now() + within, std::move(done));
+}
+
+void Cluster::WatchMove(RangeId range, const std::string& from, const std::string& to,
+                        Nanos deadline, std::function<void(Status)> done) {
+  world.After(20 * kMilli, operator_, [this, range, from, to, deadline, done = std::move(done)] {
+    const cluster::ClusterMap map = MapNow();
+    auto r = map.ranges.find(range);
+    if (r == map.ranges.end()) return done(Status(Code::kRangeUnavailable, "the range is gone"));
+    auto in = [](const std::vector<NodeId>& v, const std::string& n) {
+      return std::find(v.begin(), v.end(), NodeId(n)) != v.end();
+    };
+    if (in(r->second.isr, to) && !in(r->second.replicas, from)) return done(Status::Ok());
+    if (!r->second.move_replica && !in(r->second.replicas, to)) {
+      return done(Status(Code::kUnavailable, "the move was dropped"));
+    }
+    if (world.now() >= deadline) return done(Status(Code::kTimeout, "the move is still going"));
+    WatchMove(range, from, to, deadline, done);
+  });
 }
 
 void InstallSimLogPrefix(World& world) {

@@ -64,10 +64,10 @@ class Cluster {
   std::vector<std::unique_ptr<SimNode>> nodes;
   std::vector<std::unique_ptr<SimCoordinator>> coordinators;
 
-  // Failpoints: called with the node's id at each step of a split or a
-  // transfer it takes (ReplicationOptions::step_hook), inside that node's
-  // event; a test that crashes something there schedules it (World::After
-  // with no delay), so the crash lands right after the step.
+  // Failpoints: called with the node's id at each step of a split, a
+  // merge, a transfer or a replica move it takes (ReplicationOptions::step_hook), inside that
+  // node's event; a test that crashes something there schedules it (World::After with no delay), so
+  // the crash lands right after the step.
   std::function<void(const std::string& node, std::string_view step, RangeId range)> on_step;
 
   SimNode* Node(const std::string& id);
@@ -84,8 +84,17 @@ class Cluster {
   // Asks the owner of the range holding `key` to merge it with the range
   // right of it (protocol.capnp "merge"); done gets the answer.
   void Merge(const std::string& key, std::function<void(Status)> done);
+  // Moves range's replica on `from` to `to` as REPL `move` does: `to`
+  // joins the replicas with move_replica from>to (common/cluster_map.h),
+  // and the coordinator and the owner do the rest. done gets OK once the
+  // map shows `to` in the ISR and `from` gone, an error when the move
+  // cannot start or was dropped, TIMEOUT after `within`.
+  void Move(RangeId range, const std::string& from, const std::string& to, Nanos within,
+            std::function<void(Status)> done);
 
  private:
+  void WatchMove(RangeId range, const std::string& from, const std::string& to, Nanos deadline,
+                 std::function<void(Status)> done);
   ProcessRef operator_ = std::make_shared<Process>(Process{"operator"});
 };
 

@@ -1,5 +1,5 @@
-// Crashes at every step of a split, a merge and a transfer (docs/elastic.md
-// §3 step 7, §4):
+// Crashes at every step of a split, a merge, a transfer (docs/elastic.md
+// §3 step 7, §4) and a replica move (§8):
 // the node taking the step, another node holding the range, or the leading
 // coordinator is killed -9 right after the step (or the node taking it
 // loses power, after the steps that prepare and open a new range) (the failpoints of
@@ -117,9 +117,12 @@ using Op = std::function<void(Scenario&, const std::vector<std::string>&, Done)>
 // Boots a cluster under load, runs `setup` (when given) until answered,
 // arms the failpoint, asks for op (split, merge or transfer), then heals
 // and checks everything. The map's range count after.
-size_t CrashDuring(uint64_t seed, const Case& c, const Op& op, const Op& setup = nullptr) {
+// With `last`, it sees the map as the heal left it.
+size_t CrashDuring(uint64_t seed, const Case& c, const Op& op, const Op& setup = nullptr,
+                   const ClusterParams& params = TwoCoordinators(),
+                   const std::function<void(const cluster::ClusterMap&)>& last = nullptr) {
   SCOPED_TRACE("crash of " + std::string(VictimName(c.victim)) + " after " + c.step);
-  Scenario s(seed, TwoCoordinators(), Verbose());
+  Scenario s(seed, params, Verbose());
   EXPECT_TRUE(BootStaggered(s));
   const std::vector<std::string> keys = SpreadKeys(8);
   s.StartClients(3, s.world().now() + 6 * kSecond, keys);
@@ -138,6 +141,7 @@ size_t CrashDuring(uint64_t seed, const Case& c, const Op& op, const Op& setup =
   EXPECT_TRUE(fp.fired()) << "the operation never reached " << c.step;
   std::vector<std::string> problems = HealAndCheck(s, keys);
   EXPECT_TRUE(problems.empty()) << Join(problems);
+  if (last) last(s.cluster().MapNow());
   return s.cluster().MapNow().ranges.size();
 }
 
@@ -200,6 +204,39 @@ TEST(SimFailpoints, ACrashAtAnyStepOfATransferLosesNothing) {
       s.cluster().Transfer(RangeId(1), HoldersOf(s, RangeId(1)).first, std::move(done));
     });
     EXPECT_EQ(ranges, 1u) << c.step;
+  }
+}
+
+// A replica move, of a follower's copy or of the owner's (handed over
+// first), on four nodes: the target copies the owner's snapshot, joins
+// the ISR, the coordinator drops the source, and the source deletes its
+// directory. Whatever dies on the way, afterwards the move is done or
+// dropped (three replicas, no move pending) and nothing is lost.
+TEST(SimFailpoints, ACrashAtAnyStepOfAReplicaMoveLosesNothing) {
+  ClusterParams four = TwoCoordinators();
+  four.nodes = 4;
+  uint64_t seed = 500;
+  for (bool of_owner : {false, true}) {
+    for (const Case& c : Cases({"copy.started", "copy.installed", "isr.added", "range.dropped"})) {
+      SCOPED_TRACE(of_owner ? "the owner's copy" : "a follower's copy");
+      auto move = [of_owner](Scenario& s, const auto&, Done done) {
+        const cluster::RangeInfo r = s.Range(RangeId(1));
+        std::string from = r.owner->str(), to;
+        for (auto& n : s.cluster().nodes) {
+          const bool holds = Has(r.replicas, n->id());
+          if (!holds) to = n->id();
+          if (holds && !of_owner && n->id() != r.owner->str()) from = n->id();
+        }
+        s.cluster().Move(RangeId(1), from, to, 2500 * kMilli, std::move(done));
+      };
+      auto settled = [&](const cluster::ClusterMap& map) {
+        ASSERT_EQ(map.ranges.size(), 1u);
+        const cluster::RangeInfo& r = map.ranges.begin()->second;
+        EXPECT_FALSE(r.move_replica.has_value()) << c.step;
+        EXPECT_EQ(r.replicas.size(), 3u) << c.step;
+      };
+      CrashDuring(++seed, c, move, nullptr, four, settled);
+    }
   }
 }
 

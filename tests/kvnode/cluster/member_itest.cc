@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "tests/kvnode/cluster/cluster_harness.h"
@@ -179,14 +180,13 @@ TEST_F(MemberTest, MovingARangeByCasMovesServing) {
   EXPECT_EQ(stale->hint->node_id, "n2");
   EXPECT_EQ(stale->hint->epoch, Epoch(6));
 
-  // Moving it back reopens n1's store, whose data stayed on disk.
-  ASSERT_TRUE(admin_->MoveRange(RangeId(3), NodeId("n1")).ok());
-  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(3)); }, kConverge)) << n1_.log();
-  auto back = n1_.Call(GetRequest(3, KeyIn(3)));
-  ASSERT_TRUE(back.ok());
-  ASSERT_EQ(back->kind, Kind::kFound);
-  EXPECT_EQ(back->found.value, "before");
-  EXPECT_TRUE(n1_.LogHas("range 3: closed (data kept in")) << n1_.log();
+  // n1 is out of the range's replicas: its copy counts for nothing any
+  // more, and its directory goes.
+  ASSERT_TRUE(WaitFor([&] { return n1_.LogHas("range 3: no longer held here"); }, kConverge))
+      << n1_.log();
+  EXPECT_TRUE(n1_.LogHas("range 3: closed")) << n1_.log();
+  EXPECT_FALSE(std::filesystem::exists(Opts("n1").data_dir + "/ranges/3"));
+  EXPECT_TRUE(std::filesystem::exists(Opts("n2").data_dir + "/ranges/3"));
 }
 
 TEST_F(MemberTest, KilledNodeRestartsAtANewPortWithItsData) {
