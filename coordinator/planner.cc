@@ -384,9 +384,9 @@ bool HandoffUnderWay(const ClusterSnapshot& s, const Plan& plan, RangeId self) {
 // Rule 11: a replica move (cluster_map.h "move_replica") goes on once its
 // target is in sync: the ownership first (move_to the target, which the
 // owner performs as a transfer, one range at a time), then the source
-// leaves. A target that died before it caught up is taken out again and
-// the move dropped.
-void AdvanceMove(const ClusterSnapshot& s, const Plan& plan, Draft& d) {
+// leaves. A target that died before it caught up, and stayed away longer
+// than kMoveTargetGrace, is taken out again and the move dropped.
+void AdvanceMove(const ClusterSnapshot& s, Plan& plan, Draft& d) {
   if (!d.rec.move_replica) return;
   const cluster::ReplicaMove m = *d.rec.move_replica;
   const std::string what = "move of the replica on " + m.from.str() + " to " + m.to.str();
@@ -400,9 +400,19 @@ void AdvanceMove(const ClusterSnapshot& s, const Plan& plan, Draft& d) {
   const bool in_sync = Contains(d.rec.isr, m.to) && cluster::IsrMemberValid(d.rec, m.to, to);
   if (!in_sync) {
     if (to != nullptr) return;  // still copying; the owner adds it when caught up
+    auto dead = s.dead_for.find(m.to);
+    const std::chrono::milliseconds gone =
+        dead == s.dead_for.end() ? std::chrono::milliseconds(0) : dead->second;
+    if (gone <= kMoveTargetGrace) {
+      // It may be back in a moment, its copy resumed (rule 11).
+      auto left = kMoveTargetGrace - gone + std::chrono::milliseconds(1);
+      if (!plan.recheck_after || left < *plan.recheck_after) plan.recheck_after = left;
+      return;
+    }
     d.rec.RemoveFromIsr(m.to);
     d.rec.replicas.erase(std::find(d.rec.replicas.begin(), d.rec.replicas.end(), m.to));
-    return drop("dropped: " + m.to.str() + " is not live and was not in sync");
+    return drop("dropped: " + m.to.str() + " was not live for " + std::to_string(gone.count()) +
+                " ms and not in sync");
   }
   if (m.from == *d.rec.owner) {
     if (d.rec.move_to == m.to) return;  // the owner is handing it over

@@ -79,8 +79,9 @@
 // |   |                                             | added to replicas, not isr             |
 // |   |                                             | (kAddReplica)                          |
 // |11 | move_replica F>T set (cluster_map.h)         | F or T no longer a replica: field      |
-// |   |                                             | cleared. T not live and not a valid    |
-// |   |                                             | isr member: T out of replicas, field   |
+// |   |                                             | cleared. T not live for longer than    |
+// |   |                                             | kMoveTargetGrace and not a valid isr   |
+// |   |                                             | member: T out of replicas, field       |
 // |   |                                             | cleared. T a valid isr member: F owns  |
 // |   |                                             | -> move_to = T (a transfer first; one  |
 // |   |                                             | range handed over at a time);          |
@@ -146,6 +147,10 @@ namespace rangekv::coordinator {
 // Replica moves into one node at once, unless kvcoord --moves-per-node
 // says otherwise (PlanBalance below).
 inline constexpr int kDefaultMovesPerNode = 2;
+// A move's target that is not live is taken out again only once it has
+// been gone this long (dead_for): a target killed and started again at
+// once (its znode replaced) resumes its copy instead of losing it.
+inline constexpr std::chrono::milliseconds kMoveTargetGrace{10000};
 
 struct RangeZnode {
   zk::ZnodeVersion version{0};

@@ -123,8 +123,9 @@ Result<bool> MoveDone(zk::Session& zk, const cluster::Paths& paths, RangeId id,
   if (!r.ok()) return false;
   if (Holds(r->isr, to) && !Holds(r->replicas, from)) return true;
   if (!r->move_replica && !Holds(r->replicas, to)) {
-    return Status(Code::kUnavailable, name + ": the move was dropped (" + std::string(to) +
-                                          " left before it caught up); nothing changed");
+    return Status(Code::kUnavailable,
+                  name + ": the move was dropped (" + std::string(to) +
+                      " went down before it caught up and stayed down); nothing changed");
   }
   return false;
 }

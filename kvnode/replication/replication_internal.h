@@ -323,12 +323,17 @@ class Follower {
   void SendFetch();
   void OnFetched(Result<proto::Response> r);
   void OnAppended(Result<Seq> durable, Seq hwm, size_t bytes);
-  // When the next chunk of a copy may be asked for (the node's budget).
-  Clock::time_point PaceCopy(size_t bytes);
+  // When the next chunk of a copy may be asked for (the node's budget),
+  // after `bytes` that were asked for at `asked`.
+  Clock::time_point PaceCopy(size_t bytes, Clock::time_point asked);
   // Hands a split's or merge's news (Replicator::NewsFn) to the node.
   void TellNews(const std::vector<proto::RangeNews>& news);
   void Retry(const Status& why);
   void StartSnapshot();
+  // The copy a previous life of this node left in snap_path_, when it is
+  // of the owner's snapshot this follower would copy (follower_copy.cc).
+  bool ResumeCopy();
+  void SaveCopyIdentity();
   void FetchChunk();
   void OnChunk(Result<proto::Response> r);
   void InstallSnapshot();
@@ -355,6 +360,8 @@ class Follower {
   uint64_t snap_offset_ = 0;
   std::unique_ptr<fs::AppendFile> snap_file_;
   std::string snap_path_;
+  Clock::time_point asked_at_{};  // when the last fetch or chunk was asked for
+  bool resume_tried_ = false;     // a copy is resumed at most once per follower
   bool installing_ = false;  // on the background executor
 };
 

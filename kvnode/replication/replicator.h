@@ -223,6 +223,10 @@ std::string CopyingMarkerPath(const std::string& range_dir);
 Status MarkCopying(fs::FileSystem& fs, const std::string& range_dir);
 // Whether the marker exists (an error reading counts as yes).
 bool IsCopying(fs::FileSystem& fs, const std::string& range_dir);
+// The identity of the owner's snapshot a copy under way writes into
+// "<range dir>.incoming": "<range dir>.copy" (follower_copy.cc), so the
+// node's next life can resume it.
+std::string CopyIdentityPath(const std::string& range_dir);
 // No range directory (or it cannot be listed), an empty one, or one a
 // crash took back before its preparation was durable (PreparedDirLost).
 bool RangeDirEmpty(fs::FileSystem& fs, const std::string& range_dir);

@@ -19,8 +19,9 @@
 // | ranges/<id>.copying | present while the range's copy is being made again:  |
 // |                    | the store there is not the copy the ISR counted (empty; |
 // |                    | written and removed durably; replicator.h)             |
-// | ranges/<id>.incoming | the owner's snapshot while it is being copied here   |
-// |                    | (replication/follower.cc)                              |
+// | ranges/<id>.incoming | the owner's snapshot while it is being copied here,  |
+// | ranges/<id>.copy   | and which snapshot it is, so that a restart resumes    |
+// |                    | the copy (replication/follower_copy.cc)                |
 // | ranges/<id>.removed/ | a range this node no longer holds, renamed aside     |
 // |                    | while its files are deleted (server/node_drop.cc)      |
 //

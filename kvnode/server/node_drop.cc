@@ -39,6 +39,7 @@ std::string Replicas(const cluster::RangeInfo& r) {
 
 constexpr std::string_view kRemovedSuffix = ".removed";
 constexpr std::string_view kIncomingSuffix = ".incoming";
+constexpr std::string_view kCopySuffix = ".copy";
 
 bool EndsWith(const std::string& s, std::string_view tail) {
   return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -74,10 +75,13 @@ void Node::DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId
         LOG_WARN("deleting " << path << ": " << st.ToString());
       continue;
     }
-    // A snapshot copy left behind by a range no longer held here.
-    const bool incoming = EndsWith(name, kIncomingSuffix);
-    const std::optional<RangeId> rid =
-        RangeDirId(incoming ? name.substr(0, name.size() - kIncomingSuffix.size()) : name);
+    // A snapshot copy (and its identity) left behind by a range no
+    // longer held here.
+    std::string_view tail;
+    for (std::string_view t : {kIncomingSuffix, kCopySuffix}) {
+      if (EndsWith(name, t)) tail = t;
+    }
+    const std::optional<RangeId> rid = RangeDirId(name.substr(0, name.size() - tail.size()));
     if (!rid) continue;
     auto listed = map.ranges.find(*rid);
     if (listed == map.ranges.end() || Holds(listed->second, id())) continue;
@@ -93,7 +97,7 @@ void Node::DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId
       needed = needed || (c.split_parent == *rid && ShouldDerive(c));
     }
     if (needed) continue;
-    if (incoming) {
+    if (!tail.empty()) {
       if (Status st = fs.Remove(path); !st.ok())
         LOG_WARN("deleting " << path << ": " << st.ToString());
       continue;

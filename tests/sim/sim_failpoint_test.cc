@@ -208,16 +208,19 @@ TEST(SimFailpoints, ACrashAtAnyStepOfATransferLosesNothing) {
 }
 
 // A replica move, of a follower's copy or of the owner's (handed over
-// first), on four nodes: the target copies the owner's snapshot, joins
-// the ISR, the coordinator drops the source, and the source deletes its
-// directory. Whatever dies on the way, afterwards the move is done or
-// dropped (three replicas, no move pending) and nothing is lost.
+// first), on four nodes: the target copies the owner's snapshot (chunk by
+// chunk; killed after one, it resumes the copy), joins the ISR, the
+// coordinator drops the source, and the source deletes its directory. Whatever dies on the way,
+// afterwards the move is done or dropped (three replicas, no move pending) and nothing is lost.
 TEST(SimFailpoints, ACrashAtAnyStepOfAReplicaMoveLosesNothing) {
   ClusterParams four = TwoCoordinators();
   four.nodes = 4;
+  // Copies of several chunks: a target killed after one resumes its copy.
+  four.replication.snapshot_chunk_bytes = 64;
   uint64_t seed = 500;
   for (bool of_owner : {false, true}) {
-    for (const Case& c : Cases({"copy.started", "copy.installed", "isr.added", "range.dropped"})) {
+    for (const Case& c :
+         Cases({"copy.started", "copy.chunk", "copy.installed", "isr.added", "range.dropped"})) {
       SCOPED_TRACE(of_owner ? "the owner's copy" : "a follower's copy");
       auto move = [of_owner](Scenario& s, const auto&, Done done) {
         const cluster::RangeInfo r = s.Range(RangeId(1));
