@@ -32,7 +32,10 @@ Node::Node(std::unique_ptr<DataDir> dir, NodeConfig config, Mode mode)
       env_(config_.env != nullptr ? *config_.env : DefaultEnv()),
       life_(NewLife(env_)),
       mode_(mode) {
-  if (mode_ == Mode::kCluster) parking_ = std::make_unique<WriteParking>(env_);
+  if (mode_ == Mode::kCluster) {
+    parking_ = std::make_unique<WriteParking>(env_);
+    remover_ = std::make_unique<DirRemover>(env_);
+  }
   Publish(RoutingTable::Unavailable(dir_->node_id(), std::string(kNotYetJoined)));
 }
 
@@ -528,6 +531,7 @@ Status Node::Close() {
   closed_ = true;
   Publish(RoutingTable::Unavailable(id(), "node is shutting down"));
   if (parking_) parking_->Close();  // parked writes get their refusal
+  if (remover_) remover_->Close();
   if (replicator_) replicator_->Stop();
   Status first;
   for (auto& [rid, slot] : slots_) {

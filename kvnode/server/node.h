@@ -56,6 +56,7 @@
 #include "kvnode/replication/range_slot.h"
 #include "kvnode/replication/replicator.h"
 #include "kvnode/server/data_dir.h"
+#include "kvnode/server/dir_remover.h"
 #include "kvnode/server/routing.h"
 #include "kvnode/server/write_parking.h"
 #include "kvnode/storage/range_store.h"
@@ -337,6 +338,8 @@ class Node {
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
   // Cluster mode; made before the first table, closed by Close().
   std::unique_ptr<WriteParking> parking_;
+  // Deletes the directories of ranges this node no longer holds.
+  std::unique_ptr<DirRemover> remover_;
 
   mutable Mutex control_mu_;  // serialises Apply / Suspend / Close
   // Every held range by id (control plane).

@@ -16,9 +16,12 @@
 // empty ISR (no copy in sync anywhere: an operator may want the old ones).
 //
 // Crash safety: the directory is renamed to ranges/<id>.removed (one
-// atomic step, made durable) before its files go, so a crash midway
+// atomic step, made durable before any file goes) so a crash midway
 // leaves no half-deleted store that could open as an older copy; the next
-// sweep deletes what the crash left.
+// sweep deletes what the crash left, and a rename a crash took back is
+// simply made again. The sync and the unlinks run on the DirRemover's
+// worker: under load they took 60-300 ms, which Apply (under the control
+// lock) must not wait for.
 #include <algorithm>
 #include <string_view>
 
@@ -71,8 +74,7 @@ void Node::DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId
   for (const std::string& name : *names) {
     const std::string path = fs::JoinPath(ranges, name);
     if (EndsWith(name, kRemovedSuffix)) {
-      if (Status st = fs.RemoveAll(path); !st.ok())
-        LOG_WARN("deleting " << path << ": " << st.ToString());
+      remover_->Remove(path);  // left by a crash, or still being deleted
       continue;
     }
     // A snapshot copy (and its identity) left behind by a range no
@@ -97,6 +99,10 @@ void Node::DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId
       needed = needed || (c.split_parent == *rid && ShouldDerive(c));
     }
     if (needed) continue;
+    // The last copy of this id is still being deleted: the next Apply.
+    if (std::binary_search(names->begin(), names->end(), name + std::string(kRemovedSuffix))) {
+      continue;
+    }
     if (!tail.empty()) {
       if (Status st = fs.Remove(path); !st.ok())
         LOG_WARN("deleting " << path << ": " << st.ToString());
@@ -118,16 +124,17 @@ Status Node::DropRangeDir(const std::string& path) {
   // Its own marker first: it would keep its sources' keys.
   RANGEKV_RETURN_IF_ERROR(RemoveSeedMarker(fs, path));
   const std::string removed = path + std::string(kRemovedSuffix);
-  RANGEKV_RETURN_IF_ERROR(fs.RemoveAll(removed));
   RANGEKV_RETURN_IF_ERROR(fs.Rename(path, removed));
-  RANGEKV_RETURN_IF_ERROR(fs.SyncDir(dir_->RangesDir()));
   // A copy being made again that is no longer wanted: a later copy here
   // starts as a new replica, not as a lost one.
   auto marker = fs.IsDirectory(CopyingMarkerPath(path));
   if (marker.ok() && marker->has_value()) {
     RANGEKV_RETURN_IF_ERROR(fs.Remove(CopyingMarkerPath(path)));
   }
-  return fs.RemoveAll(removed);
+  // Off the control path, after a sync of the ranges directory (which
+  // makes the rename durable first): both can take long under load.
+  remover_->Remove(removed);
+  return Status::Ok();
 }
 
 }  // namespace rangekv::kvnode
