@@ -2,6 +2,9 @@
 // Asio io_context thread per executor, and the default Env.
 #include "common/exec.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -13,10 +16,22 @@ namespace rangekv {
 namespace exec {
 namespace {
 
+// Names the calling thread after its worker or executor, as top -H, perf
+// and /proc/<pid>/task/*/comm show it: "range-12-snapshot" becomes
+// "r12-snapshot" (Linux keeps 15 bytes).
+void NameThisThread(const std::string& name) {
+  std::string shown = name.rfind("range-", 0) == 0 ? "r" + name.substr(6) : name;
+  shown.resize(std::min<size_t>(shown.size(), 15));
+  (void)pthread_setname_np(pthread_self(), shown.c_str());
+}
+
 class ThreadWorker final : public Worker {
  public:
   ThreadWorker(std::string name, Step step) : name_(std::move(name)), step_(std::move(step)) {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      NameThisThread(name_);
+      Run();
+    });
   }
   ~ThreadWorker() override { Join(); }
 
@@ -82,7 +97,10 @@ class AsioTimer final : public Timer {
 
 AsioExecutor::AsioExecutor(std::string name)
     : name_(std::move(name)), work_(asio::make_work_guard(io_)) {
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    NameThisThread(name_);
+    io_.run();
+  });
 }
 
 AsioExecutor::~AsioExecutor() { Stop(); }
