@@ -265,6 +265,8 @@ class Node {
   // directory for r yet.
   bool ShouldDerive(const cluster::RangeInfo& r) const REQUIRES(control_mu_);
   bool SourceGone(const cluster::ClusterMap& map, RangeId source) const REQUIRES(control_mu_);
+  // A range split off `parent` is still to be built here from it.
+  bool ChildToBuildFrom(const cluster::ClusterMap& map, RangeId parent) const REQUIRES(control_mu_);
   // A merge (node_merge.cc): builds merged range r from this node's copies
   // of the two ranges merged. OK once built; RANGE_UNAVAILABLE while a
   // copy has not applied its merge point (r then waits, and the parents'

@@ -94,11 +94,7 @@ void Node::DropRangesLeft(const cluster::ClusterMap& map, const std::set<RangeId
         seed_sources.count(*rid)) {
       continue;
     }
-    bool needed = false;
-    for (const auto& [cid, c] : map.ranges) {
-      needed = needed || (c.split_parent == *rid && ShouldDerive(c));
-    }
-    if (needed) continue;
+    if (ChildToBuildFrom(map, *rid)) continue;
     // The last copy of this id is still being deleted: the next Apply.
     if (std::binary_search(names->begin(), names->end(), name + std::string(kRemovedSuffix))) {
       continue;

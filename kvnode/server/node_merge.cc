@@ -124,6 +124,13 @@ Status Node::DeriveMerge(const cluster::ClusterMap& map, const cluster::RangeInf
   return Status::Ok();
 }
 
+bool Node::ChildToBuildFrom(const cluster::ClusterMap& map, RangeId parent) const {
+  for (const auto& [id, r] : map.ranges) {
+    if (r.split_parent == parent && ShouldDerive(r)) return true;
+  }
+  return false;
+}
+
 void Node::DropMergedParents(const cluster::ClusterMap& map,
                              const std::set<RangeId>& seed_sources) {
   for (const auto& [rid, r] : map.ranges) {
@@ -139,11 +146,7 @@ void Node::DropMergedParents(const cluster::ClusterMap& map,
       }
       // A range split off the parent and still to be built from it here
       // keeps it.
-      bool needed = false;
-      for (const auto& [cid, c] : map.ranges) {
-        needed = needed || (c.split_parent == parent && ShouldDerive(c));
-      }
-      if (needed) continue;
+      if (ChildToBuildFrom(map, parent)) continue;
       if (auto open = merge_parents_.find(parent); open != merge_parents_.end()) {
         (void)CloseStore(parent, *open->second);  // logged
         merge_parents_.erase(open);

@@ -326,14 +326,20 @@ TEST(PlannerReplicaMove, OwnersHandOverOneRangeAtATime) {
   }
 }
 
-TEST(PlannerReplicaMove, ATargetGoneBeforeItCaughtUpIsTakenOutAgain) {
+// Range 1 on n1..n3, its last replica moving to n4, which has not been
+// live for `gone`.
+ClusterSnapshot MovingToAGoneTarget(std::chrono::milliseconds gone) {
   ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
   cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;
   const NodeId from = r.replicas.back();
   r.replicas.push_back(NodeId("n4"));
   r.move_replica = cluster::ReplicaMove{from, NodeId("n4")};
-  s.dead_for[NodeId("n4")] = kMoveTargetGrace + std::chrono::milliseconds(1);
-  Plan plan = PlanReconcile(s);  // n4 is not live, for longer than the grace
+  s.dead_for[NodeId("n4")] = gone;
+  return s;
+}
+
+TEST(PlannerReplicaMove, ATargetGoneBeforeItCaughtUpIsTakenOutAgain) {
+  Plan plan = PlanReconcile(MovingToAGoneTarget(kMoveTargetGrace + std::chrono::milliseconds(1)));
   ASSERT_EQ(plan.writes.size(), 1u);
   EXPECT_EQ(plan.writes[0].kind, WriteKind::kMoveReplica);
   const cluster::RangeInfo& back = plan.writes[0].record;
@@ -345,13 +351,7 @@ TEST(PlannerReplicaMove, ATargetGoneBeforeItCaughtUpIsTakenOutAgain) {
 // Killed and started again at once, a target resumes its copy: the move
 // waits for it, and the coordinator looks again when the grace ends.
 TEST(PlannerReplicaMove, ATargetGoneForLessThanTheGraceKeepsItsMove) {
-  ClusterSnapshot s = Bootstrapped(Config(3, 1), {"n1", "n2", "n3"});
-  cluster::RangeInfo& r = *s.ranges.at(RangeId(1)).info;
-  const NodeId from = r.replicas.back();
-  r.replicas.push_back(NodeId("n4"));
-  r.move_replica = cluster::ReplicaMove{from, NodeId("n4")};
-  s.dead_for[NodeId("n4")] = std::chrono::milliseconds(2000);
-  Plan plan = PlanReconcile(s);
+  Plan plan = PlanReconcile(MovingToAGoneTarget(std::chrono::milliseconds(2000)));
   EXPECT_TRUE(plan.writes.empty()) << plan.writes[0].reason;
   ASSERT_TRUE(plan.recheck_after.has_value());
   EXPECT_EQ(*plan.recheck_after, kMoveTargetGrace - std::chrono::milliseconds(1999));
