@@ -251,11 +251,16 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // count: by 2 or more), one range the hottest owns and the coldest holds
 // in sync gets move_to = coldest (kBalance): the one whose load is nearest
 // half the gap, below it, among those not moved for balance within
-// kBalanceCooldown and not one of two mergeable neighbours. The owner performs the move (a
-// transfer) and its record clears move_to; one move at a time, so the loads it reports next decide
-// the next. A range moved for balance is not moved again for this long: request rates jitter by a
-// quarter from one look to the next, and without it the same range went back and forth between two
-// nodes every few seconds.
+// kBalanceCooldown and not one of two mergeable neighbours. The owner
+// performs the move (a transfer) and its record clears move_to. Within one
+// round this repeats on the loads the planned moves leave, with at most
+// kBalanceMovesPerNode moves into a node and none out of a node that took
+// one (a load split leaves a dozen ranges of a few percent each on one
+// node: one move per round took five rounds of 2-3 s); while any stands,
+// nothing else moves, so the loads reported next decide the next round. A
+// range moved for balance is not moved again for kBalanceCooldown: request
+// rates jitter by a quarter from one look to the next, and without it the
+// same range went back and forth between two nodes every few seconds.
 //
 // Before owners, replicas. A range moves one replica at a time (rule 11
 // takes a move_replica on), a node takes in at most s.moves_per_node
@@ -279,6 +284,7 @@ inline constexpr int kReplicaBalanceMinGap = 2;
 inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;
 inline constexpr uint64_t kBalanceMinGapQps = 100;
+inline constexpr int kBalanceMovesPerNode = 2;
 void PlanBalance(const ClusterSnapshot& snapshot, Plan& plan);
 
 // The initial ranges of a new cluster over `nodes` (sorted, >= rf of them),

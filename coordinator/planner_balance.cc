@@ -286,6 +286,69 @@ bool PlanReplicaMoves(const ClusterSnapshot& s, Plan& plan) {
   return c.under_way || plan.writes.size() > before;
 }
 
+// The hottest of `load` that took no move this round and the coldest that
+// took fewer than kBalanceMovesPerNode: when their gap is worth it, moves the range whose move
+// leaves the two closest (its load nearest half the gap, and below the
+// gap, else the move only swaps their roles) and counts it in `load`.
+// False when there was nothing worth moving.
+bool PlanOwnerMove(const ClusterSnapshot& s, bool by_load, const std::set<RangeId>& merging,
+                   std::map<NodeId, int>& taken, std::set<RangeId>& planned,
+                   std::map<NodeId, NodeLoad>& load, Plan& plan) {
+  auto metric = [&](const NodeLoad& l) { return by_load ? l.qps : static_cast<uint64_t>(l.owned); };
+  std::optional<NodeId> hot, cold;
+  for (const auto& [id, l] : load) {
+    const int took = taken[id];
+    if (took == 0 && (!hot || metric(l) > metric(load.at(*hot)))) hot = id;
+    if (took < kBalanceMovesPerNode && (!cold || metric(l) < metric(load.at(*cold)))) cold = id;
+  }
+  if (!hot || !cold || *hot == *cold) return false;
+  NodeLoad& from = load.at(*hot);
+  NodeLoad& to = load.at(*cold);
+  const uint64_t gap = metric(from) - metric(to);
+  const bool worth =
+      by_load ? gap > std::max<uint64_t>(kBalanceMinGapQps, metric(from) / 5) : gap >= 2;
+  if (!worth) return false;
+  const RangeZnode* best = nullptr;
+  uint64_t best_q = 0;
+  uint64_t best_miss = UINT64_MAX;
+  for (const auto& [id, z] : s.ranges) {
+    if (z.info->owner != *hot || s.recently_moved.count(id) || merging.count(id) ||
+        planned.count(id) || !CanMove(s, *z.info, *cold)) {
+      continue;
+    }
+    uint64_t q = 1;
+    if (by_load) {
+      q = RangeLoad(s, id);
+      if (q == 0 || q >= gap) continue;
+    }
+    const uint64_t miss = by_load ? static_cast<uint64_t>(std::llabs(static_cast<long long>(gap) -
+                                                                     2 * static_cast<long long>(q)))
+                                  : 0;
+    if (miss < best_miss) {
+      best = &z;
+      best_q = q;
+      best_miss = miss;
+    }
+  }
+  if (best == nullptr) return false;
+  const std::string unit = by_load ? " req/s" : " ranges";
+  const std::string why = hot->str() + " carries " + std::to_string(metric(from)) + unit + ", " +
+                          cold->str() + " " + std::to_string(metric(to)) + unit;
+  RangeInfo rec = *best->info;
+  rec.move_to = *cold;
+  plan.writes.push_back(Write(*best, std::move(rec),
+                              why + ": moving range " + std::to_string(best->info->id.value()) +
+                                  (by_load ? " (" + std::to_string(best_q) + " req/s)" : "") +
+                                  " to " + cold->str()));
+  planned.insert(best->info->id);
+  ++taken[*cold];
+  from.qps -= by_load ? best_q : 0;
+  to.qps += by_load ? best_q : 0;
+  --from.owned;
+  ++to.owned;
+  return true;
+}
+
 }  // namespace
 
 void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
@@ -316,52 +379,13 @@ void PlanBalance(const ClusterSnapshot& s, Plan& plan) {
   for (const auto& [id, l] : load) total += l.qps;
   const bool by_load = total >= kBalanceMinQps;
   if (by_load && !LoadsSettled(s)) return;
-  auto metric = [&](const NodeLoad& l) { return by_load ? l.qps : static_cast<uint64_t>(l.owned); };
-  auto hot = std::max_element(load.begin(), load.end(), [&](const auto& a, const auto& b) {
-    return metric(a.second) < metric(b.second);
-  });
-  auto cold = std::min_element(load.begin(), load.end(), [&](const auto& a, const auto& b) {
-    return metric(a.second) < metric(b.second);
-  });
-  const uint64_t gap = metric(hot->second) - metric(cold->second);
-  const bool worth = by_load ? gap > std::max<uint64_t>(kBalanceMinGapQps, metric(hot->second) / 5)
-                             : gap >= 2;
-  if (!worth) return;
-  // The range whose move leaves the two closest: its load nearest half
-  // the gap, and below the gap (else the move only swaps their roles).
-  const RangeZnode* best = nullptr;
-  uint64_t best_q = 0;
-  uint64_t best_miss = UINT64_MAX;
-  for (const auto& [id, z] : s.ranges) {
-    if (z.info->owner != hot->first || s.recently_moved.count(id) || merging.count(id) ||
-        !CanMove(s, *z.info, cold->first)) {
-      continue;
-    }
-    uint64_t q = 1;
-    if (by_load) {
-      q = RangeLoad(s, id);
-      if (q == 0 || q >= gap) continue;
-    }
-    const uint64_t miss = by_load ? static_cast<uint64_t>(std::llabs(
-                                        static_cast<long long>(gap) - 2 * static_cast<long long>(q)))
-                                  : 0;
-    if (miss < best_miss) {
-      best = &z;
-      best_q = q;
-      best_miss = miss;
-    }
+  // Up to kBalanceMovesPerNode moves into each node per round, each
+  // planned on the loads as the moves before it in the round leave them;
+  // the next round waits for their reports.
+  std::map<NodeId, int> taken;
+  std::set<RangeId> planned;
+  while (PlanOwnerMove(s, by_load, merging, taken, planned, load, plan)) {
   }
-  if (best == nullptr) return;
-  RangeInfo rec = *best->info;
-  rec.move_to = cold->first;
-  const std::string unit = by_load ? " req/s" : " ranges";
-  plan.writes.push_back(Write(
-      *best, std::move(rec),
-      hot->first.str() + " carries " + std::to_string(metric(hot->second)) + unit +
-          ", " + cold->first.str() + " " + std::to_string(metric(cold->second)) + unit +
-          ": moving range " + std::to_string(best->info->id.value()) +
-          (by_load ? " (" + std::to_string(best_q) + " req/s)" : "") + " to " +
-          cold->first.str()));
 }
 
 }  // namespace rangekv::coordinator

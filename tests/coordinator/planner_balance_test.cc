@@ -1,7 +1,10 @@
 // Balance (coordinator/planner.h, PlanBalance): owners move between
 // in-sync replicas by the load the nodes report, or by ranges owned when
-// the cluster is idle; one move at a time.
+// the cluster is idle; one move into each node per round.
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
 
 #include "tests/coordinator/planner_test_util.h"
 
@@ -18,16 +21,22 @@ ClusterSnapshot AllOnN1() {
   return s;
 }
 
-TEST(PlannerBalance, IdleClusterSpreadsRangesOwnedOneMoveAtATime) {
+// By count: four ranges on n1 become two on n1 and one each on n2 and n3
+// in one round, each cold node taking one.
+TEST(PlannerBalance, IdleClusterSpreadsRangesOwnedOneMoveIntoEachNode) {
   ClusterSnapshot s = AllOnN1();
   Plan plan = PlanReconcile(s);
-  ASSERT_EQ(plan.writes.size(), 1u);
-  EXPECT_EQ(plan.writes[0].kind, WriteKind::kBalance);
-  ASSERT_TRUE(plan.writes[0].record.move_to.has_value());
-  EXPECT_NE(*plan.writes[0].record.move_to, NodeId("n1"));
-  EXPECT_EQ(plan.writes[0].record.owner, NodeId("n1"));  // the owner moves it itself
+  ASSERT_EQ(plan.writes.size(), 2u);
+  std::set<NodeId> to;
+  for (const RangeWrite& w : plan.writes) {
+    EXPECT_EQ(w.kind, WriteKind::kBalance);
+    ASSERT_TRUE(w.record.move_to.has_value());
+    EXPECT_EQ(w.record.owner, NodeId("n1"));  // the owner moves it itself
+    to.insert(*w.record.move_to);
+  }
+  EXPECT_EQ(to, (std::set<NodeId>{NodeId("n2"), NodeId("n3")}));
   Apply(plan, s);
-  // While the ask stands, nothing else moves.
+  // While the asks stand, nothing else moves.
   EXPECT_TRUE(PlanReconcile(s).empty());
   // Off: nothing.
   ClusterSnapshot off = AllOnN1();
@@ -40,10 +49,14 @@ TEST(PlannerBalance, BusyClusterMovesTheRangeNearestHalfTheGap) {
   s.live_nodes.at(NodeId("n1")).load = {{RangeId(1), 100}, {RangeId(2), 900},
                                         {RangeId(3), 1000}, {RangeId(4), 2000}};
   Plan plan = PlanReconcile(s);
-  ASSERT_EQ(plan.writes.size(), 1u);
+  ASSERT_EQ(plan.writes.size(), 2u);
   // Gap 4000 (n1) - 0: the range nearest 2000 below the gap is range 4.
   EXPECT_EQ(plan.writes[0].record.id, RangeId(4));
   EXPECT_NE(plan.writes[0].reason.find("req/s"), std::string::npos) << plan.writes[0].reason;
+  // Counted on the loads that move leaves (n1 2000, its target 2000, the
+  // third node 0): the range nearest 1000 goes to the third node.
+  EXPECT_EQ(plan.writes[1].record.id, RangeId(3));
+  EXPECT_NE(plan.writes[1].record.move_to, plan.writes[0].record.move_to);
 }
 
 // Right after a move the new owner has not reported the range yet, and the
@@ -69,10 +82,34 @@ TEST(PlannerBalance, ARangeMovedRecentlyStaysPut) {
       {RangeId(1), 100}, {RangeId(2), 900}, {RangeId(3), 1000}, {RangeId(4), 2000}};
   s.recently_moved = {RangeId(4)};
   Plan plan = PlanReconcile(s);
-  ASSERT_EQ(plan.writes.size(), 1u);
+  ASSERT_GE(plan.writes.size(), 2u);
   EXPECT_EQ(plan.writes[0].record.id, RangeId(3));
+  EXPECT_EQ(plan.writes[1].record.id, RangeId(2));
+  for (const RangeWrite& w : plan.writes) EXPECT_NE(w.record.id, RangeId(4));
   s.recently_moved = {RangeId(1), RangeId(2), RangeId(3), RangeId(4)};
   EXPECT_TRUE(PlanReconcile(s).empty());
+}
+
+// A load split leaves many small ranges on one node: each round moves up
+// to kBalanceMovesPerNode of them into every colder node, planned on the
+// loads the earlier moves of the round leave, and none out of a node
+// that takes one.
+TEST(PlannerBalance, ManySmallRangesMoveSeveralIntoEachNodePerRound) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 12), {"n1", "n2", "n3"});
+  s.balance = true;
+  for (auto& [id, z] : s.ranges) {
+    z.info->owner = NodeId("n1");
+    s.live_nodes.at(NodeId("n1")).load[id] = 1000;
+  }
+  Plan plan = PlanReconcile(s);
+  std::map<NodeId, int> into;
+  for (const RangeWrite& w : plan.writes) {
+    ASSERT_TRUE(w.record.move_to.has_value());
+    EXPECT_EQ(w.record.owner, NodeId("n1"));
+    ++into[*w.record.move_to];
+  }
+  EXPECT_EQ(into, (std::map<NodeId, int>{{NodeId("n2"), kBalanceMovesPerNode},
+                                         {NodeId("n3"), kBalanceMovesPerNode}}));
 }
 
 TEST(PlannerBalance, BalancedOrSmallGapsStayPut) {
