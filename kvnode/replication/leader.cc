@@ -20,8 +20,9 @@ constexpr milliseconds kNewsFor{3000};
 // thread, and the ISR's fetches, which commits wait on, are answered in
 // between.
 constexpr uint32_t kCatchUpFetchBytes = 1u << 20;
-// A new copy is not started from an export this many records behind the
-// log: the store is asked for a newer one.
+// A new copy is not started from an export the store handed over this
+// many records ago: the store is asked again (it keeps the export or
+// writes a newer snapshot, by bytes).
 constexpr uint64_t kFreshExportRecords = 10000;
 
 uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
@@ -516,12 +517,12 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
   }
   const proto::SnapshotArgs& a = req.snapshot;
   // A new copy starts from an export the log still continues (else the
-  // replica would need records the log no longer has), and not one far
-  // behind the log (the store may have a newer snapshot or write one:
+  // replica would need records the log no longer has), and not one the
+  // store handed over long ago (it may have a newer snapshot or write one:
   // RangeSnapshots::Export).
   if (a.replay_from.value() == 0 && export_ &&
       (export_->replay_from.Next() < store_->log_start() ||
-       store_->last().seq.value() > export_->replay_from.value() + kFreshExportRecords)) {
+       store_->last().seq.value() > export_checked_at_.value() + kFreshExportRecords)) {
     export_.reset();
   }
   if (a.replay_from.value() == 0 || !export_ || export_->replay_from != a.replay_from) {
@@ -547,6 +548,7 @@ void Leader::OnSnapshot(proto::Request req, Replicator::Reply reply) {
             exporting_ = false;
             if (ex.ok()) {
               export_ = *ex;
+              export_checked_at_ = store_->last().seq;
             } else {
               export_error_ = ex.status();
             }

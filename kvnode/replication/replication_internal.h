@@ -269,6 +269,11 @@ class Leader {
   std::set<NodeId> pending_removes_;
   std::vector<Waiter> waiters_;
   std::optional<SnapshotExport> export_;
+  // The log's last seq when the store last handed export_ over. The store
+  // judges an export fresh by bytes (RangeSnapshots::Export) and may hand
+  // the same one back: counting records from here, not from its replay
+  // point, the owner does not ask again until as many more are written.
+  Seq export_checked_at_{0};
   // An export is being prepared on the store's snapshot worker (it may take
   // a whole snapshot); its result arrives through OnExported.
   bool exporting_ = false;

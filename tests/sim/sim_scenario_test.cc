@@ -472,6 +472,54 @@ TEST(SimScenario, MovingARangeSplitOffEarlierDoesNotWaitOutTheParentsLease) {
   EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
+// A copy made long after the owner's cached export, with little log in
+// between: over 10,000 records, under 1 MiB. The owner took its export for
+// stale by records while the store found it fresh by bytes and handed the
+// same one back, so the owner asked again, for ever on an idle range (a
+// move waited 25 s, until writes filled the log). The owner now keeps an
+// export the store confirmed until the log grows as far again.
+TEST(SimScenario, ACopyLongAfterTheLastExportIsServedOnAnIdleRange) {
+  ClusterParams p = ThreeNodes();
+  p.nodes = 4;
+  p.snapshot_after_bytes = 64 << 20;  // no snapshot but the exports'
+  Scenario s(31, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const RangeId range(1);
+  const std::vector<std::string> keys = SpreadKeys(8);
+  auto move_one = [&](const char* what) {
+    const cluster::RangeInfo r = s.Range(range);
+    std::string from, to;
+    for (auto& n : s.cluster().nodes) {
+      const bool holds =
+          std::find(r.replicas.begin(), r.replicas.end(), NodeId(n->id())) != r.replicas.end();
+      if (!holds) to = n->id();
+      if (holds && n->id() != r.owner->str()) from = n->id();
+    }
+    std::optional<Status> moved;
+    s.cluster().Move(range, from, to, 10 * kSecond, [&moved](Status st) { moved = std::move(st); });
+    EXPECT_TRUE(s.RunUntil(15 * kSecond, [&] { return moved.has_value(); })) << what;
+    ASSERT_TRUE(moved.has_value()) << what;
+    EXPECT_TRUE(moved->ok()) << what << ": " << moved->ToString();
+  };
+  s.StartClients(3, s.world().now() + kSecond, keys);
+  ASSERT_TRUE(s.RunUntil(10 * kSecond, [&] { return s.ClientsIdle(); }));
+  // A snapshot, and the log before it gone: a new copy starts from an export.
+  const std::string owner = s.Range(range).owner->str();
+  ASSERT_TRUE(s.Store(owner, range)->SnapshotNow().ok());
+  ASSERT_GT(s.Store(owner, range)->Stats().snapshot_seq.value(), 0u);
+  move_one("the first move (the owner exports)");
+  const uint64_t before = s.committed_records();
+  s.StartClients(8, s.world().now() + 9 * kSecond, keys);
+  ASSERT_TRUE(s.RunUntil(60 * kSecond, [&] { return s.ClientsIdle(); }));
+  // Stale by records, not by bytes: no snapshot since, under 1 MiB of log.
+  const kvnode::StoreStats st = s.Store(s.Range(range).owner->str(), range)->Stats();
+  ASSERT_GT(s.committed_records(), before + 10500);
+  ASSERT_LT(st.wal_bytes, uint64_t{1} << 20);
+  move_one("the second move, on the idle range");
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+}
+
 // Splits one right after another, as a range far past --split-qps splits
 // into many: a replica reads the map in two steps (names, then data), so
 // it may see a parent narrowed before the range split off it exists.
