@@ -45,7 +45,8 @@
 //                             load 1:523,4:12             move_to n2               (optional)
 //                                                          move_replica n1>n4       (optional)
 //                                           (optional)     history split-from:3:6b:1542
-//                                                                                   (optional)
+//                             bytes 1:52428800,4:900                                (optional)
+//                                           (optional)
 //                                                          merged_from 3@1542,7@980 (optional)
 //                                                          merge_key 6b             (optional)
 //
@@ -131,6 +132,11 @@
 //     ascending id); looked at every second, rewritten when a range came
 //     or went or its figure changed much. The coordinator balances
 //     owners by it (coordinator/planner.h, balance).
+//   - NodeInfo "bytes": for each range the node owns, the bytes of its
+//     keys and values ("<range id>:<n>", ascending id), as its store
+//     counts them; rewritten when a range came or went or its figure moved
+//     by a quarter and 1 MiB. The coordinator spreads the copies by the
+//     bytes they hold once the cluster holds enough (planner.h).
 //   - NodeInfo "mergeable": the owned ranges (ascending ids, comma-
 //     separated) this owner finds small and cold enough to merge with a
 //     neighbour (kvnode --merge-delay-ms). The coordinator moves the right
@@ -223,6 +229,7 @@ struct NodeInfo {
   bool opening = false;  // ranges not opened yet: suspect unknown (see above)
   std::map<RangeId, LogEnd> log_ends{};  // while suspect (see above)
   std::map<RangeId, uint32_t> load{};    // requests/s of owned ranges (see above)
+  std::map<RangeId, uint64_t> bytes{};   // data bytes of owned ranges (see above)
   std::vector<RangeId> mergeable{};      // owned ranges that may merge (see above)
   // log_ends[range], or {0, 0} when not listed.
   LogEnd LogEndOf(RangeId range) const;

@@ -271,16 +271,24 @@ Plan PlanReconcile(const ClusterSnapshot& snapshot);
 // suspect, not draining, not holding the range, below its limit) with the
 // fewest copies, ranges by id; a range with no such node at all gets a
 // note. Then (balance on) the nodes fit to take a copy are compared by the
-// replicas they will hold once the moves under way are done; while the
+// replicas they will hold once the moves under way are done: by their
+// bytes (NodeInfo "bytes", the owners' reports) once every range's are
+// reported and all copies hold kBytesBalanceFloor or more; not at all
+// while they do but some range's are not; by count otherwise. While the
 // most exceeds the fewest with room for another move by
-// kReplicaBalanceMinGap or more, a range the first holds and the second
-// does not (one it does not own first, then the lowest id) gets the
-// second added to its replicas and move_replica = first>second
-// (kMoveReplica). So nodes added to a running cluster are given copies a
+// kReplicaBalanceMinGap copies (by bytes: while one of the two is more
+// than a tenth off the mean and they differ by more than
+// kBytesBalanceMinGap), a range the first holds and the second
+// does not gets the second added to its replicas and move_replica =
+// first>second (kMoveReplica): by count one the first does not own
+// first, then the lowest id; by bytes the one below the gap nearest what
+// both can take without passing the mean. So nodes added to a running cluster are given copies a
 // few ranges at a time, and then ownership by load; a draining node is
 // never a target of either kind of move. The owner moves below happen only
 // with balance on.
 inline constexpr int kReplicaBalanceMinGap = 2;
+inline constexpr uint64_t kBytesBalanceFloor = uint64_t{256} << 20;
+inline constexpr uint64_t kBytesBalanceMinGap = uint64_t{32} << 20;
 inline constexpr std::chrono::seconds kBalanceCooldown{30};
 inline constexpr uint64_t kBalanceMinQps = 200;
 inline constexpr uint64_t kBalanceMinGapQps = 100;

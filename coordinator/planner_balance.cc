@@ -166,19 +166,35 @@ RangeWrite MoveWrite(const RangeZnode& z, const NodeId& from, const NodeId& to,
   return w;
 }
 
+// A range's data bytes as its owner last reported them (the highest any
+// live node reports: right after a move both may); none when unreported.
+std::optional<uint64_t> RangeBytes(const ClusterSnapshot& s, RangeId id) {
+  std::optional<uint64_t> b;
+  for (const auto& [n, info] : s.live_nodes) {
+    auto it = info.bytes.find(id);
+    if (it != info.bytes.end()) b = std::max<uint64_t>(b.value_or(0), it->second);
+  }
+  return b;
+}
+
 // The copies each node fit to take one will hold once the moves under way
-// are done, and the moves under way into each node.
+// are done (and their bytes), and the moves under way into each node.
 struct CopyCounts {
   std::map<NodeId, int> held;
+  std::map<NodeId, uint64_t> held_bytes;
   std::map<NodeId, int> inbound;
-  bool under_way = false;  // some range has a move_replica
-  bool settled = true;     // every other range is active, owned and at rf
+  uint64_t total_bytes = 0;  // over every copy, as reported
+  bool bytes_known = true;   // every range's bytes are reported
+  bool under_way = false;    // some range has a move_replica
+  bool settled = true;       // every other range is active, owned and at rf
 };
 
 CopyCounts CountCopies(const ClusterSnapshot& s) {
   CopyCounts c;
   for (const auto& [id, n] : s.live_nodes) {
-    if (Fit(s, id)) c.held[id];
+    if (!Fit(s, id)) continue;
+    c.held[id];
+    c.held_bytes[id];
   }
   for (const auto& [id, z] : s.ranges) {
     if (!z.info) {
@@ -193,9 +209,15 @@ CopyCounts CountCopies(const ClusterSnapshot& s) {
                static_cast<int>(r.replicas.size()) != s.config.rf) {
       c.settled = false;
     }
+    const std::optional<uint64_t> bytes = RangeBytes(s, id);
+    c.bytes_known = c.bytes_known && bytes.has_value();
     for (const NodeId& n : r.replicas) {
       if (r.move_replica && n == r.move_replica->from) continue;  // leaving
-      if (auto it = c.held.find(n); it != c.held.end()) ++it->second;
+      c.total_bytes += bytes.value_or(0);
+      if (auto it = c.held.find(n); it != c.held.end()) {
+        ++it->second;
+        c.held_bytes[n] += bytes.value_or(0);
+      }
     }
   }
   return c;
@@ -206,12 +228,17 @@ bool Holds(const RangeInfo& r, const NodeId& n) {
 }
 
 // Starts a move of z's copy on `from` to `to` and counts it.
-void StartMove(const RangeZnode& z, const NodeId& from, const NodeId& to, const std::string& why,
-               CopyCounts& c, Plan& plan) {
+void StartMove(const ClusterSnapshot& s, const RangeZnode& z, const NodeId& from, const NodeId& to,
+               const std::string& why, CopyCounts& c, Plan& plan) {
   plan.writes.push_back(MoveWrite(z, from, to, why));
+  const uint64_t bytes = RangeBytes(s, z.info->id).value_or(0);
   ++c.inbound[to];
   ++c.held[to];
-  if (auto it = c.held.find(from); it != c.held.end()) --it->second;
+  c.held_bytes[to] += bytes;
+  if (auto it = c.held.find(from); it != c.held.end()) {
+    --it->second;
+    c.held_bytes[from] -= std::min(bytes, c.held_bytes[from]);
+  }
 }
 
 // Copies off the nodes being decommissioned, each to the fit node with the
@@ -235,7 +262,7 @@ void PlanDrainMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& 
             " has no other node fit to take its copy (rf " + std::to_string(s.config.rf) + ")");
       }
       if (!to) continue;
-      StartMove(z, n, *to, n.str() + " is being decommissioned", c, plan);
+      StartMove(s, z, n, *to, n.str() + " is being decommissioned", c, plan);
       moving.insert(id);
       break;
     }
@@ -244,8 +271,8 @@ void PlanDrainMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& 
 
 // Copies from the node holding the most to the one with room holding the
 // fewest, while they differ by kReplicaBalanceMinGap or more.
-void PlanSpreadMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
-                     Plan& plan) {
+void PlanSpreadByCount(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
+                       Plan& plan) {
   for (size_t round = 0; round < s.ranges.size(); ++round) {
     std::optional<NodeId> hot, cold;
     for (const auto& [n, k] : c.held) {
@@ -264,8 +291,70 @@ void PlanSpreadMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>&
     if (best == nullptr) return;
     const std::string why = hot->str() + " holds " + std::to_string(c.held.at(*hot)) +
                             " replicas, " + cold->str() + " " + std::to_string(c.held.at(*cold));
-    StartMove(*best, *hot, *cold, why, c, plan);
+    StartMove(s, *best, *hot, *cold, why, c, plan);
     moving.insert(best->info->id);
+  }
+}
+
+// Copies by bytes: from the node holding the most bytes to the one with
+// room holding the fewest, while one of them is more than a tenth off the
+// mean and they differ by more than kBytesBalanceMinGap. Each move takes
+// less than the gap off the hot one, so the sum of squares over the nodes
+// falls with every move and no move is ever undone by a later one. The
+// range moved is below the gap (else the move only swaps their roles) and
+// nearest what both can take without passing the mean (the hot node's
+// excess or the cold one's shortfall, the smaller; half the gap when the
+// cold one is above it), one the hot node does not own on a tie.
+void PlanSpreadByBytes(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
+                       Plan& plan) {
+  const uint64_t mean = c.total_bytes / c.held_bytes.size();
+  for (size_t round = 0; round < s.ranges.size(); ++round) {
+    std::optional<NodeId> hot, cold;
+    for (const auto& [n, b] : c.held_bytes) {
+      if (!hot || b > c.held_bytes.at(*hot)) hot = n;
+      if (c.inbound[n] < s.moves_per_node && (!cold || b < c.held_bytes.at(*cold))) cold = n;
+    }
+    if (!hot || !cold) return;
+    const uint64_t hot_b = c.held_bytes.at(*hot), cold_b = c.held_bytes.at(*cold);
+    if (hot_b <= cold_b) return;
+    const uint64_t gap = hot_b - cold_b;
+    if (gap <= kBytesBalanceMinGap || (hot_b <= mean + mean / 10 && cold_b + mean / 10 >= mean)) {
+      return;
+    }
+    const uint64_t want =
+        cold_b < mean && hot_b > mean ? std::min(hot_b - mean, mean - cold_b) : gap / 2;
+    const RangeZnode* best = nullptr;
+    uint64_t best_miss = UINT64_MAX;
+    for (const auto& [id, z] : s.ranges) {
+      const RangeInfo& r = *z.info;
+      if (moving.count(id) || !Holds(r, *hot) || Holds(r, *cold)) continue;
+      const uint64_t b = RangeBytes(s, id).value_or(0);
+      if (b == 0 || b >= gap) continue;
+      const uint64_t miss = want > b ? want - b : b - want;
+      if (miss < best_miss ||
+          (best != nullptr && miss == best_miss && best->info->owner == *hot && r.owner != *hot)) {
+        best = &z;
+        best_miss = miss;
+      }
+    }
+    if (best == nullptr) return;
+    const std::string why = hot->str() + " holds " + std::to_string(hot_b) + " bytes, " +
+                            cold->str() + " " + std::to_string(cold_b);
+    StartMove(s, *best, *hot, *cold, why, c, plan);
+    moving.insert(best->info->id);
+  }
+}
+
+// By bytes once every range's are reported and the copies hold
+// kBytesBalanceFloor or more; by count otherwise. Nothing while the
+// copies are big but a range's bytes are not known yet: a count move then
+// could be undone by the next round's byte move.
+void PlanSpreadMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& moving,
+                     Plan& plan) {
+  if (c.total_bytes < kBytesBalanceFloor) {
+    PlanSpreadByCount(s, c, moving, plan);
+  } else if (c.bytes_known) {
+    PlanSpreadByBytes(s, c, moving, plan);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "common/escape.h"
 
@@ -275,12 +276,14 @@ Result<std::map<RangeId, LogEnd>> DecodeLogEnds(const Record& r) {
   return Status(Code::kBadRequest, "field 'log_ends' is not <range>:<epoch>:<seq>,...: " + *text);
 }
 
-std::string EncodeLoad(const std::map<RangeId, uint32_t>& load) {
-  if (load.empty()) return "";
-  std::string out = "load ";
-  for (const auto& [range, qps] : load) {
+// "<field> <range>:<n>,...\n" in ascending range order; "" when empty.
+template <typename T>
+std::string EncodeFigures(const char* field, const std::map<RangeId, T>& figures) {
+  if (figures.empty()) return "";
+  std::string out = std::string(field) + " ";
+  for (const auto& [range, n] : figures) {
     if (out.back() != ' ') out += ',';
-    out += std::to_string(range.value()) + ":" + std::to_string(qps);
+    out += std::to_string(range.value()) + ":" + std::to_string(n);
   }
   return out + "\n";
 }
@@ -309,11 +312,13 @@ Result<std::vector<RangeId>> DecodeMergeable(const Record& r) {
   }
 }
 
-// "" or absent: none. Anything malformed makes the record invalid.
-Result<std::map<RangeId, uint32_t>> DecodeLoad(const Record& r) {
-  std::map<RangeId, uint32_t> load;
-  auto text = r.Text("load");
-  if (!text.ok() || text->empty() || *text == "-") return load;
+// What EncodeFigures wrote; "" or absent: none. Anything malformed (or a
+// figure above T's range) makes the record invalid.
+template <typename T>
+Result<std::map<RangeId, T>> DecodeFigures(const Record& r, const char* field, const char* unit) {
+  std::map<RangeId, T> figures;
+  auto text = r.Text(field);
+  if (!text.ok() || text->empty() || *text == "-") return figures;
   std::string_view rest = *text;
   while (true) {
     const size_t comma = rest.find(',');
@@ -321,15 +326,16 @@ Result<std::map<RangeId, uint32_t>> DecodeLoad(const Record& r) {
     const size_t colon = item.find(':');
     if (colon == std::string_view::npos) break;
     auto range = ParseU64(item.substr(0, colon));
-    auto qps = ParseU64(item.substr(colon + 1));
-    if (!range || !qps || *qps > UINT32_MAX ||
-        !load.emplace(RangeId(*range), static_cast<uint32_t>(*qps)).second) {
+    auto n = ParseU64(item.substr(colon + 1));
+    if (!range || !n || *n > std::numeric_limits<T>::max() ||
+        !figures.emplace(RangeId(*range), static_cast<T>(*n)).second) {
       break;
     }
-    if (comma == std::string_view::npos) return load;
+    if (comma == std::string_view::npos) return figures;
     rest = rest.substr(comma + 1);
   }
-  return Status(Code::kBadRequest, "field 'load' is not <range>:<requests/s>,...: " + *text);
+  return Status(Code::kBadRequest,
+                std::string("field '") + field + "' is not <range>:<" + unit + ">,...: " + *text);
 }
 }  // namespace
 
@@ -346,7 +352,8 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.replaces ? "replaces " + n.replaces->str() + "\n" : std::string()) +
          (n.life.empty() ? std::string() : "life " + n.life + "\n") +
          (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "") +
-         EncodeLogEnds(n.log_ends) + EncodeLoad(n.load) + EncodeMergeable(n.mergeable);
+         EncodeLogEnds(n.log_ends) + EncodeFigures("load", n.load) +
+         EncodeFigures("bytes", n.bytes) + EncodeMergeable(n.mergeable);
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -376,7 +383,8 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   auto opening = r.Int("opening");
   n.opening = opening.ok() && *opening != 0;
   RANGEKV_ASSIGN_OR_RETURN(n.log_ends, DecodeLogEnds(r));
-  RANGEKV_ASSIGN_OR_RETURN(n.load, DecodeLoad(r));
+  RANGEKV_ASSIGN_OR_RETURN(n.load, (DecodeFigures<uint32_t>(r, "load", "requests/s")));
+  RANGEKV_ASSIGN_OR_RETURN(n.bytes, (DecodeFigures<uint64_t>(r, "bytes", "bytes")));
   RANGEKV_ASSIGN_OR_RETURN(n.mergeable, DecodeMergeable(r));
   return n;
 }

@@ -34,6 +34,7 @@ constexpr int kNewsRetries = 30;
 // second later (the coordinator waits for that before its next move).
 constexpr milliseconds kLoadPeriod{1000};
 constexpr milliseconds kLoadSpan{3000};
+
 // How long the once-a-second metrics wait for the replicator's report.
 constexpr milliseconds kLagWait{200};
 constexpr milliseconds kFirstWaitLog{1000};
@@ -42,6 +43,21 @@ constexpr milliseconds kMaxWaitLogSpacing{30000};
 // within this long (the drain takes at most a third of a lease); older
 // ones are read again. Stale reads cost a failed multi, never a wrong one.
 constexpr milliseconds kPrefetchFresh{1000};
+
+// A range came or went between `was` and `now`, or one's figure moved by
+// more than `floor` and by more than a quarter.
+template <typename T>
+bool FiguresMoved(const std::map<RangeId, T>& was, const std::map<RangeId, T>& now, T floor) {
+  if (was.size() != now.size()) return true;
+  for (const auto& [id, n] : now) {
+    auto o = was.find(id);
+    if (o == was.end()) return true;
+    const T diff = n > o->second ? n - o->second : o->second - n;
+    if (diff > floor && static_cast<uint64_t>(diff) * 4 > std::max<uint64_t>(n, o->second))
+      return true;
+  }
+  return false;
+}
 
 std::string Hex(int64_t v) {
   std::ostringstream os;
@@ -748,6 +764,7 @@ void ClusterMember::Worker::SyncLoad() {
   load_at_ = now;
   const std::map<RangeId, Node::OwnedCounts> counts = node_.OwnedRequestCounts();
   std::map<RangeId, uint32_t> load;
+  std::map<RangeId, uint64_t> bytes;
   std::vector<RangeId> mergeable;
   std::map<RangeId, NodeMetrics::OwnedRange> owned;
   for (auto it = load_looks_.begin(); it != load_looks_.end();) {
@@ -755,6 +772,7 @@ void ClusterMember::Worker::SyncLoad() {
   }
   for (const auto& [id, c] : counts) {
     owned[id] = {c.keys, c.bytes, 0};
+    bytes[id] = c.bytes;
     if (c.mergeable) mergeable.push_back(id);
     const uint64_t n = c.requests;
     auto& looks = load_looks_[id];
@@ -776,22 +794,16 @@ void ClusterMember::Worker::SyncLoad() {
     }
     if (const WriteParking* p = node_.parking()) metrics_->SetParkedWrites(p->parked_total());
   }
-  // Rewritten only when a range came or went, or moved by a quarter (and
-  // 50 requests/s): a busy cluster's loads jitter all the time.
-  const std::map<RangeId, uint32_t>& old = options_.self.load;
-  bool changed = old.size() != load.size() || mergeable != options_.self.mergeable;
-  for (const auto& [id, q] : load) {
-    auto o = old.find(id);
-    if (o == old.end()) {
-      changed = true;
-      continue;
-    }
-    const uint32_t diff = q > o->second ? q - o->second : o->second - q;
-    changed = changed || (diff > 50 && diff * 4 > std::max(q, o->second));
-  }
+  // Rewritten only when a range came or went, or its load moved by a
+  // quarter (and 50 requests/s), or its bytes by a quarter (and 1 MiB): a
+  // busy cluster's figures change all the time.
+  const bool changed = mergeable != options_.self.mergeable ||
+                       FiguresMoved(options_.self.load, load, uint32_t{50}) ||
+                       FiguresMoved(options_.self.bytes, bytes, uint64_t{1} << 20);
   if (!changed) return;
   cluster::NodeInfo updated = options_.self;
   updated.load = std::move(load);
+  updated.bytes = std::move(bytes);
   updated.mergeable = std::move(mergeable);
   auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
   if (set.ok()) options_.self = std::move(updated);

@@ -184,6 +184,29 @@ TEST(ClusterMapTest, NodeLogEndsRoundTripAndOrderAsLogs) {
   }
 }
 
+TEST(ClusterMapTest, NodeLoadAndBytesRoundTripAndBadOnesAreRefused) {
+  NodeInfo n{NodeId("n2"), "h:1", "", 5, "inc"};
+  EXPECT_EQ(EncodeNode(n).find("bytes"), std::string::npos);
+  n.load = {{RangeId(1), 523}, {RangeId(4), 12}};
+  n.bytes = {{RangeId(1), uint64_t{5} << 32}, {RangeId(4), 900}};
+  const std::string text = EncodeNode(n);
+  EXPECT_NE(text.find("\nload 1:523,4:12\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nbytes 1:21474836480,4:900\n"), std::string::npos) << text;
+  auto back = DecodeNode(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, n);
+  for (const std::string field : {"load", "bytes"}) {
+    for (const char* bad : {"1", "1:x", "1:5,", ":5", "1:5,1:6", "1:5;2:1"}) {
+      auto r = DecodeNode("rangekv-node 1\nid n2\naddress h:1\n" + field + " " + bad + "\n");
+      ASSERT_FALSE(r.ok()) << field << " " << bad;
+      EXPECT_NE(r.status().message().find(field), std::string::npos) << bad;
+    }
+  }
+  // A load beyond 32 bits is refused; bytes take 64.
+  EXPECT_FALSE(DecodeNode("rangekv-node 1\nid n2\naddress h:1\nload 1:4294967296\n").ok());
+  EXPECT_TRUE(DecodeNode("rangekv-node 1\nid n2\naddress h:1\nbytes 1:4294967296\n").ok());
+}
+
 TEST(ClusterMapTest, ConfigWithInitialSplitsRoundTripsAndCutsThere) {
   ClusterConfig c{3, 2, 3, {"key:3", std::string("key:6\x00", 6)}};
   const std::string text = EncodeConfig(c);

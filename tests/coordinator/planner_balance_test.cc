@@ -250,6 +250,64 @@ TEST(PlannerReplicaMove, NodeAddedToARunningClusterIsGivenReplicasOneMoveAtATime
   for (const auto& [node, n] : ReplicasPerNode(s)) EXPECT_EQ(n, 3) << node.str();
 }
 
+// Bytes held per node, as the owners report them (all in n1's report here).
+std::map<NodeId, uint64_t> BytesPerNode(const ClusterSnapshot& s) {
+  std::map<NodeId, uint64_t> out;
+  const auto& bytes = s.live_nodes.at(NodeId("n1")).bytes;
+  for (const auto& [id, z] : s.ranges) {
+    for (const NodeId& n : z.info->replicas) out[n] += bytes.at(id);
+  }
+  return out;
+}
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+// Once the copies hold kBytesBalanceFloor or more, they spread by bytes: a
+// node added to three that hold three 100 MiB ranges and three of 10 MiB
+// takes the big ones first, and the nodes end as close as 100 MiB pieces
+// allow (nine big copies over four nodes: one node holds three).
+TEST(PlannerReplicaMove, CopiesSpreadByBytesOnceTheClusterHoldsEnough) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 6), {"n1", "n2", "n3"});
+  s.balance = true;
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  for (uint64_t i = 1; i <= 6; ++i) {
+    s.live_nodes.at(NodeId("n1")).bytes[RangeId(i)] = (i <= 3 ? 100 : 10) * kMiB;
+  }
+  Plan plan = PlanReconcile(s);
+  ASSERT_FALSE(plan.writes.empty());
+  for (const RangeWrite& w : plan.writes) {
+    ASSERT_TRUE(w.record.move_replica.has_value());
+    EXPECT_EQ(w.record.move_replica->to, NodeId("n4"));
+    EXPECT_LE(w.record.id.value(), 3u) << "a 100 MiB range first";
+    EXPECT_NE(w.reason.find("bytes"), std::string::npos) << w.reason;
+  }
+  for (int i = 0; i < 40 && !plan.empty(); ++i) {
+    Apply(plan, s);
+    OwnersCatchUp(s);
+    plan = PlanReconcile(s);
+  }
+  EXPECT_TRUE(plan.empty());
+  const std::map<NodeId, uint64_t> held = BytesPerNode(s);
+  ASSERT_EQ(held.size(), 4u);
+  for (const auto& [node, b] : held) {
+    EXPECT_GE(b, 200 * kMiB) << node.str();
+    EXPECT_LE(b, 300 * kMiB) << node.str();
+  }
+  for (const auto& [id, z] : s.ranges) EXPECT_TRUE(Consistent(*z.info));
+}
+
+// While a range's bytes are not reported, big copies do not move: a move by
+// count could be undone by the next round's by bytes.
+TEST(PlannerReplicaMove, BigCopiesWaitForEveryRangesBytes) {
+  ClusterSnapshot s = Bootstrapped(Config(3, 6), {"n1", "n2", "n3"});
+  s.balance = true;
+  s.live_nodes = Live({"n1", "n2", "n3", "n4"});
+  for (uint64_t i = 1; i <= 5; ++i) s.live_nodes.at(NodeId("n1")).bytes[RangeId(i)] = 100 * kMiB;
+  EXPECT_TRUE(PlanReconcile(s).empty());
+  s.live_nodes.at(NodeId("n1")).bytes[RangeId(6)] = 100 * kMiB;
+  EXPECT_FALSE(PlanReconcile(s).empty());
+}
+
 // Two nodes added at once: each takes up to moves_per_node copies at a
 // time (one move per range), no more until one of them is done, and the
 // copies end up spread evenly.
