@@ -376,10 +376,10 @@ bool PlanReplicaMoves(const ClusterSnapshot& s, Plan& plan) {
 }
 
 // The hottest of `load` that took no move this round and the coldest that
-// took fewer than kBalanceMovesPerNode: when their gap is worth it, moves the range whose move
-// leaves the two closest (its load nearest half the gap, and below the
-// gap, else the move only swaps their roles) and counts it in `load`.
-// False when there was nothing worth moving.
+// took fewer than kBalanceMovesPerNode: when their gap is worth it, moves
+// the range whose move leaves the two closest (its load nearest half the
+// gap, and below the gap, else the move only swaps their roles) and
+// counts it in `load`. False when there was nothing worth moving.
 bool PlanOwnerMove(const ClusterSnapshot& s, bool by_load, const std::set<RangeId>& merging,
                    std::map<NodeId, int>& taken, std::set<RangeId>& planned,
                    std::map<NodeId, NodeLoad>& load, Plan& plan) {

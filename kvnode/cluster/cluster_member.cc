@@ -53,8 +53,9 @@ bool FiguresMoved(const std::map<RangeId, T>& was, const std::map<RangeId, T>& n
     auto o = was.find(id);
     if (o == was.end()) return true;
     const T diff = n > o->second ? n - o->second : o->second - n;
-    if (diff > floor && static_cast<uint64_t>(diff) * 4 > std::max<uint64_t>(n, o->second))
+    if (diff > floor && static_cast<uint64_t>(diff) * 4 > std::max<uint64_t>(n, o->second)) {
       return true;
+    }
   }
   return false;
 }
