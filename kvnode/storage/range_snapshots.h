@@ -49,6 +49,9 @@ namespace rangekv::kvnode {
 bool IsExportFileName(std::string_view name);
 
 inline constexpr uint64_t kFreshExportLogBytes = 1u << 20;
+// An export holding more than twice the keys the range holds, and this
+// many more, is a snapshot taken anew (RangeSnapshots::Export).
+inline constexpr uint64_t kWideExportSlack = 1024;
 
 class RangeSnapshots {
  public:
@@ -92,7 +95,9 @@ class RangeSnapshots {
   // The newest snapshot as a file to ship (kept until the next export),
   // written first when there is none the log continues, or when the log
   // written since outweighs it (and kFreshExportLogBytes): a new copy then
-  // replays little log.
+  // replays little log; or when it holds many more keys than the map now
+  // does (kWideExportSlack; the range split since): a copy gets only its
+  // keys.
   Result<SnapshotExport> Export() EXCLUDES(snap_mu_);
   void ExportAsync(std::function<void(Result<SnapshotExport>)> done) EXCLUDES(bg_mu_);
   Seq snapshot_seq() const { return Seq(snapshot_seq_.load()); }

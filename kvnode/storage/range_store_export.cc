@@ -73,20 +73,32 @@ Result<SnapshotExport> RangeSnapshots::Export() {
   auto stale = [&](uint64_t snapshot_bytes) {
     return behind > std::max<uint64_t>(kFreshExportLogBytes, snapshot_bytes);
   };
+  // A snapshot holding many more keys than the map does now (its range
+  // split since, or keys were deleted) ships mostly keys the replica
+  // drops: one taken now is smaller.
+  auto wide = [&](const std::string& file) {
+    auto info = snapshot::ReadSnapshotInfo(fs_, file, id_);
+    return info.ok() && info->entries > 2 * map_.size() + kWideExportSlack;
+  };
   // The export in hand serves while it is of the newest snapshot (a newer
   // one leaves less log to replay), the log continues it, and it is not
   // stale.
   const bool newest =
       current_export_ && !snapshots_.empty() && current_export_->replay_from == snapshots_.back();
-  if (newest && current_export_->replay_from.Next() >= start && !stale(current_export_->bytes)) {
+  if (newest && current_export_->replay_from.Next() >= start && !stale(current_export_->bytes) &&
+      !wide(current_export_->path)) {
     return *current_export_;
   }
   bool take = snapshots_.empty() || snapshots_.back().Next() < start;
+  const std::string newest_file =
+      take ? "" : fs::JoinPath(opts_.dir, snapshot::SnapshotFileName(snapshots_.back()));
   if (!take && behind > kFreshExportLogBytes) {
-    auto size =
-        fs_.FileSize(fs::JoinPath(opts_.dir, snapshot::SnapshotFileName(snapshots_.back())));
+    auto size = fs_.FileSize(newest_file);
     take = !size.ok() || stale(*size);
   }
+  // (Taken at the seq of the newest, the snapshot is not written again:
+  // the wide one serves, larger but correct.)
+  if (!take) take = wide(newest_file);
   if (take) RANGEKV_RETURN_IF_ERROR(TakeSnapshotLocked());
   if (snapshots_.empty()) {
     return Status(Code::kUnavailable, "range " + std::to_string(id_.value()) +

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kvnode/storage/range_store.h"
+#include "kvnode/storage/snapshot.h"
 #include "kvnode/storage/wal_format.h"
 #include "tests/kvnode/storage/replication_test_util.h"
 
@@ -315,6 +316,34 @@ TEST(SnapshotShipping, AnExportFarBehindTheLogIsTakenAnew) {
   ASSERT_TRUE(newer.ok()) << newer.status().ToString();
   EXPECT_EQ(newer->replay_from, owner->last().seq);
   EXPECT_GT(newer->replay_from, fresh->replay_from);
+}
+
+// A range split off this one took most of its keys, but its newest
+// snapshot still holds them: a new copy would be shipped every one of them
+// to drop most. An export holding more than twice the keys the range
+// holds now (and 1024 more) is a snapshot taken now.
+TEST(SnapshotShipping, AnExportOfKeysTheRangeNoLongerHoldsIsTakenAnew) {
+  TempDir tmp;
+  auto owner = MustOpen(ReplOpts(tmp.Sub("owner")));  // no snapshot by size
+  for (int i = 0; i < 4000; ++i) {
+    ASSERT_TRUE(Put(*owner, (i < 1000 ? "a" : "b") + std::to_string(i), "v").ok());
+  }
+  auto first = owner->ExportSnapshot();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // A split keeps [a, b) here, and writes go on.
+  ASSERT_TRUE(owner->RetainOnly(KeyRange("a", std::string("b"))).ok());
+  ASSERT_TRUE(Put(*owner, "a-after", "v").ok());
+  auto fresh = owner->ExportSnapshot();
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_NE(fresh->path, first->path);
+  auto info = snapshot::ReadSnapshotInfo(fs::Posix(), fresh->path, RangeId(7));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->entries, 1001u);
+  EXPECT_LT(fresh->bytes, first->bytes / 3);
+  // Not wider than the range: the same export serves again.
+  auto same = owner->ExportSnapshot();
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->path, fresh->path);
 }
 
 TEST(SnapshotShipping, RefusesACorruptSnapshotAndKeepsTheOldStore) {
