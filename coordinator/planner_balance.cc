@@ -183,10 +183,11 @@ struct CopyCounts {
   std::map<NodeId, int> held;
   std::map<NodeId, uint64_t> held_bytes;
   std::map<NodeId, int> inbound;
-  uint64_t total_bytes = 0;  // over every copy, as reported
-  bool bytes_known = true;   // every range's bytes are reported
-  bool under_way = false;    // some range has a move_replica
-  bool settled = true;       // every other range is active, owned and at rf
+  std::map<RangeId, uint64_t> range_bytes;  // RangeBytes, 0 when unreported
+  uint64_t total_bytes = 0;                 // over every copy, as reported
+  bool bytes_known = true;                  // every range's bytes are reported
+  bool under_way = false;                   // some range has a move_replica
+  bool settled = true;                      // every other range is active, owned and at rf
 };
 
 CopyCounts CountCopies(const ClusterSnapshot& s) {
@@ -209,14 +210,15 @@ CopyCounts CountCopies(const ClusterSnapshot& s) {
                static_cast<int>(r.replicas.size()) != s.config.rf) {
       c.settled = false;
     }
-    const std::optional<uint64_t> bytes = RangeBytes(s, id);
-    c.bytes_known = c.bytes_known && bytes.has_value();
+    const std::optional<uint64_t> reported = RangeBytes(s, id);
+    c.bytes_known = c.bytes_known && reported.has_value();
+    const uint64_t bytes = c.range_bytes[id] = reported.value_or(0);
     for (const NodeId& n : r.replicas) {
       if (r.move_replica && n == r.move_replica->from) continue;  // leaving
-      c.total_bytes += bytes.value_or(0);
+      c.total_bytes += bytes;
       if (auto it = c.held.find(n); it != c.held.end()) {
         ++it->second;
-        c.held_bytes[n] += bytes.value_or(0);
+        c.held_bytes[n] += bytes;
       }
     }
   }
@@ -228,10 +230,10 @@ bool Holds(const RangeInfo& r, const NodeId& n) {
 }
 
 // Starts a move of z's copy on `from` to `to` and counts it.
-void StartMove(const ClusterSnapshot& s, const RangeZnode& z, const NodeId& from, const NodeId& to,
-               const std::string& why, CopyCounts& c, Plan& plan) {
+void StartMove(const RangeZnode& z, const NodeId& from, const NodeId& to, const std::string& why,
+               CopyCounts& c, Plan& plan) {
   plan.writes.push_back(MoveWrite(z, from, to, why));
-  const uint64_t bytes = RangeBytes(s, z.info->id).value_or(0);
+  const uint64_t bytes = c.range_bytes[z.info->id];
   ++c.inbound[to];
   ++c.held[to];
   c.held_bytes[to] += bytes;
@@ -262,7 +264,7 @@ void PlanDrainMoves(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId>& 
             " has no other node fit to take its copy (rf " + std::to_string(s.config.rf) + ")");
       }
       if (!to) continue;
-      StartMove(s, z, n, *to, n.str() + " is being decommissioned", c, plan);
+      StartMove(z, n, *to, n.str() + " is being decommissioned", c, plan);
       moving.insert(id);
       break;
     }
@@ -291,7 +293,7 @@ void PlanSpreadByCount(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId
     if (best == nullptr) return;
     const std::string why = hot->str() + " holds " + std::to_string(c.held.at(*hot)) +
                             " replicas, " + cold->str() + " " + std::to_string(c.held.at(*cold));
-    StartMove(s, *best, *hot, *cold, why, c, plan);
+    StartMove(*best, *hot, *cold, why, c, plan);
     moving.insert(best->info->id);
   }
 }
@@ -328,7 +330,7 @@ void PlanSpreadByBytes(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId
     for (const auto& [id, z] : s.ranges) {
       const RangeInfo& r = *z.info;
       if (moving.count(id) || !Holds(r, *hot) || Holds(r, *cold)) continue;
-      const uint64_t b = RangeBytes(s, id).value_or(0);
+      const uint64_t b = c.range_bytes[id];
       if (b == 0 || b >= gap) continue;
       const uint64_t miss = want > b ? want - b : b - want;
       if (miss < best_miss ||
@@ -340,7 +342,7 @@ void PlanSpreadByBytes(const ClusterSnapshot& s, CopyCounts& c, std::set<RangeId
     if (best == nullptr) return;
     const std::string why = hot->str() + " holds " + std::to_string(hot_b) + " bytes, " +
                             cold->str() + " " + std::to_string(cold_b);
-    StartMove(s, *best, *hot, *cold, why, c, plan);
+    StartMove(*best, *hot, *cold, why, c, plan);
     moving.insert(best->info->id);
   }
 }
