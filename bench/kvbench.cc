@@ -1,28 +1,43 @@
 // kvbench — closed-loop load generator against one rangekv node or a cluster.
 //
 //   kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])
-//           [--clients 50] [--pipeline 1] [--ratio GET:PUT]
-//           [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]
-//           [--preload] [--io-threads 1] [--timeout-ms 5000]
-//           [--interval-log FILE]
+//           [--clients 50] [--pipeline 1] [--ratio GET:PUT | --workload W]
+//           [--keys 100000] [--dist uniform|zipfian] [--value-size 100]
+//           [--duration 10] [--warmup 1] [--preload] [--io-threads 1]
+//           [--timeout-ms 5000] [--interval-log FILE] [--json FILE]
+//           [--histogram]
 //
 // Each of `clients` logical clients keeps `pipeline` requests in flight: a
 // request is issued again as soon as the previous one completes. Keys are
-// "key:" plus 12 decimal digits, drawn uniformly from [0, keys) — the form
-// redis-benchmark -r uses, so both work on the same key space. One Client
-// holds one connection per logical client (per node with --zk, where the
-// smart client routes each key to its range's owner) and runs the async API.
+// "key:" plus 12 decimal digits, drawn from [0, keys) — the form
+// redis-benchmark -r uses, so both work on the same key space — uniformly
+// or zipfian (bench/key_chooser.h). One Client holds one connection per
+// logical client (per node with --zk, where the smart client routes each
+// key to its range's owner) and runs the async API.
+//
+// Workloads in the manner of YCSB (the mix of reads and writes; the key
+// distribution is --dist): a = 50/50 GET/PUT, b = 95/5, c = GET only,
+// w = PUT only. --workload and --ratio exclude each other.
 //
 // Output: a progress line each second (with the p99 of that second's
 // puts), then a summary and a last line
 //   RESULT ops_per_sec=... p50_us=... p99_us=... p999_us=... errors=...
+// --histogram prints, before it, the latency at fixed percentiles (all
+// requests, GETs, PUTs). --json FILE writes the run as one JSON object:
+//   {"workload", "ratio", "dist", "clients", "pipeline", "keys",
+//    "value_size", "seconds", "ops", "ops_per_sec",
+//    "errors": {CODE: count},
+//    "latency_us": {"all"|"get"|"put": {"count", "mean", "max",
+//                   "percentiles": [[p, us], ...]}}}
+// with the percentiles of kPercentiles (below), each a bucket's high bound.
 // --interval-log FILE: per second (warmup included) two lines, so a script
 // can take percentiles over any stretch of the run (sum the counts):
 //   <ms since start> put <bucket high ns>:<count> ...
 //   <ms since start> get <bucket high ns>:<count> ...
 // the non-empty buckets of bench/latency_histogram.h (under 0.8 % wide).
-// Exit status: 0 when no request failed, 1 when any did, 2 on bad usage or
-// when the node cannot be reached.
+// Exit status: 0 when no request failed, 1 when any did, 2 on bad usage,
+// when the node cannot be reached, or when the --json file cannot be
+// written.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -38,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/key_chooser.h"
 #include "bench/latency_histogram.h"
 #include "common/mutex.h"
 #include "rangekv/client.h"
@@ -64,15 +80,44 @@ struct Options {
   int io_threads = 1;
   int timeout_ms = 5000;
   std::string interval_log;
+  std::string workload;  // "a", "b", "c", "w" or empty (--ratio)
+  bool ratio_given = false;
+  KeyDistribution dist = KeyDistribution::kUniform;
+  std::string json;
+  bool histogram = false;
 };
 
+// The percentiles --histogram prints and --json writes: dense at the tail.
+constexpr double kPercentiles[] = {0,  1,  5,    10,   25,    50,    75,     90,
+                                   95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100};
+
+// GET:PUT weights of a YCSB-like workload letter; false when unknown.
+bool WorkloadWeights(const std::string& w, uint32_t& get, uint32_t& put) {
+  struct Mix {
+    const char* name;
+    uint32_t get, put;
+  };
+  static constexpr Mix kMixes[] = {{"a", 1, 1}, {"b", 95, 5}, {"c", 1, 0}, {"w", 0, 1}};
+  for (const Mix& m : kMixes) {
+    if (w == m.name) {
+      get = m.get;
+      put = m.put;
+      return true;
+    }
+  }
+  return false;
+}
+
 void Usage() {
-  std::fprintf(stderr,
-               "usage: kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])\n"
-               "               [--clients 50] [--pipeline 1] [--ratio GET:PUT]\n"
-               "               [--keys 100000] [--value-size 100] [--duration 10] [--warmup 1]\n"
-               "               [--preload] [--io-threads 1] [--timeout-ms 5000]\n"
-               "               [--interval-log FILE]\n");
+  std::fprintf(
+      stderr,
+      "usage: kvbench (--node HOST:PORT | --zk CONNECT [--cluster NAME])\n"
+      "               [--clients 50] [--pipeline 1] [--ratio GET:PUT | --workload a|b|c|w]\n"
+      "               [--keys 100000] [--dist uniform|zipfian] [--value-size 100]\n"
+      "               [--duration 10] [--warmup 1] [--preload] [--io-threads 1]\n"
+      "               [--timeout-ms 5000] [--interval-log FILE] [--json FILE]\n"
+      "               [--histogram]\n"
+      "workloads: a 50/50 GET/PUT, b 95/5, c GET only, w PUT only\n");
 }
 
 template <typename T>
@@ -94,14 +139,15 @@ bool ParseArgs(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") return Usage(), false;
-    if (a == "--preload") {
-      o.preload = true;
+    if (a == "--preload" || a == "--histogram") {
+      if (a == "--preload") o.preload = true;
+      if (a == "--histogram") o.histogram = true;
       continue;
     }
     static const char* const kValueFlags[] = {
-        "--node",       "--zk",         "--cluster",     "--clients",  "--pipeline",
-        "--ratio",      "--keys",       "--value-size",  "--duration", "--warmup",
-        "--io-threads", "--timeout-ms", "--interval-log"};
+        "--node",         "--zk",         "--cluster",  "--clients", "--pipeline",   "--ratio",
+        "--keys",         "--value-size", "--duration", "--warmup",  "--io-threads", "--timeout-ms",
+        "--interval-log", "--workload",   "--dist",     "--json"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
       std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
       return Usage(), false;
@@ -117,7 +163,15 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "--cluster") o.cluster = v;
     else if (a == "--clients") ok = ParseNumber(v, o.clients) && o.clients > 0;
     else if (a == "--pipeline") ok = ParseNumber(v, o.pipeline) && o.pipeline > 0;
-    else if (a == "--ratio") ok = ParseRatio(v, o.get_weight, o.put_weight);
+    else if (a == "--ratio")
+      ok = o.ratio_given = ParseRatio(v, o.get_weight, o.put_weight);
+    else if (a == "--workload")
+      ok = WorkloadWeights(o.workload = v, o.get_weight, o.put_weight);
+    else if (a == "--dist") {
+      auto d = ParseKeyDistribution(v);
+      if ((ok = d.has_value())) o.dist = *d;
+    } else if (a == "--json")
+      ok = !(o.json = v).empty();
     else if (a == "--keys") ok = ParseNumber(v, o.keys) && o.keys > 0;
     else if (a == "--value-size") ok = ParseNumber(v, o.value_size);
     else if (a == "--duration") ok = ParseNumber(v, o.duration_s) && o.duration_s > 0;
@@ -131,6 +185,10 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       return false;
     }
   }
+  if (o.ratio_given && !o.workload.empty()) {
+    std::fprintf(stderr, "kvbench: give --ratio or --workload, not both\n");
+    return false;
+  }
   if (o.node.empty() == o.zk.empty()) {
     std::fprintf(stderr, "kvbench: give exactly one of --node and --zk\n");
     return Usage(), false;
@@ -141,7 +199,9 @@ bool ParseArgs(int argc, char** argv, Options& o) {
 // Counters of one I/O thread. Only that thread writes; the main thread reads
 // the atomics for progress and the rest after the run has drained.
 struct alignas(64) ThreadStats {
-  LatencyHistogram histogram;  // measured phase only
+  LatencyHistogram histogram;  // measured phase only; all, then by kind
+  LatencyHistogram gets;
+  LatencyHistogram puts;
   std::atomic<uint64_t> measured_ops{0};
   std::atomic<uint64_t> all_ops{0};
   std::array<std::atomic<uint64_t>, kCodes> errors{};
@@ -152,7 +212,7 @@ enum class Phase { kPreload, kWarmup, kMeasure, kStop };
 class Bench {
  public:
   Bench(const Options& o, Client& client)
-      : o_(o), client_(client), value_(o.value_size, 'x') {}
+      : o_(o), client_(client), value_(o.value_size, 'x'), chooser_(o.dist, o.keys) {}
 
   // Puts every key once with clients*pipeline requests in flight.
   void Preload() {
@@ -183,10 +243,12 @@ class Bench {
   double MeasuredSeconds() const {
     return std::chrono::duration<double>(measure_end_ - measure_start_).count();
   }
-  LatencyHistogram MergedHistogram() const EXCLUDES(mu_) {
+  // The measured latencies: of every request, or of one kind.
+  LatencyHistogram MergedHistogram(
+      LatencyHistogram ThreadStats::*which = &ThreadStats::histogram) const EXCLUDES(mu_) {
     LatencyHistogram h;
     MutexLock lock(mu_);
-    for (auto& s : stats_) h.Merge(s->histogram);
+    for (auto& s : stats_) h.Merge((*s).*which);
     return h;
   }
   IntervalHistogram& interval(bool put) { return put ? interval_puts_ : interval_gets_; }
@@ -235,13 +297,6 @@ class Bench {
     while (in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
-  static uint64_t NextRandom(uint64_t& s) {  // xorshift64*
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545f4914f6cdd1dULL;
-  }
-
   // "key:" + n in 12 zero-padded digits (n < 10^12).
   static std::string Key(uint64_t n) {
     std::string key = "key:000000000000";
@@ -261,8 +316,8 @@ class Bench {
       if (key >= o_.keys) return Finish();
       is_get = false;
     } else {
-      uint64_t r = NextRandom(chain.rng);
-      key = r % o_.keys;
+      key = chooser_.Next(&chain.rng);
+      uint64_t r = KeyChooser::Random(&chain.rng);
       is_get = (r >> 40) % (o_.get_weight + o_.put_weight) < o_.get_weight;
     }
     const auto start = Clock::now();
@@ -296,6 +351,7 @@ class Bench {
       if (phase != Phase::kPreload) interval(put).Record(static_cast<uint64_t>(ns.count()));
       if (phase == Phase::kMeasure) {
         s.histogram.Record(static_cast<uint64_t>(ns.count()));
+        (put ? s.puts : s.gets).Record(static_cast<uint64_t>(ns.count()));
         s.measured_ops.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -307,6 +363,7 @@ class Bench {
   const Options& o_;
   Client& client_;
   const std::string value_;
+  const KeyChooser chooser_;
   std::vector<Chain> chains_;
   std::atomic<Phase> phase_{Phase::kWarmup};
   IntervalHistogram interval_puts_;
@@ -396,6 +453,59 @@ void RunTimed(Bench& bench, const Options& o, std::FILE* interval_log) {
   bench.Stop();
 }
 
+void PrintPercentiles(const char* name, const LatencyHistogram& h) {
+  if (h.count() == 0) return;
+  std::printf("%s latency, %" PRIu64 " requests (us):\n", name, h.count());
+  for (double p : kPercentiles) std::printf("  p%-8g %12.1f\n", p, Micros(h.Percentile(p)));
+}
+
+std::string JsonNumber(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string JsonLatency(const LatencyHistogram& h) {
+  std::string out = "{\"count\": " + std::to_string(h.count()) +
+                    ", \"mean\": " + JsonNumber(h.mean() / 1000.0) +
+                    ", \"max\": " + JsonNumber(Micros(h.max())) + ", \"percentiles\": [";
+  bool first = true;
+  for (double p : kPercentiles) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%g", p);
+    out += std::string(first ? "" : ", ") + "[" + pct + ", " + JsonNumber(Micros(h.Percentile(p))) +
+           "]";
+    first = false;
+  }
+  return out + "]}";
+}
+
+// Keys and codes are fixed ASCII words: nothing needs escaping but the
+// workload letter and the distribution name, which are also plain words.
+bool WriteJson(Bench& bench, const Options& o, double rate, const std::string& errors_json) {
+  std::FILE* f = std::fopen(o.json.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "kvbench: cannot write %s: %s\n", o.json.c_str(), std::strerror(errno));
+    return false;
+  }
+  std::fprintf(f,
+               "{\"workload\": \"%s\", \"ratio\": \"%u:%u\", \"dist\": \"%s\", \"clients\": %d, "
+               "\"pipeline\": %d, \"keys\": %" PRIu64
+               ", \"value_size\": %zu, \"seconds\": %.3f, "
+               "\"ops\": %" PRIu64
+               ", \"ops_per_sec\": %.0f, \"errors\": {%s}, \"latency_us\": "
+               "{\"all\": %s, \"get\": %s, \"put\": %s}}\n",
+               o.workload.c_str(), o.get_weight, o.put_weight, KeyDistributionName(o.dist),
+               o.clients, o.pipeline, o.keys, o.value_size, bench.MeasuredSeconds(),
+               bench.MeasuredOps(), rate, errors_json.c_str(),
+               JsonLatency(bench.MergedHistogram()).c_str(),
+               JsonLatency(bench.MergedHistogram(&ThreadStats::gets)).c_str(),
+               JsonLatency(bench.MergedHistogram(&ThreadStats::puts)).c_str());
+  const bool ok = std::fclose(f) == 0;
+  if (!ok) std::fprintf(stderr, "kvbench: writing %s failed\n", o.json.c_str());
+  return ok;
+}
+
 int PrintSummary(Bench& bench, const Options& o) {
   const uint64_t ops = bench.MeasuredOps();
   const double secs = bench.MeasuredSeconds();
@@ -403,26 +513,37 @@ int PrintSummary(Bench& bench, const Options& o) {
   const LatencyHistogram h = bench.MergedHistogram();
   const auto errors = bench.Errors();
   uint64_t total_errors = 0;
-  std::string by_code;
+  std::string by_code, errors_json;
   for (size_t c = 0; c < kCodes; ++c) {
     if (errors[c] == 0) continue;
     total_errors += errors[c];
     by_code += std::string(by_code.empty() ? "" : " ") + CodeName(static_cast<Code>(c)) + "=" +
                std::to_string(errors[c]);
+    errors_json += std::string(errors_json.empty() ? "" : ", ") + "\"" +
+                   CodeName(static_cast<Code>(c)) + "\": " + std::to_string(errors[c]);
   }
-  std::printf("node %s: %d clients x %d pipeline, ratio %u:%u, %" PRIu64 " keys, %zu-byte values\n",
-              o.node.c_str(), o.clients, o.pipeline, o.get_weight, o.put_weight, o.keys,
-              o.value_size);
+  std::printf("%s %s: %d clients x %d pipeline, ratio %u:%u, %" PRIu64
+              " %s keys, %zu-byte values\n",
+              o.node.empty() ? "cluster" : "node", o.node.empty() ? o.zk.c_str() : o.node.c_str(),
+              o.clients, o.pipeline, o.get_weight, o.put_weight, o.keys,
+              KeyDistributionName(o.dist), o.value_size);
   std::printf("total ops: %" PRIu64 " in %.2f s\n", ops, secs);
   std::printf("ops/s:     %.0f\n", rate);
   std::printf("errors:    %s\n", by_code.empty() ? "none" : by_code.c_str());
   std::printf("latency:   p50 %.1f us  p99 %.1f us  p999 %.1f us  max %.1f us  mean %.1f us\n",
               Micros(h.Percentile(50)), Micros(h.Percentile(99)), Micros(h.Percentile(99.9)),
               Micros(h.max()), h.mean() / 1000.0);
+  if (o.histogram) {
+    PrintPercentiles("all", h);
+    PrintPercentiles("get", bench.MergedHistogram(&ThreadStats::gets));
+    PrintPercentiles("put", bench.MergedHistogram(&ThreadStats::puts));
+  }
+  const bool json_ok = o.json.empty() || WriteJson(bench, o, rate, errors_json);
   std::printf("RESULT ops_per_sec=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%" PRIu64 "\n",
               rate, Micros(h.Percentile(50)), Micros(h.Percentile(99)),
               Micros(h.Percentile(99.9)), total_errors);
   std::fflush(stdout);
+  if (!json_ok) return 2;
   return total_errors == 0 ? 0 : 1;
 }
 
