@@ -4,8 +4,8 @@
 //           [--clients 50] [--pipeline 1] [--ratio GET:PUT | --workload W]
 //           [--keys 100000] [--dist uniform|zipfian] [--value-size 100]
 //           [--duration 10] [--warmup 1] [--preload] [--io-threads 1]
-//           [--timeout-ms 5000] [--interval-log FILE] [--json FILE]
-//           [--histogram]
+//           [--timeout-ms 5000] [--interval-log FILE [--interval-ms 1000]]
+//           [--json FILE] [--histogram]
 //
 // Each of `clients` logical clients keeps `pipeline` requests in flight: a
 // request is issued again as soon as the previous one completes. Keys are
@@ -30,8 +30,9 @@
 //    "latency_us": {"all"|"get"|"put": {"count", "mean", "max",
 //                   "percentiles": [[p, us], ...]}}}
 // with the percentiles of kPercentiles (below), each a bucket's high bound.
-// --interval-log FILE: per second (warmup included) two lines, so a script
-// can take percentiles over any stretch of the run (sum the counts):
+// --interval-log FILE: every second (or every --interval-ms, 10 to 60000;
+// warmup included) two lines, so a script can take percentiles or rates
+// over any stretch of the run (sum the counts):
 //   <ms since start> put <bucket high ns>:<count> ...
 //   <ms since start> get <bucket high ns>:<count> ...
 // the non-empty buckets of bench/latency_histogram.h (under 0.8 % wide).
@@ -80,6 +81,7 @@ struct Options {
   int io_threads = 1;
   int timeout_ms = 5000;
   std::string interval_log;
+  int interval_ms = 1000;
   std::string workload;  // "a", "b", "c", "w" or empty (--ratio)
   bool ratio_given = false;
   KeyDistribution dist = KeyDistribution::kUniform;
@@ -115,8 +117,8 @@ void Usage() {
       "               [--clients 50] [--pipeline 1] [--ratio GET:PUT | --workload a|b|c|w]\n"
       "               [--keys 100000] [--dist uniform|zipfian] [--value-size 100]\n"
       "               [--duration 10] [--warmup 1] [--preload] [--io-threads 1]\n"
-      "               [--timeout-ms 5000] [--interval-log FILE] [--json FILE]\n"
-      "               [--histogram]\n"
+      "               [--timeout-ms 5000] [--interval-log FILE [--interval-ms 1000]]\n"
+      "               [--json FILE] [--histogram]\n"
       "workloads: a 50/50 GET/PUT, b 95/5, c GET only, w PUT only\n");
 }
 
@@ -147,7 +149,7 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     static const char* const kValueFlags[] = {
         "--node",         "--zk",         "--cluster",  "--clients", "--pipeline",   "--ratio",
         "--keys",         "--value-size", "--duration", "--warmup",  "--io-threads", "--timeout-ms",
-        "--interval-log", "--workload",   "--dist",     "--json"};
+        "--interval-log", "--workload",   "--dist",     "--json",    "--interval-ms"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
       std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
       return Usage(), false;
@@ -180,6 +182,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "--timeout-ms") ok = ParseNumber(v, o.timeout_ms) && o.timeout_ms > 0;
     else if (a == "--interval-log")
       ok = !(o.interval_log = v).empty();
+    else if (a == "--interval-ms")
+      ok = ParseNumber(v, o.interval_ms) && o.interval_ms >= 10 && o.interval_ms <= 60000;
     if (!ok) {
       std::fprintf(stderr, "kvbench: bad value for %s: %s\n", a.c_str(), v);
       return false;
@@ -404,6 +408,27 @@ void LogInterval(std::FILE* log, int64_t ms, const char* kind, const Buckets& b)
 }
 
 // Runs warmup then the measured phase, printing progress once a second.
+// Adds the counts of `b` into `into` (both sorted by bucket).
+void AddBuckets(Buckets& into, const Buckets& b) {
+  Buckets out;
+  out.reserve(into.size() + b.size());
+  size_t i = 0, j = 0;
+  while (i < into.size() || j < b.size()) {
+    if (j == b.size() || (i < into.size() && into[i].first < b[j].first)) {
+      out.push_back(into[i++]);
+    } else if (i == into.size() || b[j].first < into[i].first) {
+      out.push_back(b[j++]);
+    } else {
+      out.emplace_back(into[i].first, into[i].second + b[j].second);
+      ++i, ++j;
+    }
+  }
+  into = std::move(out);
+}
+
+// Runs warmup then the measured phase. Every --interval-ms it drains the
+// interval histograms (and logs them); once a second, and at the end of
+// each phase, it prints a progress line.
 void RunTimed(Bench& bench, const Options& o, std::FILE* interval_log) {
   bench.StartLoad();
   const auto t0 = Clock::now();
@@ -411,42 +436,52 @@ void RunTimed(Bench& bench, const Options& o, std::FILE* interval_log) {
       t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup_s));
   const auto end = warm_end + std::chrono::duration_cast<Clock::duration>(
                                   std::chrono::duration<double>(o.duration_s));
+  const auto period = std::chrono::milliseconds(o.interval_ms);
   bool measuring = o.warmup_s <= 0;
   if (measuring) bench.BeginMeasure();
-  uint64_t last_ops = bench.AllOps();  // preload excluded
-  auto last_t = t0;
-  int second = 0;
+  uint64_t printed_ops = bench.AllOps();  // preload excluded
+  auto last_t = t0, printed_t = t0;
+  Buckets second_puts;  // since the last progress line
+  int line = 0;
   while (true) {
-    auto next = std::min(last_t + std::chrono::seconds(1), measuring ? end : warm_end);
+    auto next = std::min(last_t + period, measuring ? end : warm_end);
     std::this_thread::sleep_until(next);
     auto now = Clock::now();
-    uint64_t ops = bench.AllOps();
-    double dt = std::chrono::duration<double>(now - last_t).count();
-    if (dt > 0.05) {
+    const bool phase_ends = now >= (measuring ? end : warm_end);
+    if (now - last_t > period / 20) {
       const Buckets puts = bench.interval(true).Drain();
       const Buckets gets = bench.interval(false).Drain();
+      AddBuckets(second_puts, puts);
       if (interval_log != nullptr) {
         const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - t0).count();
         LogInterval(interval_log, ms, "put", puts);
         LogInterval(interval_log, ms, "get", gets);
         std::fflush(interval_log);
       }
-      std::printf("[%3ds] %s %10.0f ops/s", ++second, measuring ? "run   " : "warmup",
-                  static_cast<double>(ops - last_ops) / dt);
-      if (!puts.empty()) std::printf("  put p99 %.1f ms", Micros(Percentile(puts, 99)) / 1000.0);
+    }
+    last_t = now;
+    double dt = std::chrono::duration<double>(now - printed_t).count();
+    if ((dt >= 0.999 || phase_ends) && dt > 0.05) {
+      uint64_t ops = bench.AllOps();
+      std::printf("[%3ds] %s %10.0f ops/s", ++line, measuring ? "run   " : "warmup",
+                  static_cast<double>(ops - printed_ops) / dt);
+      if (!second_puts.empty()) {
+        std::printf("  put p99 %.1f ms", Micros(Percentile(second_puts, 99)) / 1000.0);
+      }
       double measured_s = std::chrono::duration<double>(now - bench.MeasureStart()).count();
       if (measuring && measured_s > 0.05) {
         std::printf("  (so far %.0f ops/s)", static_cast<double>(bench.MeasuredOps()) / measured_s);
       }
       std::printf("\n");
       std::fflush(stdout);
+      printed_ops = ops;
+      printed_t = now;
+      second_puts.clear();
     }
-    last_ops = ops;
-    last_t = now;
-    if (!measuring && now >= warm_end) {
+    if (!measuring && phase_ends) {
       bench.BeginMeasure();
       measuring = true;
-    } else if (measuring && now >= end) {
+    } else if (measuring && phase_ends) {
       break;
     }
   }

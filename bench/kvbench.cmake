@@ -12,3 +12,9 @@ add_executable(pingpong
   ${CMAKE_CURRENT_SOURCE_DIR}/latency_histogram.cc)
 target_include_directories(pingpong PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(pingpong PRIVATE Threads::Threads)
+
+# failover_probe: writes one key per range in a loop and logs each write
+# (scripts/bench-failover).
+add_executable(failover_probe ${CMAKE_CURRENT_SOURCE_DIR}/failover_probe.cc)
+target_include_directories(failover_probe PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(failover_probe PRIVATE rangekv::client Threads::Threads)
