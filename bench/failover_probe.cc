@@ -17,7 +17,7 @@
 // the times the script records its faults at. Exit status: 0, or 2 on bad
 // usage, when the cluster cannot be reached, or when FILE cannot be
 // written.
-#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
