@@ -18,7 +18,6 @@
 // usage, when the cluster cannot be reached, or when FILE cannot be
 // written.
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "common/mutex.h"
 #include "rangekv/client.h"
 
@@ -49,13 +49,6 @@ int64_t NowMs() {
       .count();
 }
 
-template <typename T>
-bool ParseNumber(const char* s, T& out) {
-  const char* end = s + std::strlen(s);
-  auto [p, ec] = std::from_chars(s, end, out);
-  return ec == std::errc() && p == end && out > 0;
-}
-
 bool ParseArgs(int argc, char** argv, Options& o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -68,11 +61,11 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     else if (a == "--key")
       o.keys.emplace_back(v);
     else if (a == "--interval-ms")
-      ok = ParseNumber(v, o.interval_ms);
+      ok = ParsePositive(v, o.interval_ms);
     else if (a == "--timeout-ms")
-      ok = ParseNumber(v, o.timeout_ms);
+      ok = ParsePositive(v, o.timeout_ms);
     else if (a == "--duration")
-      ok = ParseNumber(v, o.duration_s);
+      ok = ParsePositive(v, o.duration_s);
     else if (a == "--log")
       o.log = v;
     else

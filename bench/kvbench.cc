@@ -43,7 +43,6 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -54,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "bench/key_chooser.h"
 #include "bench/latency_histogram.h"
 #include "common/mutex.h"
@@ -120,13 +120,6 @@ void Usage() {
       "               [--timeout-ms 5000] [--interval-log FILE [--interval-ms 1000]]\n"
       "               [--json FILE] [--histogram]\n"
       "workloads: a 50/50 GET/PUT, b 95/5, c GET only, w PUT only\n");
-}
-
-template <typename T>
-bool ParseNumber(const char* s, T& out) {
-  const char* end = s + std::strlen(s);
-  auto [p, ec] = std::from_chars(s, end, out);
-  return ec == std::errc() && p == end;
 }
 
 bool ParseRatio(const std::string& s, uint32_t& get, uint32_t& put) {
@@ -203,8 +196,7 @@ bool ParseArgs(int argc, char** argv, Options& o) {
 // Counters of one I/O thread. Only that thread writes; the main thread reads
 // the atomics for progress and the rest after the run has drained.
 struct alignas(64) ThreadStats {
-  LatencyHistogram histogram;  // measured phase only; all, then by kind
-  LatencyHistogram gets;
+  LatencyHistogram gets;  // measured phase only
   LatencyHistogram puts;
   std::atomic<uint64_t> measured_ops{0};
   std::atomic<uint64_t> all_ops{0};
@@ -247,12 +239,16 @@ class Bench {
   double MeasuredSeconds() const {
     return std::chrono::duration<double>(measure_end_ - measure_start_).count();
   }
-  // The measured latencies: of every request, or of one kind.
-  LatencyHistogram MergedHistogram(
-      LatencyHistogram ThreadStats::*which = &ThreadStats::histogram) const EXCLUDES(mu_) {
+  // The measured latencies of one kind of request, or of both.
+  LatencyHistogram MergedHistogram(LatencyHistogram ThreadStats::*which) const EXCLUDES(mu_) {
     LatencyHistogram h;
     MutexLock lock(mu_);
     for (auto& s : stats_) h.Merge((*s).*which);
+    return h;
+  }
+  LatencyHistogram MergedHistogram() const {
+    LatencyHistogram h = MergedHistogram(&ThreadStats::gets);
+    h.Merge(MergedHistogram(&ThreadStats::puts));
     return h;
   }
   IntervalHistogram& interval(bool put) { return put ? interval_puts_ : interval_gets_; }
@@ -354,7 +350,6 @@ class Bench {
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
       if (phase != Phase::kPreload) interval(put).Record(static_cast<uint64_t>(ns.count()));
       if (phase == Phase::kMeasure) {
-        s.histogram.Record(static_cast<uint64_t>(ns.count()));
         (put ? s.puts : s.gets).Record(static_cast<uint64_t>(ns.count()));
         s.measured_ops.fetch_add(1, std::memory_order_relaxed);
       }

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -26,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "bench/latency_histogram.h"
 
 namespace rangekv::bench {
@@ -116,13 +116,6 @@ bool Run(uint64_t count, size_t size) {
   return true;
 }
 
-template <typename T>
-bool ParseNumber(const char* s, T& out) {
-  const char* end = s + std::strlen(s);
-  auto [p, ec] = std::from_chars(s, end, out);
-  return ec == std::errc() && p == end && out > 0;
-}
-
 int Main(int argc, char** argv) {
   uint64_t count = 20000;
   size_t size = 64;
@@ -130,9 +123,9 @@ int Main(int argc, char** argv) {
     std::string a = argv[i];
     bool ok = i + 1 < argc;
     if (ok && a == "--count")
-      ok = ParseNumber(argv[++i], count);
+      ok = ParsePositive(argv[++i], count);
     else if (ok && a == "--size")
-      ok = ParseNumber(argv[++i], size) && size <= (1u << 20);
+      ok = ParsePositive(argv[++i], size) && size <= (1u << 20);
     else
       ok = false;
     if (!ok) {
