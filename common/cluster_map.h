@@ -142,6 +142,12 @@
 //     neighbour (kvnode --merge-delay-ms). The coordinator moves the right
 //     one of two such neighbours to the left one's owner, which then merges
 //     them (docs/elastic.md §4). Absent: none.
+//   - NodeInfo "unreachable": the nodes (ascending ids, comma-separated)
+//     owning a range this node replicates whose stream it lost: a fetch
+//     failed and none has been answered since, or one has waited well past
+//     its long poll. Rewritten when the set changes; absent: none. Only a
+//     report: the coordinator declares such a node failed once its own
+//     pings go unanswered too (coordinator/failure_detector.h).
 //   - RangeInfo "move_to": the coordinator asks the owner to hand the range
 //     to this in-sync replica (a transfer, docs/elastic.md §5). The
 //     handoff's record clears it, as does any new grant; the coordinator
@@ -231,6 +237,7 @@ struct NodeInfo {
   std::map<RangeId, uint32_t> load{};    // requests/s of owned ranges (see above)
   std::map<RangeId, uint64_t> bytes{};   // data bytes of owned ranges (see above)
   std::vector<RangeId> mergeable{};      // owned ranges that may merge (see above)
+  std::vector<NodeId> unreachable{};     // owners whose stream it lost (see above)
   // log_ends[range], or {0, 0} when not listed.
   LogEnd LogEndOf(RangeId range) const;
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;

@@ -84,7 +84,9 @@ Coordinator::Coordinator(asio::any_io_executor executor, CoordinatorOptions opti
     : options_(std::move(options)),
       paths_(options_.cluster),
       strand_(asio::make_strand(executor)),
-      recheck_timer_(strand_) {}
+      recheck_timer_(strand_),
+      detector_(options_.detector),
+      detector_timer_(strand_) {}
 
 Coordinator::~Coordinator() = default;
 
@@ -93,6 +95,10 @@ void Coordinator::Start() {
     LOG_INFO("coordinator " << options_.id << " for cluster " << options_.cluster << " ("
                             << paths_.root() << ") on ZooKeeper " << options_.zk);
     StartProbe(milliseconds(0));
+    if (detector_.enabled()) {
+      pinger_ = std::make_unique<NodePinger>();
+      ArmDetector();
+    }
   });
 }
 
@@ -106,11 +112,14 @@ void Coordinator::Stop() {
     probe_->Cancel();
     reconciler_->Stop();
     recheck_timer_.cancel();
+    detector_timer_.cancel();
     if (calls_) calls_->Close(Status(Code::kUnavailable, "coordinator stopping"));
     on_quiet_ = [&quiet] { quiet.set_value(); };
     MaybeQuiet();
   });
   const bool drained = quiet.get_future().wait_for(kStopDrain) == std::future_status::ready;
+  // Its last answers go to the strand ahead of the step below.
+  if (pinger_) pinger_->Stop();
   std::promise<void> stopped;
   asio::post(strand_, [this, &stopped, drained] {
     on_quiet_ = nullptr;  // `quiet` goes when Stop returns
@@ -279,6 +288,8 @@ asio::awaitable<Status> Coordinator::ReconcileWith(zkawait::Calls& z) {
   ClusterSnapshot snap;
   COORD_CO_RETURN_IF_ERROR(co_await ReadConfig(z, &snap.config));
   COORD_CO_RETURN_IF_ERROR(co_await ReadNodes(z, &snap));
+  detector_.Observe(snap.live_nodes);
+  detector_.Exclude(&snap.live_nodes);  // failed: planned for as if gone
   COORD_CO_RETURN_IF_ERROR(co_await ReadRanges(z, &snap));
   COORD_CO_RETURN_IF_ERROR(co_await ReadDraining(z, &snap));
   for (const auto& [id, z] : snap.ranges) {

@@ -70,7 +70,9 @@
 #include "common/zk/reconciler.h"
 #include "common/zk/session.h"
 #include "coordinator/coordinator_options.h"
+#include "coordinator/failure_detector.h"
 #include "coordinator/log_limiter.h"
+#include "coordinator/node_pinger.h"
 #include "coordinator/planner.h"
 #include "coordinator/zk_probe.h"
 #include "rangekv/status.h"
@@ -115,6 +117,7 @@ struct CoordinatorStats {
   uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;
   uint64_t session_expiries = 0;
+  uint64_t nodes_failed = 0;  // failure detector verdicts (failure_detector.h)
   // Gauges, from the latest map read (leader or standby alike):
   uint64_t ranges = 0;                   // valid range records
   uint64_t ranges_under_replicated = 0;  // fewer in-sync replicas than rf
@@ -206,6 +209,10 @@ class Coordinator {
   // Reconciles again after `after` (Plan::recheck_after), unless an earlier
   // recheck is already armed.
   void ArmRecheck(std::chrono::milliseconds after);
+  // The failure detector's timer (coordinator_detector.cc): pings and
+  // verdicts, the leader's only.
+  void ArmDetector();
+  void DetectorTick();
   template <typename F>
   void UpdateStats(F&& f) EXCLUDES(stats_mu_) {
     MutexLock lock(stats_mu_);
@@ -218,6 +225,10 @@ class Coordinator {
   asio::steady_timer recheck_timer_;
   std::optional<std::chrono::steady_clock::time_point> recheck_at_;  // armed for
   std::shared_ptr<ZkProbe> probe_;
+  // On strand_; the pinger from Start (none when the detector is off).
+  FailureDetector detector_;
+  asio::steady_timer detector_timer_;
+  std::unique_ptr<NodePinger> pinger_;
   std::unique_ptr<zk::Reconciler> reconciler_;
 
   // On strand_ only.

@@ -121,6 +121,10 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
   } else if (flag == "--session-timeout-ms") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 1000, 600000));
     o.session_timeout = std::chrono::milliseconds(v);
+  } else if (flag == "--failure-timeout-ms") {
+    RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 0, 60000));
+    if (v != 0 && v < 100) return Bad("--failure-timeout-ms: expected 0 (off) or 100..60000");
+    o.detector.failure_timeout = std::chrono::milliseconds(v);
   } else if (flag == "--reconcile-period-ms") {
     RANGEKV_ASSIGN_OR_RETURN(int64_t v, ParseInt(flag, value, 100, 3600000));
     o.reconcile_period = std::chrono::milliseconds(v);
@@ -212,6 +216,9 @@ std::string CoordinatorUsage() {
          "                            \\xHH any byte, \\, a comma); up to 255 keys\n"
          "  --id NAME                 coordinator id in logs and the election (default host-pid)\n"
          "  --session-timeout-ms N    ZooKeeper session timeout, 1000..600000 (default 6000)\n"
+         "  --failure-timeout-ms N    a reported node that answers no ping for this long\n"
+         "                            fails before its session expires; 0 = off, else\n"
+         "                            100..60000 (default 400)\n"
          "  --reconcile-period-ms N   periodic re-read of the cluster map (default 5000)\n"
          "  --replace-after D         replace a replica whose node is gone for longer than D\n"
          "                            by a live node (N = seconds, or Nms/Ns/Nm; 0 = never;\n"

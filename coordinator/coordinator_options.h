@@ -2,7 +2,7 @@
 //
 //   kvcoord --zk CONNECT [--cluster NAME] [--rf N] [--min-insync N]
 //           [--ranges K | --initial-splits KEY[,KEY...]] [--id NAME]
-//           [--session-timeout-ms N] [--reconcile-period-ms N]
+//           [--session-timeout-ms N] [--failure-timeout-ms N] [--reconcile-period-ms N]
 //           [--replace-after DURATION] [--admin HOST:PORT]
 //           [--log-level debug|info|warn|error]
 //
@@ -16,6 +16,7 @@
 // | --initial-splits      | KEY[,KEY...], 1..255 keys | none (--ranges applies)     |
 // | --id                  | [A-Za-z0-9._-]{1,64}      | <hostname>-<pid>            |
 // | --session-timeout-ms  | 1000..600000              | 6000                        |
+// | --failure-timeout-ms  | 0 (off), 100..60000       | 400                         |
 // | --reconcile-period-ms | 100..3600000              | 5000                        |
 // | --replace-after       | N[ms|s|m], 0..24 h; 0=off | 30s                         |
 // | --balance             | on, off                   | on                          |
@@ -39,6 +40,11 @@
 // (coordinator/planner.h rule 8). A bare number is seconds ("45" = 45 s);
 // the suffixes ms, s and m name the unit ("1500ms", "2m"). 0 disables it.
 //
+// --failure-timeout-ms: a node that another reports unreachable and that
+// answers none of our pings for this long is treated as gone before its
+// session expires (coordinator/failure_detector.h); a stop shorter than
+// this never is. 0 leaves failures to session expiry alone.
+//
 // Values follow as the next argument or after '=' ("--rf=3"). Parsing is
 // pure (no I/O, no exits) so it can be unit tested; main() turns an error
 // into one line on stderr and exit code 2.
@@ -50,6 +56,7 @@
 
 #include "common/cluster_map.h"
 #include "common/log.h"
+#include "coordinator/failure_detector.h"
 #include "coordinator/planner.h"
 #include "rangekv/status.h"
 
@@ -64,6 +71,7 @@ struct CoordinatorOptions {
   std::string id;                   // "" until main() fills in <hostname>-<pid>
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
+  DetectorOptions detector{};
   std::chrono::milliseconds replace_after{30000};  // 0 = never
   bool balance = true;  // move owners to balance load (planner.h, PlanBalance)
   // Replica moves into one node at once (balance, drain or REPL move).

@@ -15,7 +15,7 @@ struct Exported {
   const char* help;
   StatField field;
 };
-constexpr std::array<Exported, 21> kExported = {{
+constexpr std::array<Exported, 22> kExported = {{
     {"reconciles_started", "Reconcile runs that reached ZooKeeper.",
      &CoordinatorStats::reconciles_started},
     {"reconciles", "Reconcile runs that reached ZooKeeper and ended.",
@@ -53,6 +53,9 @@ constexpr std::array<Exported, 21> kExported = {{
      &CoordinatorStats::replica_moves},
     {"sessions_opened", "ZooKeeper sessions opened.", &CoordinatorStats::sessions_opened},
     {"session_expiries", "ZooKeeper sessions that expired.", &CoordinatorStats::session_expiries},
+    {"nodes_failed",
+     "Nodes the failure detector declared failed (reported unreachable, no answer to pings).",
+     &CoordinatorStats::nodes_failed},
 }};
 
 }  // namespace

@@ -312,6 +312,30 @@ Result<std::vector<RangeId>> DecodeMergeable(const Record& r) {
   }
 }
 
+std::string EncodeUnreachable(const std::vector<NodeId>& ids) {
+  if (ids.empty()) return "";
+  std::string out = "unreachable ";
+  for (const NodeId& id : ids) out += (out.back() == ' ' ? "" : ",") + id.str();
+  return out + "\n";
+}
+
+Result<std::vector<NodeId>> DecodeUnreachable(const Record& r) {
+  std::vector<NodeId> ids;
+  auto text = r.Text("unreachable");
+  if (!text.ok() || text->empty()) return ids;
+  std::string_view rest = *text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string id(rest.substr(0, comma));
+    if (!IsValidNodeId(id)) {
+      return Status(Code::kBadRequest, "field 'unreachable' is not <node>,...: " + *text);
+    }
+    ids.push_back(NodeId(id));
+    if (comma == std::string_view::npos) return ids;
+    rest = rest.substr(comma + 1);
+  }
+}
+
 // What EncodeFigures wrote; "" or absent: none. Anything malformed (or a
 // figure above T's range) makes the record invalid.
 template <typename T>
@@ -353,7 +377,8 @@ std::string EncodeNode(const NodeInfo& n) {
          (n.life.empty() ? std::string() : "life " + n.life + "\n") +
          (n.suspect ? "suspect 1\n" : "") + (n.opening ? "opening 1\n" : "") +
          EncodeLogEnds(n.log_ends) + EncodeFigures("load", n.load) +
-         EncodeFigures("bytes", n.bytes) + EncodeMergeable(n.mergeable);
+         EncodeFigures("bytes", n.bytes) + EncodeMergeable(n.mergeable) +
+         EncodeUnreachable(n.unreachable);
 }
 
 Result<NodeInfo> DecodeNode(std::string_view data) {
@@ -386,6 +411,7 @@ Result<NodeInfo> DecodeNode(std::string_view data) {
   RANGEKV_ASSIGN_OR_RETURN(n.load, (DecodeFigures<uint32_t>(r, "load", "requests/s")));
   RANGEKV_ASSIGN_OR_RETURN(n.bytes, (DecodeFigures<uint64_t>(r, "bytes", "bytes")));
   RANGEKV_ASSIGN_OR_RETURN(n.mergeable, DecodeMergeable(r));
+  RANGEKV_ASSIGN_OR_RETURN(n.unreachable, DecodeUnreachable(r));
   return n;
 }
 

@@ -37,6 +37,7 @@ constexpr milliseconds kLoadSpan{3000};
 
 // How long the once-a-second metrics wait for the replicator's report.
 constexpr milliseconds kLagWait{200};
+constexpr milliseconds kLostOwnersPeriod{50};
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 // Reads made on a split's or merge's hint serve the change that follows
@@ -194,6 +195,7 @@ class ClusterMember::Worker {
   zk::ZkOp CounterOp(const ChangeReads& got, RangeId taken) const;
   void SyncSuspect();
   void SyncLoad();
+  void SyncLostOwners();
   void AddReplicaLags(std::map<RangeId, NodeMetrics::OwnedRange>& owned);
   void PublishOpened();
 
@@ -443,12 +445,15 @@ void ClusterMember::Worker::Step() {
     Reconcile();
     SyncSuspect();
     SyncLoad();
+    SyncLostOwners();
     return;
   }
   SyncSuspect();
   SyncLoad();
-  // Looks again soon whether it has caught up, or a store failed.
-  Clock::time_point until = Clock::now() + std::chrono::seconds(1);
+  SyncLostOwners();
+  // Looks again soon whether it has caught up, a store failed, or an
+  // owner's stream was lost (that report is what a failover waits for).
+  Clock::time_point until = Clock::now() + kLostOwnersPeriod;
   WaitEvent(std::min(until, reconcile_retry_at_.value_or(until)), WakeOn::kAnyEvent);
 }
 
@@ -716,6 +721,24 @@ void ClusterMember::Worker::SyncSuspect() {
   } else {
     LOG_INFO("every range caught up with its owner: no longer suspect");
   }
+}
+
+// The owners whose stream this node lost, in its znode (cluster_map.h
+// "unreachable"), for the coordinator's failure detector.
+void ClusterMember::Worker::SyncLostOwners() {
+  Replicator* r = node_.replicator();
+  if (options_.self.opening || !registered_ || r == nullptr) return;
+  std::vector<NodeId> lost = r->LostOwners();
+  if (lost == options_.self.unreachable) return;
+  cluster::NodeInfo updated = options_.self;
+  updated.unreachable = std::move(lost);
+  auto set = session_->Set(reader_.paths().node(options_.self.id), cluster::EncodeNode(updated));
+  if (!set.ok()) return;  // again at the next step
+  std::string names;
+  for (const NodeId& n : updated.unreachable) names += (names.empty() ? "" : ",") + n.str();
+  LOG_INFO(names.empty() ? std::string("every owner's stream is back")
+                         : "lost the stream of owner(s) " + names);
+  options_.self = std::move(updated);
 }
 
 // The owner's view of how far its other replicas are behind, per owned

@@ -18,6 +18,9 @@ constexpr milliseconds kNewOwnerFirstRetryDelay{1};
 constexpr int kNewOwnerQuickRetries = 20;
 constexpr int kNewOwnerFirstRetries = 5;  // of the quick ones
 constexpr milliseconds kRequestSlack{2000};
+// How long past its long poll a fetch may wait before the owner counts as
+// lost (a report only: the coordinator's pings decide).
+constexpr milliseconds kLostAfterPoll{150};
 
 }  // namespace
 
@@ -75,6 +78,7 @@ void Follower::Update(HeldRange range) {
     if (range_.info.HandedOverFrom(promise_epoch_)) promise_until_ = Clock::now();
     not_before_ = std::max(Clock::now(), promise_until_);
     quick_retries_ = kNewOwnerQuickRetries;
+    stream_lost_ = false;
     LOG_INFO(Name(range_.info.id) << ": following "
                                   << (range_.info.owner ? range_.info.owner->str() : "-")
                                   << " at epoch " << range_.info.epoch.value());
@@ -147,6 +151,7 @@ void Follower::SendFetch() {
     caught_up_ = false;  // a reopened or new copy: caught up again first
   }
   in_flight_ = true;
+  fetch_sent_.emplace(asked_at_, *range_.info.owner);
   std::weak_ptr<bool> alive = alive_;
   const Epoch sent_epoch = range_.info.epoch;
   const std::optional<NodeId> sent_owner = range_.info.owner;
@@ -154,6 +159,8 @@ void Follower::SendFetch() {
             [this, alive, sent_epoch, sent_owner, sent_copy = copy_](Result<proto::Response> r) {
               if (!alive.lock()) return;
               in_flight_ = false;
+              fetch_sent_.reset();
+              if (sent_owner == range_.info.owner) stream_lost_ = !r.ok();
               // The owner credits our next fetch with a lease running from
               // when it sent this answer, so the promise runs from now (we
               // received it later). Fetches that get no answer extend
@@ -178,6 +185,14 @@ void Follower::SendFetch() {
               }
               OnFetched(std::move(r));
             });
+}
+
+std::optional<NodeId> Follower::LostOwner(Clock::time_point now) const {
+  if (!range_.info.owner || *range_.info.owner == ctx_.self) return std::nullopt;
+  const bool waited_long = fetch_sent_ && fetch_sent_->second == *range_.info.owner &&
+                           now - fetch_sent_->first > ctx_.options.fetch_wait + kLostAfterPoll;
+  if (stream_lost_ || waited_long) return range_.info.owner;
+  return std::nullopt;
 }
 
 bool Follower::caught_up() const {

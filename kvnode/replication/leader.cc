@@ -117,7 +117,11 @@ Leader::~Leader() {
 }
 
 void Leader::Update(HeldRange range) {
+  const std::vector<NodeId> old_isr = range_.info.isr;
   range_ = WithSelfInIsr(std::move(range), ctx_.self);
+  for (const NodeId& n : old_isr) {
+    if (!InIsr(n) && n != ctx_.self) progress_[n].left_isr_at = Clock::now();
+  }
   for (const NodeId& n : range_.info.replicas) {
     if (n != ctx_.self && !progress_.count(n)) progress_[n].caught_up_at = Clock::now();
   }
@@ -295,8 +299,10 @@ void Leader::CheckIsr() {
                               if (SurelyNotWritten(st)) pending_removes_.erase(n);
                             });
     } else if (!in_isr && member && p.fetched && p.acked >= store_->committed() &&
-               live != range_.live.end() && (live->second.life.empty() || live->second.life == p.life) &&
+               live != range_.live.end() &&
+               (live->second.life.empty() || live->second.life == p.life) &&
                now - p.last_fetch < ctx_.options.isr_lag_timeout / 4 &&
+               p.last_fetch > p.left_isr_at &&
                now - p.caught_up_at < ctx_.options.isr_lag_timeout / 4) {
       // Asked before with no answer we could trust (ZooKeeper unreachable,
       // session lost) and the map still lacks it: ask again; adding a

@@ -126,6 +126,10 @@ struct Progress {
   uint64_t news_told = 0;          // the Leader's news_seq_ its answers carried
   Clock::time_point lease_until{};
   Clock::time_point isr_request_at{};  // last ISR change asked for it
+  // When the map last showed it leave the ISR: it is added again only
+  // after a fetch that arrived later (a dead replica's last ack may equal
+  // an idle log's end, and its znode outlives it).
+  Clock::time_point left_isr_at{};
 };
 
 class Leader {
@@ -322,6 +326,10 @@ class Follower {
   // or rebuilt after an I/O error has to catch up again).
   bool caught_up() const;
   proto::RangeStatus Report() const;
+  // The owner this follows, when its stream is lost (cluster_map.h
+  // "unreachable"): the last fetch to it failed and none has been answered
+  // since, or the one in flight has waited well past its long poll.
+  std::optional<NodeId> LostOwner(Clock::time_point now) const;
 
  private:
   void Schedule(Clock::time_point at);
@@ -366,6 +374,9 @@ class Follower {
   std::unique_ptr<fs::AppendFile> snap_file_;
   std::string snap_path_;
   Clock::time_point asked_at_{};  // when the last fetch or chunk was asked for
+  // The fetch in flight: when it was sent, and to which owner.
+  std::optional<std::pair<Clock::time_point, NodeId>> fetch_sent_;
+  bool stream_lost_ = false;      // the last fetch to the owner failed (transport)
   bool resume_tried_ = false;     // a copy is resumed at most once per follower
   bool installing_ = false;  // on the background executor
 };

@@ -521,6 +521,16 @@ class Replicator::Impl {
     return all;
   }
 
+  std::vector<NodeId> LostOwners() {
+    std::set<NodeId> lost;
+    const Clock::time_point now = Clock::now();
+    for (auto& [id, role] : roles_) {
+      if (!role.follower) continue;
+      if (auto owner = role.follower->LostOwner(now)) lost.insert(*owner);
+    }
+    return {lost.begin(), lost.end()};
+  }
+
   Leader* LeaderOf(RangeId id) {
     auto it = roles_.find(id);
     return it == roles_.end() ? nullptr : it->second.leader.get();
@@ -700,6 +710,12 @@ bool Replicator::AllCaughtUp() {
   bool all = false;
   impl_->RunHere([&] { all = impl_->AllCaughtUp(); });
   return all;
+}
+
+std::vector<NodeId> Replicator::LostOwners() {
+  std::vector<NodeId> lost;
+  impl_->RunHere([&] { lost = impl_->LostOwners(); });
+  return lost;
 }
 
 namespace {

@@ -80,7 +80,7 @@
 namespace rangekv::kvnode {
 
 struct ReplicationOptions {
-  std::chrono::milliseconds lease{1500};
+  std::chrono::milliseconds lease{600};
   std::chrono::milliseconds fetch_wait{250};         // long-poll bound
   std::chrono::milliseconds isr_lag_timeout{2000};   // drop a replica behind this long
   uint32_t fetch_max_bytes = 4u << 20;
@@ -301,6 +301,10 @@ class Replicator {
   // process started, or since its store was last reopened (led ranges count
   // as caught up).
   bool AllCaughtUp();
+  // The owners (ascending ids) of ranges this node follows whose stream it
+  // lost (Follower::LostOwner): the node reports them in its znode
+  // (cluster_map.h "unreachable").
+  std::vector<NodeId> LostOwners();
   // A store of this process hit an I/O error and was reopened: records it
   // had acknowledged may be gone (the node is suspect, cluster_map.h).
   bool lost_records() const;

@@ -303,7 +303,7 @@ std::string NodeUsage() {
          "  --zk CONNECT            ZooKeeper servers, host:port[,host:port...][/chroot]\n"
          "  --cluster NAME          cluster under /rangekv/ (default 'default')\n"
          "  --session-timeout-ms N  ZooKeeper session timeout (default 6000)\n"
-         "  --lease-ms N            read lease a replica grants its owner (default 1500)\n"
+         "  --lease-ms N            read lease a replica grants its owner (default 600)\n"
          "  --isr-lag-ms N          drop a replica from the ISR after lagging this long\n"
          "                          (default 2000)\n"
          "  --replace ID            take over the replicas of dead node ID\n"

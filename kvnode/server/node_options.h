@@ -15,7 +15,7 @@
 // | --cluster            | [A-Za-z0-9._-]{1,64}   | "default" (cluster mode only)     |
 // | --session-timeout-ms | 1000..600000           | 6000 (cluster mode only; the      |
 // |                      |                        | server clamps it to its limits)   |
-// | --lease-ms           | 100..60000             | 1500 (cluster mode only)          |
+// | --lease-ms           | 100..60000             | 600 (cluster mode only)           |
 // | --isr-lag-ms         | 100..600000            | 2000 (cluster mode only)          |
 // | --replace            | a node id              | none (cluster mode only)          |
 // | --segment-bytes      | 4096..2^30             | 64 MiB: rotate WAL segments       |
@@ -85,7 +85,7 @@ struct NodeOptions {
   FsyncPolicy fsync = FsyncPolicy::kBatch;
   std::chrono::milliseconds fsync_interval{10};
   int io_threads = 0;  // 0: one per hardware thread
-  std::chrono::milliseconds lease{1500};     // cluster mode only
+  std::chrono::milliseconds lease{600};      // cluster mode only
   std::chrono::milliseconds isr_lag{2000};   // cluster mode only
   std::optional<NodeId> replaces;            // cluster mode only: --replace
   size_t segment_bytes = 0;                  // 0: the store's default (64 MiB)

@@ -46,8 +46,8 @@ class WriteParking {
   // expired: the deadline passed or the node closes.
   using Resume = std::function<void(bool expired)>;
 
-  // As long as a split's or merge's fence may last (a third of the default
-  // 1.5 s lease), well inside a client's request timeout (5 s by default).
+  // Longer than a split's or merge's fence may last (a third of the
+  // lease: 200 ms by default), well inside a client's request timeout (5 s by default).
   // The node does not know the client's timeout: a client whose timeout is
   // shorter may see TIMEOUT (outcome unknown) where it would have seen the
   // refusal, so the wait stays short.

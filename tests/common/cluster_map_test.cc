@@ -161,6 +161,20 @@ TEST(ClusterMapTest, NodeReplacesIsOptionalAndRoundTrips) {
   EXPECT_NE(bad.status().message().find("replaces"), std::string::npos);
 }
 
+TEST(ClusterMapTest, NodeUnreachableRoundTripsAndRejectsBadIds) {
+  NodeInfo n{NodeId("n2"), "h:1", "", 5, "inc"};
+  EXPECT_EQ(EncodeNode(n).find("unreachable"), std::string::npos);
+  n.unreachable = {NodeId("n1"), NodeId("n3")};
+  const std::string text = EncodeNode(n);
+  EXPECT_NE(text.find("\nunreachable n1,n3\n"), std::string::npos) << text;
+  auto back = DecodeNode(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, n);
+  auto bad = DecodeNode("rangekv-node 1\nid n4\naddress h:1\nunreachable n1,,n2\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unreachable"), std::string::npos);
+}
+
 TEST(ClusterMapTest, NodeLogEndsRoundTripAndOrderAsLogs) {
   NodeInfo n{NodeId("n2"), "h:1", "", 5, "inc"};
   EXPECT_EQ(EncodeNode(n).find("log_ends"), std::string::npos);

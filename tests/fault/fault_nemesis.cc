@@ -221,7 +221,12 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   NoteRanges(map, f);
   const int64_t span = (options_.max_down - options_.min_down).count();
   f.down_ms = options_.min_down.count() + (span > 0 ? static_cast<int64_t>(rng_() % span) : 0);
-  if (f.kind == FaultKind::kPauseOwner) f.down_ms = options_.session_timeout.count() + 1500;
+  // A pause outlives either the coordinator's failure timeout only (the
+  // owner resumes, still registered, to a map that moved on) or its
+  // ZooKeeper session too.
+  if (f.kind == FaultKind::kPauseOwner) {
+    f.down_ms = rng_() % 2 == 0 ? 1500 : options_.session_timeout.count() + 1500;
+  }
 
   std::cout << "[nemesis] " << WallClockNow() << " " << FaultKindName(f.kind) << " " << f.node
             << " (owner of ranges " << JoinRanges(f.owned) << ", follower of "

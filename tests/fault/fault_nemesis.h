@@ -6,9 +6,11 @@
 //                 directory) after 1-3 s
 //   kill-replica  SIGKILL a non-owner replica of a random range, restart it
 //                 after 1-3 s
-//   pause-owner   SIGSTOP the owner of a random range for the node session
-//                 timeout + 1.5 s (its session expires, another node takes
-//                 over), then SIGCONT (it must notice it was deposed)
+//   pause-owner   SIGSTOP the owner of a random range for 1.5 s (past the
+//                 coordinator's failure timeout: another node takes over
+//                 while its session lives on) or for the node session
+//                 timeout + 1.5 s (its session expires too), then SIGCONT
+//                 (it must notice it was deposed)
 //   stop-owner    SIGTERM the owner of a random range, restart it after 1-3 s
 //   transfer      ask the owner of a random range to hand it to another of
 //                 its in-sync replicas (no process stops; the window is the

@@ -10,7 +10,10 @@
 //            --max-events E (watchdog per seed, default 3000000),
 //            --no-faults, --no-transfers, --no-splits, --no-merges (the
 //            nemesis asks for no ownership transfers, splits, merges: how seeds found
-//            before they existed replay their old runs)
+//            before they existed replay their old runs), --no-detector
+//            (the coordinator waits for session expiry alone),
+//            --failure-timeout-ms N (the detector's timeout instead of
+//            the one drawn; 0 = off)
 //
 // Prints one line per seed that broke an invariant, with how to replay it,
 // then a summary. Exit status: 0 when every seed held every invariant, 1
@@ -33,7 +36,8 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kvsim --seeds N [--first S] | --seed S [--verbose] | --seed-file F\n"
                "             [--duration-ms D] [--max-events E] [--no-faults] [--no-transfers]\n"
-               "             [--no-splits] [--no-merges]\n");
+               "             [--no-splits] [--no-merges] [--no-detector]\n"
+               "             [--failure-timeout-ms N]\n");
   return 2;
 }
 
@@ -56,9 +60,13 @@ void Report(const RunResult& r, const RunOptions& o, bool always) {
               static_cast<unsigned long long>(r.events), static_cast<unsigned long long>(r.ops),
               static_cast<unsigned long long>(r.committed));
   if (!r.ok()) {
-    std::printf("  replay: scripts/simulate --seed %llu%s%s%s --verbose\n",
+    const std::string timeout =
+        o.failure_timeout ? " --failure-timeout-ms " + std::to_string(o.failure_timeout->count())
+                          : "";
+    std::printf("  replay: scripts/simulate --seed %llu%s%s%s%s%s --verbose\n",
                 static_cast<unsigned long long>(r.seed), o.transfers ? "" : " --no-transfers",
-                o.splits ? "" : " --no-splits", o.merges ? "" : " --no-merges");
+                o.splits ? "" : " --no-splits", o.merges ? "" : " --no-merges",
+                o.detector ? "" : " --no-detector", timeout.c_str());
   }
   std::fflush(stdout);
 }
@@ -113,6 +121,10 @@ int main(int argc, char** argv) {
       base.duration = static_cast<int64_t>(v) * rangekv::sim::kMilli;
       continue;
     }
+    if (a == "--failure-timeout-ms" && value(&v)) {
+      base.failure_timeout = std::chrono::milliseconds(v);
+      continue;
+    }
     if (a == "--max-events" && value(&v)) {
       base.max_events = v;
       continue;
@@ -135,6 +147,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--no-merges") {
       base.merges = false;
+      continue;
+    }
+    if (a == "--no-detector") {
+      base.detector = false;
       continue;
     }
     return Usage();

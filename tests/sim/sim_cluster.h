@@ -11,6 +11,7 @@
 
 #include "common/cluster_map.h"
 #include "common/log.h"
+#include "coordinator/failure_detector.h"
 #include "kvnode/replication/replicator.h"
 #include "kvnode/storage/range_store.h"
 #include "tests/sim/sim_fs.h"
@@ -37,6 +38,8 @@ struct ClusterParams {
   // The coordinator balances owners (by ranges owned: simulated nodes
   // report no load).
   bool balance = false;
+  // kvcoord's failure detector (its defaults: on).
+  coordinator::DetectorOptions detector{};
 };
 
 // What the checkers hear about as it happens.

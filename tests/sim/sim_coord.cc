@@ -3,12 +3,17 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "coordinator/failure_detector.h"
 #include "coordinator/planner.h"
 
 namespace rangekv::sim {
+
+using coordinator::FailureDetector;
+
 namespace {
 
 constexpr Nanos kPeriod = 1 * kSecond;
+constexpr Nanos kDetectorTick = 10 * kMilli;  // kvcoord's detector timer
 constexpr std::string_view kCandidate = "leader-";
 
 }  // namespace
@@ -26,6 +31,8 @@ struct SimCoordinator::Incarnation {
   std::map<RangeId, cluster::RangeInfo> last_valid;
   std::set<NodeId> seen_live;
   std::map<NodeId, Nanos> missing_since;
+  std::unique_ptr<coordinator::FailureDetector> detector;
+  uint64_t pings = 0;
 };
 
 bool SimCoordinator::leading() const { return inc_ != nullptr && inc_->leader_since != 0; }
@@ -39,6 +46,7 @@ void SimCoordinator::Start() {
   if (inc_) return;
   ++started_;
   inc_ = std::make_unique<Incarnation>();
+  inc_->detector = std::make_unique<coordinator::FailureDetector>(c_.params.detector);
   inc_->process = std::make_shared<Process>(Process{id_ + "#" + std::to_string(started_)});
   std::weak_ptr<bool> alive = inc_->alive;
   ProcessRef proc = inc_->process;
@@ -51,6 +59,45 @@ void SimCoordinator::Start() {
   Trigger();
   c_.world.After(kPeriod, proc, [this, alive] {
     if (alive.lock()) Tick();
+  });
+  if (inc_->detector->enabled()) {
+    c_.world.After(kDetectorTick, proc, [this, alive] {
+      if (alive.lock()) DetectorTick();
+    });
+  }
+}
+
+// What kvcoord's detector timer does (coordinator.cc): the pings due, then
+// the verdicts; a changed verdict is a reconcile. The leader's only.
+void SimCoordinator::DetectorTick() {
+  Incarnation& inc = *inc_;
+  const Nanos now = c_.world.now();
+  coordinator::FailureDetector& d = *inc.detector;
+  if (leading()) {
+    for (const coordinator::FailureDetector::Probe& p : d.DueProbes(FailureDetector::Time(now))) {
+      proto::Request ping;
+      ping.id = ++inc.pings;
+      ping.kind = proto::OpKind::kPing;
+      std::weak_ptr<bool> alive = inc.alive;
+      const Nanos timeout = c_.params.detector.failure_timeout.count() * kMilli;
+      c_.net.Call(inc.process, id_, p.address, std::move(ping), timeout,
+                  [this, alive, p, now](Result<proto::Response> r) {
+                    if (!alive.lock() || !r.ok()) return;
+                    inc_->detector->OnAnswer(p.node, p.life, FailureDetector::Time(now),
+                                             FailureDetector::Time(c_.world.now()));
+                  });
+    }
+    bool changed = false;
+    for (const auto& v : d.Decide(FailureDetector::Time(now))) {
+      LOG_WARN(id_ << ": node " << v.node.str() << (v.failed ? " failed: " : " is live again: ")
+                   << v.why);
+      changed = true;
+    }
+    if (changed) Trigger();
+  }
+  std::weak_ptr<bool> alive = inc.alive;
+  c_.world.After(kDetectorTick, inc.process, [this, alive] {
+    if (alive.lock()) DetectorTick();
   });
 }
 
@@ -152,6 +199,8 @@ void SimCoordinator::Decide(bool leading, const std::map<std::string, Znode>& zn
   cluster::ClusterMap map = MapFromZnodes(c_.paths, znodes);
   if (map.config) snap.config = *map.config;
   snap.live_nodes = map.live_nodes;
+  inc.detector->Observe(snap.live_nodes);
+  inc.detector->Exclude(&snap.live_nodes);
   for (const auto& [path, z] : znodes) {
     if (path.rfind(c_.paths.ranges() + "/", 0) != 0) continue;
     auto id = cluster::Paths::ParseRangeName(path.substr(c_.paths.ranges().size() + 1));

@@ -37,6 +37,7 @@ class SimCoordinator {
   void Decide(bool leading, const std::map<std::string, Znode>& znodes);
   void Execute(std::vector<std::vector<ZkOp>> writes, size_t next);
   void Tick();
+  void DetectorTick();
 
   Cluster& c_;
   const std::string id_;

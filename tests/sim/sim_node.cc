@@ -358,6 +358,7 @@ void SimNode::MemberTick() {
     TriggerReconcile();
     SyncSuspect();
   }
+  SyncLostOwners();
   std::weak_ptr<bool> alive = inc.alive;
   c_.world.After(kMemberTick, inc.process, [this, alive] {
     if (alive.lock()) MemberTick();
@@ -378,6 +379,19 @@ void SimNode::SyncSuspect() {
   if (inc.self.opening || !inc.registered || inc.clearing_suspect) return;
   cluster::NodeInfo updated = inc.node->WithSuspicion(inc.self, inc.node->SuspectNow());
   if (updated != inc.self) PublishSelf(std::move(updated));
+}
+
+// Every member tick, as cluster_member.cc does every 50 ms: the owners
+// whose stream this node lost, in its znode.
+void SimNode::SyncLostOwners() {
+  Incarnation& inc = *inc_;
+  kvnode::Replicator* r = inc.node->replicator();
+  if (inc.self.opening || !inc.registered || inc.clearing_suspect || r == nullptr) return;
+  std::vector<NodeId> lost = r->LostOwners();
+  if (lost == inc.self.unreachable) return;
+  cluster::NodeInfo updated = inc.self;
+  updated.unreachable = std::move(lost);
+  PublishSelf(std::move(updated));
 }
 
 void SimNode::PublishSelf(cluster::NodeInfo updated) {

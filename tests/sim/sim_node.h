@@ -78,6 +78,7 @@ class SimNode {
   void MemberTick();
   void NextIsrChange();
   void SyncSuspect();
+  void SyncLostOwners();
   void PublishOpened();
   // Writes our node znode as `updated` (and keeps it as inc_->self once
   // ZooKeeper took it).

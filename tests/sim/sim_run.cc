@@ -34,13 +34,16 @@ ClusterParams ChooseParams(Rng& w) {
 }
 
 std::string Describe(const ClusterParams& p) {
-  return std::to_string(p.nodes) + " nodes, " + std::to_string(p.coordinators) +
-         " coordinators, " + std::to_string(p.ranges) + " ranges, rf " + std::to_string(p.rf) +
-         ", min-insync " + std::to_string(p.min_insync) + ", fsync " +
-         kvnode::FsyncPolicyName(p.fsync) + ", session " + Ms(p.session_timeout) + ", lease " +
+  return std::to_string(p.nodes) + " nodes, " + std::to_string(p.coordinators) + " coordinators, " +
+         std::to_string(p.ranges) + " ranges, rf " + std::to_string(p.rf) + ", min-insync " +
+         std::to_string(p.min_insync) + ", fsync " + kvnode::FsyncPolicyName(p.fsync) +
+         ", session " + Ms(p.session_timeout) + ", lease " +
          std::to_string(p.replication.lease.count()) + " ms, isr-lag " +
          std::to_string(p.replication.isr_lag_timeout.count()) + " ms, fetch-wait " +
          std::to_string(p.replication.fetch_wait.count()) + " ms" +
+         (p.detector.failure_timeout.count() != 0
+              ? ", failure-timeout " + std::to_string(p.detector.failure_timeout.count()) + " ms"
+              : ", no detector") +
          (p.balance ? ", balance" : "") +
          (p.replication.split_qps != 0
               ? ", split-qps " + std::to_string(p.replication.split_qps) + " for " +
@@ -357,6 +360,11 @@ RunResult RunSeed(const RunOptions& options) {
   // Splits leave every part with its owner: the coordinator moves owners
   // (by ranges owned) in the runs that split.
   params.balance = options.splits;
+  Rng detector(options.seed * 0x85ebca6b0f6d2a1bull + 17);
+  params.detector.failure_timeout = options.detector && detector.Chance(0.8)
+                                        ? std::chrono::milliseconds(detector.Uniform(200, 800))
+                                        : std::chrono::milliseconds(0);
+  if (options.failure_timeout) params.detector.failure_timeout = *options.failure_timeout;
   result.setup = Describe(params);
   Scenario s(options.seed, params, options.verbose, options.max_events);
   if (!s.Boot([&plan](int) { return plan.Uniform(0, 300) * kMilli; })) {

@@ -4,7 +4,9 @@
 // tests/sim/sim_check.h. The same seed gives the same run, event for event.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,12 @@ struct RunOptions {
   // Merges of neighbours (at the checked keys' boundaries), likewise, in
   // runs that split (seeds found before merges existed replay without).
   bool merges = true;
+  // The coordinator's failure detector, at a timeout drawn from a stream
+  // of its own (off in a fifth of the runs); seeds found before it existed
+  // replay without it.
+  bool detector = true;
+  // Overrides the drawn failure timeout (0: off).
+  std::optional<std::chrono::milliseconds> failure_timeout;
   bool verbose = false;          // the processes' logs, with simulated time
   // The watchdog: a run that needs more events than this is reported (a
   // livelock, e.g. two nodes copying a snapshot back and forth forever).
