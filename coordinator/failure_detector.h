@@ -28,10 +28,13 @@
 // wait out its read lease first. A node declared failed in error is fenced
 // by the same means as one whose session expired: its replicas follow the
 // new epoch and no longer acknowledge its writes. It is live again once
-// nobody reports it, it has answered every ping for the last
-// failure_timeout, and hold_down has passed since it failed (so a node that
-// stalls over and over does not flap between owner and not). A new life
-// (the process restarted) starts clean.
+// nobody reports it, it answers its pings again (none sent more than two
+// intervals ago is unanswered, and one sent after it failed was
+// answered), and hold_down has passed since it failed: short, since until
+// then the owners it replicates keep asking to add it back to their ISRs
+// and the coordinator keeps taking it out; long enough that a node that
+// stalls over and over is not owner, failed, owner again within a second.
+// A new life (the process restarted) starts clean.
 //
 // Pure and single-threaded: time comes in as a steady-clock reading, the
 // caller sends the pings and tells what came back. Both kvcoord and the
@@ -54,7 +57,7 @@ struct DetectorOptions {
   // 0: no detector (a node fails only when its session expires).
   std::chrono::milliseconds failure_timeout{400};
   std::chrono::milliseconds probe_interval{100};
-  std::chrono::milliseconds hold_down{3000};
+  std::chrono::milliseconds hold_down{1000};
 };
 
 class FailureDetector {

@@ -151,7 +151,7 @@ std::unique_ptr<ClusterView> ClusterView::Fixed(ClusterMap map) {
 }
 
 void ClusterView::Replace(ClusterMap map) {
-  Publish(std::make_shared<ClusterMap>(std::move(map)));
+  Publish(std::make_shared<ClusterMap>(std::move(map)), /*read=*/true);
 }
 
 std::shared_ptr<const ClusterMap> ClusterView::Current() const {
@@ -232,13 +232,24 @@ uint64_t ClusterView::generation() const {
   return generation_;
 }
 
-void ClusterView::Publish(std::shared_ptr<ClusterMap> map) {
+void ClusterView::SetReadListener(ReadListener fn) {
+  MutexLock lock(listener_mu_);
+  listener_ = std::move(fn);
+}
+
+void ClusterView::Publish(std::shared_ptr<ClusterMap> map, bool read) {
+  std::shared_ptr<const ClusterMap> before;
+  std::shared_ptr<const ClusterMap> after = map;
   {
     MutexLock lock(mu_);
+    before = std::move(map_);
     map_ = std::move(map);
     ++generation_;
   }
   cv_.NotifyAll();
+  if (!read || before == nullptr) return;
+  MutexLock lock(listener_mu_);
+  if (listener_) listener_(*before, *after);
 }
 
 namespace {
@@ -320,7 +331,7 @@ void ClusterView::Reconcile(zk::Reconciler::Done done) {
         LOG_DEBUG("cluster map read shows a hole the previous one did not; reading again");
         reconciler_->TriggerNow();
       } else {
-        Publish(st->map);
+        Publish(st->map, /*read=*/true);
       }
       st->done();
     });

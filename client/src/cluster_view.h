@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,6 +79,13 @@ class ClusterView {
   void Learn(const proto::OwnerHint& hint) EXCLUDES(mu_);
   // Completed reads so far.
   uint64_t generation() const EXCLUDES(mu_);
+  // Called with the previous and the new map each time a read of
+  // ZooKeeper (or Replace) publishes one, never for a map Learn patched;
+  // on the thread that publishes. Setting it waits for a call under way;
+  // nullptr ends the calls.
+  using ReadListener =
+      std::function<void(const cluster::ClusterMap& before, const cluster::ClusterMap& after)>;
+  void SetReadListener(ReadListener fn) EXCLUDES(listener_mu_);
 
  private:
   ClusterView(std::string cluster);
@@ -88,7 +96,8 @@ class ClusterView {
                             std::chrono::steady_clock::time_point deadline);
   struct ReadState;
   void Reconcile(zk::Reconciler::Done done) EXCLUDES(mu_);
-  void Publish(std::shared_ptr<cluster::ClusterMap> map) EXCLUDES(mu_);
+  // read: the map comes from ZooKeeper (or Replace), not from Learn.
+  void Publish(std::shared_ptr<cluster::ClusterMap> map, bool read) EXCLUDES(mu_, listener_mu_);
   // A read that leaves a hole where the published map had none is taken
   // for one that straddled a split (znodes are read one by one) and read
   // again, up to kMaxTornReads times in a row; then it is published (a
@@ -110,6 +119,8 @@ class ClusterView {
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool reading_ GUARDED_BY(mu_) = false;  // a reconcile run is in flight
   int torn_reads_ GUARDED_BY(mu_) = 0;    // reads in a row not published (Torn)
+  Mutex listener_mu_;                     // held while the listener runs
+  ReadListener listener_ GUARDED_BY(listener_mu_);
 };
 
 }  // namespace rangekv::client_internal

@@ -90,6 +90,10 @@ struct Router::Call {
   int hops = 0;
   std::optional<std::string> hint_address;  // route the next attempt here
   std::string target;                       // address of the current attempt
+  // The range and its epoch the current attempt was routed by (the owner
+  // in the map; 0: routed by a hint, or a stale read).
+  uint64_t route = 0;
+  uint64_t route_epoch = 0;
   // Stale reads: replicas that failed since the last backoff, by address.
   std::vector<std::string> tried;
   Status last_error;
@@ -97,9 +101,37 @@ struct Router::Call {
 
 Router::Router(std::vector<asio::io_context*> ios, std::unique_ptr<ClusterView> view,
                ClientOptions options)
-    : ios_(std::move(ios)), view_(std::move(view)), options_(options) {}
+    : ios_(std::move(ios)), view_(std::move(view)), options_(options) {
+  view_->SetReadListener(
+      [this](const ClusterMap& before, const ClusterMap& after) { OnMapRead(before, after); });
+}
 
-Router::~Router() = default;
+Router::~Router() { view_->SetReadListener(nullptr); }
+
+void Router::OnMapRead(const ClusterMap& before, const ClusterMap& after) {
+  if (closed_) return;
+  for (const auto& [id, was] : before.ranges) {
+    auto it = after.ranges.find(id);
+    if (it == after.ranges.end() || !was.owner) continue;
+    const RangeInfo& now = it->second;
+    // Only a failover: a handed-over range's old owner refuses the
+    // requests it holds itself, and they are retried.
+    if (now.epoch <= was.epoch || now.owner == was.owner || now.handoff_from == was.epoch) {
+      continue;
+    }
+    const cluster::NodeInfo* node = before.Node(*was.owner);
+    if (node == nullptr) continue;
+    const Status st(
+        Code::kUnavailable,
+        "range " + std::to_string(id.value()) + " failed over from " + was.owner->str() + " to " +
+            (now.owner ? now.owner->str() : "-") + " (epoch " + std::to_string(now.epoch.value()) +
+            ") while this request waited for " + was.owner->str() + "; its outcome is unknown");
+    MutexLock lock(mu_);
+    auto pool = pools_.find(node->address);
+    if (pool == pools_.end()) continue;
+    for (auto& c : pool->second->conns) c->FailRoute(id.value(), now.epoch.value(), st);
+  }
+}
 
 void Router::Shutdown() {
   closed_ = true;
@@ -143,6 +175,8 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
     return;
   }
   std::string address;
+  call->route = 0;
+  call->route_epoch = 0;
   if (call->hint_address) {
     address = std::move(*call->hint_address);
     call->hint_address.reset();
@@ -189,6 +223,8 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
                                        "owner " + r->owner->str() + " of " + rid + " is down"));
       }
       address = node->address;
+      call->route = r->id.value();
+      call->route_epoch = r->epoch.value();
     }
   }
   call->target = address;
@@ -244,6 +280,8 @@ void Router::Send(std::shared_ptr<Call> call, Connection& conn) {
     }
   }
   p.retries_left = 0;  // this layer retries, with a fresh route
+  p.route = call->route;
+  p.route_epoch = call->route_epoch;
   proto::EncodeRequest(call->req, p.frame);
   p.done = [this, call](Result<proto::Response> r) { OnResponse(call, r); };
   conn.Send(std::move(p));

@@ -16,6 +16,8 @@
 //   | connect failed                      |                                     |
 //   | UNAVAILABLE after send (read)       | refresh map, back off, re-route     |
 //   | UNAVAILABLE after send (write)      | return it (outcome unknown)         |
+//   | the map's range failed over while   | UNAVAILABLE at once (OnMapRead), as |
+//   | the attempt waited on the old owner | above                               |
 //   | anything else                       | return it                           |
 //
 // A stale read does not back off after a failed attempt (any row above
@@ -102,6 +104,12 @@ class Router {
  private:
   struct Pool;
   void Dispatch(std::shared_ptr<Call> call);
+  // A read of ZooKeeper moved ranges to new owners by a failover: the
+  // requests still waiting on an old owner (stopped, or cut off, its
+  // connection alive) end now, as UNAVAILABLE (a read is re-routed, a
+  // write's outcome is unknown), instead of when it resumes or at their
+  // deadline.
+  void OnMapRead(const cluster::ClusterMap& before, const cluster::ClusterMap& after) EXCLUDES(mu_);
   void Send(std::shared_ptr<Call> call, Connection& conn);
   void OnResponse(std::shared_ptr<Call> call, Result<proto::Response>& r);
   void RetryLater(std::shared_ptr<Call> call, Status why);

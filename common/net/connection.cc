@@ -160,6 +160,25 @@ void Connection::Shutdown() {
   });
 }
 
+size_t Connection::FailRoute(uint64_t route, uint64_t epoch, const Status& st) {
+  std::vector<PendingRequest> failed;
+  {
+    MutexLock lock(mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.route != route || it->second.route_epoch >= epoch) {
+        ++it;
+        continue;
+      }
+      deadlines_.erase({it->second.deadline, it->first});
+      failed.push_back(std::move(it->second));
+      it = pending_.erase(it);
+    }
+  }
+  const size_t n = failed.size();
+  PostFailures(std::move(failed), st);
+  return n;
+}
+
 std::vector<PendingRequest> Connection::TakeAllLocked() {
   std::vector<PendingRequest> reqs;
   reqs.reserve(pending_.size());

@@ -78,6 +78,10 @@ struct PendingRequest {
   // retries_left > 0, so that it can be resent.
   std::string frame;
   ResponseCallback done;
+  // The caller's tag for FailRoute (the client: the range routed to and its
+  // epoch in the map then); 0: none.
+  uint64_t route = 0;
+  uint64_t route_epoch = 0;
 };
 
 struct ConnectionOptions {
@@ -112,6 +116,10 @@ class Connection {
   // Fails every pending request with UNAVAILABLE, closes the socket and
   // refuses further Sends. Idempotent; thread-safe.
   void Shutdown() EXCLUDES(mu_);
+  // Fails with st the pending requests tagged `route` at an epoch below
+  // `epoch` (an answer that comes later is dropped); returns how many.
+  // Thread-safe.
+  size_t FailRoute(uint64_t route, uint64_t epoch, const Status& st) EXCLUDES(mu_);
 
   // Whether the connection is up right now (a hint for load spreading).
   bool connected() const { return connected_.load(std::memory_order_relaxed); }

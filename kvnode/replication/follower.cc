@@ -79,6 +79,15 @@ void Follower::Update(HeldRange range) {
     not_before_ = std::max(Clock::now(), promise_until_);
     quick_retries_ = kNewOwnerQuickRetries;
     stream_lost_ = false;
+    if (fetch_sent_) {
+      // The old owner (stopped, or cut off with the connection up) may
+      // hold our fetch for seconds: it is abandoned, not waited for. Its
+      // answer promises nothing: an owner credits an answer only when the
+      // replica's next fetch arrives (Leader::OnFetch), and none will.
+      ++fetch_gen_;
+      fetch_sent_.reset();
+      in_flight_ = false;
+    }
     LOG_INFO(Name(range_.info.id) << ": following "
                                   << (range_.info.owner ? range_.info.owner->str() : "-")
                                   << " at epoch " << range_.info.epoch.value());
@@ -152,39 +161,40 @@ void Follower::SendFetch() {
   }
   in_flight_ = true;
   fetch_sent_.emplace(asked_at_, *range_.info.owner);
+  const uint64_t gen = fetch_gen_;
   std::weak_ptr<bool> alive = alive_;
   const Epoch sent_epoch = range_.info.epoch;
   const std::optional<NodeId> sent_owner = range_.info.owner;
-  ctx_.Send(range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
-            [this, alive, sent_epoch, sent_owner, sent_copy = copy_](Result<proto::Response> r) {
-              if (!alive.lock()) return;
-              in_flight_ = false;
-              fetch_sent_.reset();
-              if (sent_owner == range_.info.owner) stream_lost_ = !r.ok();
-              // The owner credits our next fetch with a lease running from
-              // when it sent this answer, so the promise runs from now (we
-              // received it later). Fetches that get no answer extend
-              // nothing: a dead owner's lease runs out while we retry.
-              // An owner that has handed the range over serves no more.
-              if (r.ok() && !range_.info.HandedOverFrom(sent_epoch)) {
-                promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
-                promise_epoch_ = sent_epoch;
-              }
-              if (sent_epoch != range_.info.epoch || sent_owner != range_.info.owner) {
-                // The answer of an owner we no longer follow: its promise is
-                // kept (no fetch to the new one before it ends) and its
-                // content dropped.
-                not_before_ = std::max(not_before_, promise_until_);
-                return Schedule(not_before_);
-              }
-              // The copy it was sent for was reopened or rebuilt meanwhile:
-              // its records and commit point do not fit this one.
-              auto now_store = range_.slot->store();
-              if (now_store == nullptr || now_store->instance() != sent_copy) {
-                return Schedule(Clock::now());
-              }
-              OnFetched(std::move(r));
-            });
+  ctx_.Send(
+      range_.owner_address, std::move(req), ctx_.options.fetch_wait + kRequestSlack,
+      [this, alive, gen, sent_epoch, sent_owner, sent_copy = copy_](Result<proto::Response> r) {
+        if (!alive.lock() || gen != fetch_gen_) return;  // gone, or abandoned
+        in_flight_ = false;
+        fetch_sent_.reset();
+        if (sent_owner == range_.info.owner) stream_lost_ = !r.ok();
+        // The owner credits our next fetch with a lease running from
+        // when it sent this answer, so the promise runs from now (we
+        // received it later). Fetches that get no answer extend
+        // nothing: a dead owner's lease runs out while we retry.
+        // An owner that has handed the range over serves no more.
+        if (r.ok() && !range_.info.HandedOverFrom(sent_epoch)) {
+          promise_until_ = std::max(promise_until_, Clock::now() + ctx_.options.lease);
+          promise_epoch_ = sent_epoch;
+        }
+        if (sent_epoch != range_.info.epoch || sent_owner != range_.info.owner) {
+          // Not reached: Update abandons a fetch to an owner we no
+          // longer follow. Were it, the promise above is kept.
+          not_before_ = std::max(not_before_, promise_until_);
+          return Schedule(not_before_);
+        }
+        // The copy it was sent for was reopened or rebuilt meanwhile:
+        // its records and commit point do not fit this one.
+        auto now_store = range_.slot->store();
+        if (now_store == nullptr || now_store->instance() != sent_copy) {
+          return Schedule(Clock::now());
+        }
+        OnFetched(std::move(r));
+      });
 }
 
 std::optional<NodeId> Follower::LostOwner(Clock::time_point now) const {

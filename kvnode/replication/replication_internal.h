@@ -376,6 +376,9 @@ class Follower {
   Clock::time_point asked_at_{};  // when the last fetch or chunk was asked for
   // The fetch in flight: when it was sent, and to which owner.
   std::optional<std::pair<Clock::time_point, NodeId>> fetch_sent_;
+  // Bumped when the map names a new owner while a fetch is in flight to
+  // the old one: that fetch is abandoned, its answer ignored.
+  uint64_t fetch_gen_ = 0;
   bool stream_lost_ = false;      // the last fetch to the owner failed (transport)
   bool resume_tried_ = false;     // a copy is resumed at most once per follower
   bool installing_ = false;  // on the background executor

@@ -116,6 +116,10 @@ class RouterHarness {
   ClusterView& view() { return *view_; }
 
   Result<proto::Response> Run(proto::Request req, milliseconds timeout) {
+    return Start(std::move(req), timeout).get();
+  }
+
+  std::future<Result<proto::Response>> Start(proto::Request req, milliseconds timeout) {
     auto promise = std::make_shared<std::promise<Result<proto::Response>>>();
     auto future = promise->get_future();
     auto done = [promise](Result<proto::Response> r) { promise->set_value(std::move(r)); };
@@ -124,7 +128,7 @@ class RouterHarness {
     } else {
       router_->Submit(std::move(req), Clock::now() + timeout, timeout, done);
     }
-    return future.get();
+    return future;
   }
 
  private:
@@ -402,6 +406,59 @@ TEST(RouterHintTest, ALayoutInTheRefusalRoutesLaterRequestsWithoutAnotherRefusal
   EXPECT_EQ(ValueOf(h.Run(Get("k", kLinearizable), milliseconds(2000))), "from-n2");
   EXPECT_EQ(Hits(nodes.n1), 1);  // the corrected map went straight to n2
   EXPECT_EQ(Hits(nodes.n2), 2);
+}
+
+// The owner stops (its kernel still takes the requests) and a read of the
+// map shows its range failed over: the requests waiting on it end at once,
+// a read answered by the new owner, a write with its outcome unknown,
+// instead of waiting for their deadline (or for the stopped owner).
+TEST(RouterFailoverTest, RequestsWaitingOnAFailedOverOwnerEndWhenTheMapMoves) {
+  ThreeNodes nodes;
+  ClusterMap map;
+  AddLive(map, "n1", nodes.n1.address());
+  AddLive(map, "n2", nodes.n2.address());
+  map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
+  nodes.n1.SetMode(FakeNode::Mode::kHold);
+  RouterHarness h(map);
+  const auto start = Clock::now();
+  auto get = h.Start(Get("k", kLinearizable), milliseconds(5000));
+  auto put = h.Start(Put("k", "v"), milliseconds(5000));
+  ASSERT_TRUE(testing::WaitFor([&] { return nodes.n1.requests() >= 3; }, milliseconds(2000)));
+  ClusterMap moved = map;
+  moved.ranges[RangeId(1)].owner = Id("n2");
+  moved.ranges[RangeId(1)].epoch = Epoch(4);
+  h.view().Replace(moved);
+  EXPECT_EQ(ValueOf(get.get()), "from-n2");
+  auto p = put.get();
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Code::kUnavailable) << p.status().ToString();
+  EXPECT_NE(p.status().message().find("outcome is unknown"), std::string::npos)
+      << p.status().ToString();
+  EXPECT_LT(Clock::now() - start, milliseconds(2000));
+}
+
+// A handoff is not a failover: the old owner answers what it holds
+// itself (refusing writes it parked, which are then retried), so the map's
+// change leaves its requests alone.
+TEST(RouterFailoverTest, AHandoffLeavesTheOldOwnersRequestsToIt) {
+  ThreeNodes nodes;
+  ClusterMap map;
+  AddLive(map, "n1", nodes.n1.address());
+  AddLive(map, "n2", nodes.n2.address());
+  map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
+  nodes.n1.SetMode(FakeNode::Mode::kHold);
+  RouterHarness h(map);
+  auto get = h.Start(Get("k", kLinearizable), milliseconds(600));
+  ASSERT_TRUE(testing::WaitFor([&] { return nodes.n1.requests() >= 2; }, milliseconds(2000)));
+  ClusterMap moved = map;
+  moved.ranges[RangeId(1)].owner = Id("n2");
+  moved.ranges[RangeId(1)].epoch = Epoch(4);
+  moved.ranges[RangeId(1)].handoff_from = Epoch(3);
+  h.view().Replace(moved);
+  auto r = get.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kTimeout) << r.status().ToString();
+  EXPECT_EQ(Hits(nodes.n2), 0);
 }
 
 }  // namespace

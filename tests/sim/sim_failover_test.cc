@@ -78,9 +78,16 @@ TEST(SimFailover, OwnerStoppedPastTheFailureTimeoutIsDeposedAndLosesNothing) {
     s.RunFor(2 * kSecond);
     // Stopped for 2 s: its session outlives the stop, so it resumes as a
     // live member that still believes it owns the range.
+    const Nanos stopped = s.world().now();
     s.node(owner).Pause(2 * kSecond);
     ASSERT_TRUE(s.RunUntil(1500 * kMilli, [&] { return s.Range(range).owner->str() != owner; }))
         << "seed " << seed << ": the stopped owner kept its range";
+    // Writes resume at the new owner while the old one is still stopped:
+    // nobody waits for a fetch stuck in the stopped owner's socket.
+    s.RunFor(3 * kSecond);
+    const Nanos gap = s.LongestWriteGap(stopped, stopped + 3 * kSecond);
+    EXPECT_LT(gap, 1500 * kMilli) << "seed " << seed << ": writes stalled " << gap / kMilli
+                                  << " ms for a 2 s stop";
     // Back, it follows the new owner and rejoins the ISR.
     ASSERT_TRUE(s.RunUntil(10 * kSecond, [&] { return Has(s.Range(range).isr, owner); }))
         << "seed " << seed << ": the old owner never rejoined the ISR";

@@ -115,6 +115,13 @@ class RANGEKV_EXPORT Client {
   //     way; a write is not (its outcome is unknown): UNAVAILABLE. A write
   //     is only sent on a connection already established, so a refused
   //     connect never makes its outcome unknown;
+  //   - a request still waiting on an owner when a read of the map shows
+  //     its range failed over to another node (the old owner stopped, or
+  //     cut off with its connection up): ends at once like a lost
+  //     connection (a read retried at the new owner, a write UNAVAILABLE,
+  //     outcome unknown) instead of waiting for the old owner or the
+  //     deadline. A handoff (a transfer) does not end them: the old owner
+  //     answers them itself;
   //   - TIMEOUT and the final errors are returned as they are.
   // Stale reads (get/scan with ReadConsistency::kStale) may be answered by
   // any replica of the range from its committed state: they go to the
