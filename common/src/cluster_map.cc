@@ -288,52 +288,62 @@ std::string EncodeFigures(const char* field, const std::map<RangeId, T>& figures
   return out + "\n";
 }
 
-std::string EncodeMergeable(const std::vector<RangeId>& ids) {
-  if (ids.empty()) return "";
-  std::string out = "mergeable ";
-  for (RangeId id : ids) out += (out.back() == ' ' ? "" : ",") + std::to_string(id.value());
+// "<field> a,b,c\n" of a list (each item as `text` writes it); "" for an
+// empty list, so a record without any reads as before the field existed.
+template <typename T, typename Text>
+std::string EncodeList(const char* field, const std::vector<T>& items, Text text) {
+  if (items.empty()) return "";
+  std::string out = std::string(field) + " ";
+  for (const T& item : items) out += (out.back() == ' ' ? "" : ",") + text(item);
   return out + "\n";
+}
+
+// What EncodeList wrote; "" or absent: none. parse gives nullopt for an
+// item that is not valid, which makes the record invalid.
+template <typename T, typename Parse>
+Result<std::vector<T>> DecodeList(const Record& r, const char* field, const char* item,
+                                  Parse parse) {
+  std::vector<T> items;
+  auto text = r.Text(field);
+  if (!text.ok() || text->empty()) return items;
+  std::string_view rest = *text;
+  while (true) {
+    const size_t comma = rest.find(',');
+    std::optional<T> got = parse(rest.substr(0, comma));
+    if (!got) {
+      return Status(Code::kBadRequest,
+                    std::string("field '") + field + "' is not <" + item + ">,...: " + *text);
+    }
+    items.push_back(std::move(*got));
+    if (comma == std::string_view::npos) return items;
+    rest = rest.substr(comma + 1);
+  }
+}
+
+std::string EncodeMergeable(const std::vector<RangeId>& ids) {
+  return EncodeList("mergeable", ids, [](RangeId id) { return std::to_string(id.value()); });
 }
 
 Result<std::vector<RangeId>> DecodeMergeable(const Record& r) {
-  std::vector<RangeId> ids;
-  auto text = r.Text("mergeable");
-  if (!text.ok() || text->empty()) return ids;
-  std::string_view rest = *text;
-  while (true) {
-    const size_t comma = rest.find(',');
-    auto id = ParseU64(rest.substr(0, comma));
-    if (!id || *id == 0) {
-      return Status(Code::kBadRequest, "field 'mergeable' is not <range>,...: " + *text);
-    }
-    ids.push_back(RangeId(*id));
-    if (comma == std::string_view::npos) return ids;
-    rest = rest.substr(comma + 1);
-  }
+  return DecodeList<RangeId>(r, "mergeable", "range",
+                             [](std::string_view s) -> std::optional<RangeId> {
+                               auto id = ParseU64(s);
+                               if (!id || *id == 0) return std::nullopt;
+                               return RangeId(*id);
+                             });
 }
 
 std::string EncodeUnreachable(const std::vector<NodeId>& ids) {
-  if (ids.empty()) return "";
-  std::string out = "unreachable ";
-  for (const NodeId& id : ids) out += (out.back() == ' ' ? "" : ",") + id.str();
-  return out + "\n";
+  return EncodeList("unreachable", ids, [](const NodeId& id) { return id.str(); });
 }
 
 Result<std::vector<NodeId>> DecodeUnreachable(const Record& r) {
-  std::vector<NodeId> ids;
-  auto text = r.Text("unreachable");
-  if (!text.ok() || text->empty()) return ids;
-  std::string_view rest = *text;
-  while (true) {
-    const size_t comma = rest.find(',');
-    const std::string id(rest.substr(0, comma));
-    if (!IsValidNodeId(id)) {
-      return Status(Code::kBadRequest, "field 'unreachable' is not <node>,...: " + *text);
-    }
-    ids.push_back(NodeId(id));
-    if (comma == std::string_view::npos) return ids;
-    rest = rest.substr(comma + 1);
-  }
+  return DecodeList<NodeId>(r, "unreachable", "node",
+                            [](std::string_view s) -> std::optional<NodeId> {
+                              const std::string id(s);
+                              if (!IsValidNodeId(id)) return std::nullopt;
+                              return NodeId(id);
+                            });
 }
 
 // What EncodeFigures wrote; "" or absent: none. Anything malformed (or a

@@ -408,26 +408,40 @@ TEST(RouterHintTest, ALayoutInTheRefusalRoutesLaterRequestsWithoutAnotherRefusal
   EXPECT_EQ(Hits(nodes.n2), 2);
 }
 
-// The owner stops (its kernel still takes the requests) and a read of the
-// map shows its range failed over: the requests waiting on it end at once,
-// a read answered by the new owner, a write with its outcome unknown,
-// instead of waiting for their deadline (or for the stopped owner).
-TEST(RouterFailoverTest, RequestsWaitingOnAFailedOverOwnerEndWhenTheMapMoves) {
-  ThreeNodes nodes;
+// n1 owns the range and holds every request (a stopped process: its
+// kernel still takes them); n2 is the other replica.
+ClusterMap StoppedOwnerMap(ThreeNodes& nodes) {
   ClusterMap map;
   AddLive(map, "n1", nodes.n1.address());
   AddLive(map, "n2", nodes.n2.address());
   map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
   nodes.n1.SetMode(FakeNode::Mode::kHold);
+  return map;
+}
+
+// The same map once n2 owns the range at the next epoch, by a failover or
+// by n1's handoff.
+ClusterMap MovedToN2(ClusterMap map, bool handoff) {
+  RangeInfo& r = map.ranges[RangeId(1)];
+  r.owner = Id("n2");
+  if (handoff) r.handoff_from = r.epoch;
+  r.epoch = r.epoch.Next();
+  return map;
+}
+
+// A read of the map shows the stopped owner's range failed over: the
+// requests waiting on it end at once, a read answered by the new owner, a
+// write with its outcome unknown, instead of waiting for their deadline
+// (or for the stopped owner).
+TEST(RouterFailoverTest, RequestsWaitingOnAFailedOverOwnerEndWhenTheMapMoves) {
+  ThreeNodes nodes;
+  const ClusterMap map = StoppedOwnerMap(nodes);
   RouterHarness h(map);
   const auto start = Clock::now();
   auto get = h.Start(Get("k", kLinearizable), milliseconds(5000));
   auto put = h.Start(Put("k", "v"), milliseconds(5000));
   ASSERT_TRUE(testing::WaitFor([&] { return nodes.n1.requests() >= 3; }, milliseconds(2000)));
-  ClusterMap moved = map;
-  moved.ranges[RangeId(1)].owner = Id("n2");
-  moved.ranges[RangeId(1)].epoch = Epoch(4);
-  h.view().Replace(moved);
+  h.view().Replace(MovedToN2(map, /*handoff=*/false));
   EXPECT_EQ(ValueOf(get.get()), "from-n2");
   auto p = put.get();
   ASSERT_FALSE(p.ok());
@@ -442,19 +456,11 @@ TEST(RouterFailoverTest, RequestsWaitingOnAFailedOverOwnerEndWhenTheMapMoves) {
 // change leaves its requests alone.
 TEST(RouterFailoverTest, AHandoffLeavesTheOldOwnersRequestsToIt) {
   ThreeNodes nodes;
-  ClusterMap map;
-  AddLive(map, "n1", nodes.n1.address());
-  AddLive(map, "n2", nodes.n2.address());
-  map.ranges[RangeId(1)] = WholeRange({"n1", "n2"}, "n1");
-  nodes.n1.SetMode(FakeNode::Mode::kHold);
+  const ClusterMap map = StoppedOwnerMap(nodes);
   RouterHarness h(map);
   auto get = h.Start(Get("k", kLinearizable), milliseconds(600));
   ASSERT_TRUE(testing::WaitFor([&] { return nodes.n1.requests() >= 2; }, milliseconds(2000)));
-  ClusterMap moved = map;
-  moved.ranges[RangeId(1)].owner = Id("n2");
-  moved.ranges[RangeId(1)].epoch = Epoch(4);
-  moved.ranges[RangeId(1)].handoff_from = Epoch(3);
-  h.view().Replace(moved);
+  h.view().Replace(MovedToN2(map, /*handoff=*/true));
   auto r = get.get();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kTimeout) << r.status().ToString();

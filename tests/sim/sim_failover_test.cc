@@ -22,22 +22,28 @@ ClusterParams ProductTimings() {
   p.replication.lease = std::chrono::milliseconds(600);
   p.replication.fetch_wait = std::chrono::milliseconds(250);
   p.replication.isr_lag_timeout = std::chrono::milliseconds(2000);
-  if (getenv("NO_DETECTOR")) p.detector.failure_timeout = std::chrono::milliseconds(0);
   return p;
+}
+
+const RangeId kRange(1);
+
+// Boots, starts 4 clients on `keys` for `load`, lets them run 2 s, and
+// returns the range's owner then.
+std::string BootUnderLoad(Scenario& s, const std::vector<std::string>& keys, Nanos load) {
+  EXPECT_TRUE(BootStaggered(s));
+  s.StartClients(4, s.world().now() + load, keys);
+  s.RunFor(2 * kSecond);
+  return s.Range(kRange).owner->str();
 }
 
 TEST(SimFailover, KilledOwnerIsReplacedWithinASecondNotASession) {
   for (uint64_t seed : {21, 22, 23, 24, 25}) {
     Scenario s(seed, ProductTimings(), Verbose());
-    ASSERT_TRUE(BootStaggered(s));
-    const RangeId range(1);
-    const std::string owner = s.Range(range).owner->str();
     const std::vector<std::string> keys = SpreadKeys(4);
-    s.StartClients(4, s.world().now() + 8 * kSecond, keys);
-    s.RunFor(2 * kSecond);
+    const std::string owner = BootUnderLoad(s, keys, 8 * kSecond);
     const Nanos killed = s.world().now();
     s.node(owner).Kill();
-    ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return s.Range(range).owner->str() != owner; }))
+    ASSERT_TRUE(s.RunUntil(2 * kSecond, [&] { return s.Range(kRange).owner->str() != owner; }))
         << "seed " << seed << ": no new owner 2 s after the kill (session: 6 s)";
     s.RunFor(3 * kSecond);
     const Nanos gap = s.LongestWriteGap(killed - 100 * kMilli, killed + 3 * kSecond);
@@ -70,17 +76,13 @@ TEST(SimFailover, OwnerStoppedForLessThanTheFailureTimeoutKeepsItsRange) {
 TEST(SimFailover, OwnerStoppedPastTheFailureTimeoutIsDeposedAndLosesNothing) {
   for (uint64_t seed : {41, 42, 43}) {
     Scenario s(seed, ProductTimings(), Verbose());
-    ASSERT_TRUE(BootStaggered(s));
-    const RangeId range(1);
-    const std::string owner = s.Range(range).owner->str();
     const std::vector<std::string> keys = SpreadKeys(4);
-    s.StartClients(4, s.world().now() + 14 * kSecond, keys);
-    s.RunFor(2 * kSecond);
+    const std::string owner = BootUnderLoad(s, keys, 14 * kSecond);
     // Stopped for 2 s: its session outlives the stop, so it resumes as a
     // live member that still believes it owns the range.
     const Nanos stopped = s.world().now();
     s.node(owner).Pause(2 * kSecond);
-    ASSERT_TRUE(s.RunUntil(1500 * kMilli, [&] { return s.Range(range).owner->str() != owner; }))
+    ASSERT_TRUE(s.RunUntil(1500 * kMilli, [&] { return s.Range(kRange).owner->str() != owner; }))
         << "seed " << seed << ": the stopped owner kept its range";
     // Writes resume at the new owner while the old one is still stopped:
     // nobody waits for a fetch stuck in the stopped owner's socket.
@@ -89,7 +91,7 @@ TEST(SimFailover, OwnerStoppedPastTheFailureTimeoutIsDeposedAndLosesNothing) {
     EXPECT_LT(gap, 1500 * kMilli) << "seed " << seed << ": writes stalled " << gap / kMilli
                                   << " ms for a 2 s stop";
     // Back, it follows the new owner and rejoins the ISR.
-    ASSERT_TRUE(s.RunUntil(10 * kSecond, [&] { return Has(s.Range(range).isr, owner); }))
+    ASSERT_TRUE(s.RunUntil(10 * kSecond, [&] { return Has(s.Range(kRange).isr, owner); }))
         << "seed " << seed << ": the old owner never rejoined the ISR";
     std::vector<std::string> problems = HealAndCheck(s, keys);
     EXPECT_TRUE(problems.empty()) << "seed " << seed << ":\n" << Join(problems);
