@@ -29,7 +29,7 @@ void Coordinator::DetectorTick() {
   for (const FailureDetector::Probe& p : detector_.DueProbes(now)) {
     pinger_->Ping(p.address, options_.detector.failure_timeout, [this, p, now](bool answered) {
       if (!answered) return;  // a failure or a timeout: the ping stays unanswered
-      asio::post(strand_, [this, p, now] { detector_.OnAnswer(p.node, p.life, now, SteadyNow()); });
+      asio::post(strand_, [this, p, now] { detector_.OnAnswer(p.node, p.life, now); });
     });
   }
   const std::vector<FailureDetector::Verdict> verdicts = detector_.Decide(now);

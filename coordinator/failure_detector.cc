@@ -60,7 +60,7 @@ std::vector<FailureDetector::Probe> FailureDetector::DueProbes(Time now) {
   return due;
 }
 
-void FailureDetector::OnAnswer(const NodeId& node, const std::string& life, Time sent, Time) {
+void FailureDetector::OnAnswer(const NodeId& node, const std::string& life, Time sent) {
   auto it = peers_.find(node);
   if (it == peers_.end() || it->second.life != life) return;
   std::deque<Time>& q = it->second.unanswered;

@@ -86,7 +86,7 @@ class FailureDetector {
   // Pings due now; the caller sends each and calls OnAnswer when one is
   // answered (nothing when it fails or times out).
   std::vector<Probe> DueProbes(Time now);
-  void OnAnswer(const NodeId& node, const std::string& life, Time sent, Time now);
+  void OnAnswer(const NodeId& node, const std::string& life, Time sent);
   // Decides at `now`; returns the verdicts that changed (a reconcile is
   // due when any did).
   std::vector<Verdict> Decide(Time now);

@@ -40,7 +40,7 @@ class DetectorTest : public ::testing::Test {
     for (int64_t t = from; t <= to; t += 10) {
       for (auto it = pending.begin(); it != pending.end();) {
         if (answers(t)) {
-          d_.OnAnswer(it->second.node, it->second.life, Ms(it->first), Ms(t));
+          d_.OnAnswer(it->second.node, it->second.life, Ms(it->first));
           it = pending.erase(it);
         } else {
           ++it;

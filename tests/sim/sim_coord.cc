@@ -83,8 +83,7 @@ void SimCoordinator::DetectorTick() {
       c_.net.Call(inc.process, id_, p.address, std::move(ping), timeout,
                   [this, alive, p, now](Result<proto::Response> r) {
                     if (!alive.lock() || !r.ok()) return;
-                    inc_->detector->OnAnswer(p.node, p.life, FailureDetector::Time(now),
-                                             FailureDetector::Time(c_.world.now()));
+                    inc_->detector->OnAnswer(p.node, p.life, FailureDetector::Time(now));
                   });
     }
     bool changed = false;
