@@ -3,8 +3,9 @@
 // Steps, all on the replication thread, for two adjacent ranges this
 // process owns with the same replicas and ISR:
 //   1. Checks: both leaders serve writes, no transfer, split or merge is
-//      under way, and the two can merge (CheckMergeable). Otherwise an
-//      error and nothing changes.
+//      under way, every ISR member has fetched both from this owner, and
+//      the two can merge (CheckMergeable). Otherwise an error and nothing
+//      changes.
 //   2. Fence: writes to both are refused (kMerging, which clients retry);
 //      reads go on, the data does not change.
 //   3. Drain: wait until every record each store took is written and
@@ -39,6 +40,21 @@ Status Leader::MergeCheck() const {
   }
   if (store_->bounds() != range_.info.bounds) {
     return refuse("the last split is still being applied here; retry");
+  }
+  // Every ISR member must build the merged range from its own copy of
+  // this one, and the map forgets how this range was made once it is
+  // merged away: a member that has not fetched it from this owner (down
+  // since before it was split off or merged, or still copying it) may
+  // hold only its ancestors, and could then build the merged range from
+  // nothing. It waits until the member follows, or leaves the ISR.
+  for (const NodeId& n : range_.info.isr) {
+    if (n == ctx_.self) continue;
+    auto it = progress_.find(n);
+    if (it == progress_.end() || !it->second.fetched) {
+      return refuse("in-sync replica " + n.str() +
+                    " has not fetched it from this owner yet; a merge waits until every "
+                    "in-sync replica holds both ranges (or leaves the ISR); retry");
+    }
   }
   return Status::Ok();
 }

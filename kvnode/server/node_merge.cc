@@ -134,7 +134,12 @@ bool Node::ChildToBuildFrom(const cluster::ClusterMap& map, RangeId parent) cons
 void Node::DropMergedParents(const cluster::ClusterMap& map,
                              const std::set<RangeId>& seed_sources) {
   for (const auto& [rid, r] : map.ranges) {
-    if (!r.merged() || !slots_.count(rid) || RangeDirEmpty(env_.fs(), dir_->RangeDir(rid))) {
+    // A merged range being copied from its owner is not here yet: its
+    // parents' files stay until it is, the last records of both perhaps
+    // (the copy may never finish, its source gone).
+    const std::string merged_dir = dir_->RangeDir(rid);
+    if (!r.merged() || !slots_.count(rid) || RangeDirEmpty(env_.fs(), merged_dir) ||
+        IsCopying(env_.fs(), merged_dir)) {
       continue;
     }
     for (RangeId parent : {r.merge_left, r.merge_right}) {

@@ -704,5 +704,65 @@ TEST(SimScenario, ColdNeighboursMergeByThemselvesAfterTheDelay) {
   EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
+// kvsim seed 461 (detector at 400 ms). A replica A, in the ISR but down,
+// held ranges L, M and R when the owner merged M+R into N and then L+N
+// into P: A never built N, and on its return could build P from none of
+// its copies. The owner's disk was then wiped, A gave up its ISR place,
+// and P had no copy anywhere while A still held every record of it. A
+// merge now waits until every in-sync replica has fetched both ranges
+// from their owner (so holds them), and refuses with a clear error
+// meanwhile: the first merge (A built M and R) goes through, the second
+// (A never built N) is refused, and P is never made.
+TEST(SimScenario, MergeWaitsForEveryInSyncReplicaToHoldBothRanges) {
+  ClusterParams p = ThreeNodes();
+  Scenario s(16, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(3, s.world().now() + 2 * kSecond, keys);
+  s.RunFor(kSecond);
+  for (const std::string& at : {keys[4], keys[2]}) {
+    std::optional<Status> st =
+        AskUntilServed(s, [&](auto done) { s.cluster().Split(at, std::move(done)); });
+    ASSERT_TRUE(st && st->ok()) << (st ? st->ToString() : "no answer");
+  }
+  ASSERT_TRUE(s.RunUntil(10 * kSecond, [&] { return s.ClientsIdle(); }));
+  s.RunFor(500 * kMilli);  // every replica holds all three ranges
+  const Holders h = HoldersOf(s, RangeId(1));
+  const std::string owner = h.owner, a = h.first, b = h.second;
+  // B leaves every ISR; A, killed, stays in them (min-insync 2).
+  s.CutBoth(owner, b, true);
+  ASSERT_TRUE(s.RunUntil(5 * kSecond, [&] {
+    for (const auto& [id, r] : s.cluster().MapNow().ranges) {
+      if (Has(r.isr, b)) return false;
+    }
+    return true;
+  }));
+  s.RunFor(300 * kMilli);  // the owner has read the maps without B
+  s.node(a).Kill();
+  std::optional<Status> first =
+      AskUntilServed(s, [&](auto done) { s.cluster().Merge(keys[2], std::move(done)); });
+  ASSERT_TRUE(first && first->ok()) << (first ? first->ToString() : "no answer");
+  const cluster::ClusterMap after_first = s.cluster().MapNow();
+  ASSERT_EQ(after_first.ranges.size(), 2u);
+  const cluster::RangeInfo merged = *after_first.Locate(keys[2]);
+  EXPECT_TRUE(Has(merged.isr, a)) << "A held both ranges: it stays in the merged range's ISR";
+  s.RunFor(500 * kMilli);
+  std::optional<Status> second;
+  s.cluster().Merge(keys[0], [&](Status st) { second = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(3 * kSecond, [&] { return second.has_value(); }));
+  EXPECT_EQ(second->code(), Code::kRangeUnavailable) << second->ToString();
+  EXPECT_NE(second->message().find(a), std::string::npos) << second->ToString();
+  EXPECT_EQ(s.cluster().MapNow().ranges.size(), 2u) << "a refused merge changed the map";
+  // The owner's disk is lost; A returns and builds the merged range from
+  // its copies, the only ones left.
+  s.node(owner).Kill();
+  s.node(owner).WipeDisk();
+  s.node(owner).Start();
+  s.node(a).Start();
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+  EXPECT_GT(s.client_ops(), 50u);
+}
+
 }  // namespace
 }  // namespace rangekv::sim
