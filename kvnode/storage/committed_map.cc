@@ -7,8 +7,8 @@
 namespace rangekv::kvnode {
 namespace {
 
-void ApplyPut(KeyMap& map, std::string_view key, std::string value, Seq seq) {
-  map.Put(key, std::move(value), seq.value());
+void ApplyPut(KeyMap& map, std::string_view key, std::string_view value, Seq seq) {
+  map.Put(key, value, seq.value());
 }
 
 // A record recovery keeps staged (past the commit point), as the log
@@ -30,67 +30,13 @@ Result<PendingWrite> StagedRecord(const wal::RecordView& rec) {
 
 }  // namespace
 
-// ---- KeyMap: moving nodes between maps ----
-
-void KeyMap::MoveNodes(Ordered::iterator first, Ordered::iterator last, KeyMap& to) {
-  // Every moved key sorts before to's first or after its last: one hint
-  // serves them all (each insert lands right before it, in O(1)).
-  const Ordered::iterator hint =
-      to.tree_.empty() || first == last || to.tree_.begin()->first < first->first
-          ? to.tree_.end()
-          : to.tree_.begin();
-  while (first != last) {
-    Ordered::iterator next = std::next(first);
-    const uint64_t bytes = first->first.size() + first->second.value.size();
-    index_.erase(std::string_view(first->first));
-    bytes_ -= bytes;
-    Ordered::iterator at = to.tree_.insert(hint, tree_.extract(first));
-    to.index_.emplace(std::string_view(at->first), at);  // the key's bytes did not move
-    to.bytes_ += bytes;
-    first = next;
-  }
-}
-
-KeyMap KeyMap::TakeFrom(std::string_view from) {
-  const Ordered::iterator cut = tree_.lower_bound(from);
-  // Walk both sides in step until one ends: the cost is the smaller one.
-  bool head_smaller = false;
-  for (auto head = cut, tail = cut;; ++tail) {
-    if (tail == tree_.end()) break;
-    if (head == tree_.begin()) {
-      head_smaller = true;
-      break;
-    }
-    --head;
-  }
-  KeyMap out;
-  if (!head_smaller) {
-    MoveNodes(cut, tree_.end(), out);
-    return out;
-  }
-  out = std::move(*this);
-  *this = KeyMap();
-  out.MoveNodes(out.tree_.begin(), out.tree_.lower_bound(from), *this);
-  return out;
-}
-
-void KeyMap::Append(KeyMap other) {
-  if (other.size() <= size()) {
-    other.MoveNodes(other.tree_.begin(), other.tree_.end(), *this);
-    return;
-  }
-  KeyMap mine = std::move(*this);
-  *this = std::move(other);
-  mine.MoveNodes(mine.tree_.begin(), mine.tree_.end(), *this);
-}
-
 // ---- reads ----
 
 std::optional<proto::Entry> CommittedMap::Get(std::string_view key) const {
   ReaderMutexLock lock(map_mu_);
-  const StoredValue* v = map_.Find(key);
-  if (v == nullptr) return std::nullopt;
-  return proto::Entry{std::string(key), v->value, v->version};
+  const KeyMap::Entry* e = map_.Find(key);
+  if (e == nullptr) return std::nullopt;
+  return proto::Entry{std::string(key), std::string(e->value()), e->version};
 }
 
 std::vector<proto::Entry> CommittedMap::Scan(std::string_view start,
@@ -100,14 +46,13 @@ std::vector<proto::Entry> CommittedMap::Scan(std::string_view start,
   bool has_more = false;
   {
     ReaderMutexLock lock(map_mu_);
-    const KeyMap::Ordered& map = map_.ordered();
-    for (auto it = map.lower_bound(start); it != map.end(); ++it) {
-      if (end && it->first >= *end) break;
+    for (auto it = map_.LowerBound(start); it != map_.ordered().end(); ++it) {
+      if (end && it->key() >= *end) break;
       if (out.size() == limit) {
         has_more = true;
         break;
       }
-      out.push_back(proto::Entry{it->first, it->second.value, it->second.version});
+      out.push_back(proto::Entry{std::string(it->key()), std::string(it->value()), it->version});
     }
   }
   if (more != nullptr) *more = has_more;
@@ -128,15 +73,14 @@ void CommittedMap::Stats(Seq* applied, size_t* keys, uint64_t* bytes) const {
 
 std::optional<std::string> CommittedMap::MiddleKey(const KeyRange& span) const {
   ReaderMutexLock lock(map_mu_);
-  const KeyMap::Ordered& tree = map_.ordered();
-  auto first = tree.lower_bound(span.start());
-  auto last = span.end() ? tree.lower_bound(*span.end()) : tree.end();
+  auto first = map_.LowerBound(span.start());
+  auto last = span.end() ? map_.LowerBound(*span.end()) : map_.ordered().end();
   uint64_t total = 0;
-  for (auto it = first; it != last; ++it) total += it->first.size() + it->second.value.size();
+  for (auto it = first; it != last; ++it) total += it->key().size() + it->value().size();
   uint64_t seen = 0;
   for (auto it = first; it != last; ++it) {
-    if (it != first && seen * 2 >= total) return it->first;
-    seen += it->first.size() + it->second.value.size();
+    if (it != first && seen * 2 >= total) return std::string(it->key());
+    seen += it->key().size() + it->value().size();
   }
   return std::nullopt;
 }
@@ -176,8 +120,8 @@ Status CommittedMap::CheckConditionsLocked(const std::vector<proto::WriteOp>& op
 
 uint64_t CommittedMap::CommittedVersion(std::string_view key) const {
   ReaderMutexLock lock(map_mu_);
-  const StoredValue* v = map_.Find(key);
-  return v == nullptr ? 0 : v->version;
+  const KeyMap::Entry* e = map_.Find(key);
+  return e == nullptr ? 0 : e->version;
 }
 
 void CommittedMap::DeferLocked(Seq wait, Status st, WriteCallback cb) {
@@ -250,7 +194,7 @@ void CommittedMap::ApplyGroup(std::vector<PendingWrite>& group) {
       if (op.kind == proto::WriteOp::Kind::kDelete) {
         map_.Delete(op.key);
       } else {
-        ApplyPut(map_, op.key, std::move(op.value), w.seq);
+        ApplyPut(map_, op.key, op.value, w.seq);
       }
     }
   }
@@ -351,7 +295,7 @@ Status CommittedMap::ReplayRecovered(const wal::RecordView& rec) {
   for (const wal::BatchOp& op : batch.ops) {
     if (!Kept(op.key)) continue;
     if (op.op == wal::OpCode::kPut) {
-      ApplyPut(map_, op.key, std::string(op.value), rec.seq);
+      ApplyPut(map_, op.key, op.value, rec.seq);
     } else {
       map_.Delete(op.key);
     }
@@ -386,12 +330,12 @@ bool CommittedMap::AddChunk(snapshot::SnapshotWriter* writer, size_t chunk_bytes
                             std::string* last_key, Seq* end) const {
   ReaderMutexLock lock(map_mu_);
   const KeyMap::Ordered& tree = map_.ordered();
-  auto it = started ? tree.upper_bound(*last_key) : tree.begin();
+  auto it = started ? map_.UpperBound(*last_key) : tree.begin();
   for (; it != tree.end() && writer->buffered() < chunk_bytes; ++it) {
-    writer->Add(it->first, it->second.value, it->second.version);
+    writer->Add(it->key(), it->value(), it->version);
   }
   const bool done = it == tree.end();
-  if (!done) *last_key = std::prev(it)->first;
+  if (!done) *last_key = std::prev(it)->key();
   *end = applied_seq_;  // grows monotonically; the last chunk's is the max
   return done;
 }
@@ -400,13 +344,13 @@ bool CommittedMap::CopySpanChunk(KeyMap* out, const KeyRange& span, size_t max_e
                                  bool started, std::string* last_key, uint64_t* max_version) const {
   ReaderMutexLock lock(map_mu_);
   const KeyMap::Ordered& tree = map_.ordered();
-  auto it = started ? tree.upper_bound(*last_key) : tree.lower_bound(span.start());
-  for (size_t n = 0; it != tree.end() && span.Contains(it->first) && n < max_entries; ++it, ++n) {
-    out->PutInOrder(it->first, it->second.value, it->second.version);
-    *max_version = std::max(*max_version, it->second.version);
+  auto it = started ? map_.UpperBound(*last_key) : map_.LowerBound(span.start());
+  for (size_t n = 0; it != tree.end() && span.Contains(it->key()) && n < max_entries; ++it, ++n) {
+    out->PutInOrder(it->key(), it->value(), it->version);
+    *max_version = std::max(*max_version, it->version);
   }
-  const bool done = it == tree.end() || !span.Contains(it->first);
-  if (!done) *last_key = std::prev(it)->first;
+  const bool done = it == tree.end() || !span.Contains(it->key());
+  if (!done) *last_key = std::prev(it)->key();
   return done;
 }
 
@@ -428,19 +372,19 @@ bool CommittedMap::GiveSpan(const KeyRange& span, bool all, Seq at, KeyMap* out,
   auto first = tree.begin();
   if (all) {
     if (!tree.empty() &&
-        (!span.Contains(tree.begin()->first) || !span.Contains(tree.rbegin()->first))) {
+        (!span.Contains(tree.begin()->key()) || !span.Contains(tree.rbegin()->key()))) {
       return false;
     }
   } else {
     if (span.end() != extent.end() || span.start() <= extent.start()) return false;
-    first = tree.lower_bound(span.start());
+    first = map_.LowerBound(span.start());
   }
   // The fence check of CopySpanChunk: a read-only walk of the span, needed
   // only when records after `at` were applied (a split's parent writes on
   // to the left part); no key has a version above the applied seq.
   if (applied_seq_ > at) {
     for (auto it = first; it != tree.end(); ++it) {
-      *max_version = std::max(*max_version, it->second.version);
+      *max_version = std::max(*max_version, it->version);
     }
     if (*max_version > at.value()) return false;  // the caller's check reports it
   }
@@ -481,12 +425,12 @@ void CommittedMap::DropOutsideLocked() {
   const KeyMap::Ordered& tree = map_.ordered();
   // keep_ is one span: with the first and last keys inside it, all are.
   if (tree.empty() ||
-      (keep_->Contains(tree.begin()->first) && keep_->Contains(tree.rbegin()->first))) {
+      (keep_->Contains(tree.begin()->key()) && keep_->Contains(tree.rbegin()->key()))) {
     return;
   }
   std::vector<std::string> drop;
-  for (const auto& [key, v] : map_.ordered()) {
-    if (!keep_->Contains(key)) drop.push_back(key);
+  for (const KeyMap::Entry& e : map_.ordered()) {
+    if (!keep_->Contains(e.key())) drop.emplace_back(e.key());
   }
   for (const std::string& key : drop) map_.Delete(key);
 }
@@ -494,8 +438,8 @@ void CommittedMap::DropOutsideLocked() {
 bool CommittedMap::HasKeysOutside(const KeyRange& b) const {
   ReaderMutexLock lock(map_mu_);
   const KeyMap::Ordered& tree = map_.ordered();
-  if (!tree.empty() && tree.begin()->first < b.start()) return true;
-  return b.end() && tree.lower_bound(*b.end()) != tree.end();
+  if (!tree.empty() && tree.begin()->key() < b.start()) return true;
+  return b.end() && map_.LowerBound(*b.end()) != tree.end();
 }
 
 std::optional<KeyRange> CommittedMap::retained() const {

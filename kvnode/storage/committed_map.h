@@ -46,6 +46,7 @@
 #include "common/key_range.h"
 #include "common/mutex.h"
 #include "common/protocol.h"
+#include "kvnode/storage/key_map.h"
 #include "kvnode/storage/pending_write.h"
 #include "kvnode/storage/range_store.h"
 #include "kvnode/storage/snapshot.h"
@@ -53,86 +54,9 @@
 
 namespace rangekv::kvnode {
 
-struct StoredValue {
-  std::string value;
-  uint64_t version = 0;  // Seq of the write that last changed the key
-};
-
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-// The committed map: ordered for scans and snapshots, plus a hash index of
-// the same nodes so that point reads and overwrites of existing keys skip
-// the tree walk. The index holds views of the tree's keys and iterators
-// into it; both stay valid until the node is erased (also across a move of
-// the whole KeyMap). Not thread-safe: CommittedMap guards it.
-class KeyMap {
- public:
-  using Ordered = std::map<std::string, StoredValue, std::less<>>;
-
-  KeyMap() = default;
-  KeyMap(KeyMap&&) = default;
-  KeyMap& operator=(KeyMap&&) = default;
-  KeyMap(const KeyMap&) = delete;
-  KeyMap& operator=(const KeyMap&) = delete;
-
-  // nullptr when absent. Valid until the key is next written or deleted.
-  const StoredValue* Find(std::string_view key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &it->second->second;
-  }
-  void Put(std::string_view key, std::string value, uint64_t version) {
-    if (auto it = index_.find(key); it != index_.end()) {
-      StoredValue& stored = it->second->second;
-      bytes_ += value.size();
-      bytes_ -= stored.value.size();
-      stored.value = std::move(value);
-      stored.version = version;
-      return;
-    }
-    bytes_ += key.size() + value.size();
-    auto [node, inserted] =
-        tree_.try_emplace(std::string(key), StoredValue{std::move(value), version});
-    index_.emplace(std::string_view(node->first), node);
-  }
-  // Put for keys arriving in ascending order (snapshot load): no tree walk.
-  void PutInOrder(std::string_view key, std::string value, uint64_t version) {
-    bytes_ += key.size() + value.size();
-    auto node = tree_.emplace_hint(tree_.end(), std::string(key), StoredValue{});
-    node->second = StoredValue{std::move(value), version};
-    index_.emplace(std::string_view(node->first), node);
-  }
-  void Delete(std::string_view key) {
-    auto it = index_.find(key);
-    if (it == index_.end()) return;
-    auto node = it->second;
-    bytes_ -= node->first.size() + node->second.value.size();
-    index_.erase(it);
-    tree_.erase(node);
-  }
-  size_t size() const { return tree_.size(); }
-  // Key and value bytes of every entry (what a size split halves).
-  uint64_t bytes() const { return bytes_; }
-  const Ordered& ordered() const { return tree_; }
-
-  // The entries at or after `from`, moved out (their nodes, not copies);
-  // this map keeps the ones before. Costs the smaller side only: a range
-  // split off a large one is handed its keys without a copy.
-  KeyMap TakeFrom(std::string_view from);
-  // Adds every entry of `other`, whose keys all sort after this map's
-  // (nodes moved; the smaller side is the one walked).
-  void Append(KeyMap other);
-
- private:
-  // Moves the nodes [first, last) of this map into `to` (keys ascending,
-  // all before or all after `to`'s).
-  void MoveNodes(Ordered::iterator first, Ordered::iterator last, KeyMap& to);
-
-  Ordered tree_;
-  std::unordered_map<std::string_view, Ordered::iterator, StringHash> index_;
-  uint64_t bytes_ = 0;
 };
 
 class CommittedMap {

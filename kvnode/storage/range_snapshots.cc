@@ -50,7 +50,7 @@ Result<snapshot::SnapshotInfo> RangeSnapshots::LoadUsable(const std::vector<Seq>
     KeyMap loaded;
     auto info = snapshot::ReadSnapshot(
         fs_, path, id_, [&](std::string_view k, std::string_view v, uint64_t ver) {
-          loaded.PutInOrder(k, std::string(v), ver);
+          loaded.PutInOrder(k, v, ver);
         });
     if (info.ok() && info->replay_from != *it) {
       info = Status(Code::kCorruption,

@@ -108,8 +108,10 @@ struct StoreOptions {
   // Log records kept below the snapshot for replica catch-up.
   uint64_t keep_records_below_snapshot = 100000;
   // Newest written records kept in memory for ReadLog (older ones are read
-  // back from the segment files).
-  size_t log_cache_bytes = 16u << 20;
+  // back from the segment files, most often from the page cache). Per
+  // range: 4 MiB covers a replica seconds behind a range written at full
+  // speed, and a node with a thousand ranges does not hold 16 GiB of them.
+  size_t log_cache_bytes = 4u << 20;
 };
 
 // A whole WAL record as shipped between nodes: the exact bytes (record

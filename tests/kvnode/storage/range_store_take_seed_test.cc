@@ -42,7 +42,7 @@ KeyMap Letters(char from, char to) {
 
 std::string Keys(const KeyMap& m) {
   std::string out;
-  for (const auto& [k, v] : m.ordered()) out += k;
+  for (const KeyMap::Entry& e : m.ordered()) out += e.key();
   return out;
 }
 
@@ -66,7 +66,7 @@ TEST(KeyMapMove, TakeFromMovesTheTailWhicheverSideIsSmaller) {
     }
     tail.Put("e", "new", 99);  // an overwrite through the moved index
     if (cut <= 'e') {
-      EXPECT_EQ(tail.Find("e")->value, "new");
+      EXPECT_EQ(tail.Find("e")->value(), "new");
     }
   }
 }
