@@ -78,14 +78,15 @@ int CannotStart(const Status& st) {
   return kExitBadStart;
 }
 
-// The address other nodes and clients reach us at: the bound one, with a
-// wildcard host replaced by this host's name.
-std::string AdvertisedAddress(const Server& server, const HostPort& listen) {
-  asio::ip::address ip = server.local_endpoint().address();
-  if (!ip.is_unspecified()) return server.local_address();
+// What others dial for an address bound here: `advertise` when given, else
+// the bound address with a wildcard host replaced by this host's name.
+std::string Advertised(const std::optional<HostPort>& advertise, const std::string& bound) {
+  if (advertise) return FormatHostPort(*advertise);
+  auto hp = ParseHostPort(bound);
+  if (!hp.ok() || (hp->host != "0.0.0.0" && hp->host != "::")) return bound;
   char name[256] = {};
-  std::string host = ::gethostname(name, sizeof name - 1) == 0 ? name : listen.host;
-  return FormatHostPort(HostPort{host, server.local_endpoint().port()});
+  if (::gethostname(name, sizeof name - 1) == 0) hp->host = name;
+  return FormatHostPort(*hp);
 }
 
 uint64_t WallClockMs() {
@@ -127,14 +128,19 @@ int Serve(const NodeOptions& o) {
     (*server)->Stop();  // threads that did start must end before the handler goes
     return CannotStart(st);
   }
-  std::string address = AdvertisedAddress(**server, o.listen);
+  const std::string address = Advertised(o.advertise, (*server)->local_address());
+  const std::string admin_address =
+      admin ? Advertised(o.advertise_admin, admin->address()) : std::string();
   LOG_INFO("node " << (*node)->id().str() << ": data " << o.data_dir << ", fsync "
                    << FsyncPolicyName(o.fsync) << ", " << (*server)->io_threads()
                    << " I/O threads, "
                    << (cluster ? "cluster " + o.cluster + " via ZooKeeper " + o.zk
                                : "standalone range " + std::to_string(kStandaloneRange.value())));
   if (admin) LOG_INFO("metrics on http://" << admin->address() << "/metrics");
-  LOG_INFO("serving on " << (*server)->local_address());
+  LOG_INFO("serving on " << (*server)->local_address()
+                         << (cluster && address != (*server)->local_address()
+                                 ? ", advertised as " + address
+                                 : std::string()));
 
   FatalStop fatal;
   std::unique_ptr<ClusterMember> member;
@@ -145,7 +151,7 @@ int Serve(const NodeOptions& o) {
     mo.zk_connect = o.zk;
     mo.cluster = o.cluster;
     mo.session_timeout = o.session_timeout;
-    mo.self = cluster::NodeInfo{(*node)->id(), address, admin ? admin->address() : "", started_ms,
+    mo.self = cluster::NodeInfo{(*node)->id(), address, admin_address, started_ms,
                                 (*node)->data_dir().incarnation()};
     mo.self.replaces = o.replaces;
     mo.self.life = (*node)->life();

@@ -18,6 +18,18 @@ constexpr int64_t kMaxSessionTimeoutMs = 600000;
 
 Status BadFlag(std::string message) { return Status(Code::kBadRequest, std::move(message)); }
 
+// An address others dial: a port, and a host that names one machine.
+Result<HostPort> ParseAdvertised(std::string_view flag, std::string_view v) {
+  auto hp = ParseHostPort(v);
+  if (!hp.ok()) return BadFlag(std::string(flag) + ": " + hp.status().message());
+  if (hp->port == 0) return BadFlag(std::string(flag) + " wants the port others dial, not 0");
+  if (hp->host.empty() || hp->host == "0.0.0.0" || hp->host == "::") {
+    return BadFlag(std::string(flag) + " wants an address others can dial, not the wildcard '" +
+                   std::string(v) + "'");
+  }
+  return *hp;
+}
+
 Result<int64_t> ParseInt(std::string_view flag, std::string_view s, int64_t lo, int64_t hi) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -140,6 +152,16 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
          o.admin = *hp;
          return Status::Ok();
        }},
+      {"--advertise",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(o.advertise, ParseAdvertised("--advertise", v));
+         return Status::Ok();
+       }},
+      {"--advertise-admin",
+       [](NodeOptions& o, std::string_view v) {
+         RANGEKV_ASSIGN_OR_RETURN(o.advertise_admin, ParseAdvertised("--advertise-admin", v));
+         return Status::Ok();
+       }},
       {"--listen",
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(o.listen, ParseHostPort(v));
@@ -196,7 +218,7 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
     for (std::string_view cluster_only :
          {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms", "--isr-lag-ms", "--replace",
           "--split-bytes", "--split-qps", "--split-load-window-ms", "--merge-delay-ms",
-          "--move-rate"}) {
+          "--move-rate", "--advertise", "--advertise-admin"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -209,6 +231,9 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
     return BadFlag("--replace " + o.replaces->str() + ": a node cannot replace itself");
   }
   if (!given.count("--listen")) return BadFlag("missing --listen HOST:PORT");
+  if (o.advertise_admin && !o.admin) {
+    return BadFlag("--advertise-admin needs --admin (there is no metrics endpoint to advertise)");
+  }
   if (o.data_dir.empty()) return BadFlag("missing --data DIR");
   return Status::Ok();
 }
@@ -334,6 +359,10 @@ std::string NodeUsage() {
          "                          (standalone default: the data directory's, else\n"
          "                          'standalone')\n"
          "  --admin HOST:PORT       serve Prometheus metrics on http://HOST:PORT/metrics\n"
+         "  --advertise HOST:PORT   the address clients and other nodes reach this node at,\n"
+         "                          as registered in ZooKeeper (default: the bound --listen\n"
+         "                          address; a wildcard host becomes this host's name)\n"
+         "  --advertise-admin HOST:PORT  the same for --admin\n"
          "  --fsync POLICY          always | batch | never (default batch)\n"
          "  --fsync-interval-ms N   bound on unsynced time with --fsync batch (default 10)\n"
          "  --io-threads N          network threads (default: hardware threads)\n"

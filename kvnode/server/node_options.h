@@ -1,7 +1,8 @@
 // kvnode/server/node_options.h — the kvnode command line.
 //
 //   kvnode --id ID --listen HOST:PORT --zk CONNECT --data DIR [--cluster NAME]
-//          [--admin HOST:PORT] [--session-timeout-ms N] [--lease-ms N]
+//          [--admin HOST:PORT] [--advertise HOST:PORT] [--advertise-admin HOST:PORT]
+//          [--session-timeout-ms N] [--lease-ms N]
 //          [--isr-lag-ms N] [--replace DEAD-ID] [common options]
 //   kvnode --standalone --listen HOST:PORT --data DIR [--id ID] [--admin HOST:PORT]
 //          [common options]
@@ -29,6 +30,10 @@
 // |                      |                        | the data dir's, else "standalone" |
 // | --admin              | HOST:PORT              | none: no HTTP endpoint; else      |
 // |                      |                        | GET /metrics there (port 0 = any) |
+// | --advertise          | HOST:PORT, port > 0    | the bound --listen address (a     |
+// |                      |                        | wildcard host: this host's name); |
+// |                      |                        | what the node znode tells others  |
+// | --advertise-admin    | HOST:PORT, port > 0    | as --advertise, for --admin       |
 // | --fsync              | always, batch, never   | batch                             |
 // | --fsync-interval-ms  | 1..60000               | 10                                |
 // | --io-threads         | 1..256                 | std::thread::hardware_concurrency |
@@ -80,6 +85,10 @@ struct NodeOptions {
   std::chrono::milliseconds session_timeout = kDefaultSessionTimeout;  // cluster mode only
   std::optional<HostPort> admin;                   // metrics endpoint; none without --admin
   HostPort listen;
+  // What the node znode says others reach us at (NAT, a wildcard listen
+  // address, a name); nullopt: derived from the bound address.
+  std::optional<HostPort> advertise;
+  std::optional<HostPort> advertise_admin;
   std::string data_dir;
   std::optional<NodeId> id;  // nullopt: adopt the data dir's, or the default
   FsyncPolicy fsync = FsyncPolicy::kBatch;

@@ -45,6 +45,7 @@ std::vector<std::string> KvnodeProc::Argv(const Options& o) {
   if (o.session_timeout_ms != 0) {
     argv.insert(argv.end(), {"--session-timeout-ms", std::to_string(o.session_timeout_ms)});
   }
+  argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   return argv;
 }
 

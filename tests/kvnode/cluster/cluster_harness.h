@@ -40,6 +40,7 @@ class KvnodeProc {
     int port = 0;                // 0: a FreePort()
     int admin_port = 0;          // 0: no --admin
     int session_timeout_ms = 0;  // 0: the default
+    std::vector<std::string> extra_args{};
   };
 
   KvnodeProc() = default;

@@ -422,6 +422,38 @@ TEST_F(MemberTest, MetricsEndpointCountsRequests) {
   EXPECT_EQ(missing->status, 404);
 }
 
+// --advertise and --advertise-admin are what the node znode tells clients
+// and other nodes (a node behind NAT, or listening on a wildcard); the
+// node still serves on what it bound. (Reaching a node through its
+// advertised address is the multi-host harness's to show.)
+TEST_F(MemberTest, NodeZnodeCarriesTheAdvertisedAddresses) {
+  ASSERT_TRUE(
+      admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1"), NodeId("n2")}))
+          .ok());
+  KvnodeProc::Options o = Opts("n1");
+  o.admin_port = FreePort();
+  o.extra_args = {"--advertise", "kv1.rangekv.test:17001", "--advertise-admin",
+                  "[2001:db8::7]:19001"};
+  std::string why;
+  ASSERT_TRUE(n1_.Start(o, tmp_.Sub("n1.log"), &why)) << why;
+  std::optional<ClusterAdmin::NodeZnode> node;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto got = admin_->GetNode(NodeId("n1"));
+        if (got.ok()) node = *got;
+        return node.has_value();
+      },
+      kConverge))
+      << n1_.log();
+  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+  EXPECT_EQ(node->info.address, "kv1.rangekv.test:17001");
+  EXPECT_EQ(node->info.admin_address, "[2001:db8::7]:19001");
+  EXPECT_NE(n1_.log().find("advertised as kv1.rangekv.test:17001"), std::string::npos) << n1_.log();
+  auto metrics = HttpGet(o.admin_port, "/metrics");  // bound where --admin said
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_EQ(metrics->status, 200);
+}
+
 // Without a reachable ZooKeeper the node stays up, says so, serves nothing
 // but pings, and still stops cleanly.
 TEST(MemberNoZkTest, UnreachableZooKeeperRetriesAndStopsCleanly) {

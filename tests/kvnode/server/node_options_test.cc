@@ -127,6 +127,12 @@ TEST(NodeOptionsTest, ClusterModeErrors) {
       {with({"--standalone", "--session-timeout-ms", "5000"}),
        "--standalone and --session-timeout-ms"},
       {{"--id", "n1", "--zk", "z:1", "--data", "d"}, "missing --listen"},
+      {with({"--id", "n1", "--zk", "z:1", "--advertise", "kv1"}), "--advertise"},
+      {with({"--id", "n1", "--zk", "z:1", "--advertise", "kv1:0"}), "not 0"},
+      {with({"--id", "n1", "--zk", "z:1", "--advertise", "0.0.0.0:7000"}), "wildcard"},
+      {with({"--id", "n1", "--zk", "z:1", "--advertise", "[::]:7000"}), "wildcard"},
+      {with({"--id", "n1", "--zk", "z:1", "--advertise-admin", "kv1:9000"}), "needs --admin"},
+      {with({"--standalone", "--advertise", "kv1:7000"}), "--standalone and --advertise"},
   };
   for (const auto& c : cases) {
     auto p = Parse(c.args);
@@ -138,6 +144,19 @@ TEST(NodeOptionsTest, ClusterModeErrors) {
   auto standalone = Parse(with({"--standalone", "--admin", "[::1]:0"}));
   ASSERT_TRUE(standalone.ok()) << standalone.status().ToString();
   EXPECT_EQ(*standalone->options.admin, (HostPort{"::1", 0}));
+}
+
+TEST(NodeOptionsTest, AdvertisedAddresses) {
+  auto p = Parse({"--id", "n1", "--zk", "z:1", "--data", "d", "--listen", "0.0.0.0:7000", "--admin",
+                  "[::]:9000", "--advertise", "kv1.example:17000", "--advertise-admin",
+                  "[2001:db8::1]:19000"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*p->options.advertise, (HostPort{"kv1.example", 17000}));
+  EXPECT_EQ(*p->options.advertise_admin, (HostPort{"2001:db8::1", 19000}));
+  auto plain = Parse({"--id", "n1", "--zk", "z:1", "--data", "d", "--listen", "h:1"});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->options.advertise.has_value());
+  EXPECT_FALSE(plain->options.advertise_admin.has_value());
 }
 
 TEST(NodeOptionsTest, HostPortForms) {
