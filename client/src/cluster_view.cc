@@ -285,6 +285,25 @@ void ReadChildren(zk::Session& s, const std::string& parent,
 
 }  // namespace
 
+void ClusterView::WarnReadFailed(const Status& e) {
+  constexpr std::chrono::seconds kReadWarnEvery{5};
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t unlogged;
+  {
+    MutexLock lock(mu_);
+    if (now - read_warned_at_ < kReadWarnEvery) {
+      ++read_failures_unlogged_;
+      return;
+    }
+    read_warned_at_ = now;
+    unlogged = std::exchange(read_failures_unlogged_, 0);
+  }
+  LOG_WARN("cluster map read failed: "
+           << e.ToString()
+           << (unlogged == 0 ? std::string()
+                             : " (" + std::to_string(unlogged) + " more failed reads not logged)"));
+}
+
 // Runs on io_ (one run at a time, so the chain needs no lock).
 void ClusterView::Reconcile(zk::Reconciler::Done done) {
   const zk::SessionState state = session_->state();
@@ -313,8 +332,8 @@ void ClusterView::Reconcile(zk::Reconciler::Done done) {
     done();
   };
   zk::Session& s = *session_;
-  auto fail = [st](const Status& e) {
-    LOG_WARN("cluster map read failed: " << e.ToString());
+  auto fail = [this, st](const Status& e) {
+    WarnReadFailed(e);
     st->done();
   };
   auto read_config = [this, st, &s, fail](Status prev) {

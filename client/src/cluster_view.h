@@ -96,6 +96,7 @@ class ClusterView {
                             std::chrono::steady_clock::time_point deadline);
   struct ReadState;
   void Reconcile(zk::Reconciler::Done done) EXCLUDES(mu_);
+  void WarnReadFailed(const Status& e) EXCLUDES(mu_);
   // read: the map comes from ZooKeeper (or Replace), not from Learn.
   void Publish(std::shared_ptr<cluster::ClusterMap> map, bool read) EXCLUDES(mu_, listener_mu_);
   // A read that leaves a hole where the published map had none is taken
@@ -119,6 +120,10 @@ class ClusterView {
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool reading_ GUARDED_BY(mu_) = false;  // a reconcile run is in flight
   int torn_reads_ GUARDED_BY(mu_) = 0;    // reads in a row not published (Torn)
+  // Failed map reads are logged once per kReadWarnEvery, with how many
+  // were not (a ZooKeeper server going away fails dozens in a second).
+  std::chrono::steady_clock::time_point read_warned_at_ GUARDED_BY(mu_){};
+  uint64_t read_failures_unlogged_ GUARDED_BY(mu_) = 0;
   Mutex listener_mu_;                     // held while the listener runs
   ReadListener listener_ GUARDED_BY(listener_mu_);
 };
