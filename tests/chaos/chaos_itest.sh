@@ -17,15 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP PIPE  # through the EXIT trap: never leave a cluster behind
-fails=0; checks=0
-check() {  # check NAME COMMAND...
-  checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
-}
-poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
+# shellcheck source=tests/testutil/checks.sh
+. "$src/tests/testutil/checks.sh"
 has() { grep -Eq "$2" "$1"; }        # has FILE REGEX
 count() { grep -Ec "$2" "$1" || true; }  # count FILE REGEX
 all_running() { [ "$(K pids | awk '$3 == "running"' | wc -l)" -eq 3 ]; }

@@ -12,17 +12,9 @@ K() { "$src/scripts/kvcluster" --dir "$dir" "$@"; }
 cleanup() { K down >/dev/null 2>&1; rm -rf "$dir"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP PIPE  # through the EXIT trap: never leave a cluster behind
-fails=0; checks=0
-check() {  # check NAME COMMAND...
-  checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/testutil/checks.sh
+. "$src/tests/testutil/checks.sh"
 repl() { "$RANGEKV_BUILD_DIR/repl/kvrepl" --zk "$zk" --timeout-ms 3000 "$@"; }
-matches() { [[ "$1" =~ $2 ]]; }
-poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
 
 zk=$(K up --nodes 3 --rf 1 --ranges 4 2>"$dir.up-err")
 check "up prints a connect string" matches "$zk" '^127\.0\.0\.1:[0-9]+$'

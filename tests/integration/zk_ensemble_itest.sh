@@ -21,16 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP PIPE  # through the EXIT trap: never leave a cluster behind
-fails=0; checks=0
-check() {  # check NAME COMMAND...
-  checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
-}
-matches() { [[ "$1" =~ $2 ]]; }
-poll() {  # poll SECONDS COMMAND...: true once COMMAND succeeds
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
+# shellcheck source=tests/testutil/checks.sh
+. "$src/tests/testutil/checks.sh"
 leader_is_not() {  # a leader serves, and it is not server $1
   local l; l=$(K zk-leader); [ "$l" != - ] && [ "$l" != "$1" ]
 }
@@ -72,5 +64,5 @@ check "a new client reaches the cluster with one server down" bash -c \
 K zk-start "$second"
 check "zk-kill of an unknown server is refused" bash -c "! '$src/scripts/kvcluster' --dir '$dir' zk-kill 4 2>/dev/null"
 
-echo "$((checks - fails)) of $checks checks passed"
+echo "$((checks - fails)) passed, $fails failed"
 [ "$fails" = 0 ]
