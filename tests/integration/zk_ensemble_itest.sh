@@ -28,6 +28,11 @@ leader_is_not() {  # a leader serves, and it is not server $1
 }
 bench_ran() { grep -q '^\[ *[0-9]*s\] run' "$dir/bench.out"; }
 
+# An even ensemble tolerates no more failures than the odd one below it:
+# refused, and nothing is left behind.
+check "--zk-servers 2 is refused before anything starts" bash -c \
+  "! '$src/scripts/kvcluster' --dir '$dir/even' up --zk-servers 2 2>/dev/null && [ -z \"\$(ls -A '$dir/even')\" ]"
+
 zk=$(K up --nodes 3 --rf 3 --ranges 3 --zk-servers 3 2>"$dir/up.err")
 check "up prints the connect string of three servers" \
   matches "$zk" '^127\.0\.0\.1:[0-9]+,127\.0\.0\.1:[0-9]+,127\.0\.0\.1:[0-9]+$'
