@@ -83,7 +83,7 @@ int CannotStart(const Status& st) {
 std::string Advertised(const std::optional<HostPort>& advertise, const std::string& bound) {
   if (advertise) return FormatHostPort(*advertise);
   auto hp = ParseHostPort(bound);
-  if (!hp.ok() || (hp->host != "0.0.0.0" && hp->host != "::")) return bound;
+  if (!hp.ok() || !IsWildcardHost(hp->host)) return bound;
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) == 0) hp->host = name;
   return FormatHostPort(*hp);

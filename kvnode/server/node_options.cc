@@ -23,7 +23,7 @@ Result<HostPort> ParseAdvertised(std::string_view flag, std::string_view v) {
   auto hp = ParseHostPort(v);
   if (!hp.ok()) return BadFlag(std::string(flag) + ": " + hp.status().message());
   if (hp->port == 0) return BadFlag(std::string(flag) + " wants the port others dial, not 0");
-  if (hp->host.empty() || hp->host == "0.0.0.0" || hp->host == "::") {
+  if (hp->host.empty() || IsWildcardHost(hp->host)) {
     return BadFlag(std::string(flag) + " wants an address others can dial, not the wildcard '" +
                    std::string(v) + "'");
   }
@@ -272,6 +272,8 @@ Result<HostPort> ParseHostPort(std::string_view s) {
   }
   return HostPort{std::string(host), static_cast<uint16_t>(p)};
 }
+
+bool IsWildcardHost(std::string_view host) { return host == "0.0.0.0" || host == "::"; }
 
 std::string FormatHostPort(const HostPort& hp) {
   bool v6 = hp.host.find(':') != std::string::npos;

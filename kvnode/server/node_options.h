@@ -134,6 +134,8 @@ Result<HostPort> ParseHostPort(std::string_view s);
 
 // "HOST:PORT", bracketing an IPv6 host.
 std::string FormatHostPort(const HostPort& hp);
+// "0.0.0.0" or "::": bound to every address, dialable at none.
+bool IsWildcardHost(std::string_view host);
 
 // True for 1..64 characters of [A-Za-z0-9._-]: node ids become file
 // contents and ZooKeeper znode names.

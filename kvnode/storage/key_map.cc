@@ -88,8 +88,7 @@ void KeyMap::Index::Insert(Entry* e) {
   ++count_;
 }
 
-void KeyMap::Index::Erase(const Entry* e) {
-  size_t hole = FindPos(e->key());
+void KeyMap::Index::EraseAt(size_t hole) {
   if (hole >= slots_.size()) return;
   const size_t mask = slots_.size() - 1;
   // Backward shift: each later entry of the cluster whose home does not
@@ -181,7 +180,7 @@ void KeyMap::Delete(std::string_view key) {
   if (slot == nullptr) return;
   Entry* e = *slot;
   bytes_ -= e->key().size() + e->value().size();
-  index_.Erase(e);
+  index_.EraseSlot(slot);
   tree_.erase(tree_.iterator_to(*e));
   Entry::Free(e);
 }

@@ -141,7 +141,9 @@ class KeyMap {
     Entry** Find(std::string_view key);
     const Entry* const* Find(std::string_view key) const;
     void Insert(Entry* e);  // its key is not in the index
-    void Erase(const Entry* e);
+    void Erase(const Entry* e) { EraseAt(FindPos(e->key())); }
+    // Empties a slot Find returned (no second probe).
+    void EraseSlot(Entry** slot) { EraseAt(static_cast<size_t>(slot - slots_.data())); }
     void Clear() { slots_.clear(), count_ = 0; }
     void Swap(Index& other) noexcept {
       slots_.swap(other.slots_);
@@ -151,6 +153,7 @@ class KeyMap {
    private:
     size_t Home(std::string_view key) const;
     size_t FindPos(std::string_view key) const;  // slots_.size() when absent
+    void EraseAt(size_t pos);                    // no-op past the end
     void Grow();
 
     std::vector<Entry*> slots_;
