@@ -32,6 +32,9 @@ struct Connection::Link {
   FrameReader reader;
   std::string wbuf;  // the bytes of the async_write in flight
   bool writing = false;
+  // When the last bytes arrived (or the link was made): a request that
+  // timed out with nothing read since it was sent finds the link silent.
+  Clock::time_point last_read = Clock::now();
   // Scratch of OnRead, kept to reuse their capacity.
   std::vector<proto::Response> responses;
   std::vector<ResponseCallback> callbacks;
@@ -265,6 +268,7 @@ void Connection::OnConnected(std::shared_ptr<Link> link) {
     waiters.swap(connect_waiters_);
   }
   link_ = link;
+  link->last_read = Clock::now();
   StartRead(link);
   DoWrite(link);  // requests queued while connecting
   for (auto& w : waiters) w(Status::Ok());
@@ -307,6 +311,7 @@ void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec,
     return;
   }
   link->reader.Commit(n);
+  link->last_read = Clock::now();
   if (!DecodeResponses(*link)) return;
   Dispatch(link);
   StartRead(link);
@@ -439,10 +444,22 @@ void Connection::OnTimer(const error_code& ec) {
     }
     timer_at_ = deadlines_.empty() ? Clock::time_point::max() : deadlines_.begin()->at;
   }
+  // A link that read nothing since an expired request was sent is taken for
+  // dead (a cut link, a peer gone without a reset): it is dropped so the
+  // next Send connects anew, rather than waiting out TCP's retransmission
+  // backoff (seconds after a few seconds' cut) once the path is back.
+  const std::shared_ptr<Link> link = link_;
+  const bool silent = link && std::any_of(expired.begin(), expired.end(), [&](const auto& r) {
+                        return link->last_read < r.deadline - r.timeout;
+                      });
   for (auto& r : expired) {
     r.done(Status(Code::kTimeout, "no response from " + name_ + " within " +
                                       std::to_string(r.timeout.count()) +
                                       " ms; the outcome is unknown"));
+  }
+  if (silent) {
+    OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ +
+                                                     " dropped: silent past a request's deadline"));
   }
   ArmTimer();
 }

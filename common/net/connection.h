@@ -24,7 +24,11 @@
 // connection is armed at the earliest deadline of a deadline-ordered set;
 // when it fires it fails every expired request with TIMEOUT, and a response
 // that arrives later finds no pending entry and is dropped. Each callback
-// therefore runs exactly once.
+// therefore runs exactly once. When nothing at all was read on the link
+// since an expired request was sent, the link is dropped too (its other
+// requests fail as on a lost connection) and the next Send connects anew:
+// after a cut heals, a fresh connection works at once, while the old one
+// would wait out TCP's retransmission backoff.
 //
 // Writes are coalesced: Send appends the frame to an output buffer; one
 // async_write at a time sends everything queued so far.

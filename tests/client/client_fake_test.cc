@@ -90,10 +90,16 @@ TEST(ClientFakeTest, PipelinedCallbacksRunExactlyOnce) {
   EXPECT_EQ(node.accepted(), 4);
 }
 
-TEST(ClientFakeTest, TimeoutThenLateResponseIsDropped) {
+// Requests that time out on a connection that read nothing since they were
+// sent fail once with TIMEOUT, and the connection is dropped: the next
+// request connects anew instead of queueing behind a link that may be cut
+// (where TCP would wait out its retransmission backoff after the heal).
+TEST(ClientFakeTest, TimeoutOnASilentConnectionReconnects) {
   FakeNode node;
   auto c = Connect(node.address());
   ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Ping().ok());
+  ASSERT_EQ(node.accepted(), 1);
   node.SetMode(FakeNode::Mode::kHold);
   std::atomic<int> calls{0};
   std::atomic<int> code{-1};
@@ -111,16 +117,11 @@ TEST(ClientFakeTest, TimeoutThenLateResponseIsDropped) {
   ASSERT_TRUE(WaitFor([&] { return calls.load() == 1; }, milliseconds(5000)));
   EXPECT_EQ(code.load(), static_cast<int>(Code::kTimeout));
 
-  // The node answers late; on the same connection a later ping is answered
-  // after them, so once it returns the late answers have been read.
   node.SetMode(FakeNode::Mode::kServe);
-  node.ReleaseHeld();
-  ASSERT_TRUE(WaitFor([&] { return node.responses_sent() >= 2; }, milliseconds(5000)));
+  node.ReleaseHeld();  // the held requests' connection is gone: nothing comes back
   EXPECT_TRUE(c->Ping().ok());
+  EXPECT_EQ(node.accepted(), 2);
   EXPECT_EQ(calls.load(), 1);
-  auto got = c->Get("k");  // the late put was applied by the node
-  ASSERT_TRUE(got.ok());
-  EXPECT_TRUE(got->has_value());
 }
 
 TEST(ClientFakeTest, ReadIsRetriedOnAFreshConnection) {

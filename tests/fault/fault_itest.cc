@@ -17,6 +17,10 @@
 //                      stretch after the fault with no successful write to an
 //                      affected range) must stay below the session timeout
 //                      + 5 s.
+//   Partitions         the same on hosts of their own (network namespaces,
+//                      a 3-server ZooKeeper ensemble) under the partition
+//                      kinds; skipped, saying why, where namespaces cannot
+//                      be made
 //   HeavyRandomFaults  the same, longer and with more clients; skipped
 //                      unless RANGEKV_FAULT_HEAVY=1.
 //
@@ -26,7 +30,10 @@
 //   RANGEKV_FAULT_KINDS    e.g. "kill-owner,pause-owner": only these faults
 //                          (kill-owner, kill-replica, pause-owner, stop-owner,
 //                          transfer, split, merge, wipe, move, decommission,
-//                          add)
+//                          add; on hosts also isolate-owner, cut-owner-zk,
+//                          cut-owner-replicas, oneway-owner, split-minority,
+//                          kill-zk-leader, pause-zk-leader, isolate-zk-leader,
+//                          slow-links)
 //   RANGEKV_FAULT_CAS_PCT  share of cas ops in percent (default 25; 0-55)
 //   RANGEKV_FAULT_KEEP=1   write the history and timeline even on success
 //   RANGEKV_KEEP_LOGS=dir  (harness) keep the process logs; the history
@@ -50,8 +57,9 @@
 
 #include "tests/fault/fault_nemesis.h"
 #include "tests/fault/fault_workload.h"
-#include "tests/lincheck/lincheck.h"
 #include "tests/kvnode/replication/repl_cluster.h"
+#include "tests/lincheck/lincheck.h"
+#include "tests/testutil/host_net.h"
 #include "tests/testutil/testutil.h"
 
 namespace rangekv::testing {
@@ -77,6 +85,7 @@ struct RunConfig {
   int cas_pct = 25;
   std::vector<FaultKind> kinds;  // empty: all
   uint64_t seed = 1;
+  bool hosts = false;  // every process on a host of its own (ReplClusterOptions)
 };
 
 int64_t EnvInt(const char* name, int64_t fallback) {
@@ -325,6 +334,8 @@ void RunFaultTest(const RunConfig& cfg) {
   // No automatic replacement (0: never): a killed node's copies stay its
   // own. Replicas still move: the nemesis' moves, drains and added nodes.
   o.coord_flags = {"--replace-after", "0"};
+  o.hosts = cfg.hosts;
+  o.emulated_links = cfg.hosts;  // slow-links needs them
   Status started = c.Start(o);
   ASSERT_TRUE(started.ok()) << started.ToString();
   cluster::ClusterMap map;
@@ -469,6 +480,22 @@ TEST(FaultITest, RandomFaults) {
   RunConfig cfg;
   cfg.seconds = static_cast<int>(EnvInt("RANGEKV_FAULT_SECONDS", 60));
   ASSERT_NO_FATAL_FAILURE(FromEnv(&cfg));
+  RunFaultTest(cfg);
+}
+
+// The same checks with every process on a host of its own and a 3-server
+// ZooKeeper ensemble, joined by emulated links, under the partition kinds
+// (fault_nemesis.h). Skipped,
+// saying why, where network namespaces cannot be made (not root, no
+// nftables).
+TEST(FaultITest, Partitions) {
+  const std::string unavailable = HostNet::Unavailable();
+  if (!unavailable.empty()) GTEST_SKIP() << "no hosts of their own here: " << unavailable;
+  RunConfig cfg;
+  cfg.seconds = static_cast<int>(EnvInt("RANGEKV_FAULT_SECONDS", 60));
+  cfg.hosts = true;
+  ASSERT_NO_FATAL_FAILURE(FromEnv(&cfg));
+  if (cfg.kinds.empty()) cfg.kinds = PartitionFaultKinds();
   RunFaultTest(cfg);
 }
 

@@ -40,6 +40,24 @@ const char* FaultKindName(FaultKind k) {
       return "decommission";
     case FaultKind::kAdd:
       return "add";
+    case FaultKind::kIsolateOwner:
+      return "isolate-owner";
+    case FaultKind::kCutOwnerZk:
+      return "cut-owner-zk";
+    case FaultKind::kCutOwnerReplicas:
+      return "cut-owner-replicas";
+    case FaultKind::kOneWayOwner:
+      return "oneway-owner";
+    case FaultKind::kSplitMinority:
+      return "split-minority";
+    case FaultKind::kKillZkLeader:
+      return "kill-zk-leader";
+    case FaultKind::kPauseZkLeader:
+      return "pause-zk-leader";
+    case FaultKind::kIsolateZkLeader:
+      return "isolate-zk-leader";
+    case FaultKind::kSlowLinks:
+      return "slow-links";
   }
   return "?";
 }
@@ -51,22 +69,26 @@ std::vector<FaultKind> AllFaultKinds() {
           FaultKind::kDecommission, FaultKind::kAdd};
 }
 
+std::vector<FaultKind> PartitionFaultKinds() {
+  return {FaultKind::kIsolateOwner,  FaultKind::kCutOwnerZk,      FaultKind::kCutOwnerReplicas,
+          FaultKind::kOneWayOwner,   FaultKind::kSplitMinority,   FaultKind::kKillZkLeader,
+          FaultKind::kPauseZkLeader, FaultKind::kIsolateZkLeader, FaultKind::kSlowLinks};
+}
+
+bool IsPartitionKind(FaultKind k) {
+  auto all = PartitionFaultKinds();
+  return std::find(all.begin(), all.end(), k) != all.end();
+}
+
 const char* FaultVerb(FaultKind k) {
   switch (k) {
     case FaultKind::kKillOwner:
     case FaultKind::kKillReplica: return "kill";
     case FaultKind::kPauseOwner: return "pause";
     case FaultKind::kStopOwner: return "stop";
-    case FaultKind::kTransfer: return "transfer";
-    case FaultKind::kSplit: return "split";
-    case FaultKind::kMerge:
-    case FaultKind::kWipe:
-    case FaultKind::kMove:
-    case FaultKind::kDecommission:
-    case FaultKind::kAdd:
-      return FaultKindName(k);
+    default:
+      return FaultKindName(k);  // the other kinds are named by what they do
   }
-  return "?";
 }
 
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
@@ -76,7 +98,9 @@ std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
   while (std::getline(in, name, ',')) {
     if (name.empty()) continue;
     bool known = false;
-    for (FaultKind k : AllFaultKinds()) {
+    std::vector<FaultKind> kinds = AllFaultKinds();
+    for (FaultKind k : PartitionFaultKinds()) kinds.push_back(k);
+    for (FaultKind k : kinds) {
       if (name == FaultKindName(k)) {
         out.push_back(k);
         known = true;
@@ -139,6 +163,7 @@ std::string Nemesis::Describe(const FaultRecord& f) {
       f.kind == FaultKind::kAdd) {
     o << (f.target.empty() ? "" : "; " + f.target) << ": " << f.transfer_status.ToString();
   }
+  if (IsPartitionKind(f.kind) && !f.target.empty()) o << "; " << f.target;
   if (f.kind == FaultKind::kStopOwner) {
     o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
                             : "; exit code " + std::to_string(f.stop_exit));
@@ -203,6 +228,15 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   if (f.kind == FaultKind::kMove) return Move(map, r, std::move(f), why);
   if (f.kind == FaultKind::kDecommission) return Decommission(map, std::move(f), why);
   if (f.kind == FaultKind::kAdd) return Add(std::move(f), why);
+  if (IsPartitionKind(f.kind) && !c_.net()) {
+    *why = std::string(FaultKindName(f.kind)) + " needs a cluster on hosts of its own";
+    return false;
+  }
+  if (f.kind == FaultKind::kKillZkLeader || f.kind == FaultKind::kPauseZkLeader ||
+      f.kind == FaultKind::kIsolateZkLeader || f.kind == FaultKind::kSlowLinks) {
+    return ClusterWideFault(map, std::move(f), why);
+  }
+  if (IsPartitionKind(f.kind)) return Partition(map, r, std::move(f), why);
   if (f.kind == FaultKind::kTransfer) {
     // Only this range changes hands; the owner's others go on.
     std::vector<std::string> others;

@@ -32,6 +32,25 @@
 //                 balancer gives it copies back, during later faults)
 //   add           start a new node (at most kMaxAddedNodes per run); the
 //                 balancer gives it copies and ownership
+// With a cluster on hosts of their own (ReplClusterOptions::hosts), the
+// partition kinds, each lasting 1.5 s (past the coordinator's failure
+// timeout) or the session timeout + 1.5 s, then healed:
+//   isolate-owner       cut the owner of a random range from every other
+//                       host, both ways (the clients included)
+//   cut-owner-zk        cut it from the ZooKeeper servers only
+//   cut-owner-replicas  cut it from the range's other ISR members only
+//   oneway-owner        drop only what it sends (to every host), or only
+//                       what it is sent (one in two)
+//   split-minority      the owner and zk1 on one side, every other node,
+//                       ZooKeeper server and the coordinator on the other;
+//                       the clients reach both sides
+//   kill-zk-leader      SIGKILL the ZooKeeper server leading the ensemble,
+//                       restart it after 1-3 s
+//   pause-zk-leader     SIGSTOP that server for 1-3 s, then SIGCONT
+//   isolate-zk-leader   cut that server from every other host
+//   slow-links          20 ms +/- 10 ms each way between every two hosts
+//                       (the clients' included) for 1-3 s; needs emulated
+//                       links (ReplClusterOptions::emulated_links)
 // The kinds are dealt in shuffled rounds so a short run sees each of them.
 // Before every fault it waits until the whole cluster is settled again
 // (ReplCluster::WaitAllActive), so each fault starts from a clean state and
@@ -69,16 +88,28 @@ enum class FaultKind {
   kWipe,
   kMove,
   kDecommission,
-  kAdd
+  kAdd,
+  kIsolateOwner,
+  kCutOwnerZk,
+  kCutOwnerReplicas,
+  kOneWayOwner,
+  kSplitMinority,
+  kKillZkLeader,
+  kPauseZkLeader,
+  kIsolateZkLeader,
+  kSlowLinks
 };
-// Every kind, in the order FaultKindName lists them.
+// Every kind that needs no hosts (the default deck), in the order
+// FaultKindName lists them.
 std::vector<FaultKind> AllFaultKinds();
+// The kinds that need a cluster on hosts of their own.
+std::vector<FaultKind> PartitionFaultKinds();
+bool IsPartitionKind(FaultKind k);
 const char* FaultKindName(FaultKind k);  // "kill-owner", ...
-// "kill", "pause", "stop", "transfer", "split", "merge", "wipe", "move",
-// "decommission", "add"
+// "kill", "pause", "stop"; the other kinds' names
 const char* FaultVerb(FaultKind k);
-// Parses a comma-separated list of FaultKindName()s; nullopt on an unknown
-// name.
+// Parses a comma-separated list of FaultKindName()s (partition kinds too);
+// nullopt on an unknown name.
 std::optional<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
 
 struct FaultRecord {
@@ -99,7 +130,8 @@ struct FaultRecord {
   // within the harness' 5 s and was killed.
   int stop_exit = 0;
   // transfer and move: the node the range went to; split: the key
-  // (quoted); and the answer (of the owner, or of the REPL).
+  // (quoted); and the answer (of the owner, or of the REPL); partitions:
+  // the cuts made.
   std::string target;
   Status transfer_status;
 };
@@ -143,6 +175,17 @@ class Nemesis {
             std::string* why);
   bool Decommission(const cluster::ClusterMap& map, FaultRecord f, std::string* why);
   bool Add(FaultRecord f, std::string* why);
+  // The partition kinds: cut, wait f.down_ms, heal, settle.
+  bool Partition(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
+                 std::string* why);
+  // The one-way cuts (from, to) a partition kind makes around f.node.
+  std::vector<std::pair<std::string, std::string>> Cuts(const cluster::RangeInfo& r,
+                                                        FaultRecord& f);
+  // The faults of the whole cluster (the ZooKeeper leader's, slow links):
+  // every range is counted as the fault's.
+  bool ClusterWideFault(const cluster::ClusterMap& map, FaultRecord f, std::string* why);
+  Status StartClusterWide(FaultRecord& f);
+  Status EndClusterWide(const FaultRecord& f);
   // Runs one kvrepl command against the cluster: OK, or its output as the
   // error.
   Status Repl(const std::string& command);

@@ -33,13 +33,21 @@ bool WaitFd(int fd, short events, Clock::time_point deadline) {
 }  // namespace
 
 std::string ZkFourLetter(int port, const std::string& command, std::chrono::milliseconds timeout) {
+  return ZkFourLetter("127.0.0.1", port, command, timeout);
+}
+
+std::string ZkFourLetter(const std::string& host, int port, const std::string& command,
+                         std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd);
+    return "";
+  }
   std::string out;
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   bool connected = rc == 0 || (errno == EINPROGRESS && WaitFd(fd, POLLOUT, deadline));

@@ -58,6 +58,9 @@ class ZkServer {
 // returns the reply ("" on any error). Bounded by `timeout`.
 std::string ZkFourLetter(int port, const std::string& command,
                          std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+// The same to host:port (a dotted IPv4 address).
+std::string ZkFourLetter(const std::string& host, int port, const std::string& command,
+                         std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
 
 // A test fixture whose suite shares one ZooKeeper server (starting one takes
 // about a second). Derived is the fixture itself, so each suite gets its own

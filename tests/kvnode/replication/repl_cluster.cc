@@ -21,10 +21,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The port of the first "serving on 127.0.0.1:PORT" line in text, once the
-// line is complete.
-std::optional<int> ServingPort(const std::string& text) {
-  const std::string kServing = "serving on 127.0.0.1:";
+// A node's port on a host of its own: the host has its own address, so one
+// fixed port serves every node and survives restarts.
+constexpr int kHostPort = 7000;
+
+// The port of the first "serving on HOST:PORT" line in text, once the line
+// is complete.
+std::optional<int> ServingPort(const std::string& text, const std::string& host) {
+  const std::string kServing = "serving on " + host + ":";
   size_t at = text.find(kServing);
   if (at == std::string::npos) return std::nullopt;
   size_t digits = at + kServing.size();
@@ -61,6 +65,7 @@ ReplCluster::~ReplCluster() {
   }
   if (coord_.pid() > 0) coord_.Stop(std::chrono::milliseconds(3000));
   session_.reset();
+  if (ensemble_) ensemble_->Stop();
   const char* print = std::getenv("RANGEKV_PRINT_LOGS");
   if (::testing::Test::HasFailure() || (print && *print == '1')) DumpLogs();
   if (const char* keep = std::getenv("RANGEKV_KEEP_LOGS"); keep && *keep) {
@@ -90,17 +95,27 @@ Status ReplCluster::Start(int n_nodes, int rf, int ranges, std::vector<std::stri
 
 Status ReplCluster::Start(const ReplClusterOptions& options) {
   options_ = options;
-  if (!zk_.Start()) return Status(Code::kUnavailable, "ZooKeeper did not start: " + zk_.log());
+  if (options_.hosts) {
+    RANGEKV_ASSIGN_OR_RETURN(net_,
+                             HostNet::Create(options_.emulated_links ? HostNet::LinkMode::kEmulated
+                                                                     : HostNet::LinkMode::kBridge));
+    ensemble_ = std::make_unique<ZkEnsemble>(*net_, 3);
+    RANGEKV_RETURN_IF_ERROR(ensemble_->Start());
+    RANGEKV_RETURN_IF_ERROR(net_->AddHost(kCoordHost).status());
+    RANGEKV_RETURN_IF_ERROR(CreateChroot());
+  } else if (!zk_.Start()) {
+    return Status(Code::kUnavailable, "ZooKeeper did not start: " + zk_.log());
+  }
 
   zk::SessionOptions so;
-  so.connect_string = zk_.connect_string();
+  so.connect_string = zk_connect();
   so.session_timeout = std::chrono::milliseconds(10000);
   RANGEKV_ASSIGN_OR_RETURN(session_, zk::Session::Open(so, io_.executor()));
   RANGEKV_RETURN_IF_ERROR(session_->WaitConnected(std::chrono::seconds(10)));
 
   std::vector<std::string> argv = {BuildPath("coordinator/kvcoord"),
                                    "--zk",
-                                   zk_.connect_string(),
+                                   zk_connect(),
                                    "--cluster",
                                    name_,
                                    "--id",
@@ -116,6 +131,7 @@ Status ReplCluster::Start(const ReplClusterOptions& options) {
   }
   argv.insert(argv.end(), options_.coord_flags.begin(), options_.coord_flags.end());
   coord_log_ = dir_.Sub("kvcoord.log");
+  if (net_) argv = net_->Wrap(kCoordHost, std::move(argv));
   coord_ = Process::Start(argv, coord_log_);
   bool leader = WaitFor(
       [&] {
@@ -134,14 +150,15 @@ Status ReplCluster::Start(const ReplClusterOptions& options) {
 
 Status ReplCluster::LaunchNode(Node& n) {
   n.conn.reset();
-  n.port = FreePort();
+  n.port = net_ ? kHostPort : FreePort();
+  const std::string host = HostOf(n.id);
   std::vector<std::string> argv = {BuildPath("kvnode/kvnode"),
                                    "--id",
                                    n.id,
                                    "--listen",
-                                   "127.0.0.1:" + std::to_string(n.port),
+                                   host + ":" + std::to_string(n.port),
                                    "--zk",
-                                   zk_.connect_string(),
+                                   zk_connect(),
                                    "--cluster",
                                    name_,
                                    "--data",
@@ -165,12 +182,13 @@ Status ReplCluster::LaunchNode(Node& n) {
     mark << "==== test harness: starting " << n.id << " on port " << n.port << " ====\n";
   }
   size_t before = ReadFile(n.log_path).size();
+  if (net_) argv = net_->Wrap(n.id, std::move(argv));
   n.process = Process::Start(argv, n.log_path);
   std::optional<int> port;
   bool up = WaitFor(
       [&] {
         std::string text = ReadFile(n.log_path);
-        port = ServingPort(text.substr(std::min(before, text.size())));
+        port = ServingPort(text.substr(std::min(before, text.size())), host);
         return port.has_value() || !n.process.running();
       },
       kStartTimeout);
@@ -190,6 +208,7 @@ Status ReplCluster::StartNewNode(const std::string& id, std::optional<std::strin
   n.log_path = dir_.Sub(id + ".log");
   n.replaces = std::move(replaces);
   n.extra_flags = std::move(extra_flags);
+  if (net_) RANGEKV_RETURN_IF_ERROR(net_->AddHost(id).status());
   return LaunchNode(n);
 }
 
@@ -253,7 +272,28 @@ std::vector<std::string> ReplCluster::NodeIds() const {
 int ReplCluster::Port(const std::string& id) const { return GetNode(id).port; }
 
 std::string ReplCluster::Address(const std::string& id) const {
-  return "127.0.0.1:" + std::to_string(Port(id));
+  return HostOf(id) + ":" + std::to_string(Port(id));
+}
+
+std::string ReplCluster::HostOf(const std::string& id) const {
+  return net_ ? net_->Address(id) : "127.0.0.1";
+}
+
+std::string ReplCluster::zk_connect() const {
+  return ensemble_ ? ensemble_->connect_string() + kHostsChroot : zk_.connect_string();
+}
+
+Status ReplCluster::CreateChroot() {
+  zk::SessionOptions so;
+  so.connect_string = ensemble_->connect_string();
+  so.session_timeout = std::chrono::milliseconds(10000);
+  RANGEKV_ASSIGN_OR_RETURN(auto session, zk::Session::Open(so, io_.executor()));
+  RANGEKV_RETURN_IF_ERROR(session->WaitConnected(std::chrono::seconds(10)));
+  return session->Create(kHostsChroot, "").status();
+}
+
+std::vector<std::string> ReplCluster::ZkHosts() const {
+  return ensemble_ ? ensemble_->hosts() : std::vector<std::string>{};
 }
 
 std::string ReplCluster::DataDir(const std::string& id) const { return GetNode(id).data_dir; }
@@ -392,7 +432,7 @@ Result<proto::Response> ReplCluster::CallNode(const std::string& id, const proto
                                               std::chrono::milliseconds timeout) {
   Node& n = GetNode(id);
   if (!n.conn) {
-    RANGEKV_ASSIGN_OR_RETURN(WireClient c, WireClient::Connect(n.port));
+    RANGEKV_ASSIGN_OR_RETURN(WireClient c, WireClient::Connect(HostOf(id), n.port, timeout));
     n.conn.emplace(std::move(c));
   }
   Result<proto::Response> r = n.conn->Call(req, timeout);
@@ -436,7 +476,7 @@ Result<std::unique_ptr<Client>> ReplCluster::NewClient(std::chrono::milliseconds
   ClientOptions o;
   o.request_timeout = request_timeout;
   o.connect_timeout = std::chrono::milliseconds(5000);
-  return Client::Connect(zk_.connect_string(), name_, o);
+  return Client::Connect(zk_connect(), name_, o);
 }
 
 Client& ReplCluster::client(std::chrono::milliseconds request_timeout) {
@@ -458,6 +498,7 @@ void ReplCluster::DumpLogs(size_t max_bytes) const {
   for (const auto& [id, n] : nodes_) {
     std::cerr << "==== " << id << " log ====\n" << Tail(ReadFile(n.log_path), max_bytes);
   }
+  if (ensemble_) std::cerr << "==== ZooKeeper ensemble ====\n" << Tail(ensemble_->log(), max_bytes);
 }
 
 // ---- helpers ----

@@ -1,8 +1,11 @@
 // tests/kvnode/replication/repl_cluster.h — a whole replicated rangekv cluster of
-// real processes on 127.0.0.1, for the replication and fault tests.
+// real processes on 127.0.0.1 (or each on a host of its own, options.hosts),
+// for the replication and fault tests.
 //
 // A ReplCluster owns:
-//   - one standalone ZooKeeper (tests/testutil/zk_server.h);
+//   - one standalone ZooKeeper (tests/testutil/zk_server.h), or with
+//     options.hosts the hosts (tests/testutil/host_net.h) and a 3-server
+//     ensemble on them (tests/testutil/zk_ensemble.h);
 //   - one kvcoord (coordinator/kvcoord) with --rf/--ranges/--min-insync and
 //     any extra flags the test gives;
 //   - N kvnode processes in cluster mode, ids "n1".."nN" unless named, each
@@ -50,10 +53,12 @@
 #include "common/zk/session.h"
 #include "rangekv/client.h"
 #include "rangekv/status.h"
-#include "tests/kvnode/server/wire_client.h"
-#include "tests/testutil/testutil.h"
-#include "tests/testutil/zk_server.h"
 #include "tests/common/zk/zk_test_util.h"
+#include "tests/kvnode/server/wire_client.h"
+#include "tests/testutil/host_net.h"
+#include "tests/testutil/testutil.h"
+#include "tests/testutil/zk_ensemble.h"
+#include "tests/testutil/zk_server.h"
 
 namespace rangekv::testing {
 
@@ -72,6 +77,15 @@ struct ReplClusterOptions {
   std::chrono::milliseconds isr_lag{0};  // 0: kvnode's default --isr-lag-ms
   std::vector<std::string> coord_flags;  // appended to kvcoord's argv
   std::vector<std::string> node_flags;   // appended to every kvnode's argv
+  // Every process on a host of its own (tests/testutil/host_net.h): a
+  // 3-server ZooKeeper ensemble on zk1..zk3 (every program given all three
+  // and the chroot kHostsChroot), kvcoord on c1, each node on the
+  // host named after it (port 7000 there); the test and its clients are
+  // HostNet::kTestHost. Needs HostNet::Unavailable() to be "".
+  bool hosts = false;
+  // With hosts: joined by HostNet's emulated links (SetDelay, SetLoss)
+  // rather than a bridge.
+  bool emulated_links = false;
 };
 
 class ReplCluster {
@@ -153,9 +167,15 @@ class ReplCluster {
       std::chrono::milliseconds request_timeout = std::chrono::milliseconds(10000));
 
   const std::string& cluster_name() const { return name_; }
-  std::string zk_connect() const { return zk_.connect_string(); }
+  std::string zk_connect() const;
   const ReplClusterOptions& options() const { return options_; }
   ZkServer& zk() { return zk_; }
+  // With options.hosts: the hosts and the ensemble's hosts; else nullptr and
+  // none.
+  HostNet* net() { return net_.get(); }
+  ZkEnsemble* ensemble() { return ensemble_.get(); }
+  std::vector<std::string> ZkHosts() const;
+  static constexpr const char* kCoordHost = "c1";
 
   // Prints the tail (max_bytes) of every log to stderr.
   void DumpLogs(size_t max_bytes = 48 * 1024) const;
@@ -176,9 +196,21 @@ class ReplCluster {
   const Node& GetNode(const std::string& id) const;
   bool Settled(const cluster::ClusterMap& map);
 
+  // On hosts every program gets the ensemble's connect string with this
+  // chroot, so a multi-server connect string with a chroot is what the
+  // partition tests run on.
+  static constexpr const char* kHostsChroot = "/rangekv-hosts";
+  Status CreateChroot();
+  // The host's address: 127.0.0.1, or the node's own host's.
+  std::string HostOf(const std::string& id) const;
+
   std::string name_;
   ReplClusterOptions options_;
   TempDir dir_;
+  // Declared before everything that runs in its namespaces, so it is
+  // destroyed after them.
+  std::unique_ptr<HostNet> net_;
+  std::unique_ptr<ZkEnsemble> ensemble_;
   ZkServer zk_;
   IoThread io_;
   std::unique_ptr<zk::Session> session_;

@@ -1,6 +1,7 @@
 #include "tests/kvnode/server/wire_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,18 +14,39 @@
 
 namespace rangekv::testing {
 
-Result<WireClient> WireClient::Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status(Code::kUnavailable, std::strerror(errno));
+Result<WireClient> WireClient::Connect(int port) { return Connect("127.0.0.1", port); }
+
+Result<WireClient> WireClient::Connect(const std::string& host, int port,
+                                       std::chrono::milliseconds timeout) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    Status st(Code::kUnavailable, std::string("connect: ") + std::strerror(errno));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    return Status(Code::kBadRequest, "not an IPv4 address: " + host);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Status(Code::kUnavailable, std::strerror(errno));
+  // Non-blocking, so a host behind a cut (SYNs dropped) fails at the
+  // deadline instead of after the kernel's minutes of SYN retries.
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = rc == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    socklen_t len = sizeof err;
+    if (n <= 0) {
+      err = ETIMEDOUT;
+    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+      err = errno;
+    }
+  }
+  if (err != 0) {
+    Status st(Code::kUnavailable,
+              "connect " + host + ":" + std::to_string(port) + ": " + std::strerror(err));
     ::close(fd);
     return st;
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return WireClient(fd);

@@ -22,6 +22,9 @@ class WireClient {
 
   // Connects to 127.0.0.1:port. UNAVAILABLE when the connect fails.
   static Result<WireClient> Connect(int port);
+  // Connects to host (dotted IPv4):port, giving up after timeout.
+  static Result<WireClient> Connect(const std::string& host, int port,
+                                    std::chrono::milliseconds timeout = kDefaultTimeout);
   WireClient(WireClient&& o) noexcept;
   WireClient& operator=(WireClient&& o) noexcept;
   ~WireClient();
