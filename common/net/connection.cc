@@ -447,19 +447,20 @@ void Connection::OnTimer(const error_code& ec) {
   // A link that read nothing since an expired request was sent is taken for
   // dead (a cut link, a peer gone without a reset): it is dropped so the
   // next Send connects anew, rather than waiting out TCP's retransmission
-  // backoff (seconds after a few seconds' cut) once the path is back.
+  // backoff (seconds after a few seconds' cut) once the path is back. It is
+  // dropped before the expired callbacks run: a request they lead to (the
+  // caller's next one) must go to a new link, not be failed with the old.
   const std::shared_ptr<Link> link = link_;
-  const bool silent = link && std::any_of(expired.begin(), expired.end(), [&](const auto& r) {
-                        return link->last_read < r.deadline - r.timeout;
-                      });
+  if (link && std::any_of(expired.begin(), expired.end(), [&](const auto& r) {
+        return link->last_read < r.deadline - r.timeout;
+      })) {
+    OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ +
+                                                     " dropped: silent past a request's deadline"));
+  }
   for (auto& r : expired) {
     r.done(Status(Code::kTimeout, "no response from " + name_ + " within " +
                                       std::to_string(r.timeout.count()) +
                                       " ms; the outcome is unknown"));
-  }
-  if (silent) {
-    OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ +
-                                                     " dropped: silent past a request's deadline"));
   }
   ArmTimer();
 }

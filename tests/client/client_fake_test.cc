@@ -124,6 +124,32 @@ TEST(ClientFakeTest, TimeoutOnASilentConnectionReconnects) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// What a timed-out request's callback sends next goes out on a new link:
+// the silent one is dropped before the callbacks run, so it cannot take the
+// new request down with it.
+TEST(ClientFakeTest, RequestSentOnTimeoutUsesTheNewConnection) {
+  FakeNode node;
+  auto c = Connect(node.address());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Ping().ok());
+  node.SetMode(FakeNode::Mode::kHold);
+  std::atomic<int> next{-1};
+  CallOptions quick;
+  quick.timeout = milliseconds(100);
+  c->GetAsync(
+      "k",
+      [&](Result<std::optional<VersionedValue>> r) {
+        EXPECT_EQ(r.status().code(), Code::kTimeout);
+        node.SetMode(FakeNode::Mode::kServe);
+        c->PutAsync("k", "v",
+                    [&](Result<uint64_t> put) { next = static_cast<int>(put.status().code()); });
+      },
+      quick);
+  ASSERT_TRUE(WaitFor([&] { return next.load() >= 0; }, milliseconds(5000)));
+  EXPECT_EQ(next.load(), static_cast<int>(Code::kOk));
+  EXPECT_EQ(node.accepted(), 2);
+}
+
 TEST(ClientFakeTest, ReadIsRetriedOnAFreshConnection) {
   FakeNode node;
   auto c = Connect(node.address());

@@ -453,6 +453,10 @@ void RunFaultTest(const RunConfig& cfg) {
         << f.node << " did not exit within 5 s of SIGTERM: " << Nemesis::Describe(f);
   }
   for (const std::string& p : windows.problems) ADD_FAILURE() << p;
+  for (const FaultRecord& f : nemesis.faults()) {
+    EXPECT_TRUE(f.deposed_answer.empty())
+        << "a deposed owner " << f.deposed_answer << ": " << Nemesis::Describe(f);
+  }
   for (int64_t ms : windows.owner_ms) EXPECT_LT(ms, bound) << "failover window too long";
   for (int64_t ms : windows.follower_ms) EXPECT_LT(ms, bound) << "ISR shrink window too long";
   // A transfer's stall is milliseconds on an idle machine; the bound only

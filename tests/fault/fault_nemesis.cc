@@ -164,6 +164,10 @@ std::string Nemesis::Describe(const FaultRecord& f) {
     o << (f.target.empty() ? "" : "; " + f.target) << ": " << f.transfer_status.ToString();
   }
   if (IsPartitionKind(f.kind) && !f.target.empty()) o << "; " << f.target;
+  if (f.deposed_probes > 0) {
+    o << "; deposed owner probed " << f.deposed_probes
+      << " times: " << (f.deposed_answer.empty() ? "refused" : f.deposed_answer);
+  }
   if (f.kind == FaultKind::kStopOwner) {
     o << (f.stop_exit == -1 ? "; it did NOT exit within 5 s of SIGTERM (killed)"
                             : "; exit code " + std::to_string(f.stop_exit));
@@ -287,10 +291,15 @@ bool Nemesis::Inject(const cluster::ClusterMap& map, std::string* why) {
   } else {
     healed = c_.RestartNode(f.node);
   }
-  faults_.push_back(f);
+  return Healed(std::move(f), healed, " did not come back: ", why);
+}
+
+bool Nemesis::Healed(FaultRecord f, const Status& healed, const std::string& failed_as,
+                     std::string* why) {
+  faults_.push_back(std::move(f));
   FaultRecord& rec = faults_.back();
   if (!healed.ok()) {
-    *why = f.node + " did not come back: " + healed.ToString();
+    *why = rec.node + failed_as + healed.ToString();
     return false;
   }
   rec.heal_ns = lincheck::MonotonicNowNs();

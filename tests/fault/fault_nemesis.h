@@ -134,6 +134,11 @@ struct FaultRecord {
   // the cuts made.
   std::string target;
   Status transfer_status;
+  // Partitions where the clients still reach the owner: reads sent to it
+  // once the map named another owner, and what went wrong ("": every one
+  // refused).
+  int deposed_probes = 0;
+  std::string deposed_answer;
 };
 
 struct NemesisOptions {
@@ -181,6 +186,7 @@ class Nemesis {
   // The one-way cuts (from, to) a partition kind makes around f.node.
   std::vector<std::pair<std::string, std::string>> Cuts(const cluster::RangeInfo& r,
                                                         FaultRecord& f);
+  void ProbeDeposedOwner(const cluster::RangeInfo& r, FaultRecord& f, ReplClock::time_point end);
   // The faults of the whole cluster (the ZooKeeper leader's, slow links):
   // every range is counted as the fault's.
   bool ClusterWideFault(const cluster::ClusterMap& map, FaultRecord f, std::string* why);
@@ -194,6 +200,9 @@ class Nemesis {
   bool Merge(const cluster::ClusterMap& map, const cluster::RangeInfo& r, FaultRecord f,
              std::string* why);
   bool Settle(FaultRecord& rec, std::string* why);
+  // Records the fault once its heal was tried: false with *why (the node,
+  // failed_as, the status) when healed is an error, else Settle.
+  bool Healed(FaultRecord f, const Status& healed, const std::string& failed_as, std::string* why);
   std::string StateDump(const cluster::ClusterMap& map);
 
   ReplCluster& c_;

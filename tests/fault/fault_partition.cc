@@ -109,17 +109,43 @@ bool Nemesis::Partition(const cluster::ClusterMap& map, const cluster::RangeInfo
     *why = "could not cut: " + st.ToString();
     return false;
   }
-  // The partition's length is what is being tested, not a wait for a state.
-  std::this_thread::sleep_for(std::chrono::milliseconds(f.down_ms));
-  Status healed = net.Heal();
-  faults_.push_back(f);
-  FaultRecord& rec = faults_.back();
-  if (!healed.ok()) {
-    *why = "could not heal: " + healed.ToString();
-    return false;
+  ProbeDeposedOwner(r, f, ReplClock::now() + std::chrono::milliseconds(f.down_ms));
+  return Healed(std::move(f), net.Heal(), ": could not heal: ", why);
+}
+
+// Lasts until `end` (the partition's length is what is being tested, not a
+// wait for a state). Where the owner is cut from ZooKeeper but the clients
+// still reach it, once the map names another owner of r the old one must
+// refuse a read of r: it had to stop serving before anyone else could be
+// granted the range, and cut from ZooKeeper it cannot be granted it again
+// before the heal. (Cut from its replicas only, it keeps ZooKeeper, and the
+// balancer may hand the range back at any moment: not probed.)
+void Nemesis::ProbeDeposedOwner(const cluster::RangeInfo& r, FaultRecord& f,
+                                ReplClock::time_point end) {
+  const bool reachable = f.kind == FaultKind::kCutOwnerZk || f.kind == FaultKind::kSplitMinority;
+  std::optional<std::string> key;
+  if (reachable && options_.split_keys) {
+    for (const std::string& k : options_.split_keys()) {
+      if (r.bounds.Contains(k)) {
+        key = k;
+        break;
+      }
+    }
   }
-  rec.heal_ns = lincheck::MonotonicNowNs();
-  return Settle(rec, why);
+  while (ReplClock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!key || !f.deposed_answer.empty()) continue;
+    auto now = c_.ReadRange(r.id);
+    if (!now.ok() || !now->owner || now->owner->str() == f.node) continue;
+    static uint64_t next_id = uint64_t{1} << 40;
+    auto resp = c_.CallNode(f.node, GetRequest(next_id++, *key), std::chrono::milliseconds(500));
+    ++f.deposed_probes;
+    if (resp.ok() && (resp->kind == proto::Response::Kind::kFound ||
+                      resp->kind == proto::Response::Kind::kNotFound)) {
+      f.deposed_answer = "served a read of " + *key + " after range " +
+                         std::to_string(r.id.value()) + " moved to " + now->owner->str();
+    }
+  }
 }
 
 // What a cluster-wide fault does, and what undoes it.
@@ -182,18 +208,13 @@ bool Nemesis::ClusterWideFault(const cluster::ClusterMap& map, FaultRecord f, st
   // The fault's length is what is being tested, not a wait for a state.
   std::this_thread::sleep_for(std::chrono::milliseconds(f.down_ms));
   Status healed = EndClusterWide(f);
-  faults_.push_back(f);
-  FaultRecord& rec = faults_.back();
-  rec.heal_ns = lincheck::MonotonicNowNs();
   // The next fault must find the whole ensemble again, or two faults in a
   // row could take its quorum.
-  if (!healed.ok() || !WaitFor([&] { return zk.Serving(); }, options_.settle_timeout,
-                               std::chrono::milliseconds(100))) {
-    *why = "the cluster did not recover from " + Describe(rec) + ": " + healed.ToString() + "\n" +
-           zk.log();
-    return false;
+  if (healed.ok() && !WaitFor([&] { return zk.Serving(); }, options_.settle_timeout,
+                              std::chrono::milliseconds(100))) {
+    healed = Status(Code::kUnavailable, "the ZooKeeper ensemble did not recover:\n" + zk.log());
   }
-  return Settle(rec, why);
+  return Healed(std::move(f), healed, ": could not heal: ", why);
 }
 
 }  // namespace rangekv::testing
