@@ -154,6 +154,7 @@ std::string Switch::Command(const std::string& line) {
     }
     return "done " + n;
   }
+  if (verb != "delay" && verb != "loss") return "error " + n + ": unknown command '" + verb + "'";
   in >> a >> b;
   const size_t from = PortOf(a), to = PortOf(b);
   if (from == names_.size() || to == names_.size() || from == to) {
@@ -168,14 +169,11 @@ std::string Switch::Command(const std::string& line) {
     link.jitter = std::chrono::milliseconds(jitter);
     return "done " + n;
   }
-  if (verb == "loss") {
-    double pct = -1;
-    in >> pct;
-    if (!in || pct < 0 || pct > 100) return "error " + n + ": want PERCENT in 0..100";
-    link.loss = pct / 100;
-    return "done " + n;
-  }
-  return "error " + n + ": unknown command '" + verb + "'";
+  double pct = -1;  // loss
+  in >> pct;
+  if (!in || pct < 0 || pct > 100) return "error " + n + ": want PERCENT in 0..100";
+  link.loss = pct / 100;
+  return "done " + n;
 }
 
 void Switch::Forward(size_t from, size_t to, const char* data, size_t n) {
