@@ -25,6 +25,20 @@ constexpr uint32_t kCatchUpFetchBytes = 1u << 20;
 // writes a newer snapshot, by bytes).
 constexpr uint64_t kFreshExportRecords = 10000;
 
+// A copy that would start at the beginning of the log is sent a snapshot
+// instead when the log outweighs the range's data by this factor (and
+// kCatchUpFetchBytes): a few keys written over and over leave a log many
+// times their size, all of it read from disk on this thread.
+constexpr uint64_t kLogOverDataFactor = 2;
+
+// True when a replica outside the ISR asking for the log from its start
+// should be given a snapshot: the log is far bigger than what it holds.
+bool SnapshotBeatsLog(const RangeStore& store, Seq from) {
+  if (from > store.log_start()) return false;
+  const StoreStats st = store.Stats();
+  return st.wal_bytes > kLogOverDataFactor * st.bytes + kCatchUpFetchBytes;
+}
+
 uint64_t MsSince(Clock::time_point t, Clock::time_point now) {
   if (t == Clock::time_point{}) return UINT64_MAX;
   return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(now - t).count());
@@ -342,8 +356,9 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   const proto::FetchArgs& f = w.req.fetch;
   uint32_t max_bytes = f.max_bytes == 0 ? ctx_.options.fetch_max_bytes : f.max_bytes;
   const NodeId replica(f.replica);
+  const bool snapshot_first = !InIsr(replica) && SnapshotBeatsLog(*store_, f.from);
   if (!InIsr(replica)) max_bytes = std::min(max_bytes, kCatchUpFetchBytes);
-  auto read = store_->ReadLog(f.from, max_bytes);
+  auto read = snapshot_first ? Result<LogRead>(LogRead{}) : store_->ReadLog(f.from, max_bytes);
   proto::Response resp;
   resp.id = w.req.id;
   resp.kind = proto::Response::Kind::kFetched;
@@ -357,7 +372,7 @@ bool Leader::TryAnswer(Waiter& w, bool at_deadline) {
   auto it = progress_.find(replica);
   const bool tell =
       it != progress_.end() && it->second.news_told < news_seq_ && Clock::now() < news_until_;
-  if (read->below_log_start) {
+  if (read->below_log_start || snapshot_first) {
     resp.fetched.snapshot_needed = true;
   } else if (read->records.empty()) {
     // Nothing new to send: hold the fetch, unless the commit point moved

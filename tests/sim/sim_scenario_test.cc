@@ -520,6 +520,47 @@ TEST(SimScenario, ACopyLongAfterTheLastExportIsServedOnAnIdleRange) {
   EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
+// A new copy of a range whose log outweighs its data many times over (a
+// few keys written again and again, no snapshot taken yet): the owner
+// ships a snapshot, not the whole log. Reading the old log from disk runs
+// on the owner's replication thread, between its in-sync replicas'
+// fetches, and on a loaded host it delayed every put the owner served
+// (bench-grow: the move of a split parent that had kept its log took 2 s,
+// while puts ran at a fifth of their rate).
+TEST(SimScenario, ANewCopyOfARangeWithALongLogStartsFromASnapshot) {
+  ClusterParams p = ThreeNodes();
+  p.nodes = 4;
+  p.snapshot_after_bytes = 64 << 20;  // the store takes no snapshot by itself
+  Scenario s(33, p, Verbose());
+  ASSERT_TRUE(BootStaggered(s));
+  const RangeId range(1);
+  const std::vector<std::string> keys = SpreadKeys(8);
+  s.StartClients(12, s.world().now() + 25 * kSecond, keys);
+  ASSERT_TRUE(s.RunUntil(120 * kSecond, [&] { return s.ClientsIdle(); }));
+  const std::string owner = s.Range(range).owner->str();
+  const kvnode::StoreStats before = s.Store(owner, range)->Stats();
+  ASSERT_EQ(before.snapshot_seq.value(), 0u);
+  ASSERT_GT(before.wal_bytes, 2 * before.bytes + (uint64_t{1} << 20))
+      << "the log should outweigh the data";
+  const cluster::RangeInfo r = s.Range(range);
+  std::string from, to;
+  for (auto& n : s.cluster().nodes) {
+    const bool holds =
+        std::find(r.replicas.begin(), r.replicas.end(), NodeId(n->id())) != r.replicas.end();
+    if (!holds) to = n->id();
+    if (holds && n->id() != owner) from = n->id();
+  }
+  std::optional<Status> moved;
+  s.cluster().Move(range, from, to, 10 * kSecond, [&moved](Status st) { moved = std::move(st); });
+  ASSERT_TRUE(s.RunUntil(15 * kSecond, [&] { return moved.has_value(); }));
+  ASSERT_TRUE(moved->ok()) << moved->ToString();
+  const kvnode::StoreStats copy = s.Store(to, range)->Stats();
+  EXPECT_GT(copy.snapshot_seq.value(), 0u) << to << " replayed the whole log instead";
+  EXPECT_LT(copy.wal_bytes, before.wal_bytes / 2);
+  std::vector<std::string> problems = HealAndCheck(s, keys);
+  EXPECT_TRUE(problems.empty()) << Join(problems);
+}
+
 // Splits one right after another, as a range far past --split-qps splits
 // into many: a replica reads the map in two steps (names, then data), so
 // it may see a parent narrowed before the range split off it exists.
