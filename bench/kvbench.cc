@@ -63,12 +63,13 @@ namespace rangekv::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kCodes = static_cast<size_t>(Code::kInternal) + 1;
+constexpr size_t kCodes = static_cast<size_t>(Code::kLastCode) + 1;
 
 struct Options {
   std::string node;
   std::string zk;
   std::string cluster = rangekv::kDefaultCluster;
+  std::string tls_ca, tls_cert, tls_key;  // TLS files: all three or none
   int clients = 50;
   int pipeline = 1;
   uint32_t get_weight = 1;
@@ -119,6 +120,7 @@ void Usage() {
       "               [--duration 10] [--warmup 1] [--preload] [--io-threads 1]\n"
       "               [--timeout-ms 5000] [--interval-log FILE [--interval-ms 1000]]\n"
       "               [--json FILE] [--histogram]\n"
+      "               [--tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
       "workloads: a 50/50 GET/PUT, b 95/5, c GET only, w PUT only\n");
 }
 
@@ -140,9 +142,10 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       continue;
     }
     static const char* const kValueFlags[] = {
-        "--node",         "--zk",         "--cluster",  "--clients", "--pipeline",   "--ratio",
-        "--keys",         "--value-size", "--duration", "--warmup",  "--io-threads", "--timeout-ms",
-        "--interval-log", "--workload",   "--dist",     "--json",    "--interval-ms"};
+        "--node",       "--zk",          "--cluster",      "--clients",  "--pipeline",
+        "--ratio",      "--keys",        "--value-size",   "--duration", "--warmup",
+        "--io-threads", "--timeout-ms",  "--interval-log", "--workload", "--dist",
+        "--json",       "--interval-ms", "--tls-ca",       "--tls-cert", "--tls-key"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
       std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
       return Usage(), false;
@@ -156,6 +159,12 @@ bool ParseArgs(int argc, char** argv, Options& o) {
     if (a == "--node") o.node = v;
     else if (a == "--zk") o.zk = v;
     else if (a == "--cluster") o.cluster = v;
+    else if (a == "--tls-ca")
+      o.tls_ca = v;
+    else if (a == "--tls-cert")
+      o.tls_cert = v;
+    else if (a == "--tls-key")
+      o.tls_key = v;
     else if (a == "--clients") ok = ParseNumber(v, o.clients) && o.clients > 0;
     else if (a == "--pipeline") ok = ParseNumber(v, o.pipeline) && o.pipeline > 0;
     else if (a == "--ratio")
@@ -584,6 +593,9 @@ int Main(int argc, char** argv) {
   copts.connections_per_node = o.clients;
   copts.io_threads = o.io_threads;
   copts.request_timeout = std::chrono::milliseconds(o.timeout_ms);
+  copts.tls_ca = o.tls_ca;
+  copts.tls_cert = o.tls_cert;
+  copts.tls_key = o.tls_key;
   auto client = o.zk.empty() ? Client::ConnectNode(o.node, copts)
                              : Client::Connect(o.zk, o.cluster, copts);
   if (!client.ok()) {

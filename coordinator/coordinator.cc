@@ -96,7 +96,7 @@ void Coordinator::Start() {
                             << paths_.root() << ") on ZooKeeper " << options_.zk);
     StartProbe(milliseconds(0));
     if (detector_.enabled()) {
-      pinger_ = std::make_unique<NodePinger>();
+      pinger_ = std::make_unique<NodePinger>(options_.tls);
       ArmDetector();
     }
   });

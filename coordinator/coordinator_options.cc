@@ -148,6 +148,9 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
       host = host.substr(1, host.size() - 2);
     o.admin_host = host;
     o.admin_port = static_cast<uint16_t>(port);
+  } else if (flag == "--tls-ca" || flag == "--tls-cert" || flag == "--tls-key") {
+    if (value.empty()) return Bad(flag + ": expected a file");
+    (flag == "--tls-ca" ? o.tls_ca : flag == "--tls-cert" ? o.tls_cert : o.tls_key) = value;
   } else if (flag == "--log-level") {
     RANGEKV_ASSIGN_OR_RETURN(o.log_level, ParseLevel(value));
   } else {
@@ -158,6 +161,10 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
 
 Status Finish(CoordinatorOptions& o, const std::optional<int>& min_insync) {
   if (o.zk.empty()) return Bad("--zk is required");
+  const int tls_given = !o.tls_ca.empty() + !o.tls_cert.empty() + !o.tls_key.empty();
+  if (tls_given != 0 && tls_given != 3) {
+    return Bad("--tls-ca, --tls-cert and --tls-key go together");
+  }
   if (min_insync) {
     if (*min_insync > o.config.rf) {
       return Bad("--min-insync: " + std::to_string(*min_insync) + " is above --rf " +
@@ -231,6 +238,9 @@ std::string CoordinatorUsage() {
          "  --moves-per-node N        at most N replica copies made into one node at once,\n"
          "                            1..64 (default 2); each reads at the node's --move-rate\n"
          "  --admin HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics\n"
+         "  --tls-ca FILE             the nodes serve TLS: the cluster CA, this coordinator's\n"
+         "  --tls-cert FILE             certificate and its key (PEM; all three or none),\n"
+         "  --tls-key FILE              for the failure detector's pings\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"

@@ -22,6 +22,8 @@
 // | --balance             | on, off                   | on                          |
 // | --moves-per-node      | 1..64                     | 2                           |
 // | --admin               | HOST:PORT (port 0 = any)  | none                        |
+// | --tls-ca, --tls-cert, | PEM files, all three or   | none: plaintext pings       |
+// | --tls-key             | none                      |                             |
 // | --log-level           | debug, info, warn, error  | info                        |
 // | --help, -h            | none                      | print usage, exit 0         |
 //
@@ -51,6 +53,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,10 @@
 #include "coordinator/failure_detector.h"
 #include "coordinator/planner.h"
 #include "rangekv/status.h"
+
+namespace rangekv::net {
+class TlsContext;
+}  // namespace rangekv::net
 
 namespace rangekv::coordinator {
 
@@ -83,6 +90,10 @@ struct CoordinatorOptions {
   // --admin HOST:PORT: serve Prometheus metrics there; empty host = none.
   std::string admin_host;
   uint16_t admin_port = 0;
+  // TLS files for the failure detector's pings of TLS nodes (all three or
+  // none), and the context main() loads from them.
+  std::string tls_ca, tls_cert, tls_key;
+  std::shared_ptr<net::TlsContext> tls;
 };
 
 enum class ParseAction : uint8_t {

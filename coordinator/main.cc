@@ -14,6 +14,7 @@
 
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/net/tls.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_options.h"
 #include "coordinator/metrics_export.h"
@@ -51,6 +52,15 @@ void RunLoop(asio::io_context& io) {
 
 int Run(CoordinatorOptions options) {
   sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  if (!options.tls_ca.empty()) {
+    auto tls = net::TlsContext::Load({options.tls_ca, options.tls_cert, options.tls_key},
+                                     net::TlsContext::Role::kClient);
+    if (!tls.ok()) {
+      LOG_ERROR("cannot start: " << tls.status().ToString());
+      return kExitBadStart;
+    }
+    options.tls = *tls;
+  }
   asio::io_context io;
   const std::string admin_host = options.admin_host;
   const uint16_t admin_port = options.admin_port;

@@ -11,7 +11,8 @@ constexpr std::chrono::milliseconds kMaxBackoff{200};
 
 }  // namespace
 
-NodePinger::NodePinger() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+NodePinger::NodePinger(std::shared_ptr<net::TlsContext> tls)
+    : tls_(std::move(tls)), work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
 
 NodePinger::~NodePinger() { Stop(); }
 
@@ -34,6 +35,7 @@ void NodePinger::PingHere(const std::string& address, std::chrono::milliseconds 
     net::ConnectionOptions co;
     co.connect_timeout = timeout;
     co.max_backoff = kMaxBackoff;
+    co.tls = tls_;
     auto conn = std::make_unique<net::Connection>(
         io_, *hp, co, [](net::PendingRequest p) { p.done(Status(Code::kUnavailable, "lost")); },
         this);

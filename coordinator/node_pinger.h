@@ -22,7 +22,8 @@ namespace rangekv::coordinator {
 
 class NodePinger {
  public:
-  NodePinger();
+  // tls: for nodes that serve TLS (null: plaintext).
+  explicit NodePinger(std::shared_ptr<net::TlsContext> tls = nullptr);
   ~NodePinger();  // Stop()
   NodePinger(const NodePinger&) = delete;
   NodePinger& operator=(const NodePinger&) = delete;
@@ -40,6 +41,7 @@ class NodePinger {
   void PingHere(const std::string& address, std::chrono::milliseconds timeout,
                 std::function<void(bool)> done);
 
+  const std::shared_ptr<net::TlsContext> tls_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // Pinger thread only.

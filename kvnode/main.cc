@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/mutex.h"
+#include "common/net/tls.h"
 #include "kvnode/cluster/cluster_member.h"
 #include "kvnode/server/metrics.h"
 #include "kvnode/server/node.h"
@@ -46,6 +47,7 @@ sigset_t BlockStopSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, kFatalSignal);
+  sigaddset(&set, SIGHUP);  // reload the TLS files
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // Peers that vanish must not kill the process; Asio reports EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
@@ -99,10 +101,23 @@ int Serve(const NodeOptions& o) {
   sigset_t stop_signals = BlockStopSignals();  // before any thread exists
   const uint64_t started_ms = WallClockMs();
   // Cheap checks first: a bad address fails before the stores are recovered.
-  auto server = Server::Bind(ServerOptions{o.listen, o.io_threads, kDefaultMaxFrame});
-  if (!server.ok()) return CannotStart(server.status());
+  // TLS: the server side for clients and other nodes' fetches, the client
+  // side (the same certificate) for this node's fetches from owners.
+  std::shared_ptr<net::TlsContext> tls_server, tls_client;
+  if (!o.tls_ca.empty()) {
+    const net::TlsFiles files{o.tls_ca, o.tls_cert, o.tls_key};
+    auto s = net::TlsContext::Load(files, net::TlsContext::Role::kServer);
+    if (!s.ok()) return CannotStart(s.status());
+    auto c = net::TlsContext::Load(files, net::TlsContext::Role::kClient);
+    if (!c.ok()) return CannotStart(c.status());
+    tls_server = *s;
+    tls_client = *c;
+  }
   metrics::Registry registry;
   NodeMetrics node_metrics(registry);
+  auto server = Server::Bind(ServerOptions{o.listen, o.io_threads, kDefaultMaxFrame, tls_server,
+                                           node_metrics.refused_connections()});
+  if (!server.ok()) return CannotStart(server.status());
   std::unique_ptr<metrics::HttpEndpoint> admin;
   if (o.admin) {
     auto endpoint = metrics::HttpEndpoint::Start(o.admin->host, o.admin->port, registry);
@@ -117,6 +132,7 @@ int Serve(const NodeOptions& o) {
   config.replication.snapshot_bytes_per_sec = o.move_rate_bytes;
   config.replication.split_load_window = o.split_load_window;
   config.replication.merge_delay = o.merge_delay;
+  config.replication.tls = tls_client;
   config.segment_bytes = o.segment_bytes;
   config.snapshot_after_bytes = o.snapshot_after_bytes;
   config.keep_log_records = o.keep_log_records;
@@ -140,7 +156,8 @@ int Serve(const NodeOptions& o) {
   LOG_INFO("serving on " << (*server)->local_address()
                          << (cluster && address != (*server)->local_address()
                                  ? ", advertised as " + address
-                                 : std::string()));
+                                 : std::string())
+                         << (tls_server ? " (TLS, mutual certificates)" : ""));
 
   FatalStop fatal;
   std::unique_ptr<ClusterMember> member;
@@ -181,7 +198,21 @@ int Serve(const NodeOptions& o) {
   }
 
   int sig = SIGTERM;
-  (void)sigwait(&stop_signals, &sig);  // fails only for an invalid set
+  while (true) {
+    (void)sigwait(&stop_signals, &sig);  // fails only for an invalid set
+    if (sig != SIGHUP) break;
+    if (!tls_server) {
+      LOG_INFO("SIGHUP: no TLS files to reload");
+      continue;
+    }
+    Status st = tls_server->Reload();
+    if (st.ok()) st = tls_client->Reload();
+    if (st.ok()) {
+      LOG_INFO("SIGHUP: TLS files reloaded; new connections use them");
+    } else {
+      LOG_WARN("SIGHUP: " << st.message() << "; keeping the files loaded before");
+    }
+  }
   Status why = sig == kFatalSignal ? fatal.status() : Status();
   if (why.ok()) {
     LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");

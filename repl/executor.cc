@@ -7,7 +7,10 @@ namespace rangekv::repl {
 namespace {
 
 Reply Ok(std::string text) { return Reply{Outcome::kOk, std::move(text)}; }
-Reply Failed(const Status& status) { return Reply{Outcome::kFailed, FormatError(status)}; }
+Reply Failed(const Status& status) {
+  return Reply{status.code() == Code::kUnauthenticated ? Outcome::kRefused : Outcome::kFailed,
+               FormatError(status)};
+}
 
 // Writes print "OK"; the version they return is shown by getv, not here,
 // so that scripts can compare the output of every write with one string.

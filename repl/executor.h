@@ -24,6 +24,9 @@ enum class Outcome {
   kOk,       // command succeeded; text holds its result lines
   kFailed,   // text holds one "(error) ..." line
   kQuit,     // quit/exit: print nothing, stop reading
+  kRefused,  // text holds one "(error) UNAUTHENTICATED ..." line: the node
+             // refused this client (TLS), so nothing more can work; the
+             // shell prints it and exits 2
 };
 
 struct Reply {

@@ -22,6 +22,9 @@ ClientOptions ClientOptionsFor(const Options& opts) {
   ClientOptions co;
   co.request_timeout = opts.timeout;
   co.connect_timeout = std::min(opts.timeout, co.connect_timeout);
+  co.tls_ca = opts.tls_ca;
+  co.tls_cert = opts.tls_cert;
+  co.tls_key = opts.tls_key;
   return co;
 }
 

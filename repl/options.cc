@@ -78,6 +78,12 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
     } else if (flag == "-c" || flag == "--command") {
       RANGEKV_ASSIGN_OR_RETURN(std::string cmd, reader.Value(flag));
       opts.commands.push_back(std::move(cmd));
+    } else if (flag == "--tls-ca") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.tls_ca, reader.Value(flag));
+    } else if (flag == "--tls-cert") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.tls_cert, reader.Value(flag));
+    } else if (flag == "--tls-key") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.tls_key, reader.Value(flag));
     } else if (flag == "--timeout-ms") {
       RANGEKV_ASSIGN_OR_RETURN(std::string text, reader.Value(flag));
       RANGEKV_ASSIGN_OR_RETURN(opts.timeout, ParseTimeout(text));
@@ -91,12 +97,17 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
   if (opts.node.empty() && opts.zk.empty()) return Bad("missing --node HOST:PORT or --zk CONNECT");
   if (saw_cluster && opts.zk.empty()) return Bad("--cluster needs --zk");
   if (opts.cluster.empty()) return Bad("--cluster wants a name");
+  const int tls_given = !opts.tls_ca.empty() + !opts.tls_cert.empty() + !opts.tls_key.empty();
+  if (tls_given != 0 && tls_given != 3) {
+    return Bad("--tls-ca, --tls-cert and --tls-key go together");
+  }
   return opts;
 }
 
 std::string UsageText() {
-  return R"(usage: kvrepl --node HOST:PORT [-c "<command>"]... [--timeout-ms N]
-       kvrepl --zk CONNECT [--cluster NAME] [-c "<command>"]... [--timeout-ms N]
+  return R"(usage: kvrepl --node HOST:PORT [-c "<command>"]... [--timeout-ms N] [TLS]
+       kvrepl --zk CONNECT [--cluster NAME] [-c "<command>"]... [--timeout-ms N] [TLS]
+       TLS: --tls-ca FILE --tls-cert FILE --tls-key FILE
 
 An interactive shell for a rangekv node or cluster.
 
@@ -109,6 +120,9 @@ An interactive shell for a rangekv node or cluster.
   -c "<command>"     run the command, print its result; repeatable (in order);
                      exits after the last one (also --command)
   --timeout-ms N     deadline of each request in ms (default 5000)
+  --tls-ca FILE      TLS with mutual certificates (a cluster started with
+  --tls-cert FILE      them): the cluster CA, this client's certificate and
+  --tls-key FILE       its key, PEM files; all three or none
   -h, --help         print this help
 
 Modes:
@@ -124,7 +138,9 @@ Exit status:
   0  all -c commands succeeded; or end of input / quit in pipe and terminal
      mode (errors there are reported inline only)
   1  with -c: at least one command failed
-  2  bad flags, or the node (or ZooKeeper) could not be reached at start
+  2  bad flags, or the node (or ZooKeeper) could not be reached at start,
+     or a node refused this client (UNAUTHENTICATED: no, a wrong or an
+     expired certificate, or plaintext to a TLS node)
 )";
 }
 

@@ -48,6 +48,7 @@ struct Options {
   std::string cluster = kDefaultCluster; // with zk
   std::vector<std::string> commands;  // from -c, in order; empty = read stdin
   std::chrono::milliseconds timeout{5000};
+  std::string tls_ca, tls_cert, tls_key;  // TLS files: all three or none
 };
 
 // Parses argv[1..] (without the program name). BAD_REQUEST with a one-line

@@ -12,6 +12,7 @@ int RunCommands(const std::vector<std::string>& commands, Backend& backend, std:
     if (reply.outcome == Outcome::kQuit) break;
     if (reply.outcome == Outcome::kFailed) status = kExitCommandFailed;
     out << reply.text << std::flush;
+    if (reply.outcome == Outcome::kRefused) return kExitUsageOrConnect;
   }
   return status;
 }
@@ -23,6 +24,7 @@ int RunStream(std::istream& in, std::ostream& out, Backend& backend) {
     Reply reply = RunLine(line, backend);
     if (reply.outcome == Outcome::kQuit) break;
     out << reply.text << std::flush;
+    if (reply.outcome == Outcome::kRefused) return kExitUsageOrConnect;
   }
   return kExitOk;
 }

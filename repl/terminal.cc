@@ -116,6 +116,7 @@ int RunTerminal(Backend& backend) {
     if (reply.outcome == Outcome::kQuit) break;
     std::fwrite(reply.text.data(), 1, reply.text.size(), stdout);
     std::fflush(stdout);
+    if (reply.outcome == Outcome::kRefused) return kExitUsageOrConnect;
   }
   std::fflush(stdout);
   return kExitOk;

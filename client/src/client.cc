@@ -73,6 +73,13 @@ Status ValidateOptions(const ClientOptions& options) {
   return Status::Ok();
 }
 
+// The TLS context of a client's connections; null for plaintext.
+Result<std::shared_ptr<net::TlsContext>> LoadTls(const ClientOptions& o) {
+  const net::TlsFiles files{o.tls_ca, o.tls_cert, o.tls_key};
+  if (!files.enabled()) return std::shared_ptr<net::TlsContext>();
+  return net::TlsContext::Load(files, net::TlsContext::Role::kClient);
+}
+
 }  // namespace
 
 struct Client::Impl {
@@ -80,13 +87,15 @@ struct Client::Impl {
   // connections spread over them: a connection's handlers need no strand.
   // target: the node of a ConnectNode client; nullopt for a cluster client
   // (its connections live in the Router, set right after construction).
-  Impl(std::optional<HostPort> target, ClientOptions opts) : options(opts) {
+  Impl(std::optional<HostPort> target, ClientOptions opts, std::shared_ptr<net::TlsContext> tls)
+      : options(opts) {
     for (int i = 0; i < opts.io_threads; ++i) {
       ios.push_back(std::make_unique<asio::io_context>(1));
       work.push_back(asio::make_work_guard(*ios.back()));
     }
     net::ConnectionOptions copts;
     copts.connect_timeout = opts.connect_timeout;
+    copts.tls = std::move(tls);
     for (int i = 0; target && i < opts.connections_per_node; ++i) {
       conns.push_back(std::make_unique<Connection>(
           *ios[i % ios.size()], *target, copts,
@@ -206,7 +215,8 @@ Result<std::unique_ptr<Client>> Client::ConnectNode(std::string_view address,
                                                     ClientOptions options) {
   RANGEKV_ASSIGN_OR_RETURN(HostPort target, net::ParseHostPort(address));
   RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
-  auto impl = std::make_unique<Impl>(std::move(target), options);
+  RANGEKV_ASSIGN_OR_RETURN(std::shared_ptr<net::TlsContext> tls, LoadTls(options));
+  auto impl = std::make_unique<Impl>(std::move(target), options, std::move(tls));
   RANGEKV_RETURN_IF_ERROR(impl->ConnectAll());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -215,15 +225,16 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view zk_connect,
                                                 std::string_view cluster, ClientOptions options) {
   RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
   if (zk_connect.empty()) return Status(Code::kBadRequest, "empty ZooKeeper connect string");
+  RANGEKV_ASSIGN_OR_RETURN(std::shared_ptr<net::TlsContext> tls, LoadTls(options));
   // Blocking ZooKeeper work happens here, on the caller's thread.
   RANGEKV_ASSIGN_OR_RETURN(
       std::unique_ptr<client_internal::ClusterView> view,
       client_internal::ClusterView::Open(zk_connect, cluster, options.connect_timeout));
-  auto impl = std::make_unique<Impl>(std::nullopt, options);
+  auto impl = std::make_unique<Impl>(std::nullopt, options, nullptr);
   std::vector<asio::io_context*> ios;
   for (auto& io : impl->ios) ios.push_back(io.get());
-  impl->router =
-      std::make_unique<client_internal::Router>(std::move(ios), std::move(view), options);
+  impl->router = std::make_unique<client_internal::Router>(std::move(ios), std::move(view), options,
+                                                           std::move(tls));
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

@@ -100,8 +100,8 @@ struct Router::Call {
 };
 
 Router::Router(std::vector<asio::io_context*> ios, std::unique_ptr<ClusterView> view,
-               ClientOptions options)
-    : ios_(std::move(ios)), view_(std::move(view)), options_(options) {
+               ClientOptions options, std::shared_ptr<net::TlsContext> tls)
+    : ios_(std::move(ios)), view_(std::move(view)), options_(options), tls_(std::move(tls)) {
   view_->SetReadListener(
       [this](const ClusterMap& before, const ClusterMap& after) { OnMapRead(before, after); });
 }
@@ -247,6 +247,7 @@ Connection& Router::PickConnection(const std::string& address) {
     pool = std::make_unique<Pool>();
     ConnectionOptions copts;
     copts.connect_timeout = options_.connect_timeout;
+    copts.tls = tls_;
     HostPort hp = *ParseHostPort(address);
     for (int i = 0; i < options_.connections_per_node; ++i) {
       pool->conns.push_back(std::make_unique<Connection>(

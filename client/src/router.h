@@ -81,8 +81,9 @@ using net::ResponseCallback;
 class Router {
  public:
   // ios: the client's io_contexts (outlive the Router).
+  // tls: the client's TLS context (null: plaintext).
   Router(std::vector<asio::io_context*> ios, std::unique_ptr<ClusterView> view,
-         ClientOptions options);
+         ClientOptions options, std::shared_ptr<net::TlsContext> tls = nullptr);
   ~Router();
 
   // Validated request; done runs exactly once on an I/O thread.
@@ -125,6 +126,7 @@ class Router {
   const std::vector<asio::io_context*> ios_;
   const std::unique_ptr<ClusterView> view_;
   const ClientOptions options_;
+  const std::shared_ptr<net::TlsContext> tls_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<size_t> rr_{0};
   std::atomic<bool> closed_{false};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/net/stream.h"
 
 namespace rangekv::net {
 
@@ -15,6 +16,19 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 
 thread_local Connection* tls_dispatching = nullptr;
+
+// Why an established link failed. Under TLS 1.3 a node that refuses this
+// client's certificate says so in an alert after the client's side of the
+// handshake has finished, so the refusal surfaces on the first read.
+Status LinkLost(const std::string& name, const error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    return Status(Code::kUnauthenticated,
+                  "node " + name + " refused this connection: " + TlsErrorText(ec) +
+                      " (is this client's certificate from the cluster's CA, and current?)");
+  }
+  std::string why = ec == asio::error::eof ? "closed by the node" : ec.message();
+  return Status(Code::kUnavailable, "connection to " + name + " lost: " + why);
+}
 }  // namespace
 
 Connection* Connection::CurrentlyDispatching() { return tls_dispatching; }
@@ -23,12 +37,12 @@ Connection* Connection::CurrentlyDispatching() { return tls_dispatching; }
 // shared_ptr, so its socket and buffers stay valid until the last of them
 // has run, even after the Connection dropped it.
 struct Connection::Link {
-  explicit Link(asio::io_context& io) : socket(io) {}
+  explicit Link(asio::io_context& io) : stream(io) {}
   void Close() {
     error_code ignored;
-    socket.close(ignored);
+    stream.socket().close(ignored);
   }
-  tcp::socket socket;
+  Stream stream;
   FrameReader reader;
   std::string wbuf;  // the bytes of the async_write in flight
   bool writing = false;
@@ -226,7 +240,7 @@ void Connection::StartConnect() {
                                                        " (node " + name_ + "): " + ec.message()));
           return;
         }
-        asio::async_connect(link->socket, results,
+        asio::async_connect(link->stream.socket(), results,
                             [this, attempt, link](const error_code& ec2, const tcp::endpoint&) {
                               if (ec2) {
                                 FinishConnect(attempt, nullptr,
@@ -234,10 +248,33 @@ void Connection::StartConnect() {
                                                                              name_ + ": " +
                                                                              ec2.message()));
                               } else {
-                                FinishConnect(attempt, link, Status::Ok());
+                                StartHandshake(attempt, link);
                               }
                             });
       });
+}
+
+void Connection::StartHandshake(uint64_t attempt, std::shared_ptr<Link> link) {
+  if (attempt != attempt_ || connecting_link_ != link) return;
+  if (options_.tls) link->stream.UseTls(options_.tls->current(), &target_.host);
+  link->stream.Handshake(false, [this, attempt, link](const error_code& ec) {
+    if (!ec) {
+      FinishConnect(attempt, link, Status::Ok());
+      return;
+    }
+    std::string why = link->stream.VerifyFailure();
+    if (!why.empty()) {
+      why = "its certificate failed verification: " + why;
+    } else {
+      why = TlsErrorText(ec);
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        why += " (does it serve TLS?)";
+      }
+    }
+    FinishConnect(
+        attempt, nullptr,
+        Status(Code::kUnauthenticated, "TLS handshake with " + name_ + " failed: " + why));
+  });
 }
 
 void Connection::FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Status st) {
@@ -253,7 +290,7 @@ void Connection::FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Sta
 
 void Connection::OnConnected(std::shared_ptr<Link> link) {
   error_code ignored;
-  link->socket.set_option(tcp::no_delay(true), ignored);
+  link->stream.socket().set_option(tcp::no_delay(true), ignored);
   connecting_link_.reset();
   std::vector<std::function<void(Status)>> waiters;
   {
@@ -298,16 +335,14 @@ void Connection::OnConnectFailed(const Status& st) {
 
 void Connection::StartRead(const std::shared_ptr<Link>& link) {
   char* buf = link->reader.PrepareWrite(kReadChunk);
-  link->socket.async_read_some(
-      asio::buffer(buf, kReadChunk),
-      [this, link](const error_code& ec, size_t n) { OnRead(link, ec, n); });
+  link->stream.ReadSome(asio::buffer(buf, kReadChunk),
+                        [this, link](const error_code& ec, size_t n) { OnRead(link, ec, n); });
 }
 
 void Connection::OnRead(const std::shared_ptr<Link>& link, const error_code& ec, size_t n) {
   if (link != link_) return;  // closed meanwhile
   if (ec) {
-    std::string why = ec == asio::error::eof ? "closed by the node" : ec.message();
-    OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ + " lost: " + why));
+    OnLinkError(link, LinkLost(name_, ec));
     return;
   }
   link->reader.Commit(n);
@@ -376,17 +411,16 @@ void Connection::DoWrite(const std::shared_ptr<Link>& link) {
     link->wbuf.swap(out_);  // wbuf is empty here; out_ keeps its capacity
   }
   link->writing = true;
-  asio::async_write(link->socket, asio::buffer(link->wbuf),
-                    [this, link](const error_code& ec, size_t) {
-                      link->wbuf.clear();
-                      if (link != link_) return;
-                      if (ec) {
-                        OnLinkError(link, Status(Code::kUnavailable, "connection to " + name_ +
-                                                                         " lost: " + ec.message()));
-                        return;
-                      }
-                      DoWrite(link);
-                    });
+  link->stream.Write(asio::buffer(link->wbuf), [this, link](const error_code& ec, size_t) {
+    link->wbuf.clear();
+    if (link != link_) return;
+    if (ec) {
+      OnLinkError(link,
+                  Status(Code::kUnavailable, "connection to " + name_ + " lost: " + ec.message()));
+      return;
+    }
+    DoWrite(link);
+  });
 }
 
 void Connection::OnLinkError(const std::shared_ptr<Link>& link, const Status& st) {

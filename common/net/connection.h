@@ -58,10 +58,11 @@
 #include <utility>
 #include <vector>
 
-#include "common/net/address.h"
 #include "common/asio.h"
 #include "common/frame.h"
 #include "common/mutex.h"
+#include "common/net/address.h"
+#include "common/net/tls.h"
 #include "common/protocol.h"
 #include "rangekv/status.h"
 
@@ -92,6 +93,8 @@ struct ConnectionOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds initial_backoff{20};
   std::chrono::milliseconds max_backoff{1000};
+  // TLS (client role, tls.h); null: plaintext.
+  std::shared_ptr<TlsContext> tls;
 };
 
 class Connection {
@@ -153,6 +156,7 @@ class Connection {
 
   // ---- I/O thread only ----
   void StartConnect();
+  void StartHandshake(uint64_t attempt, std::shared_ptr<Link> link);
   void FinishConnect(uint64_t attempt, std::shared_ptr<Link> link, Status st);
   void OnConnected(std::shared_ptr<Link> link);
   void OnConnectFailed(const Status& st);

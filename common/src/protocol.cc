@@ -504,7 +504,7 @@ Result<Response> DecodeResponse(std::string_view payload) {
     switch (r.which()) {
       case rpc::Response::ERROR: {
         auto e = r.getError();
-        Code code = e.getCode() <= static_cast<uint16_t>(Code::kInternal) && e.getCode() != 0
+        Code code = e.getCode() <= static_cast<uint16_t>(Code::kLastCode) && e.getCode() != 0
                         ? static_cast<Code>(e.getCode())
                         : Code::kInternal;
         resp.kind = Response::Kind::kError;

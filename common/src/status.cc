@@ -4,10 +4,10 @@
 
 namespace rangekv {
 namespace {
-constexpr std::array<const char*, 14> kNames = {
+constexpr std::array<const char*, static_cast<size_t>(Code::kLastCode) + 1> kNames = {
     "OK",          "NOT_OWNER",   "STALE_EPOCH", "RANGE_UNAVAILABLE", "NOT_ENOUGH_REPLICAS",
     "TOO_LARGE",   "CROSS_RANGE", "CAS_FAILED",  "BAD_REQUEST",       "TIMEOUT",
-    "UNAVAILABLE", "CORRUPTION",  "IO_ERROR",    "INTERNAL",
+    "UNAVAILABLE", "CORRUPTION",  "IO_ERROR",    "INTERNAL",          "UNAUTHENTICATED",
 };
 }  // namespace
 

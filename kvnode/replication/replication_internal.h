@@ -418,7 +418,8 @@ class MergeRun {
 
 // The production transport: one pipelined TCP connection per peer (common/net),
 // on the Asio executor `exec` (an exec::AsioExecutor).
-std::unique_ptr<ReplicationTransport> NewTcpTransport(exec::Executor& exec);
+std::unique_ptr<ReplicationTransport> NewTcpTransport(exec::Executor& exec,
+                                                      std::shared_ptr<net::TlsContext> tls);
 
 // Splits a fetch answer's bytes into whole records. CORRUPTION when they
 // do not parse.

@@ -202,7 +202,8 @@ class Replicator::Impl {
              std::move(store_options)),
         ticker_(exec_->NewTimer()),
         merge_timer_(exec_->NewTimer()) {
-    ctx_.transport = transport ? transport(*exec_) : replication::NewTcpTransport(*exec_);
+    ctx_.transport =
+        transport ? transport(*exec_) : replication::NewTcpTransport(*exec_, options.tls);
     exec_->Post([this] { Tick(); });
   }
   ~Impl() { Stop(); }

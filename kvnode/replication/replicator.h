@@ -77,6 +77,10 @@
 #include "kvnode/replication/range_slot.h"
 #include "kvnode/storage/range_store.h"
 
+namespace rangekv::net {
+class TlsContext;
+}  // namespace rangekv::net
+
 namespace rangekv::kvnode {
 
 struct ReplicationOptions {
@@ -103,6 +107,9 @@ struct ReplicationOptions {
   // merge_delay, so a load split is not undone at once (docs/elastic.md
   // §4). 0: never.
   std::chrono::milliseconds merge_delay{300000};
+  // TLS for the connections to other nodes (client role, with this node's
+  // certificate; common/net/tls.h). Null: plaintext.
+  std::shared_ptr<net::TlsContext> tls;
   // Tests only (the simulation's failpoints): called at each step of a
   // split or a transfer, on the thread taking the step, right after it:
   // split.fenced, split.asked, split.written (owner), split.built,

@@ -12,7 +12,8 @@ namespace {
 
 class TcpTransport final : public ReplicationTransport {
  public:
-  explicit TcpTransport(exec::AsioExecutor& exec) : exec_(exec) {}
+  TcpTransport(exec::AsioExecutor& exec, std::shared_ptr<net::TlsContext> tls)
+      : exec_(exec), tls_(std::move(tls)) {}
 
   void Send(const std::string& address, proto::Request req, milliseconds timeout,
             std::function<void(Result<proto::Response>)> done) override {
@@ -25,6 +26,7 @@ class TcpTransport final : public ReplicationTransport {
       }
       net::ConnectionOptions co;
       co.max_backoff = milliseconds(500);
+      co.tls = tls_;
       auto conn = std::make_unique<net::Connection>(
           exec_.io(), *hp, co,
           [](net::PendingRequest p) { p.done(Status(Code::kUnavailable, "connection lost")); },
@@ -46,18 +48,20 @@ class TcpTransport final : public ReplicationTransport {
 
  private:
   exec::AsioExecutor& exec_;
+  const std::shared_ptr<net::TlsContext> tls_;
   std::map<std::string, std::unique_ptr<net::Connection>> peers_;
 };
 
 }  // namespace
 
-std::unique_ptr<ReplicationTransport> NewTcpTransport(exec::Executor& exec) {
+std::unique_ptr<ReplicationTransport> NewTcpTransport(exec::Executor& exec,
+                                                      std::shared_ptr<net::TlsContext> tls) {
   auto* asio_exec = dynamic_cast<exec::AsioExecutor*>(&exec);
   if (asio_exec == nullptr) {
     std::fprintf(stderr, "replication: the TCP transport needs an Asio executor\n");
     std::abort();
   }
-  return std::make_unique<TcpTransport>(*asio_exec);
+  return std::make_unique<TcpTransport>(*asio_exec, std::move(tls));
 }
 
 }  // namespace rangekv::kvnode::replication

@@ -25,19 +25,71 @@ std::string PeerName(const asio::ip::tcp::socket& s) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
-                       ConnectionManager& manager, size_t max_frame)
-    : socket_(std::move(socket)),
-      executor_(socket_.get_executor()),
+                       ConnectionManager& manager, size_t max_frame,
+                       std::shared_ptr<ConnectionSecurity> security)
+    : stream_(std::move(socket)),
+      executor_(stream_.socket().get_executor()),
+      security_(std::move(security)),
       handler_(handler),
       manager_(manager),
-      peer_(PeerName(socket_)),
+      peer_(PeerName(stream_.socket())),
       reader_(max_frame) {}
 
 Connection::~Connection() = default;
 
 void Connection::Start() {
   LOG_DEBUG("connection from " << peer_);
-  DoRead();
+  reading_ = true;
+  stream_.socket().async_receive(asio::buffer(&first_byte_, 1), asio::socket_base::message_peek,
+                                 [self = shared_from_this()](const boost::system::error_code& ec,
+                                                             size_t) { self->OnFirstByte(ec); });
+}
+
+void Connection::OnFirstByte(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (state_ != State::kOpen) return;
+  if (ec) {
+    LOG_DEBUG("connection from " << peer_ << ": " << ec.message());
+    Close();
+    return;
+  }
+  const bool tls_peer = net::LooksLikeTls(first_byte_);
+  if (!security_->tls) {
+    if (tls_peer) {
+      Refuse(
+          "a TLS client, and this node serves plaintext (start it with --tls-ca, --tls-cert and "
+          "--tls-key)");
+      return;
+    }
+    DoRead();
+    return;
+  }
+  if (!tls_peer) {
+    // Its first request gets the refusal in its own language.
+    refuse_plaintext_ = true;
+    security_->CountRefusal();
+    LOG_WARN("refused a plaintext connection from " << peer_ << ": this node requires TLS");
+    DoRead();
+    return;
+  }
+  stream_.UseTls(security_->tls->current(), nullptr);
+  reading_ = true;
+  stream_.Handshake(true, [self = shared_from_this()](const boost::system::error_code& hec) {
+    self->reading_ = false;
+    if (self->state_ != State::kOpen) return;
+    if (hec) {
+      std::string why = self->stream_.VerifyFailure();
+      self->Refuse(why.empty() ? net::TlsErrorText(hec) : "its certificate: " + why);
+      return;
+    }
+    self->DoRead();
+  });
+}
+
+void Connection::Refuse(const std::string& why) {
+  security_->CountRefusal();
+  LOG_WARN("refused a connection from " << peer_ << ": " << why);
+  Close();
 }
 
 void Connection::Drain() {
@@ -49,9 +101,7 @@ void Connection::Drain() {
 void Connection::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);  // aborts the outstanding read/write; their handlers see kClosed
+  stream_.Close();  // aborts the outstanding read/write; their handlers see kClosed
   manager_.Remove(shared_from_this());
 }
 
@@ -59,9 +109,10 @@ void Connection::DoRead() {
   if (state_ != State::kOpen || reading_) return;
   reading_ = true;
   char* at = reader_.PrepareWrite(kReadChunk);
-  socket_.async_read_some(asio::buffer(at, kReadChunk),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      size_t n) { self->OnRead(ec, n); });
+  stream_.ReadSome(asio::buffer(at, kReadChunk),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                     self->OnRead(ec, n);
+                   });
 }
 
 void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -99,6 +150,14 @@ bool Connection::HandleFrames() {
       Close();
       return false;
     }
+    if (refuse_plaintext_) {
+      Append(proto::Response::Error(
+          req->id, Status(Code::kUnauthenticated,
+                          "this node requires TLS: connect with --tls-ca, --tls-cert and "
+                          "--tls-key (a certificate from the cluster's CA)")));
+      Drain();
+      return true;
+    }
     std::optional<proto::Response> resp = handler_.Handle(std::move(*req), *this);
     if (resp) Append(*resp);
   }
@@ -111,10 +170,10 @@ void Connection::Flush() {
   // sending_ is empty here; swapping keeps both buffers' capacity for reuse.
   std::swap(out_, sending_);
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(sending_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                      self->OnWritten(ec);
-                    });
+  stream_.Write(asio::buffer(sending_),
+                [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                  self->OnWritten(ec);
+                });
 }
 
 void Connection::OnWritten(const boost::system::error_code& ec) {

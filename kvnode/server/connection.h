@@ -9,6 +9,15 @@
 // at a time sends everything gathered so far (a whole read's worth of gets
 // leaves in one write).
 //
+// TLS (common/net/tls.h): the first byte a client sends tells a TLS
+// handshake from a plaintext frame. On a TLS node a TLS client must finish
+// a mutually authenticated handshake before anything is read; a failed
+// one is refused (WARN log with the peer and OpenSSL's reason, counted in
+// ConnectionSecurity::refused, connection closed). A plaintext client there
+// gets one UNAUTHENTICATED answer to its first request, saying that the
+// node requires TLS, and the connection closes. On a plaintext node a TLS
+// client is refused the same way (its handshake cannot be answered).
+//
 // Errors:
 //   - a frame over the size limit, a bad frame length, or a message that
 //     does not decode: WARN log with the peer and reason, close this
@@ -40,17 +49,33 @@
 // arrive and are dropped.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
 
 #include "common/asio.h"
 #include "common/frame.h"
+#include "common/metrics/metrics.h"
+#include "common/net/stream.h"
 #include "kvnode/server/request_handler.h"
 
 namespace rangekv::kvnode {
 
 class ConnectionManager;
+
+// What the connections of one server share about TLS.
+struct ConnectionSecurity {
+  ConnectionSecurity(std::shared_ptr<net::TlsContext> t, metrics::Counter m)
+      : tls(std::move(t)), refused_metric(m) {}
+  void CountRefusal() {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    refused_metric.Inc();
+  }
+  const std::shared_ptr<net::TlsContext> tls;  // null: plaintext
+  std::atomic<uint64_t> refused{0};
+  const metrics::Counter refused_metric;
+};
 
 class Connection : public std::enable_shared_from_this<Connection>, private ResponseSink {
  public:
@@ -60,7 +85,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
 
   // handler and manager must outlive the connection's use of its thread.
   Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
-             ConnectionManager& manager, size_t max_frame);
+             ConnectionManager& manager, size_t max_frame,
+             std::shared_ptr<ConnectionSecurity> security);
   ~Connection() override;
 
   // Starts the read loop. Call once, after the manager added it.
@@ -74,6 +100,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
 
  private:
   enum class State { kOpen, kDraining, kClosed };
+
+  // Looks at the first byte the client sent (tls.h) and starts the
+  // handshake, the read loop, or the refusal.
+  void OnFirstByte(const boost::system::error_code& ec);
+  void Refuse(const std::string& why);
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
@@ -91,8 +122,13 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
 
   Reply ReplyLater() override;
 
-  asio::ip::tcp::socket socket_;
-  const asio::any_io_executor executor_;  // the owning thread's; safe to copy from anywhere
+  net::Stream stream_;
+  const asio::any_io_executor executor_;
+  const std::shared_ptr<ConnectionSecurity> security_;
+  unsigned char first_byte_ = 0;
+  // A plaintext client on a TLS node: its first request is answered with
+  // the refusal, then the connection closes.
+  bool refuse_plaintext_ = false;  // the owning thread's; safe to copy from anywhere
   const RequestHandler& handler_;
   ConnectionManager& manager_;
   std::string peer_;

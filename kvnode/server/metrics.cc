@@ -112,6 +112,12 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                                   "Snapshot bytes this node copied from owners: new, moved and "
                                   "rebuilt copies of ranges.")
                 .WithLabels();
+  refused_ = registry
+                 .AddCounterFamily("rangekv_kvnode_connections_refused_total",
+                                   "Connections refused before any request was read: a failed "
+                                   "TLS handshake (no, a wrong or an expired certificate), "
+                                   "plaintext on a TLS node or TLS on a plaintext one.")
+                 .WithLabels();
   splits_ = registry
                 .AddCounterFamily("rangekv_kvnode_splits_total",
                                   "Splits this node completed as the range's owner.")

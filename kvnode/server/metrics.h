@@ -89,6 +89,8 @@ class NodeMetrics {
   void SetRangeChanges(uint64_t splits, uint64_t transfers, uint64_t merges) EXCLUDES(ranges_mu_);
   void SetParkedWrites(uint64_t total) EXCLUDES(ranges_mu_);
   void SetCopiedBytes(uint64_t total) EXCLUDES(ranges_mu_);
+  // Counts connections refused before any request was read (TLS).
+  metrics::Counter refused_connections() const { return refused_; }
 
  private:
   static constexpr size_t kOps = 13;  // proto::OpKind values
@@ -108,7 +110,7 @@ class NodeMetrics {
     metrics::Gauge keys, bytes, qps, lag;
   };
   metrics::GaugeFamily range_keys_, range_bytes_, range_qps_, range_lag_;
-  metrics::Counter splits_, transfers_, merges_, parked_, copied_;
+  metrics::Counter splits_, transfers_, merges_, parked_, copied_, refused_;
   Mutex ranges_mu_;
   std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
   uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;

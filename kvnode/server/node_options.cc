@@ -162,6 +162,24 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
          RANGEKV_ASSIGN_OR_RETURN(o.advertise_admin, ParseAdvertised("--advertise-admin", v));
          return Status::Ok();
        }},
+      {"--tls-ca",
+       [](NodeOptions& o, std::string_view v) {
+         if (v.empty()) return BadFlag("--tls-ca wants a file");
+         o.tls_ca = v;
+         return Status::Ok();
+       }},
+      {"--tls-cert",
+       [](NodeOptions& o, std::string_view v) {
+         if (v.empty()) return BadFlag("--tls-cert wants a file");
+         o.tls_cert = v;
+         return Status::Ok();
+       }},
+      {"--tls-key",
+       [](NodeOptions& o, std::string_view v) {
+         if (v.empty()) return BadFlag("--tls-key wants a file");
+         o.tls_key = v;
+         return Status::Ok();
+       }},
       {"--listen",
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(o.listen, ParseHostPort(v));
@@ -235,6 +253,10 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
     return BadFlag("--advertise-admin needs --admin (there is no metrics endpoint to advertise)");
   }
   if (o.data_dir.empty()) return BadFlag("missing --data DIR");
+  const bool any_tls = !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty();
+  if (any_tls && (o.tls_ca.empty() || o.tls_cert.empty() || o.tls_key.empty())) {
+    return BadFlag("--tls-ca, --tls-cert and --tls-key go together (TLS for every connection)");
+  }
   return Status::Ok();
 }
 
@@ -365,6 +387,9 @@ std::string NodeUsage() {
          "                          as registered in ZooKeeper (default: the bound --listen\n"
          "                          address; a wildcard host becomes this host's name)\n"
          "  --advertise-admin HOST:PORT  the same for --admin\n"
+         "  --tls-ca FILE           TLS with mutual certificates on every connection:\n"
+         "  --tls-cert FILE           the cluster CA, this node's certificate and its key\n"
+         "  --tls-key FILE            (PEM; all three or none; SIGHUP reloads them)\n"
          "  --fsync POLICY          always | batch | never (default batch)\n"
          "  --fsync-interval-ms N   bound on unsynced time with --fsync batch (default 10)\n"
          "  --io-threads N          network threads (default: hardware threads)\n"

@@ -34,6 +34,11 @@
 // |                      |                        | wildcard host: this host's name); |
 // |                      |                        | what the node znode tells others  |
 // | --advertise-admin    | HOST:PORT, port > 0    | as --advertise, for --admin       |
+// | --tls-ca             | file (PEM)             | none: plaintext. With --tls-cert  |
+// | --tls-cert           | file (PEM)             | and --tls-key (all three or none):|
+// | --tls-key            | file (PEM, 0600)       | TLS with mutual certificates for  |
+// |                      |                        | clients and other nodes; SIGHUP   |
+// |                      |                        | reads the files again             |
 // | --fsync              | always, batch, never   | batch                             |
 // | --fsync-interval-ms  | 1..60000               | 10                                |
 // | --io-threads         | 1..256                 | std::thread::hardware_concurrency |
@@ -88,6 +93,8 @@ struct NodeOptions {
   // What the node znode says others reach us at (NAT, a wildcard listen
   // address, a name); nullopt: derived from the bound address.
   std::optional<HostPort> advertise;
+  // TLS files (common/net/tls.h): all three or none.
+  std::string tls_ca, tls_cert, tls_key;
   std::optional<HostPort> advertise_admin;
   std::string data_dir;
   std::optional<NodeId> id;  // nullopt: adopt the data dir's, or the default

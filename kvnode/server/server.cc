@@ -34,6 +34,7 @@ struct Server::Worker {
 
 Server::Server(const ServerOptions& opts, int threads)
     : max_frame_(opts.max_frame),
+      security_(std::make_shared<ConnectionSecurity>(opts.tls, opts.refused)),
       count_(std::make_unique<ConnectionCount>()),
       workers_([&] {
         std::vector<std::unique_ptr<Worker>> w;
@@ -109,6 +110,8 @@ bool Server::TryListen(const asio::ip::tcp::endpoint& ep, boost::system::error_c
   return !ec;
 }
 
+uint64_t Server::refused() const { return security_->refused.load(std::memory_order_relaxed); }
+
 std::string Server::local_address() const {
   std::ostringstream os;
   os << local_;  // Asio brackets IPv6 addresses
@@ -132,7 +135,8 @@ void Server::HandOff(Worker& w, asio::ip::tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ignored);  // responses are small; never wait to batch
   count_->Add();  // counted before the hop, so Stop() cannot miss it in flight
   asio::post(w.ctx, [this, &w, s = std::move(socket)]() mutable {
-    w.manager.Start(std::make_shared<Connection>(std::move(s), *handler_, w.manager, max_frame_));
+    w.manager.Start(
+        std::make_shared<Connection>(std::move(s), *handler_, w.manager, max_frame_, security_));
   });
 }
 

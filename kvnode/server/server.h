@@ -34,6 +34,7 @@
 
 #include "common/asio.h"
 #include "common/frame.h"
+#include "common/net/tls.h"
 #include "kvnode/server/node_options.h"
 #include "kvnode/server/request_handler.h"
 #include "rangekv/status.h"
@@ -41,11 +42,17 @@
 namespace rangekv::kvnode {
 
 class ConnectionCount;
+struct ConnectionSecurity;
 
 struct ServerOptions {
   HostPort listen;     // port 0: any free port
   int io_threads = 0;  // 0: std::thread::hardware_concurrency()
   size_t max_frame = kDefaultMaxFrame;
+  // TLS (server role, common/net/tls.h): every connection must complete a
+  // mutually authenticated handshake before a request is read. Null:
+  // plaintext.
+  std::shared_ptr<net::TlsContext> tls;
+  metrics::Counter refused;  // counts every refusal too
 };
 
 class Server {
@@ -71,6 +78,10 @@ class Server {
   std::string local_address() const;
   int io_threads() const { return static_cast<int>(workers_.size()); }
 
+  // Connections refused so far: a failed TLS handshake (no, a wrong or an
+  // expired certificate), a plaintext client on a TLS port or the reverse.
+  uint64_t refused() const;
+
   // See the lifecycle above. Idempotent.
   void Stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds(10));
 
@@ -87,6 +98,7 @@ class Server {
 
   const RequestHandler* handler_ = nullptr;  // set by Start
   const size_t max_frame_;
+  const std::shared_ptr<ConnectionSecurity> security_;
   // Declaration order matters: the count outlives the managers that use it,
   // and the acceptor and timer go before the io_context they belong to.
   std::unique_ptr<ConnectionCount> count_;

@@ -19,7 +19,7 @@ TEST(StatusTest, ToStringHasCodeAndMessage) {
 }
 
 TEST(StatusTest, CodeNamesRoundTrip) {
-  for (int i = 0; i <= static_cast<int>(Code::kInternal); ++i) {
+  for (int i = 0; i <= static_cast<int>(Code::kLastCode); ++i) {
     auto c = static_cast<Code>(i);
     auto back = CodeFromName(CodeName(c));
     ASSERT_TRUE(back.has_value()) << CodeName(c);

@@ -30,6 +30,22 @@ TEST_F(ExecutorTest, PutGetDel) {
   EXPECT_EQ(OutcomeOf("get k"), Outcome::kOk);
 }
 
+// A node that refuses this client (TLS): nothing later can work, so the
+// shell stops at once with exit 2, in -c and pipe modes alike.
+TEST_F(ExecutorTest, ARefusedClientStopsTheShellWithExit2) {
+  backend_.refuses = true;
+  EXPECT_EQ(OutcomeOf("get k"), Outcome::kRefused);
+  EXPECT_EQ(Run("get k"), "(error) UNAUTHENTICATED this node requires TLS\n");
+  std::ostringstream out;
+  backend_.calls.clear();
+  EXPECT_EQ(RunCommands({"get a", "get b"}, backend_, out), kExitUsageOrConnect);
+  EXPECT_EQ(backend_.calls.size(), 1u) << "the second command ran";
+  std::istringstream in("get a\nget b\n");
+  std::ostringstream piped;
+  EXPECT_EQ(RunStream(in, piped, backend_), kExitUsageOrConnect);
+  EXPECT_EQ(piped.str(), "(error) UNAUTHENTICATED this node requires TLS\n");
+}
+
 TEST_F(ExecutorTest, BinaryValuesRoundTrip) {
   EXPECT_EQ(Run(R"(put "k\x00\n" "a b\x01\xff")"), "OK\n");
   EXPECT_EQ(backend_.data.count(std::string("k\0\n", 3)), 1u);

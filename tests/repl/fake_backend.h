@@ -29,6 +29,7 @@ class FakeBackend : public Backend {
   std::map<std::string, Entry> data;
   uint64_t last_version = 0;
   bool down = false;
+  bool refuses = false;  // as a TLS node refusing this client: UNAUTHENTICATED
   std::vector<std::string> calls;
   std::vector<ReadConsistency> reads;
 
@@ -36,6 +37,7 @@ class FakeBackend : public Backend {
     calls.push_back("get");
     reads.push_back(consistency_);
     if (down) return Unavailable();
+    if (refuses) return Status(Code::kUnauthenticated, "this node requires TLS");
     auto it = data.find(std::string(key));
     if (it == data.end()) return std::optional<VersionedValue>();
     return std::optional<VersionedValue>(VersionedValue{it->second.value, it->second.version});

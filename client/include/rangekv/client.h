@@ -51,6 +51,13 @@ struct ClientOptions {
   int connections_per_node = 1;
   // Threads running the client's I/O.
   int io_threads = 1;
+  // TLS with mutual certificates (PEM files: the cluster CA, this client's
+  // certificate and its key; all three or none). Empty: plaintext, which a
+  // TLS node refuses with UNAUTHENTICATED. A node's certificate must name
+  // the host the client dials (its address in the cluster map).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 enum class ReadConsistency { kLinearizable, kStale };

@@ -38,6 +38,19 @@ TEST(NodeOptionsTest, DefaultsAndEqualsForm) {
   EXPECT_EQ(o.log_level, log::Level::kInfo);
 }
 
+TEST(NodeOptionsTest, TlsFilesGoTogether) {
+  auto p = Parse({"--standalone", "--listen=h:1", "--data=d", "--tls-ca=ca.pem",
+                  "--tls-cert=node.pem", "--tls-key=node.key"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->options.tls_ca, "ca.pem");
+  EXPECT_EQ(p->options.tls_cert, "node.pem");
+  EXPECT_EQ(p->options.tls_key, "node.key");
+  auto half = Parse({"--standalone", "--listen=h:1", "--data=d", "--tls-ca=ca.pem"});
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.status().message().find("go together"), std::string::npos)
+      << half.status().message();
+}
+
 TEST(NodeOptionsTest, HelpWinsOverEverything) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"--help"}, {"-h"}, {"--bogus", "--help"}, {"--standalone", "--listen", "-h"}}) {

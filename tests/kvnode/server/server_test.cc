@@ -28,7 +28,9 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(node.ok()) << node.status().ToString();
     node_ = std::move(*node);
     handler_ = std::make_unique<RequestHandler>(*node_);
-    ServerOptions opts{HostPort{"127.0.0.1", 0}, 2};
+    ServerOptions opts;
+    opts.listen = HostPort{"127.0.0.1", 0};
+    opts.io_threads = 2;
     auto server = Server::Bind(opts);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
@@ -202,7 +204,9 @@ TEST_F(ServerTest, StopClosesConnectionsAndDataSurvivesReopen) {
 }
 
 TEST_F(ServerTest, PortInUseIsUnavailable) {
-  ServerOptions opts{HostPort{"127.0.0.1", static_cast<uint16_t>(port_)}, 1};
+  ServerOptions opts;
+  opts.listen = HostPort{"127.0.0.1", static_cast<uint16_t>(port_)};
+  opts.io_threads = 1;
   auto second = Server::Bind(opts);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kUnavailable);
