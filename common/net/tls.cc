@@ -23,11 +23,9 @@ Status Bad(std::string msg) { return Status(Code::kBadRequest, std::move(msg)); 
 // OpenSSL's reason for the last failure, e.g. "no such file" or "key values
 // mismatch"; asio's message alone often says only "error".
 std::string LastSslError(const boost::system::error_code& ec) {
-  unsigned long e = ERR_peek_last_error();
-  std::string why = e != 0 ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "" : "";
+  const char* reason = ERR_reason_error_string(ERR_peek_last_error());
   ERR_clear_error();
-  if (why.empty()) why = ec.message();
-  return why;
+  return reason != nullptr ? reason : ec.message();
 }
 
 }  // namespace
@@ -98,10 +96,8 @@ Status TlsContext::Reload() {
 
 std::string TlsErrorText(const boost::system::error_code& ec) {
   if (ec.category() == asio::error::get_ssl_category()) {
-    std::string text = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))
-                           ? ERR_reason_error_string(static_cast<unsigned long>(ec.value()))
-                           : ec.message();
-    return text;
+    const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+    return reason != nullptr ? reason : ec.message();
   }
   if (ec == asio::ssl::error::stream_truncated)
     return "the peer closed the connection mid-handshake";

@@ -472,6 +472,20 @@ TEST(SimScenario, MovingARangeSplitOffEarlierDoesNotWaitOutTheParentsLease) {
   EXPECT_TRUE(problems.empty()) << Join(problems);
 }
 
+// A replica of `range` other than its owner, and a node that holds none
+// (the last of each): the two ends of a move.
+std::pair<std::string, std::string> ReplicaAndSpare(Scenario& s, RangeId range) {
+  const cluster::RangeInfo r = s.Range(range);
+  std::string from, to;
+  for (auto& n : s.cluster().nodes) {
+    const bool holds =
+        std::find(r.replicas.begin(), r.replicas.end(), NodeId(n->id())) != r.replicas.end();
+    if (!holds) to = n->id();
+    if (holds && n->id() != r.owner->str()) from = n->id();
+  }
+  return {from, to};
+}
+
 // A copy made long after the owner's cached export, with little log in
 // between: over 10,000 records, under 1 MiB. The owner took its export for
 // stale by records while the store found it fresh by bytes and handed the
@@ -487,14 +501,7 @@ TEST(SimScenario, ACopyLongAfterTheLastExportIsServedOnAnIdleRange) {
   const RangeId range(1);
   const std::vector<std::string> keys = SpreadKeys(8);
   auto move_one = [&](const char* what) {
-    const cluster::RangeInfo r = s.Range(range);
-    std::string from, to;
-    for (auto& n : s.cluster().nodes) {
-      const bool holds =
-          std::find(r.replicas.begin(), r.replicas.end(), NodeId(n->id())) != r.replicas.end();
-      if (!holds) to = n->id();
-      if (holds && n->id() != r.owner->str()) from = n->id();
-    }
+    const auto [from, to] = ReplicaAndSpare(s, range);
     std::optional<Status> moved;
     s.cluster().Move(range, from, to, 10 * kSecond, [&moved](Status st) { moved = std::move(st); });
     EXPECT_TRUE(s.RunUntil(15 * kSecond, [&] { return moved.has_value(); })) << what;
@@ -542,14 +549,7 @@ TEST(SimScenario, ANewCopyOfARangeWithALongLogStartsFromASnapshot) {
   ASSERT_EQ(before.snapshot_seq.value(), 0u);
   ASSERT_GT(before.wal_bytes, 2 * before.bytes + (uint64_t{1} << 20))
       << "the log should outweigh the data";
-  const cluster::RangeInfo r = s.Range(range);
-  std::string from, to;
-  for (auto& n : s.cluster().nodes) {
-    const bool holds =
-        std::find(r.replicas.begin(), r.replicas.end(), NodeId(n->id())) != r.replicas.end();
-    if (!holds) to = n->id();
-    if (holds && n->id() != owner) from = n->id();
-  }
+  const auto [from, to] = ReplicaAndSpare(s, range);
   std::optional<Status> moved;
   s.cluster().Move(range, from, to, 10 * kSecond, [&moved](Status st) { moved = std::move(st); });
   ASSERT_TRUE(s.RunUntil(15 * kSecond, [&] { return moved.has_value(); }));
