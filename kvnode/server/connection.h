@@ -13,8 +13,8 @@
 // handshake from a plaintext frame. On a TLS node a TLS client must finish
 // a mutually authenticated handshake before anything is read; a failed
 // one is refused (WARN log with the peer and OpenSSL's reason, counted in
-// ConnectionSecurity::refused, connection closed). A plaintext client there
-// gets one UNAUTHENTICATED answer to its first request, saying that the
+// rangekv_kvnode_connections_refused_total, connection closed). A
+// plaintext client there gets one UNAUTHENTICATED answer to its first request, saying that the
 // node requires TLS, and the connection closes. On a plaintext node a TLS
 // client is refused the same way (its handshake cannot be answered).
 //
@@ -49,7 +49,6 @@
 // arrive and are dropped.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -68,13 +67,9 @@ class ConnectionManager;
 struct ConnectionSecurity {
   ConnectionSecurity(std::shared_ptr<net::TlsContext> t, metrics::Counter m)
       : tls(std::move(t)), refused_metric(m) {}
-  void CountRefusal() {
-    refused.fetch_add(1, std::memory_order_relaxed);
-    refused_metric.Inc();
-  }
+  void CountRefusal() const { refused_metric.Inc(); }
   const std::shared_ptr<net::TlsContext> tls;  // null: plaintext
-  std::atomic<uint64_t> refused{0};
-  const metrics::Counter refused_metric;
+  const metrics::Counter refused_metric;       // rangekv_kvnode_connections_refused_total
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, private ResponseSink {

@@ -51,6 +51,15 @@ Result<log::Level> ParseLogLevel(std::string_view s) {
 // Applies one flag that takes a value.
 using ValueSetter = std::function<Status(NodeOptions&, std::string_view)>;
 
+// A flag naming a file, kept in `field`.
+ValueSetter FileFlag(const char* flag, std::string NodeOptions::*field) {
+  return [flag, field](NodeOptions& o, std::string_view v) {
+    if (v.empty()) return BadFlag(std::string(flag) + " wants a file");
+    o.*field = v;
+    return Status::Ok();
+  };
+}
+
 const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
   static const auto* flags = new std::map<std::string, ValueSetter, std::less<>>{
       {"--zk",
@@ -162,24 +171,9 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
          RANGEKV_ASSIGN_OR_RETURN(o.advertise_admin, ParseAdvertised("--advertise-admin", v));
          return Status::Ok();
        }},
-      {"--tls-ca",
-       [](NodeOptions& o, std::string_view v) {
-         if (v.empty()) return BadFlag("--tls-ca wants a file");
-         o.tls_ca = v;
-         return Status::Ok();
-       }},
-      {"--tls-cert",
-       [](NodeOptions& o, std::string_view v) {
-         if (v.empty()) return BadFlag("--tls-cert wants a file");
-         o.tls_cert = v;
-         return Status::Ok();
-       }},
-      {"--tls-key",
-       [](NodeOptions& o, std::string_view v) {
-         if (v.empty()) return BadFlag("--tls-key wants a file");
-         o.tls_key = v;
-         return Status::Ok();
-       }},
+      {"--tls-ca", FileFlag("--tls-ca", &NodeOptions::tls_ca)},
+      {"--tls-cert", FileFlag("--tls-cert", &NodeOptions::tls_cert)},
+      {"--tls-key", FileFlag("--tls-key", &NodeOptions::tls_key)},
       {"--listen",
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(o.listen, ParseHostPort(v));

@@ -110,8 +110,6 @@ bool Server::TryListen(const asio::ip::tcp::endpoint& ep, boost::system::error_c
   return !ec;
 }
 
-uint64_t Server::refused() const { return security_->refused.load(std::memory_order_relaxed); }
-
 std::string Server::local_address() const {
   std::ostringstream os;
   os << local_;  // Asio brackets IPv6 addresses

@@ -78,10 +78,6 @@ class Server {
   std::string local_address() const;
   int io_threads() const { return static_cast<int>(workers_.size()); }
 
-  // Connections refused so far: a failed TLS handshake (no, a wrong or an
-  // expired certificate), a plaintext client on a TLS port or the reverse.
-  uint64_t refused() const;
-
   // See the lifecycle above. Idempotent.
   void Stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds(10));
 
