@@ -1,5 +1,6 @@
 #include "kvnode/server/connection.h"
 
+#include <chrono>
 #include <sstream>
 #include <utility>
 
@@ -12,6 +13,10 @@ namespace {
 // Send buffers above this are released after use instead of kept, so one
 // large scan does not pin its memory for the connection's lifetime.
 constexpr size_t kKeepBufferBytes = 1u << 20;
+
+// A TLS client's handshake takes a few round trips; this is ample even
+// across a slow link, and short enough that silent connections do not pile up.
+constexpr std::chrono::seconds kTlsHandshakeTimeout{5};
 
 std::string PeerName(const asio::ip::tcp::socket& s) {
   boost::system::error_code ec;
@@ -30,6 +35,7 @@ Connection::Connection(asio::ip::tcp::socket socket, const RequestHandler& handl
     : stream_(std::move(socket)),
       executor_(stream_.socket().get_executor()),
       security_(std::move(security)),
+      handshake_deadline_(executor_),
       handler_(handler),
       manager_(manager),
       peer_(PeerName(stream_.socket())),
@@ -39,10 +45,21 @@ Connection::~Connection() = default;
 
 void Connection::Start() {
   LOG_DEBUG("connection from " << peer_);
+  if (security_->tls) StartHandshakeDeadline();
   reading_ = true;
   stream_.socket().async_receive(asio::buffer(&first_byte_, 1), asio::socket_base::message_peek,
                                  [self = shared_from_this()](const boost::system::error_code& ec,
                                                              size_t) { self->OnFirstByte(ec); });
+}
+
+void Connection::StartHandshakeDeadline() {
+  handshake_deadline_.expires_after(kTlsHandshakeTimeout);
+  handshake_deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->authenticated_ || self->refuse_plaintext_ || self->state_ != State::kOpen) {
+      return;
+    }
+    self->Refuse("no TLS handshake within " + std::to_string(kTlsHandshakeTimeout.count()) + " s");
+  });
 }
 
 void Connection::OnFirstByte(const boost::system::error_code& ec) {
@@ -61,12 +78,14 @@ void Connection::OnFirstByte(const boost::system::error_code& ec) {
           "--tls-key)");
       return;
     }
+    authenticated_ = true;
     DoRead();
     return;
   }
   if (!tls_peer) {
     // Its first request gets the refusal in its own language.
     refuse_plaintext_ = true;
+    handshake_deadline_.cancel();
     security_->CountRefusal();
     LOG_WARN("refused a plaintext connection from " << peer_ << ": this node requires TLS");
     DoRead();
@@ -76,12 +95,14 @@ void Connection::OnFirstByte(const boost::system::error_code& ec) {
   reading_ = true;
   stream_.Handshake(true, [self = shared_from_this()](const boost::system::error_code& hec) {
     self->reading_ = false;
+    self->handshake_deadline_.cancel();
     if (self->state_ != State::kOpen) return;
     if (hec) {
       std::string why = self->stream_.VerifyFailure();
       self->Refuse(why.empty() ? net::TlsErrorText(hec) : "its certificate: " + why);
       return;
     }
+    self->authenticated_ = true;
     self->DoRead();
   });
 }
@@ -101,6 +122,7 @@ void Connection::Drain() {
 void Connection::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
+  handshake_deadline_.cancel();
   stream_.Close();  // aborts the outstanding read/write; their handlers see kClosed
   manager_.Remove(shared_from_this());
 }

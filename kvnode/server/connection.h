@@ -16,7 +16,10 @@
 // rangekv_kvnode_connections_refused_total, connection closed). A
 // plaintext client there gets one UNAUTHENTICATED answer to its first request, saying that the
 // node requires TLS, and the connection closes. On a plaintext node a TLS
-// client is refused the same way (its handshake cannot be answered).
+// client is refused the same way (its handshake cannot be answered). On a
+// TLS node the first byte and the handshake must come within
+// kTlsHandshakeTimeout, or the connection is refused: a peer that opens
+// connections and says nothing cannot hold the node's sockets.
 //
 // Errors:
 //   - a frame over the size limit, a bad frame length, or a message that
@@ -100,6 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   // handshake, the read loop, or the refusal.
   void OnFirstByte(const boost::system::error_code& ec);
   void Refuse(const std::string& why);
+  // On a TLS node: refuses the connection unless its handshake is done by then.
+  void StartHandshakeDeadline();
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
@@ -121,6 +126,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   const asio::any_io_executor executor_;
   const std::shared_ptr<ConnectionSecurity> security_;
   unsigned char first_byte_ = 0;
+  asio::steady_timer handshake_deadline_;
+  bool authenticated_ = false;  // plaintext node, or the TLS handshake succeeded
   // A plaintext client on a TLS node: its first request is answered with
   // the refusal, then the connection closes.
   bool refuse_plaintext_ = false;  // the owning thread's; safe to copy from anywhere

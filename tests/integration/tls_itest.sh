@@ -60,8 +60,9 @@ check "the node logs the plaintext client" grep -q "refused a plaintext connecti
 n1=$(cat "$dir/c/nodes/n1/port")
 # No client certificate at all (only openssl can leave it out). Under TLS
 # 1.3 the refusal comes as an alert after the client's side of the
-# handshake; the node logs it either way.
-nocert=$(timeout 10 openssl s_client -connect "127.0.0.1:$n1" -CAfile "$pki/ca.crt" </dev/null 2>&1)
+# handshake; the node logs it either way. -ign_eof keeps s_client reading
+# until the node closes, so it cannot quit on stdin's end before the alert.
+nocert=$(timeout 10 openssl s_client -ign_eof -connect "127.0.0.1:$n1" -CAfile "$pki/ca.crt" </dev/null 2>&1)
 check "a client with no certificate gets an alert" matches "$nocert" "alert certificate required|alert handshake failure"
 check "the node logs a client with no certificate" poll 10 grep -q "refused a connection from .*peer did not return a certificate" "$dir/c/nodes/n1/log"
 
@@ -113,6 +114,19 @@ kill -HUP "$solo"
 check "a reload that fails keeps the old files" poll 10 grep -q "keeping the files loaded before" "$dir/solo.log"
 # shellcheck disable=SC2046
 check "and the node still serves TLS clients" bash -c "$(declare -f node_repl); port=$port build=$build; node_repl $(tls_as client) -c 'get a' | grep -qx 1"
+
+# A peer that opens a TLS connection and stalls (one byte of a record, no
+# more) is refused when the handshake deadline passes, and its socket closed.
+stall_started=$(date +%s)
+stalled=$(timeout 20 python3 -c "
+import socket, sys
+s = socket.create_connection(('127.0.0.1', $port), timeout=15)
+s.sendall(b'\x16')
+print('closed' if s.recv(1) == b'' else 'answered')
+" 2>&1)
+check "a stalled handshake is closed by the node" [ "$stalled" = closed ]
+check "after the handshake deadline, not before" [ $(( $(date +%s) - stall_started )) -ge 4 ]
+check "the node logs the stalled handshake" poll 10 grep -q "refused a connection from .*no TLS handshake within 5 s" "$dir/solo.log"
 
 # A TLS client meeting a plaintext node: told so, exit 2.
 pport=$(free_port)
