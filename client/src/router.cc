@@ -197,7 +197,8 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
         }
       }
     }
-    const std::string rid = "range " + std::to_string(r->id.value());
+    // Built only for an error: most requests never need it.
+    const auto rid = [r] { return "range " + std::to_string(r->id.value()); };
     if (call->stale) {
       const auto targets = StaleReadTargets(*map, *r);
       const ReplicaTarget* next = NextUntried(targets, call->tried);
@@ -206,21 +207,21 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
         // a backoff, with a fresh map.
         call->tried.clear();
         return RetryLater(call, targets.empty() || call->last_error.ok()
-                                    ? Status(Code::kUnavailable, "no live replica of " + rid)
+                                    ? Status(Code::kUnavailable, "no live replica of " + rid())
                                     : call->last_error);
       }
       address = next->address;
     } else {
       if (!r->owner) {
-        return RetryLater(call, Status(Code::kRangeUnavailable, rid + " has no owner"));
+        return RetryLater(call, Status(Code::kRangeUnavailable, rid() + " has no owner"));
       }
       if (r->state != cluster::RangeState::kActive) {
-        return RetryLater(call, Status(Code::kRangeUnavailable, rid + " is unavailable"));
+        return RetryLater(call, Status(Code::kRangeUnavailable, rid() + " is unavailable"));
       }
       const cluster::NodeInfo* node = map->Node(*r->owner);
       if (node == nullptr) {
         return RetryLater(call, Status(Code::kUnavailable,
-                                       "owner " + r->owner->str() + " of " + rid + " is down"));
+                                       "owner " + r->owner->str() + " of " + rid() + " is down"));
       }
       address = node->address;
       call->route = r->id.value();
@@ -228,9 +229,9 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
     }
   }
   call->target = address;
-  auto hp = ParseHostPort(address);
-  if (!hp.ok()) return TryElsewhere(call, Status(Code::kUnavailable, hp.status().message()));
-  Connection& conn = PickConnection(address);
+  Result<Connection*> picked = PickConnection(address);
+  if (!picked.ok()) return TryElsewhere(call, picked.status());
+  Connection& conn = **picked;
   if (conn.connected()) return Send(std::move(call), conn);
   // Not sent until connected: a failed connect leaves the request unsent,
   // so even a write may then be retried.
@@ -240,15 +241,21 @@ void Router::Dispatch(std::shared_ptr<Call> call) {
   });
 }
 
-Connection& Router::PickConnection(const std::string& address) {
+Result<Connection*> Router::PickConnection(const std::string& address) {
   MutexLock lock(mu_);
   auto& pool = pools_[address];
   if (!pool) {
+    // Parsed once per address, when its pool is made.
+    auto parsed = ParseHostPort(address);
+    if (!parsed.ok()) {
+      pools_.erase(address);
+      return Status(Code::kUnavailable, parsed.status().message());
+    }
     pool = std::make_unique<Pool>();
     ConnectionOptions copts;
     copts.connect_timeout = options_.connect_timeout;
     copts.tls = tls_;
-    HostPort hp = *ParseHostPort(address);
+    const HostPort& hp = *parsed;
     for (int i = 0; i < options_.connections_per_node; ++i) {
       pool->conns.push_back(std::make_unique<Connection>(
           *ios_[(pools_.size() + i) % ios_.size()], hp, copts,
@@ -262,9 +269,9 @@ Connection& Router::PickConnection(const std::string& address) {
   const size_t start = pool->rr.fetch_add(1, std::memory_order_relaxed) % n;
   for (size_t i = 0; i < n; ++i) {
     Connection& c = *pool->conns[(start + i) % n];
-    if (c.connected()) return c;
+    if (c.connected()) return &c;
   }
-  return *pool->conns[start];
+  return pool->conns[start].get();
 }
 
 void Router::Send(std::shared_ptr<Call> call, Connection& conn) {

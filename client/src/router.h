@@ -119,8 +119,8 @@ class Router {
   // once every one was tried); anything else is RetryLater.
   void TryElsewhere(std::shared_ptr<Call> call, Status why);
   // A connection of address's pool (created on first use), preferring one
-  // that is up. Precondition: address parses (ParseHostPort).
-  Connection& PickConnection(const std::string& address) EXCLUDES(mu_);
+  // that is up; UNAVAILABLE when address does not parse (ParseHostPort).
+  Result<Connection*> PickConnection(const std::string& address) EXCLUDES(mu_);
   asio::io_context& NextIo();
 
   const std::vector<asio::io_context*> ios_;

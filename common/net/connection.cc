@@ -138,7 +138,7 @@ void Connection::QueueLocked(PendingRequest req, FollowUps& follow) {
   std::string frame = std::move(req.frame);
   out_.append(frame);
   if (req.retries_left > 0) req.frame = std::move(frame);  // kept for a resend
-  deadlines_.insert({req.deadline, req.id});
+  PushDeadlineLocked(req.deadline, req.id);
   if (req.deadline < timer_at_) {
     timer_at_ = req.deadline;
     follow.timer = true;
@@ -186,7 +186,6 @@ size_t Connection::FailRoute(uint64_t route, uint64_t epoch, const Status& st) {
         ++it;
         continue;
       }
-      deadlines_.erase({it->second.deadline, it->first});
       failed.push_back(std::move(it->second));
       it = pending_.erase(it);
     }
@@ -386,7 +385,6 @@ void Connection::Dispatch(const std::shared_ptr<Link>& link) {
     for (size_t i = 0; i < responses.size(); ++i) {
       auto it = pending_.find(responses[i].id);
       if (it == pending_.end()) continue;  // timed out earlier: drop the late answer
-      deadlines_.erase({it->second.deadline, it->first});
       callbacks[i] = std::move(it->second.done);
       pending_.erase(it);
     }
@@ -452,6 +450,25 @@ void Connection::OnLinkError(const std::shared_ptr<Link>& link, const Status& st
 
 // ---- deadlines ----
 
+void Connection::PushDeadlineLocked(Clock::time_point at, uint64_t id) {
+  if (deadlines_.size() >= 2 * pending_.size() + 64) {
+    // Mostly answered requests: rebuild from the pending set. Amortised
+    // over the pushes since the last rebuild, O(1) each.
+    deadlines_.clear();
+    for (const auto& [pid, req] : pending_) deadlines_.push_back({req.deadline, pid});
+    std::make_heap(deadlines_.begin(), deadlines_.end());
+  }
+  deadlines_.push_back({at, id});
+  std::push_heap(deadlines_.begin(), deadlines_.end());
+}
+
+void Connection::PopAnsweredLocked() {
+  while (!deadlines_.empty() && pending_.find(deadlines_.front().id) == pending_.end()) {
+    std::pop_heap(deadlines_.begin(), deadlines_.end());
+    deadlines_.pop_back();
+  }
+}
+
 void Connection::ArmTimer() {
   Clock::time_point at;
   {
@@ -469,14 +486,16 @@ void Connection::OnTimer(const error_code& ec) {
   {
     MutexLock lock(mu_);
     const auto now = Clock::now();
-    while (!deadlines_.empty() && deadlines_.begin()->at <= now) {
-      auto it = pending_.find(deadlines_.begin()->id);
-      deadlines_.erase(deadlines_.begin());
+    while (!deadlines_.empty() && deadlines_.front().at <= now) {
+      auto it = pending_.find(deadlines_.front().id);
+      std::pop_heap(deadlines_.begin(), deadlines_.end());
+      deadlines_.pop_back();
       if (it == pending_.end()) continue;
       expired.push_back(std::move(it->second));
       pending_.erase(it);
     }
-    timer_at_ = deadlines_.empty() ? Clock::time_point::max() : deadlines_.begin()->at;
+    PopAnsweredLocked();
+    timer_at_ = deadlines_.empty() ? Clock::time_point::max() : deadlines_.front().at;
   }
   // A link that read nothing since an expired request was sent is taken for
   // dead (a cut link, a peer gone without a reset): it is dropped so the

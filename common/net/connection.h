@@ -21,8 +21,12 @@
 // node is down instead of each waiting for its own connect timeout.
 //
 // Deadlines: every request carries one. A single steady_timer per
-// connection is armed at the earliest deadline of a deadline-ordered set;
-// when it fires it fails every expired request with TIMEOUT, and a response
+// connection is armed at the earliest deadline of a min-heap of (deadline,
+// id); an answered request's entry stays in the heap until it comes to the
+// top or the heap is rebuilt from the pending set (when it holds more than
+// twice as many entries), so an answer costs no heap work and a request no
+// allocation. When the timer fires it fails every expired request with
+// TIMEOUT, and a response
 // that arrives later finds no pending entry and is dropped. Each callback
 // therefore runs exactly once. When nothing at all was read on the link
 // since an expired request was sent, the link is dropped too (its other
@@ -52,7 +56,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -144,8 +147,12 @@ class Connection {
   struct Deadline {
     Clock::time_point at;
     uint64_t id;
-    friend auto operator<=>(const Deadline&, const Deadline&) = default;
+    // std::push_heap keeps the greatest on top: the earliest must be.
+    friend bool operator<(const Deadline& a, const Deadline& b) { return a.at > b.at; }
   };
+  void PushDeadlineLocked(Clock::time_point at, uint64_t id) REQUIRES(mu_);
+  // Pops answered requests' entries off the top, so the top is pending.
+  void PopAnsweredLocked() REQUIRES(mu_);
 
   // What Send starts on the I/O thread after releasing mu_.
   struct FollowUps {
@@ -203,7 +210,7 @@ class Connection {
   std::string out_ GUARDED_BY(mu_);         // frames not yet written
   bool write_posted_ GUARDED_BY(mu_) = false;
   std::unordered_map<uint64_t, PendingRequest> pending_ GUARDED_BY(mu_);
-  std::set<Deadline> deadlines_ GUARDED_BY(mu_);
+  std::vector<Deadline> deadlines_ GUARDED_BY(mu_);  // a heap; may hold answered ids
   Clock::time_point timer_at_ GUARDED_BY(mu_) = Clock::time_point::max();
   std::vector<std::function<void(Status)>> connect_waiters_ GUARDED_BY(mu_);
 };

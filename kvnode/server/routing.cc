@@ -109,9 +109,11 @@ Route RoutingTable::NoRange(std::string_view key) const {
 Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access) const {
   std::string range = "range " + Num(r.id.value());
   if (!r.owner) return Fail(Code::kRangeUnavailable, range + " has no owner");
+  // The hint goes with a NOT_OWNER only: built per request, it cost a
+  // copy of the range's bounds on every read and write.
   Route route;
-  route.hint = Hint(r);
   if (requested.value() != 0 && requested != r.id) {
+    route.hint = Hint(r);
     route.error =
         Status(Code::kNotOwner, "the key is in " + range + ", not range " + Num(requested.value()));
     return route;
@@ -120,6 +122,7 @@ Route RoutingTable::Owner(RangeId requested, const RangeRoute& r, Access access)
     return Fail(Code::kRangeUnavailable, range + " is marked unavailable");
   }
   if (*r.owner != self_) {
+    route.hint = Hint(r);
     route.error =
         Status(Code::kNotOwner, range + " is owned by node " + r.owner->str() + " (epoch " +
                                     Num(r.epoch.value()) + "), not " + self_.str());

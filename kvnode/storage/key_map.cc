@@ -55,64 +55,57 @@ void KeyMapEntry::Overwrite(std::string_view value, uint64_t v) {
 
 // ---- Index ----
 
-size_t KeyMap::Index::Home(std::string_view key) const {
-  return std::hash<std::string_view>{}(key) & (slots_.size() - 1);
-}
+static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= 16, "an index slot keeps a tag in 4 low bits");
 
-size_t KeyMap::Index::FindPos(std::string_view key) const {
-  if (slots_.empty()) return 0;
+size_t KeyMap::Index::Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+size_t KeyMap::Index::Find(std::string_view key) const {
+  if (slots_.empty()) return kAbsent;
+  const size_t hash = Hash(key);
+  const uintptr_t tag = Tag(hash);
   const size_t mask = slots_.size() - 1;
-  for (size_t i = Home(key);; i = (i + 1) & mask) {
-    const Entry* e = slots_[i];
-    if (e == nullptr) return slots_.size();
-    if (e->key() == key) return i;
+  for (size_t i = Home(hash);; i = (i + 1) & mask) {
+    const uintptr_t slot = slots_[i];
+    if (slot == 0) return kAbsent;
+    if ((slot & kTagMask) == tag && At(i)->key() == key) return i;
   }
 }
 
-KeyMap::Entry** KeyMap::Index::Find(std::string_view key) {
-  const size_t i = FindPos(key);
-  return i < slots_.size() ? &slots_[i] : nullptr;
-}
-
-const KeyMap::Entry* const* KeyMap::Index::Find(std::string_view key) const {
-  const size_t i = FindPos(key);
-  return i < slots_.size() ? &slots_[i] : nullptr;
+void KeyMap::Index::Place(uintptr_t slot, size_t hash) {
+  const size_t mask = slots_.size() - 1;
+  size_t i = Home(hash);
+  while (slots_[i] != 0) i = (i + 1) & mask;
+  slots_[i] = slot;
 }
 
 void KeyMap::Index::Insert(Entry* e) {
   if ((count_ + 1) * 4 > slots_.size() * 3) Grow();
-  const size_t mask = slots_.size() - 1;
-  size_t i = Home(e->key());
-  while (slots_[i] != nullptr) i = (i + 1) & mask;
-  slots_[i] = e;
+  const size_t hash = Hash(e->key());
+  Place(reinterpret_cast<uintptr_t>(e) | Tag(hash), hash);
   ++count_;
 }
 
 void KeyMap::Index::EraseAt(size_t hole) {
-  if (hole >= slots_.size()) return;
+  if (hole == kAbsent) return;
   const size_t mask = slots_.size() - 1;
   // Backward shift: each later entry of the cluster whose home does not
   // lie cyclically in (hole, j] moves into the hole, which moves to j.
-  for (size_t j = (hole + 1) & mask; slots_[j] != nullptr; j = (j + 1) & mask) {
-    const size_t home = Home(slots_[j]->key());
+  for (size_t j = (hole + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
+    const size_t home = Home(Hash(At(j)->key()));
     const bool stays = hole < j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (stays) continue;
     slots_[hole] = slots_[j];
     hole = j;
   }
-  slots_[hole] = nullptr;
+  slots_[hole] = 0;
   --count_;
 }
 
 void KeyMap::Index::Grow() {
-  std::vector<Entry*> old = std::move(slots_);
-  slots_.assign(old.empty() ? 16 : old.size() * 2, nullptr);
-  const size_t mask = slots_.size() - 1;
-  for (Entry* e : old) {
-    if (e == nullptr) continue;
-    size_t i = Home(e->key());
-    while (slots_[i] != nullptr) i = (i + 1) & mask;
-    slots_[i] = e;
+  std::vector<uintptr_t> old = std::move(slots_);
+  slots_.assign(old.empty() ? 16 : old.size() * 2, 0);
+  for (uintptr_t slot : old) {
+    if (slot != 0) Place(slot, Hash(reinterpret_cast<const Entry*>(slot & ~kTagMask)->key()));
   }
 }
 
@@ -142,13 +135,13 @@ void KeyMap::Clear() {
 }
 
 const KeyMap::Entry* KeyMap::Find(std::string_view key) const {
-  const Entry* const* slot = index_.Find(key);
-  return slot == nullptr ? nullptr : *slot;
+  const size_t pos = index_.Find(key);
+  return pos == Index::kAbsent ? nullptr : index_.At(pos);
 }
 
 void KeyMap::Put(std::string_view key, std::string_view value, uint64_t version) {
-  if (Entry** slot = index_.Find(key)) {
-    Entry* old = *slot;
+  if (const size_t pos = index_.Find(key); pos != Index::kAbsent) {
+    Entry* old = index_.At(pos);
     bytes_ += value.size();
     bytes_ -= old->value().size();
     if (old->value().size() == value.size()) {
@@ -157,7 +150,7 @@ void KeyMap::Put(std::string_view key, std::string_view value, uint64_t version)
     }
     Entry* now = Entry::Make(key, value, version);
     tree_.replace_node(tree_.iterator_to(*old), *now);
-    *slot = now;
+    index_.Replace(pos, now);
     Entry::Free(old);
     return;
   }
@@ -176,11 +169,11 @@ void KeyMap::PutInOrder(std::string_view key, std::string_view value, uint64_t v
 }
 
 void KeyMap::Delete(std::string_view key) {
-  Entry** slot = index_.Find(key);
-  if (slot == nullptr) return;
-  Entry* e = *slot;
+  const size_t pos = index_.Find(key);
+  if (pos == Index::kAbsent) return;
+  Entry* e = index_.At(pos);
   bytes_ -= e->key().size() + e->value().size();
-  index_.EraseSlot(slot);
+  index_.EraseAt(pos);
   tree_.erase(tree_.iterator_to(*e));
   Entry::Free(e);
 }

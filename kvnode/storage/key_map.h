@@ -24,6 +24,11 @@
 // Index: open addressing with linear probing over a power-of-two array of
 // Entry pointers, at most 3/4 full (it doubles past that), deletion by
 // backward shift (no tombstones, so probes never lengthen with churn).
+// A slot's low 4 bits (free: entries are 16-byte aligned) hold 4 bits of
+// its key's hash, so a probe passes over another key's slot without
+// reading that entry (a cache miss each) 15 times out of 16. A lookup
+// still costs two misses, its slot and its entry: under pipelined GETs on
+// 100k keys it was a fifth of a node's CPU, a quarter before the tags.
 //
 // Invariants: every entry is in the tree and the index exactly once; an
 // entry's address does not change while it is in the map (an overwrite
@@ -137,13 +142,17 @@ class KeyMap {
   // The open-addressing index of the tree's entries (see above).
   class Index {
    public:
-    // The slot holding `key`'s entry, or nullptr.
-    Entry** Find(std::string_view key);
-    const Entry* const* Find(std::string_view key) const;
+    static constexpr size_t kAbsent = ~size_t{0};
+    // The slot holding `key`'s entry, or kAbsent.
+    size_t Find(std::string_view key) const;
+    Entry* At(size_t pos) const { return reinterpret_cast<Entry*>(slots_[pos] & ~kTagMask); }
+    // Puts another entry of the same key in slot pos.
+    void Replace(size_t pos, Entry* e) {
+      slots_[pos] = reinterpret_cast<uintptr_t>(e) | (slots_[pos] & kTagMask);
+    }
     void Insert(Entry* e);  // its key is not in the index
-    void Erase(const Entry* e) { EraseAt(FindPos(e->key())); }
-    // Empties a slot Find returned (no second probe).
-    void EraseSlot(Entry** slot) { EraseAt(static_cast<size_t>(slot - slots_.data())); }
+    void Erase(const Entry* e) { EraseAt(Find(e->key())); }
+    void EraseAt(size_t pos);  // no-op for kAbsent
     void Clear() { slots_.clear(), count_ = 0; }
     void Swap(Index& other) noexcept {
       slots_.swap(other.slots_);
@@ -151,12 +160,14 @@ class KeyMap {
     }
 
    private:
-    size_t Home(std::string_view key) const;
-    size_t FindPos(std::string_view key) const;  // slots_.size() when absent
-    void EraseAt(size_t pos);                    // no-op past the end
+    static constexpr uintptr_t kTagMask = 0xf;
+    static size_t Hash(std::string_view key);
+    static uintptr_t Tag(size_t hash) { return hash >> (8 * sizeof(size_t) - 4); }
+    size_t Home(size_t hash) const { return hash & (slots_.size() - 1); }
+    void Place(uintptr_t slot, size_t hash);  // in the first free slot from its home
     void Grow();
 
-    std::vector<Entry*> slots_;
+    std::vector<uintptr_t> slots_;  // 0: free; else an Entry* | its tag
     size_t count_ = 0;
   };
 

@@ -124,6 +124,48 @@ TEST(ClientFakeTest, TimeoutOnASilentConnectionReconnects) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// Answered requests leave their deadlines behind in the connection's heap
+// (taken out lazily, or by a rebuild once they outnumber the pending ones):
+// after thousands of them, a request with a short timeout sent after one
+// with a long timeout still fails at its own deadline, once.
+TEST(ClientFakeTest, DeadlinesHoldAfterManyAnsweredRequests) {
+  FakeNode node;
+  auto c = Connect(node.address());
+  ASSERT_TRUE(c);
+  constexpr int kOps = 3000;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kOps; ++i) {
+    c->GetAsync("k" + std::to_string(i), [&](auto r) {
+      if (r.ok()) answered.fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered.load() == kOps; }, milliseconds(20000)));
+
+  node.SetMode(FakeNode::Mode::kHold);
+  std::atomic<int> slow_calls{0}, quick_calls{0}, quick_code{-1};
+  CallOptions slow, quick;
+  slow.timeout = milliseconds(60000);
+  quick.timeout = milliseconds(150);
+  const auto start = std::chrono::steady_clock::now();
+  c->GetAsync(
+      "slow", [&](auto) { slow_calls.fetch_add(1); }, slow);
+  c->GetAsync(
+      "quick",
+      [&](Result<std::optional<VersionedValue>> r) {
+        quick_code = static_cast<int>(r.status().code());
+        quick_calls.fetch_add(1);
+      },
+      quick);
+  ASSERT_TRUE(WaitFor([&] { return quick_calls.load() == 1; }, milliseconds(5000)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(quick_code.load(), static_cast<int>(Code::kTimeout));
+  EXPECT_GE(waited, milliseconds(150));
+  EXPECT_LT(waited, milliseconds(3000));
+  EXPECT_EQ(slow_calls.load(), 0);
+  node.SetMode(FakeNode::Mode::kServe);
+  node.ReleaseHeld();
+}
+
 // What a timed-out request's callback sends next goes out on a new link:
 // the silent one is dropped before the callbacks run, so it cannot take the
 // new request down with it.
