@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/zk/c_acl.h"
 #include "common/zk/callback_gate.h"
 
 namespace rangekv::zk {
@@ -159,6 +160,7 @@ void OnStrings(int rc, const struct String_vector* strings, const void* data) {
 // the completion runs.
 struct MultiCtx {
   Sink<Result<std::vector<ZkOpResult>>> sink;
+  std::function<const ACL_vector*(const std::string&)> acl_for;
   std::vector<ZkOp> ops;
   std::vector<zoo_op_t> c_ops;
   std::vector<zoo_op_result_t> results;
@@ -218,7 +220,7 @@ void FillCOps(MultiCtx* m) {
         // Room for the sequential suffix (10 digits) and the terminator.
         m->path_bufs[i].assign(op.path.size() + 16, '\0');
         zoo_create_op_init(c, op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
-                           &ZOO_OPEN_ACL_UNSAFE, ToCMode(op.mode), m->path_bufs[i].data(),
+                           m->acl_for(op.path), ToCMode(op.mode), m->path_bufs[i].data(),
                            static_cast<int>(m->path_bufs[i].size()));
         break;
       case ZkOp::Kind::kDelete:
@@ -286,8 +288,10 @@ struct Session::Impl {
   StateCallback on_state;
   std::shared_ptr<CallbackGate> gate = std::make_shared<CallbackGate>();
   zhandle_t* zh = nullptr;
+  std::unique_ptr<internal::CAcl> acl_inside, acl_outside;  // null: open
 
   mutable Mutex mu;
+  bool auth_pending GUARDED_BY(mu) = false;  // credentials sent, no answer yet
   CondVar cv;  // waits on mu for state
   SessionState state GUARDED_BY(mu) = SessionState::kConnecting;
   int64_t session_id GUARDED_BY(mu) = 0;
@@ -303,6 +307,25 @@ struct Session::Impl {
     cv.NotifyAll();
     if (!on_state) return;
     asio::post(executor, [gate = gate, cb = on_state, s] { gate->Run([&] { cb(s); }); });
+  }
+
+  const ACL_vector* AclFor(const std::string& path) const {
+    const Acl* acl = options.acl.For(path);
+    if (acl == nullptr) return &ZOO_OPEN_ACL_UNSAFE;
+    return (acl == &options.acl.inside ? acl_inside : acl_outside)->get();
+  }
+
+  // The C completion thread: the server's answer to the credentials.
+  void OnAuth(int rc) EXCLUDES(mu) {
+    {
+      MutexLock lock(mu);
+      auth_pending = false;
+    }
+    if (rc != ZOK && rc != ZCLOSING) {
+      LOG_ERROR("ZooKeeper refused the credentials of " << options.auth->source << " ("
+                                                        << ZkErrorName(rc) << ")");
+    }
+    cv.NotifyAll();
   }
 
   // Adapts a user completion: post it onto the executor, behind the gate.
@@ -337,11 +360,26 @@ struct Session::Impl {
     return future.get();
   }
 
+  static const Status& StatusOf(const Status& s) { return s; }
+  template <typename U>
+  static Status StatusOf(const Result<U>& r) {
+    return r.ok() ? Status::Ok() : r.status();
+  }
+  // Reports refusals to on_refused on the way to `sink`.
+  template <typename T>
+  Sink<T> Watched(Sink<T> sink) {
+    if (!options.on_refused) return sink;
+    return [cb = options.on_refused, sink = std::move(sink)](T v) {
+      if (IsZkRefusal(StatusOf(v))) cb(StatusOf(v));
+      sink(std::move(v));
+    };
+  }
+
   // Hands a request to the C client; on immediate failure the sink gets the
   // error now (the C client will never call back for it).
   template <typename T, typename Call>
   void Issue(Sink<T> sink, std::string what, Call&& call) {
-    auto* ctx = new OpCtx<T>{std::move(sink), std::move(what)};
+    auto* ctx = new OpCtx<T>{Watched(std::move(sink)), std::move(what)};
     int rc = call(static_cast<const void*>(ctx));
     if (rc != ZOK) {
       std::unique_ptr<OpCtx<T>> own(ctx);
@@ -352,8 +390,8 @@ struct Session::Impl {
   void StartCreate(const std::string& path, const std::string& data, CreateMode mode,
                    Sink<Result<std::string>> sink) {
     Issue(std::move(sink), "create " + path, [&](const void* ctx) {
-      return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                         &ZOO_OPEN_ACL_UNSAFE, ToCMode(mode), OnString, ctx);
+      return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), AclFor(path),
+                         ToCMode(mode), OnString, ctx);
     });
   }
   void StartDelete(const std::string& path, ZnodeVersion v, Sink<Status> sink) {
@@ -385,7 +423,13 @@ struct Session::Impl {
   }
   void StartMulti(const std::vector<ZkOp>& ops, Sink<Result<std::vector<ZkOpResult>>> sink) {
     if (ops.empty()) return sink(std::vector<ZkOpResult>());
-    auto* m = new MultiCtx{std::move(sink), ops, {}, {}, {}, {}};
+    auto* m = new MultiCtx{Watched(std::move(sink)),
+                           [this](const std::string& p) { return AclFor(p); },
+                           ops,
+                           {},
+                           {},
+                           {},
+                           {}};
     FillCOps(m);
     int rc = zoo_amulti(zh, static_cast<int>(m->c_ops.size()), m->c_ops.data(), m->results.data(),
                         OnMulti, m);
@@ -402,6 +446,10 @@ void Watcher(zhandle_t* zh, int type, int state, const char*, void* context) {
   if (type != ZOO_SESSION_EVENT || context == nullptr) return;
   static_cast<Session::Impl*>(context)->OnState(zh, FromCState(state));
 }
+
+void OnAuthDone(int rc, const void* data) {
+  static_cast<Session::Impl*>(const_cast<void*>(data))->OnAuth(rc);
+}
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
@@ -417,6 +465,10 @@ Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
   impl->options = options;
   impl->executor = std::move(executor);
   impl->on_state = std::move(on_state);
+  if (!options.acl.empty()) {
+    impl->acl_inside = std::make_unique<internal::CAcl>(options.acl.inside);
+    impl->acl_outside = std::make_unique<internal::CAcl>(options.acl.outside);
+  }
   errno = 0;
   impl->zh = zookeeper_init2(options.connect_string.c_str(), Watcher,
                              static_cast<int>(options.session_timeout.count()), nullptr, impl.get(),
@@ -426,6 +478,21 @@ Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
     Code code = (err == EINVAL || err == 0) ? Code::kBadRequest : Code::kUnavailable;
     return Status(code, "zookeeper: cannot open a session to \"" + options.connect_string +
                             "\": " + (err ? std::strerror(err) : "rejected by the client"));
+  }
+  if (options.auth) {
+    {
+      MutexLock lock(impl->mu);
+      impl->auth_pending = true;
+    }
+    // Queued until connected, then sent first on this and every later
+    // connection; the completion runs once, for the first answer.
+    const ZkAuth& a = *options.auth;
+    int rc = zoo_add_auth(impl->zh, a.scheme.c_str(), a.credential.data(),
+                          static_cast<int>(a.credential.size()), OnAuthDone, impl.get());
+    if (rc != ZOK) {
+      zookeeper_close(impl->zh);
+      return ZkStatus(rc, "add the credentials of " + a.source);
+    }
   }
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
@@ -463,11 +530,16 @@ Status Session::WaitConnected(std::chrono::milliseconds timeout) {
   MutexLock lock(impl_->mu);
   bool done = impl_->cv.WaitFor(lock, timeout, [&] {
     impl_->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
-    return impl_->state == SessionState::kConnected || Terminal(impl_->state);
+    return (impl_->state == SessionState::kConnected && !impl_->auth_pending) ||
+           Terminal(impl_->state);
   });
   if (!done) {
     return Status(Code::kTimeout, "zookeeper: not connected to \"" + impl_->options.connect_string +
                                       "\" within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (impl_->state == SessionState::kAuthFailed) {
+    const std::string source = impl_->options.auth ? impl_->options.auth->source : "none";
+    return ZkStatus(ZAUTHFAILED, "credentials of " + source);
   }
   if (impl_->state != SessionState::kConnected) {
     return Status(Code::kUnavailable,
