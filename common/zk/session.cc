@@ -250,6 +250,7 @@ bool OnExecutorThread(const asio::any_io_executor& ex) {
 }
 
 void Watcher(zhandle_t* zh, int type, int state, const char* path, void* context);
+void OnAuthDone(int rc, const void* data);
 
 }  // namespace
 
@@ -315,15 +316,31 @@ struct Session::Impl {
     return (acl == &options.acl.inside ? acl_inside : acl_outside)->get();
   }
 
-  // The C completion thread: the server's answer to the credentials.
+  // The C completion thread: the answer to the credentials. The C client
+  // calls back once, for the first answer or for the connection it was
+  // sent on being lost (a starting server closes the first connections;
+  // one that refuses the credentials closes it too, and the close may come
+  // first). It sends them again on every connection, but without asking us
+  // back, so after a loss they are added again (the list then holds them
+  // twice, which the server does not mind) until an answer comes. A
+  // refusal ends the session whatever state the C client is left in.
   void OnAuth(int rc) EXCLUDES(mu) {
+    if (rc == ZCLOSING) return;
+    if (rc != ZOK && rc != ZAUTHFAILED) {
+      const ZkAuth& a = *options.auth;
+      int again = zoo_add_auth(zh, a.scheme.c_str(), a.credential.data(),
+                               static_cast<int>(a.credential.size()), OnAuthDone, this);
+      if (again == ZOK) return;
+      rc = again;  // an expired or failed handle: nothing will answer
+    }
+    if (rc == ZAUTHFAILED) {
+      LOG_ERROR("ZooKeeper refused the credentials of " << options.auth->source << " ("
+                                                        << ZkErrorName(rc) << ")");
+      OnState(zh, SessionState::kAuthFailed);
+    }
     {
       MutexLock lock(mu);
       auth_pending = false;
-    }
-    if (rc != ZOK && rc != ZCLOSING) {
-      LOG_ERROR("ZooKeeper refused the credentials of " << options.auth->source << " ("
-                                                        << ZkErrorName(rc) << ")");
     }
     cv.NotifyAll();
   }
