@@ -75,6 +75,7 @@ struct Options {
   std::string zk;
   std::string cluster = rangekv::kDefaultCluster;
   std::string tls_ca, tls_cert, tls_key;  // TLS files: all three or none
+  std::string zk_auth_file;               // ZooKeeper credentials (with --zk)
   int clients = 50;
   int connections = 1;  // per node
   int pipeline = 1;
@@ -126,7 +127,7 @@ void Usage() {
                "               [--duration 10] [--warmup 1] [--preload] [--io-threads 1]\n"
                "               [--timeout-ms 5000] [--interval-log FILE [--interval-ms 1000]]\n"
                "               [--json FILE] [--histogram]\n"
-               "               [--tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
+               "               [--tls-ca FILE --tls-cert FILE --tls-key FILE] [--zk-auth-file FILE]\n"
                "workloads: a 50/50 GET/PUT, b 95/5, c GET only, w PUT only\n");
 }
 
@@ -148,11 +149,11 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       continue;
     }
     static const char* const kValueFlags[] = {
-        "--node",       "--zk",          "--cluster",      "--clients",  "--pipeline",
-        "--ratio",      "--keys",        "--value-size",   "--duration", "--warmup",
-        "--io-threads", "--timeout-ms",  "--interval-log", "--workload", "--dist",
-        "--json",       "--interval-ms", "--tls-ca",       "--tls-cert", "--tls-key",
-        "--connections"};
+        "--node",        "--zk",          "--cluster",      "--clients",  "--pipeline",
+        "--ratio",       "--keys",        "--value-size",   "--duration", "--warmup",
+        "--io-threads",  "--timeout-ms",  "--interval-log", "--workload", "--dist",
+        "--json",        "--interval-ms", "--tls-ca",       "--tls-cert", "--tls-key",
+        "--zk-auth-file", "--connections"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), a) == std::end(kValueFlags)) {
       std::fprintf(stderr, "kvbench: unknown option %s\n", a.c_str());
       return Usage(), false;
@@ -172,6 +173,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.tls_cert = v;
     else if (a == "--tls-key")
       o.tls_key = v;
+    else if (a == "--zk-auth-file")
+      o.zk_auth_file = v;
     else if (a == "--clients") ok = ParseNumber(v, o.clients) && o.clients > 0;
     else if (a == "--connections")
       ok = ParseNumber(v, o.connections) && o.connections > 0;
@@ -609,6 +612,7 @@ int Main(int argc, char** argv) {
   copts.tls_ca = o.tls_ca;
   copts.tls_cert = o.tls_cert;
   copts.tls_key = o.tls_key;
+  copts.zk_auth_file = o.zk_auth_file;
   auto client = o.zk.empty() ? Client::ConnectNode(o.node, copts)
                              : Client::Connect(o.zk, o.cluster, copts);
   if (!client.ok()) {

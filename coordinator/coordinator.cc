@@ -4,6 +4,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "common/zk/jute.h"
 #include "coordinator/coordinator_internal.h"
 #include "coordinator/election.h"
 #include "coordinator/zk_await.h"
@@ -65,6 +66,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(asio::any_io_executor e
   ro.channel.watch_paths = {c->paths_.root()};
   ro.channel.session_timeout = c->options_.session_timeout;
   ro.channel.backoff_max = milliseconds(3000);  // one failure line per few seconds
+  if (c->options_.zk_auth) ro.channel.auth = c->options_.zk_auth->self;
   ro.period = c->options_.reconcile_period;
   Coordinator* self = c.get();
   RANGEKV_ASSIGN_OR_RETURN(
@@ -184,6 +186,13 @@ void Coordinator::OpenSession() {
   zk::SessionOptions so;
   so.connect_string = options_.zk;
   so.session_timeout = options_.session_timeout;
+  if (options_.zk_auth) {
+    so.auth = options_.zk_auth->self;
+    so.acl = zk::ClusterAcl(paths_.root(), *options_.zk_auth);
+  }
+  so.on_refused = [this](const Status&) {
+    UpdateStats([](CoordinatorStats& st) { ++st.zk_refused; });
+  };
   auto s = zk::Session::Open(so, strand_, [this](zk::SessionState st) { OnSessionState(st); });
   if (!s.ok()) {
     LOG_WARN("cannot open a ZooKeeper session: " << s.status().ToString() << "; retrying");
@@ -217,8 +226,11 @@ void Coordinator::OnSessionState(zk::SessionState state) {
       }
       connected_ = false;
       break;
-    case zk::SessionState::kExpired:
     case zk::SessionState::kAuthFailed:
+      // The same credentials would be refused again: a new session cannot help.
+      Fatal(zk::ZkStatus(zk::jute::kErrAuthFailed, "credentials of " + options_.zk_auth_file));
+      break;
+    case zk::SessionState::kExpired:
     case zk::SessionState::kClosed:
       UpdateStats([](CoordinatorStats& st) { ++st.session_expiries; });
       // Not from inside the Session's own callback: post the teardown.
@@ -227,6 +239,13 @@ void Coordinator::OnSessionState(zk::SessionState state) {
       });
       break;
   }
+}
+
+void Coordinator::Fatal(const Status& why) {
+  if (fatal_raised_) return;
+  fatal_raised_ = true;
+  LOG_ERROR("cannot go on: " << why.message());
+  if (options_.on_fatal) options_.on_fatal(why);
 }
 
 void Coordinator::DropSession(const std::string& why) {
@@ -262,6 +281,12 @@ asio::awaitable<void> Coordinator::Reconcile([[maybe_unused]] DoneGuard guard) {
     ++c.reconciles;
     if (!st.ok() && !cut) ++c.reconcile_failures;
   });
+  if (st.ok()) reconciled_once_ = true;
+  if (!st.ok() && !cut && !reconciled_once_ && zk::IsZkRefusal(st)) {
+    // At start-up a refusal is a configuration error that retrying cannot
+    // fix; later (an ACL changed by hand) it is counted and retried.
+    Fatal(st);
+  }
   uint64_t held = 0;
   if (!st.ok() && !cut && warn_limiter_.Allow("reconcile", &held)) {
     LOG_WARN("reconcile failed: " << st.ToString()

@@ -117,6 +117,7 @@ struct CoordinatorStats {
   uint64_t last_failover_ms = 0;   // the latest known window (a gauge)
   uint64_t sessions_opened = 0;
   uint64_t session_expiries = 0;
+  uint64_t zk_refused = 0;    // requests ZooKeeper refused for want of rights
   uint64_t nodes_failed = 0;  // failure detector verdicts (failure_detector.h)
   // Gauges, from the latest map read (leader or standby alike):
   uint64_t ranges = 0;                   // valid range records
@@ -167,6 +168,8 @@ class Coordinator {
   void OpenSession();
   void OnSessionState(zk::SessionState state);
   void DropSession(const std::string& why);
+  // Logs `why` and calls options_.on_fatal, once.
+  void Fatal(const Status& why);
   // Closes calls_ (every waiting reconcile resumes with `why`), then the
   // session.
   void CloseSession(const std::string& why);
@@ -239,6 +242,8 @@ class Coordinator {
   bool stopping_ = false;
   bool connected_ = false;
   bool reconciler_started_ = false;
+  bool fatal_raised_ = false;
+  bool reconciled_once_ = false;    // a run has succeeded: refusals are no longer fatal
   bool base_ready_ = false;         // /rangekv, R, R/coordinator exist (this session)
   bool leader_setup_done_ = false;  // R/nodes, R/ranges exist (this term)
   std::string my_candidate_;        // name of the candidate znode this session created

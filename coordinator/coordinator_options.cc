@@ -151,6 +151,9 @@ Status Apply(const std::string& flag, const std::string& value, CoordinatorOptio
   } else if (flag == "--tls-ca" || flag == "--tls-cert" || flag == "--tls-key") {
     if (value.empty()) return Bad(flag + ": expected a file");
     (flag == "--tls-ca" ? o.tls_ca : flag == "--tls-cert" ? o.tls_cert : o.tls_key) = value;
+  } else if (flag == "--zk-auth-file") {
+    if (value.empty()) return Bad(flag + ": expected a file");
+    o.zk_auth_file = value;
   } else if (flag == "--log-level") {
     RANGEKV_ASSIGN_OR_RETURN(o.log_level, ParseLevel(value));
   } else {
@@ -241,6 +244,10 @@ std::string CoordinatorUsage() {
          "  --tls-ca FILE             the nodes serve TLS: the cluster CA, this coordinator's\n"
          "  --tls-cert FILE             certificate and its key (PEM; all three or none),\n"
          "  --tls-key FILE              for the failure detector's pings\n"
+         "  --zk-auth-file FILE       ZooKeeper credentials: a line user:password (this\n"
+         "                            coordinator's identity, given ALL on the cluster's\n"
+         "                            znodes), then optionally the clients' user:password\n"
+         "                            (given READ); mode 600 (docs/security.md)\n"
          "  --log-level LEVEL         debug, info, warn or error (default info)\n"
          "  --help                    this text\n"
          "\n"

@@ -53,12 +53,15 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cluster_map.h"
 #include "common/log.h"
+#include "common/zk/auth.h"
 #include "coordinator/failure_detector.h"
 #include "coordinator/planner.h"
 #include "rangekv/status.h"
@@ -94,6 +97,15 @@ struct CoordinatorOptions {
   // none), and the context main() loads from them.
   std::string tls_ca, tls_cert, tls_key;
   std::shared_ptr<net::TlsContext> tls;
+  // --zk-auth-file, and the credentials main() loads from it: with them the
+  // coordinator authenticates and creates every znode with the cluster's
+  // ACL (common/zk/auth.h).
+  std::string zk_auth_file;
+  std::optional<zk::AuthFile> zk_auth;
+  // Called once when the coordinator cannot go on: ZooKeeper refused it
+  // before any reconcile succeeded (its credentials lack the rights), or
+  // refused its credentials. Set by main(), which then exits non-zero.
+  std::function<void(const Status&)> on_fatal;
 };
 
 enum class ParseAction : uint8_t {

@@ -1,10 +1,13 @@
 // kvcoord — the rangekv coordinator. Flags: coordinator/coordinator_options.h.
 //
 // Exit codes: 0 after SIGTERM/SIGINT (session closed, so a standby takes
-// over at once); 2 for bad flags, with one line on stderr. ZooKeeper being
-// unreachable is not an exit: kvcoord retries and logs.
+// over at once); 2 for bad flags or files, with one line on stderr, and when
+// ZooKeeper refuses the coordinator before its first reconcile succeeded
+// (credentials without the rights). ZooKeeper being unreachable is not an
+// exit: kvcoord retries and logs.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -15,6 +18,7 @@
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/net/tls.h"
+#include "common/zk/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_options.h"
 #include "coordinator/metrics_export.h"
@@ -24,14 +28,17 @@ namespace {
 
 constexpr int kExitStopped = 0;
 constexpr int kExitBadStart = 2;
+// Raised by the coordinator's fatal callback to wake the sigwait in Run().
+constexpr int kFatalSignal = SIGUSR1;
 
-// Blocks SIGTERM and SIGINT here and in every thread started later, so only
-// the sigwait in Run() receives them.
+// Blocks SIGTERM, SIGINT and kFatalSignal here and in every thread started
+// later, so only the sigwait in Run() receives them.
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, kFatalSignal);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return set;
@@ -61,6 +68,13 @@ int Run(CoordinatorOptions options) {
     }
     options.tls = *tls;
   }
+  auto zk_auth = zk::LoadAuthFileFlag(options.zk_auth_file);
+  if (!zk_auth.ok()) {
+    LOG_ERROR("cannot start: " << zk_auth.status().message());
+    return kExitBadStart;
+  }
+  options.zk_auth = std::move(*zk_auth);
+  options.on_fatal = [](const Status&) { ::kill(::getpid(), kFatalSignal); };
   asio::io_context io;
   const std::string admin_host = options.admin_host;
   const uint16_t admin_port = options.admin_port;
@@ -86,7 +100,11 @@ int Run(CoordinatorOptions options) {
 
   int sig = SIGTERM;
   (void)sigwait(&stop_signals, &sig);
-  LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
+  if (sig == kFatalSignal) {
+    LOG_ERROR("stopping: ZooKeeper refused this coordinator (see above)");
+  } else {
+    LOG_INFO("received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; shutting down");
+  }
   if (exporter) exporter->Stop();
   (*coordinator)->Stop();  // closes the session while the loop still runs
   io.stop();
@@ -94,7 +112,7 @@ int Run(CoordinatorOptions options) {
   exporter.reset();
   coordinator->reset();  // before io: its Session posts onto io's executor
   LOG_INFO("stopped");
-  return kExitStopped;
+  return sig == kFatalSignal ? kExitBadStart : kExitStopped;
 }
 
 int Main(int argc, char** argv) {

@@ -15,7 +15,7 @@ struct Exported {
   const char* help;
   StatField field;
 };
-constexpr std::array<Exported, 22> kExported = {{
+constexpr std::array<Exported, 23> kExported = {{
     {"reconciles_started", "Reconcile runs that reached ZooKeeper.",
      &CoordinatorStats::reconciles_started},
     {"reconciles", "Reconcile runs that reached ZooKeeper and ended.",
@@ -53,6 +53,10 @@ constexpr std::array<Exported, 22> kExported = {{
      &CoordinatorStats::replica_moves},
     {"sessions_opened", "ZooKeeper sessions opened.", &CoordinatorStats::sessions_opened},
     {"session_expiries", "ZooKeeper sessions that expired.", &CoordinatorStats::session_expiries},
+    {"zk_refused",
+     "ZooKeeper requests refused for want of rights (ZNOAUTH, ZAUTHFAILED): the credentials or "
+     "the ACLs are wrong.",
+     &CoordinatorStats::zk_refused},
     {"nodes_failed",
      "Nodes the failure detector declared failed (reported unreachable, no answer to pings).",
      &CoordinatorStats::nodes_failed},

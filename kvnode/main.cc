@@ -4,9 +4,9 @@
 // closing the stores failed; 2 for bad flags, a data directory or address
 // that cannot be used, a standalone node's store that cannot be opened
 // (corrupt), or (cluster mode) a node id that another live node has
-// registered. In cluster mode a range that cannot be opened is logged and
-// answered RANGE_UNAVAILABLE; the node stays up. Every error is one line on
-// stderr.
+// registered, or ZooKeeper refusing to let it register (credentials). In cluster mode a range that
+// cannot be opened is logged and answered RANGE_UNAVAILABLE; the node stays up. Every error is one
+// line on stderr.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include "common/metrics/metrics.h"
 #include "common/mutex.h"
 #include "common/net/tls.h"
+#include "common/zk/auth.h"
 #include "kvnode/cluster/cluster_member.h"
 #include "kvnode/server/metrics.h"
 #include "kvnode/server/node.h"
@@ -113,6 +114,8 @@ int Serve(const NodeOptions& o) {
     tls_server = *s;
     tls_client = *c;
   }
+  auto zk_auth = zk::LoadAuthFileFlag(o.zk_auth_file);
+  if (!zk_auth.ok()) return CannotStart(zk_auth.status());
   metrics::Registry registry;
   NodeMetrics node_metrics(registry);
   auto server = Server::Bind(ServerOptions{o.listen, o.io_threads, kDefaultMaxFrame, tls_server,
@@ -168,6 +171,7 @@ int Serve(const NodeOptions& o) {
     mo.zk_connect = o.zk;
     mo.cluster = o.cluster;
     mo.session_timeout = o.session_timeout;
+    mo.auth = *zk_auth;
     mo.self = cluster::NodeInfo{(*node)->id(), address, admin_address, started_ms,
                                 (*node)->data_dir().incarnation()};
     mo.self.replaces = o.replaces;

@@ -32,7 +32,7 @@ Result<std::unique_ptr<ClusterBackend>> ClusterBackend::Connect(const std::strin
   RANGEKV_ASSIGN_OR_RETURN(std::unique_ptr<Client> client,
                            Client::Connect(zookeeper, cluster, options));
   return std::unique_ptr<ClusterBackend>(
-      new ClusterBackend(zookeeper, cluster, std::move(client)));
+      new ClusterBackend(zookeeper, cluster, options.zk_auth_file, std::move(client)));
 }
 
 std::map<uint64_t, RangeProgress> ClusterBackend::Progress(

@@ -62,10 +62,12 @@ class ClusterBackend : public ClientBackend {
   Status Merge(std::string_view key) override;
 
  private:
-  ClusterBackend(std::string zookeeper, std::string cluster, std::unique_ptr<Client> client)
+  ClusterBackend(std::string zookeeper, std::string cluster, std::string zk_auth_file,
+                 std::unique_ptr<Client> client)
       : ClientBackend("cluster " + cluster + " via " + zookeeper, std::move(client)),
         zookeeper_(std::move(zookeeper)),
-        cluster_(std::move(cluster)) {}
+        cluster_(std::move(cluster)),
+        zk_auth_file_(std::move(zk_auth_file)) {}
 
   // Asks the node owner_id at owner_address for the replication status of
   // the ranges it serves (request kind rangeStatus, common/protocol.h),
@@ -90,6 +92,8 @@ class ClusterBackend : public ClientBackend {
 
   std::string zookeeper_;
   std::string cluster_;
+  // The membership commands write the map: they need a writer's file.
+  std::string zk_auth_file_;
 };
 
 }  // namespace rangekv::repl

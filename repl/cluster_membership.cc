@@ -17,6 +17,7 @@
 
 #include "common/asio.h"
 #include "common/cluster_map.h"
+#include "common/zk/auth.h"
 #include "common/zk/session.h"
 #include "repl/cluster_backend.h"
 
@@ -39,10 +40,17 @@ class ZkClient {
     if (thread_.joinable()) thread_.join();
   }
 
-  Status Open(const std::string& connect,
+  // auth_file: "" for none; else its identity creates znodes with the
+  // ACL of the cluster whose map is at `root`.
+  Status Open(const std::string& connect, const std::string& auth_file, const std::string& root,
               std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-    thread_ = std::thread([this] { io_.run(); });
     zk::SessionOptions so;
+    if (!auth_file.empty()) {
+      RANGEKV_ASSIGN_OR_RETURN(zk::AuthFile f, zk::LoadAuthFile(auth_file));
+      so.auth = f.self;
+      so.acl = zk::ClusterAcl(root, f);
+    }
+    thread_ = std::thread([this] { io_.run(); });
     so.connect_string = connect;
     so.session_timeout = std::chrono::milliseconds(10000);
     so.blocking_timeout = timeout;
@@ -139,7 +147,7 @@ Status ClusterBackend::Move(uint64_t range, std::string_view from, std::string_v
   const auto deadline = std::chrono::steady_clock::now() + kMoveTimeout;
   const cluster::Paths paths(cluster_);
   ZkClient zk;
-  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_));
+  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_, zk_auth_file_, cluster::Paths(cluster_).root()));
   RANGEKV_RETURN_IF_ERROR(WriteMove(zk.session(), paths, RangeId(range), from, to, deadline));
   while (std::chrono::steady_clock::now() < deadline) {
     RANGEKV_ASSIGN_OR_RETURN(bool done, MoveDone(zk.session(), paths, RangeId(range), from, to));
@@ -197,7 +205,10 @@ Status CheckDecommission(zk::Session& zk, const cluster::Paths& paths, std::stri
 
 std::set<std::string> ClusterBackend::Draining() {
   ZkClient zk;
-  if (!zk.Open(zookeeper_, std::chrono::milliseconds(2000)).ok()) return {};
+  if (!zk.Open(zookeeper_, zk_auth_file_, cluster::Paths(cluster_).root(),
+               std::chrono::milliseconds(2000))
+           .ok())
+    return {};
   auto names = zk.session().Children(cluster::Paths(cluster_).draining());
   return names.ok() ? std::set<std::string>(names->begin(), names->end()) : std::set<std::string>{};
 }
@@ -209,7 +220,7 @@ Status ClusterBackend::Decommission(std::string_view node) {
   const auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
   const cluster::Paths paths(cluster_);
   ZkClient zk;
-  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_));
+  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_, zk_auth_file_, cluster::Paths(cluster_).root()));
   RANGEKV_ASSIGN_OR_RETURN(std::vector<RangeStatus> ranges, Ranges());
   const NodeId id{std::string(node)};
   auto marked = zk.session().Exists(paths.draining(id));
@@ -242,7 +253,7 @@ Status ClusterBackend::Recommission(std::string_view node) {
     return Status(Code::kBadRequest, "recommission: node ids are 1-64 of [A-Za-z0-9._-]");
   }
   ZkClient zk;
-  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_));
+  RANGEKV_RETURN_IF_ERROR(zk.Open(zookeeper_, zk_auth_file_, cluster::Paths(cluster_).root()));
   Status st = zk.session().Delete(cluster::Paths(cluster_).draining(NodeId(std::string(node))));
   if (st.code() == Code::kBadRequest) {
     return Status(Code::kBadRequest, std::string(node) + " is not being decommissioned");

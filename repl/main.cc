@@ -25,6 +25,7 @@ ClientOptions ClientOptionsFor(const Options& opts) {
   co.tls_ca = opts.tls_ca;
   co.tls_cert = opts.tls_cert;
   co.tls_key = opts.tls_key;
+  co.zk_auth_file = opts.zk_auth_file;
   return co;
 }
 

@@ -84,6 +84,9 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
       RANGEKV_ASSIGN_OR_RETURN(opts.tls_cert, reader.Value(flag));
     } else if (flag == "--tls-key") {
       RANGEKV_ASSIGN_OR_RETURN(opts.tls_key, reader.Value(flag));
+    } else if (flag == "--zk-auth-file") {
+      RANGEKV_ASSIGN_OR_RETURN(opts.zk_auth_file, reader.Value(flag));
+      if (opts.zk_auth_file.empty()) return Bad("--zk-auth-file wants a file");
     } else if (flag == "--timeout-ms") {
       RANGEKV_ASSIGN_OR_RETURN(std::string text, reader.Value(flag));
       RANGEKV_ASSIGN_OR_RETURN(opts.timeout, ParseTimeout(text));
@@ -96,6 +99,7 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
   if (!opts.node.empty() && !opts.zk.empty()) return Bad("--node and --zk cannot be combined");
   if (opts.node.empty() && opts.zk.empty()) return Bad("missing --node HOST:PORT or --zk CONNECT");
   if (saw_cluster && opts.zk.empty()) return Bad("--cluster needs --zk");
+  if (!opts.zk_auth_file.empty() && opts.zk.empty()) return Bad("--zk-auth-file needs --zk");
   if (opts.cluster.empty()) return Bad("--cluster wants a name");
   const int tls_given = !opts.tls_ca.empty() + !opts.tls_cert.empty() + !opts.tls_key.empty();
   if (tls_given != 0 && tls_given != 3) {
@@ -106,7 +110,8 @@ Result<Options> ParseOptions(const std::vector<std::string>& args) {
 
 std::string UsageText() {
   return R"(usage: kvrepl --node HOST:PORT [-c "<command>"]... [--timeout-ms N] [TLS]
-       kvrepl --zk CONNECT [--cluster NAME] [-c "<command>"]... [--timeout-ms N] [TLS]
+       kvrepl --zk CONNECT [--cluster NAME] [--zk-auth-file FILE] [-c "<command>"]...
+              [--timeout-ms N] [TLS]
        TLS: --tls-ca FILE --tls-cert FILE --tls-key FILE
 
 An interactive shell for a rangekv node or cluster.
@@ -117,6 +122,9 @@ An interactive shell for a rangekv node or cluster.
                      "consistency stale", reads to any live replica); adds
                      the commands nodes, ranges, locate and status
   --cluster NAME     cluster name under /rangekv/ (default "default"; with --zk)
+  --zk-auth-file FILE  ZooKeeper credentials (a line user:password; mode 600)
+                     for a cluster with ACLs: a reader's to read the map, a
+                     writer's for move, decommission, recommission
   -c "<command>"     run the command, print its result; repeatable (in order);
                      exits after the last one (also --command)
   --timeout-ms N     deadline of each request in ms (default 5000)
@@ -140,7 +148,8 @@ Exit status:
   1  with -c: at least one command failed
   2  bad flags, or the node (or ZooKeeper) could not be reached at start,
      or a node refused this client (UNAUTHENTICATED: no, a wrong or an
-     expired certificate, or plaintext to a TLS node)
+     expired certificate, or plaintext to a TLS node), or ZooKeeper did
+     (UNAUTHENTICATED: no, wrong or too weak --zk-auth-file credentials)
 )";
 }
 

@@ -49,6 +49,7 @@ struct Options {
   std::vector<std::string> commands;  // from -c, in order; empty = read stdin
   std::chrono::milliseconds timeout{5000};
   std::string tls_ca, tls_cert, tls_key;  // TLS files: all three or none
+  std::string zk_auth_file;               // ZooKeeper credentials; with zk
 };
 
 // Parses argv[1..] (without the program name). BAD_REQUEST with a one-line

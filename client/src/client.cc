@@ -5,14 +5,15 @@
 #include <future>
 #include <thread>
 
-#include "common/net/address.h"
 #include "client/src/cluster_view.h"
-#include "common/net/connection.h"
 #include "client/src/router.h"
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/net/address.h"
+#include "common/net/connection.h"
 #include "common/protocol.h"
+#include "common/zk/auth.h"
 
 namespace rangekv {
 
@@ -226,10 +227,14 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view zk_connect,
   RANGEKV_RETURN_IF_ERROR(ValidateOptions(options));
   if (zk_connect.empty()) return Status(Code::kBadRequest, "empty ZooKeeper connect string");
   RANGEKV_ASSIGN_OR_RETURN(std::shared_ptr<net::TlsContext> tls, LoadTls(options));
+  RANGEKV_ASSIGN_OR_RETURN(std::optional<zk::AuthFile> zk_auth,
+                           zk::LoadAuthFileFlag(options.zk_auth_file));
+  std::optional<zk::ZkAuth> auth;
+  if (zk_auth) auth = zk_auth->self;
   // Blocking ZooKeeper work happens here, on the caller's thread.
   RANGEKV_ASSIGN_OR_RETURN(
       std::unique_ptr<client_internal::ClusterView> view,
-      client_internal::ClusterView::Open(zk_connect, cluster, options.connect_timeout));
+      client_internal::ClusterView::Open(zk_connect, cluster, options.connect_timeout, auth));
   auto impl = std::make_unique<Impl>(std::nullopt, options, nullptr);
   std::vector<asio::io_context*> ios;
   for (auto& io : impl->ios) ios.push_back(io.get());

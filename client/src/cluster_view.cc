@@ -59,7 +59,8 @@ ClusterView::~ClusterView() {
 
 Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_connect,
                                                        std::string_view cluster,
-                                                       std::chrono::milliseconds timeout) {
+                                                       std::chrono::milliseconds timeout,
+                                                       std::optional<zk::ZkAuth> auth) {
   if (!cluster::IsValidNodeId(cluster)) {
     return Status(Code::kBadRequest, "cluster name wants 1-64 characters of [A-Za-z0-9._-], got '" +
                                          std::string(cluster) + "'");
@@ -69,11 +70,13 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   zk::SessionOptions so;
   so.connect_string = std::string(zk_connect);
   so.blocking_timeout = timeout;
+  so.auth = auth;
   view->session_options_ = so;
   auto session = zk::Session::Open(so, view->io_.get_executor());
   if (!session.ok()) return session.status().WithContext("ZooKeeper " + so.connect_string);
   view->session_ = std::move(*session);
   Status st = view->session_->WaitConnected(timeout);
+  if (zk::IsZkRefusal(st)) return st;
   if (!st.ok()) {
     return Status(Code::kUnavailable, "cannot reach ZooKeeper at " + so.connect_string +
                                           " within " + std::to_string(timeout.count()) + " ms (" +
@@ -83,6 +86,7 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   zk::ReconcilerOptions ro;
   ro.channel.connect_string = so.connect_string;
   ro.channel.watch_paths = {view->paths_.root()};
+  ro.channel.auth = auth;
   ClusterView* self = view.get();
   auto rec = zk::Reconciler::Create(
       view->io_.get_executor(), ro,
@@ -96,13 +100,14 @@ Result<std::unique_ptr<ClusterView>> ClusterView::Open(std::string_view zk_conne
   MutexLock lock(view->mu_);
   if (!view->cv_.WaitUntil(lock, deadline, [&] {
         view->mu_.AssertHeld();  // WaitUntil calls the predicate with the lock held
-        return view->map_ != nullptr;
+        return view->map_ != nullptr || !view->refused_.ok();
       })) {
     return Status(Code::kUnavailable, "could not read the cluster map of '" +
                                           std::string(cluster) + "' from ZooKeeper at " +
                                           so.connect_string + " within " +
                                           std::to_string(timeout.count()) + " ms");
   }
+  if (view->map_ == nullptr) return view->refused_;
   lock.Unlock();
   return view;
 }
@@ -334,7 +339,11 @@ void ClusterView::Reconcile(zk::Reconciler::Done done) {
   zk::Session& s = *session_;
   auto fail = [this, st](const Status& e) {
     WarnReadFailed(e);
-    st->done();
+    if (zk::IsZkRefusal(e)) {
+      MutexLock lock(mu_);
+      refused_ = e;
+    }
+    st->done();  // notifies cv_
   };
   auto read_config = [this, st, &s, fail](Status prev) {
     if (!prev.ok()) return fail(prev);

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -58,10 +59,13 @@ class ClusterView {
   // Connects to ZooKeeper and reads the first map. UNAVAILABLE when the
   // session or the first read does not complete within timeout; BAD_REQUEST
   // for a bad connect string or cluster name, or for a cluster that does not
-  // exist in that ZooKeeper by the timeout. Never call on an Asio thread.
+  // exist in that ZooKeeper by the timeout; UNAUTHENTICATED at once when
+  // ZooKeeper refuses `auth` or lets it not read the map. Never call on an
+  // Asio thread.
   static Result<std::unique_ptr<ClusterView>> Open(std::string_view zk_connect,
                                                    std::string_view cluster,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout,
+                                                   std::optional<zk::ZkAuth> auth = std::nullopt);
   // A view of a fixed map with no ZooKeeper behind it, for tests of the
   // Router: Refresh does nothing; Replace publishes another map.
   static std::unique_ptr<ClusterView> Fixed(cluster::ClusterMap map);
@@ -119,6 +123,7 @@ class ClusterView {
   std::shared_ptr<const cluster::ClusterMap> map_ GUARDED_BY(mu_);
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool reading_ GUARDED_BY(mu_) = false;  // a reconcile run is in flight
+  Status refused_ GUARDED_BY(mu_);        // the latest read ZooKeeper refused (ZNOAUTH)
   int torn_reads_ GUARDED_BY(mu_) = 0;    // reads in a row not published (Torn)
   // Failed map reads are logged once per kReadWarnEvery, with how many
   // were not (a ZooKeeper server going away fails dozens in a second).

@@ -27,7 +27,7 @@ constexpr Entry kTable[] = {
     {ZINVALIDSTATE, "ZINVALIDSTATE", Code::kUnavailable, ZkError::kSessionExpired},
     {ZSSLCONNECTIONERROR, "ZSSLCONNECTIONERROR", Code::kUnavailable, ZkError::kOther},
     {ZNONODE, "ZNONODE", Code::kBadRequest, ZkError::kNoNode},
-    {ZNOAUTH, "ZNOAUTH", Code::kBadRequest, ZkError::kOther},
+    {ZNOAUTH, "ZNOAUTH", Code::kUnauthenticated, ZkError::kNoAuth},
     {ZBADVERSION, "ZBADVERSION", Code::kCasFailed, ZkError::kBadVersion},
     {ZNOCHILDRENFOREPHEMERALS, "ZNOCHILDRENFOREPHEMERALS", Code::kBadRequest, ZkError::kOther},
     {ZNODEEXISTS, "ZNODEEXISTS", Code::kCasFailed, ZkError::kNodeExists},
@@ -35,7 +35,7 @@ constexpr Entry kTable[] = {
     {ZSESSIONEXPIRED, "ZSESSIONEXPIRED", Code::kUnavailable, ZkError::kSessionExpired},
     {ZINVALIDCALLBACK, "ZINVALIDCALLBACK", Code::kInternal, ZkError::kOther},
     {ZINVALIDACL, "ZINVALIDACL", Code::kBadRequest, ZkError::kOther},
-    {ZAUTHFAILED, "ZAUTHFAILED", Code::kBadRequest, ZkError::kOther},
+    {ZAUTHFAILED, "ZAUTHFAILED", Code::kUnauthenticated, ZkError::kAuthFailed},
     {ZCLOSING, "ZCLOSING", Code::kUnavailable, ZkError::kClosing},
     {ZSESSIONMOVED, "ZSESSIONMOVED", Code::kUnavailable, ZkError::kOther},
     {ZNOTREADONLY, "ZNOTREADONLY", Code::kUnavailable, ZkError::kOther},
@@ -62,6 +62,16 @@ Status ZkStatus(int rc, std::string_view what) {
   if (rc == ZOK) return Status::Ok();
   const Entry* e = Find(rc);
   Code code = e ? e->code : Code::kInternal;
+  // Said plainly, with where to look: these are configuration errors, and
+  // the C client's own texts ("not authenticated") do not say which side.
+  if (rc == ZNOAUTH) {
+    return Status(code, ZkErrorName(rc) + " (ZooKeeper refused: not authorized to " +
+                            std::string(what) + ") - check --zk-auth-file");
+  }
+  if (rc == ZAUTHFAILED) {
+    return Status(code, ZkErrorName(rc) + " (ZooKeeper refused the credentials): " +
+                            std::string(what) + " - check --zk-auth-file");
+  }
   return Status(code, ZkErrorName(rc) + " (" + zerror(rc) + "): " + std::string(what));
 }
 
@@ -76,6 +86,14 @@ ZkError ZkErrorOf(const Status& status) {
     }
   }
   return m.rfind("ZUNKNOWN(", 0) == 0 ? ZkError::kOther : ZkError::kNone;
+}
+
+bool IsZkRefusal(const Status& status) {
+  ZkError e = ZkErrorOf(status);
+  if (e == ZkError::kNoAuth || e == ZkError::kAuthFailed) return true;
+  // Also after WithContext has put words in front of the name.
+  return status.code() == Code::kUnauthenticated &&
+         status.message().find("ZooKeeper refused") != std::string::npos;
 }
 
 }  // namespace rangekv::zk

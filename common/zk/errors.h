@@ -8,14 +8,19 @@
 // |------------------------------------------------|----------------|
 // | ZBADVERSION, ZNODEEXISTS                       | kCasFailed     |
 // | ZNONODE, ZNOTEMPTY, ZNOCHILDRENFOREPHEMERALS,  | kBadRequest    |
-// | ZBADARGUMENTS, ZINVALIDACL, ZNOAUTH, ZAUTHFAILED,|              |
+// | ZBADARGUMENTS, ZINVALIDACL,                    |                |
 // | ZNOWATCHER, ZUNIMPLEMENTED                     |                |
+// | ZNOAUTH, ZAUTHFAILED                           | kUnauthenticated |
 // | ZCONNECTIONLOSS, ZSESSIONEXPIRED, ZINVALIDSTATE,| kUnavailable  |
 // | ZCLOSING, ZSESSIONMOVED, ZNOTREADONLY,         |                |
 // | ZTHROTTLEDOP, ZSSLCONNECTIONERROR              |                |
 // | ZOPERATIONTIMEOUT                              | kTimeout       |
 // | anything else (system errors, marshalling)     | kInternal      |
 //
+// ZNOAUTH (this identity may not do that to that znode) and ZAUTHFAILED (the
+// server refused the credentials) are refusals like a TLS one: retrying
+// cannot help, so they share UNAUTHENTICATED, and their message says
+// "ZooKeeper refused" and points at --zk-auth-file.
 // ZNODEEXISTS is a failed precondition "must not exist" (like a cas with
 // version 0), hence kCasFailed. A write that ends in kUnavailable or
 // kTimeout may or may not have been applied: re-read before retrying.
@@ -42,6 +47,8 @@ enum class ZkError {
   kSessionExpired,    // ZSESSIONEXPIRED or ZINVALIDSTATE on an expired handle
   kOperationTimeout,  // ZOPERATIONTIMEOUT
   kClosing,           // ZCLOSING: the Session is being destroyed
+  kNoAuth,            // ZNOAUTH: the ACL does not let this identity do it
+  kAuthFailed,        // ZAUTHFAILED: the server refused the credentials
   kOther,
 };
 
@@ -54,5 +61,9 @@ Status ZkStatus(int rc, std::string_view what);
 
 // The ZooKeeper error a Status made by ZkStatus carries.
 ZkError ZkErrorOf(const Status& status);
+
+// ZNOAUTH or ZAUTHFAILED: ZooKeeper refused this identity (with or without
+// context added in front).
+bool IsZkRefusal(const Status& status);
 
 }  // namespace rangekv::zk

@@ -171,6 +171,16 @@ std::string EncodeCloseSession(int32_t xid) {
   return w.TakeFrame();
 }
 
+std::string EncodeAuth(std::string_view scheme, std::string_view auth) {
+  Writer w;
+  w.Int(kXidAuth);
+  w.Int(kOpAuth);
+  w.Int(0);  // type: unused by the server
+  w.Buffer(scheme);
+  w.Buffer(auth);
+  return w.TakeFrame();
+}
+
 Result<ConnectResponse> DecodeConnectResponse(std::string_view payload) {
   Reader r(payload);
   ConnectResponse resp;

@@ -36,11 +36,17 @@
 // |                    | vector<ustring> data, exist, child, persistent,               |
 // |                    | persistentRecursive; reply: header only                       |
 // | closeSession       | RequestHeader{xid>0, type=-11}; reply: header, then EOF       |
+// | AuthPacket         | RequestHeader{xid=-4, type=100}, int type=0, ustring scheme,  |
+// |                    | buffer auth ("user:password" for digest); reply: header only, |
+// |                    | err 0, or -115 AUTHFAILED and the server closes the socket    |
 // | notification (srv) | ReplyHeader{xid=-1, zxid, err=0} + WatcherEvent{int type,     |
 // |                    | int state, ustring path}; frame len = 28 + len(path)          |
 //
 // Reserved xids: -1 notification, -2 ping, -4 auth, -8 setWatches. Replies to
-// requests come back in request order. Event types on the wire: 1 NodeCreated,
+// requests come back in request order. Credentials belong to the TCP
+// connection, not to the session: an AuthPacket is sent after every
+// ConnectResponse, before anything that needs them. The server handles it
+// as it reads it, ahead of any request read after it. Event types on the wire: 1 NodeCreated,
 // 2 NodeDeleted, 3 NodeDataChanged, 4 NodeChildrenChanged.
 //
 // Worked example (captured from ZooKeeper 3.8), a notification for "/q":
@@ -72,6 +78,10 @@ inline constexpr int32_t kOpPing = 11;
 inline constexpr int32_t kOpSetWatches2 = 105;
 inline constexpr int32_t kOpAddWatch = 106;
 inline constexpr int32_t kOpCloseSession = -11;
+inline constexpr int32_t kOpAuth = 100;
+
+inline constexpr int32_t kErrNoAuth = -102;      // ZNOAUTH
+inline constexpr int32_t kErrAuthFailed = -115;  // ZAUTHFAILED
 
 inline constexpr int32_t kAddWatchModePersistent = 0;
 inline constexpr int32_t kAddWatchModePersistentRecursive = 1;
@@ -185,6 +195,8 @@ std::string EncodePing();
 std::string EncodeAddWatch(int32_t xid, std::string_view path, int32_t mode);
 std::string EncodeSetWatches2(int64_t relative_zxid, const WatchLists& lists);
 std::string EncodeCloseSession(int32_t xid);
+// AuthPacket{type=0, scheme, auth}, with xid -4.
+std::string EncodeAuth(std::string_view scheme, std::string_view auth);
 
 // Splits persistent-recursive paths into setWatches2 frames of at most about
 // kSetWatchesBatchBytes each (a single path longer than that gets its own

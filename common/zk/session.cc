@@ -10,56 +10,27 @@
 
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/zk/c_acl.h"
+#include "common/zk/c_ops.h"
 #include "common/zk/callback_gate.h"
 
 namespace rangekv::zk {
+
+using internal::FillCOps;
+using internal::MultiCtx;
+using internal::OnData;
+using internal::OnExistsStat;
+using internal::OnMulti;
+using internal::OnSetStat;
+using internal::OnString;
+using internal::OnStrings;
+using internal::OnSyncDone;
+using internal::OnVoid;
+using internal::OpCtx;
+using internal::Sink;
+using internal::ToCMode;
+
 namespace {
-
-// Where an operation's outcome goes. Called exactly once: on the C client's
-// completion thread, or inline when the request could not even be queued.
-template <typename T>
-using Sink = std::function<void(T)>;
-
-// The C API takes a `const void*` context per request; this is it.
-template <typename T>
-struct OpCtx {
-  Sink<T> sink;
-  std::string what;  // "get /a", for error messages
-};
-
-template <typename T>
-std::unique_ptr<OpCtx<T>> Own(const void* data) {
-  return std::unique_ptr<OpCtx<T>>(static_cast<OpCtx<T>*>(const_cast<void*>(data)));
-}
-
-ZnodeStat ToStat(const struct Stat& s) {
-  ZnodeStat out;
-  out.version = ZnodeVersion(s.version);
-  out.cversion = s.cversion;
-  out.czxid = s.czxid;
-  out.mzxid = s.mzxid;
-  out.pzxid = s.pzxid;
-  out.ephemeral_owner = s.ephemeralOwner;
-  out.data_length = s.dataLength;
-  out.num_children = s.numChildren;
-  out.ctime_ms = s.ctime;
-  out.mtime_ms = s.mtime;
-  return out;
-}
-
-int ToCMode(CreateMode mode) {
-  switch (mode) {
-    case CreateMode::kPersistent:
-      return ZOO_PERSISTENT;
-    case CreateMode::kEphemeral:
-      return ZOO_EPHEMERAL;
-    case CreateMode::kPersistentSequential:
-      return ZOO_PERSISTENT_SEQUENTIAL;
-    case CreateMode::kEphemeralSequential:
-      return ZOO_EPHEMERAL_SEQUENTIAL;
-  }
-  return ZOO_PERSISTENT;
-}
 
 SessionState FromCState(int state) {
   if (state == ZOO_CONNECTED_STATE) return SessionState::kConnected;
@@ -107,134 +78,6 @@ void ClientLog(const char* message) {
   LOG_WARN("zookeeper client: " << m);
 }
 
-// ---- C completion callbacks: convert, hand to the sink, free the context ----
-
-void OnString(int rc, const char* value, const void* data) {
-  auto ctx = Own<Result<std::string>>(data);
-  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
-  ctx->sink(std::string(value ? value : ""));
-}
-
-void OnVoid(int rc, const void* data) {
-  auto ctx = Own<Status>(data);
-  ctx->sink(ZkStatus(rc, ctx->what));
-}
-
-void OnSyncDone(int rc, const char*, const void* data) { OnVoid(rc, data); }
-
-void OnData(int rc, const char* value, int len, const struct Stat* stat, const void* data) {
-  auto ctx = Own<Result<std::optional<ZnodeData>>>(data);
-  if (rc == ZNONODE) return ctx->sink(std::optional<ZnodeData>());
-  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
-  ZnodeData d;
-  if (value != nullptr && len > 0) d.data.assign(value, static_cast<size_t>(len));
-  if (stat != nullptr) d.stat = ToStat(*stat);
-  ctx->sink(std::optional<ZnodeData>(std::move(d)));
-}
-
-void OnSetStat(int rc, const struct Stat* stat, const void* data) {
-  auto ctx = Own<Result<ZnodeStat>>(data);
-  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
-  ctx->sink(stat ? ToStat(*stat) : ZnodeStat{});
-}
-
-void OnExistsStat(int rc, const struct Stat* stat, const void* data) {
-  auto ctx = Own<Result<std::optional<ZnodeStat>>>(data);
-  if (rc == ZNONODE) return ctx->sink(std::optional<ZnodeStat>());
-  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
-  ctx->sink(std::optional<ZnodeStat>(stat ? ToStat(*stat) : ZnodeStat{}));
-}
-
-void OnStrings(int rc, const struct String_vector* strings, const void* data) {
-  auto ctx = Own<Result<std::vector<std::string>>>(data);
-  if (rc != ZOK) return ctx->sink(ZkStatus(rc, ctx->what));
-  std::vector<std::string> out;
-  for (int32_t i = 0; strings != nullptr && i < strings->count; ++i) {
-    out.emplace_back(strings->data[i]);
-  }
-  ctx->sink(std::move(out));
-}
-
-// A multi keeps its C op array, result array and output buffers alive until
-// the completion runs.
-struct MultiCtx {
-  Sink<Result<std::vector<ZkOpResult>>> sink;
-  std::vector<ZkOp> ops;
-  std::vector<zoo_op_t> c_ops;
-  std::vector<zoo_op_result_t> results;
-  std::vector<std::vector<char>> path_bufs;
-  std::vector<struct Stat> stats;
-};
-
-std::string OpName(const ZkOp& op) {
-  switch (op.kind) {
-    case ZkOp::Kind::kCreate:
-      return "create " + op.path;
-    case ZkOp::Kind::kDelete:
-      return "delete " + op.path;
-    case ZkOp::Kind::kSetData:
-      return "set " + op.path;
-    case ZkOp::Kind::kCheck:
-      return "check " + op.path;
-  }
-  return op.path;
-}
-
-Status MultiFailure(int rc, const MultiCtx& m) {
-  // The op whose own error equals the overall one failed; the others report
-  // ZOK (rolled back) or ZRUNTIMEINCONSISTENCY (not attempted).
-  for (size_t i = 0; i < m.results.size(); ++i) {
-    if (m.results[i].err == rc) {
-      Status st = ZkStatus(rc, OpName(m.ops[i]));
-      return Status(st.code(), st.message() + " [multi op #" + std::to_string(i) + "]");
-    }
-  }
-  return ZkStatus(rc, "multi of " + std::to_string(m.ops.size()) + " ops");
-}
-
-void OnMulti(int rc, const void* data) {
-  std::unique_ptr<MultiCtx> m(static_cast<MultiCtx*>(const_cast<void*>(data)));
-  if (rc != ZOK) return m->sink(MultiFailure(rc, *m));
-  std::vector<ZkOpResult> out(m->ops.size());
-  for (size_t i = 0; i < m->ops.size(); ++i) {
-    if (m->ops[i].kind == ZkOp::Kind::kCreate) out[i].created_path = m->path_bufs[i].data();
-    if (m->ops[i].kind == ZkOp::Kind::kSetData) out[i].stat = ToStat(m->stats[i]);
-  }
-  m->sink(std::move(out));
-}
-
-void FillCOps(MultiCtx* m) {
-  size_t n = m->ops.size();
-  m->c_ops.resize(n);
-  m->results.assign(n, zoo_op_result_t{});
-  m->path_bufs.resize(n);
-  m->stats.assign(n, ::Stat{});
-  for (size_t i = 0; i < n; ++i) {
-    const ZkOp& op = m->ops[i];
-    zoo_op_t* c = &m->c_ops[i];
-    int version = op.version.value();
-    switch (op.kind) {
-      case ZkOp::Kind::kCreate:
-        // Room for the sequential suffix (10 digits) and the terminator.
-        m->path_bufs[i].assign(op.path.size() + 16, '\0');
-        zoo_create_op_init(c, op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
-                           &ZOO_OPEN_ACL_UNSAFE, ToCMode(op.mode), m->path_bufs[i].data(),
-                           static_cast<int>(m->path_bufs[i].size()));
-        break;
-      case ZkOp::Kind::kDelete:
-        zoo_delete_op_init(c, op.path.c_str(), version);
-        break;
-      case ZkOp::Kind::kSetData:
-        zoo_set_op_init(c, op.path.c_str(), op.data.data(), static_cast<int>(op.data.size()),
-                        version, &m->stats[i]);
-        break;
-      case ZkOp::Kind::kCheck:
-        zoo_check_op_init(c, op.path.c_str(), version);
-        break;
-    }
-  }
-}
-
 // True when the calling thread runs `ex` (best effort: io_context executors
 // and strands over them, the kinds rangekv uses).
 bool OnExecutorThread(const asio::any_io_executor& ex) {
@@ -248,6 +91,7 @@ bool OnExecutorThread(const asio::any_io_executor& ex) {
 }
 
 void Watcher(zhandle_t* zh, int type, int state, const char* path, void* context);
+void OnAuthDone(int rc, const void* data);
 
 }  // namespace
 
@@ -286,8 +130,10 @@ struct Session::Impl {
   StateCallback on_state;
   std::shared_ptr<CallbackGate> gate = std::make_shared<CallbackGate>();
   zhandle_t* zh = nullptr;
+  std::unique_ptr<internal::CAcl> acl_inside, acl_outside;  // null: open
 
   mutable Mutex mu;
+  bool auth_pending GUARDED_BY(mu) = false;  // credentials sent, no answer yet
   CondVar cv;  // waits on mu for state
   SessionState state GUARDED_BY(mu) = SessionState::kConnecting;
   int64_t session_id GUARDED_BY(mu) = 0;
@@ -303,6 +149,41 @@ struct Session::Impl {
     cv.NotifyAll();
     if (!on_state) return;
     asio::post(executor, [gate = gate, cb = on_state, s] { gate->Run([&] { cb(s); }); });
+  }
+
+  const ACL_vector* AclFor(const std::string& path) const {
+    const Acl* acl = options.acl.For(path);
+    if (acl == nullptr) return &ZOO_OPEN_ACL_UNSAFE;
+    return (acl == &options.acl.inside ? acl_inside : acl_outside)->get();
+  }
+
+  // The C completion thread: the answer to the credentials. The C client
+  // calls back once, for the first answer or for the connection it was
+  // sent on being lost (a starting server closes the first connections;
+  // one that refuses the credentials closes it too, and the close may come
+  // first). It sends them again on every connection, but without asking us
+  // back, so after a loss they are added again (the list then holds them
+  // twice, which the server does not mind) until an answer comes. A
+  // refusal ends the session whatever state the C client is left in.
+  void OnAuth(int rc) EXCLUDES(mu) {
+    if (rc == ZCLOSING) return;
+    if (rc != ZOK && rc != ZAUTHFAILED) {
+      const ZkAuth& a = *options.auth;
+      int again = zoo_add_auth(zh, a.scheme.c_str(), a.credential.data(),
+                               static_cast<int>(a.credential.size()), OnAuthDone, this);
+      if (again == ZOK) return;
+      rc = again;  // an expired or failed handle: nothing will answer
+    }
+    if (rc == ZAUTHFAILED) {
+      LOG_ERROR("ZooKeeper refused the credentials of " << options.auth->source << " ("
+                                                        << ZkErrorName(rc) << ")");
+      OnState(zh, SessionState::kAuthFailed);
+    }
+    {
+      MutexLock lock(mu);
+      auth_pending = false;
+    }
+    cv.NotifyAll();
   }
 
   // Adapts a user completion: post it onto the executor, behind the gate.
@@ -337,11 +218,26 @@ struct Session::Impl {
     return future.get();
   }
 
+  static const Status& StatusOf(const Status& s) { return s; }
+  template <typename U>
+  static Status StatusOf(const Result<U>& r) {
+    return r.ok() ? Status::Ok() : r.status();
+  }
+  // Reports refusals to on_refused on the way to `sink`.
+  template <typename T>
+  Sink<T> Watched(Sink<T> sink) {
+    if (!options.on_refused) return sink;
+    return [cb = options.on_refused, sink = std::move(sink)](T v) {
+      if (IsZkRefusal(StatusOf(v))) cb(StatusOf(v));
+      sink(std::move(v));
+    };
+  }
+
   // Hands a request to the C client; on immediate failure the sink gets the
   // error now (the C client will never call back for it).
   template <typename T, typename Call>
   void Issue(Sink<T> sink, std::string what, Call&& call) {
-    auto* ctx = new OpCtx<T>{std::move(sink), std::move(what)};
+    auto* ctx = new OpCtx<T>{Watched(std::move(sink)), std::move(what)};
     int rc = call(static_cast<const void*>(ctx));
     if (rc != ZOK) {
       std::unique_ptr<OpCtx<T>> own(ctx);
@@ -352,8 +248,8 @@ struct Session::Impl {
   void StartCreate(const std::string& path, const std::string& data, CreateMode mode,
                    Sink<Result<std::string>> sink) {
     Issue(std::move(sink), "create " + path, [&](const void* ctx) {
-      return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                         &ZOO_OPEN_ACL_UNSAFE, ToCMode(mode), OnString, ctx);
+      return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), AclFor(path),
+                         ToCMode(mode), OnString, ctx);
     });
   }
   void StartDelete(const std::string& path, ZnodeVersion v, Sink<Status> sink) {
@@ -385,7 +281,13 @@ struct Session::Impl {
   }
   void StartMulti(const std::vector<ZkOp>& ops, Sink<Result<std::vector<ZkOpResult>>> sink) {
     if (ops.empty()) return sink(std::vector<ZkOpResult>());
-    auto* m = new MultiCtx{std::move(sink), ops, {}, {}, {}, {}};
+    auto* m = new MultiCtx{Watched(std::move(sink)),
+                           [this](const std::string& p) { return AclFor(p); },
+                           ops,
+                           {},
+                           {},
+                           {},
+                           {}};
     FillCOps(m);
     int rc = zoo_amulti(zh, static_cast<int>(m->c_ops.size()), m->c_ops.data(), m->results.data(),
                         OnMulti, m);
@@ -402,6 +304,10 @@ void Watcher(zhandle_t* zh, int type, int state, const char*, void* context) {
   if (type != ZOO_SESSION_EVENT || context == nullptr) return;
   static_cast<Session::Impl*>(context)->OnState(zh, FromCState(state));
 }
+
+void OnAuthDone(int rc, const void* data) {
+  static_cast<Session::Impl*>(const_cast<void*>(data))->OnAuth(rc);
+}
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
@@ -417,6 +323,10 @@ Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
   impl->options = options;
   impl->executor = std::move(executor);
   impl->on_state = std::move(on_state);
+  if (!options.acl.empty()) {
+    impl->acl_inside = std::make_unique<internal::CAcl>(options.acl.inside);
+    impl->acl_outside = std::make_unique<internal::CAcl>(options.acl.outside);
+  }
   errno = 0;
   impl->zh = zookeeper_init2(options.connect_string.c_str(), Watcher,
                              static_cast<int>(options.session_timeout.count()), nullptr, impl.get(),
@@ -426,6 +336,21 @@ Result<std::unique_ptr<Session>> Session::Open(const SessionOptions& options,
     Code code = (err == EINVAL || err == 0) ? Code::kBadRequest : Code::kUnavailable;
     return Status(code, "zookeeper: cannot open a session to \"" + options.connect_string +
                             "\": " + (err ? std::strerror(err) : "rejected by the client"));
+  }
+  if (options.auth) {
+    {
+      MutexLock lock(impl->mu);
+      impl->auth_pending = true;
+    }
+    // Queued until connected, then sent first on this and every later
+    // connection; the completion runs once, for the first answer.
+    const ZkAuth& a = *options.auth;
+    int rc = zoo_add_auth(impl->zh, a.scheme.c_str(), a.credential.data(),
+                          static_cast<int>(a.credential.size()), OnAuthDone, impl.get());
+    if (rc != ZOK) {
+      zookeeper_close(impl->zh);
+      return ZkStatus(rc, "add the credentials of " + a.source);
+    }
   }
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
@@ -463,11 +388,16 @@ Status Session::WaitConnected(std::chrono::milliseconds timeout) {
   MutexLock lock(impl_->mu);
   bool done = impl_->cv.WaitFor(lock, timeout, [&] {
     impl_->mu.AssertHeld();  // WaitFor calls the predicate with the lock held
-    return impl_->state == SessionState::kConnected || Terminal(impl_->state);
+    return (impl_->state == SessionState::kConnected && !impl_->auth_pending) ||
+           Terminal(impl_->state);
   });
   if (!done) {
     return Status(Code::kTimeout, "zookeeper: not connected to \"" + impl_->options.connect_string +
                                       "\" within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (impl_->state == SessionState::kAuthFailed) {
+    const std::string source = impl_->options.auth ? impl_->options.auth->source : "none";
+    return ZkStatus(ZAUTHFAILED, "credentials of " + source);
   }
   if (impl_->state != SessionState::kConnected) {
     return Status(Code::kUnavailable,

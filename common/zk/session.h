@@ -48,8 +48,13 @@
 // kTimeout are unknown: the write may have been applied. Re-read before
 // retrying a CAS. See common/zk/errors.h for the error mapping.
 //
-// ACLs: every znode is created world-readable and writable
-// (ZOO_OPEN_ACL_UNSAFE); authentication is not supported yet.
+// Authentication and ACLs (common/zk/auth.h): with SessionOptions::auth the
+// credentials go to the server after the handshake, and again after every
+// reconnect (the C client keeps them); WaitConnected waits for the server's
+// answer, and a refusal ends the session in kAuthFailed. Every znode is
+// created with SessionOptions::acl; without one, world-readable and writable
+// (ZOO_OPEN_ACL_UNSAFE). A request the ACLs forbid fails with
+// kUnauthenticated (ZNOAUTH; see errors.h).
 #pragma once
 
 #include <chrono>
@@ -62,6 +67,7 @@
 
 #include "common/asio.h"
 #include "common/types.h"
+#include "common/zk/auth.h"
 #include "common/zk/errors.h"
 #include "rangekv/status.h"
 
@@ -131,6 +137,14 @@ struct SessionOptions {
   // Upper bound on any blocking call; kTimeout afterwards (the request may
   // still complete later, its outcome is then unknown).
   std::chrono::milliseconds blocking_timeout{30000};
+  // Sent on every connection; none: anonymous (world:anyone).
+  std::optional<ZkAuth> auth;
+  // The ACL of every znode this session creates; empty: open to everyone.
+  AclPolicy acl;
+  // Called (on the C client's thread; must not block) for every request
+  // ZooKeeper refused (ZNOAUTH, ZAUTHFAILED): for a count of refusals that
+  // outlives any one session.
+  std::function<void(const Status&)> on_refused;
 };
 
 class Session {
@@ -162,8 +176,9 @@ class Session {
   // before the first connect. The server deletes this session's ephemerals
   // this long after it last heard from the client.
   std::chrono::milliseconds negotiated_timeout() const;
-  // Blocking: waits until connected. kTimeout after `timeout`, kUnavailable
-  // once expired / auth-failed.
+  // Blocking: waits until connected and, with credentials, until the server
+  // accepted them. kTimeout after `timeout`, kUnavailable once expired,
+  // kUnauthenticated when the credentials were refused.
   Status WaitConnected(std::chrono::milliseconds timeout);
 
   // ---- blocking calls (never on an Asio thread; see above) ----

@@ -32,6 +32,8 @@ const char* WatchEventTypeName(WatchEventType type) {
       return "Disconnected";
     case WatchEventType::kSessionExpired:
       return "SessionExpired";
+    case WatchEventType::kAuthFailed:
+      return "AuthFailed";
   }
   return "Unknown";
 }
@@ -239,7 +241,8 @@ void WatchChannel::Impl::Deliver(WatchEventType type, std::string path) {
 
 void WatchChannel::Impl::Stop() {
   if (phase_ == Phase::kStopped) return;
-  bool connected = phase_ == Phase::kRestoring || phase_ == Phase::kLive;
+  bool connected =
+      phase_ == Phase::kAuthenticating || phase_ == Phase::kRestoring || phase_ == Phase::kLive;
   std::shared_ptr<Conn> conn = conn_;
   conn_.reset();
   resolver_.cancel();

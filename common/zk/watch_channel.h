@@ -12,6 +12,9 @@
 // Protocol steps (docs/zookeeper-watch.md; checked against a ZooKeeper 3.8 server):
 //   1. ConnectRequest{lastZxidSeen, timeout, sessionId, passwd}; wait for
 //      ConnectResponse. timeOut=0 && sessionId=0 means the session expired.
+//   1a. With credentials: AuthPacket (xid -4) and wait for its reply; on
+//      every connection, since the server ties them to the connection. A
+//      refusal (AUTHFAILED) ends the channel: kAuthFailed, no retry.
 //   2. New session: addWatch(path, PERSISTENT_RECURSIVE) for every watch.
 //      Same session again: SetWatches2(relativeZxid = last zxid seen,
 //      persistentRecursive = every watch). Wait for all replies.
@@ -20,10 +23,15 @@
 //
 // Lifecycle (one attempt per server, round-robin over the connect string):
 //
-//   Start ─► Resolving ─► Connecting ─► Handshake ─► Restoring ─► Live
+//   Start ─► Resolving ─► Connecting ─► Handshake ─► [Authenticating] ─► Restoring ─► Live
 //               ▲      any error, EOF, bad frame, timeout            │
 //               └──────────── Backoff ◄──────────────────────────────┘
 //   Stop: any state ─► Stopped (closeSession is sent when connected)
+//   AUTHFAILED: Authenticating ─► Stopped, after kAuthFailed
+//
+// Under ACLs the server sends a notification only for a znode the channel's
+// identity may READ: without credentials a watch on a protected path stays
+// silent rather than failing.
 //
 // Events (the callback runs on the executor, one at a time, in order):
 //   kNodeCreated / kNodeDeleted / kNodeDataChanged / kNodeChildrenChanged:
@@ -40,6 +48,8 @@
 //   kSessionExpired: the channel's session expired (e.g. it could not reach
 //       any server for longer than the timeout); it opens a new session and
 //       adds the watches again, then reports kResynced.
+//   kAuthFailed: the server refused the credentials; the channel has
+//       stopped (stats().last_error says why).
 // Watches are triggers, not the truth: use zk::Reconciler (reconciler.h) or
 // follow the same level-triggered pattern (Sync, then re-read).
 //
@@ -62,10 +72,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/asio.h"
+#include "common/zk/auth.h"
 #include "rangekv/status.h"
 
 namespace rangekv::zk {
@@ -78,6 +90,7 @@ enum class WatchEventType {
   kResynced,
   kDisconnected,
   kSessionExpired,
+  kAuthFailed,
 };
 const char* WatchEventTypeName(WatchEventType type);
 
@@ -100,6 +113,8 @@ struct WatchChannelOptions {
   // lost the first retry is immediate.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{2000};
+  // Sent after every handshake; none: anonymous.
+  std::optional<ZkAuth> auth;
 };
 
 // A snapshot for logs, metrics and tests.
@@ -113,6 +128,7 @@ struct WatchChannelStats {
   uint64_t connect_failures = 0;  // attempts that never got live
   uint64_t handshakes = 0;        // ConnectResponses accepted (new or resumed session)
   uint64_t session_expiries = 0;
+  bool auth_failed = false;              // the server refused the credentials (terminal)
   uint64_t events = 0;                   // events handed to the callback
   std::chrono::milliseconds backoff{0};  // delay before the next attempt
   std::string last_error;                // latest failure reason ("" if none)

@@ -56,6 +56,7 @@ enum class Phase {
   kResolving,
   kConnecting,
   kHandshake,
+  kAuthenticating,
   kRestoring,
   kLive,
   kBackoff,
@@ -137,6 +138,7 @@ class WatchChannel::Impl : public std::enable_shared_from_this<Impl> {
   void OnRead(const std::shared_ptr<Conn>& conn, boost::system::error_code ec, size_t n);
   void HandleFrame(const std::shared_ptr<Conn>& conn, std::string_view payload);
   void OnConnectResponse(const std::shared_ptr<Conn>& conn, std::string_view payload);
+  void OnAuthReply(const std::shared_ptr<Conn>& conn, int32_t err);
   void RestoreWatches(const std::shared_ptr<Conn>& conn, SessionKind kind);
   void OnReply(const std::shared_ptr<Conn>& conn, const jute::ServerFrame& frame);
   void OnNotification(const jute::WatcherEvent& ev);
@@ -183,6 +185,7 @@ class WatchChannel::Impl : public std::enable_shared_from_this<Impl> {
   int64_t session_id_ = 0;
   jute::Password password_{};
   int32_t timeout_ms_ = 0;
+  SessionKind restore_kind_ = SessionKind::kNew;  // what to restore once authenticated
   int64_t last_zxid_ = 0;
   int32_t next_xid_ = 1;
   std::deque<Pending> pending_;  // addWatch requests awaiting replies, in order

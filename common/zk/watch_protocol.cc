@@ -54,6 +54,8 @@ void WatchChannel::Impl::HandleFrame(const std::shared_ptr<Conn>& conn, std::str
   }
   if (h.xid == jute::kXidNotification) {
     if (frame->event) OnNotification(*frame->event);
+  } else if (h.xid == jute::kXidAuth) {
+    OnAuthReply(conn, h.err);
   } else if (h.xid == jute::kXidSetWatches) {
     if (h.err != 0) return Fail("setWatches2 refused: " + ZkErrorName(h.err));
     if (restore_outstanding_ > 0) --restore_outstanding_;
@@ -92,9 +94,34 @@ void WatchChannel::Impl::OnConnectResponse(const std::shared_ptr<Conn>& conn,
   LOG_INFO("zk watch channel: " << (kind == SessionKind::kResumed ? "resumed" : "opened")
                                 << " session " << Hex(session_id_) << " on " << conn->server
                                 << ", timeout " << timeout_ms_ << " ms");
-  phase_ = Phase::kRestoring;
   ArmTick(conn);
+  if (options_.auth) {
+    phase_ = Phase::kAuthenticating;
+    restore_kind_ = kind;
+    return Send(conn, jute::EncodeAuth(options_.auth->scheme, options_.auth->credential));
+  }
+  phase_ = Phase::kRestoring;
   RestoreWatches(conn, kind);
+}
+
+void WatchChannel::Impl::OnAuthReply(const std::shared_ptr<Conn>& conn, int32_t err) {
+  if (phase_ != Phase::kAuthenticating) return Fail("auth reply out of turn");
+  if (err == 0) {
+    phase_ = Phase::kRestoring;
+    return RestoreWatches(conn, restore_kind_);
+  }
+  // Retrying would be refused the same way: stop, and say so once.
+  const std::string why = "ZooKeeper refused the credentials of " + options_.auth->source + " (" +
+                          ZkErrorName(err) + ") - check --zk-auth-file";
+  LOG_ERROR("zk watch channel: " << conn->server << ": " << why);
+  UpdateStats([&](WatchChannelStats& s) {
+    s.auth_failed = true;
+    s.last_error = conn->server + ": " + why;
+  });
+  CloseConn();
+  backoff_timer_.cancel();
+  phase_ = Phase::kStopped;
+  Deliver(WatchEventType::kAuthFailed, "");
 }
 
 void WatchChannel::Impl::RestoreWatches(const std::shared_ptr<Conn>& conn, SessionKind kind) {

@@ -265,6 +265,7 @@ Status ClusterMember::Worker::Start() {
   ro.channel.connect_string = options_.zk_connect;
   ro.channel.watch_paths = {reader_.paths().root()};
   ro.channel.session_timeout = options_.session_timeout;
+  if (options_.auth) ro.channel.auth = options_.auth->self;
   ro.period = options_.reconcile_period;
   auto reconciler = zk::Reconciler::Create(
       io_.get_executor(), std::move(ro),
@@ -415,7 +416,9 @@ void ClusterMember::Worker::Step() {
   if (!registered_) {
     bool fatal = false;
     Status st = Register(&fatal);
-    if (fatal) {
+    // A refusal does not pass by itself: these credentials will never
+    // register this node.
+    if (fatal || zk::IsZkRefusal(st)) {
       on_fatal_(st);
       MutexLock lock(mu_);
       stop_ = true;  // nothing more to do; main stops the process
@@ -462,6 +465,13 @@ Status ClusterMember::Worker::OpenSession() {
   so.connect_string = options_.zk_connect;
   so.session_timeout = options_.session_timeout;
   so.blocking_timeout = call_timeout_;
+  if (options_.auth) {
+    so.auth = options_.auth->self;
+    so.acl = zk::ClusterAcl(reader_.paths().root(), *options_.auth);
+  }
+  if (metrics_ != nullptr) {
+    so.on_refused = [counter = metrics_->zk_refused()](const Status&) { counter.Inc(); };
+  }
   uint64_t gen;
   {
     MutexLock lock(mu_);

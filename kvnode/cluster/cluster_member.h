@@ -61,9 +61,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/cluster_map.h"
+#include "common/zk/auth.h"
 #include "kvnode/server/metrics.h"
 #include "kvnode/server/node.h"
 #include "kvnode/server/node_options.h"
@@ -77,12 +79,16 @@ struct MemberOptions {
   std::chrono::milliseconds session_timeout{6000};
   std::chrono::milliseconds reconcile_period{5000};
   cluster::NodeInfo self;  // what R/nodes/<id> holds; self.id == node's id
+  // ZooKeeper credentials (--zk-auth-file); with them every znode the node
+  // creates gets the cluster's ACL (zk::ClusterAcl). None: anonymous, open.
+  std::optional<zk::AuthFile> auth;
 };
 
 class ClusterMember {
  public:
   // Called once, on the member thread, when the member cannot go on (another
-  // live node has our id). The member thread ends afterwards; call Stop().
+  // live node has our id, or ZooKeeper refuses to let it register). The member thread ends
+  // afterwards; call Stop().
   using FatalCallback = std::function<void(const Status&)>;
 
   // Starts the member thread and the watch. metrics may be null.

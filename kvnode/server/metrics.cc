@@ -118,6 +118,11 @@ NodeMetrics::NodeMetrics(metrics::Registry& registry)
                                    "TLS handshake (no, a wrong or an expired certificate), "
                                    "plaintext on a TLS node or TLS on a plaintext one.")
                  .WithLabels();
+  zk_refused_ = registry
+                    .AddCounterFamily("rangekv_kvnode_zk_refused_total",
+                                      "ZooKeeper requests refused for want of rights (ZNOAUTH, "
+                                      "ZAUTHFAILED): the credentials or the ACLs are wrong.")
+                    .WithLabels();
   splits_ = registry
                 .AddCounterFamily("rangekv_kvnode_splits_total",
                                   "Splits this node completed as the range's owner.")

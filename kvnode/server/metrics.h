@@ -91,6 +91,9 @@ class NodeMetrics {
   void SetCopiedBytes(uint64_t total) EXCLUDES(ranges_mu_);
   // Counts connections refused before any request was read (TLS).
   metrics::Counter refused_connections() const { return refused_; }
+  // Counts ZooKeeper requests refused for want of rights (ZNOAUTH,
+  // ZAUTHFAILED) while the node runs (at start-up a refusal stops it).
+  metrics::Counter zk_refused() const { return zk_refused_; }
 
  private:
   static constexpr size_t kOps = 13;  // proto::OpKind values
@@ -110,7 +113,7 @@ class NodeMetrics {
     metrics::Gauge keys, bytes, qps, lag;
   };
   metrics::GaugeFamily range_keys_, range_bytes_, range_qps_, range_lag_;
-  metrics::Counter splits_, transfers_, merges_, parked_, copied_, refused_;
+  metrics::Counter splits_, transfers_, merges_, parked_, copied_, refused_, zk_refused_;
   Mutex ranges_mu_;
   std::map<RangeId, RangeSeries> ranges_ GUARDED_BY(ranges_mu_);
   uint64_t splits_seen_ GUARDED_BY(ranges_mu_) = 0;

@@ -174,6 +174,7 @@ const std::map<std::string, ValueSetter, std::less<>>& ValueFlags() {
       {"--tls-ca", FileFlag("--tls-ca", &NodeOptions::tls_ca)},
       {"--tls-cert", FileFlag("--tls-cert", &NodeOptions::tls_cert)},
       {"--tls-key", FileFlag("--tls-key", &NodeOptions::tls_key)},
+      {"--zk-auth-file", FileFlag("--zk-auth-file", &NodeOptions::zk_auth_file)},
       {"--listen",
        [](NodeOptions& o, std::string_view v) {
          RANGEKV_ASSIGN_OR_RETURN(o.listen, ParseHostPort(v));
@@ -230,7 +231,7 @@ Status CheckComplete(const NodeOptions& o, const std::set<std::string_view>& giv
     for (std::string_view cluster_only :
          {"--zk", "--cluster", "--session-timeout-ms", "--lease-ms", "--isr-lag-ms", "--replace",
           "--split-bytes", "--split-qps", "--split-load-window-ms", "--merge-delay-ms",
-          "--move-rate", "--advertise", "--advertise-admin"}) {
+          "--move-rate", "--advertise", "--advertise-admin", "--zk-auth-file"}) {
       if (given.count(cluster_only)) {
         return BadFlag("--standalone and " + std::string(cluster_only) + " cannot be combined");
       }
@@ -384,6 +385,10 @@ std::string NodeUsage() {
          "  --tls-ca FILE           TLS with mutual certificates on every connection:\n"
          "  --tls-cert FILE           the cluster CA, this node's certificate and its key\n"
          "  --tls-key FILE            (PEM; all three or none; SIGHUP reloads them)\n"
+         "  --zk-auth-file FILE     ZooKeeper credentials: a line user:password (this\n"
+         "                          node's identity, given ALL on the cluster's znodes),\n"
+         "                          then optionally the clients' user:password (given\n"
+         "                          READ); mode 600 (docs/security.md)\n"
          "  --fsync POLICY          always | batch | never (default batch)\n"
          "  --fsync-interval-ms N   bound on unsynced time with --fsync batch (default 10)\n"
          "  --io-threads N          network threads (default: hardware threads)\n"

@@ -95,6 +95,8 @@ struct NodeOptions {
   std::optional<HostPort> advertise;
   // TLS files (common/net/tls.h): all three or none.
   std::string tls_ca, tls_cert, tls_key;
+  // ZooKeeper credentials file (common/zk/auth.h); cluster mode only.
+  std::string zk_auth_file;
   std::optional<HostPort> advertise_admin;
   std::string data_dir;
   std::optional<NodeId> id;  // nullopt: adopt the data dir's, or the default

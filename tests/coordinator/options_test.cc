@@ -82,6 +82,15 @@ TEST(CoordinatorOptions, MinInsyncDefaultFollowsASmallRf) {
   EXPECT_EQ(r->options.config.min_insync, 1);
 }
 
+TEST(CoordinatorOptions, ZkAuthFileNamesAFile) {
+  auto r = Parse({"--zk", "h:1", "--zk-auth-file", "/run/writer"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->options.zk_auth_file, "/run/writer");
+  EXPECT_FALSE(r->options.zk_auth.has_value());  // main() loads it
+  EXPECT_NE(Error({"--zk", "h:1", "--zk-auth-file="}).find("--zk-auth-file: expected a file"),
+            std::string::npos);
+}
+
 TEST(CoordinatorOptions, HelpWinsOverEverythingElse) {
   auto r = Parse({"--rf", "0", "--help"});
   // --rf 0 is checked as it is read, before --help is seen.

@@ -202,5 +202,16 @@ TEST(ClusterCommandsTest, Options) {
   EXPECT_FALSE(ParseOptions({}).ok());
 }
 
+TEST(ClusterCommandsTest, ZkAuthFileIsAFileAndNeedsZk) {
+  auto o = ParseOptions({"--zk", "h:1", "--zk-auth-file", "/run/reader"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->zk_auth_file, "/run/reader");
+  auto node = ParseOptions({"--node", "h:2", "--zk-auth-file", "/run/reader"});
+  ASSERT_FALSE(node.ok());
+  EXPECT_NE(node.status().message().find("--zk-auth-file needs --zk"), std::string::npos)
+      << node.status().message();
+  EXPECT_FALSE(ParseOptions({"--zk", "h:1", "--zk-auth-file="}).ok());
+}
+
 }  // namespace
 }  // namespace rangekv::repl

@@ -58,6 +58,12 @@ struct ClientOptions {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
+  // ZooKeeper credentials for Connect (a cluster): a file whose first line
+  // is user:password (ZooKeeper's digest scheme; docs/security.md), never
+  // the secret itself. Empty: anonymous, which a cluster with ACLs refuses
+  // with UNAUTHENTICATED. Connect fails with BAD_REQUEST naming the file
+  // when it is missing or malformed, and never prints what it holds.
+  std::string zk_auth_file;
 };
 
 enum class ReadConsistency { kLinearizable, kStale };

@@ -34,7 +34,8 @@ enum class Code : int {
   kCorruption = 11,        // on-disk data failed a checksum or format check
   kIoError = 12,           // a file-system call failed
   kInternal = 13,          // a bug or an impossible state
-  kUnauthenticated = 14,   // TLS refused: no, a wrong or an expired certificate; plaintext
+  kUnauthenticated = 14,   // TLS refused: no, a wrong or an expired certificate; plaintext;
+                           // ZooKeeper refused the credentials (ZNOAUTH, ZAUTHFAILED)
   kLastCode = kUnauthenticated,
 };
 

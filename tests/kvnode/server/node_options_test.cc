@@ -51,6 +51,16 @@ TEST(NodeOptionsTest, TlsFilesGoTogether) {
       << half.status().message();
 }
 
+TEST(NodeOptionsTest, ZkAuthFileIsForClusterMode) {
+  auto p = Parse({"--zk=h:1", "--id=n1", "--listen=h:1", "--data=d", "--zk-auth-file=/run/w"});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->options.zk_auth_file, "/run/w");
+  auto solo = Parse({"--standalone", "--listen=h:1", "--data=d", "--zk-auth-file=/run/w"});
+  ASSERT_FALSE(solo.ok());
+  EXPECT_NE(solo.status().message().find("--standalone and --zk-auth-file"), std::string::npos)
+      << solo.status().message();
+}
+
 TEST(NodeOptionsTest, HelpWinsOverEverything) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"--help"}, {"-h"}, {"--bogus", "--help"}, {"--standalone", "--listen", "-h"}}) {
