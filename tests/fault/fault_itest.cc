@@ -17,6 +17,11 @@
 //                      stretch after the fault with no successful write to an
 //                      affected range) must stay below the session timeout
 //                      + 5 s.
+//   RandomFaultsTls    the same, 40 s, on a cluster with mutual TLS on
+//                      every connection (test certificates from
+//                      scripts/make-test-certs); then every start of every
+//                      node must have logged that it served TLS. Skipped,
+//                      saying why, only where the openssl command is missing
 //   Partitions         the same on hosts of their own (network namespaces,
 //                      a 3-server ZooKeeper ensemble) under the partition
 //                      kinds; skipped, saying why, where namespaces cannot
@@ -25,7 +30,7 @@
 //                      unless RANGEKV_FAULT_HEAVY=1.
 //
 // Environment:
-//   RANGEKV_FAULT_SECONDS  workload length (default 60, heavy 600)
+//   RANGEKV_FAULT_SECONDS  workload length (default 60, TLS 40, heavy 600)
 //   RANGEKV_FAULT_SEED     the nemesis' and workload's seed (default: time)
 //   RANGEKV_FAULT_KINDS    e.g. "kill-owner,pause-owner": only these faults
 //                          (kill-owner, kill-replica, pause-owner, stop-owner,
@@ -86,6 +91,7 @@ struct RunConfig {
   std::vector<FaultKind> kinds;  // empty: all
   uint64_t seed = 1;
   bool hosts = false;  // every process on a host of its own (ReplClusterOptions)
+  bool tls = false;    // mutual TLS on every connection (ReplClusterOptions)
 };
 
 int64_t EnvInt(const char* name, int64_t fallback) {
@@ -318,6 +324,32 @@ void SaveEvidence(const std::string& dir, ReplCluster& c, const History& h,
   std::cout << "[fault] timeline, failing keys and process logs in " << dir << std::endl;
 }
 
+// Every start of every node (the first ones, restarts, added nodes) served
+// TLS: its "serving on" line says so. Without this a cluster that fell back
+// to plaintext would pass just the same.
+void ExpectServedTls(ReplCluster& c) {
+  const std::string kServing = "serving on ";
+  const std::string kTls = "(TLS, mutual certificates)";
+  const std::string kLaunch = "==== test harness: starting ";
+  for (const std::string& id : c.NodeIds()) {
+    const std::string log = c.NodeLog(id);
+    int starts = 0;
+    for (size_t at = log.find(kServing); at != std::string::npos; at = log.find(kServing, at + 1)) {
+      ++starts;
+      const std::string line = log.substr(at, log.find('\n', at) - at);
+      EXPECT_NE(line.find(kTls), std::string::npos) << id << " served without TLS: " << line;
+    }
+    size_t launches = 0;  // the harness marks each start in the log
+    for (size_t at = log.find(kLaunch); at != std::string::npos; at = log.find(kLaunch, at + 1)) {
+      ++launches;
+    }
+    EXPECT_GE(starts, 1) << id << " never logged its serving line";
+    EXPECT_EQ(static_cast<size_t>(starts), launches) << id << ": a start without a serving line";
+    std::cout << "[fault] " << id << ": " << starts << " start(s), every one serving TLS"
+              << std::endl;
+  }
+}
+
 void RunFaultTest(const RunConfig& cfg) {
   std::cout << "[fault] seed " << cfg.seed << " (RANGEKV_FAULT_SEED), " << cfg.threads
             << " clients, " << cfg.key_slots << " key slots of " << cfg.ops_per_key
@@ -336,6 +368,7 @@ void RunFaultTest(const RunConfig& cfg) {
   o.coord_flags = {"--replace-after", "0"};
   o.hosts = cfg.hosts;
   o.emulated_links = cfg.hosts;  // slow-links needs them
+  o.tls = cfg.tls;
   Status started = c.Start(o);
   ASSERT_TRUE(started.ok()) << started.ToString();
   cluster::ClusterMap map;
@@ -467,6 +500,7 @@ void RunFaultTest(const RunConfig& cfg) {
   auto counts = CountOutcomes(h);
   uint64_t acked = counts["put"]["ok"] + counts["cas"]["ok"] + counts["delete"]["ok"];
   EXPECT_GT(acked, 100u) << "the workload hardly wrote anything";
+  if (cfg.tls) ExpectServedTls(c);
 }
 
 // The knobs every variant takes from the environment.
@@ -483,6 +517,21 @@ void FromEnv(RunConfig* cfg) {
 TEST(FaultITest, RandomFaults) {
   RunConfig cfg;
   cfg.seconds = static_cast<int>(EnvInt("RANGEKV_FAULT_SECONDS", 60));
+  ASSERT_NO_FATAL_FAILURE(FromEnv(&cfg));
+  RunFaultTest(cfg);
+}
+
+// The same on a cluster with mutual TLS on every connection (clients,
+// replication fetches, the coordinator's pings, the nemesis' own calls and
+// kvrepl), shorter; then every node start must have served TLS. Skipped,
+// saying why, only where the openssl command (for the test certificates)
+// is missing.
+TEST(FaultITest, RandomFaultsTls) {
+  const std::string unavailable = OpensslUnavailable();
+  if (!unavailable.empty()) GTEST_SKIP() << "no test certificates here: " << unavailable;
+  RunConfig cfg;
+  cfg.seconds = static_cast<int>(EnvInt("RANGEKV_FAULT_SECONDS", 40));
+  cfg.tls = true;
   ASSERT_NO_FATAL_FAILURE(FromEnv(&cfg));
   RunFaultTest(cfg);
 }

@@ -455,9 +455,12 @@ Status Nemesis::Retried(const std::function<Result<proto::Response>()>& call) {
 }
 
 Status Nemesis::Repl(const std::string& command) {
-  RunResult r = testing::Run({BuildPath("repl/kvrepl"), "--zk", c_.zk_connect(), "--cluster",
-                              c_.cluster_name(), "-c", command},
-                             "", std::chrono::seconds(120));
+  std::vector<std::string> argv = {BuildPath("repl/kvrepl"), "--zk", c_.zk_connect(), "--cluster",
+                                   c_.cluster_name()};
+  const std::vector<std::string> tls = c_.ClientTlsFlags();  // none on a plaintext cluster
+  argv.insert(argv.end(), tls.begin(), tls.end());
+  argv.insert(argv.end(), {"-c", command});
+  RunResult r = testing::Run(argv, "", std::chrono::seconds(120));
   if (r.exit_code == 0) return Status::Ok();
   std::string out = r.out + r.err;
   while (!out.empty() && out.back() == '\n') out.pop_back();

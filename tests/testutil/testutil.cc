@@ -299,4 +299,23 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string OpensslUnavailable() {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    if (::access((dir + "/openssl").c_str(), X_OK) == 0) return "";
+  }
+  return "the openssl command (needed by scripts/make-test-certs) is not on PATH";
+}
+
+std::string MakeTestCerts(const std::string& dir) {
+  if (std::string why = OpensslUnavailable(); !why.empty()) return why;
+  RunResult r = Run({SourcePath("scripts/make-test-certs"), dir}, "", std::chrono::seconds(60));
+  if (r.exit_code == 0) return "";
+  return "scripts/make-test-certs " + dir + " exited " + std::to_string(r.exit_code) + ": " +
+         r.out + r.err;
+}
+
 }  // namespace rangekv::testing

@@ -87,4 +87,11 @@ RunResult Run(const std::vector<std::string>& argv, const std::string& stdin_dat
 
 std::string ReadFile(const std::string& path);
 
+// TLS test PKI. OpensslUnavailable: why scripts/make-test-certs cannot run
+// here ("" when the openssl command it needs is on PATH). MakeTestCerts:
+// runs it for dir (ca.crt, node.crt/key, client.crt/key, ...: see the
+// script); "" when done, else what went wrong.
+std::string OpensslUnavailable();
+std::string MakeTestCerts(const std::string& dir);
+
 }  // namespace rangekv::testing

@@ -95,6 +95,14 @@ Status ReplCluster::Start(int n_nodes, int rf, int ranges, std::vector<std::stri
 
 Status ReplCluster::Start(const ReplClusterOptions& options) {
   options_ = options;
+  if (options_.tls) {
+    if (options_.hosts) {
+      return Status(Code::kBadRequest, "tls with hosts: the test certificates name 127.0.0.1 only");
+    }
+    if (std::string why = MakeTestCerts(dir_.Sub("tls")); !why.empty()) {
+      return Status(Code::kUnavailable, "no test PKI: " + why);
+    }
+  }
   if (options_.hosts) {
     RANGEKV_ASSIGN_OR_RETURN(net_,
                              HostNet::Create(options_.emulated_links ? HostNet::LinkMode::kEmulated
@@ -129,6 +137,8 @@ Status ReplCluster::Start(const ReplClusterOptions& options) {
   if (options_.min_insync > 0) {
     argv.insert(argv.end(), {"--min-insync", std::to_string(options_.min_insync)});
   }
+  const std::vector<std::string> tls = TlsFlags("node");
+  argv.insert(argv.end(), tls.begin(), tls.end());
   argv.insert(argv.end(), options_.coord_flags.begin(), options_.coord_flags.end());
   coord_log_ = dir_.Sub("kvcoord.log");
   if (net_) argv = net_->Wrap(kCoordHost, std::move(argv));
@@ -174,6 +184,8 @@ Status ReplCluster::LaunchNode(Node& n) {
     argv.insert(argv.end(), {"--isr-lag-ms", std::to_string(options_.isr_lag.count())});
   }
   if (n.replaces) argv.insert(argv.end(), {"--replace", *n.replaces});
+  const std::vector<std::string> tls = TlsFlags("node");
+  argv.insert(argv.end(), tls.begin(), tls.end());
   argv.insert(argv.end(), options_.node_flags.begin(), options_.node_flags.end());
   argv.insert(argv.end(), n.extra_flags.begin(), n.extra_flags.end());
 
@@ -432,7 +444,9 @@ Result<proto::Response> ReplCluster::CallNode(const std::string& id, const proto
                                               std::chrono::milliseconds timeout) {
   Node& n = GetNode(id);
   if (!n.conn) {
-    RANGEKV_ASSIGN_OR_RETURN(WireClient c, WireClient::Connect(HostOf(id), n.port, timeout));
+    const WireTls tls{TlsFile("ca.crt"), TlsFile("client.crt"), TlsFile("client.key")};
+    RANGEKV_ASSIGN_OR_RETURN(WireClient c, WireClient::Connect(HostOf(id), n.port, timeout,
+                                                               options_.tls ? &tls : nullptr));
     n.conn.emplace(std::move(c));
   }
   Result<proto::Response> r = n.conn->Call(req, timeout);
@@ -476,7 +490,22 @@ Result<std::unique_ptr<Client>> ReplCluster::NewClient(std::chrono::milliseconds
   ClientOptions o;
   o.request_timeout = request_timeout;
   o.connect_timeout = std::chrono::milliseconds(5000);
+  if (options_.tls) {
+    o.tls_ca = TlsFile("ca.crt");
+    o.tls_cert = TlsFile("client.crt");
+    o.tls_key = TlsFile("client.key");
+  }
   return Client::Connect(zk_connect(), name_, o);
+}
+
+std::vector<std::string> ReplCluster::ClientTlsFlags() const { return TlsFlags("client"); }
+
+std::vector<std::string> ReplCluster::TlsFlags(const std::string& who) const {
+  if (!options_.tls) return {};
+  std::vector<std::string> flags = {"--tls-ca", TlsFile("ca.crt")};
+  flags.insert(flags.end(), {"--tls-cert", TlsFile(who + ".crt")});
+  flags.insert(flags.end(), {"--tls-key", TlsFile(who + ".key")});
+  return flags;
 }
 
 Client& ReplCluster::client(std::chrono::milliseconds request_timeout) {

@@ -28,8 +28,9 @@
 //
 // Node status: RangeStatus(id) asks one node for every range it holds
 // (proto::OpKind::kRangeStatus); StaleGet sends a stale get straight to one
-// node. Both use one cached connection per node (reopened after an error),
-// so they are for the test thread only.
+// node. Both use one cached connection per node (reopened after an error;
+// TLS with the client certificate when options.tls), so they are for the
+// test thread only.
 //
 // Cleanup: the destructor ends every process it started, by PID (the
 // kvnodes first, then kvcoord, then ZooKeeper). When the current test has
@@ -86,6 +87,14 @@ struct ReplClusterOptions {
   // With hosts: joined by HostNet's emulated links (SetDelay, SetLoss)
   // rather than a bridge.
   bool emulated_links = false;
+  // Mutual TLS on every connection: Start makes a test PKI in the
+  // cluster's directory (scripts/make-test-certs: needs the openssl
+  // command, see OpensslUnavailable), kvcoord and every kvnode get
+  // --tls-ca/--tls-cert/--tls-key with the node certificate, and the
+  // harness' own clients (client(), NewClient(), CallNode, StaleGet and
+  // the ClientTlsFlags of a tool) use the client certificate. The
+  // certificates name 127.0.0.1 only, so not with hosts.
+  bool tls = false;
 };
 
 class ReplCluster {
@@ -165,6 +174,10 @@ class ReplCluster {
   // A new smart client the caller owns (e.g. one per thread of its own).
   Result<std::unique_ptr<Client>> NewClient(
       std::chrono::milliseconds request_timeout = std::chrono::milliseconds(10000));
+  // With options.tls: the flags a client tool (kvrepl) needs to reach the
+  // cluster ("--tls-ca", ca, "--tls-cert", client cert, "--tls-key", key);
+  // else none.
+  std::vector<std::string> ClientTlsFlags() const;
 
   const std::string& cluster_name() const { return name_; }
   std::string zk_connect() const;
@@ -203,6 +216,10 @@ class ReplCluster {
   Status CreateChroot();
   // The host's address: 127.0.0.1, or the node's own host's.
   std::string HostOf(const std::string& id) const;
+  // With options.tls: --tls-ca/--tls-cert/--tls-key with the certificate
+  // who ("node" for kvcoord and the kvnodes, "client" for tools); else none.
+  std::vector<std::string> TlsFlags(const std::string& who) const;
+  std::string TlsFile(const std::string& name) const { return dir_.Sub("tls/" + name); }
 
   std::string name_;
   ReplClusterOptions options_;

@@ -205,5 +205,116 @@ TEST_F(KvnodeProcessTest, SigintWithWritesInFlightExitsZero) {
   RecordProperty("acknowledged_before_sigint", static_cast<int>(acked.size()));
 }
 
+// A standalone kvnode serving TLS (the test PKI of scripts/make-test-certs)
+// and WireClient over TLS: served with the client certificate, refused
+// without one, in plaintext, or when it trusts another CA.
+class KvnodeTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = OpensslUnavailable(); !why.empty()) GTEST_SKIP() << why;
+    pki_ = tmp_.Sub("tls");
+    std::string why = MakeTestCerts(pki_);
+    ASSERT_EQ(why, "");
+    log_ = tmp_.Sub("kvnode.log");
+    proc_ = Process::Start({BuildPath("kvnode/kvnode"), "--standalone", "--listen",
+                            "127.0.0.1:" + std::to_string(FreePort()), "--data", tmp_.Sub("data"),
+                            "--io-threads", "2", "--tls-ca", pki_ + "/ca.crt", "--tls-cert",
+                            pki_ + "/node.crt", "--tls-key", pki_ + "/node.key"},
+                           log_);
+    std::optional<int> port;
+    ASSERT_TRUE(
+        WaitFor([&] { return (port = ServingPort(log_)) || !proc_.running(); }, kStartTimeout))
+        << ReadFile(log_);
+    ASSERT_TRUE(port.has_value()) << "kvnode exited: " << ReadFile(log_);
+    ASSERT_TRUE(WaitFor(
+        [&] { return ReadFile(log_).find("(TLS, mutual certificates)") != std::string::npos; },
+        kStartTimeout))
+        << ReadFile(log_);
+    port_ = *port;
+  }
+  void TearDown() override {
+    if (proc_.running()) {
+      EXPECT_EQ(proc_.Stop(), 0) << ReadFile(log_);
+    }
+  }
+  WireTls Files(const std::string& ca, const std::string& cert) const {
+    if (cert.empty()) return {pki_ + "/" + ca, "", ""};
+    return {pki_ + "/" + ca, pki_ + "/" + cert + ".crt", pki_ + "/" + cert + ".key"};
+  }
+
+  TempDir tmp_;
+  std::string pki_;
+  Process proc_;
+  std::string log_;
+  int port_ = 0;
+};
+
+TEST_F(KvnodeTlsTest, ClientCertificateIsServed) {
+  const WireTls tls = Files("ca.crt", "client");
+  auto c = WireClient::Connect("127.0.0.1", port_, WireClient::kDefaultTimeout, &tls);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto pong = c->Call(PingRequest(1));
+  ASSERT_TRUE(pong.ok()) << pong.status().ToString() << "\n" << ReadFile(log_);
+  EXPECT_EQ(pong->kind, Kind::kPong);
+  EXPECT_EQ(pong->id, 1u);
+  // A burst larger than the socket buffers: writes that must wait for the
+  // node to read (WANT_WRITE), answers spread over many TLS records.
+  std::string burst;
+  constexpr int kN = 2000;
+  for (int i = 0; i < kN; ++i) {
+    proto::EncodeRequest(PutRequest(i + 10, "t" + std::to_string(i), std::string(1000, 'v')),
+                         burst);
+  }
+  ASSERT_TRUE(c->SendRaw(burst).ok());
+  for (int i = 0; i < kN; ++i) {
+    auto r = c->Receive();
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    ASSERT_EQ(r->kind, Kind::kWritten);
+  }
+  auto get = c->Call(GetRequest(5, "t7"));
+  ASSERT_TRUE(get.ok()) << get.status().ToString();
+  ASSERT_EQ(get->kind, Kind::kFound);
+  EXPECT_EQ(get->found.value, std::string(1000, 'v'));
+  // The half-close sends close_notify; the node then closes its side.
+  c->ShutdownWrite();
+  EXPECT_TRUE(c->WaitClosed());
+}
+
+TEST_F(KvnodeTlsTest, NoCertificateIsRefused) {
+  const WireTls tls = Files("ca.crt", "");
+  auto c = WireClient::Connect("127.0.0.1", port_, WireClient::kDefaultTimeout, &tls);
+  if (!c.ok()) {  // TLS 1.2: refused within the handshake
+    EXPECT_EQ(c.status().code(), Code::kUnavailable) << c.status().ToString();
+    return;
+  }
+  // TLS 1.3: the node checks the client's certificate after the client's
+  // side of the handshake, so the refusal is the first read.
+  auto r = c->Call(PingRequest(1));
+  EXPECT_FALSE(r.ok()) << "a client without a certificate was answered";
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_TRUE(WaitFor([&] { return ReadFile(log_).find("refused") != std::string::npos; },
+                      std::chrono::seconds(5)))
+      << ReadFile(log_);
+}
+
+TEST_F(KvnodeTlsTest, PlaintextIsAnsweredUnauthenticated) {
+  auto c = WireClient::Connect(port_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto r = c->Call(PingRequest(1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->kind, Kind::kError);
+  EXPECT_EQ(r->error.code(), Code::kUnauthenticated) << r->error.ToString();
+  EXPECT_TRUE(c->WaitClosed());
+}
+
+TEST_F(KvnodeTlsTest, ANodeCertificateOfAnotherCaIsNotTrusted) {
+  const WireTls tls = Files("other-ca.crt", "client");
+  auto c = WireClient::Connect("127.0.0.1", port_, WireClient::kDefaultTimeout, &tls);
+  ASSERT_FALSE(c.ok()) << "the node's certificate verified against another CA";
+  EXPECT_EQ(c.status().code(), Code::kUnavailable);
+  EXPECT_NE(c.status().message().find("certificate verify failed"), std::string::npos)
+      << c.status().ToString();
+}
+
 }  // namespace
 }  // namespace rangekv::testing

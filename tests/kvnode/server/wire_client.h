@@ -3,6 +3,11 @@
 // Speaks the frame format of common/frame.h directly (no client library), so
 // tests can send garbage, oversize lengths and pipelined requests and see
 // exactly what the node answers. Every wait has a deadline.
+//
+// With WireTls files it speaks TLS with a client certificate over the same
+// socket (OpenSSL directly, the fd non-blocking, every wait a poll with a
+// deadline): the node's certificate must chain to the CA and name the host
+// dialled. Without them the bytes go over the socket as they are.
 #pragma once
 
 #include <chrono>
@@ -14,7 +19,18 @@
 #include "common/protocol.h"
 #include "rangekv/status.h"
 
+struct ssl_st;  // OpenSSL's SSL, kept out of this header
+
 namespace rangekv::testing {
+
+// PEM files of a TLS client: the CA that signs the nodes' certificates,
+// this client's certificate and its key. cert and key may be empty (no
+// certificate presented: a TLS node refuses such a client).
+struct WireTls {
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
 
 class WireClient {
  public:
@@ -23,8 +39,14 @@ class WireClient {
   // Connects to 127.0.0.1:port. UNAVAILABLE when the connect fails.
   static Result<WireClient> Connect(int port);
   // Connects to host (dotted IPv4):port, giving up after timeout.
+  // With tls: the TLS handshake too, within the same timeout; UNAVAILABLE
+  // with OpenSSL's reason when it fails (e.g. the node's certificate does
+  // not verify). TLS 1.3 checks the client's certificate after the
+  // client's side of the handshake is done, so a refused certificate
+  // shows as the first Receive failing.
   static Result<WireClient> Connect(const std::string& host, int port,
-                                    std::chrono::milliseconds timeout = kDefaultTimeout);
+                                    std::chrono::milliseconds timeout = kDefaultTimeout,
+                                    const WireTls* tls = nullptr);
   WireClient(WireClient&& o) noexcept;
   WireClient& operator=(WireClient&& o) noexcept;
   ~WireClient();
@@ -32,7 +54,8 @@ class WireClient {
   // Sends one encoded request / raw bytes. IO_ERROR when the write fails.
   Status Send(const proto::Request& req);
   Status SendRaw(const std::string& bytes);
-  // Half-closes the sending side (the node then sees EOF).
+  // Half-closes the sending side (the node then sees EOF; over TLS after a
+  // close_notify).
   void ShutdownWrite();
 
   // The next response; TIMEOUT, UNAVAILABLE (peer closed) or BAD_REQUEST.
@@ -49,7 +72,14 @@ class WireClient {
   explicit WireClient(int fd) : fd_(fd) {}
   // Reads what is available into reader_; false on EOF/error/timeout.
   Status Fill(std::chrono::steady_clock::time_point deadline);
+  // TLS: the handshake, and one read / all of one write.
+  Status Handshake(const std::string& host, const WireTls& tls,
+                   std::chrono::steady_clock::time_point deadline);
+  Status TlsRead(std::chrono::steady_clock::time_point deadline);
+  Status TlsWrite(const std::string& bytes, std::chrono::steady_clock::time_point deadline);
+  void Close();
   int fd_ = -1;
+  ssl_st* ssl_ = nullptr;  // OpenSSL's SSL; null: plaintext
   FrameReader reader_;
 };
 
