@@ -7,6 +7,7 @@
 // Stream, so a reload (tls.h) never pulls it from under a connection.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -48,10 +49,20 @@ class Stream {
                           std::forward<Handler>(done));
   }
 
+  // A TLS read takes, besides the record Asio's read decrypts, every
+  // further whole record already received (DrainBuffered): Asio's SSL
+  // stream returns one record per read, so a peer's burst of small records
+  // was read, handled and answered one record at a time, and answers
+  // shrank to a few requests each (3 per send under pipelined GETs,
+  // against hundreds in plaintext).
   template <class Handler>
   void ReadSome(asio::mutable_buffer buf, Handler&& done) {
     if (ssl_) {
-      ssl_->async_read_some(buf, std::forward<Handler>(done));
+      ssl_->async_read_some(buf, [this, buf, done = std::forward<Handler>(done)](
+                                     const boost::system::error_code& ec, size_t n) mutable {
+        if (!ec) n += DrainBuffered(buf + n);
+        done(ec, n);
+      });
     } else {
       socket_.async_read_some(buf, std::forward<Handler>(done));
     }
@@ -73,6 +84,25 @@ class Stream {
     const long r = SSL_get_verify_result(ssl_->native_handle());
     if (r == X509_V_OK) return "";
     return X509_verify_cert_error_string(r);
+  }
+
+  // Decrypts into buf what the TLS session already holds (bytes of a
+  // record begun, whole records received), without reading the socket.
+  // Anything short of a whole record, or an error, is left to the next
+  // read, which reports it.
+  size_t DrainBuffered(asio::mutable_buffer buf) {
+    SSL* ssl = ssl_->native_handle();
+    auto* at = static_cast<char*>(buf.data());
+    size_t got = 0;
+    while (got < buf.size() && (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0)) {
+      ERR_clear_error();
+      const int room = static_cast<int>(std::min<size_t>(buf.size() - got, 1 << 30));
+      const int n = SSL_read(ssl, at + got, room);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ERR_clear_error();
+    return got;
   }
 
   void Close() {
