@@ -11,21 +11,9 @@
 # fails keeps the old ones. Every wait is a poll with a deadline.
 set -uo pipefail
 src="${RANGEKV_SOURCE_DIR:?}"
-build="${RANGEKV_BUILD_DIR:?}"
-export RANGEKV_BUILD_DIR="$build"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/rangekv-tls-XXXXXX")
-K() { "$src/scripts/kvcluster" --dir "$dir/c" "$@"; }
-pids=()
-cleanup() {
-  K down >/dev/null 2>&1
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP PIPE
 # shellcheck source=tests/testutil/checks.sh
 . "$src/tests/testutil/checks.sh"
+cluster_frame tls
 pki="$dir/c/tls"
 tls_as() {  # the TLS flags with certificate NAME (client, stranger, expired, ...)
   echo "--tls-ca $pki/ca.crt --tls-cert $pki/$1.crt --tls-key $pki/$1.key"

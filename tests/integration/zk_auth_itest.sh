@@ -12,21 +12,9 @@
 # signalled, by PID.
 set -uo pipefail
 src="${RANGEKV_SOURCE_DIR:?}"
-build="${RANGEKV_BUILD_DIR:?}"
-export RANGEKV_BUILD_DIR="$build"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/rangekv-zkauth-XXXXXX")
-K() { "$src/scripts/kvcluster" --dir "$dir/c" "$@"; }
-pids=()
-cleanup() {
-  K down >/dev/null 2>&1
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP PIPE
 # shellcheck source=tests/testutil/checks.sh
 . "$src/tests/testutil/checks.sh"
+cluster_frame zkauth
 # A child of ours has exited: gone, or a zombie (kill -0 still succeeds on one).
 exited() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ -z "$st" ] || [ "$st" = Z ]; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

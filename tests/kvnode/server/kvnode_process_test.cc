@@ -4,6 +4,8 @@
 
 #include <map>
 #include <regex>
+#include <string>
+#include <vector>
 
 #include "tests/kvnode/server/wire_client.h"
 #include "tests/testutil/testutil.h"
@@ -25,20 +27,34 @@ std::optional<int> ServingPort(const std::string& log_path) {
   return std::stoi(m[1]);
 }
 
+// Starts a standalone kvnode on listen_port (0: any) with `extra` flags,
+// its data in data_dir and its output in log_path, and waits until it
+// serves: its port, or nullopt when it exited or never served.
+std::optional<int> StartStandalone(Process& proc, const std::string& data_dir,
+                                   const std::string& log_path, int listen_port,
+                                   const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {BuildPath("kvnode/kvnode"),
+                                   "--standalone",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(listen_port),
+                                   "--data",
+                                   data_dir,
+                                   "--io-threads",
+                                   "2"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  proc = Process::Start(argv, log_path);
+  std::optional<int> port;
+  WaitFor([&] { return (port = ServingPort(log_path)) || !proc.running(); }, kStartTimeout);
+  return port;
+}
+
 class KvnodeProcessTest : public ::testing::Test {
  protected:
   // Starts kvnode on listen_port (0: any) and waits until it serves.
   void Start(int listen_port) {
     log_ = tmp_.Sub("kvnode-" + std::to_string(++starts_) + ".log");
-    proc_ = Process::Start({BuildPath("kvnode/kvnode"), "--standalone", "--listen",
-                            "127.0.0.1:" + std::to_string(listen_port), "--data", tmp_.Sub("data"),
-                            "--io-threads", "2"},
-                           log_);
-    std::optional<int> port;
-    ASSERT_TRUE(
-        WaitFor([&] { return (port = ServingPort(log_)) || !proc_.running(); }, kStartTimeout))
-        << ReadFile(log_);
-    ASSERT_TRUE(port.has_value()) << "kvnode exited: " << ReadFile(log_);
+    std::optional<int> port = StartStandalone(proc_, tmp_.Sub("data"), log_, listen_port);
+    ASSERT_TRUE(port.has_value()) << "kvnode did not serve: " << ReadFile(log_);
     if (listen_port != 0) {
       EXPECT_EQ(*port, listen_port);
     }
@@ -216,16 +232,11 @@ class KvnodeTlsTest : public ::testing::Test {
     std::string why = MakeTestCerts(pki_);
     ASSERT_EQ(why, "");
     log_ = tmp_.Sub("kvnode.log");
-    proc_ = Process::Start({BuildPath("kvnode/kvnode"), "--standalone", "--listen",
-                            "127.0.0.1:" + std::to_string(FreePort()), "--data", tmp_.Sub("data"),
-                            "--io-threads", "2", "--tls-ca", pki_ + "/ca.crt", "--tls-cert",
-                            pki_ + "/node.crt", "--tls-key", pki_ + "/node.key"},
-                           log_);
-    std::optional<int> port;
-    ASSERT_TRUE(
-        WaitFor([&] { return (port = ServingPort(log_)) || !proc_.running(); }, kStartTimeout))
-        << ReadFile(log_);
-    ASSERT_TRUE(port.has_value()) << "kvnode exited: " << ReadFile(log_);
+    std::optional<int> port =
+        StartStandalone(proc_, tmp_.Sub("data"), log_, FreePort(),
+                        {"--tls-ca", pki_ + "/ca.crt", "--tls-cert", pki_ + "/node.crt",
+                         "--tls-key", pki_ + "/node.key"});
+    ASSERT_TRUE(port.has_value()) << "kvnode did not serve: " << ReadFile(log_);
     ASSERT_TRUE(WaitFor(
         [&] { return ReadFile(log_).find("(TLS, mutual certificates)") != std::string::npos; },
         kStartTimeout))
