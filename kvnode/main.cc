@@ -4,9 +4,9 @@
 // closing the stores failed; 2 for bad flags, a data directory or address
 // that cannot be used, a standalone node's store that cannot be opened
 // (corrupt), or (cluster mode) a node id that another live node has
-// registered, or ZooKeeper refusing to let it register (credentials). In cluster mode a range that
-// cannot be opened is logged and answered RANGE_UNAVAILABLE; the node stays up. Every error is one
-// line on stderr.
+// registered, or ZooKeeper refusing to let it register (credentials). In
+// cluster mode a range that cannot be opened is logged and answered
+// RANGE_UNAVAILABLE; the node stays up. Every error is one line on stderr.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
