@@ -32,6 +32,12 @@ class Stream {
   void UseTls(std::shared_ptr<asio::ssl::context> ctx, const std::string* verify_host) {
     ctx_ = std::move(ctx);
     ssl_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *ctx_);
+    // Asio turns on SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's record
+    // buffers (about 17 KiB each way) whenever they empty and allocates
+    // them again for the next record: a large malloc and free per record
+    // read or written, the biggest share of TLS's cost to small requests.
+    // A connection keeps them instead, 34 KiB for as long as it is open.
+    SSL_clear_mode(ssl_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     if (verify_host != nullptr) {
       ssl_->set_verify_callback(asio::ssl::host_name_verification(*verify_host));
     }
