@@ -144,6 +144,7 @@ class ClusterMember::Worker {
 
   // ---- on the io thread ----
   void OnSessionState(uint64_t gen, zk::SessionState state) EXCLUDES(mu_);
+  bool Connected() EXCLUDES(mu_);
   void OnReconcile() EXCLUDES(mu_) {
     MutexLock lock(mu_);
     reconcile_wanted_ = true;
@@ -301,13 +302,31 @@ void ClusterMember::Worker::Stop() {
   if (io_thread_.joinable()) io_thread_.join();
 }
 
+// Runs on the session's I/O thread. Losing the connection stops serving
+// here, at once, not when the worker thread next looks: the worker may be
+// inside a ZooKeeper call that waits out a timeout longer than the
+// session, and the server may expire the session (letting other nodes own
+// our ranges) a third of its timeout after the client notices.
 void ClusterMember::Worker::OnSessionState(uint64_t gen, zk::SessionState state) {
+  bool lost = false;
+  {
+    MutexLock lock(mu_);
+    if (gen != session_gen_ || state == state_) return;
+    lost = state_ == zk::SessionState::kConnected;
+    state_ = state;
+    state_since_ = Clock::now();
+    if (state == zk::SessionState::kConnected) ever_connected_ = true;
+    // The worker may never see the disconnect (it was busy, the link came
+    // back): a read of the map then resumes serving.
+    if (lost) reconcile_wanted_ = true;
+    cv_.NotifyAll();
+  }
+  if (lost) node_.Suspend("disconnected from ZooKeeper; the session may expire any moment");
+}
+
+bool ClusterMember::Worker::Connected() {
   MutexLock lock(mu_);
-  if (gen != session_gen_ || state == state_) return;
-  state_ = state;
-  state_since_ = Clock::now();
-  if (state == zk::SessionState::kConnected) ever_connected_ = true;
-  cv_.NotifyAll();
+  return state_ == zk::SessionState::kConnected;
 }
 
 void ClusterMember::Worker::WaitEvent(Clock::time_point until, WakeOn wake) {
@@ -634,7 +653,11 @@ void ClusterMember::Worker::Reconcile() {
 }
 
 void ClusterMember::Worker::ApplyMap(const cluster::ClusterMap& map, Clock::time_point start) {
-  Applied(node_.Apply(map), start);
+  ApplyReport report = node_.Apply(map);
+  // A map read before the connection was lost must not resume serving
+  // after OnSessionState stopped it.
+  if (!Connected()) node_.Suspend("disconnected from ZooKeeper; the session may expire any moment");
+  Applied(report, start);
 }
 
 void ClusterMember::Worker::Applied(const ApplyReport& report, Clock::time_point start) {

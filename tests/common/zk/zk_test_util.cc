@@ -83,6 +83,7 @@ struct Pipe : std::enable_shared_from_this<Pipe> {
   Pipe(tcp::socket client, asio::any_io_executor ex) : a(std::move(client)), b(ex) {}
   tcp::socket a, b;
   std::array<char, 16384> ab{}, ba{};
+  bool drop_ab = false;  // stalled: what the client sends is read and dropped
 
   void Close() {
     boost::system::error_code ignored;
@@ -93,6 +94,7 @@ struct Pipe : std::enable_shared_from_this<Pipe> {
     from.async_read_some(asio::buffer(buf), [self = shared_from_this(), &from, &to, &buf](
                                                 boost::system::error_code ec, size_t n) {
       if (ec) return self->Close();
+      if (&from == &self->a && self->drop_ab) return self->Pump(from, to, buf);
       asio::async_write(to, asio::buffer(buf.data(), n),
                         [self, &from, &to, &buf](boost::system::error_code ec2, size_t) {
                           if (ec2) return self->Close();
@@ -132,6 +134,12 @@ class TcpProxy::Impl : public std::enable_shared_from_this<Impl> {
     pipes_.clear();
   }
   void Enable() { cut_ = false; }
+  void Stall() {
+    stalled_ = true;
+    for (auto& w : pipes_) {
+      if (auto p = w.lock()) p->drop_ab = true;
+    }
+  }
   void Shutdown() {
     Disable();
     boost::system::error_code ignored;
@@ -146,6 +154,7 @@ class TcpProxy::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     auto pipe = std::make_shared<Pipe>(std::move(s), ex_);
+    pipe->drop_ab = stalled_;
     pipes_.push_back(pipe);
     tcp::endpoint up(asio::ip::address_v4::loopback(), static_cast<uint16_t>(upstream_));
     pipe->b.async_connect(up, [pipe](boost::system::error_code ec) {
@@ -159,6 +168,7 @@ class TcpProxy::Impl : public std::enable_shared_from_this<Impl> {
   tcp::acceptor acceptor_;
   int upstream_;
   bool cut_ = false;
+  bool stalled_ = false;
   std::vector<std::weak_ptr<Pipe>> pipes_;
 };
 
@@ -177,6 +187,10 @@ void TcpProxy::Enable() {
 
 void TcpProxy::Disable() {
   io_.RunSync([&] { impl_->Disable(); });
+}
+
+void TcpProxy::Stall() {
+  io_.RunSync([&] { impl_->Stall(); });
 }
 
 }  // namespace rangekv::testing

@@ -72,7 +72,12 @@ class TcpProxy {
   ~TcpProxy();
   int port() const { return port_; }
   void Enable();
+  // Closes every connection and refuses new ones until Enable.
   void Disable();
+  // Connections, open and new, stay up but what clients send is dropped
+  // (a cut link that no reset reveals); the server's bytes still arrive.
+  // For good: the test ends with it.
+  void Stall();
 
   class Impl;
 
