@@ -38,6 +38,9 @@ constexpr milliseconds kLoadSpan{3000};
 // How long the once-a-second metrics wait for the replicator's report.
 constexpr milliseconds kLagWait{200};
 constexpr milliseconds kLostOwnersPeriod{50};
+// Why a node that lost ZooKeeper answers RANGE_UNAVAILABLE.
+constexpr const char* kDisconnectedReason =
+    "disconnected from ZooKeeper; the session may expire any moment";
 constexpr milliseconds kFirstWaitLog{1000};
 constexpr milliseconds kMaxWaitLogSpacing{30000};
 // Reads made on a split's or merge's hint serve the change that follows
@@ -144,12 +147,12 @@ class ClusterMember::Worker {
 
   // ---- on the io thread ----
   void OnSessionState(uint64_t gen, zk::SessionState state) EXCLUDES(mu_);
-  bool Connected() EXCLUDES(mu_);
   void OnReconcile() EXCLUDES(mu_) {
     MutexLock lock(mu_);
     reconcile_wanted_ = true;
     cv_.NotifyAll();
   }
+  bool Connected() EXCLUDES(mu_);  // any thread
 
   // ---- on the member thread ----
   void Run();
@@ -321,7 +324,7 @@ void ClusterMember::Worker::OnSessionState(uint64_t gen, zk::SessionState state)
     if (lost) reconcile_wanted_ = true;
     cv_.NotifyAll();
   }
-  if (lost) node_.Suspend("disconnected from ZooKeeper; the session may expire any moment");
+  if (lost) node_.Suspend(kDisconnectedReason);
 }
 
 bool ClusterMember::Worker::Connected() {
@@ -656,7 +659,7 @@ void ClusterMember::Worker::ApplyMap(const cluster::ClusterMap& map, Clock::time
   ApplyReport report = node_.Apply(map);
   // A map read before the connection was lost must not resume serving
   // after OnSessionState stopped it.
-  if (!Connected()) node_.Suspend("disconnected from ZooKeeper; the session may expire any moment");
+  if (!Connected()) node_.Suspend(kDisconnectedReason);
   Applied(report, start);
 }
 
