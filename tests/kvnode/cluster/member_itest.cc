@@ -93,6 +93,28 @@ class MemberTest : public rangekv::testing::ZkSuite<MemberTest> {
     }
   }
 
+  // Bootstraps ranges 1..4 owned by n1 and starts n1 with its ZooKeeper
+  // connections through `proxy` and a 2 s session.
+  void StartBehindProxy(const TcpProxy& proxy) {
+    ASSERT_TRUE(
+        admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
+    KvnodeProc::Options o = Opts("n1");
+    o.zk = "127.0.0.1:" + std::to_string(proxy.port());
+    o.session_timeout_ms = 2000;
+    ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
+    ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+  }
+
+  // Waits until n1 answers a read with RANGE_UNAVAILABLE.
+  bool WaitStopsServing() {
+    return WaitFor(
+        [&] {
+          auto r = n1_.Call(GetRequest(1, KeyIn(1)));
+          return r.ok() && r->error.code() == Code::kRangeUnavailable;
+        },
+        kConverge, milliseconds(20));
+  }
+
   // The hint a node gives for key, once it names `owner`.
   void ExpectHint(KvnodeProc& p, int range, KvnodeProc& owner, const std::string& owner_id,
                   Epoch epoch) {
@@ -122,7 +144,6 @@ class MemberTest : public rangekv::testing::ZkSuite<MemberTest> {
   std::unique_ptr<ClusterAdmin> admin_;
   KvnodeProc n1_, n2_;
 };
-
 
 TEST_F(MemberTest, EachNodeServesExactlyItsRangesAndHintsTheOthers) {
   ASSERT_NO_FATAL_FAILURE(StartTwoNodes());
@@ -329,22 +350,12 @@ TEST_F(MemberTest, SessionExpiryAfterSigstopReRegistersAndServesAgain) {
 // expire its session (after which its ranges may go elsewhere); it rejoins
 // once ZooKeeper is back.
 TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
-  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
   TcpProxy proxy(server_->port());
-  KvnodeProc::Options o = Opts("n1");
-  o.zk = "127.0.0.1:" + std::to_string(proxy.port());
-  o.session_timeout_ms = 2000;
-  ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
-  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+  ASSERT_NO_FATAL_FAILURE(StartBehindProxy(proxy));
 
   Clock::time_point cut = Clock::now();
   proxy.Disable();
-  bool stopped = WaitFor(
-      [&] {
-        auto r = n1_.Call(GetRequest(1, KeyIn(1)));
-        return r.ok() && r->error.code() == Code::kRangeUnavailable;
-      },
-      kConverge, milliseconds(20));
+  bool stopped = WaitStopsServing();
   double stopped_ms = MsSince(cut);
   proxy.Enable();
   ASSERT_TRUE(stopped) << n1_.log();
@@ -365,13 +376,8 @@ TEST_F(MemberTest, NodeCutOffFromZooKeeperStopsServingAndRejoins) {
 // read 1.7 s after noticing, after its session expired and its range had
 // moved.)
 TEST_F(MemberTest, NodeSilentlyCutFromZooKeeperWhileBusyStopsServingInTime) {
-  ASSERT_TRUE(admin_->Bootstrap(cluster::ClusterConfig{1, 1, 4}, FourRanges({NodeId("n1")})).ok());
   TcpProxy proxy(server_->port());
-  KvnodeProc::Options o = Opts("n1");
-  o.zk = "127.0.0.1:" + std::to_string(proxy.port());
-  o.session_timeout_ms = 2000;
-  ASSERT_NO_FATAL_FAILURE(StartNode(n1_, o));
-  ASSERT_TRUE(WaitFor([&] { return Serves(n1_, KeyIn(1)); }, kConverge)) << n1_.log();
+  ASSERT_NO_FATAL_FAILURE(StartBehindProxy(proxy));
   auto r4 = admin_->GetRange(RangeId(4));
   ASSERT_TRUE(r4.ok());
 
@@ -380,12 +386,7 @@ TEST_F(MemberTest, NodeSilentlyCutFromZooKeeperWhileBusyStopsServingInTime) {
   cluster::RangeInfo bumped = r4->first;
   bumped.epoch = Epoch(bumped.epoch.value() + 1);
   ASSERT_TRUE(admin_->UpdateRange(bumped).ok());  // heard, then read in vain
-  bool stopped = WaitFor(
-      [&] {
-        auto r = n1_.Call(GetRequest(1, KeyIn(1)));
-        return r.ok() && r->error.code() == Code::kRangeUnavailable;
-      },
-      kConverge, milliseconds(20));
+  bool stopped = WaitStopsServing();
   double stopped_ms = MsSince(cut);
   ASSERT_TRUE(stopped) << n1_.log();
   EXPECT_LT(stopped_ms, 2000) << n1_.log();  // before the session could expire
