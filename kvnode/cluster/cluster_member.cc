@@ -514,14 +514,11 @@ Status ClusterMember::Worker::OpenSession() {
 
 void ClusterMember::Worker::WaitConnecting(Clock::time_point since, bool ever_connected) {
   Clock::time_point now = Clock::now();
-  // The C client notices a silent connection after 2/3 of the timeout, so
-  // the server may expire the session as early as 1/3 of the timeout after
-  // `since`; from then on other nodes may own our ranges. Stop serving at
-  // once, leaving that third as the margin (a node still serving right at
-  // the earliest expiry would count on its clock and the server's agreeing
-  // to the millisecond), until ZooKeeper is reached again.
-  Clock::time_point suspend_at = since;
-  if (ever_connected && serving_ && now >= suspend_at && !suspended_for_disconnect_) {
+  // OnSessionState stopped serving when the connection was lost (the C
+  // client notices a silent one after 2/3 of the timeout, so the server may
+  // expire the session a third later and give our ranges away); the member
+  // records it here: its log line, metrics and serving_.
+  if (ever_connected && serving_ && !suspended_for_disconnect_) {
     suspended_for_disconnect_ = true;
     Suspend("disconnected from ZooKeeper for " + Seconds(now - since) +
             "; the session may expire any moment");
@@ -533,9 +530,7 @@ void ClusterMember::Worker::WaitConnecting(Clock::time_point since, bool ever_co
     wait_log_spacing_ = std::min(wait_log_spacing_ * 2, kMaxWaitLogSpacing);
     next_wait_log_ = now + wait_log_spacing_;
   }
-  Clock::time_point until = next_wait_log_;
-  if (ever_connected && serving_ && !suspended_for_disconnect_) until = std::min(until, suspend_at);
-  WaitEvent(until);
+  WaitEvent(next_wait_log_);
 }
 
 void ClusterMember::Worker::LoseSession(zk::SessionState state) {
