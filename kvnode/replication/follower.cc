@@ -22,10 +22,9 @@ constexpr milliseconds kRequestSlack{2000};
 // lost (a report only: the coordinator's pings decide).
 constexpr milliseconds kLostAfterPoll{150};
 
-}  // namespace
-
-Result<std::vector<LogRecord>> SplitRecords(const std::string& bytes) {
-  std::vector<LogRecord> out;
+// The records' count, once every header checks and no record is cut short.
+Result<size_t> CountRecords(const std::string& bytes) {
+  size_t n = 0;
   size_t at = 0;
   while (at < bytes.size()) {
     if (bytes.size() - at < wal::kRecordHeaderSize) {
@@ -41,6 +40,27 @@ Result<std::vector<LogRecord>> SplitRecords(const std::string& bytes) {
       return Status(Code::kCorruption, "fetched record at byte " + std::to_string(at) +
                                            " is cut short");
     }
+    ++n;
+    at += total;
+  }
+  return n;
+}
+
+}  // namespace
+
+// Sized once: a vector grown record by record reallocates for every
+// doubling, and large reallocations are what make glibc's malloc
+// consolidate its free lists on the replication thread.
+Result<std::vector<LogRecord>> SplitRecords(const std::string& bytes) {
+  Result<size_t> n = CountRecords(bytes);
+  if (!n.ok()) return n.status();
+  std::vector<LogRecord> out;
+  out.reserve(*n);
+  size_t at = 0;
+  while (at < bytes.size()) {
+    wal::RecordHeader h;
+    (void)wal::CheckRecordHeader(bytes.data() + at, &h);
+    const size_t total = wal::kRecordHeaderSize + h.length;
     Epoch epoch(wal::GetFixed64(bytes.data() + at + wal::kRecordHeaderSize));
     out.push_back(LogRecord{h.seq, epoch, bytes.substr(at, total)});
     at += total;
@@ -248,7 +268,7 @@ void Follower::OnFetched(Result<proto::Response> r) {
   auto records = SplitRecords(f.records);
   if (!records.ok()) return Retry(records.status());
   if (records->empty()) {
-    store->Commit(std::min(hwm_, store->durable()));
+    store->CommitHere(std::min(hwm_, store->durable()));
     if (store->durable() >= hwm_) caught_up_ = true;
     RefreshStaleOk();
     TellNews(f.news);
@@ -311,7 +331,7 @@ void Follower::OnAppended(Result<Seq> durable, Seq hwm, size_t bytes) {
   // to commit in this one.
   if (store->instance() != copy_) return SendFetch();
   if (!durable.ok()) return Retry(durable.status());
-  store->Commit(std::min(hwm, *durable));
+  store->CommitHere(std::min(hwm, *durable));
   if (*durable >= hwm) caught_up_ = true;
   RefreshStaleOk();
   // A copy outside the ISR catching up on the owner's log (a new or moved

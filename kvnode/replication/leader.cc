@@ -184,7 +184,7 @@ void Leader::RecomputeCommit() {
   }
   if (c > commit_point_) {
     commit_point_ = c;
-    store_->Commit(c);
+    store_->CommitHere(c);
   }
 }
 

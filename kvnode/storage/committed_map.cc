@@ -164,7 +164,8 @@ void CommittedMap::Stage(std::vector<PendingWrite>& group) {
 // committing_seq_ marks the batch taken before the map changes, so a
 // TruncateAfter racing with this sees it as applied.
 bool CommittedMap::ApplyCommitted() {
-  std::vector<PendingWrite> batch;
+  std::vector<PendingWrite>& batch = applying_;
+  batch.clear();
   {
     MutexLock lock(mu_);
     while (CanApplyLocked()) {
@@ -183,6 +184,8 @@ bool CommittedMap::ApplyCommitted() {
     if (w.cb) w.cb(w.seq);
   }
   FireDeferredUpTo(batch.back().seq);
+  batch.clear();
+  if (batch.capacity() > kKeptGroupCapacity) std::vector<PendingWrite>().swap(batch);
   return true;
 }
 

@@ -113,7 +113,7 @@ class CommittedMap {
   void Stage(std::vector<PendingWrite>& group) EXCLUDES(mu_);
   // Applies the staged records the commit point covers, in Seq order, then
   // runs their callbacks and the deferred cas failures they decide. False
-  // when there was nothing to apply.
+  // when there was nothing to apply. One call at a time (the store's turns).
   bool ApplyCommitted() EXCLUDES(mu_, map_mu_);
   // Durable records that will never be applied (close, I/O failure): their
   // callbacks and every deferred failure get st.
@@ -215,6 +215,9 @@ class CommittedMap {
   // truncation racing with an apply sees those records as applied.
   Seq committing_seq_ GUARDED_BY(mu_) = Seq(0);
   std::deque<PendingWrite> staged_ GUARDED_BY(mu_);  // durable, waiting for Commit
+  // ApplyCommitted's batch, kept with its capacity between calls (one at
+  // a time: the store's turns are).
+  std::vector<PendingWrite> applying_;
   std::unordered_map<std::string, PendingKey, StringHash, std::equal_to<>> pending_
       GUARDED_BY(mu_);
   std::multimap<Seq, DeferredFailure> deferred_ GUARDED_BY(mu_);  // by the Seq each waits for

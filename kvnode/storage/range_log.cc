@@ -72,7 +72,12 @@ std::optional<EpochHistory> RangeLog::EnqueueReplicatedLocked(std::vector<Pendin
   if (changed) write_epoch_.store(history_.last_epoch().value());
   last_record_epoch_ = ws.back().epoch;
   next_seq_ = ws.back().seq.Next();
-  for (PendingWrite& w : ws) queue_.push_back(std::move(w));
+  if (queue_.empty() && queue_.capacity() <= ws.capacity()) {
+    queue_.swap(ws);  // the common case: no copy, no growth
+  } else {
+    queue_.reserve(queue_.size() + ws.size());
+    for (PendingWrite& w : ws) queue_.push_back(std::move(w));
+  }
   if (!changed) return std::nullopt;
   return history_;
 }
@@ -129,9 +134,19 @@ bool RangeLog::IdleLocked() const { return queue_.empty() && !closing_ && !trunc
 
 bool RangeLog::TakeWorkLocked(std::vector<PendingWrite>* group, bool* exiting) {
   const bool truncate = truncate_req_.has_value();
-  if (!truncate) group->swap(queue_);
+  if (!truncate) {
+    group->swap(queue_);
+    queue_.swap(spare_);  // empty, with the capacity of an earlier group
+  }
   *exiting = closing_ && !truncate && group->empty();
   return truncate;
+}
+
+void RangeLog::Recycle(std::vector<PendingWrite>& group) {
+  group.clear();
+  if (group.capacity() > kKeptGroupCapacity) return;  // a catch-up's: not worth its memory
+  MutexLock lock(mu_);
+  if (group.capacity() > spare_.capacity()) spare_.swap(group);
 }
 
 Status RangeLog::WriteGroup(std::vector<PendingWrite>& group, uint64_t* bytes) {

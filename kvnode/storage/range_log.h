@@ -122,9 +122,15 @@ class RangeLog {
 
   // Idle: nothing queued, no truncation asked for, not closing.
   bool IdleLocked() const REQUIRES(mu_);
+  // A truncation waits, or the log is closing: work for the log thread
+  // alone (a turn taken by a caller leaves it there).
+  bool WorkerOnlyLocked() const REQUIRES(mu_) { return closing_ || truncate_req_.has_value(); }
   // True when a truncation waits (it goes first). Else moves the queue into
   // *group; *exiting: closing with nothing left to write.
   bool TakeWorkLocked(std::vector<PendingWrite>* group, bool* exiting) REQUIRES(mu_);
+  // A group's vector once its writes are handed on: cleared, and kept for
+  // the queue to take next time.
+  void Recycle(std::vector<PendingWrite>& group) EXCLUDES(mu_);
   // Writes the group (after rotating a full segment), makes it readable
   // (ReadLog, last()), fsyncs it under policy always and marks it durable;
   // moves each record's bytes to the tail cache. *bytes: its size. On an
@@ -275,6 +281,10 @@ class RangeLog {
   // ---- the queue and the log's points ----
   mutable Mutex mu_ ACQUIRED_BEFORE(seg_mu_);
   std::vector<PendingWrite> queue_ GUARDED_BY(mu_);
+  // An empty vector with the capacity of an earlier group (Recycle): the
+  // queue takes it when a turn takes the queue, so neither grows (and
+  // allocates) again for every group.
+  std::vector<PendingWrite> spare_ GUARDED_BY(mu_);
   Seq next_seq_ GUARDED_BY(mu_) = Seq(1);
   Seq written_seq_ GUARDED_BY(mu_) = Seq(0);  // durable() (under always it moves only after the fsync)
   Seq synced_seq_ GUARDED_BY(mu_) = Seq(0);   // last Seq fsync'ed

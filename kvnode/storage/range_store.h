@@ -9,12 +9,19 @@
 //   Write(ops, cb) --validate cas against latest state (committed + pending)
 //        |          assign Seq, encode one WAL record, enqueue  [caller thread]
 //        v
-//   log thread: take everything queued, one writev(), one fsync under
+//   a turn: take everything queued, one writev(), one fsync under
 //        |      `always`, then apply to the map in Seq order
 //        |      (under `batch`/`never` a separate sync thread fdatasyncs
 //        |      the active segment while appends go on)
 //        v
-//   cb(Seq) on the log thread  -> the caller posts back to its own executor
+//   cb(Seq) in the turn  -> the caller posts back to its own executor
+//
+// Turns: one at a time. Under `batch` and `never` the caller of Write (or
+// AppendReplicated, or CommitHere) takes the turn itself when none is
+// running, so a write on an idle log wakes no other thread; otherwise, and
+// always under `always` (whose fsync must not hold the caller), the log
+// thread takes it. A write queued while a turn runs is written by the log
+// thread, woken for it. Truncations and the close are the log thread's.
 //
 // Visibility: Get/Scan see only writes whose callback has fired or is about
 // to fire (durable per the policy and applied). A write is never visible
@@ -55,9 +62,11 @@
 //
 // Thread-safety: all methods are safe from any thread. Store callbacks
 // (Write, AppendReplicated, TruncateAfterAsync, ExportSnapshotAsync) and the
-// log listener run on the log or snapshot worker: they must not call
-// TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
-// SetLogListener or Close (post to another thread instead). The log side
+// log listener run in a turn (on the log thread or inside the caller's
+// Write, AppendReplicated or CommitHere) or on the snapshot worker: they
+// must not call TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
+// SetLogListener or Close (post to another thread instead), and a caller
+// must hold no lock its callbacks take. The log side
 // (queue, Seqs, files) and the commit side (commit point, pending keys) each
 // have a mutex, and a reader/writer mutex guards the map (readers share it;
 // the log thread takes it exclusively to apply a group); none of them is
@@ -203,8 +212,9 @@ class RangeStore {
                                                  const std::optional<std::string>& end,
                                                  uint32_t limit, bool* more) const;
 
-  // Appends ops as one atomic record. cb runs exactly once, on the log
-  // thread (or inline for an immediate error such as CAS_FAILED): with the
+  // Appends ops as one atomic record. cb runs exactly once, in a turn (on
+  // the log thread or inside this call; inline too for an immediate error
+  // such as CAS_FAILED): with the
   // record's Seq (the new version of every key it touched) once durable and
   // applied (and committed, gate on), or with an error, in which case
   // nothing was applied. One exception, gate on only: a record durable but
@@ -246,6 +256,11 @@ class RangeStore {
   // callbacks run, on the log thread (woken here). A commit point beyond
   // durable() takes effect as records become durable. Any thread.
   void Commit(Seq through);
+  // Commit, applying on the calling thread when no turn of the log is
+  // running (a turn: see Write), so the log thread is not woken for every
+  // commit point (the replication thread). The callbacks of the records
+  // applied run here: the caller must hold no lock a callback may take.
+  void CommitHere(Seq through);
   // Highest Seq applied (the commit point as applied).
   Seq committed() const;
   // Highest Seq durable per the fsync policy (always: fsync'ed; batch and

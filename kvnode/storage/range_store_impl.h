@@ -30,7 +30,8 @@
 //                the map; AppendReplicated checks and enqueues; Commit()
 //                raises the commit point and wakes the log thread; ReadLog
 //                reads the tail cache or the segment files.
-//   log thread   group commit: write, fsync (policy always), hand the
+//   a turn       (the log thread's, or a caller's: range_store.h "Turns")
+//                group commit: write, fsync (policy always), hand the
 //                durable group to the map (staged), apply what is
 //                committed (everything durable while the gate is off),
 //                callbacks. It also runs truncations (TruncateAfter waits).
@@ -41,12 +42,14 @@
 //                exports for replicas, the commit point (RangeSnapshots').
 // Each "thread" is a worker of the store's Env (common/exec.h): a step
 // function that never waits for another worker, so the simulation can run
-// all of them on one thread.
+// all of them on one thread. (The log thread's step may wait for turn_mu,
+// but only while a caller's turn runs, which never spans a step: in the
+// simulation it is always free.)
 //
 // Locks, in the order they may nest (never take one to the left while
 // holding one to its right):
 //
-//   close_mu -> snap_mu -> hist_mu -> listener_mu -> file_mu
+//   turn_mu -> close_mu -> snap_mu -> hist_mu -> listener_mu -> file_mu
 //     -> log mu -> commit mu -> map_mu;   seg_mu -> tail_mu after log mu;
 //   bg_mu alone; a worker's own lock (Notify) last
 //
@@ -66,8 +69,10 @@
 // lock is held while waiting.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/exec.h"
@@ -128,6 +133,13 @@ struct RangeStore::Impl {
   RangeSnapshots snapshots;
 
   std::unique_ptr<exec::Worker> log_worker;
+  // Turns (range_store.h): the log worker's steps and the turns callers
+  // take (TurnHere) run one at a time under turn_mu, taken before every
+  // other lock of the store. turn_owner: the thread inside a turn, so a
+  // callback that writes to its own store leaves that write to the log
+  // thread instead of taking the turn again.
+  Mutex turn_mu;
+  std::atomic<std::thread::id> turn_owner{};
 
   // The keys Write admits: the range's bounds at Open, narrowed by a split
   // (RetainOnly).
@@ -174,6 +186,12 @@ struct RangeStore::Impl {
   void NotifyLog() {
     if (log_worker) log_worker->Notify();
   }
+  // A turn on the calling thread when none runs: writes what is queued
+  // when `write` (the policy is not `always`) and applies what is
+  // committed. Else, or when the queue holds work for the log thread
+  // alone, wakes the log thread.
+  void TurnHere(bool write);
+  bool CallerWrites() const { return opts.fsync != FsyncPolicy::kAlways; }
   void ProcessGroup(std::vector<PendingWrite>& group);
   void ApplyCommitted();
   void FinishLog();

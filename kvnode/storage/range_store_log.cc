@@ -22,6 +22,12 @@ void RangeStore::Impl::Start() {
 // One turn: a truncation, or a group (everything queued) written and
 // applied, or the exit once closing with nothing queued.
 exec::NextStep RangeStore::Impl::LogStep() {
+  MutexLock turn(turn_mu);
+  turn_owner.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  struct Leave {
+    std::atomic<std::thread::id>& owner;
+    ~Leave() { owner.store(std::thread::id(), std::memory_order_relaxed); }
+  } leave{turn_owner};
   std::vector<PendingWrite> group;
   bool exiting = false;
   bool truncate = false;
@@ -38,10 +44,43 @@ exec::NextStep RangeStore::Impl::LogStep() {
     return exec::NextStep::Again();
   }
   if (!group.empty()) ProcessGroup(group);
+  log.Recycle(group);
   ApplyCommitted();
   if (!exiting) return exec::NextStep::Again();
   FinishLog();
   return exec::NextStep::Exit();
+}
+
+void RangeStore::Impl::TurnHere(bool write) {
+  if (!log_worker || turn_owner.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    return NotifyLog();
+  }
+  if (!turn_mu.try_lock()) return NotifyLog();
+  turn_owner.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  std::vector<PendingWrite> group;
+  bool worker_only = false;
+  bool for_worker = false;
+  {
+    MutexLock log_lock(log.mu());
+    bool exiting = false;
+    if (log.WorkerOnlyLocked()) {
+      worker_only = for_worker = true;
+    } else if (write) {
+      log.TakeWorkLocked(&group, &exiting);
+    } else {
+      for_worker = !log.IdleLocked();
+    }
+  }
+  // A truncation or the close takes the next turn whole, as on the log
+  // thread, where they come before any apply.
+  if (!worker_only) {
+    if (!group.empty()) ProcessGroup(group);
+    log.Recycle(group);
+    ApplyCommitted();
+  }
+  turn_owner.store(std::thread::id(), std::memory_order_relaxed);
+  turn_mu.unlock();
+  if (for_worker) NotifyLog();
 }
 
 void RangeStore::Impl::ProcessGroup(std::vector<PendingWrite>& group) {

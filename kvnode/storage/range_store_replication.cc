@@ -58,6 +58,10 @@ void RangeStore::Commit(Seq through) {
   if (impl_->map.Commit(through)) impl_->NotifyLog();
 }
 
+void RangeStore::CommitHere(Seq through) {
+  if (impl_->map.Commit(through)) impl_->TurnHere(false);
+}
+
 Seq RangeStore::committed() const { return impl_->map.applied(); }
 Seq RangeStore::durable() const { return impl_->log.durable(); }
 LogPosition RangeStore::last() const { return impl_->log.last(); }
@@ -133,10 +137,11 @@ void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCal
     ws.back().durable_cb = std::move(cb);
     changed = log.EnqueueReplicatedLocked(std::move(ws));
   }
-  NotifyLog();
   // The records carry their epochs, so a history saved late (or not at
   // all, on an I/O error) is rebuilt from them at the next Open.
   if (changed) (void)log.SaveHistory(*changed);
+  hist_lock.Unlock();
+  TurnHere(CallerWrites());
 }
 
 }  // namespace rangekv::kvnode

@@ -1,0 +1,152 @@
+// RangeStore's turns (range_store.h "Turns"): under `batch` and `never` a
+// replica's append and a commit run on the caller's thread when no turn
+// runs, waking no log thread; under `always` the log thread writes. The
+// store's log thread is held here (it steps only when the store closes),
+// so "nothing woke it" and "the caller did it" are facts, not timings.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "common/exec.h"
+#include "kvnode/storage/range_store.h"
+#include "tests/kvnode/storage/replication_test_util.h"
+
+namespace rangekv::kvnode {
+namespace {
+
+using namespace rangekv::kvnode::testing;
+using rangekv::testing::TempDir;
+
+// A log worker that never steps on its own: it counts the wake-ups asked
+// of it, and runs its steps on the closing thread (Join) until it exits.
+class HeldWorker : public exec::Worker {
+ public:
+  HeldWorker(exec::Step step, std::atomic<int>& notified)
+      : step_(std::move(step)), notified_(notified) {}
+  void Notify() override { notified_.fetch_add(1); }
+  void Join() override {
+    while (step_().kind() != exec::NextStep::Kind::kExit) {
+    }
+  }
+
+ private:
+  exec::Step step_;
+  std::atomic<int>& notified_;
+};
+
+// The default environment, with every store's log thread held.
+class HeldLogEnv : public Env {
+ public:
+  fs::FileSystem& fs() override { return DefaultEnv().fs(); }
+  std::unique_ptr<exec::Worker> StartWorker(std::string name, exec::Step step) override {
+    if (name.ends_with("-log")) return std::make_unique<HeldWorker>(std::move(step), notified);
+    return DefaultEnv().StartWorker(std::move(name), std::move(step));
+  }
+  std::unique_ptr<exec::Executor> NewExecutor(std::string name) override {
+    return DefaultEnv().NewExecutor(std::move(name));
+  }
+  uint64_t RandomU64() override { return DefaultEnv().RandomU64(); }
+  std::string BootId() override { return DefaultEnv().BootId(); }
+
+  std::atomic<int> notified{0};  // wake-ups asked of the log threads
+};
+
+// Three records written by an ordinary owner store.
+std::vector<LogRecord> OwnersRecords(const std::string& dir) {
+  auto owner = MustOpen(ReplOpts(dir));
+  for (const char* k : {"a", "b", "c"}) EXPECT_TRUE(Put(*owner, k, "v").ok());
+  return AllFrom(*owner, Seq(1));
+}
+
+struct Outcome {
+  std::optional<Result<Seq>> result;
+  std::thread::id thread;
+};
+
+class CallerTurns : public ::testing::TestWithParam<FsyncPolicy> {};
+INSTANTIATE_TEST_SUITE_P(NotAlways, CallerTurns,
+                         ::testing::Values(FsyncPolicy::kBatch, FsyncPolicy::kNever),
+                         [](const auto& info) { return std::string(FsyncPolicyName(info.param)); });
+
+TEST_P(CallerTurns, AReplicaAppendsAndCommitsOnItsOwnThread) {
+  TempDir tmp;
+  HeldLogEnv env;
+  StoreOptions o = ReplOpts(tmp.Sub("replica"), GetParam());
+  o.env = &env;
+  auto replica = MustOpen(o);
+  replica->SetCommitGate(true);
+  env.notified = 0;
+
+  Outcome appended;
+  replica->AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&appended](Result<Seq> r) {
+    appended = Outcome{std::move(r), std::this_thread::get_id()};
+  });
+  ASSERT_TRUE(appended.result.has_value()) << "the append waited for the log thread";
+  EXPECT_EQ(appended.thread, std::this_thread::get_id());
+  EXPECT_EQ(**appended.result, Seq(3));
+  EXPECT_EQ(replica->durable(), Seq(3));
+  EXPECT_EQ(replica->committed(), Seq(0));
+
+  replica->CommitHere(Seq(2));
+  EXPECT_EQ(replica->committed(), Seq(2));
+  EXPECT_TRUE(replica->Get("b").has_value());
+  EXPECT_FALSE(replica->Get("c").has_value());
+  EXPECT_EQ(env.notified.load(), 0);
+
+  // Commit leaves the apply to the log thread, as before.
+  replica->Commit(Seq(3));
+  EXPECT_EQ(replica->committed(), Seq(2));
+  EXPECT_GE(env.notified.load(), 1);
+  ASSERT_TRUE(replica->Close().ok());
+}
+
+// A callback that writes to its own store (inside a turn) does not take
+// the turn again: its write waits for the log thread.
+TEST_P(CallerTurns, ACallbackWritingToItsStoreLeavesThatToTheLogThread) {
+  TempDir tmp;
+  HeldLogEnv env;
+  StoreOptions o = ReplOpts(tmp.Sub("replica"), GetParam());
+  o.env = &env;
+  auto replica = MustOpen(o);
+  env.notified = 0;
+
+  std::optional<Result<Seq>> appended;
+  std::optional<Result<Seq>> written;
+  RangeStore& store = *replica;
+  store.AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&](Result<Seq> r) {
+    appended = std::move(r);
+    store.Write({proto::WriteOp::Put("d", "v")}, [&written](Result<Seq> w) { written = w; });
+  });
+  ASSERT_TRUE(appended.has_value());
+  EXPECT_FALSE(written.has_value());
+  EXPECT_EQ(env.notified.load(), 1);
+  ASSERT_TRUE(replica->Close().ok());  // the log thread's steps run now
+  ASSERT_TRUE(written.has_value());
+  EXPECT_EQ(**written, Seq(4));
+}
+
+TEST(Turns, UnderAlwaysTheLogThreadWritesAReplicasRecords) {
+  TempDir tmp;
+  HeldLogEnv env;
+  StoreOptions o = ReplOpts(tmp.Sub("replica"), FsyncPolicy::kAlways);
+  o.env = &env;
+  auto replica = MustOpen(o);
+  replica->SetCommitGate(true);
+  env.notified = 0;
+
+  Outcome appended;
+  replica->AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&appended](Result<Seq> r) {
+    appended = Outcome{std::move(r), std::this_thread::get_id()};
+  });
+  EXPECT_FALSE(appended.result.has_value()) << "the caller wrote and fsynced";
+  EXPECT_EQ(replica->durable(), Seq(0));
+  EXPECT_GE(env.notified.load(), 1);
+  ASSERT_TRUE(replica->Close().ok());
+  ASSERT_TRUE(appended.result.has_value());
+  EXPECT_EQ(**appended.result, Seq(3));
+}
+
+}  // namespace
+}  // namespace rangekv::kvnode
