@@ -16,9 +16,10 @@
 //                note pending keys and check cas under mu() (held by
 //                RangeStore::Impl after RangeLog's mutex); Commit and
 //                SetGate move the commit point.
-//   log thread   Stage, ApplyCommitted (map_mu_ exclusive once per group,
-//                then the callbacks, with no lock held), FailStaged, the
-//                truncation's drop.
+//   a turn       (the store's log thread, or a caller's turn: range_store.h
+//                "Turns"; one at a time) Stage, ApplyCommitted (map_mu_
+//                exclusive once per group, then the callbacks, with no
+//                lock held), FailStaged, the truncation's drop.
 //   snapshot     AddChunk copies the map out in chunks under map_mu_ shared
 //                (and CopySpanChunk, for a range built from this one).
 //

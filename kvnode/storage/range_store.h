@@ -16,12 +16,13 @@
 //        v
 //   cb(Seq) in the turn  -> the caller posts back to its own executor
 //
-// Turns: one at a time. Under `batch` and `never` the caller of Write (or
-// AppendReplicated, or CommitHere) takes the turn itself when none is
-// running, so a write on an idle log wakes no other thread; otherwise, and
-// always under `always` (whose fsync must not hold the caller), the log
-// thread takes it. A write queued while a turn runs is written by the log
-// thread, woken for it. Truncations and the close are the log thread's.
+// Turns: one at a time. Write queues and wakes the log thread, whose
+// wake-up gathers concurrent writes into one group. AppendReplicated (under
+// `batch` and `never`; under `always` its fsync must not hold the caller)
+// and CommitHere take the turn on the calling thread when none is running,
+// so a replica's append and a commit point wake no other thread; when one
+// is running, the log thread is woken instead. Truncations and the close
+// are the log thread's.
 //
 // Visibility: Get/Scan see only writes whose callback has fired or is about
 // to fire (durable per the policy and applied). A write is never visible
@@ -63,7 +64,7 @@
 // Thread-safety: all methods are safe from any thread. Store callbacks
 // (Write, AppendReplicated, TruncateAfterAsync, ExportSnapshotAsync) and the
 // log listener run in a turn (on the log thread or inside the caller's
-// Write, AppendReplicated or CommitHere) or on the snapshot worker: they
+// AppendReplicated or CommitHere) or on the snapshot worker: they
 // must not call TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
 // SetLogListener or Close (post to another thread instead), and a caller
 // must hold no lock its callbacks take. The log side
@@ -213,8 +214,8 @@ class RangeStore {
                                                  uint32_t limit, bool* more) const;
 
   // Appends ops as one atomic record. cb runs exactly once, in a turn (on
-  // the log thread or inside this call; inline too for an immediate error
-  // such as CAS_FAILED): with the
+  // the log thread, or inside the CommitHere that commits it; inline for
+  // an immediate error such as CAS_FAILED): with the
   // record's Seq (the new version of every key it touched) once durable and
   // applied (and committed, gate on), or with an error, in which case
   // nothing was applied. One exception, gate on only: a record durable but

@@ -137,11 +137,14 @@ void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCal
     ws.back().durable_cb = std::move(cb);
     changed = log.EnqueueReplicatedLocked(std::move(ws));
   }
+  // The log thread writes while a new epoch's history is saved (an
+  // fsync); a caller's turn comes after it, epochs being rare.
+  if (!CallerWrites()) NotifyLog();
   // The records carry their epochs, so a history saved late (or not at
   // all, on an I/O error) is rebuilt from them at the next Open.
   if (changed) (void)log.SaveHistory(*changed);
   hist_lock.Unlock();
-  TurnHere(CallerWrites());
+  if (CallerWrites()) TurnHere(true);
 }
 
 }  // namespace rangekv::kvnode
