@@ -60,9 +60,32 @@ std::vector<LogRecord> OwnersRecords(const std::string& dir) {
   return AllFrom(*owner, Seq(1));
 }
 
+// What an append's callback got, and on which thread.
 struct Outcome {
   std::optional<Result<Seq>> result;
   std::thread::id thread;
+};
+RangeStore::WriteCallback Into(Outcome& out) {
+  return [&out](Result<Seq> r) { out = Outcome{std::move(r), std::this_thread::get_id()}; };
+}
+
+// A replica's store with its log thread held, counting from no wake-up.
+struct HeldReplica {
+  HeldReplica(FsyncPolicy policy, bool gate) {
+    StoreOptions o = ReplOpts(tmp.Sub("replica"), policy);
+    o.env = &env;
+    store = MustOpen(o);
+    if (gate) store->SetCommitGate(true);
+    env.notified = 0;
+  }
+  // Appends the owner's three records (seqs 1-3).
+  void Append(RangeStore::WriteCallback cb) {
+    store->AppendReplicated(OwnersRecords(tmp.Sub("owner")), std::move(cb));
+  }
+
+  TempDir tmp;
+  HeldLogEnv env;
+  std::unique_ptr<RangeStore> store;
 };
 
 class CallerTurns : public ::testing::TestWithParam<FsyncPolicy> {};
@@ -71,79 +94,55 @@ INSTANTIATE_TEST_SUITE_P(NotAlways, CallerTurns,
                          [](const auto& info) { return std::string(FsyncPolicyName(info.param)); });
 
 TEST_P(CallerTurns, AReplicaAppendsAndCommitsOnItsOwnThread) {
-  TempDir tmp;
-  HeldLogEnv env;
-  StoreOptions o = ReplOpts(tmp.Sub("replica"), GetParam());
-  o.env = &env;
-  auto replica = MustOpen(o);
-  replica->SetCommitGate(true);
-  env.notified = 0;
-
+  HeldReplica r(GetParam(), /*gate=*/true);
   Outcome appended;
-  replica->AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&appended](Result<Seq> r) {
-    appended = Outcome{std::move(r), std::this_thread::get_id()};
-  });
+  r.Append(Into(appended));
   ASSERT_TRUE(appended.result.has_value()) << "the append waited for the log thread";
   EXPECT_EQ(appended.thread, std::this_thread::get_id());
   EXPECT_EQ(**appended.result, Seq(3));
-  EXPECT_EQ(replica->durable(), Seq(3));
-  EXPECT_EQ(replica->committed(), Seq(0));
+  EXPECT_EQ(r.store->durable(), Seq(3));
+  EXPECT_EQ(r.store->committed(), Seq(0));
 
-  replica->CommitHere(Seq(2));
-  EXPECT_EQ(replica->committed(), Seq(2));
-  EXPECT_TRUE(replica->Get("b").has_value());
-  EXPECT_FALSE(replica->Get("c").has_value());
-  EXPECT_EQ(env.notified.load(), 0);
+  r.store->CommitHere(Seq(2));
+  EXPECT_EQ(r.store->committed(), Seq(2));
+  EXPECT_TRUE(r.store->Get("b").has_value());
+  EXPECT_FALSE(r.store->Get("c").has_value());
+  EXPECT_EQ(r.env.notified.load(), 0);
 
   // Commit leaves the apply to the log thread, as before.
-  replica->Commit(Seq(3));
-  EXPECT_EQ(replica->committed(), Seq(2));
-  EXPECT_GE(env.notified.load(), 1);
-  ASSERT_TRUE(replica->Close().ok());
+  r.store->Commit(Seq(3));
+  EXPECT_EQ(r.store->committed(), Seq(2));
+  EXPECT_GE(r.env.notified.load(), 1);
+  ASSERT_TRUE(r.store->Close().ok());
 }
 
 // A callback that writes to its own store (inside a turn) does not take
 // the turn again: its write waits for the log thread.
 TEST_P(CallerTurns, ACallbackWritingToItsStoreLeavesThatToTheLogThread) {
-  TempDir tmp;
-  HeldLogEnv env;
-  StoreOptions o = ReplOpts(tmp.Sub("replica"), GetParam());
-  o.env = &env;
-  auto replica = MustOpen(o);
-  env.notified = 0;
-
+  HeldReplica r(GetParam(), /*gate=*/false);
   std::optional<Result<Seq>> appended;
   std::optional<Result<Seq>> written;
-  RangeStore& store = *replica;
-  store.AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&](Result<Seq> r) {
-    appended = std::move(r);
+  RangeStore& store = *r.store;
+  r.Append([&](Result<Seq> a) {
+    appended = std::move(a);
     store.Write({proto::WriteOp::Put("d", "v")}, [&written](Result<Seq> w) { written = w; });
   });
   ASSERT_TRUE(appended.has_value());
   EXPECT_FALSE(written.has_value());
-  EXPECT_EQ(env.notified.load(), 1);
-  ASSERT_TRUE(replica->Close().ok());  // the log thread's steps run now
+  EXPECT_EQ(r.env.notified.load(), 1);
+  ASSERT_TRUE(store.Close().ok());  // the log thread's steps run now
   ASSERT_TRUE(written.has_value());
   EXPECT_EQ(**written, Seq(4));
 }
 
 TEST(Turns, UnderAlwaysTheLogThreadWritesAReplicasRecords) {
-  TempDir tmp;
-  HeldLogEnv env;
-  StoreOptions o = ReplOpts(tmp.Sub("replica"), FsyncPolicy::kAlways);
-  o.env = &env;
-  auto replica = MustOpen(o);
-  replica->SetCommitGate(true);
-  env.notified = 0;
-
+  HeldReplica r(FsyncPolicy::kAlways, /*gate=*/true);
   Outcome appended;
-  replica->AppendReplicated(OwnersRecords(tmp.Sub("owner")), [&appended](Result<Seq> r) {
-    appended = Outcome{std::move(r), std::this_thread::get_id()};
-  });
+  r.Append(Into(appended));
   EXPECT_FALSE(appended.result.has_value()) << "the caller wrote and fsynced";
-  EXPECT_EQ(replica->durable(), Seq(0));
-  EXPECT_GE(env.notified.load(), 1);
-  ASSERT_TRUE(replica->Close().ok());
+  EXPECT_EQ(r.store->durable(), Seq(0));
+  EXPECT_GE(r.env.notified.load(), 1);
+  ASSERT_TRUE(r.store->Close().ok());
   ASSERT_TRUE(appended.result.has_value());
   EXPECT_EQ(**appended.result, Seq(3));
 }
