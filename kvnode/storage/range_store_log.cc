@@ -21,13 +21,29 @@ void RangeStore::Impl::Start() {
 
 // One turn: a truncation, or a group (everything queued) written and
 // applied, or the exit once closing with nothing queued.
+namespace {
+
+// Marks the calling thread as inside the store's turn while it lives
+// (RangeStore::Impl::turn_owner); made after turn_mu is taken and gone
+// before it is released.
+class InTurn {
+ public:
+  explicit InTurn(std::atomic<std::thread::id>& owner) : owner_(owner) {
+    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  }
+  ~InTurn() { owner_.store(std::thread::id(), std::memory_order_relaxed); }
+  InTurn(const InTurn&) = delete;
+  InTurn& operator=(const InTurn&) = delete;
+
+ private:
+  std::atomic<std::thread::id>& owner_;
+};
+
+}  // namespace
+
 exec::NextStep RangeStore::Impl::LogStep() {
   MutexLock turn(turn_mu);
-  turn_owner.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  struct Leave {
-    std::atomic<std::thread::id>& owner;
-    ~Leave() { owner.store(std::thread::id(), std::memory_order_relaxed); }
-  } leave{turn_owner};
+  InTurn in_turn(turn_owner);
   std::vector<PendingWrite> group;
   bool exiting = false;
   bool truncate = false;
@@ -56,29 +72,30 @@ void RangeStore::Impl::TurnHere(bool write) {
     return NotifyLog();
   }
   if (!turn_mu.try_lock()) return NotifyLog();
-  turn_owner.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  std::vector<PendingWrite> group;
-  bool worker_only = false;
   bool for_worker = false;
   {
-    MutexLock log_lock(log.mu());
-    bool exiting = false;
-    if (log.WorkerOnlyLocked()) {
-      worker_only = for_worker = true;
-    } else if (write) {
-      log.TakeWorkLocked(&group, &exiting);
-    } else {
-      for_worker = !log.IdleLocked();
+    InTurn in_turn(turn_owner);
+    std::vector<PendingWrite> group;
+    bool worker_only = false;
+    {
+      MutexLock log_lock(log.mu());
+      bool exiting = false;
+      if (log.WorkerOnlyLocked()) {
+        worker_only = for_worker = true;
+      } else if (write) {
+        log.TakeWorkLocked(&group, &exiting);
+      } else {
+        for_worker = !log.IdleLocked();
+      }
+    }
+    // A truncation or the close takes the next turn whole, as on the log
+    // thread, where they come before any apply.
+    if (!worker_only) {
+      if (!group.empty()) ProcessGroup(group);
+      log.Recycle(group);
+      ApplyCommitted();
     }
   }
-  // A truncation or the close takes the next turn whole, as on the log
-  // thread, where they come before any apply.
-  if (!worker_only) {
-    if (!group.empty()) ProcessGroup(group);
-    log.Recycle(group);
-    ApplyCommitted();
-  }
-  turn_owner.store(std::thread::id(), std::memory_order_relaxed);
   turn_mu.unlock();
   if (for_worker) NotifyLog();
 }
