@@ -104,6 +104,11 @@ void Leader::Begin() {
       if (alive.lock()) OnLog();
     });
   });
+  store_->SetWriteTurns([this, alive, &exec] {
+    exec.Post([this, alive] {
+      if (alive.lock()) store_->WriteTurn();
+    });
+  });
   LOG_INFO(Name(range_.info.id) << ": owner at epoch " << range_.info.epoch.value() << " (log ends at "
                                 << takeover_last_.value() << ", committed "
                                 << store_->committed().value() << ")");
@@ -121,7 +126,10 @@ Leader::~Leader() {
     split_->done(Status(Code::kRangeUnavailable,
                         Name(range_.info.id) + ": the owner stepped down during the split"));
   }
-  if (begun_) store_->SetLogListener(nullptr);
+  if (begun_) {
+    store_->SetLogListener(nullptr);
+    store_->SetWriteTurns(nullptr);
+  }
   range_.slot->set_write_state(WriteState::kNotOwner);
   range_.slot->set_reads_ready(false);
   range_.slot->set_mergeable(false);

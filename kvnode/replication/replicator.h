@@ -53,7 +53,9 @@
 // (common/exec.h; a thread in production). I/O threads post fetches to it
 // and get their answer through the ResponseSink's Reply; store workers post
 // their listener calls and the completions of truncations and snapshot
-// exports. The one slow job, installing a copied snapshot (closing the old
+// exports; an owner's writes (under `batch` and `never`) ask it for their
+// turn (RangeStore::SetWriteTurns), so the group is written here, where
+// its news is handled next. The one slow job, installing a copied snapshot (closing the old
 // store, writing and opening the new one), runs on a second executor, so
 // no range waits for another range's install. BeginEpoch (one small fsync)
 // and reads of old log records for a lagging replica run here. The

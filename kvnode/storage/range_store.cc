@@ -224,7 +224,7 @@ void RangeStore::Impl::Write(std::vector<proto::WriteOp> ops, WriteCallback cb) 
     w.cb = std::move(cb);
     log.EnqueueLocked(std::move(w));
   }
-  NotifyLog();
+  AskWriteTurn();
 }
 
 Status RangeStore::Impl::Close() {

@@ -17,12 +17,14 @@
 //   cb(Seq) in the turn  -> the caller posts back to its own executor
 //
 // Turns: one at a time. Write queues and wakes the log thread, whose
-// wake-up gathers concurrent writes into one group. AppendReplicated (under
-// `batch` and `never`; under `always` its fsync must not hold the caller)
-// and CommitHere take the turn on the calling thread when none is running,
-// so a replica's append and a commit point wake no other thread; when one
-// is running, the log thread is woken instead. Truncations and the close
-// are the log thread's.
+// wake-up gathers concurrent writes into one group, or, when an owner set
+// SetWriteTurns, asks its thread for one turn that takes every write
+// queued until it runs. AppendReplicated, WriteTurn (both under `batch`
+// and `never`; under `always` the fsync must not hold the caller) and
+// CommitHere take the turn on the calling thread when none is running, so
+// a replica's append, an owner's group and a commit point wake no log
+// thread; when one is running, the log thread is woken instead.
+// Truncations and the close are the log thread's.
 //
 // Visibility: Get/Scan see only writes whose callback has fired or is about
 // to fire (durable per the policy and applied). A write is never visible
@@ -64,7 +66,7 @@
 // Thread-safety: all methods are safe from any thread. Store callbacks
 // (Write, AppendReplicated, TruncateAfterAsync, ExportSnapshotAsync) and the
 // log listener run in a turn (on the log thread or inside the caller's
-// AppendReplicated or CommitHere) or on the snapshot worker: they
+// AppendReplicated, CommitHere or WriteTurn) or on the snapshot worker: they
 // must not call TruncateAfter, BeginEpoch, AppendReplicated, ExportSnapshot,
 // SetLogListener or Close (post to another thread instead), and a caller
 // must hold no lock its callbacks take. The log side
@@ -214,7 +216,8 @@ class RangeStore {
                                                  uint32_t limit, bool* more) const;
 
   // Appends ops as one atomic record. cb runs exactly once, in a turn (on
-  // the log thread, or inside the CommitHere that commits it; inline for
+  // the log thread, or inside the CommitHere that commits it or the
+  // WriteTurn that writes it; inline for
   // an immediate error such as CAS_FAILED): with the
   // record's Seq (the new version of every key it touched) once durable and
   // applied (and committed, gate on), or with an error, in which case
@@ -262,6 +265,19 @@ class RangeStore {
   // commit point (the replication thread). The callbacks of the records
   // applied run here: the caller must hold no lock a callback may take.
   void CommitHere(Seq through);
+  // Where the owner's writes take their turn under `batch` and `never`
+  // (the replication thread, which the log's news wakes anyway): Write
+  // calls `ask`, at most once until the turn asked for runs, and `ask`
+  // must have WriteTurn() called soon on a thread of its own; Write never
+  // waits for it. nullptr (the default, and always under `always`, whose
+  // fsync must hold no caller): the log thread's wake-up. Replacing it
+  // hands whatever is queued to the log thread, so a turn asked of the
+  // previous one and never run loses nothing.
+  void SetWriteTurns(std::function<void()> ask);
+  // The turn SetWriteTurns's `ask` asked for: writes what is queued, on
+  // the calling thread when no turn is running (else the log thread does).
+  // Callbacks run here, as in CommitHere.
+  void WriteTurn();
   // Highest Seq applied (the commit point as applied).
   Seq committed() const;
   // Highest Seq durable per the fsync policy (always: fsync'ed; batch and

@@ -51,7 +51,9 @@
 //
 //   turn_mu -> close_mu -> snap_mu -> hist_mu -> listener_mu -> file_mu
 //     -> log mu -> commit mu -> map_mu;   seg_mu -> tail_mu after log mu;
-//   bg_mu alone; a worker's own lock (Notify) last
+//   bg_mu alone; write_turns_mu under turn_mu at most (a callback's
+//   Write), no other of the store's under it (the owner's `ask` posts
+//   there); a worker's own lock (Notify) last
 //
 // close_mu is Impl's; snap_mu and bg_mu are RangeSnapshots'; hist_mu,
 // listener_mu, file_mu, the log mu, seg_mu and tail_mu are RangeLog's; the
@@ -140,6 +142,12 @@ struct RangeStore::Impl {
   // thread instead of taking the turn again.
   Mutex turn_mu;
   std::atomic<std::thread::id> turn_owner{};
+  // SetWriteTurns. write_turn_asked: `ask` was called and the turn it
+  // asked for has not begun; Write asks again only once it has (cleared
+  // before the turn takes the queue, so no write is left behind).
+  Mutex write_turns_mu;
+  std::function<void()> write_turns GUARDED_BY(write_turns_mu);
+  std::atomic<bool> write_turn_asked{false};
 
   // The keys Write admits: the range's bounds at Open, narrowed by a split
   // (RetainOnly).
@@ -186,6 +194,8 @@ struct RangeStore::Impl {
   void NotifyLog() {
     if (log_worker) log_worker->Notify();
   }
+  // After Write queued: ask SetWriteTurns's turn, or wake the log thread.
+  void AskWriteTurn() EXCLUDES(write_turns_mu);
   // A turn on the calling thread when none runs: writes what is queued
   // when `write` (the policy is not `always`) and applies what is
   // committed. Else, or when the queue holds work for the log thread

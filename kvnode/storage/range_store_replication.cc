@@ -62,6 +62,20 @@ void RangeStore::CommitHere(Seq through) {
   if (impl_->map.Commit(through)) impl_->TurnHere(false);
 }
 
+void RangeStore::SetWriteTurns(std::function<void()> ask) {
+  {
+    MutexLock lock(impl_->write_turns_mu);
+    impl_->write_turns = impl_->CallerWrites() ? std::move(ask) : nullptr;
+    impl_->write_turn_asked.store(false);
+  }
+  impl_->NotifyLog();
+}
+
+void RangeStore::WriteTurn() {
+  impl_->write_turn_asked.store(false);
+  impl_->TurnHere(true);
+}
+
 Seq RangeStore::committed() const { return impl_->map.applied(); }
 Seq RangeStore::durable() const { return impl_->log.durable(); }
 LogPosition RangeStore::last() const { return impl_->log.last(); }
@@ -107,6 +121,17 @@ void RangeStore::ExportSnapshotAsync(std::function<void(Result<SnapshotExport>)>
 }
 
 // ---- Impl ----
+
+void RangeStore::Impl::AskWriteTurn() {
+  {
+    MutexLock lock(write_turns_mu);
+    if (write_turns) {
+      if (!write_turn_asked.exchange(true)) write_turns();
+      return;
+    }
+  }
+  NotifyLog();
+}
 
 void RangeStore::Impl::AppendReplicated(std::vector<LogRecord> records, WriteCallback cb) {
   if (records.empty()) return cb(log.durable());

@@ -165,13 +165,21 @@ void SimNode::Register() {
                });
 }
 
+// As the member's loop after it registers (cluster_member.cc): the ISR
+// changes asked while it was not registered are written now, then the map
+// is read.
+void SimNode::OnRegisteredNow() {
+  NextIsrChange();
+  TriggerReconcile();
+}
+
 void SimNode::OnRegistered(ZkReply r) {
   Incarnation& inc = *inc_;
   if (r.status.ok()) {
     inc.registering = false;
     inc.registered = true;
     LOG_INFO(id_ << ": registered (session " << inc.zk->session() << ")");
-    return TriggerReconcile();
+    return OnRegisteredNow();
   }
   if (!IsNodeExists(r.status)) {
     inc.registering = false;  // the member tick tries again
@@ -188,7 +196,7 @@ void SimNode::OnRegistered(ZkReply r) {
                  if (!got.node) return Register();
                  if (got.node->owner == inc.zk->session()) {
                    inc.registered = true;
-                   return TriggerReconcile();
+                   return OnRegisteredNow();
                  }
                  auto other = cluster::DecodeNode(got.node->data);
                  if (!other.ok() || other->incarnation != inc.self.incarnation) {

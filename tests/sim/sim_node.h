@@ -69,6 +69,7 @@ class SimNode {
   void Handle(proto::Request req, Network::Reply reply);
   void Register();
   void OnRegistered(ZkReply r);
+  void OnRegisteredNow();
   void TriggerReconcile();
   void Reconcile();
   void ReadListed(std::shared_ptr<std::set<std::string>> names);

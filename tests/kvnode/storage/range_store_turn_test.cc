@@ -1,6 +1,7 @@
 // RangeStore's turns (range_store.h "Turns"): under `batch` and `never` a
-// replica's append and a commit run on the caller's thread when no turn
-// runs, waking no log thread; under `always` the log thread writes. The
+// replica's append, a commit and the turn an owner's writes asked for run
+// on the caller's thread when no turn runs, waking no log thread; under
+// `always` the log thread writes. The
 // store's log thread is held here (it steps only when the store closes),
 // so "nothing woke it" and "the caller did it" are facts, not timings.
 #include <gtest/gtest.h>
@@ -133,6 +134,72 @@ TEST_P(CallerTurns, ACallbackWritingToItsStoreLeavesThatToTheLogThread) {
   ASSERT_TRUE(store.Close().ok());  // the log thread's steps run now
   ASSERT_TRUE(written.has_value());
   EXPECT_EQ(**written, Seq(4));
+}
+
+// An owner's writes (SetWriteTurns): the first write asks for a turn, the
+// ones queued before it runs ask nothing more, and WriteTurn writes and
+// applies them all on the calling thread, waking no log thread.
+TEST_P(CallerTurns, AnOwnersWritesTakeTheTurnTheyAskFor) {
+  HeldReplica r(GetParam(), /*gate=*/false);
+  int asked = 0;
+  r.store->SetWriteTurns([&asked] { ++asked; });
+  r.env.notified = 0;
+  Outcome first;
+  Outcome second;
+  r.store->Write({proto::WriteOp::Put("a", "1")}, Into(first));
+  r.store->Write({proto::WriteOp::Put("b", "2")}, Into(second));
+  EXPECT_EQ(asked, 1);
+  EXPECT_FALSE(first.result.has_value());
+
+  r.store->WriteTurn();
+  ASSERT_TRUE(first.result.has_value() && second.result.has_value());
+  EXPECT_EQ(**first.result, Seq(1));
+  EXPECT_EQ(**second.result, Seq(2));
+  EXPECT_EQ(second.thread, std::this_thread::get_id());
+  EXPECT_EQ(r.env.notified.load(), 0);
+
+  Outcome third;
+  r.store->Write({proto::WriteOp::Put("c", "3")}, Into(third));
+  EXPECT_EQ(asked, 2);
+  ASSERT_TRUE(r.store->Close().ok());
+  ASSERT_TRUE(third.result.has_value());
+  EXPECT_EQ(**third.result, Seq(3));
+}
+
+// A turn asked of a hook that is then replaced may never run: the
+// replacement wakes the log thread for what is queued, and later writes
+// wake it too.
+TEST_P(CallerTurns, ReplacingTheTurnsLeavesTheQueueToTheLogThread) {
+  HeldReplica r(GetParam(), /*gate=*/false);
+  int asked = 0;
+  r.store->SetWriteTurns([&asked] { ++asked; });
+  Outcome first;
+  r.store->Write({proto::WriteOp::Put("a", "1")}, Into(first));
+  r.env.notified = 0;
+  r.store->SetWriteTurns(nullptr);
+  EXPECT_EQ(r.env.notified.load(), 1);
+  Outcome second;
+  r.store->Write({proto::WriteOp::Put("b", "2")}, Into(second));
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(r.env.notified.load(), 2);
+  EXPECT_FALSE(first.result.has_value());
+  ASSERT_TRUE(r.store->Close().ok());
+  ASSERT_TRUE(first.result.has_value() && second.result.has_value());
+  EXPECT_EQ(**second.result, Seq(2));
+}
+
+TEST(Turns, UnderAlwaysAnOwnersWritesAskNoTurn) {
+  HeldReplica r(FsyncPolicy::kAlways, /*gate=*/false);
+  int asked = 0;
+  r.store->SetWriteTurns([&asked] { ++asked; });
+  r.env.notified = 0;
+  Outcome written;
+  r.store->Write({proto::WriteOp::Put("a", "1")}, Into(written));
+  EXPECT_EQ(asked, 0);
+  EXPECT_EQ(r.env.notified.load(), 1);
+  ASSERT_TRUE(r.store->Close().ok());
+  ASSERT_TRUE(written.result.has_value());
+  EXPECT_EQ(**written.result, Seq(1));
 }
 
 TEST(Turns, UnderAlwaysTheLogThreadWritesAReplicasRecords) {
