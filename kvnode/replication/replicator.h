@@ -50,17 +50,17 @@
 //     acknowledged writes are then visible).
 //
 // Threads: all replication state lives on one serial executor of its own
-// (common/exec.h; a thread in production). I/O threads post fetches to it
-// and get their answer through the ResponseSink's Reply; store workers post
-// their listener calls and the completions of truncations and snapshot
-// exports; an owner's writes (under `batch` and `never`) ask it for their
-// turn (RangeStore::SetWriteTurns), so the group is written here, where
-// its news is handled next. The one slow job, installing a copied snapshot (closing the old
-// store, writing and opening the new one), runs on a second executor, so
-// no range waits for another range's install. BeginEpoch (one small fsync)
+// (common/exec.h; a thread in production). I/O threads post fetches to it and
+// get their answer through the ResponseSink's Reply; store workers post their
+// listener calls and the completions of truncations and snapshot exports; an
+// owner's writes (under `batch` and `never`) ask it for their turn
+// (RangeStore::SetWriteTurns), so the group is written here, where its news
+// is handled next. The one slow job, installing a copied snapshot (closing
+// the old store, writing and opening the new one), runs on a second executor,
+// so no range waits for another range's install. BeginEpoch (one small fsync)
 // and reads of old log records for a lagging replica run here. The
-// replication thread never takes a lock of the Node or the member, so
-// Update may block waiting for it.
+// replication thread never takes a lock of the Node or the member, so Update
+// may block waiting for it.
 #pragma once
 
 #include <chrono>

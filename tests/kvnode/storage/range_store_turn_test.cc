@@ -1,9 +1,9 @@
 // RangeStore's turns (range_store.h "Turns"): under `batch` and `never` a
 // replica's append, a commit and the turn an owner's writes asked for run
 // on the caller's thread when no turn runs, waking no log thread; under
-// `always` the log thread writes. The
-// store's log thread is held here (it steps only when the store closes),
-// so "nothing woke it" and "the caller did it" are facts, not timings.
+// `always` the log thread writes. The store's log thread is held here (it
+// steps only when the store closes), so "nothing woke it" and "the caller
+// did it" are facts, not timings.
 #include <gtest/gtest.h>
 
 #include <atomic>
