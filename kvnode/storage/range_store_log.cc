@@ -19,8 +19,6 @@ void RangeStore::Impl::Start() {
   snapshots.Start(env, name);
 }
 
-// One turn: a truncation, or a group (everything queued) written and
-// applied, or the exit once closing with nothing queued.
 namespace {
 
 // Marks the calling thread as inside the store's turn while it lives
@@ -41,6 +39,8 @@ class InTurn {
 
 }  // namespace
 
+// One turn: a truncation, or a group (everything queued) written and
+// applied, or the exit once closing with nothing queued.
 exec::NextStep RangeStore::Impl::LogStep() {
   MutexLock turn(turn_mu);
   InTurn in_turn(turn_owner);

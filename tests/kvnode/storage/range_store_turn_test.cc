@@ -61,7 +61,7 @@ std::vector<LogRecord> OwnersRecords(const std::string& dir) {
   return AllFrom(*owner, Seq(1));
 }
 
-// What an append's callback got, and on which thread.
+// What a write's or an append's callback got, and on which thread.
 struct Outcome {
   std::optional<Result<Seq>> result;
   std::thread::id thread;
@@ -70,9 +70,10 @@ RangeStore::WriteCallback Into(Outcome& out) {
   return [&out](Result<Seq> r) { out = Outcome{std::move(r), std::this_thread::get_id()}; };
 }
 
-// A replica's store with its log thread held, counting from no wake-up.
-struct HeldReplica {
-  HeldReplica(FsyncPolicy policy, bool gate) {
+// A replicated store (a replica's, or an owner's with the gate off) with
+// its log thread held, counting from no wake-up.
+struct HeldStore {
+  HeldStore(FsyncPolicy policy, bool gate) {
     StoreOptions o = ReplOpts(tmp.Sub("replica"), policy);
     o.env = &env;
     store = MustOpen(o);
@@ -95,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(NotAlways, CallerTurns,
                          [](const auto& info) { return std::string(FsyncPolicyName(info.param)); });
 
 TEST_P(CallerTurns, AReplicaAppendsAndCommitsOnItsOwnThread) {
-  HeldReplica r(GetParam(), /*gate=*/true);
+  HeldStore r(GetParam(), /*gate=*/true);
   Outcome appended;
   r.Append(Into(appended));
   ASSERT_TRUE(appended.result.has_value()) << "the append waited for the log thread";
@@ -120,7 +121,7 @@ TEST_P(CallerTurns, AReplicaAppendsAndCommitsOnItsOwnThread) {
 // A callback that writes to its own store (inside a turn) does not take
 // the turn again: its write waits for the log thread.
 TEST_P(CallerTurns, ACallbackWritingToItsStoreLeavesThatToTheLogThread) {
-  HeldReplica r(GetParam(), /*gate=*/false);
+  HeldStore r(GetParam(), /*gate=*/false);
   std::optional<Result<Seq>> appended;
   std::optional<Result<Seq>> written;
   RangeStore& store = *r.store;
@@ -140,7 +141,7 @@ TEST_P(CallerTurns, ACallbackWritingToItsStoreLeavesThatToTheLogThread) {
 // ones queued before it runs ask nothing more, and WriteTurn writes and
 // applies them all on the calling thread, waking no log thread.
 TEST_P(CallerTurns, AnOwnersWritesTakeTheTurnTheyAskFor) {
-  HeldReplica r(GetParam(), /*gate=*/false);
+  HeldStore r(GetParam(), /*gate=*/false);
   int asked = 0;
   r.store->SetWriteTurns([&asked] { ++asked; });
   r.env.notified = 0;
@@ -170,7 +171,7 @@ TEST_P(CallerTurns, AnOwnersWritesTakeTheTurnTheyAskFor) {
 // replacement wakes the log thread for what is queued, and later writes
 // wake it too.
 TEST_P(CallerTurns, ReplacingTheTurnsLeavesTheQueueToTheLogThread) {
-  HeldReplica r(GetParam(), /*gate=*/false);
+  HeldStore r(GetParam(), /*gate=*/false);
   int asked = 0;
   r.store->SetWriteTurns([&asked] { ++asked; });
   Outcome first;
@@ -189,7 +190,7 @@ TEST_P(CallerTurns, ReplacingTheTurnsLeavesTheQueueToTheLogThread) {
 }
 
 TEST(Turns, UnderAlwaysAnOwnersWritesAskNoTurn) {
-  HeldReplica r(FsyncPolicy::kAlways, /*gate=*/false);
+  HeldStore r(FsyncPolicy::kAlways, /*gate=*/false);
   int asked = 0;
   r.store->SetWriteTurns([&asked] { ++asked; });
   r.env.notified = 0;
@@ -203,7 +204,7 @@ TEST(Turns, UnderAlwaysAnOwnersWritesAskNoTurn) {
 }
 
 TEST(Turns, UnderAlwaysTheLogThreadWritesAReplicasRecords) {
-  HeldReplica r(FsyncPolicy::kAlways, /*gate=*/true);
+  HeldStore r(FsyncPolicy::kAlways, /*gate=*/true);
   Outcome appended;
   r.Append(Into(appended));
   EXPECT_FALSE(appended.result.has_value()) << "the caller wrote and fsynced";
