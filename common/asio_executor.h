@@ -30,7 +30,11 @@ class AsioExecutor final : public Executor {
 
  private:
   std::string name_;
-  asio::io_context io_;
+  // Concurrency hint 1: one thread runs it, so a handler's posts to its
+  // own thread (a fetch connection's answers, on the replication thread)
+  // queue privately instead of taking the scheduler's lock and waking the
+  // reactor; other threads' posts are as safe as before.
+  asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   Mutex mu_;

@@ -143,6 +143,12 @@ int Serve(const NodeOptions& o) {
   auto node = cluster ? Node::OpenCluster(config) : Node::OpenStandalone(config);
   if (!node.ok()) return CannotStart(node.status());
   RequestHandler handler(**node, &node_metrics);
+  // Other nodes' fetches are answered on the replication thread itself
+  // (connection.h, "Fetch connections move"); they are closed below before
+  // the Node's Close ends that thread.
+  if ((*node)->replicator() != nullptr && (*node)->replicator()->io_context() != nullptr) {
+    (*server)->ServeFetchesOn(*(*node)->replicator()->io_context());
+  }
   if (Status st = (*server)->Start(handler); !st.ok()) {
     (*server)->Stop();  // threads that did start must end before the handler goes
     return CannotStart(st);
@@ -236,7 +242,9 @@ int Serve(const NodeOptions& o) {
     // Writes still waiting for their replicas can no longer be committed
     // here: closing the stores answers them UNAVAILABLE (outcome unknown to
     // the client; the new owner may still commit them), so the drain below
-    // does not wait for acknowledgements that cannot come.
+    // does not wait for acknowledgements that cannot come. Fetch
+    // connections moved to the replication thread close before it ends.
+    (*server)->CloseFetches();
     closed = (*node)->Close();
     (*server)->Stop();
   } else {

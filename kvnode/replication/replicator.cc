@@ -1,11 +1,12 @@
 #include "kvnode/replication/replicator.h"
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
+#include <charconv>
 #include <future>
 #include <set>
 
+#include "common/asio_executor.h"
 #include "common/log.h"
 #include "common/mutex.h"
 #include "kvnode/replication/replication_internal.h"
@@ -266,6 +267,11 @@ class Replicator::Impl {
     std::unique_ptr<Follower> follower;
   };
   std::map<RangeId, Role> roles_;
+
+  boost::asio::io_context* io_context() {
+    auto* asio_exec = dynamic_cast<exec::AsioExecutor*>(exec_.get());
+    return asio_exec != nullptr ? &asio_exec->io() : nullptr;
+  }
 
  private:
   // Runs fn on the replication thread and waits for it; does nothing once
@@ -669,6 +675,8 @@ Replicator::Replicator(NodeId self, std::string self_life, ReplicationOptions op
 Replicator::~Replicator() { Stop(); }
 
 void Replicator::Stop() { impl_->Stop(); }
+
+boost::asio::io_context* Replicator::io_context() { return impl_->io_context(); }
 
 void Replicator::SetIsrChanger(IsrChangeFn fn) { impl_->SetIsrChanger(std::move(fn)); }
 void Replicator::SetNewsListener(NewsFn fn) { impl_->SetNewsListener(std::move(fn)); }

@@ -79,6 +79,10 @@
 #include "kvnode/replication/range_slot.h"
 #include "kvnode/storage/range_store.h"
 
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
 namespace rangekv::net {
 class TlsContext;
 }  // namespace rangekv::net
@@ -344,6 +348,12 @@ class Replicator {
   // Ends every role (waiting fetches are answered UNAVAILABLE) and the
   // thread. Idempotent.
   void Stop();
+
+  // The replication thread's io_context, where the server may move fetch
+  // connections (Server::ServeFetchesOn); null when the executors are not
+  // Asio's (the simulation's). Its thread runs until Stop; the
+  // io_context lives as long as the Replicator.
+  boost::asio::io_context* io_context();
 
   class Impl;
 

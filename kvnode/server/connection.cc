@@ -1,5 +1,7 @@
 #include "kvnode/server/connection.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <sstream>
 #include <utility>
@@ -31,13 +33,15 @@ std::string PeerName(const asio::ip::tcp::socket& s) {
 
 Connection::Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
                        ConnectionManager& manager, size_t max_frame,
-                       std::shared_ptr<ConnectionSecurity> security)
+                       std::shared_ptr<ConnectionSecurity> security, FetchHome* fetch_home)
     : stream_(std::move(socket)),
       executor_(stream_.socket().get_executor()),
       security_(std::move(security)),
       handshake_deadline_(executor_),
       handler_(handler),
       manager_(manager),
+      fetch_home_(fetch_home),
+      max_frame_(max_frame),
       peer_(PeerName(stream_.socket())),
       reader_(max_frame) {}
 
@@ -180,9 +184,63 @@ bool Connection::HandleFrames() {
       Drain();
       return true;
     }
-    std::optional<proto::Response> resp = handler_.Handle(std::move(*req), *this);
-    if (resp) Append(*resp);
+    if (std::exchange(first_request_, false) && fetch_home_ != nullptr && !stream_.tls() &&
+        req->kind == proto::OpKind::kFetch && MoveHome(*req)) {
+      return false;
+    }
+    HandleRequest(std::move(*req));
   }
+}
+
+void Connection::HandleRequest(proto::Request req) {
+  std::optional<proto::Response> resp = handler_.Handle(std::move(req), *this);
+  if (resp) Append(*resp);
+}
+
+bool Connection::MoveHome(proto::Request& first) {
+  FetchHome* home = fetch_home_;
+  MutexLock lock(home->mu);
+  if (!home->open) return false;
+  boost::system::error_code ec;
+  const auto protocol = stream_.socket().local_endpoint(ec).protocol();
+  const int fd = ec ? -1 : stream_.socket().release(ec);
+  if (ec) {
+    LOG_WARN("connection from " << peer_
+                                << ": cannot hand it to the replication thread: " << ec.message());
+    Close();
+    return true;
+  }
+  state_ = State::kClosed;  // the socket is the new connection's now
+  // Registering the descriptor with the home's reactor is thread-safe; the
+  // post below orders everything built here before the home's thread uses it.
+  asio::ip::tcp::socket socket(home->ctx);
+  socket.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    LOG_WARN("connection from " << peer_
+                                << ": cannot hand it to the replication thread: " << ec.message());
+    manager_.Remove(shared_from_this());
+    return true;
+  }
+  // Still counted: the home's manager uncounts it when it closes.
+  manager_.Forget(shared_from_this());
+  auto moved = std::make_shared<Connection>(std::move(socket), handler_, home->manager, max_frame_,
+                                            security_, nullptr);
+  moved->reader_ = std::move(reader_);
+  moved->authenticated_ = true;
+  moved->first_request_ = false;
+  asio::post(home->ctx, [home, moved = std::move(moved), first = std::move(first)]() mutable {
+    if (home->manager.Adopt(moved)) moved->ResumeMoved(std::move(first));
+  });
+  return true;
+}
+
+void Connection::ResumeMoved(proto::Request first) {
+  LOG_DEBUG("fetches from " << peer_ << " are served on the replication thread");
+  HandleRequest(std::move(first));
+  if (state_ != State::kOpen || !HandleFrames()) return;
+  Flush();
+  if (!Overloaded()) DoRead();
 }
 
 void Connection::Append(const proto::Response& resp) { proto::EncodeResponse(resp, out_); }

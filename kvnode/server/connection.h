@@ -50,6 +50,16 @@
 // handlers (reads, writes, store completions) hold references, so a
 // connection closed while writes are pending lives until their answers
 // arrive and are dropped.
+//
+// Fetch connections move (Server::ServeFetchesOn): on a plaintext node
+// given a fetch home, a connection whose first request is a fetch (another
+// node following a range of this one) is handed, socket and unread bytes,
+// to the home's io_context: the replication thread that answers fetches.
+// The fetch, its parked answer and the follower's next fetch then never
+// hop between an I/O thread and that thread; each hop is a wake-up, and a
+// put acknowledged by every in-sync replica waits on several of them. A
+// TLS stream stays where its handshake ran (its session is that thread's),
+// and a connection that began with anything else stays too.
 #pragma once
 
 #include <cstddef>
@@ -59,12 +69,26 @@
 #include "common/asio.h"
 #include "common/frame.h"
 #include "common/metrics/metrics.h"
+#include "common/mutex.h"
 #include "common/net/stream.h"
 #include "kvnode/server/request_handler.h"
 
 namespace rangekv::kvnode {
 
 class ConnectionManager;
+
+// Where fetch connections move (see "Fetch connections move" above): an
+// io_context run by one thread, and the manager of the connections there.
+// Closing the home (Server::CloseFetches) and every move are ordered by mu:
+// a move either posts its connection before the close posts its CloseAll
+// (which then closes it there) or finds the home closed and stays.
+struct FetchHome {
+  FetchHome(asio::io_context& c, ConnectionManager& m) : ctx(c), manager(m) {}
+  asio::io_context& ctx;
+  ConnectionManager& manager;  // touched only on ctx's thread
+  Mutex mu;
+  bool open GUARDED_BY(mu) = true;
+};
 
 // What the connections of one server share about TLS.
 struct ConnectionSecurity {
@@ -82,9 +106,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   static constexpr size_t kMaxBufferedOutput = 8u << 20;
 
   // handler and manager must outlive the connection's use of its thread.
+  // fetch_home: where the connection moves if its first request is a fetch
+  // (null: it stays); it must outlive the connection's use of its thread.
   Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
              ConnectionManager& manager, size_t max_frame,
-             std::shared_ptr<ConnectionSecurity> security);
+             std::shared_ptr<ConnectionSecurity> security, FetchHome* fetch_home = nullptr);
   ~Connection() override;
 
   // Starts the read loop. Call once, after the manager added it.
@@ -109,8 +135,17 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   // Handles every whole frame buffered; false after a protocol error
-  // (the connection is then closed).
+  // (the connection is then closed) or a move to the fetch home.
   bool HandleFrames();
+  void HandleRequest(proto::Request req);
+  // Hands the socket, the unread bytes and `first` to a new connection on
+  // the fetch home and returns true: this one is done (the count moves
+  // with the socket; on a failure it is closed). False, `first` untouched,
+  // when the home is closed.
+  bool MoveHome(proto::Request& first);
+  // The new connection's start on the home's thread: handles `first` and
+  // whatever else was read with it, then reads on.
+  void ResumeMoved(proto::Request first);
   void Append(const proto::Response& resp);
   void Flush();
   void OnWritten(const boost::system::error_code& ec);
@@ -133,6 +168,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   bool refuse_plaintext_ = false;  // the owning thread's; safe to copy from anywhere
   const RequestHandler& handler_;
   ConnectionManager& manager_;
+  FetchHome* const fetch_home_;  // null once moved, or when none
+  const size_t max_frame_;
+  bool first_request_ = true;
   std::string peer_;
   State state_ = State::kOpen;
   FrameReader reader_;

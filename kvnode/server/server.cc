@@ -1,6 +1,7 @@
 #include "kvnode/server/server.h"
 
 #include <algorithm>
+#include <future>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -78,6 +79,31 @@ Status Server::Start(const RequestHandler& handler) {
   return Status::Ok();
 }
 
+void Server::ServeFetchesOn(asio::io_context& ctx) {
+  if (security_->tls || handler_ != nullptr) return;  // TLS, or too late
+  home_manager_ = std::make_unique<ConnectionManager>(*count_);
+  fetch_home_ = std::make_unique<FetchHome>(ctx, *home_manager_);
+}
+
+void Server::CloseFetches() {
+  if (!fetch_home_) return;
+  auto closed = std::make_shared<std::promise<void>>();
+  std::future<void> done = closed->get_future();
+  {
+    MutexLock lock(fetch_home_->mu);
+    if (!fetch_home_->open) return;
+    fetch_home_->open = false;
+    asio::post(fetch_home_->ctx, [home = fetch_home_.get(), closed] {
+      home->manager.CloseAll();
+      closed->set_value();
+    });
+  }
+  if (done.wait_for(kCloseWait) != std::future_status::ready) {
+    LOG_WARN("fetch connections not closed after " << kCloseWait.count()
+                                                   << " s: the replication thread is busy");
+  }
+}
+
 Status Server::Listen(const HostPort& listen) {
   boost::system::error_code ec;
   tcp::resolver resolver(workers_[0]->ctx);
@@ -133,8 +159,8 @@ void Server::HandOff(Worker& w, asio::ip::tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ignored);  // responses are small; never wait to batch
   count_->Add();  // counted before the hop, so Stop() cannot miss it in flight
   asio::post(w.ctx, [this, &w, s = std::move(socket)]() mutable {
-    w.manager.Start(
-        std::make_shared<Connection>(std::move(s), *handler_, w.manager, max_frame_, security_));
+    w.manager.Start(std::make_shared<Connection>(std::move(s), *handler_, w.manager, max_frame_,
+                                                 security_, fetch_home_.get()));
   });
 }
 
@@ -159,6 +185,9 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
     acceptor_.close(ignored);
     accept_retry_->cancel();
   });
+  // Fetches are long polls with nothing to finish: their connections
+  // close at once (the followers fetch again from whoever owns next).
+  CloseFetches();
   for (auto& w : workers_) {
     asio::post(w->ctx, [worker = w.get()] { worker->manager.DrainAll(); });
   }

@@ -42,7 +42,9 @@
 namespace rangekv::kvnode {
 
 class ConnectionCount;
+class ConnectionManager;
 struct ConnectionSecurity;
+struct FetchHome;
 
 struct ServerOptions {
   HostPort listen;     // port 0: any free port
@@ -67,6 +69,17 @@ class Server {
   // Starts the I/O threads and accepting. Call once. handler must outlive
   // the Server. INTERNAL when a thread cannot be created.
   Status Start(const RequestHandler& handler);
+
+  // Before Start, on a plaintext server: connections whose first request
+  // is a fetch move to ctx (connection.h, "Fetch connections move"), the
+  // replication thread's io_context, run by one thread. A TLS server
+  // ignores it.
+  void ServeFetchesOn(asio::io_context& ctx);
+  // Closes the connections moved there and moves no more; returns once
+  // ctx's thread closed them (or after a few seconds, if it is stuck).
+  // Call while that thread runs: before the Node's Close, which ends it.
+  // Stop() calls it first. Idempotent.
+  void CloseFetches();
 
   ~Server();  // Stop() if not yet stopped
   Server(const Server&) = delete;
@@ -99,6 +112,10 @@ class Server {
   // and the acceptor and timer go before the io_context they belong to.
   std::unique_ptr<ConnectionCount> count_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // ServeFetchesOn's io_context and the manager of the connections moved
+  // there; null when not asked.
+  std::unique_ptr<ConnectionManager> home_manager_;
+  std::unique_ptr<FetchHome> fetch_home_;
   asio::ip::tcp::acceptor acceptor_;                  // on workers_[0]
   std::unique_ptr<asio::steady_timer> accept_retry_;  // backs off after e.g. EMFILE
   asio::ip::tcp::endpoint local_;

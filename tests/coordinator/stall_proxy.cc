@@ -100,6 +100,7 @@ class StallProxy::Impl : public std::enable_shared_from_this<Impl> {
     }
     state_->parked.clear();
   }
+  size_t parked() const { return state_->parked.size(); }
 
  private:
   asio::any_io_executor ex_;
@@ -127,6 +128,12 @@ void StallProxy::Stall() {
 
 void StallProxy::Resume() {
   io_.RunSync([&] { impl_->Resume(); });
+}
+
+size_t StallProxy::parked() {
+  size_t n = 0;
+  io_.RunSync([&] { n = impl_->parked(); });
+  return n;
 }
 
 }  // namespace rangekv::testing

@@ -11,6 +11,7 @@
 // on its own io thread.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "tests/common/zk/zk_test_util.h"
@@ -27,6 +28,8 @@ class StallProxy {
   int port() const { return port_; }
   void Stall();
   void Resume();
+  // Reads held back by the stall (either direction), not yet forwarded.
+  size_t parked();
 
   class Impl;
 

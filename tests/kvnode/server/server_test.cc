@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 
 #include "kvnode/server/connection.h"
 #include "kvnode/server/node.h"
@@ -34,6 +35,7 @@ class ServerTest : public ::testing::Test {
     auto server = Server::Bind(opts);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
+    if (fetch_home_ != nullptr) server_->ServeFetchesOn(*fetch_home_);
     ASSERT_TRUE(server_->Start(*handler_).ok());
     port_ = server_->local_endpoint().port();
   }
@@ -57,7 +59,20 @@ class ServerTest : public ::testing::Test {
     return r.ok() && r->kind == Kind::kPong && r->id == id;
   }
 
+  // A connection's first request: a fetch (on this standalone node it is
+  // answered with an error, which is all these tests need).
+  static proto::Request FetchRequest(uint64_t id) {
+    proto::Request r;
+    r.id = id;
+    r.kind = proto::OpKind::kFetch;
+    r.range = RangeId{1};
+    r.fetch.replica = "n2";
+    r.fetch.from = Seq{1};
+    return r;
+  }
+
   testing::TempDir tmp_;
+  asio::io_context* fetch_home_ = nullptr;  // set before Open: ServeFetchesOn
   std::unique_ptr<Node> node_;
   std::unique_ptr<RequestHandler> handler_;
   std::unique_ptr<Server> server_;
@@ -201,6 +216,76 @@ TEST_F(ServerTest, StopClosesConnectionsAndDataSurvivesReopen) {
   ASSERT_EQ(g->kind, Kind::kFound);
   EXPECT_EQ(g->found.value, "yes");
   EXPECT_EQ(g->found.version, w->written_version);
+}
+
+// The fetch home stands in for the replication thread: an io_context the
+// test runs when it chooses, so where a connection is served shows in
+// when its answers come.
+TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
+  Shutdown();
+  asio::io_context home(1);
+  auto work = asio::make_work_guard(home);
+  fetch_home_ = &home;
+  Open();
+  WireClient stays = Connect();
+  ASSERT_TRUE(Pings(stays, 1));
+  WireClient moves = Connect();
+  std::string burst;
+  proto::EncodeRequest(FetchRequest(2), burst);
+  proto::EncodeRequest(testing::PingRequest(3), burst);
+  ASSERT_TRUE(moves.SendRaw(burst).ok());
+  // Nobody runs the home yet: the connection that began with a fetch hears
+  // nothing, not even for its ping, while the one that began with a ping
+  // is served on.
+  auto none = moves.Receive(std::chrono::milliseconds(300));
+  EXPECT_EQ(none.status().code(), Code::kTimeout) << none.status().ToString();
+  EXPECT_TRUE(Pings(stays, 4));
+  std::thread runner([&home] { home.run(); });
+  auto fetched = moves.Receive();
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(fetched->id, 2u);
+  auto pong = moves.Receive();
+  ASSERT_TRUE(pong.ok()) << pong.status().ToString();
+  EXPECT_EQ(pong->id, 3u);
+  EXPECT_EQ(pong->kind, Kind::kPong);
+  EXPECT_TRUE(Pings(moves, 5));  // later reads are the home's too
+  // Stop closes it there at once: no drain timeout waited out.
+  const auto stop_began = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_began, std::chrono::seconds(5));
+  EXPECT_TRUE(moves.WaitClosed());
+  EXPECT_TRUE(stays.WaitClosed());
+  Shutdown();
+  work.reset();
+  runner.join();
+}
+
+// After CloseFetches (main calls it before the Node's Close ends the
+// replication thread) nothing moves any more: a new fetch connection is
+// answered by the I/O threads with nobody running the home.
+TEST_F(ServerTest, AfterCloseFetchesFetchConnectionsStayOnTheIoThreads) {
+  Shutdown();
+  asio::io_context home(1);
+  auto work = asio::make_work_guard(home);
+  fetch_home_ = &home;
+  Open();
+  WireClient moved = Connect();
+  ASSERT_TRUE(moved.Send(FetchRequest(1)).ok());
+  {
+    std::thread runner([&home] { home.run(); });
+    auto fetched = moved.Receive();
+    ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+    server_->CloseFetches();
+    EXPECT_TRUE(moved.WaitClosed());
+    home.stop();
+    runner.join();
+  }
+  WireClient later = Connect();
+  auto fetched = later.Call(FetchRequest(2));
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(fetched->id, 2u);
+  EXPECT_TRUE(Pings(later, 3));
+  Shutdown();
 }
 
 TEST_F(ServerTest, PortInUseIsUnavailable) {
