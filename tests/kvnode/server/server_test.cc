@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "kvnode/server/connection.h"
@@ -22,7 +23,10 @@ using Kind = proto::Response::Kind;
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void TearDown() override { Shutdown(); }
+  void TearDown() override {
+    Shutdown();
+    StopHome();
+  }
 
   void Open() {
     auto node = Node::OpenStandalone(NodeConfig{tmp_.Sub("data"), std::nullopt});
@@ -71,7 +75,28 @@ class ServerTest : public ::testing::Test {
     return r;
   }
 
+  // Reopens the server with a fetch home that stands in for the replication
+  // thread: an io_context the test runs when it chooses (RunHome), so where
+  // a connection is served shows in when its answers come.
+  void OpenWithFetchHome() {
+    Shutdown();
+    home_ = std::make_unique<asio::io_context>(1);
+    home_work_.emplace(home_->get_executor());
+    fetch_home_ = home_.get();
+    Open();
+  }
+  void RunHome() {
+    home_thread_ = std::thread([home = home_.get()] { home->run(); });
+  }
+  void StopHome() {
+    if (home_) home_->stop();
+    if (home_thread_.joinable()) home_thread_.join();
+  }
+
   testing::TempDir tmp_;
+  std::unique_ptr<asio::io_context> home_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> home_work_;
+  std::thread home_thread_;
   asio::io_context* fetch_home_ = nullptr;  // set before Open: ServeFetchesOn
   std::unique_ptr<Node> node_;
   std::unique_ptr<RequestHandler> handler_;
@@ -218,15 +243,8 @@ TEST_F(ServerTest, StopClosesConnectionsAndDataSurvivesReopen) {
   EXPECT_EQ(g->found.version, w->written_version);
 }
 
-// The fetch home stands in for the replication thread: an io_context the
-// test runs when it chooses, so where a connection is served shows in
-// when its answers come.
 TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
-  Shutdown();
-  asio::io_context home(1);
-  auto work = asio::make_work_guard(home);
-  fetch_home_ = &home;
-  Open();
+  OpenWithFetchHome();
   WireClient stays = Connect();
   ASSERT_TRUE(Pings(stays, 1));
   WireClient moves = Connect();
@@ -240,7 +258,7 @@ TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
   auto none = moves.Receive(std::chrono::milliseconds(300));
   EXPECT_EQ(none.status().code(), Code::kTimeout) << none.status().ToString();
   EXPECT_TRUE(Pings(stays, 4));
-  std::thread runner([&home] { home.run(); });
+  RunHome();
   auto fetched = moves.Receive();
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   EXPECT_EQ(fetched->id, 2u);
@@ -255,37 +273,25 @@ TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
   EXPECT_LT(std::chrono::steady_clock::now() - stop_began, std::chrono::seconds(5));
   EXPECT_TRUE(moves.WaitClosed());
   EXPECT_TRUE(stays.WaitClosed());
-  Shutdown();
-  work.reset();
-  runner.join();
 }
 
 // After CloseFetches (main calls it before the Node's Close ends the
 // replication thread) nothing moves any more: a new fetch connection is
 // answered by the I/O threads with nobody running the home.
 TEST_F(ServerTest, AfterCloseFetchesFetchConnectionsStayOnTheIoThreads) {
-  Shutdown();
-  asio::io_context home(1);
-  auto work = asio::make_work_guard(home);
-  fetch_home_ = &home;
-  Open();
+  OpenWithFetchHome();
+  RunHome();
   WireClient moved = Connect();
-  ASSERT_TRUE(moved.Send(FetchRequest(1)).ok());
-  {
-    std::thread runner([&home] { home.run(); });
-    auto fetched = moved.Receive();
-    ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
-    server_->CloseFetches();
-    EXPECT_TRUE(moved.WaitClosed());
-    home.stop();
-    runner.join();
-  }
+  auto first = moved.Call(FetchRequest(1));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  server_->CloseFetches();
+  EXPECT_TRUE(moved.WaitClosed());
+  StopHome();
   WireClient later = Connect();
   auto fetched = later.Call(FetchRequest(2));
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   EXPECT_EQ(fetched->id, 2u);
   EXPECT_TRUE(Pings(later, 3));
-  Shutdown();
 }
 
 TEST_F(ServerTest, PortInUseIsUnavailable) {
