@@ -185,7 +185,8 @@ bool Connection::HandleFrames() {
       return true;
     }
     if (std::exchange(first_request_, false) && fetch_home_ != nullptr && !stream_.tls() &&
-        req->kind == proto::OpKind::kFetch && MoveHome(*req)) {
+        (req->kind == proto::OpKind::kFetch || req->kind == proto::OpKind::kSnapshot) &&
+        MoveHome(*req)) {
       return false;
     }
     HandleRequest(std::move(*req));

@@ -52,13 +52,14 @@
 // arrive and are dropped.
 //
 // Fetch connections move (Server::ServeFetchesOn): on a plaintext node
-// given a fetch home, a connection whose first request is a fetch (another
-// node following a range of this one) is handed, socket and unread bytes,
-// to the home's io_context: the replication thread that answers fetches.
-// The fetch, its parked answer and the follower's next fetch then never
-// hop between an I/O thread and that thread; each hop is a wake-up, and a
-// put acknowledged by every in-sync replica waits on several of them. A
-// TLS stream stays where its handshake ran (its session is that thread's),
+// given a fetch home, a connection whose first request is a fetch or a
+// snapshot read (another node following a range of this one: only
+// followers send those) is handed, socket and unread bytes, to the home's
+// io_context: the replication thread that answers fetches. The fetch, its
+// parked answer and the follower's next fetch then never hop between an
+// I/O thread and that thread; each hop is a wake-up, and a put
+// acknowledged by every in-sync replica waits on several of them. A TLS
+// stream stays where its handshake ran (its session is that thread's),
 // and a connection that began with anything else stays too.
 #pragma once
 

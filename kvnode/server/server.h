@@ -71,7 +71,7 @@ class Server {
   Status Start(const RequestHandler& handler);
 
   // Before Start, on a plaintext server: connections whose first request
-  // is a fetch move to ctx (connection.h, "Fetch connections move"), the
+  // is a fetch or a snapshot read move to ctx (connection.h, "Fetch connections move"), the
   // replication thread's io_context, run by one thread. A TLS server
   // ignores it.
   void ServeFetchesOn(asio::io_context& ctx);
