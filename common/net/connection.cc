@@ -255,6 +255,16 @@ void Connection::StartConnect() {
 
 void Connection::StartHandshake(uint64_t attempt, std::shared_ptr<Link> link) {
   if (attempt != attempt_ || connecting_link_ != link) return;
+  if (options_.fetch_stream) {
+    // One byte into a socket just connected: the send buffer takes it at once.
+    error_code ec;
+    asio::write(link->stream.socket(), asio::buffer(&kFetchStreamMark, 1), ec);
+    if (ec) {
+      FinishConnect(attempt, nullptr,
+                    Status(Code::kUnavailable, "cannot write to " + name_ + ": " + ec.message()));
+      return;
+    }
+  }
   if (options_.tls) link->stream.UseTls(options_.tls->current(), &target_.host);
   link->stream.Handshake(false, [this, attempt, link](const error_code& ec) {
     if (!ec) {

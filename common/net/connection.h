@@ -98,6 +98,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds max_backoff{1000};
   // TLS (client role, tls.h); null: plaintext.
   std::shared_ptr<TlsContext> tls;
+  // Opens every connection with kFetchStreamMark (tls.h): a replica's
+  // connection to the node it fetches from.
+  bool fetch_stream = false;
 };
 
 class Connection {

@@ -27,6 +27,16 @@
 // handshake record, whose first byte is 0x16; a rangekv frame opens with
 // its 4-byte big-endian length, at most 64 MiB (common/frame.h), so its
 // first byte is at most 0x04. LooksLikeTls looks at that byte only.
+//
+// The fetch-stream mark: a node's replication connection to another node
+// (its fetches and snapshot reads) sends one byte, kFetchStreamMark (0x46,
+// neither of the above), before anything else: before the TLS handshake,
+// or before the first frame in plaintext. A node serves such a connection
+// on its replication thread, from the handshake on (kvnode/server/
+// connection.h, "Fetch connections move"); the mark carries no trust, it
+// only says where the connection is served. A node that predates the mark
+// reads it as an oversized frame and closes the connection: nodes of one
+// cluster must all know it.
 #pragma once
 
 #include <memory>
@@ -54,6 +64,8 @@ struct TlsFiles {
 
 // True when the first byte a peer sent opens a TLS handshake.
 inline bool LooksLikeTls(unsigned char first_byte) { return first_byte == 0x16; }
+
+inline constexpr unsigned char kFetchStreamMark = 0x46;
 
 class TlsContext {
  public:

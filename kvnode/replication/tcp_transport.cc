@@ -27,6 +27,7 @@ class TcpTransport final : public ReplicationTransport {
       net::ConnectionOptions co;
       co.max_backoff = milliseconds(500);
       co.tls = tls_;
+      co.fetch_stream = true;  // the owner serves it on its replication thread
       auto conn = std::make_unique<net::Connection>(
           exec_.io(), *hp, co,
           [](net::PendingRequest p) { p.done(Status(Code::kUnavailable, "connection lost")); },

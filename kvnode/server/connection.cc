@@ -50,6 +50,10 @@ Connection::~Connection() = default;
 void Connection::Start() {
   LOG_DEBUG("connection from " << peer_);
   if (security_->tls) StartHandshakeDeadline();
+  PeekFirstByte();
+}
+
+void Connection::PeekFirstByte() {
   reading_ = true;
   stream_.socket().async_receive(asio::buffer(&first_byte_, 1), asio::socket_base::message_peek,
                                  [self = shared_from_this()](const boost::system::error_code& ec,
@@ -72,6 +76,20 @@ void Connection::OnFirstByte(const boost::system::error_code& ec) {
   if (ec) {
     LOG_DEBUG("connection from " << peer_ << ": " << ec.message());
     Close();
+    return;
+  }
+  if (first_byte_ == net::kFetchStreamMark && !marked_) {
+    marked_ = true;
+    // Take the mark off (it was peeked, so it is there to read): the
+    // peer's TLS handshake or first frame comes after it.
+    boost::system::error_code rec;
+    stream_.socket().receive(asio::buffer(&first_byte_, 1), 0, rec);
+    if (rec) {
+      LOG_DEBUG("connection from " << peer_ << ": " << rec.message());
+      Close();
+      return;
+    }
+    if (fetch_home_ == nullptr || !MoveHome()) PeekFirstByte();
     return;
   }
   const bool tls_peer = net::LooksLikeTls(first_byte_);
@@ -184,21 +202,12 @@ bool Connection::HandleFrames() {
       Drain();
       return true;
     }
-    if (std::exchange(first_request_, false) && fetch_home_ != nullptr && !stream_.tls() &&
-        (req->kind == proto::OpKind::kFetch || req->kind == proto::OpKind::kSnapshot) &&
-        MoveHome(*req)) {
-      return false;
-    }
-    HandleRequest(std::move(*req));
+    std::optional<proto::Response> resp = handler_.Handle(std::move(*req), *this);
+    if (resp) Append(*resp);
   }
 }
 
-void Connection::HandleRequest(proto::Request req) {
-  std::optional<proto::Response> resp = handler_.Handle(std::move(req), *this);
-  if (resp) Append(*resp);
-}
-
-bool Connection::MoveHome(proto::Request& first) {
+bool Connection::MoveHome() {
   FetchHome* home = fetch_home_;
   MutexLock lock(home->mu);
   if (!home->open) return false;
@@ -212,6 +221,7 @@ bool Connection::MoveHome(proto::Request& first) {
     return true;
   }
   state_ = State::kClosed;  // the socket is the new connection's now
+  handshake_deadline_.cancel();
   // Registering the descriptor with the home's reactor is thread-safe; the
   // post below orders everything built here before the home's thread uses it.
   asio::ip::tcp::socket socket(home->ctx);
@@ -227,21 +237,9 @@ bool Connection::MoveHome(proto::Request& first) {
   manager_.Forget(shared_from_this());
   auto moved = std::make_shared<Connection>(std::move(socket), handler_, home->manager, max_frame_,
                                             security_, nullptr);
-  moved->reader_ = std::move(reader_);
-  moved->authenticated_ = true;
-  moved->first_request_ = false;
-  asio::post(home->ctx, [home, moved = std::move(moved), first = std::move(first)]() mutable {
-    if (home->manager.Adopt(moved)) moved->ResumeMoved(std::move(first));
-  });
+  moved->marked_ = true;
+  asio::post(home->ctx, [home, moved = std::move(moved)] { home->manager.Start(moved); });
   return true;
-}
-
-void Connection::ResumeMoved(proto::Request first) {
-  LOG_DEBUG("fetches from " << peer_ << " are served on the replication thread");
-  HandleRequest(std::move(first));
-  if (state_ != State::kOpen || !HandleFrames()) return;
-  Flush();
-  if (!Overloaded()) DoRead();
 }
 
 void Connection::Append(const proto::Response& resp) { proto::EncodeResponse(resp, out_); }

@@ -51,16 +51,16 @@
 // connection closed while writes are pending lives until their answers
 // arrive and are dropped.
 //
-// Fetch connections move (Server::ServeFetchesOn): on a plaintext node
-// given a fetch home, a connection whose first request is a fetch or a
-// snapshot read (another node following a range of this one: only
-// followers send those) is handed, socket and unread bytes, to the home's
-// io_context: the replication thread that answers fetches. The fetch, its
-// parked answer and the follower's next fetch then never hop between an
-// I/O thread and that thread; each hop is a wake-up, and a put
-// acknowledged by every in-sync replica waits on several of them. A TLS
-// stream stays where its handshake ran (its session is that thread's),
-// and a connection that began with anything else stays too.
+// Fetch connections move (Server::ServeFetchesOn): a connection that opens
+// with the fetch-stream mark (common/net/tls.h: another node's replication
+// connection, carrying its fetches and snapshot reads) is handed, socket
+// only, to the fetch home's io_context, the replication thread that
+// answers fetches, before its TLS handshake or first frame is read; it is
+// served there from then on, TLS included. The fetch, its parked answer
+// and the follower's next fetch then never hop between an I/O thread and
+// that thread; each hop is a wake-up, and a put acknowledged by every
+// in-sync replica waits on several of them. Without a fetch home the mark
+// is read and the connection served where it is.
 #pragma once
 
 #include <cstddef>
@@ -107,8 +107,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   static constexpr size_t kMaxBufferedOutput = 8u << 20;
 
   // handler and manager must outlive the connection's use of its thread.
-  // fetch_home: where the connection moves if its first request is a fetch
-  // (null: it stays); it must outlive the connection's use of its thread.
+  // fetch_home: where the connection moves if it opens with the
+  // fetch-stream mark (null: it stays); it must outlive the connection's
+  // use of its thread.
   Connection(asio::ip::tcp::socket socket, const RequestHandler& handler,
              ConnectionManager& manager, size_t max_frame,
              std::shared_ptr<ConnectionSecurity> security, FetchHome* fetch_home = nullptr);
@@ -126,8 +127,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
  private:
   enum class State { kOpen, kDraining, kClosed };
 
+  void PeekFirstByte();
   // Looks at the first byte the client sent (tls.h) and starts the
-  // handshake, the read loop, or the refusal.
+  // handshake, the read loop, or the refusal; or takes the fetch-stream
+  // mark off and moves to the fetch home (or peeks again).
   void OnFirstByte(const boost::system::error_code& ec);
   void Refuse(const std::string& why);
   // On a TLS node: refuses the connection unless its handshake is done by then.
@@ -136,17 +139,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   // Handles every whole frame buffered; false after a protocol error
-  // (the connection is then closed) or a move to the fetch home.
+  // (the connection is then closed).
   bool HandleFrames();
-  void HandleRequest(proto::Request req);
-  // Hands the socket, the unread bytes and `first` to a new connection on
-  // the fetch home and returns true: this one is done (the count moves
-  // with the socket; on a failure it is closed). False, `first` untouched,
-  // when the home is closed.
-  bool MoveHome(proto::Request& first);
-  // The new connection's start on the home's thread: handles `first` and
-  // whatever else was read with it, then reads on.
-  void ResumeMoved(proto::Request first);
+  // Hands the socket to a new connection on the fetch home and returns
+  // true: this one is done (the count moves with the socket; on a failure
+  // it is closed). False when the home is closed.
+  bool MoveHome();
   void Append(const proto::Response& resp);
   void Flush();
   void OnWritten(const boost::system::error_code& ec);
@@ -171,7 +169,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   ConnectionManager& manager_;
   FetchHome* const fetch_home_;  // null once moved, or when none
   const size_t max_frame_;
-  bool first_request_ = true;
+  bool marked_ = false;  // the fetch-stream mark was read
   std::string peer_;
   State state_ = State::kOpen;
   FrameReader reader_;

@@ -45,15 +45,6 @@ void ConnectionManager::Remove(const std::shared_ptr<Connection>& c) {
 
 void ConnectionManager::Forget(const std::shared_ptr<Connection>& c) { live_.erase(c); }
 
-bool ConnectionManager::Adopt(std::shared_ptr<Connection> c) {
-  live_.insert(c);
-  if (draining_) {
-    c->Close();
-    return false;
-  }
-  return true;
-}
-
 void ConnectionManager::DrainAll() {
   draining_ = true;
   // Drain may close a connection, which removes it from live_: iterate a copy.

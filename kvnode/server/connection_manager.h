@@ -48,11 +48,8 @@ class ConnectionManager {
   // Called by a connection as it closes; uncounts it. Idempotent.
   void Remove(const std::shared_ptr<Connection>& c);
   // A connection moving to another manager (connection.h, "Fetch
-  // connections move"): dropped here, still counted.
+  // connections move"), which Starts it: dropped here, still counted.
   void Forget(const std::shared_ptr<Connection>& c);
-  // Takes over a moving connection, still counted; false when draining, the
-  // connection then closed at once (and uncounted).
-  bool Adopt(std::shared_ptr<Connection> c);
   // Drains every connection (Connection::Drain) and refuses new ones.
   void DrainAll();
   // Closes every connection now.

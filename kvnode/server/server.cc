@@ -80,7 +80,7 @@ Status Server::Start(const RequestHandler& handler) {
 }
 
 void Server::ServeFetchesOn(asio::io_context& ctx) {
-  if (security_->tls || handler_ != nullptr) return;  // TLS, or too late
+  if (handler_ != nullptr) return;  // too late: connections may be up
   home_manager_ = std::make_unique<ConnectionManager>(*count_);
   fetch_home_ = std::make_unique<FetchHome>(ctx, *home_manager_);
 }

@@ -70,10 +70,9 @@ class Server {
   // the Server. INTERNAL when a thread cannot be created.
   Status Start(const RequestHandler& handler);
 
-  // Before Start, on a plaintext server: connections whose first request
-  // is a fetch or a snapshot read move to ctx (connection.h, "Fetch connections move"), the
-  // replication thread's io_context, run by one thread. A TLS server
-  // ignores it.
+  // Before Start: connections that open with the fetch-stream mark move
+  // to ctx (connection.h, "Fetch connections move"), the replication
+  // thread's io_context, run by one thread.
   void ServeFetchesOn(asio::io_context& ctx);
   // Closes the connections moved there and moves no more; returns once
   // ctx's thread closed them (or after a few seconds, if it is stuck).

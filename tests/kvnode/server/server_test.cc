@@ -63,16 +63,19 @@ class ServerTest : public ::testing::Test {
     return r.ok() && r->kind == Kind::kPong && r->id == id;
   }
 
-  // A connection's first request: a fetch (on this standalone node it is
-  // answered with an error, which is all these tests need).
-  static proto::Request FetchRequest(uint64_t id) {
+  // A follower's connection opens with the fetch-stream mark, then its
+  // first request: a fetch (on this standalone node it is answered with an
+  // error, which is all these tests need).
+  static std::string MarkAndFetch(uint64_t id) {
     proto::Request r;
     r.id = id;
     r.kind = proto::OpKind::kFetch;
     r.range = RangeId{1};
     r.fetch.replica = "n2";
     r.fetch.from = Seq{1};
-    return r;
+    std::string bytes(1, static_cast<char>(net::kFetchStreamMark));
+    proto::EncodeRequest(r, bytes);
+    return bytes;
   }
 
   // Reopens the server with a fetch home that stands in for the replication
@@ -243,18 +246,16 @@ TEST_F(ServerTest, StopClosesConnectionsAndDataSurvivesReopen) {
   EXPECT_EQ(g->found.version, w->written_version);
 }
 
-TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
+TEST_F(ServerTest, AConnectionOpenedWithTheFetchMarkIsServedOnTheFetchHome) {
   OpenWithFetchHome();
   WireClient stays = Connect();
   ASSERT_TRUE(Pings(stays, 1));
   WireClient moves = Connect();
-  std::string burst;
-  proto::EncodeRequest(FetchRequest(2), burst);
+  std::string burst = MarkAndFetch(2);
   proto::EncodeRequest(testing::PingRequest(3), burst);
   ASSERT_TRUE(moves.SendRaw(burst).ok());
-  // Nobody runs the home yet: the connection that began with a fetch hears
-  // nothing, not even for its ping, while the one that began with a ping
-  // is served on.
+  // Nobody runs the home yet: the marked connection hears nothing, not
+  // even for its ping, while the unmarked one is served on.
   auto none = moves.Receive(std::chrono::milliseconds(300));
   EXPECT_EQ(none.status().code(), Code::kTimeout) << none.status().ToString();
   EXPECT_TRUE(Pings(stays, 4));
@@ -276,22 +277,40 @@ TEST_F(ServerTest, AConnectionThatBeginsWithAFetchIsServedOnTheFetchHome) {
 }
 
 // After CloseFetches (main calls it before the Node's Close ends the
-// replication thread) nothing moves any more: a new fetch connection is
+// replication thread) nothing moves any more: a new marked connection is
 // answered by the I/O threads with nobody running the home.
-TEST_F(ServerTest, AfterCloseFetchesFetchConnectionsStayOnTheIoThreads) {
+TEST_F(ServerTest, AfterCloseFetchesMarkedConnectionsStayOnTheIoThreads) {
   OpenWithFetchHome();
   RunHome();
   WireClient moved = Connect();
-  auto first = moved.Call(FetchRequest(1));
+  ASSERT_TRUE(moved.SendRaw(MarkAndFetch(1)).ok());
+  auto first = moved.Receive();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   server_->CloseFetches();
   EXPECT_TRUE(moved.WaitClosed());
   StopHome();
   WireClient later = Connect();
-  auto fetched = later.Call(FetchRequest(2));
+  ASSERT_TRUE(later.SendRaw(MarkAndFetch(2)).ok());
+  auto fetched = later.Receive();
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   EXPECT_EQ(fetched->id, 2u);
   EXPECT_TRUE(Pings(later, 3));
+}
+
+// Without a fetch home (a standalone node) the mark is read and dropped;
+// a second mark is no mark but a bad frame.
+TEST_F(ServerTest, TheFetchMarkIsReadAndDroppedWithoutAFetchHome) {
+  WireClient c = Connect();
+  ASSERT_TRUE(c.SendRaw(MarkAndFetch(1)).ok());
+  auto fetched = c.Receive();
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(fetched->id, 1u);
+  EXPECT_TRUE(Pings(c, 2));
+  WireClient twice = Connect();
+  ASSERT_TRUE(
+      twice.SendRaw(std::string(1, static_cast<char>(net::kFetchStreamMark)) + MarkAndFetch(3))
+          .ok());
+  EXPECT_TRUE(twice.WaitClosed());
 }
 
 TEST_F(ServerTest, PortInUseIsUnavailable) {
