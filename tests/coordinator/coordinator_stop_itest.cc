@@ -58,13 +58,12 @@ class CoordinatorStopITest : public rangekv::testing::ZkSuite<CoordinatorStopITe
   }
 
   // Stalls ZooKeeper, then waits until a reconcile has started and not
-  // ended. With a reconcile every 100 ms one soon runs, and once stalled it
-  // cannot end: its next request gets no answer.
-  // A running reconcile is not yet one that waits: it may have had every
-  // answer before the stall and be about to end, leaving Stop nothing to
-  // wait for. One that runs while the proxy holds a read back (its request
-  // or the answer) waits; only a ping held just as a run ends could fool
-  // this, a far smaller window.
+  // ended while the proxy holds a read back (its request or the answer).
+  // With a reconcile every 100 ms one soon runs, and once stalled it
+  // cannot end. Running alone is not enough: a run that had every answer
+  // before the stall can be seen running just as it ends, leaving Stop
+  // nothing to wait for; only a ping held just then could fool the check
+  // below, a far smaller window.
   void StallUntilAReconcileWaits() {
     proxy_->Stall();
     ASSERT_TRUE(WaitFor(
