@@ -57,6 +57,7 @@ class FrameReader {
   Result<std::string_view> Next();
 
   size_t buffered() const { return end_ - begin_; }
+  size_t max_frame() const { return max_frame_; }
   // Bytes of memory the reader holds (for tests and metrics).
   size_t buffer_bytes() const { return capacity(); }
 

@@ -41,7 +41,6 @@ Connection::Connection(asio::ip::tcp::socket socket, const RequestHandler& handl
       handler_(handler),
       manager_(manager),
       fetch_home_(fetch_home),
-      max_frame_(max_frame),
       peer_(PeerName(stream_.socket())),
       reader_(max_frame) {}
 
@@ -211,12 +210,15 @@ bool Connection::MoveHome() {
   FetchHome* home = fetch_home_;
   MutexLock lock(home->mu);
   if (!home->open) return false;
+  auto failed = [this](const boost::system::error_code& ec) {
+    LOG_WARN("connection from " << peer_
+                                << ": cannot hand it to the replication thread: " << ec.message());
+  };
   boost::system::error_code ec;
   const auto protocol = stream_.socket().local_endpoint(ec).protocol();
   const int fd = ec ? -1 : stream_.socket().release(ec);
   if (ec) {
-    LOG_WARN("connection from " << peer_
-                                << ": cannot hand it to the replication thread: " << ec.message());
+    failed(ec);
     Close();
     return true;
   }
@@ -228,15 +230,14 @@ bool Connection::MoveHome() {
   socket.assign(protocol, fd, ec);
   if (ec) {
     ::close(fd);
-    LOG_WARN("connection from " << peer_
-                                << ": cannot hand it to the replication thread: " << ec.message());
+    failed(ec);
     manager_.Remove(shared_from_this());
     return true;
   }
   // Still counted: the home's manager uncounts it when it closes.
   manager_.Forget(shared_from_this());
-  auto moved = std::make_shared<Connection>(std::move(socket), handler_, home->manager, max_frame_,
-                                            security_, nullptr);
+  auto moved = std::make_shared<Connection>(std::move(socket), handler_, home->manager,
+                                            reader_.max_frame(), security_, nullptr);
   moved->marked_ = true;
   asio::post(home->ctx, [home, moved = std::move(moved)] { home->manager.Start(moved); });
   return true;

@@ -168,7 +168,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private Resp
   const RequestHandler& handler_;
   ConnectionManager& manager_;
   FetchHome* const fetch_home_;  // null once moved, or when none
-  const size_t max_frame_;
   bool marked_ = false;  // the fetch-stream mark was read
   std::string peer_;
   State state_ = State::kOpen;

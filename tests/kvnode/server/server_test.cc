@@ -78,6 +78,14 @@ class ServerTest : public ::testing::Test {
     return bytes;
   }
 
+  // Sends MarkAndFetch(id) on a new connection's first bytes and reads
+  // the answer: true when it is the fetch's.
+  static bool MarkedFetchAnswered(WireClient& c, uint64_t id) {
+    if (!c.SendRaw(MarkAndFetch(id)).ok()) return false;
+    auto r = c.Receive();
+    return r.ok() && r->id == id;
+  }
+
   // Reopens the server with a fetch home that stands in for the replication
   // thread: an io_context the test runs when it chooses (RunHome), so where
   // a connection is served shows in when its answers come.
@@ -283,17 +291,12 @@ TEST_F(ServerTest, AfterCloseFetchesMarkedConnectionsStayOnTheIoThreads) {
   OpenWithFetchHome();
   RunHome();
   WireClient moved = Connect();
-  ASSERT_TRUE(moved.SendRaw(MarkAndFetch(1)).ok());
-  auto first = moved.Receive();
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(MarkedFetchAnswered(moved, 1));
   server_->CloseFetches();
   EXPECT_TRUE(moved.WaitClosed());
   StopHome();
   WireClient later = Connect();
-  ASSERT_TRUE(later.SendRaw(MarkAndFetch(2)).ok());
-  auto fetched = later.Receive();
-  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
-  EXPECT_EQ(fetched->id, 2u);
+  ASSERT_TRUE(MarkedFetchAnswered(later, 2));
   EXPECT_TRUE(Pings(later, 3));
 }
 
@@ -301,10 +304,7 @@ TEST_F(ServerTest, AfterCloseFetchesMarkedConnectionsStayOnTheIoThreads) {
 // a second mark is no mark but a bad frame.
 TEST_F(ServerTest, TheFetchMarkIsReadAndDroppedWithoutAFetchHome) {
   WireClient c = Connect();
-  ASSERT_TRUE(c.SendRaw(MarkAndFetch(1)).ok());
-  auto fetched = c.Receive();
-  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
-  EXPECT_EQ(fetched->id, 1u);
+  ASSERT_TRUE(MarkedFetchAnswered(c, 1));
   EXPECT_TRUE(Pings(c, 2));
   WireClient twice = Connect();
   ASSERT_TRUE(
